@@ -1,0 +1,1 @@
+"""Reusable test helpers (gradient checks, strategies, oracles) that users can import too."""

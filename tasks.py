@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""The only entry point a newcomer needs: it creates ``.venv``, installs minirl into it, runs a job.
+
+    python3 tasks.py train   # the main job (see README)
+    python3 tasks.py test    # the whole test suite
+    python3 tasks.py bench   # the micro-benchmarks (optional peers: `python3 tasks.py bench --peers`)
+
+Only the standard library is used here, so a machine with nothing but python3 can run it.
+The virtual environment is (re)installed whenever setup.cfg or pyproject.toml change.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".minirl-install-stamp"
+
+# Benchmark peers: optional, never dependencies of minirl. torch is pinned to the CPU build
+# that this workplace keeps on disk; a looser spec would pull a multi-GB CUDA build.
+PEERS = ["torch==2.13.0", "stable-baselines3", "tianshou", "cpprb"]
+
+
+def _run(cmd: list[str], **kw) -> int:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kw)
+
+
+def _fingerprint() -> str:
+    h = hashlib.sha256()
+    for name in ("setup.cfg", "pyproject.toml"):
+        h.update((ROOT / name).read_bytes())
+    return h.hexdigest()
+
+
+def ensure_venv() -> None:
+    """Create .venv and install this checkout (editable, with test extras) if needed."""
+    if not PY.exists():
+        if _run([sys.executable, "-m", "venv", VENV]) != 0:
+            sys.exit("tasks.py: could not create the virtual environment in .venv")
+    want = _fingerprint()
+    if STAMP.exists() and STAMP.read_text() == want:
+        return
+    steps = [
+        [PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
+        [PY, "-m", "pip", "install", "--quiet", "-e", ".[test]"],
+    ]
+    for cmd in steps:
+        if _run(cmd) != 0:
+            sys.exit("tasks.py: installing minirl into .venv failed (see pip's output above)")
+    STAMP.write_text(want)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"train", "test", "bench"}:
+        print(__doc__)
+        return 2
+    job, rest = argv[0], argv[1:]
+    ensure_venv()
+    env = dict(os.environ)
+    if job == "test":
+        return _run([PY, "-m", "pytest", *rest], env=env)
+    if job == "bench":
+        if "--peers" in rest:
+            rest = [a for a in rest if a != "--peers"]
+            if _run([PY, "-m", "pip", "install", "--quiet", *PEERS]) != 0:
+                return 1
+        return _run([PY, "-m", "benchmarks", *rest], env=env)
+    # train: the README's main job.
+    return _run([BIN / "minirl", "train", "ppo", "--env", "CartPole-v1", *rest], env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
