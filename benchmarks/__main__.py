@@ -13,7 +13,7 @@ from pathlib import Path
 
 def main(argv=None) -> int:
     here = Path(__file__).resolve().parent
-    names = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here))
+    names = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here)])
                    if m.name.startswith("bench_"))
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("--quick", action="store_true", help="smallest sizes, fewer repeats")
