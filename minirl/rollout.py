@@ -1,0 +1,193 @@
+"""Time-major ``[T, N]`` rollouts from a ``SAME_STEP``-autoreset ``gymnasium.vector`` env.
+
+One call to ``RolloutCollector.collect`` runs T vector steps of N envs and fills
+preallocated buffers (``Rollout``):
+
+| field         | shape              | meaning                                                  |
+|---------------|--------------------|----------------------------------------------------------|
+| obs           | [T, N, *obs_shape] | s_t as the policy saw it (normalized if a normalizer)    |
+| actions       | [T, N, *act_shape] | a_t as sampled (unclipped for Box spaces)                |
+| rewards       | [T, N]             | r_t (scaled if a reward scaler)                          |
+| terminated    | [T, N] bool        | s_{t+1} is terminal: stop bootstrapping                  |
+| truncated     | [T, N] bool        | time limit hit at s_{t+1}: episode cut, bootstrap V      |
+| logp          | [T, N]             | log pi_old(a_t | s_t)                                    |
+| values        | [T, N]             | V(s_t)                                                   |
+| next_values   | [T, N]             | V(true s_{t+1}); 0 where terminated                      |
+
+Per step: ``act`` runs once on the batch of current observations and yields actions,
+log-probs and V(s_t). V(s_{t+1}) of a row that did not end is V of next step's s_t, so it
+is copied from the next step's ``act`` instead of being recomputed; only rows whose episode
+was cut by a time limit get one extra forward pass, on the true final observation
+``infos["final_obs"]`` — never on the reset observation that the env returns in its place.
+
+Lecture: 001_140c9f6ea3140175.txt (batch actor-critic: collect {s, a, r, s'} with the
+current policy); 004_233fd61d3e4def9e.txt ("collect a set of partial trajectories").
+Reference: Pardo et al., "Time Limits in Reinforcement Learning", ICML 2018.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from minirl.normalize import ObsNormalizer, RewardScaler
+
+__all__ = ["Rollout", "allocate_rollout", "flatten", "RolloutCollector"]
+
+# act(obs [N, *obs_shape], rng) -> (actions [N, *act_shape], logp [N], values [N])
+ActFn = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray, np.ndarray]]
+# value(obs [B, *obs_shape]) -> values [B]
+ValueFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Rollout:
+    """Preallocated time-major buffers; see the module docstring for shapes."""
+
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    logp: np.ndarray
+    values: np.ndarray
+    next_values: np.ndarray
+
+
+def allocate_rollout(
+    num_steps: int, num_envs: int, observation_space: spaces.Space, action_space: spaces.Space,
+    dtype=np.float64,
+) -> Rollout:
+    """Zeroed ``Rollout`` buffers for ``num_steps`` x ``num_envs`` transitions."""
+    T, N = num_steps, num_envs
+    if isinstance(action_space, spaces.Discrete):
+        actions = np.zeros((T, N), dtype=np.int64)
+    elif isinstance(action_space, spaces.Box):
+        actions = np.zeros((T, N, *action_space.shape), dtype=dtype)
+    else:
+        raise TypeError(f"unsupported action space {action_space} (Discrete or Box)")
+    return Rollout(
+        obs=np.zeros((T, N, *observation_space.shape), dtype=dtype),
+        actions=actions,
+        rewards=np.zeros((T, N), dtype=dtype),
+        terminated=np.zeros((T, N), dtype=bool),
+        truncated=np.zeros((T, N), dtype=bool),
+        logp=np.zeros((T, N), dtype=dtype),
+        values=np.zeros((T, N), dtype=dtype),
+        next_values=np.zeros((T, N), dtype=dtype),
+    )
+
+
+def flatten(x: np.ndarray) -> np.ndarray:
+    """``[T, N, ...] -> [T*N, ...]`` (row t*N + i is env i at step t); a view when possible."""
+    return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+
+
+class RolloutCollector:
+    """Steps a vector env with a policy and fills one ``Rollout`` per ``collect`` call.
+
+    Holds the current observations between calls and the returns/lengths of episodes
+    finished since the last ``pop_episodes`` (raw rewards, before any scaling).
+    """
+
+    def __init__(
+        self,
+        envs: VectorEnv,
+        num_steps: int,
+        obs_normalizer: ObsNormalizer | None = None,
+        reward_scaler: RewardScaler | None = None,
+        dtype=np.float64,
+    ):
+        if envs.metadata.get("autoreset_mode") != AutoresetMode.SAME_STEP:
+            raise ValueError("RolloutCollector needs a vector env with AutoresetMode.SAME_STEP")
+        self.envs = envs
+        self.num_steps = int(num_steps)
+        self.num_envs = envs.num_envs
+        self.obs_normalizer = obs_normalizer
+        self.reward_scaler = reward_scaler
+        self.buffer = allocate_rollout(
+            self.num_steps, self.num_envs, envs.single_observation_space,
+            envs.single_action_space, dtype,
+        )
+        space = envs.single_action_space
+        self._box = (space.low, space.high) if isinstance(space, spaces.Box) else None
+        self.obs = None
+        self._ep_return = np.zeros(self.num_envs)
+        self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
+        self._finished_returns: list[float] = []
+        self._finished_lengths: list[int] = []
+
+    def reset(self, seed: int | None) -> None:
+        """Start fresh episodes in every env (env i seeded with ``seed + i``)."""
+        self.obs, _ = self.envs.reset(seed=seed)
+        self._ep_return[:] = 0.0
+        self._ep_length[:] = 0
+        if self.reward_scaler is not None:
+            self.reward_scaler.reset()
+
+    def pop_episodes(self) -> tuple[list[float], list[int]]:
+        """Returns and lengths of the episodes finished since the last call."""
+        out = self._finished_returns, self._finished_lengths
+        self._finished_returns, self._finished_lengths = [], []
+        return out
+
+    def _normalize(self, obs: np.ndarray, update: bool) -> np.ndarray:
+        if self.obs_normalizer is None:
+            return obs
+        return self.obs_normalizer(obs, update=update)
+
+    def collect(self, act: ActFn, value: ValueFn, rng: np.random.Generator) -> Rollout:
+        """Run ``num_steps`` vector steps with ``act``; return the filled buffer (reused)."""
+        if self.obs is None:
+            raise RuntimeError("call reset(seed) before collect()")
+        b, envs = self.buffer, self.envs
+        ended = patch = None
+        for t in range(self.num_steps):
+            obs = self._normalize(self.obs, update=True)
+            actions, logp, values = act(obs, rng)
+            b.obs[t] = obs
+            b.actions[t] = actions
+            b.logp[t] = logp
+            b.values[t] = values
+            if t > 0:  # V(s_{t}) of the rows that went on is the previous row's V(s_{t+1})
+                b.next_values[t - 1] = values if patch is None else np.where(ended, patch, values)
+            # Box actions are clipped only on their way to the env; logp is of the raw sample.
+            env_actions = actions if self._box is None else np.clip(actions, *self._box)
+            self.obs, rewards, terminated, truncated, infos = envs.step(env_actions)
+            ended, patch = self._end_of_episodes(terminated, truncated, infos, value)
+            self._track_episodes(rewards, ended)
+            if self.reward_scaler is not None:
+                rewards = self.reward_scaler.scale(rewards, ended)
+            b.rewards[t] = rewards
+            b.terminated[t] = terminated
+            b.truncated[t] = truncated
+        last = value(self._normalize(self.obs, update=False))
+        b.next_values[-1] = last if patch is None else np.where(ended, patch, last)
+        return b
+
+    def _end_of_episodes(self, terminated, truncated, infos, value):
+        """(ended [N], patch [N]) with patch = V(true final obs) on truncated rows, 0 on
+        terminated ones; (None, None) when no episode ended this step (the common case)."""
+        ended = terminated | truncated
+        if not ended.any():
+            return None, None
+        patch = np.zeros(self.num_envs)
+        rows = np.flatnonzero(truncated & ~terminated)
+        if rows.size:
+            # self.obs[rows] is already the *reset* observation; bootstrap from the true s_{t+1}.
+            final_obs = np.stack(infos["final_obs"][rows])
+            patch[rows] = value(self._normalize(final_obs, update=False))
+        return ended, patch
+
+    def _track_episodes(self, rewards: np.ndarray, ended: np.ndarray | None) -> None:
+        self._ep_return += rewards
+        self._ep_length += 1
+        if ended is not None:
+            rows = np.flatnonzero(ended)
+            self._finished_returns.extend(self._ep_return[rows].tolist())
+            self._finished_lengths.extend(self._ep_length[rows].tolist())
+            self._ep_return[rows] = 0.0
+            self._ep_length[rows] = 0

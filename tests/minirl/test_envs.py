@@ -1,0 +1,59 @@
+"""Tests for minirl/envs.py: registration, known answers, vector-env construction."""
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode
+
+from minirl.envs import check_env_id, make_env, make_vector_env
+
+
+def test_constant_reward_env_truncates_after_8_steps():
+    env = make_env("minirl/ConstantReward-v0")
+    env.reset(seed=0)
+    flags = [env.step(0)[1:4] for _ in range(8)]
+    assert all(r == 1.0 for r, _, _ in flags)
+    assert [tr for _, _, tr in flags] == [False] * 7 + [True]
+    assert not any(te for _, te, _ in flags)
+
+
+def test_bandit_pays_arm_one_and_ends():
+    env = make_env("minirl/Bandit-v0")
+    env.reset(seed=0)
+    assert env.step(1)[1:3] == (1.0, True)
+    env.reset()
+    assert env.step(0)[1:3] == (0.0, True)
+
+
+def test_corridor_shortest_path_is_four_steps():
+    env = make_env("minirl/Corridor-v0")
+    obs, _ = env.reset(seed=0)
+    assert obs.argmax() == 0
+    for k in range(4):
+        obs, r, term, trunc, _ = env.step(1)
+        assert r == -1.0
+    assert term and obs.argmax() == 4
+
+
+def test_make_vector_env_same_step_sync_and_async():
+    for mode in ("sync", "async"):
+        envs = make_vector_env("CartPole-v1", 2, vectorization=mode)
+        assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+        envs.close()
+
+
+def test_make_vector_env_rejects_next_step_mode_and_bad_input():
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")])
+    with pytest.raises(ValueError, match="SAME_STEP"):
+        make_vector_env(envs)
+    with pytest.raises(ValueError, match="num_envs"):
+        make_vector_env("CartPole-v1", 0)
+    with pytest.raises(ValueError, match="vectorization"):
+        make_vector_env("CartPole-v1", 1, vectorization="threads")
+    with pytest.raises(ValueError, match="NoSuchEnv-v0"):
+        check_env_id("NoSuchEnv-v0")
+
+
+def test_single_env_instance_is_wrapped():
+    envs = make_vector_env(gym.make("minirl/Bandit-v0"))
+    obs, _ = envs.reset(seed=0)
+    assert obs.shape == (1, 1) and np.all(obs == 1.0)

@@ -1,0 +1,134 @@
+"""Tests for minirl/rollout.py on known-answer clock environments.
+
+A clock env's observation is the number of steps taken in the current episode, so every
+buffer entry tells which step it came from: a reset transition (a step whose action the
+env ignores, as in gymnasium's NEXT_STEP mode) would show up as an observation equal to
+the episode length, and V(reset obs) instead of V(final obs) as a 0 instead of the length.
+"""
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+
+from minirl.normalize import ObsNormalizer, RewardScaler
+from minirl.rollout import RolloutCollector, allocate_rollout, flatten
+
+
+class ClockEnv(gym.Env):
+    observation_space = spaces.Box(0.0, np.inf, shape=(1,), dtype=np.float32)
+    action_space = spaces.Discrete(2)
+
+    def __init__(self, terminate_at=None):
+        self.terminate_at = terminate_at
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0], dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.array([self.t], np.float32), 1.0, self.t == self.terminate_at, False, {}
+
+
+def clock_envs():
+    """env 0: truncated every 3 steps; env 1: terminated every 5 steps; env 2: never ends."""
+    fns = [
+        lambda: gym.wrappers.TimeLimit(ClockEnv(), 3),
+        lambda: gym.wrappers.TimeLimit(ClockEnv(terminate_at=5), 100),
+        lambda: gym.wrappers.TimeLimit(ClockEnv(), 100),
+    ]
+    return gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+
+
+class ClockPolicy:
+    """V(s) = clock reading; counts how many observations V was evaluated on."""
+
+    def __init__(self):
+        self.value_rows = 0
+
+    def act(self, obs, rng):
+        n = len(obs)
+        return np.zeros(n, dtype=np.int64), np.full(n, -0.5), obs[:, 0].astype(np.float64)
+
+    def value(self, obs):
+        self.value_rows += len(obs)
+        return obs[:, 0].astype(np.float64)
+
+
+def collect(T=12, **kw):
+    collector = RolloutCollector(clock_envs(), T, **kw)
+    collector.reset(seed=0)
+    policy = ClockPolicy()
+    return collector, policy, collector.collect(policy.act, policy.value, np.random.default_rng(0))
+
+
+def test_shapes_and_dtypes():
+    _, _, b = collect()
+    for name in ("rewards", "terminated", "truncated", "logp", "values", "next_values"):
+        assert getattr(b, name).shape == (12, 3), name
+    assert b.obs.shape == (12, 3, 1) and b.actions.shape == (12, 3)
+    assert b.terminated.dtype == bool and b.actions.dtype == np.int64
+    assert flatten(b.obs).shape == (36, 1)
+    np.testing.assert_array_equal(flatten(b.values)[3:6], b.values[1])  # row t*N + i
+
+
+def test_box_actions_buffer_shape():
+    b = allocate_rollout(4, 2, spaces.Box(-1, 1, (3,)), spaces.Box(-1, 1, (2,)))
+    assert b.actions.shape == (4, 2, 2) and b.actions.dtype == np.float64
+
+
+def test_no_reset_transition_and_obs_after_reset_starts_next_step():
+    _, _, b = collect()
+    t = np.arange(12)
+    # every stored step applied its action: rewards are all 1, and the observation after an
+    # episode end is the reset observation 0 (never the final clock reading 3 or 5).
+    assert np.all(b.rewards == 1.0)
+    np.testing.assert_array_equal(b.obs[:, 0, 0], t % 3)
+    np.testing.assert_array_equal(b.obs[:, 1, 0], t % 5)
+    np.testing.assert_array_equal(b.obs[:, 2, 0], t)
+    np.testing.assert_array_equal(b.truncated[:, 0], t % 3 == 2)
+    np.testing.assert_array_equal(b.terminated[:, 1], t % 5 == 4)
+    assert not b.terminated[:, 0].any() and not b.truncated[:, 1].any()
+
+
+def test_next_values_patched_at_truncation_zero_at_termination():
+    collector, policy, b = collect()
+    t = np.arange(12)
+    # truncated rows: V(true final obs) = 3, not V(reset obs) = 0
+    np.testing.assert_array_equal(b.next_values[:, 0], t % 3 + 1)
+    # terminated rows: the terminal state's value is 0
+    np.testing.assert_array_equal(b.next_values[:, 1], np.where(t % 5 == 4, 0, t % 5 + 1))
+    np.testing.assert_array_equal(b.next_values[:, 2], t + 1)
+    # V was evaluated once per truncation (4 times) plus once for the bootstrap at T
+    assert policy.value_rows == 4 + 3
+
+
+def test_collect_continues_across_calls():
+    collector, policy, b = collect(T=4)
+    first_last_next = b.next_values[-1].copy()
+    b = collector.collect(policy.act, policy.value, np.random.default_rng(1))
+    np.testing.assert_array_equal(b.obs[0, :, 0], [1, 4, 4])  # steps 4.. continue each episode
+    np.testing.assert_array_equal(first_last_next, [1, 4, 4])  # V(s_4) of each env
+    returns, lengths = collector.pop_episodes()
+    assert sorted(lengths) == [3, 3, 5] and sorted(returns) == [3.0, 3.0, 5.0]
+    assert collector.pop_episodes() == ([], [])
+
+
+def test_normalizer_and_reward_scaler_are_applied():
+    norm, scaler = ObsNormalizer((1,)), RewardScaler(3, 0.9)
+    _, _, b = collect(obs_normalizer=norm, reward_scaler=scaler)
+    assert norm.rms.count == 12 * 3
+    assert np.all(np.abs(b.obs) <= 10) and not np.all(b.rewards == 1.0)
+    assert np.all(b.rewards > 0)  # scaled, not shifted
+
+
+def test_requires_same_step_vector_env_and_reset():
+    envs = gym.vector.SyncVectorEnv([lambda: ClockEnv()])
+    with pytest.raises(ValueError, match="SAME_STEP"):
+        RolloutCollector(envs, 4)
+    collector = RolloutCollector(clock_envs(), 4)
+    with pytest.raises(RuntimeError, match="reset"):
+        collector.collect(ClockPolicy().act, ClockPolicy().value, np.random.default_rng(0))
