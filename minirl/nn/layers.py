@@ -1,0 +1,162 @@
+"""Layers as pure forward/backward pairs with an explicit cache (no autodiff).
+
+Every layer has the same two methods, written next to each other:
+
+    y, cache        = layer.forward(params, x, out=None)
+    dparams, dx     = layer.backward(params, cache, dy, dparams=None, need_dx=True, dx_out=None)
+
+* ``params`` is a dict ``{name: array}`` of the layer's parameters (views into the network's
+  one flat parameter vector, see :class:`minirl.nn.mlp.Sequential`); ``{}`` for activations.
+* ``cache`` holds exactly what backward needs and nothing is kept in the layer object, so
+  forward may be called any number of times before one backward.
+* ``dy`` is dL/dy, ``dx`` is dL/dx, ``dparams[name]`` is dL/dparams[name] (same shapes).
+* ``out``, ``dparams`` and ``dx_out`` are optional preallocated destinations (used by the
+  network's workspace for speed); without them fresh arrays are returned.
+* ``need_dx=False`` skips the input gradient (the first layer of a network whose input is
+  data, not a function of parameters).
+
+Shapes: inputs are 2-D ``[B, D]``; networks reshape ``[T, N, D]`` rollouts to ``[T*N, D]``
+before calling layers. Weights are stored ``[in, out]`` (transposed w.r.t. PyTorch's
+``[out, in]``) so that ``x @ W`` reads as the math and needs no transpose.
+
+Lecture: CS231n-style affine/activation layers (``affine_forward`` / ``affine_backward``).
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+Params = Mapping[str, np.ndarray]
+
+
+class Linear:
+    """Affine map ``y = x @ W + b``.
+
+    Parameters: ``weight`` W ``[in_features, out_features]``, ``bias`` b ``[out_features]``.
+
+    Forward:  y[B, out] = x[B, in] @ W + b
+    Backward: dW = x^T @ dy          [in, out]
+              db = sum_B dy          [out]
+              dx = dy @ W^T          [B, in]
+    """
+
+    has_params = True
+
+    def __init__(self, in_features: int, out_features: int):
+        if in_features < 1 or out_features < 1:
+            raise ValueError(
+                f"Linear needs in_features >= 1 and out_features >= 1, got "
+                f"{in_features} and {out_features}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Parameter names and shapes, in their order in the flat vector."""
+        return {"weight": (self.in_features, self.out_features), "bias": (self.out_features,)}
+
+    def output_dim(self, in_dim: int) -> int:
+        if in_dim != self.in_features:
+            raise ValueError(f"Linear expects {self.in_features} input features, got {in_dim}")
+        return self.out_features
+
+    def forward(self, params: Params, x: np.ndarray, out: np.ndarray | None = None):
+        """``y = x @ W + b``; cache is ``x`` (the input, needed for dW)."""
+        y = np.matmul(x, params["weight"], out=out)   # [B, out]
+        y += params["bias"]                             # bias added in place, no temporary
+        return y, x
+
+    def backward(self, params: Params, cache: np.ndarray, dy: np.ndarray, dparams=None,
+                 need_dx: bool = True, dx_out: np.ndarray | None = None):
+        """``dW = x^T dy``, ``db = sum_B dy``, ``dx = dy W^T`` (``None`` if not ``need_dx``)."""
+        x = cache
+        if dparams is None:
+            dparams = {"weight": np.empty_like(params["weight"]),
+                       "bias": np.empty_like(params["bias"])}
+        np.matmul(x.T, dy, out=dparams["weight"])        # [in, B] @ [B, out]
+        np.sum(dy, axis=0, out=dparams["bias"])
+        dx = np.matmul(dy, params["weight"].T, out=dx_out) if need_dx else None
+        return dparams, dx
+
+
+class Tanh:
+    """``y = tanh(x)``, element-wise.
+
+    Backward uses the cached *output*: ``dx = dy * (1 - y^2)`` (no second tanh).
+    """
+
+    has_params = False
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def output_dim(self, in_dim: int) -> int:
+        return in_dim
+
+    def forward(self, params: Params, x: np.ndarray, out: np.ndarray | None = None):
+        """``y = tanh(x)``; ``out=x`` is allowed (in place); cache is ``y``."""
+        y = np.tanh(x, out=out)
+        return y, y
+
+    def backward(self, params: Params, cache: np.ndarray, dy: np.ndarray, dparams=None,
+                 need_dx: bool = True, dx_out: np.ndarray | None = None):
+        """``dx = dy - (dy * y) * y`` = ``dy * (1 - y^2)``; ``dx_out`` must not be ``dy``."""
+        y = cache
+        dx = np.multiply(dy, y, out=dx_out)   # three passes, no temporary when dx_out is given
+        dx *= y
+        np.subtract(dy, dx, out=dx)
+        return {}, dx
+
+
+class ReLU:
+    """``y = max(x, 0)``, element-wise; the derivative at the kink x = 0 is taken as 0.
+
+    Backward uses the cached output: ``dx = dy * (y > 0)``.
+    """
+
+    has_params = False
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def output_dim(self, in_dim: int) -> int:
+        return in_dim
+
+    def forward(self, params: Params, x: np.ndarray, out: np.ndarray | None = None):
+        """``y = max(x, 0)``; ``out=x`` is allowed (in place); cache is ``y``."""
+        y = np.maximum(x, 0, out=out)
+        return y, y
+
+    def backward(self, params: Params, cache: np.ndarray, dy: np.ndarray, dparams=None,
+                 need_dx: bool = True, dx_out: np.ndarray | None = None):
+        """``dx = dy * (y > 0)``; ``dx_out=dy`` is allowed."""
+        y = cache
+        dx = np.multiply(dy, y > 0, out=dx_out)
+        return {}, dx
+
+
+class Identity:
+    """``y = x``; ``dx = dy``. Useful as an explicit linear output activation."""
+
+    has_params = False
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def output_dim(self, in_dim: int) -> int:
+        return in_dim
+
+    def forward(self, params: Params, x: np.ndarray, out: np.ndarray | None = None):
+        """``y = x`` (a copy only if ``out`` is given and is not ``x``); no cache."""
+        if out is not None and out is not x:
+            np.copyto(out, x)
+            return out, None
+        return x, None
+
+    def backward(self, params: Params, cache, dy: np.ndarray, dparams=None,
+                 need_dx: bool = True, dx_out: np.ndarray | None = None):
+        """``dx = dy``."""
+        if dx_out is not None and dx_out is not dy:
+            np.copyto(dx_out, dy)
+            return {}, dx_out
+        return {}, dy

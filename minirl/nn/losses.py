@@ -1,0 +1,148 @@
+"""Losses that return ``(value, gradient w.r.t. what the network emitted)``.
+
+Each function returns a Python float ``value`` and an array ``d<input>`` of the input's
+shape, ready to be passed as ``dy`` to a network's backward. Reduction: the **mean over all
+elements** of the per-element loss (over the batch for per-sample losses), optionally
+multiplied by per-element ``weights`` *before* the mean (``mean(w * l)``, not divided by
+``sum(w)``: importance weights from prioritized replay and advantages in a weighted
+likelihood are used this way).
+
+| loss                          | per-element l                                 | d l / d input         |
+|-------------------------------|-----------------------------------------------|-----------------------|
+| ``mse(pred, target)``         | (pred - target)^2                             | 2 (pred - target)     |
+| ``huber(pred, target, delta)``| r^2/2 if abs(r) <= delta else delta(abs(r) - delta/2), r = pred - target | clip(r, -delta, delta) |
+| ``softmax_cross_entropy``     | logsumexp(z) - z[y]                           | softmax(z) - onehot(y)|
+| ``weighted_nll(logp)``        | -logp                                         | -1                    |
+
+and every gradient is then multiplied by ``weights / n`` (n = number of elements averaged).
+
+Lecture: 001 (CS224R) "Practical implementation details": the DQN/SAC critic regression
+``1/N sum_i (Q(s_i, a_i) - y_i)^2`` (MSE, no 1/2), Huber loss for TD errors; 000/001
+"surrogate objective = weighted maximum likelihood": cross-entropy for discrete actions,
+``-1/N sum_i A_i log pi(a_i|s_i)`` in general (``weighted_nll``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _floats(x, name: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def _weights(weights, shape: tuple, dtype, name: str = "weights"):
+    """``weights`` broadcast to ``shape`` (or None)."""
+    if weights is None:
+        return None
+    w = _floats(weights, name).astype(dtype, copy=False)
+    try:
+        return np.broadcast_to(w, shape)
+    except ValueError:
+        raise ValueError(f"{name} with shape {w.shape} does not broadcast to {shape}") from None
+
+
+def mse(pred, target, weights=None) -> tuple[float, np.ndarray]:
+    """Mean squared error ``L = mean(w * (pred - target)^2)``; returns ``(L, dL/dpred)``.
+
+    dL/dpred = 2 w (pred - target) / n,  n = pred.size (mean over every element).
+    pred, target: same shape ``[B]`` / ``[B, K]`` / ``[T, N]``; weights: broadcastable to it.
+    ``target`` gets no gradient (a stop-gradient, e.g. a TD target).
+    """
+    pred = _floats(pred, "pred")
+    target = _floats(target, "target")
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {pred.shape} and target {target.shape} must have the same shape")
+    n = max(pred.size, 1)
+    r = pred - target.astype(pred.dtype, copy=False)
+    w = _weights(weights, pred.shape, pred.dtype)
+    wr = r if w is None else w * r
+    value = float(np.sum(wr * r) / n)
+    return value, (2.0 / n) * wr
+
+
+def huber(pred, target, delta: float = 1.0, weights=None) -> tuple[float, np.ndarray]:
+    """Huber loss ``L = mean(w * h(pred - target))``; returns ``(L, dL/dpred)``.
+
+    h(r) = r^2 / 2                    if |r| <= delta
+         = delta * (|r| - delta / 2)  otherwise         (quadratic near 0, linear tails)
+    dL/dpred = w * clip(r, -delta, delta) / n,  n = pred.size.
+    Equals ``torch.nn.HuberLoss(delta=delta)``; for delta = 1 also ``SmoothL1Loss``. Used
+    for DQN TD errors (the gradient per sample is bounded by delta, like gradient clipping).
+    """
+    if not delta > 0:
+        raise ValueError(f"delta must be > 0, got {delta}")
+    pred = _floats(pred, "pred")
+    target = _floats(target, "target")
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {pred.shape} and target {target.shape} must have the same shape")
+    n = max(pred.size, 1)
+    r = pred - target.astype(pred.dtype, copy=False)
+    a = np.abs(r)
+    per = np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+    grad = np.clip(r, -delta, delta)
+    w = _weights(weights, pred.shape, pred.dtype)
+    if w is not None:
+        per = w * per
+        grad = w * grad
+    return float(np.sum(per) / n), grad / n
+
+
+def log_softmax(logits) -> np.ndarray:
+    """``z - logsumexp(z)`` along the last axis, stable (the max is subtracted first)."""
+    z = _floats(logits, "logits")
+    shifted = z - np.max(z, axis=-1, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+
+
+def softmax_cross_entropy(logits, labels, weights=None) -> tuple[float, np.ndarray]:
+    """Cross-entropy of integer ``labels`` under ``softmax(logits)``; returns ``(L, dL/dlogits)``.
+
+    L = mean_b w_b * (logsumexp(z_b) - z_b[y_b])      (stable: max subtracted)
+    dL/dz_b = w_b * (softmax(z_b) - onehot(y_b)) / n,  n = number of samples b.
+    logits: ``[..., K]``; labels: integer ``[...]`` in ``[0, K)``; weights: ``[...]``
+    (e.g. advantages for the weighted-likelihood policy-gradient surrogate).
+    """
+    z = _floats(logits, "logits")
+    if z.ndim < 1 or z.shape[-1] < 1:
+        raise ValueError(f"logits must have shape [..., K] with K >= 1, got {z.shape}")
+    y = np.asarray(labels)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers, got dtype {y.dtype}")
+    if y.shape != z.shape[:-1]:
+        raise ValueError(f"labels must have shape {z.shape[:-1]}, got {y.shape}")
+    k = z.shape[-1]
+    if y.size and (y.min() < 0 or y.max() >= k):
+        raise ValueError(f"labels must be in [0, {k}), got range [{y.min()}, {y.max()}]")
+    n = max(y.size, 1)
+    logp = log_softmax(z)                                            # [..., K]
+    picked = np.take_along_axis(logp, y[..., None], axis=-1)[..., 0]  # log p(y)  [...]
+    grad = np.exp(logp)                                              # softmax    [..., K]
+    np.put_along_axis(grad, y[..., None],
+                      np.take_along_axis(grad, y[..., None], axis=-1) - 1.0, axis=-1)
+    w = _weights(weights, y.shape, z.dtype)
+    if w is not None:
+        picked = w * picked
+        grad *= w[..., None]
+    return float(-np.sum(picked) / n), grad / n
+
+
+def weighted_nll(logp, weights=None) -> tuple[float, np.ndarray]:
+    """Weighted negative log-likelihood ``L = -mean(w * logp)``; returns ``(L, dL/dlogp)``.
+
+    dL/dlogp = -w / n,  n = logp.size. ``logp`` is whatever a distribution's ``log_prob``
+    returned (``[B]`` or ``[T, N]``); chain ``dlogp`` through the distribution's backward to
+    its parameters (logits, mean/log-std), then through the network. With ``w`` = advantages
+    this is the policy-gradient surrogate ``-1/N sum_i A_i log pi(a_i|s_i)``; with ``w = 1``
+    it is behaviour cloning by maximum likelihood.
+    """
+    lp = _floats(logp, "logp")
+    n = max(lp.size, 1)
+    w = _weights(weights, lp.shape, lp.dtype)
+    if w is None:
+        return float(-np.sum(lp) / n), np.full(lp.shape, -1.0 / n, lp.dtype)
+    return float(-np.sum(w * lp) / n), (-1.0 / n) * np.array(w, dtype=lp.dtype)

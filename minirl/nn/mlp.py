@@ -1,0 +1,288 @@
+"""Networks as a chain of layers whose parameters live in ONE flat vector.
+
+A :class:`Sequential` (and its convenience subclass :class:`MLP`) holds only the architecture
+(layers, dtype, the layout of the flat vector); parameters are a separate 1-D array that the
+caller owns:
+
+    net = MLP([4, 64, 64, 2], activation=Tanh)          # layers 0 Linear, 1 Tanh, 2 Linear, ...
+    params = net.init(rng, out_gain=0.01)               # [net.n_params] float64
+    net.views(params)["2.weight"]                       # [64, 64] view into params
+    y, cache = net.forward(params, obs)                 # obs [B, 4] or [T, N, 4] -> y [..., 2]
+    dparams, dobs = net.backward(params, cache, dy)     # dparams [n_params], dobs like obs
+
+Because everything is one vector, optimizers, finite differences, Polyak averaging and
+gradient-free search (CEM/ES/ARS) act on ``params`` directly, gradients come back in the same
+layout, and copying or loading a network is copying that vector.
+
+Forward/backward contract (nothing hidden in the object):
+
+* ``forward`` may be called any number of times before one ``backward``; each cache is
+  self-contained. By default every call allocates its outputs.
+* Opt-in speed: pass ``workspace=net.workspace()`` to forward. Buffers are then preallocated
+  per batch size and reused; everything returned (``y``, and the ``dx`` of the matching
+  backward) is *borrowed* until the next forward at the same batch size with that workspace.
+  A backward whose cache has been overwritten that way raises ``RuntimeError`` instead of
+  returning wrong numbers.
+* dtype: float64 by default; ``dtype=np.float32`` makes params, buffers and computation float32
+  (inputs are cast once on entry).
+
+Shapes: x ``[..., in_dim]`` -> y ``[..., out_dim]``; any leading shape (``[B]``, ``[T, N]``,
+or none) is flattened to ``[M, in_dim]`` by one reshape and restored on the way out.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+
+from minirl.nn.init import orthogonal
+from minirl.nn.layers import Linear, Tanh
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class ForwardCache(NamedTuple):
+    """What ``Sequential.backward`` needs from one ``forward`` call."""
+
+    layer_caches: list          # one cache per layer, in forward order
+    lead_shape: tuple           # leading shape of x (restored on dx)
+    workspace: "Workspace | None"
+    batch: int                  # M = prod(lead_shape)
+    generation: int             # workspace generation at forward time (0 without workspace)
+
+
+class Workspace:
+    """Preallocated forward/backward buffers for one network, keyed by batch size M.
+
+    Created by ``net.workspace()`` and passed explicitly to ``net.forward``; never implicit.
+    A forward with this workspace overwrites the buffers of its batch size and invalidates
+    every earlier cache of that batch size made with it.
+    """
+
+    def __init__(self, net: "Sequential"):
+        self.net = net
+        self._buffers: dict[int, tuple[list, list]] = {}
+        self._generation: dict[int, int] = {}
+
+    def buffers(self, batch: int) -> tuple[list, list]:
+        """``(forward_outs, backward_dxs)``: per-layer arrays for batch size ``batch``."""
+        bufs = self._buffers.get(batch)
+        if bufs is None:
+            net, dt = self.net, self.net.dtype
+            fwd, bwd, dim = [], [], net.in_dim
+            for layer in net.layers:
+                out_dim = layer.output_dim(dim)
+                # Linear writes a fresh buffer; activations then work in place on it.
+                fwd.append(np.empty((batch, out_dim), dt) if layer.has_params else None)
+                bwd.append(np.empty((batch, dim), dt))
+                dim = out_dim
+            bufs = self._buffers[batch] = (fwd, bwd)
+        return bufs
+
+    def _advance(self, batch: int) -> int:
+        gen = self._generation.get(batch, 0) + 1
+        self._generation[batch] = gen
+        return gen
+
+    def _is_current(self, batch: int, generation: int) -> bool:
+        return self._generation.get(batch, 0) == generation
+
+
+class Sequential:
+    """A chain of layers ``y = f_L(... f_2(f_1(x)))`` with one flat parameter vector.
+
+    Parameter names are ``"<layer index>.<param name>"`` (``"0.weight"``, ``"0.bias"``,
+    ``"2.weight"``, ...), laid out in layer order, each parameter C-contiguous in the vector.
+    """
+
+    def __init__(self, layers: Sequence, dtype=np.float64):
+        self.layers = list(layers)
+        if not self.layers:
+            raise ValueError("Sequential needs at least one layer")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in _FLOATS:
+            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        first = next((l for l in self.layers if isinstance(l, Linear)), None)
+        if first is None:
+            raise ValueError("Sequential needs at least one Linear layer to know its input size")
+        # Layout of the flat vector: per layer, a list of (name, start, stop, shape).
+        self.in_dim = first.in_features
+        self._slots: list[list[tuple[str, int, int, tuple]]] = []
+        self.layout: list[tuple[str, int, int, tuple]] = []
+        dim, offset = self.in_dim, 0
+        for i, layer in enumerate(self.layers):
+            slots = []
+            for name, shape in layer.param_shapes().items():
+                size = int(np.prod(shape))
+                slots.append((name, offset, offset + size, tuple(shape)))
+                self.layout.append((f"{i}.{name}", offset, offset + size, tuple(shape)))
+                offset += size
+            self._slots.append(slots)
+            dim = layer.output_dim(dim)
+        self.out_dim = dim
+        self.n_params = offset
+
+    # ----- the flat vector -----------------------------------------------------------------
+
+    def views(self, params: np.ndarray) -> dict[str, np.ndarray]:
+        """``{"<i>.<name>": view}``: writable views into ``params`` (or into a gradient)."""
+        params = self._check_params(params)
+        return {name: params[a:b].reshape(shape) for name, a, b, shape in self.layout}
+
+    def _layer_params(self, flat: np.ndarray) -> list[dict[str, np.ndarray]]:
+        return [{name: flat[a:b].reshape(shape) for name, a, b, shape in slots}
+                for slots in self._slots]
+
+    def _check_params(self, params: np.ndarray) -> np.ndarray:
+        if not isinstance(params, np.ndarray) or params.shape != (self.n_params,):
+            raise ValueError(f"params must be a 1-D array of length {self.n_params}, got "
+                             f"{getattr(params, 'shape', type(params).__name__)}")
+        if params.dtype != self.dtype:
+            raise TypeError(f"params must have the network's dtype {self.dtype}, got "
+                            f"{params.dtype} (use params.astype(net.dtype))")
+        return params
+
+    def zeros(self) -> np.ndarray:
+        """A zero vector in the parameter layout (``[n_params]``, the network's dtype)."""
+        return np.zeros(self.n_params, self.dtype)
+
+    def init(self, rng: np.random.Generator, *, weight_init: Callable = orthogonal,
+             gains: Sequence[float] | None = None, hidden_gain: float = float(np.sqrt(2.0)),
+             out_gain: float = 1.0) -> np.ndarray:
+        """Fresh parameters: weights from ``weight_init``, biases zero.
+
+        ``gains`` gives one gain per Linear layer (in order); by default every Linear but the
+        last gets ``hidden_gain`` (sqrt 2) and the last gets ``out_gain`` (PPO: 0.01 for a
+        policy head, 1.0 for a value head). ``weight_init(shape, rng=, gain=, dtype=)`` is
+        any initializer from :mod:`minirl.nn.init`. Returns ``[n_params]`` of ``self.dtype``.
+        """
+        linears = [i for i, l in enumerate(self.layers) if l.has_params]
+        if gains is None:
+            gains = [hidden_gain] * (len(linears) - 1) + [out_gain]
+        gains = list(gains)
+        if len(gains) != len(linears):
+            raise ValueError(f"gains needs one entry per parametrized layer ({len(linears)}), "
+                             f"got {len(gains)}")
+        params = np.zeros(self.n_params, self.dtype)
+        layer_gain = dict(zip(linears, gains))
+        for i, slots in enumerate(self._slots):
+            for name, a, b, shape in slots:
+                if name == "weight":
+                    w = weight_init(shape, rng=rng, gain=layer_gain[i], dtype=np.float64)
+                    params[a:b] = w.ravel()
+                # biases (and any other parameter) stay zero
+        return params
+
+    def workspace(self) -> Workspace:
+        """A new opt-in buffer set for ``forward(..., workspace=...)``."""
+        return Workspace(self)
+
+    # ----- forward / backward ---------------------------------------------------------------
+
+    def forward(self, params: np.ndarray, x, workspace: Workspace | None = None):
+        """``y = f(x)`` and the cache for :meth:`backward`.
+
+        x: ``[..., in_dim]`` (cast to the network's dtype) -> y: ``[..., out_dim]``.
+        With a ``workspace``, ``y`` is a borrowed buffer (see the module docstring).
+        """
+        params = self._check_params(params)
+        x = np.asarray(x, dtype=self.dtype)
+        if x.ndim == 0 or x.shape[-1] != self.in_dim:
+            raise ValueError(f"x must have shape [..., {self.in_dim}], got {x.shape}")
+        lead = x.shape[:-1]
+        h = x.reshape(-1, self.in_dim)                      # [M, in_dim], one reshape
+        batch = h.shape[0]
+        if workspace is not None:
+            if workspace.net is not self:
+                raise ValueError("workspace belongs to a different network")
+            outs = workspace.buffers(batch)[0]
+            generation = workspace._advance(batch)
+        else:
+            outs, generation = None, 0
+        caches, owned = [], False                           # owned: h is ours to overwrite
+        for layer, p, i in zip(self.layers, self._layer_params(params), range(len(self.layers))):
+            if layer.has_params:
+                out = outs[i] if outs is not None else None
+            else:
+                out = h if owned else None                  # activations work in place
+            h, cache = layer.forward(p, h, out=out)
+            caches.append(cache)
+            owned = owned or layer.has_params
+        y = h.reshape(*lead, self.out_dim)
+        return y, ForwardCache(caches, lead, workspace, batch, generation)
+
+    def backward(self, params: np.ndarray, cache: ForwardCache, dy, *, need_dx: bool = True,
+                 out: np.ndarray | None = None):
+        """Vector-Jacobian products: ``(dparams, dx)`` from ``dy = dL/dy``.
+
+        dy: same shape as forward's ``y``. Returns ``dparams`` ``[n_params]`` (written into
+        ``out`` if given, else a new array) in the same layout as ``params``, and
+        ``dx`` = dL/dx with the shape of forward's ``x`` (``None`` if ``need_dx=False``,
+        which also skips that matrix product). ``dy`` is not modified.
+        """
+        params = self._check_params(params)
+        ws = cache.workspace
+        if ws is not None and not ws._is_current(cache.batch, cache.generation):
+            raise RuntimeError(
+                "this cache's workspace buffers were overwritten by a later forward with the "
+                "same workspace and batch size; call backward before the next forward, or "
+                "use a second workspace (or none)")
+        dy = np.asarray(dy, dtype=self.dtype)
+        if dy.shape != (*cache.lead_shape, self.out_dim):
+            raise ValueError(f"dy must have shape {(*cache.lead_shape, self.out_dim)}, "
+                             f"got {dy.shape}")
+        g = dy.reshape(-1, self.out_dim)                     # [M, out_dim]
+        if out is None:
+            out = np.empty(self.n_params, self.dtype)
+        elif out.shape != (self.n_params,) or out.dtype != self.dtype:
+            raise ValueError(f"out must be [{self.n_params}] {self.dtype}")
+        dxs = ws.buffers(cache.batch)[1] if ws is not None else None
+        grads = self._layer_params(out)
+        layer_params = self._layer_params(params)
+        owned = False                                        # g is ours to overwrite
+        first = 0
+        if not need_dx:                                      # no gradient flows past layer 0
+            first = next(i for i, l in enumerate(self.layers) if l.has_params)
+        for i in range(len(self.layers) - 1, first - 1, -1):
+            layer = self.layers[i]
+            if dxs is not None:
+                dx_out = dxs[i]
+            elif owned and not layer.has_params and not isinstance(layer, Tanh):
+                dx_out = g                                   # ReLU/Identity: in place
+            else:
+                dx_out = None
+            _, g = layer.backward(layer_params[i], cache.layer_caches[i], g,
+                                  dparams=grads[i], need_dx=need_dx or i > first,
+                                  dx_out=dx_out)
+            owned = True
+        dx = g.reshape(*cache.lead_shape, self.in_dim) if need_dx else None
+        return out, dx
+
+
+class MLP(Sequential):
+    """Multi-layer perceptron ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``.
+
+    Layers: ``Linear, activation, Linear, activation, ..., Linear[, out_activation]``, so the
+    Linear layers have even indices (``"0.weight"``, ``"2.weight"``, ...). ``activation`` and
+    ``out_activation`` are layer classes (``Tanh``, ``ReLU``, ``Identity``); the output is
+    linear unless ``out_activation`` is given.
+    """
+
+    def __init__(self, sizes: Sequence[int], activation=Tanh, out_activation=None,
+                 dtype=np.float64):
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2:
+            raise ValueError(f"sizes needs an input and an output size, got {sizes}")
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(Linear(a, b))
+            if i < len(sizes) - 2:
+                layers.append(activation())
+        if out_activation is not None:
+            layers.append(out_activation())
+        super().__init__(layers, dtype=dtype)
+        self.sizes = sizes
+
+    def __repr__(self) -> str:
+        act = type(self.layers[1]).__name__ if len(self.layers) > 1 else "-"
+        return f"MLP({self.sizes}, activation={act}, dtype={self.dtype}, n_params={self.n_params})"
