@@ -1,0 +1,261 @@
+"""Categorical policy over ``A`` discrete actions, parameterized by unnormalized logits.
+
+    pi(a|s) = softmax(z)_a = exp(z_a - logsumexp(z)),          z = logits  [..., A]
+    log pi(a|s) = z_a - logsumexp(z)                         (stable: max subtracted first)
+    d log pi(a|s) / dz = onehot(a) - p                          (the fused softmax-CE gradient)
+    H(p) = -sum_a p_a log p_a,          dH/dz_j = -p_j (log p_j + H)
+    KL(p || q) = sum_a p_a (log p_a - log q_a)
+        dKL/dz^p_j = p_j (log p_j - log q_j - KL),     dKL/dz^q_j = q_j - p_j
+
+Lecture: shared/lectures/001 "Learning distributions with neural networks" (1D discrete
+actions: the net outputs a categorical distribution); 000/002 "surrogate objective"
+(cross-entropy for a discrete policy); 004 "What is KL-divergence?" (KL >= 0, KL(P||P) = 0).
+
+This module also holds the few private helpers that every distribution in
+``minirl.distributions`` shares (parameter freezing, upstream-gradient checks, reduction of a
+broadcast gradient to a parameter's own shape).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kernels._validate import FLOAT_DTYPES
+
+# ----------------------------------------------------------------------------------------------
+# Shared private helpers (used by gaussian.py and mixture.py too).
+# ----------------------------------------------------------------------------------------------
+
+
+def _as_float(x, name: str, dtype=None) -> np.ndarray:
+    """``x`` as a finite float32/float64 array (ints promoted to float64); 0-d stays 0-d.
+
+    Same rules as ``kernels._validate.as_float``, which cannot be used here because
+    ``np.ascontiguousarray`` turns a scalar upstream gradient into shape ``[1]``.
+    """
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    if dtype is None:
+        dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else np.dtype(np.float64)
+    arr = arr.astype(dtype, copy=False)
+    if arr.size and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return arr
+
+
+def _param(x, name: str, dtype=None) -> np.ndarray:
+    """A private, read-only float copy of a distribution parameter (NaN/inf rejected by name)."""
+    arr = np.array(_as_float(x, name, dtype=dtype), copy=True, order="C")
+    arr.flags.writeable = False
+    return arr
+
+
+def _upstream(d, shape: tuple, name: str, quantity: str) -> np.ndarray:
+    """An upstream gradient: a scalar or an array with exactly the quantity's ``shape``."""
+    arr = _as_float(d, name)
+    if arr.ndim != 0 and arr.shape != shape:
+        raise ValueError(
+            f"{name} must be a scalar or have the shape of {quantity} {shape}, got {arr.shape}"
+        )
+    return arr
+
+
+def _value(x, shape: tuple, name: str, dtype) -> np.ndarray:
+    """A float argument (an action, a noise draw) that must have exactly ``shape``."""
+    arr = _as_float(x, name, dtype=dtype)
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    return arr
+
+
+def _sum_to_shape(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum a broadcast gradient back to the parameter's own ``shape`` (reverse of broadcasting).
+
+    A parameter of shape ``[D]`` used in a ``[B, D]`` computation receives the sum over ``B``.
+    """
+    lead = grad.ndim - len(shape)
+    if lead > 0:
+        grad = grad.sum(axis=tuple(range(lead)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad
+
+
+def _check_rng(rng) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    return rng
+
+
+class _Frozen:
+    """Attributes are set once in ``__init__`` (via ``object.__setattr__``) and never again."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is immutable; build a new one instead")
+
+
+def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``z - logsumexp(z)`` along ``axis``, stable for any finite logits (e.g. +-1e3).
+
+    The maximum is subtracted before exponentiating, so ``exp`` never overflows and the
+    largest entry contributes ``exp(0) = 1`` to the sum (no ``log(0)``).
+    """
+    z = np.asarray(logits)
+    shifted = z - np.max(z, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+# ----------------------------------------------------------------------------------------------
+# Categorical
+# ----------------------------------------------------------------------------------------------
+
+
+class Categorical(_Frozen):
+    """pi(a|s) = softmax(logits)_a over actions ``0 .. A-1``; batch shape ``logits.shape[:-1]``.
+
+    Shapes (``[...]`` is the batch shape, e.g. ``[B]`` or ``[T, N]``):
+        logits, probs, log_probs   [..., A]   float32 or float64 (float32 kept if given)
+        a (actions)                [...]      int64, 0 <= a < A
+        log_prob, entropy, kl      [...]
+        every backward             returns gradients in the logits' shape and dtype
+
+    Action masking: use a large negative finite logit (e.g. -1e9) rather than -inf; inf and
+    NaN are rejected so that a corrupted network output fails loudly.
+
+    Lecture: 001 "Learning distributions with neural networks" (1D discrete actions).
+    """
+
+    __slots__ = ("logits", "log_probs", "probs", "batch_shape", "n_actions", "dtype")
+
+    def __init__(self, logits) -> None:
+        logits = _param(logits, "logits")
+        if logits.ndim < 1 or logits.shape[-1] < 1:
+            raise ValueError(f"logits must have shape [..., A] with A >= 1, got {logits.shape}")
+        log_probs = log_softmax(logits)
+        log_probs.flags.writeable = False
+        probs = np.exp(log_probs)
+        probs.flags.writeable = False
+        set_ = object.__setattr__
+        set_(self, "logits", logits)  # [..., A]
+        set_(self, "log_probs", log_probs)  # [..., A] log pi(a|s) for every a
+        set_(self, "probs", probs)  # [..., A] sums to 1 over the last axis
+        set_(self, "batch_shape", logits.shape[:-1])
+        set_(self, "n_actions", logits.shape[-1])
+        set_(self, "dtype", logits.dtype)
+
+    def __repr__(self) -> str:
+        return f"Categorical(batch_shape={self.batch_shape}, n_actions={self.n_actions})"
+
+    def _actions(self, a) -> np.ndarray:
+        a = np.asarray(a)
+        if a.dtype.kind not in "iu":  # bool and float actions are bugs, not actions
+            raise TypeError(f"a must be an integer array of action indices, got dtype {a.dtype}")
+        if a.shape != self.batch_shape:
+            raise ValueError(f"a must have the batch shape {self.batch_shape}, got {a.shape}")
+        if a.size and (a.min() < 0 or a.max() >= self.n_actions):
+            raise ValueError(
+                f"a must lie in [0, {self.n_actions}), got values in [{a.min()}, {a.max()}]"
+            )
+        return a.astype(np.int64, copy=False)
+
+    # -- sampling ------------------------------------------------------------------------------
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """One action per batch element, ``[...]`` int64, by the Gumbel-max trick.
+
+        ``argmax(z + G)`` with ``G ~ Gumbel(0, 1)`` i.i.d. is exactly softmax(z)-distributed
+        and never picks an action whose probability underflowed to 0 (unlike an inverse CDF,
+        whose rounded last bin can).
+        """
+        g = _check_rng(rng).gumbel(size=self.logits.shape)
+        return np.argmax(self.logits + g, axis=-1).astype(np.int64)
+
+    def mode(self) -> np.ndarray:
+        """The most probable action ``argmax_a z_a``, ``[...]`` int64 (first one on ties)."""
+        return np.argmax(self.logits, axis=-1).astype(np.int64)
+
+    # -- log-likelihood ------------------------------------------------------------------------
+
+    def log_prob(self, a) -> np.ndarray:
+        """``log pi(a|s) = z_a - logsumexp(z)``, shape ``[...]``.
+
+        Lecture: 000/002 "surrogate objective" (cross-entropy = -log_prob for discrete actions).
+        """
+        a = self._actions(a)
+        return np.take_along_axis(self.log_probs, a[..., None], axis=-1)[..., 0]
+
+    def log_prob_backward(self, a, dlogp) -> np.ndarray:
+        """``dlogits = dlogp * (onehot(a) - p)``, shape ``[..., A]``.
+
+        ``dlogp`` ([...] or scalar) is dL/dlog_prob(a); the result is dL/dlogits.
+        """
+        a = self._actions(a)
+        dlogp = _upstream(dlogp, self.batch_shape, "dlogp", "log_prob(a)")
+        g = -self.probs.astype(np.result_type(self.dtype, dlogp.dtype))
+        np.put_along_axis(g, a[..., None], np.take_along_axis(g, a[..., None], -1) + 1.0, -1)
+        return (np.asarray(dlogp)[..., None] * g).astype(self.dtype, copy=False)
+
+    # -- entropy -------------------------------------------------------------------------------
+
+    def entropy(self) -> np.ndarray:
+        """``H = -sum_a p_a log p_a``, shape ``[...]`` (0 <= H <= log A).
+
+        Terms with p_a = 0 contribute 0 (log p_a stays finite because it is a log-softmax).
+        """
+        return -np.sum(self.probs * self.log_probs, axis=-1)
+
+    def entropy_backward(self, dent) -> np.ndarray:
+        """``dlogits_j = dent * (-p_j (log p_j + H))``, shape ``[..., A]``."""
+        dent = _upstream(dent, self.batch_shape, "dent", "entropy()")
+        h = self.entropy()[..., None]
+        g = -self.probs * (self.log_probs + h)
+        return (np.asarray(dent)[..., None] * g).astype(self.dtype, copy=False)
+
+    # -- KL divergence -------------------------------------------------------------------------
+
+    def _other(self, other) -> tuple:
+        if not isinstance(other, Categorical):
+            raise TypeError(f"other must be a Categorical, got {type(other).__name__}")
+        if other.n_actions != self.n_actions:
+            raise ValueError(
+                f"other must have {self.n_actions} actions like self, got {other.n_actions}"
+            )
+        try:
+            shape = np.broadcast_shapes(self.batch_shape, other.batch_shape)
+        except ValueError:
+            raise ValueError(
+                f"other's batch shape {other.batch_shape} does not broadcast with "
+                f"self's {self.batch_shape}"
+            ) from None
+        return shape
+
+    def kl(self, other: "Categorical") -> np.ndarray:
+        """``KL(self || other)`` per batch element, shape ``[...]`` (the broadcast batch shape).
+
+        ``KL(p||q) = sum_a p_a (log p_a - log q_a) >= 0``, zero iff p == q. Batch shapes
+        broadcast (e.g. other = a fixed ``[A]`` prior). Lecture: 004 "What is KL-divergence?".
+        """
+        self._other(other)
+        return np.sum(self.probs * (self.log_probs - other.log_probs), axis=-1)
+
+    def kl_backward(self, other: "Categorical", dkl) -> tuple[np.ndarray, np.ndarray]:
+        """``(dlogits_self, dlogits_other)`` of ``KL(self || other)``, each in its own shape.
+
+            dKL/dz^p_j = p_j (log p_j - log q_j - KL)
+            dKL/dz^q_j = q_j - p_j
+        """
+        shape = self._other(other)
+        dkl = np.asarray(_upstream(dkl, shape, "dkl", "kl(other)"))[..., None]
+        diff = self.log_probs - other.log_probs  # [..., A] broadcast batch
+        kl = np.sum(self.probs * diff, axis=-1, keepdims=True)
+        d_self = dkl * self.probs * (diff - kl)
+        d_other = dkl * (other.probs - self.probs)
+        d_self = np.broadcast_to(d_self, shape + (self.n_actions,))
+        d_other = np.broadcast_to(d_other, shape + (self.n_actions,))
+        return (
+            _sum_to_shape(d_self, self.logits.shape).astype(self.dtype),
+            _sum_to_shape(d_other, other.logits.shape).astype(other.dtype),
+        )

@@ -1,0 +1,426 @@
+"""Diagonal Gaussian policies, unbounded (``DiagGaussian``) and tanh-squashed (``TanhGaussian``).
+
+DiagGaussian, pi(a|s) = N(a; mu, diag(sigma^2)),  sigma = exp(log_std),  z = (a - mu) / sigma:
+
+    log pi(a|s) = sum_d [ -z_d^2 / 2 - log_std_d - log(2 pi) / 2 ]
+        d/dmu_d = z_d / sigma_d,          d/dlog_std_d = z_d^2 - 1
+    H = D/2 log(2 pi e) + sum_d log_std_d
+    KL(p || q) = sum_d [ log sq - log sp + (sp^2 + (mp - mq)^2) / (2 sq^2) - 1/2 ]
+    reparameterization:  a = mu + sigma * eps,  eps ~ N(0, I)
+        dL/dmu = dL/da,   dL/dlog_std = dL/da * sigma * eps
+
+(Lecture 002 writes the log-likelihood gradient as -1/2 Sigma^-1 (f - a) df/dtheta; the factor
+1/2 is a slip in the slide: d/dmu of -1/2 ||mu - a||^2_Sigma is -Sigma^-1 (mu - a) = z / sigma.)
+
+TanhGaussian, for a bounded box [low, high] (SAC): u ~ N(mu, sigma^2), a = offset + scale tanh(u),
+scale = (high - low) / 2, offset = (high + low) / 2. Change of variables (per dimension):
+
+    log pi(a|s) = log N(u; mu, sigma) - sum_d [ log scale_d + log(1 - tanh(u_d)^2) ]
+    log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))      (exact, finite for any u)
+        d/du log(1 - tanh(u)^2) = -2 tanh(u)
+
+Lecture: 002 "Policy Gradients for Policies Parameterized as a Gaussian Likelihood";
+001 "Off-Policy Actor-Critic Methods" (reparameterization trick, SAC); 004 "What is
+KL-divergence?". Papers: Kingma & Welling 2014 (reparameterization); Haarnoja et al. 2018,
+"Soft Actor-Critic", Appendix C (enforcing action bounds with tanh).
+
+API (``[...]`` is the batch shape, ``D`` the action dimension; every backward takes the
+upstream gradient of its per-sample quantity and returns gradients in the parameters' own
+shapes and dtype — a ``[D]`` free log_std receives the sum over the batch):
+
+    DiagGaussian(mean [..., D], log_std broadcastable to [..., D])
+        sample(rng) -> a [..., D];  mode() -> mean
+        log_prob(a) -> [...];         log_prob_backward(a, dlogp) -> (dmean, dlog_std)
+        entropy() -> [...];           entropy_backward(dent) -> (dmean, dlog_std)
+        kl(other) -> [...];           kl_backward(other, dkl) -> ((dmean, dlog_std) of self,
+                                                                  (dmean, dlog_std) of other)
+        rsample(rng) -> (a, eps);     rsample_backward(eps, da, dlogp=None) -> (dmean, dlog_std)
+    TanhGaussian(mean, log_std, low=-1.0, high=1.0)
+        sample(rng) -> a;  mode() -> offset + scale tanh(mean)
+        rsample(rng) -> (a, u, eps)
+        log_prob_from_pre_tanh(u) -> [...]      (what SAC uses: no atanh round-trip)
+        log_prob_from_pre_tanh_backward(u, dlogp) -> (dmean, dlog_std, du)
+        log_prob(a) -> [...]  via a clipped atanh (ATANH_CLIP_EPS)
+        log_prob_backward(a, dlogp) -> (dmean, dlog_std)
+        rsample_backward(eps, da, dlogp=None) -> (dmean, dlog_std)   (pathwise, SAC actor)
+        kl(other), kl_backward(other, dkl)     (= the base Gaussians' KL: tanh is a bijection)
+        entropy() -> NotImplementedError (use the single-sample estimate -log_prob, as SAC does)
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kernels._validate import result_dtype
+from minirl.distributions.categorical import (
+    _as_float,
+    _check_rng,
+    _Frozen,
+    _param,
+    _sum_to_shape,
+    _upstream,
+    _value,
+)
+
+_LOG_2PI = math.log(2.0 * math.pi)
+_LOG_2 = math.log(2.0)
+
+#: ``log_prob(a)`` clips ``y = (a - offset) / scale`` to ``[-1 + eps, 1 - eps]`` before atanh,
+#: so an action on the box boundary (tanh saturated in float) gets a finite log-density
+#: instead of +inf. ``1 - 1e-6`` is representable in float32 too; it caps |u| at ~7.25.
+ATANH_CLIP_EPS = 1e-6
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    """``log(1 + exp(x))`` without overflow."""
+    return np.logaddexp(0.0, x)
+
+
+def log1m_tanh2(u: np.ndarray) -> np.ndarray:
+    """``log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))``, finite for every finite u.
+
+    The naive form is ``log(0) = -inf`` once ``tanh(u)`` rounds to +-1 (|u| > ~19 in float64,
+    ~9 in float32); this one is exact: 1 - tanh^2 = 4 e^{-2u} / (1 + e^{-2u})^2.
+    """
+    return 2.0 * (_LOG_2 - u - _softplus(-2.0 * u))
+
+
+class DiagGaussian(_Frozen):
+    """N(mean, diag(exp(log_std)^2)) over ``D``-dimensional actions.
+
+    Shapes: mean ``[..., D]``; log_std any shape that broadcasts to mean's without enlarging
+    it — a free parameter ``[D]`` or a network output ``[..., D]``. Actions, samples and eps
+    are ``[..., D]``; log_prob, entropy and kl are ``[...]``. float32 is kept only if both
+    parameters are float32.
+
+    Lecture: 002 "Policy Gradients for Policies Parameterized as a Gaussian Likelihood".
+    """
+
+    __slots__ = ("mean", "log_std", "std", "batch_shape", "event_dim", "dtype")
+
+    def __init__(self, mean, log_std) -> None:
+        mean_in = _as_float(mean, "mean")
+        log_std_in = _as_float(log_std, "log_std")
+        dtype = result_dtype(mean_in, log_std_in)
+        mean, log_std = _param(mean_in, "mean", dtype), _param(log_std_in, "log_std", dtype)
+        if mean.ndim < 1 or mean.shape[-1] < 1:
+            raise ValueError(f"mean must have shape [..., D] with D >= 1, got {mean.shape}")
+        try:
+            ok = np.broadcast_shapes(mean.shape, log_std.shape) == mean.shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"log_std must broadcast to mean's shape {mean.shape}, got {log_std.shape}"
+            )
+        std = np.array(np.exp(log_std))  # np.array: a 0-d log_std gives a numpy scalar
+        std.flags.writeable = False
+        set_ = object.__setattr__
+        set_(self, "mean", mean)  # [..., D]
+        set_(self, "log_std", log_std)  # broadcastable to [..., D]
+        set_(self, "std", std)  # exp(log_std), log_std's shape
+        set_(self, "batch_shape", mean.shape[:-1])
+        set_(self, "event_dim", mean.shape[-1])
+        set_(self, "dtype", dtype)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(batch_shape={self.batch_shape}, D={self.event_dim}, "
+            f"log_std shape={self.log_std.shape})"
+        )
+
+    def _grads(self, dmean: np.ndarray, dlog_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Broadcast per-sample gradients ``[..., D]`` -> the parameters' shapes and dtype."""
+        dmean = np.broadcast_to(dmean, self.mean.shape)
+        dlog_std = np.broadcast_to(dlog_std, self.mean.shape)
+        return (
+            np.array(dmean, dtype=self.dtype),
+            np.array(_sum_to_shape(dlog_std, self.log_std.shape), dtype=self.dtype),
+        )
+
+    # -- sampling ------------------------------------------------------------------------------
+
+    def rsample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Reparameterized sample ``a = mean + std * eps``; returns ``(a, eps)``, both [..., D].
+
+        Keep ``eps`` for ``rsample_backward``. Lecture: 001 (reparameterization trick).
+        """
+        eps = _check_rng(rng).standard_normal(self.mean.shape).astype(self.dtype, copy=False)
+        return self.mean + self.std * eps, eps
+
+    def rsample_backward(self, eps, da, dlogp=None) -> tuple[np.ndarray, np.ndarray]:
+        """``(dmean, dlog_std)`` of a loss L(a, logp) along the path ``a = mean + std * eps``.
+
+            dmean = da,    dlog_std = da * std * eps - dlogp
+        ``da`` [..., D] is dL/da. ``dlogp`` [...] (optional) is dL/dlogp for
+        ``logp = log_prob(a)`` evaluated at the same sample: on the path,
+        logp = sum_d(-eps_d^2/2 - log_std_d) - D/2 log(2 pi), so only log_std moves it.
+        """
+        eps = _value(eps, self.mean.shape, "eps", self.dtype)
+        da = _value(da, self.mean.shape, "da", self.dtype)
+        dlog_std = da * self.std * eps
+        if dlogp is not None:
+            dlogp = _upstream(dlogp, self.batch_shape, "dlogp", "log_prob(a)")
+            dlog_std = dlog_std - np.asarray(dlogp)[..., None]
+        return self._grads(da, dlog_std)
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """One action per batch element, ``[..., D]``."""
+        return self.rsample(rng)[0]
+
+    def mode(self) -> np.ndarray:
+        """The most probable action: the mean, ``[..., D]`` (a copy)."""
+        return self.mean.copy()
+
+    # -- log-likelihood ------------------------------------------------------------------------
+
+    def log_prob(self, a) -> np.ndarray:
+        """``log pi(a|s) = sum_d [-z_d^2/2 - log_std_d - log(2 pi)/2]``, ``z = (a - mean)/std``.
+
+        a: [..., D] -> [...]. Lecture: 002 (Gaussian policy log-likelihood).
+        """
+        a = _value(a, self.mean.shape, "a", self.dtype)
+        z = (a - self.mean) / self.std
+        return np.sum(-0.5 * z * z - self.log_std - 0.5 * _LOG_2PI, axis=-1)
+
+    def log_prob_backward(self, a, dlogp) -> tuple[np.ndarray, np.ndarray]:
+        """``dmean = dlogp * z / std``, ``dlog_std = dlogp * (z^2 - 1)`` (log_std's shape)."""
+        a = _value(a, self.mean.shape, "a", self.dtype)
+        g = np.asarray(_upstream(dlogp, self.batch_shape, "dlogp", "log_prob(a)"))[..., None]
+        z = (a - self.mean) / self.std
+        return self._grads(g * z / self.std, g * (z * z - 1.0))
+
+    # -- entropy -------------------------------------------------------------------------------
+
+    def entropy(self) -> np.ndarray:
+        """``H = D/2 log(2 pi e) + sum_d log_std_d`` (closed form), shape ``[...]``."""
+        log_std = np.broadcast_to(self.log_std, self.mean.shape)
+        return (0.5 * (_LOG_2PI + 1.0) * self.event_dim + np.sum(log_std, axis=-1)).astype(
+            self.dtype, copy=False
+        )
+
+    def entropy_backward(self, dent) -> tuple[np.ndarray, np.ndarray]:
+        """``dmean = 0``, ``dlog_std = dent`` for every d (summed to log_std's shape)."""
+        g = np.asarray(_upstream(dent, self.batch_shape, "dent", "entropy()"))[..., None]
+        return self._grads(np.zeros(self.mean.shape), np.broadcast_to(g, self.mean.shape))
+
+    # -- KL divergence -------------------------------------------------------------------------
+
+    def _other(self, other) -> tuple:
+        if type(other) is not DiagGaussian:
+            raise TypeError(f"other must be a DiagGaussian, got {type(other).__name__}")
+        if other.event_dim != self.event_dim:
+            raise ValueError(f"other must have D={self.event_dim} like self, got {other.event_dim}")
+        try:
+            return np.broadcast_shapes(self.mean.shape, other.mean.shape)
+        except ValueError:
+            raise ValueError(
+                f"other's mean shape {other.mean.shape} does not broadcast with self's "
+                f"{self.mean.shape}"
+            ) from None
+
+    def kl(self, other: "DiagGaussian") -> np.ndarray:
+        """``KL(self || other)``, shape ``[...]`` (broadcast batch shape); >= 0, 0 iff equal.
+
+            KL = sum_d [ log sq - log sp + (sp^2 + (mp - mq)^2) / (2 sq^2) - 1/2 ]
+        Lecture: 004 "What is KL-divergence?" (here in closed form for Gaussians).
+        """
+        self._other(other)
+        ratio2 = np.exp(2.0 * (self.log_std - other.log_std))  # sp^2 / sq^2 without overflow
+        delta = (self.mean - other.mean) / other.std
+        terms = other.log_std - self.log_std + 0.5 * (ratio2 + delta * delta) - 0.5
+        return np.sum(terms, axis=-1)
+
+    def kl_backward(self, other: "DiagGaussian", dkl) -> tuple[tuple, tuple]:
+        """``((dmean_p, dlog_std_p), (dmean_q, dlog_std_q))`` of ``KL(p=self || q=other)``.
+
+            dKL/dmp = (mp - mq) / sq^2 = -dKL/dmq
+            dKL/dlog sp = sp^2/sq^2 - 1,    dKL/dlog sq = 1 - (sp^2 + (mp - mq)^2) / sq^2
+        """
+        shape = self._other(other)
+        g = np.asarray(_upstream(dkl, shape[:-1], "dkl", "kl(other)"))[..., None]
+        ratio2 = np.exp(2.0 * (self.log_std - other.log_std))
+        delta = (self.mean - other.mean) / other.std
+        dm = g * delta / other.std
+        d_ls_p = g * (ratio2 - 1.0)
+        d_ls_q = g * (1.0 - ratio2 - delta * delta)
+        return _reduce(self, dm, d_ls_p, shape), _reduce(other, -dm, d_ls_q, shape)
+
+
+def _reduce(dist: DiagGaussian, dmean, dlog_std, shape) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients computed on the broadcast ``shape`` -> ``dist``'s own parameter shapes."""
+    dmean = _sum_to_shape(np.broadcast_to(dmean, shape), dist.mean.shape)
+    dlog_std = _sum_to_shape(np.broadcast_to(dlog_std, shape), dist.log_std.shape)
+    return np.array(dmean, dtype=dist.dtype), np.array(dlog_std, dtype=dist.dtype)
+
+
+class TanhGaussian(_Frozen):
+    """``a = offset + scale * tanh(u)``, ``u ~ N(mean, diag(exp(log_std)^2))``, a in (low, high).
+
+    ``mean``/``log_std`` parameterize the pre-squash Gaussian ``self.base`` (a DiagGaussian;
+    same shapes and broadcasting rules); ``low``/``high`` are scalars or ``[D]`` box bounds.
+
+    Entropy: there is no closed form, so ``entropy()`` raises ``NotImplementedError``; SAC
+    uses the single-sample estimate ``-log_prob_from_pre_tanh(u)`` at the reparameterized
+    sample, whose gradient ``rsample_backward(eps, zeros, dlogp=-dent)`` provides.
+
+    Lecture: 001 "Off-Policy Actor-Critic Methods" (reparameterization, SAC). Paper: Haarnoja
+    et al. 2018, Appendix C.
+    """
+
+    __slots__ = ("base", "mean", "log_std", "std", "batch_shape", "event_dim", "dtype",
+                 "low", "high", "scale", "offset", "_log_scale_sum")
+
+    def __init__(self, mean, log_std, low=-1.0, high=1.0) -> None:
+        base = DiagGaussian(mean, log_std)
+        D = base.event_dim
+        low = _as_float(low, "low", dtype=base.dtype)
+        high = _as_float(high, "high", dtype=base.dtype)
+        for name, b in (("low", low), ("high", high)):
+            if b.ndim > 1 or (b.ndim == 1 and b.shape[0] not in (1, D)):
+                raise ValueError(f"{name} must be a scalar or have shape [{D}], got {b.shape}")
+        low, high = np.broadcast_to(low, (D,)).copy(), np.broadcast_to(high, (D,)).copy()
+        if not np.all(low < high):
+            raise ValueError(f"low must be < high in every dimension, got low={low}, high={high}")
+        scale, offset = (high - low) / 2.0, (high + low) / 2.0
+        for arr in (low, high, scale, offset):
+            arr.flags.writeable = False
+        set_ = object.__setattr__
+        set_(self, "base", base)  # the pre-squash Gaussian over u
+        for name in ("mean", "log_std", "std", "batch_shape", "event_dim", "dtype"):
+            set_(self, name, getattr(base, name))
+        set_(self, "low", low)  # [D]
+        set_(self, "high", high)  # [D]
+        set_(self, "scale", scale)  # [D] (high - low) / 2
+        set_(self, "offset", offset)  # [D] (high + low) / 2
+        set_(self, "_log_scale_sum", float(np.sum(np.log(scale))))
+
+    def __repr__(self) -> str:
+        return (
+            f"TanhGaussian(batch_shape={self.batch_shape}, D={self.event_dim}, "
+            f"low={self.low}, high={self.high})"
+        )
+
+    # -- sampling ------------------------------------------------------------------------------
+
+    def rsample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(a, u, eps)``: eps ~ N(0, I), u = mean + std * eps, a = offset + scale * tanh(u).
+
+        All three are ``[..., D]``; keep eps for ``rsample_backward`` and u for
+        ``log_prob_from_pre_tanh``.
+        """
+        u, eps = self.base.rsample(rng)
+        return self.offset + self.scale * np.tanh(u), u, eps
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """One action per batch element, ``[..., D]``, inside [low, high]."""
+        return self.rsample(rng)[0]
+
+    def mode(self) -> np.ndarray:
+        """``offset + scale * tanh(mean)``: the squashed Gaussian mode (deterministic action).
+
+        This is the image of u's mode, the usual evaluation action; the a-space density's own
+        maximizer differs when std is large (the Jacobian term pushes mass to the bounds).
+        """
+        return self.offset + self.scale * np.tanh(self.mean)
+
+    # -- log-likelihood ------------------------------------------------------------------------
+
+    def log_prob_from_pre_tanh(self, u) -> np.ndarray:
+        """``log pi(a|s)`` at ``a = offset + scale tanh(u)``, from u [..., D] -> [...].
+
+            log pi = log N(u; mean, std) - sum_d [log scale_d + log(1 - tanh(u_d)^2)]
+        The log-det is computed as 2 (log 2 - u - softplus(-2u)), so it is finite for any u.
+        """
+        u = _value(u, self.mean.shape, "u", self.dtype)
+        # Minus the log-det: the density in a-space is the u-density divided by |da/du|.
+        return self.base.log_prob(u) - (np.sum(log1m_tanh2(u), axis=-1) + self._log_scale_sum)
+
+    def log_prob_from_pre_tanh_backward(self, u, dlogp) -> tuple:
+        """``(dmean, dlog_std, du)`` of ``log_prob_from_pre_tanh(u)``.
+
+        dmean and dlog_std as for the Gaussian (the log-det does not depend on them);
+            du = dlogp * ( -(u - mean) / std^2 + 2 tanh(u) ).
+        """
+        u = _value(u, self.mean.shape, "u", self.dtype)
+        dmean, dlog_std = self.base.log_prob_backward(u, dlogp)
+        g = np.asarray(_upstream(dlogp, self.batch_shape, "dlogp", "log_prob(a)"))[..., None]
+        du = g * (-(u - self.mean) / (self.std * self.std) + 2.0 * np.tanh(u))
+        return dmean, dlog_std, np.array(du, dtype=self.dtype)
+
+    def _pre_tanh(self, a) -> np.ndarray:
+        a = _value(a, self.mean.shape, "a", self.dtype)
+        tol = ATANH_CLIP_EPS * self.scale
+        if np.any(a < self.low - tol) or np.any(a > self.high + tol):
+            raise ValueError(f"a must lie in [low, high] = [{self.low}, {self.high}]")
+        y = np.clip((a - self.offset) / self.scale, -1.0 + ATANH_CLIP_EPS, 1.0 - ATANH_CLIP_EPS)
+        return np.arctanh(y)
+
+    def log_prob(self, a) -> np.ndarray:
+        """``log pi(a|s)`` of an action a [..., D] in [low, high] (e.g. from a replay buffer).
+
+        u = atanh(clip((a - offset) / scale, -1 + eps, 1 - eps)) with eps = ATANH_CLIP_EPS,
+        then ``log_prob_from_pre_tanh(u)``. Prefer ``log_prob_from_pre_tanh`` when u is known:
+        the atanh round-trip loses precision near the bounds. Raises ValueError for a outside
+        [low, high] (by more than ATANH_CLIP_EPS * scale), where the density is 0.
+        """
+        return self.log_prob_from_pre_tanh(self._pre_tanh(a))
+
+    def log_prob_backward(self, a, dlogp) -> tuple[np.ndarray, np.ndarray]:
+        """``(dmean, dlog_std)`` of ``log_prob(a)`` for a fixed action (u = atanh(...) fixed)."""
+        return self.base.log_prob_backward(self._pre_tanh(a), dlogp)
+
+    def rsample_backward(self, eps, da, dlogp=None) -> tuple[np.ndarray, np.ndarray]:
+        """``(dmean, dlog_std)`` of L(a, logp) along the reparameterized path (SAC's actor loss).
+
+        With u = mean + std * eps, a = offset + scale tanh(u), logp = log_prob_from_pre_tanh(u):
+            du       = da * scale * (1 - tanh(u)^2) + dlogp * 2 tanh(u)
+            dmean    = du
+            dlog_std = du * std * eps - dlogp
+        (on the path log N(u; mean, std) = sum(-eps^2/2 - log_std) - const, so its mean
+        derivative vanishes and the log-det's -d/du = 2 tanh(u) is what is left for dlogp).
+        SAC: L = alpha * logp - Q(s, a) gives da = -dQ/da, dlogp = alpha (per sample / batch).
+        """
+        eps = _value(eps, self.mean.shape, "eps", self.dtype)
+        da = _value(da, self.mean.shape, "da", self.dtype)
+        u = self.mean + self.std * eps  # the same arithmetic as rsample, so the same u
+        du = da * self.scale * np.exp(log1m_tanh2(u))
+        dlog_std = du * self.std * eps
+        if dlogp is not None:
+            g = np.asarray(_upstream(dlogp, self.batch_shape, "dlogp", "log_prob(a)"))[..., None]
+            du = du + g * 2.0 * np.tanh(u)
+            dlog_std = du * self.std * eps - g
+        return self.base._grads(du, dlog_std)
+
+    # -- entropy and KL ------------------------------------------------------------------------
+
+    def entropy(self):
+        """No closed form for a tanh-squashed Gaussian: raises ``NotImplementedError``."""
+        raise NotImplementedError(
+            "TanhGaussian has no closed-form entropy; use the single-sample estimate "
+            "-log_prob_from_pre_tanh(u) at a reparameterized sample (as SAC does)"
+        )
+
+    def entropy_backward(self, dent):
+        """See ``entropy``: raises ``NotImplementedError``."""
+        return self.entropy()
+
+    def _other(self, other) -> None:
+        if not isinstance(other, TanhGaussian):
+            raise TypeError(f"other must be a TanhGaussian, got {type(other).__name__}")
+        if not (np.array_equal(self.low, other.low) and np.array_equal(self.high, other.high)):
+            raise ValueError("other must have the same low and high as self")
+
+    def kl(self, other: "TanhGaussian") -> np.ndarray:
+        """``KL(self || other)`` = the pre-squash Gaussians' KL (same box required), ``[...]``.
+
+        KL is invariant under the shared bijection u -> offset + scale tanh(u).
+        """
+        self._other(other)
+        return self.base.kl(other.base)
+
+    def kl_backward(self, other: "TanhGaussian", dkl) -> tuple[tuple, tuple]:
+        """As ``DiagGaussian.kl_backward`` on the pre-squash Gaussians."""
+        self._other(other)
+        return self.base.kl_backward(other.base, dkl)

@@ -1,0 +1,187 @@
+"""Tests for minirl/distributions/categorical.py: gradients, identities, sampling, errors."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats
+
+from minirl.distributions import Categorical, log_softmax
+from minirl.testing.gradcheck import check_gradient
+
+batch_shapes = st.lists(st.integers(1, 3), min_size=0, max_size=2).map(tuple)
+n_actions = st.integers(1, 5)
+seeds = st.integers(0, 2**32 - 1)
+
+
+def _logits(rng, shape, A, scale=2.0):
+    return scale * rng.standard_normal(shape + (A,))
+
+
+# -- gradients -----------------------------------------------------------------------------------
+
+
+@given(batch_shapes, n_actions, seeds)
+def test_log_prob_backward_matches_finite_differences(shape, A, seed):
+    rng = np.random.default_rng(seed)
+    z = _logits(rng, shape, A)
+    a = rng.integers(0, A, size=shape)
+    dlogp = rng.standard_normal(shape)
+    analytic = Categorical(z).log_prob_backward(a, dlogp)
+    check_gradient(lambda x: Categorical(x).log_prob(a), z, analytic, dlogp)
+
+
+@given(batch_shapes, n_actions, seeds)
+def test_entropy_backward_matches_finite_differences(shape, A, seed):
+    rng = np.random.default_rng(seed)
+    z = _logits(rng, shape, A)
+    dent = rng.standard_normal(shape)
+    analytic = Categorical(z).entropy_backward(dent)
+    check_gradient(lambda x: Categorical(x).entropy(), z, analytic, dent)
+
+
+@given(batch_shapes, n_actions, seeds, st.booleans())
+def test_kl_backward_matches_finite_differences_on_both_sides(shape, A, seed, prior):
+    rng = np.random.default_rng(seed)
+    zp = _logits(rng, shape, A)
+    # prior=True: other is a single [A] distribution broadcast over the batch.
+    zq = _logits(rng, () if prior else shape, A)
+    dkl = rng.standard_normal(shape)
+    dp, dq = Categorical(zp).kl_backward(Categorical(zq), dkl)
+    assert dp.shape == zp.shape and dq.shape == zq.shape
+    check_gradient(lambda x: Categorical(x).kl(Categorical(zq)), zp, dp, dkl)
+    check_gradient(lambda x: Categorical(zp).kl(Categorical(x)), zq, dq, dkl)
+
+
+def test_log_prob_backward_is_onehot_minus_probs_literal():
+    # p = softmax([0, ln 3]) = [1/4, 3/4]; action 0 with dlogp = 2 -> 2 * ([1, 0] - p).
+    dist = Categorical([[0.0, np.log(3.0)]])
+    np.testing.assert_allclose(dist.probs, [[0.25, 0.75]])
+    np.testing.assert_allclose(dist.log_prob_backward([0], [2.0]), [[1.5, -1.5]])
+    np.testing.assert_allclose(dist.log_prob([1]), [np.log(0.75)])
+
+
+def test_scalar_upstream_gradient_broadcasts():
+    rng = np.random.default_rng(0)
+    z = _logits(rng, (4,), 3)
+    a = np.array([0, 1, 2, 1])
+    d = Categorical(z)
+    np.testing.assert_allclose(d.log_prob_backward(a, 0.25), d.log_prob_backward(a, np.full(4, 0.25)))
+
+
+# -- identities ----------------------------------------------------------------------------------
+
+
+@given(batch_shapes, n_actions, seeds)
+def test_probs_sum_to_one_and_entropy_is_minus_sum_p_log_p(shape, A, seed):
+    rng = np.random.default_rng(seed)
+    d = Categorical(_logits(rng, shape, A, scale=5.0))
+    np.testing.assert_allclose(d.probs.sum(-1), 1.0, rtol=1e-12)
+    p = np.exp(d.logits - d.logits.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(p > 0, p * np.log(p), 0.0)
+    np.testing.assert_allclose(d.entropy(), -plogp.sum(-1), rtol=1e-10, atol=1e-12)
+    assert np.all(d.entropy() >= -1e-12) and np.all(d.entropy() <= np.log(A) + 1e-12)
+
+
+@given(batch_shapes, n_actions, seeds)
+def test_kl_is_zero_to_itself_and_nonnegative(shape, A, seed):
+    rng = np.random.default_rng(seed)
+    p, q = Categorical(_logits(rng, shape, A)), Categorical(_logits(rng, shape, A))
+    np.testing.assert_allclose(p.kl(p), 0.0, atol=1e-12)
+    assert np.all(p.kl(q) >= -1e-12)
+    # definition from lecture 004: sum_a p log(p / q)
+    np.testing.assert_allclose(p.kl(q), np.sum(p.probs * np.log(p.probs / q.probs), -1),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_log_softmax_is_finite_for_huge_logits():
+    z = np.array([[1e3, -1e3, 0.0], [-1e3, -1e3, -1e3], [1e3, 1e3, 1e3]])
+    lp = log_softmax(z)
+    assert np.all(np.isfinite(lp))
+    np.testing.assert_allclose(lp[0], [0.0, -2e3, -1e3])
+    np.testing.assert_allclose(lp[1:], np.log(1 / 3))
+    d = Categorical(z)
+    for q in (d.entropy(), d.kl(Categorical(z[::-1])), d.log_prob_backward([1, 0, 2], 1.0),
+              d.entropy_backward(1.0)):
+        assert np.all(np.isfinite(q))
+    np.testing.assert_allclose(d.log_prob([1, 0, 2]), [-2e3, np.log(1 / 3), np.log(1 / 3)])
+
+
+def test_mode_is_argmax_and_float32_is_kept():
+    z = np.array([[0.1, 2.0, -1.0], [3.0, 3.0, 0.0]], dtype=np.float32)
+    d = Categorical(z)
+    np.testing.assert_array_equal(d.mode(), [1, 0])
+    assert d.mode().dtype == np.int64
+    assert d.probs.dtype == np.float32 and d.log_prob([0, 1]).dtype == np.float32
+    assert d.log_prob_backward([0, 1], np.ones(2)).dtype == np.float32
+    assert d.entropy_backward(np.ones(2)).dtype == np.float32
+
+
+def test_distribution_is_immutable():
+    z = np.zeros((2, 3))
+    d = Categorical(z)
+    z[0, 0] = 5.0  # the distribution holds its own copy
+    np.testing.assert_allclose(d.probs, 1 / 3)
+    with pytest.raises(ValueError):
+        d.logits[0, 0] = 1.0
+    with pytest.raises(AttributeError):
+        d.logits = z
+
+
+# -- sampling ------------------------------------------------------------------------------------
+
+
+def test_sample_frequencies_match_probs():
+    logits = np.log(np.array([0.1, 0.2, 0.3, 0.35, 0.05]))
+    n = 40_000
+    d = Categorical(np.broadcast_to(logits, (n, 5)))
+    a = d.sample(np.random.default_rng(1234))
+    assert a.dtype == np.int64 and a.shape == (n,)
+    counts = np.bincount(a, minlength=5)
+    p = np.exp(logits)
+    se = np.sqrt(n * p * (1 - p))
+    assert np.all(np.abs(counts - n * p) < 5 * se), (counts, n * p)
+    assert stats.chisquare(counts, n * p).pvalue > 1e-4
+
+
+def test_sample_never_picks_an_underflowed_action():
+    d = Categorical(np.broadcast_to([0.0, -1e3, 0.0], (10_000, 3)))
+    assert not np.any(d.sample(np.random.default_rng(0)) == 1)
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+def test_bad_input_raises_named_errors():
+    d = Categorical(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="logits"):
+        Categorical([[0.0, np.nan]])
+    with pytest.raises(ValueError, match="logits"):
+        Categorical(0.0)
+    with pytest.raises(TypeError, match="logits"):
+        Categorical(np.array([["a", "b"]]))
+    with pytest.raises(TypeError, match="^a "):
+        d.log_prob(np.array([0.0, 1.0]))
+    with pytest.raises(TypeError, match="^a "):
+        d.log_prob(np.array([True, False]))
+    with pytest.raises(ValueError, match="^a "):
+        d.log_prob(np.array([0, 3]))
+    with pytest.raises(ValueError, match="^a "):
+        d.log_prob(np.array([-1, 0]))
+    with pytest.raises(ValueError, match="^a "):
+        d.log_prob(np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="dlogp"):
+        d.log_prob_backward(np.array([0, 1]), np.ones(3))
+    with pytest.raises(ValueError, match="dlogp"):
+        d.log_prob_backward(np.array([0, 1]), np.array([np.nan, 0.0]))
+    with pytest.raises(ValueError, match="dent"):
+        d.entropy_backward(np.ones((2, 1)))
+    with pytest.raises(ValueError, match="other"):
+        d.kl(Categorical(np.zeros((2, 4))))
+    with pytest.raises(ValueError, match="other"):
+        d.kl(Categorical(np.zeros((3, 3))))
+    with pytest.raises(TypeError, match="other"):
+        d.kl(np.zeros((2, 3)))
+    with pytest.raises(TypeError, match="rng"):
+        d.sample(0)
