@@ -179,3 +179,192 @@ def test_diag_bad_input_raises_named_errors():
         d.kl(TanhGaussian(np.zeros((2, 3)), 0.0))
     with pytest.raises(TypeError, match="rng"):
         d.sample(None)
+
+
+# ==============================================================================================
+# TanhGaussian
+# ==============================================================================================
+
+
+def _box(rng, D):
+    low = -rng.uniform(0.5, 2.0, size=D)
+    return low, low + rng.uniform(0.5, 3.0, size=D)
+
+
+def _moderate_eps(rng, shape):
+    # |eps| <= 2 keeps |u| <~ 5, where tanh's finite differences are still well conditioned.
+    return np.clip(rng.standard_normal(shape), -2.0, 2.0)
+
+
+@given(batch_shapes, dims, seeds, log_std_kinds)
+def test_tanh_log_prob_from_pre_tanh_backward(shape, D, seed, kind):
+    rng = np.random.default_rng(seed)
+    mean, log_std = _params(rng, shape, D, kind)
+    low, high = _box(rng, D)
+    u = mean + np.exp(log_std) * _moderate_eps(rng, shape + (D,))
+    dlogp = rng.standard_normal(shape)
+    dist = TanhGaussian(mean, log_std, low, high)
+    dmean, dlog_std, du = dist.log_prob_from_pre_tanh_backward(u, dlogp)
+    _check_pair(lambda m: TanhGaussian(m, log_std, low, high).log_prob_from_pre_tanh(u),
+                lambda s: TanhGaussian(mean, s, low, high).log_prob_from_pre_tanh(u),
+                mean, log_std, (dmean, dlog_std), dlogp)
+    check_gradient(dist.log_prob_from_pre_tanh, u, du, dlogp)
+
+
+@given(batch_shapes, dims, seeds, log_std_kinds)
+def test_tanh_log_prob_backward_for_a_fixed_action(shape, D, seed, kind):
+    rng = np.random.default_rng(seed)
+    mean, log_std = _params(rng, shape, D, kind)
+    low, high = _box(rng, D)
+    a, _, _ = TanhGaussian(mean, log_std, low, high).rsample(rng)
+    dlogp = rng.standard_normal(shape)
+    grads = TanhGaussian(mean, log_std, low, high).log_prob_backward(a, dlogp)
+    _check_pair(lambda m: TanhGaussian(m, log_std, low, high).log_prob(a),
+                lambda s: TanhGaussian(mean, s, low, high).log_prob(a),
+                mean, log_std, grads, dlogp)
+
+
+@given(batch_shapes, dims, seeds, log_std_kinds, st.sampled_from(["both", "da", "dlogp"]))
+def test_tanh_rsample_backward_pushes_da_and_dlogp(shape, D, seed, kind, which):
+    """SAC's actor loss alpha * logp(a) - Q(s, a): both terms move through the same eps."""
+    rng = np.random.default_rng(seed)
+    mean, log_std = _params(rng, shape, D, kind)
+    low, high = _box(rng, D)
+    eps = _moderate_eps(rng, shape + (D,))
+    da = rng.standard_normal(shape + (D,)) if which != "dlogp" else np.zeros(shape + (D,))
+    dlogp = rng.standard_normal(shape) if which != "da" else None
+
+    def path(m, s):
+        d = TanhGaussian(m, s, low, high)
+        u = d.mean + d.std * eps
+        a = d.offset + d.scale * np.tanh(u)
+        logp = d.log_prob_from_pre_tanh(u)
+        return np.concatenate([a.ravel(), np.ravel(logp)])
+
+    dy = np.concatenate([da.ravel(), np.ravel(np.zeros(shape) if dlogp is None else dlogp)])
+    grads = TanhGaussian(mean, log_std, low, high).rsample_backward(eps, da, dlogp)
+    _check_pair(lambda m: path(m, log_std), lambda s: path(mean, s), mean, log_std, grads, dy)
+
+
+@given(batch_shapes, dims, seeds)
+def test_tanh_rsample_is_consistent_with_log_prob(shape, D, seed):
+    rng = np.random.default_rng(seed)
+    mean, log_std = _params(rng, shape, D, "full")
+    low, high = _box(rng, D)
+    dist = TanhGaussian(mean, log_std, low, high)
+    a, u, eps = dist.rsample(rng)
+    np.testing.assert_allclose(u, mean + np.exp(log_std) * eps)
+    np.testing.assert_allclose(a, (high + low) / 2 + (high - low) / 2 * np.tanh(u))
+    assert np.all((a >= low) & (a <= high))
+    if np.all(np.abs(u) < 4):  # away from saturation the atanh round-trip is accurate
+        np.testing.assert_allclose(dist.log_prob(a), dist.log_prob_from_pre_tanh(u), rtol=1e-8)
+
+
+@given(batch_shapes, dims, seeds, log_std_kinds, log_std_kinds)
+def test_tanh_kl_is_the_base_gaussian_kl(shape, D, seed, kind_p, kind_q):
+    rng = np.random.default_rng(seed)
+    (mp, sp), (mq, sq) = _params(rng, shape, D, kind_p), _params(rng, shape, D, kind_q)
+    low, high = _box(rng, D)
+    p, q = TanhGaussian(mp, sp, low, high), TanhGaussian(mq, sq, low, high)
+    np.testing.assert_allclose(p.kl(q), DiagGaussian(mp, sp).kl(DiagGaussian(mq, sq)))
+    np.testing.assert_allclose(p.kl(p), 0.0, atol=1e-12)
+    dkl = rng.standard_normal(shape)
+    (dmp, dsp), (dmq, dsq) = p.kl_backward(q, dkl)
+    check_gradient(lambda m: TanhGaussian(m, sp, low, high).kl(q), mp, dmp, dkl)
+    check_gradient(lambda s: p.kl(TanhGaussian(mq, s, low, high)), sq, dsq, dkl)
+
+
+def test_tanh_log_prob_matches_naive_change_of_variables():
+    rng = np.random.default_rng(5)
+    mean, log_std = rng.standard_normal((50, 2)), rng.uniform(-1, 0.5, (50, 2))
+    low, high = np.array([-1.0, 0.0]), np.array([1.0, 4.0])
+    u = rng.uniform(-3, 3, (50, 2))
+    std, scale = np.exp(log_std), (high - low) / 2
+    log_normal = -0.5 * ((u - mean) / std) ** 2 - np.log(std) - 0.5 * math.log(2 * math.pi)
+    naive = np.sum(log_normal - np.log(scale * (1 - np.tanh(u) ** 2)), axis=-1)
+    dist = TanhGaussian(mean, log_std, low, high)
+    np.testing.assert_allclose(dist.log_prob_from_pre_tanh(u), naive, rtol=1e-10)
+    np.testing.assert_allclose(log1m_tanh2(u), np.log(1 - np.tanh(u) ** 2), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tanh_log_prob_is_finite_for_saturated_u(dtype):
+    u = np.array([[-20.0], [-12.0], [0.0], [12.0], [20.0]], dtype=dtype)
+    dist = TanhGaussian(np.zeros((5, 1), dtype), np.full((5, 1), 3.0, dtype))
+    logp = dist.log_prob_from_pre_tanh(u)
+    assert logp.dtype == dtype and np.all(np.isfinite(logp))
+    # exact asymptote: log(1 - tanh^2 u) = log 4 - 2|u| - 2 log(1 + e^{-2|u|})
+    np.testing.assert_allclose(log1m_tanh2(np.array([20.0, -20.0])), math.log(4) - 40, rtol=1e-14)
+    for g in dist.log_prob_from_pre_tanh_backward(u, np.ones(5)):
+        assert np.all(np.isfinite(g))
+    grads = dist.rsample_backward(u / np.exp(dtype(3.0)), np.ones((5, 1), dtype), np.ones(5))
+    assert all(np.all(np.isfinite(g)) for g in grads)
+    # an action on the bound: atanh is clipped at 1 - ATANH_CLIP_EPS, so the density is finite
+    assert np.all(np.isfinite(dist.log_prob(np.array([[-1.0], [1.0], [0.0], [1.0], [-1.0]]))))
+
+
+@pytest.mark.parametrize("mu, log_std, low, high",
+                         [(0.0, 0.0, -1.0, 1.0), (0.5, -0.5, -2.0, 3.0), (-1.0, -0.2, 0.0, 10.0)])
+def test_tanh_density_integrates_to_one_in_action_space(mu, log_std, low, high):
+    d = TanhGaussian([mu], [log_std], low, high)
+    total, _ = integrate.quad(lambda x: math.exp(d.log_prob([x])), low, high,
+                              epsabs=1e-10, epsrel=1e-10, limit=200)
+    assert abs(total - 1.0) < 1e-6
+
+
+def test_tanh_sample_moments_match_quadrature():
+    n, mu, log_std, low, high = 20_000, 0.4, -0.3, -2.0, 3.0
+    d = TanhGaussian(np.full((n, 1), mu), [log_std], low, high)
+    a = d.sample(np.random.default_rng(11))[:, 0]
+    assert np.all((a >= low) & (a <= high))
+    std, scale, offset = math.exp(log_std), (high - low) / 2, (high + low) / 2
+    pdf = lambda u: math.exp(-0.5 * ((u - mu) / std) ** 2) / (std * math.sqrt(2 * math.pi))  # noqa
+    m1 = integrate.quad(lambda u: (offset + scale * math.tanh(u)) * pdf(u), -np.inf, np.inf)[0]
+    m2 = integrate.quad(lambda u: (offset + scale * math.tanh(u)) ** 2 * pdf(u), -np.inf, np.inf)[0]
+    var = m2 - m1**2
+    assert abs(a.mean() - m1) < 5 * math.sqrt(var / n)
+    fourth = np.mean((a - m1) ** 4)  # SE of the sample variance ~ sqrt((mu4 - var^2) / n)
+    assert abs(a.var(ddof=1) - var) < 5 * math.sqrt((fourth - var**2) / n)
+    np.testing.assert_allclose(TanhGaussian([[mu]], [log_std], low, high).mode(),
+                               [[offset + scale * math.tanh(mu)]])
+
+
+def test_tanh_entropy_is_not_available_in_closed_form():
+    d = TanhGaussian(np.zeros((2, 1)), 0.0)
+    with pytest.raises(NotImplementedError, match="log_prob_from_pre_tanh"):
+        d.entropy()
+    with pytest.raises(NotImplementedError):
+        d.entropy_backward(np.ones(2))
+
+
+def test_tanh_float32_is_kept():
+    f = np.float32
+    d = TanhGaussian(np.zeros((2, 3), f), np.zeros(3, f), -2.0, 2.0)
+    a, u, eps = d.rsample(np.random.default_rng(0))
+    assert a.dtype == u.dtype == eps.dtype == d.mode().dtype == f
+    assert d.log_prob(a).dtype == d.log_prob_from_pre_tanh(u).dtype == f
+    for g in (*d.rsample_backward(eps, np.ones((2, 3)), np.ones(2)),
+              *d.log_prob_from_pre_tanh_backward(u, np.ones(2))):
+        assert g.dtype == f
+
+
+def test_tanh_bad_input_raises_named_errors():
+    d = TanhGaussian(np.zeros((2, 2)), 0.0, -1.0, [1.0, 2.0])
+    with pytest.raises(ValueError, match="low"):
+        TanhGaussian(np.zeros(2), 0.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="low"):
+        TanhGaussian(np.zeros(2), 0.0, np.zeros(3), 1.0)
+    with pytest.raises(ValueError, match="high"):
+        TanhGaussian(np.zeros(2), 0.0, -1.0, np.nan)
+    with pytest.raises(ValueError, match="^a "):
+        d.log_prob(np.array([[0.0, 2.5], [0.0, 0.0]]))
+    with pytest.raises(ValueError, match="^a "):
+        d.log_prob(np.zeros(2))
+    with pytest.raises(ValueError, match="^u "):
+        d.log_prob_from_pre_tanh(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="dlogp"):
+        d.rsample_backward(np.zeros((2, 2)), np.zeros((2, 2)), np.zeros(3))
+    with pytest.raises(ValueError, match="low and high"):
+        d.kl(TanhGaussian(np.zeros((2, 2)), 0.0))
+    with pytest.raises(TypeError, match="other"):
+        d.kl(DiagGaussian(np.zeros((2, 2)), 0.0))
