@@ -414,6 +414,8 @@ def tianshou_segment_tree_sample(capacity: int, batch_size: int, seed: int = 0,
     are not tree work). Tianshou's ``_setitem`` propagates all leaves level by level, so
     duplicate indices are handled by NumPy fancy-assignment (the last write wins).
 
+    Both callables carry ``.tree`` (the ``SegmentTree``) for cross-checks.
+
     One-off: building the tree (which triggers Tianshou's own ``_compile`` warm-up), the random
     priorities, and the indices/priorities used by ``update``.
     """
@@ -439,4 +441,5 @@ def tianshou_segment_tree_sample(capacity: int, batch_size: int, seed: int = 0,
     def update():
         tree[upd_idx] = upd_prio
 
+    sample.tree = update.tree = tree  # for checks, never timed
     return sample, update
