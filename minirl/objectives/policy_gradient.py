@@ -235,9 +235,10 @@ def constant_baseline_weights(rewards, terminated, truncated, gamma: float = 1.0
     Lecture: 000 "Improving the gradient - Introducing baselines" and "How to implement policy
     gradients?"; 002 "Reducing variance by subtracting baseline".
     Unbiased: yes for any *fixed* ``baseline`` (E[grad log p(tau) b] = 0). The batch mean is
-    computed from the same episodes, which scales the expectation by (1 - 1/E) for E episodes;
-    ``leave_one_out=True`` uses, for episode i, the mean return of the *other* episodes and is
-    unbiased again (needs E >= 2).
+    computed from the same E episodes, each of which then correlates with its own baseline:
+    the expectation becomes grad J - (1/E) E[sum_t gamma^k grad log pi(a_t|s_t) R(tau)], i.e.
+    (1 - 1/E) grad J for gamma = 1. ``leave_one_out=True`` uses, for episode i, the mean
+    return of the *other* episodes and is unbiased again (needs E >= 2).
 
     Shapes: ``rewards, terminated, truncated [T, N]``; returns ``[T, N]``.
     """
