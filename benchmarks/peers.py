@@ -107,7 +107,8 @@ def sb3_gae(rewards, values, next_values, terminated, truncated, gamma: float,
       ``dones = terminated[T-1] | truncated[T-1]``.
     * Truncation: SB3's recursion bootstraps nothing after any ``done``. SB3 itself patches the
       reward of a truncated step in ``collect_rollouts`` (``rewards += gamma * V(terminal_obs)``);
-      we do the same once here (``rewards + gamma * truncated * next_values``), which makes
+      we do the same once here (``rewards + gamma * (truncated & ~terminated) * next_values``,
+      as SB3 patches only steps that were truncated and not terminated), which makes
       ``delta_t = r_t + gamma * V(s_{t+1}) - V(s_t)`` at truncation, exactly minirl's.
       With that patch the result equals minirl's GAE up to float32 rounding.
 
@@ -130,7 +131,9 @@ def sb3_gae(rewards, values, next_values, terminated, truncated, gamma: float,
         device="cpu", gae_lambda=lam, gamma=gamma, n_envs=N)
     # Filling is data collection, not part of the GAE call: write SB3's arrays directly
     # (what N calls of rb.add would leave behind).
-    rb.rewards[:] = rewards + gamma * truncated * next_values  # SB3's truncation patch
+    # SB3's truncation patch (collect_rollouts: done and TimeLimit.truncated, which SB3's
+    # VecEnv sets only when the step was not also terminated).
+    rb.rewards[:] = rewards + gamma * (truncated & ~terminated) * next_values
     rb.values[:] = values
     rb.episode_starts[0] = 0.0
     rb.episode_starts[1:] = done[:-1]

@@ -57,7 +57,7 @@ def rollout(request):
     truncated = np.zeros((T, N), bool)
     if request.param == "with-ends":
         terminated[[5, 17, 30], [0, 1, 2]] = True
-        truncated[[9, 22, T - 1], [1, 0, 2]] = True
+        truncated[[9, 22, T - 1, 30], [1, 0, 2, 2]] = True  # step 30: both flags at once
         ends = terminated | truncated
         next_values[ends] = rng.standard_normal(ends.sum())  # V(pre-reset obs) != next row
     return rewards, values, next_values, terminated, truncated
