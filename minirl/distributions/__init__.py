@@ -24,11 +24,13 @@ See each module's docstring for the equations and the full method list.
 """
 from minirl.distributions.categorical import Categorical, log_softmax
 from minirl.distributions.gaussian import ATANH_CLIP_EPS, DiagGaussian, TanhGaussian
+from minirl.distributions.mixture import MixtureOfGaussians
 
 __all__ = [
     "ATANH_CLIP_EPS",
     "Categorical",
     "DiagGaussian",
+    "MixtureOfGaussians",
     "TanhGaussian",
     "log_softmax",
 ]
