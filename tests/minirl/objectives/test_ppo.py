@@ -1,0 +1,193 @@
+"""PPO surrogates: gradients by finite differences, and their meaning on finite MDPs."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minirl.distributions import Categorical
+from minirl.mdp import (
+    exact_objective,
+    finite_difference_gradient,
+    policy_evaluation,
+    state_distributions,
+)
+from minirl.objectives.policy_gradient import (
+    advantage_weights,
+    policy_gradient,
+    policy_gradient_loss,
+)
+from minirl.objectives.ppo import (
+    adaptive_kl_beta,
+    approx_kl,
+    categorical_kl,
+    clip_fraction,
+    kl_penalty_loss,
+    ppo_clip_loss,
+    surrogate_loss,
+)
+from minirl.testing.gradcheck import check_gradient, relative_error
+from minirl.testing.mdp_oracle import enumerated_batch, policy_cases
+
+FEW = settings(max_examples=40)
+
+
+def _away_from_kinks(rng, shape, eps, margin=1e-3):
+    """logp - logp_old such that |r - (1 +- eps)| > margin for every sample."""
+    while True:
+        d = 0.5 * rng.standard_normal(shape)
+        r = np.exp(d)
+        if np.all(np.abs(r - (1 - eps)) > margin) and np.all(np.abs(r - (1 + eps)) > margin):
+            return d
+
+
+# --- gradients by finite differences (float64, away from the clip kinks) ----------------------
+
+
+@given(st.integers(0, 10**6), st.sampled_from([0.1, 0.2, 0.3]))
+def test_ppo_clip_loss_gradient(seed, eps):
+    rng = np.random.default_rng(seed)
+    logp_old = rng.standard_normal((4, 3))
+    logp = logp_old + _away_from_kinks(rng, (4, 3), eps)
+    adv = rng.standard_normal((4, 3))
+    _, dlogp = ppo_clip_loss(logp, logp_old, adv, eps)
+    check_gradient(lambda x: ppo_clip_loss(x, logp_old, adv, eps)[0], logp, dlogp, dy=1.0)
+
+
+@given(st.integers(0, 10**6), st.floats(0.0, 3.0))
+def test_kl_penalty_and_surrogate_loss_gradients(seed, beta):
+    rng = np.random.default_rng(seed)
+    logp_old = rng.standard_normal(7)
+    logp = logp_old + 0.5 * rng.standard_normal(7)
+    adv = rng.standard_normal(7)
+    _, dlogp = kl_penalty_loss(logp, logp_old, adv, beta)
+    check_gradient(lambda x: kl_penalty_loss(x, logp_old, adv, beta)[0], logp, dlogp, dy=1.0)
+    _, dlogp = surrogate_loss(logp, logp_old, adv)
+    check_gradient(lambda x: surrogate_loss(x, logp_old, adv)[0], logp, dlogp, dy=1.0)
+    np.testing.assert_allclose(surrogate_loss(logp, logp_old, adv)[1],
+                               kl_penalty_loss(logp, logp_old, adv, 0.0)[1], rtol=1e-15)
+
+
+@given(st.integers(0, 10**6), st.integers(1, 4), st.integers(2, 4))
+def test_categorical_kl_gradient(seed, B, A):
+    rng = np.random.default_rng(seed)
+    logits, logits_old = rng.standard_normal((B, A)), rng.standard_normal((B, A))
+    kl, dlogits = categorical_kl(logits, logits_old)
+    check_gradient(lambda z: categorical_kl(z, logits_old)[0], logits, dlogits, dy=1.0)
+    p_old, p = Categorical(logits_old).probs, Categorical(logits).probs
+    assert abs(kl - np.mean(np.sum(p_old * np.log(p_old / p), axis=1))) < 1e-12
+
+
+# --- clipping ---------------------------------------------------------------------------------
+
+
+def test_clipped_gradient_is_zero_only_when_the_ratio_left_the_band_in_the_improving_direction():
+    eps = 0.2
+    r = np.array([1.5, 1.5, 0.5, 0.5, 1.1, 0.9])
+    adv = np.array([1.0, -1.0, -1.0, 1.0, 1.0, -1.0])
+    logp_old = np.zeros(6)
+    loss, dlogp = ppo_clip_loss(np.log(r), logp_old, adv, eps)
+    M = 6
+    # A > 0, r > 1+eps and A < 0, r < 1-eps: clipped, no gradient
+    assert dlogp[0] == 0.0 and dlogp[2] == 0.0
+    # worsening direction (A < 0, r > 1+eps; A > 0, r < 1-eps) and inside the band: -r A / M
+    np.testing.assert_allclose(dlogp[[1, 3, 4, 5]], -(r * adv)[[1, 3, 4, 5]] / M)
+    expected = -np.mean(np.minimum(r * adv, np.clip(r, 0.8, 1.2) * adv))
+    assert abs(loss - expected) < 1e-15
+    assert clip_fraction(np.log(r), logp_old, eps) == pytest.approx(4 / 6)
+
+
+# --- at theta' = theta: surrogates reduce to the on-policy advantage-weighted gradient --------
+
+
+@FEW
+@given(policy_cases())
+def test_surrogate_gradients_at_theta_old_are_the_advantage_weighted_gradient(case):
+    mdp, policy, theta, _ = case
+    b = enumerated_batch(mdp, policy, theta)
+    _, _, A = policy_evaluation(mdp, policy.probs(theta))
+    adv = advantage_weights(b.at(A), b.terminated, b.truncated, mdp.gamma)  # gamma^t A_t
+    T, K = adv.shape
+    # per trajectory (batch of one column each): d loss/d theta = sum_t dlogp_t * score_t
+    reference = b.per_episode(adv)  # [K, P]
+    _, dlogp_pg = policy_gradient_loss(b.logp, adv, num_episodes=1)
+    for loss_fn in (lambda: ppo_clip_loss(b.logp, b.logp, adv, 0.2),
+                    lambda: kl_penalty_loss(b.logp, b.logp, adv, 1.7),
+                    lambda: surrogate_loss(b.logp, b.logp, adv)):
+        _, dlogp = loss_fn()
+        # losses are means over the T*K samples; rescale to the per-trajectory sum
+        np.testing.assert_allclose(dlogp * (T * K), dlogp_pg, rtol=1e-13, atol=1e-15)
+        per_traj = -np.einsum("tk,tkp->kp", dlogp * (T * K), b.scores)
+        np.testing.assert_allclose(per_traj, reference, rtol=1e-12, atol=1e-13)
+    truth = finite_difference_gradient(lambda x: exact_objective(mdp, policy.probs(x)), theta)
+    expected = b.prob @ reference
+    if np.linalg.norm(truth) > 1e-9:
+        assert relative_error(expected, truth) < 1e-6
+    # the KL parts vanish there: sample (k3) gradient per sample, exact categorical gradient
+    _, dlogp_kl = kl_penalty_loss(b.logp, b.logp, np.zeros_like(adv), 1.0)
+    assert np.all(dlogp_kl == 0.0)
+    logits = policy.logits(theta)
+    kl, dlogits = categorical_kl(logits, logits)
+    assert abs(kl) < 1e-15 and np.abs(dlogits).max() < 1e-15
+
+
+@FEW
+@given(policy_cases(scale=0.5))
+def test_sample_kl_penalty_gradient_is_unbiased_for_the_state_averaged_kl(case):
+    """Under pi_old, E[beta (r-1) grad log pi] = grad_theta beta E_{s~d^old}[KL(pi_old||pi_theta)]."""
+    mdp, policy, theta, behaviour = case
+    T = mdp.horizon
+    b = enumerated_batch(mdp, policy, theta, behaviour=behaviour)  # pi_old = behaviour
+    d = state_distributions(mdp, behaviour)
+    log_old = np.log(behaviour)
+
+    def mean_kl(x):  # (1/T) sum_t E_{s~d_t}[KL(pi_old(.|s) || pi_x(.|s))]
+        kl_s = np.sum(behaviour * (log_old - policy.log_probs(x)), axis=1)
+        return float(d.sum(axis=0) @ kl_s) / T
+
+    beta = 0.7
+    K = b.prob.size
+    loss, dlogp = kl_penalty_loss(b.logp, b.logp_old, np.zeros((T, K)), beta)
+    per_traj = -np.einsum("tk,tkp->kp", dlogp * K, b.scores)  # each column's loss is a mean over T
+    expected = -(b.prob @ per_traj)  # gradient of the penalty (a loss term, so sign flips back)
+    truth = beta * finite_difference_gradient(mean_kl, theta)
+    if np.linalg.norm(truth) > 1e-9:
+        assert relative_error(expected, truth) < 1e-6
+    # the penalty's value is unbiased too
+    k3_per_traj = (np.expm1(b.logp - b.logp_old) - (b.logp - b.logp_old)).mean(axis=0)
+    assert abs(b.prob @ k3_per_traj - mean_kl(theta)) < 1e-10
+
+
+@given(st.integers(0, 10**6), st.integers(2, 4))
+def test_both_approx_kl_estimators_are_unbiased_for_kl_old_new(seed, A):
+    rng = np.random.default_rng(seed)
+    z_old, z = rng.standard_normal(A), rng.standard_normal(A)
+    p_old = Categorical(z_old).probs
+    logp_old, logp = Categorical(z_old).log_probs, Categorical(z).log_probs
+    kl = float(np.sum(p_old * (logp_old - logp)))
+    # exact expectation over a ~ pi_old, one action at a time
+    k1 = sum(p_old[a] * approx_kl(logp[[a]], logp_old[[a]])[0] for a in range(A))
+    k3 = sum(p_old[a] * approx_kl(logp[[a]], logp_old[[a]])[1] for a in range(A))
+    assert abs(k1 - kl) < 1e-12 and abs(k3 - kl) < 1e-12
+    assert min(approx_kl(logp[[a]], logp_old[[a]])[1] for a in range(A)) >= 0.0
+
+
+def test_adaptive_kl_beta_follows_the_lecture_rule():
+    assert adaptive_kl_beta(1.0, kl=0.03, target_kl=0.01) == 2.0  # >= 1.5 delta: double
+    assert adaptive_kl_beta(1.0, kl=0.005, target_kl=0.01) == 0.5  # <= delta/1.5: halve
+    assert adaptive_kl_beta(1.0, kl=0.01, target_kl=0.01) == 1.0
+
+
+def test_ppo_losses_keep_float32_and_reject_bad_input():
+    x = np.zeros(3, np.float32)
+    assert ppo_clip_loss(x, x, x, 0.2)[1].dtype == np.float32
+    assert kl_penalty_loss(x, x, x, 1.0)[1].dtype == np.float32
+    with pytest.raises(ValueError, match="clip_eps"):
+        ppo_clip_loss(x, x, x, 1.5)
+    with pytest.raises(ValueError, match="adv"):
+        ppo_clip_loss(x, x, np.zeros(2), 0.2)
+    with pytest.raises(ValueError, match="beta"):
+        kl_penalty_loss(x, x, x, -1.0)
+    with pytest.raises(ValueError, match="logits_old"):
+        categorical_kl(np.zeros((2, 3)), np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        ppo_clip_loss(np.array([np.nan]), np.zeros(1), np.zeros(1), 0.2)
