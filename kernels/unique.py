@@ -1,0 +1,464 @@
+"""Distinct-value checks and argmax along an axis.
+
+``at_most_k_unique`` answers, for every slice of an array along one axis, whether the slice holds
+at most ``k`` distinct values::
+
+    out[idx] = ( |{ values[idx with axis position i] : i = 0..n-1 }| <= k )
+
+i.e. ``len(np.unique(slice)) <= k`` for every slice (``k = 2``: "is this feature binary?").
+
+Lecture: shared/lectures/000_372fbf7095d3a5aa.txt, worked example at the end ("at most two
+unique values along an axis": first element, mismatch mask, argmax, take_along_axis, then the
+generalization to any axis); shared/lectures/001_140c9f6ea3140175.txt, the slow
+``np.apply_along_axis`` + ``np.unique`` check and its vectorized replacement. The lecture's
+snippets reduce with ``np.all`` over the whole array and ignore ``n``; here the reduction is per
+slice and the idea is generalized to any ``k`` by peeling off one distinct value per round:
+
+    covered_0 = all False
+    round r = 1..k:  c_r = first element of the slice not yet covered (any element if none)
+                     covered_r = covered_{r-1} | (slice == c_r)
+    at most k distinct  <=>  covered_k is all True
+
+Three implementations, which must agree on every input:
+
+* ``at_most_k_unique_reference`` - ``np.apply_along_axis`` + ``np.unique`` (the definition; slow).
+* ``at_most_k_unique_numpy`` - the vectorized rounds above, O(k * size) memory traffic.
+* ``at_most_k_unique`` - the Numba kernel. It keeps the <= k values seen so far per slice and
+  stops a slice as soon as a (k+1)-th distinct value appears (early exit). Elements are checked
+  in blocks of 64 without branches (count matches against each seen value; the block is
+  clean iff the count equals the block length, since seen values are distinct) and only a block
+  with a new value is re-scanned element by element. When ``axis`` is not the last axis the
+  slices are walked in lockstep along contiguous memory (a chunk of neighbouring slices at a
+  time), so no transposed copy is made.
+
+Float policy (identical to ``np.unique`` in NumPy >= 1.24, whose ``equal_nan=True`` default
+collapses NaNs): ``-0.0`` and ``0.0`` are the same value; every NaN (any payload, any sign) is one
+and the same value, distinct from all numbers; ``inf`` and ``-inf`` are ordinary values. Slices of
+length 0 hold 0 distinct values, so they are True.
+
+``argmax_first`` returns the first index of the maximum (equal to ``np.argmax``);
+``argmax_random_tiebreak`` picks uniformly among all indices attaining the maximum, for greedy
+action selection ``a = argmax_a Q(s, a)`` without a bias towards low action indices
+(Lecture: 001_140c9f6ea3140175.txt, Q-learning, epsilon-greedy / greedy policy). Both reject NaN
+(there is no maximum of a set containing NaN under IEEE comparison), with ``ValueError``.
+
+Shapes: ``values`` is ``[..., n, ...]`` with the reduced axis of length ``n``; every result has
+the shape of ``values`` with that axis removed.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from kernels._validate import as_generator, normalize_axis, positive_int
+
+
+
+# ----------------------------------------------------------------------------- validation
+def _as_values(values, name: str = "values", allow_nan: bool = True) -> np.ndarray:
+    """``values`` as a C-contiguous bool/int/float32/float64 array with at least one axis."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a bool, integer or float array, got dtype {arr.dtype}")
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must have at least one axis, got a 0-d array")
+    if arr.dtype.kind == "f" and arr.dtype not in (np.float32, np.float64):
+        # float16 widens to float32 exactly; longdouble is not supported by Numba
+        arr = arr.astype(np.float32 if arr.dtype.itemsize < 4 else np.float64)
+    if not allow_nan and arr.dtype.kind == "f" and np.isnan(arr).any():
+        raise ValueError(f"{name} contains NaN; the maximum is undefined")
+    return np.ascontiguousarray(arr)
+
+
+def _three_axes(arr: np.ndarray, axis: int) -> np.ndarray:
+    """View a C-contiguous array as ``[L, n, M]``: before, along and after ``axis``."""
+    lead = int(np.prod(arr.shape[:axis], dtype=np.int64))
+    trail = int(np.prod(arr.shape[axis + 1:], dtype=np.int64))
+    return arr.reshape(lead, arr.shape[axis], trail)
+
+
+def _out_shape(arr: np.ndarray, axis: int) -> tuple:
+    return arr.shape[:axis] + arr.shape[axis + 1:]
+
+
+# ----------------------------------------------------------------------------- at_most_k_unique
+def at_most_k_unique_reference(values, k: int = 2, axis: int = -1) -> np.ndarray:
+    """``len(np.unique(slice)) <= k`` for every slice along ``axis`` (the definition; slow).
+
+    Lecture: 001_140c9f6ea3140175.txt, the ``np.apply_along_axis`` + ``np.unique`` form.
+    Shapes: ``values [..., n, ...]`` -> ``bool [...]`` (``axis`` removed).
+    """
+    arr = _as_values(values)
+    k = positive_int(k, "k")
+    axis = normalize_axis(axis, arr.ndim)
+    out_shape = _out_shape(arr, axis)
+    if int(np.prod(out_shape, dtype=np.int64)) == 0:  # apply_along_axis cannot iterate over 0
+        return np.zeros(out_shape, dtype=bool)
+    if arr.shape[axis] == 0:
+        return np.ones(out_shape, dtype=bool)
+    return np.apply_along_axis(lambda s: len(np.unique(s)) <= k, axis, arr).astype(bool)
+
+
+def _same_numpy(x: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Elementwise "same value" for the float policy: ``==`` plus NaN equals NaN."""
+    eq = x == c
+    if x.dtype.kind == "f":
+        eq |= np.isnan(x) & np.isnan(c)
+    return eq
+
+
+def at_most_k_unique_numpy(values, k: int = 2, axis: int = -1) -> np.ndarray:
+    """Vectorized form: k rounds of (first uncovered element, mismatch mask, argmax).
+
+    Lecture: 000_372fbf7095d3a5aa.txt, worked example (argmax of a mismatch mask +
+    ``take_along_axis``), generalized to any ``k`` and any axis; see the module docstring.
+    Shapes: ``values [..., n, ...]`` -> ``bool [...]`` (``axis`` removed).
+    """
+    arr = _as_values(values)
+    k = positive_int(k, "k")
+    axis = normalize_axis(axis, arr.ndim)
+    x = np.moveaxis(arr, axis, -1)  # a view; slices along the last axis
+    if x.shape[-1] == 0:
+        return np.ones(x.shape[:-1], dtype=bool)
+    covered = np.zeros(x.shape, dtype=bool)
+    for _ in range(k):
+        # argmax of "not covered yet" = first new value; 0 if none (then c is already covered)
+        idx = np.argmax(~covered, axis=-1)
+        c = np.take_along_axis(x, idx[..., None], axis=-1)
+        covered |= _same_numpy(x, c)
+    return covered.all(axis=-1)
+
+
+@numba.njit(cache=True)
+def _same(a, b):
+    """Same value under the float policy (NaN is NaN, -0.0 is 0.0); exact for ints/bools."""
+    return (a == b) | ((a != a) & (b != b))
+
+
+@numba.njit(cache=True, inline="always")
+def _scan_block(blk, k, seen, m):
+    """Add the new values of ``blk`` to ``seen[:m]``; return the new ``m``, or -1 at k + 1.
+
+    Count, without branches, how many elements equal one of the ``m`` seen values (they are
+    distinct, so each element matches at most one). A full count means no new value;
+    otherwise scan to the first new value, add it and count the rest of the block again.
+    Short remainders are only scanned (setting up a counted loop would cost more). The
+    "new value" branch is taken at most k + 1 times per slice, so it is well predicted.
+    """
+    short = 16
+    nb = blk.shape[0]
+    i = 0
+    while i < nb:
+        sub = blk[i:]  # a 0-based view: loops over range(len) vectorize, range(i, nb) did not
+        ns = sub.shape[0]
+        if ns >= short:
+            hits = 0
+            for j in range(m):
+                s = seen[j]
+                if s != s:  # a NaN seen value: count NaNs (x == NaN is always False)
+                    for e in range(ns):
+                        hits += sub[e] != sub[e]
+                else:
+                    for e in range(ns):
+                        hits += sub[e] == s
+            if hits == ns:
+                return m
+        e = 0
+        found = True
+        while e < ns:
+            v = sub[e]
+            found = False
+            for j in range(m):
+                found |= _same(v, seen[j])
+            if not found:
+                break
+            e += 1
+        if found:
+            return m
+        if m == k:
+            return -1
+        seen[m] = sub[e]
+        m += 1
+        i += e + 1
+    return m
+
+
+@numba.njit(cache=True)
+def _at_most_k_unique_rows_kernel(x, k, out):
+    """Contiguous slices: ``x [R, n]`` -> ``out [R]``; ``n >= 1``.
+
+    The logic of ``_scan_block`` written out inline over whole rows (measured ~2x faster than
+    calling it per block): the first ``head`` elements are scanned one by one (rows with
+    k + 1 values early stop there), then blocks of 64 are counted branch-free, and a block
+    with a miss is scanned to its first new value, after which counting resumes.
+    """
+    R, n = x.shape
+    block = 64  # elements counted branch-free between two "any new value?" tests
+    short = 16  # below this, a scalar scan beats setting up a counted loop
+    head = 8
+    seen = np.empty(k, dtype=x.dtype)  # the distinct values met so far in the current row
+    for r in range(R):
+        row = x[r]
+        seen[0] = row[0]
+        m = 1
+        ok = True
+        i = 1
+        while i < n:
+            stop = min(i + block, n)
+            if i >= head and stop - i >= short:
+                blk = row[i:stop]  # a 0-based view: loops over range(len) vectorize, range(i, stop) did not
+                hits = 0
+                for j in range(m):
+                    s = seen[j]
+                    if s != s:  # a NaN seen value: count NaNs (x == NaN is always False)
+                        for e in range(blk.shape[0]):
+                            hits += blk[e] != blk[e]
+                    else:
+                        for e in range(blk.shape[0]):
+                            hits += blk[e] == s
+                if hits == stop - i:
+                    i = stop
+                    continue
+            else:
+                stop = min(max(head, i + 1), n)
+            # scan for the first new value; the branch is taken at most k + 1 times per row
+            e = i
+            found = True
+            while e < stop:
+                v = row[e]
+                found = False
+                for j in range(m):
+                    found |= _same(v, seen[j])
+                if not found:
+                    break
+                e += 1
+            if found:
+                i = stop
+                continue
+            if m == k:
+                ok = False
+                break
+            seen[m] = row[e]
+            m += 1
+            i = e + 1
+        out[r] = ok
+
+
+@numba.njit(cache=True)
+def _at_most_k_unique_lockstep_kernel(x, k, out, tile):
+    """Strided slices: ``x [L, n, M]`` -> ``out [L, M]``, slices ``x[l, :, c]``; ``n >= 1``.
+
+    Reads a tile of ``rows x w`` elements row by row (contiguous), writes it transposed into
+    ``tile [w, rows]`` (L1-sized scratch, preallocated by the wrapper), and feeds each column
+    - now contiguous - to ``_scan_block`` with that slice's own seen values. A chunk of
+    slices stops early once every one of them has k + 1 values.
+    """
+    L, n, M = x.shape
+    chunk, rows = tile.shape
+    seen = np.empty((chunk, k), dtype=x.dtype)
+    m = np.empty(chunk, dtype=np.int64)
+    for l in range(L):
+        for c0 in range(0, M, chunk):
+            w = min(chunk, M - c0)
+            for c in range(w):
+                seen[c, 0] = x[l, 0, c0 + c]
+                m[c] = 1
+            n_alive = w
+            i = 1
+            while i < n and n_alive > 0:
+                stop = min(i + rows, n)
+                for e in range(i, stop):
+                    src = x[l, e, c0:c0 + w]
+                    for c in range(w):
+                        tile[c, e - i] = src[c]
+                for c in range(w):
+                    if m[c] > 0:
+                        m[c] = _scan_block(tile[c, :stop - i], k, seen[c], m[c])
+                        if m[c] < 0:
+                            n_alive -= 1
+                i = stop
+            for c in range(w):
+                out[l, c0 + c] = m[c] > 0
+
+
+def at_most_k_unique(values, k: int = 2, axis: int = -1) -> np.ndarray:
+    """True where the slice along ``axis`` has at most ``k`` distinct values.
+
+    ``out[idx] = len(np.unique(values[idx along axis])) <= k``, with ``np.unique``'s float
+    policy (``-0.0 == 0.0``; all NaNs are one value). Slices stop early once ``k + 1`` distinct
+    values have been seen.
+
+    Lecture: 000_372fbf7095d3a5aa.txt (worked example at the end) and 001_140c9f6ea3140175.txt
+    ("at most 2 unique values in a dimension of an array").
+
+    Args:
+        values: bool, integer or float array ``[..., n, ...]`` (float16 is widened to float32).
+        k: the largest allowed number of distinct values, an integer >= 1.
+        axis: the axis the slices run along.
+
+    Returns:
+        bool array with the shape of ``values`` without ``axis``.
+    """
+    arr = _as_values(values)
+    k = positive_int(k, "k")
+    axis = normalize_axis(axis, arr.ndim)
+    out_shape = _out_shape(arr, axis)
+    x = _three_axes(arr, axis)
+    L, n, M = x.shape
+    out = np.ones((L, M), dtype=bool)
+    if out.size == 0 or n == 0:
+        return out.reshape(out_shape)
+    if M == 1:
+        _at_most_k_unique_rows_kernel(x.reshape(L, n), k, out.reshape(L))
+    else:
+        # scratch for the kernel's transposed tiles: 64 slices x 64 rows (32 KiB of float64)
+        tile = np.empty((64, 64), dtype=x.dtype)
+        _at_most_k_unique_lockstep_kernel(x, k, out, tile)
+    return out.reshape(out_shape)
+
+
+# ----------------------------------------------------------------------------- argmax
+def argmax_first_reference(values, axis: int = -1) -> np.ndarray:
+    """First index attaining the maximum of each slice, by a plain loop (the definition)."""
+    arr = _as_values(values, allow_nan=False)
+    axis = normalize_axis(axis, arr.ndim)
+    x = np.moveaxis(arr, axis, -1)
+    out = np.zeros(x.shape[:-1], dtype=np.int64)
+    for idx in np.ndindex(*x.shape[:-1]):
+        s = x[idx]
+        best = max(s.tolist())
+        out[idx] = next(i for i, v in enumerate(s.tolist()) if v == best)
+    return out
+
+
+def argmax_random_tiebreak_reference(values, u, axis: int = -1) -> np.ndarray:
+    """Uniform pick among tied maxima: ``ties[floor(u * len(ties))]`` with ``u ~ U[0, 1)``.
+
+    ``ties`` are the indices attaining the slice's maximum, in increasing order; ``u`` has the
+    output's shape and holds the caller's uniform draws.
+    """
+    arr = _as_values(values, allow_nan=False)
+    axis = normalize_axis(axis, arr.ndim)
+    x = np.moveaxis(arr, axis, -1)
+    u = np.asarray(u, dtype=np.float64)
+    out = np.zeros(x.shape[:-1], dtype=np.int64)
+    for idx in np.ndindex(*x.shape[:-1]):
+        s = x[idx].tolist()
+        best = max(s)
+        ties = [i for i, v in enumerate(s) if v == best]
+        out[idx] = ties[min(int(u[idx] * len(ties)), len(ties) - 1)]
+    return out
+
+
+@numba.njit(cache=True)
+def _argmax_first_kernel(x, out):
+    """``x [L, n, M]`` -> ``out [L, M]``; strict ``>`` keeps the first maximum; ``n >= 1``."""
+    L, n, M = x.shape
+    best = np.empty(M, dtype=x.dtype)
+    for l in range(L):
+        for c in range(M):
+            best[c] = x[l, 0, c]
+            out[l, c] = 0
+        for i in range(1, n):  # rows of the slab are contiguous: walk slices in lockstep
+            for c in range(M):
+                v = x[l, i, c]
+                if v > best[c]:
+                    best[c] = v
+                    out[l, c] = i
+
+
+@numba.njit(cache=True)
+def _argmax_random_tiebreak_kernel(x, u, out):
+    """``x [L, n, M]``, ``u [L, M]`` in [0, 1) -> ``out [L, M]``; ``n >= 1``.
+
+    Pass 1 finds the maximum and the number of ties; pass 2 returns the
+    ``floor(u * ties)``-th tied index.
+    """
+    L, n, M = x.shape
+    best = np.empty(M, dtype=x.dtype)
+    ties = np.empty(M, dtype=np.int64)
+    for l in range(L):
+        for c in range(M):
+            best[c] = x[l, 0, c]
+            ties[c] = 1
+        for i in range(1, n):
+            for c in range(M):
+                v = x[l, i, c]
+                if v > best[c]:
+                    best[c] = v
+                    ties[c] = 1
+                elif v == best[c]:
+                    ties[c] += 1
+        for c in range(M):
+            # u < 1 so pick < ties; min() guards the float product rounding up to ties
+            ties[c] = min(np.int64(u[l, c] * ties[c]), ties[c] - 1)  # now: ties to skip
+        for i in range(n):
+            for c in range(M):
+                if ties[c] >= 0 and x[l, i, c] == best[c]:
+                    if ties[c] == 0:
+                        out[l, c] = i
+                    ties[c] -= 1
+
+
+def _argmax_prepare(values, axis):
+    arr = _as_values(values, allow_nan=False)
+    axis = normalize_axis(axis, arr.ndim)
+    out_shape = _out_shape(arr, axis)
+    x = _three_axes(arr, axis)
+    if x.shape[1] == 0 and x.shape[0] * x.shape[2] > 0:
+        raise ValueError(f"values has length 0 along axis {axis}; the maximum is undefined")
+    return x, out_shape
+
+
+def argmax_first(values, axis: int = -1) -> np.ndarray:
+    """First index of the maximum along ``axis`` (equals ``np.argmax`` on NaN-free input).
+
+    ``out[idx] = min{ i : values[idx, i] = max_j values[idx, j] }``; ``-0.0`` ties with ``0.0``.
+
+    Args:
+        values: bool, integer or float array ``[..., n, ...]``; NaN raises ``ValueError``
+            (``np.argmax`` would return the first NaN; we refuse to guess).
+        axis: the axis to reduce; ``n = 0`` raises unless the result is empty anyway.
+
+    Returns:
+        int64 array with the shape of ``values`` without ``axis``.
+    """
+    x, out_shape = _argmax_prepare(values, axis)
+    out = np.zeros((x.shape[0], x.shape[2]), dtype=np.int64)
+    if out.size:
+        _argmax_first_kernel(x, out)
+    return out.reshape(out_shape)
+
+
+def argmax_random_tiebreak(values, axis: int = -1, *, rng) -> np.ndarray:
+    """Index of the maximum along ``axis``, uniform among all tied maxima.
+
+    ``out[idx] ~ Uniform{ i : values[idx, i] = max_j values[idx, j] }``; the greedy action
+    ``argmax_a Q(s, a)`` of Q-learning without np.argmax's bias towards the lowest index when
+    Q-values tie (as they do at initialization). One uniform draw per slice is taken from
+    ``rng`` in this wrapper; the kernel is deterministic given the draws.
+
+    Lecture: 001_140c9f6ea3140175.txt, Q-learning (greedy policy, epsilon-greedy).
+
+    Args:
+        values: bool, integer or float array ``[..., n, ...]``, NaN-free.
+        axis: the axis to reduce.
+        rng: a ``numpy.random.Generator`` or an integer seed (required).
+
+    Returns:
+        int64 array with the shape of ``values`` without ``axis``.
+    """
+    gen = as_generator(rng, "rng")
+    x, out_shape = _argmax_prepare(values, axis)
+    out = np.zeros((x.shape[0], x.shape[2]), dtype=np.int64)
+    if out.size:
+        u = gen.random((x.shape[0], x.shape[2]))
+        _argmax_random_tiebreak_kernel(x, u, out)
+    return out.reshape(out_shape)
+
+
+__all__ = [
+    "at_most_k_unique", "at_most_k_unique_numpy", "at_most_k_unique_reference",
+    "argmax_first", "argmax_first_reference",
+    "argmax_random_tiebreak", "argmax_random_tiebreak_reference",
+]
