@@ -11,6 +11,14 @@ Lecture: shared/lectures/001 "Learning distributions with neural networks" (1D d
 actions: the net outputs a categorical distribution); 000/002 "surrogate objective"
 (cross-entropy for a discrete policy); 004 "What is KL-divergence?" (KL >= 0, KL(P||P) = 0).
 
+Usage (PPO's policy loss; every step exact, no estimator involved):
+
+    dist = Categorical(logits)                       # logits [B, A] from the policy net
+    logp = dist.log_prob(actions)                    # [B]
+    loss, dlogp = ppo_clip_loss(logp, logp_old, adv, clip_eps)   # minirl.objectives
+    dlogits = dist.log_prob_backward(actions, dlogp)             # [B, A]
+    ent = dist.entropy(); dlogits += dist.entropy_backward(-ent_coef / B)  # entropy bonus
+
 This module also holds the few private helpers that every distribution in
 ``minirl.distributions`` shares (parameter freezing, upstream-gradient checks, reduction of a
 broadcast gradient to a parameter's own shape).
@@ -96,6 +104,10 @@ class _Frozen:
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} is immutable; build a new one instead")
 
+    def __reduce__(self):
+        # pickle/copy rebuild from the constructor's arguments (slot-by-slot setattr would raise)
+        return type(self), self._init_args()
+
 
 def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     """``z - logsumexp(z)`` along ``axis``, stable for any finite logits (e.g. +-1e3).
@@ -145,6 +157,9 @@ class Categorical(_Frozen):
         set_(self, "batch_shape", logits.shape[:-1])
         set_(self, "n_actions", logits.shape[-1])
         set_(self, "dtype", logits.dtype)
+
+    def _init_args(self) -> tuple:
+        return (self.logits,)
 
     def __repr__(self) -> str:
         return f"Categorical(batch_shape={self.batch_shape}, n_actions={self.n_actions})"

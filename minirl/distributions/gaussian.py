@@ -24,6 +24,19 @@ Lecture: 002 "Policy Gradients for Policies Parameterized as a Gaussian Likeliho
 KL-divergence?". Papers: Kingma & Welling 2014 (reparameterization); Haarnoja et al. 2018,
 "Soft Actor-Critic", Appendix C (enforcing action bounds with tanh).
 
+Usage (SAC's actor loss L = mean(alpha * logp - Q(s, a)) over a batch of B states):
+
+    dist = TanhGaussian(mean, log_std, low, high)    # mean, log_std [B, D] from the actor
+    a, u, eps = dist.rsample(rng)                    # a in (low, high), u pre-squash
+    logp = dist.log_prob_from_pre_tanh(u)            # [B]
+    q, dq_da = critic_forward_and_action_grad(obs, a)            # [B], [B, D]
+    dmean, dlog_std = dist.rsample_backward(eps, da=-dq_da / B, dlogp=np.full(B, alpha / B))
+
+Unbiased: ``rsample_backward`` returns the pathwise gradient for one eps; for eps ~ N(0, I)
+its expectation is d/dtheta E_{a ~ pi}[L(a, log pi(a))] (reparameterization; needs L
+differentiable in a). ``-log_prob(a)`` at one sample a ~ pi is an unbiased entropy estimate.
+The other backwards are exact derivatives, not estimates.
+
 API (``[...]`` is the batch shape, ``D`` the action dimension; every backward takes the
 upstream gradient of its per-sample quantity and returns gradients in the parameters' own
 shapes and dtype — a ``[D]`` free log_std receives the sum over the batch):
@@ -123,6 +136,9 @@ class DiagGaussian(_Frozen):
         set_(self, "batch_shape", mean.shape[:-1])
         set_(self, "event_dim", mean.shape[-1])
         set_(self, "dtype", dtype)
+
+    def _init_args(self) -> tuple:
+        return (self.mean, self.log_std)
 
     def __repr__(self) -> str:
         return (
@@ -295,6 +311,9 @@ class TanhGaussian(_Frozen):
         set_(self, "scale", scale)  # [D] (high - low) / 2
         set_(self, "offset", offset)  # [D] (high + low) / 2
         set_(self, "_log_scale_sum", float(np.sum(np.log(scale))))
+
+    def _init_args(self) -> tuple:
+        return (self.mean, self.log_std, self.low, self.high)
 
     def __repr__(self) -> str:
         return (

@@ -103,6 +103,9 @@ class MixtureOfGaussians(_Frozen):
         set_(self, "event_dim", means.shape[-1])
         set_(self, "dtype", dtype)
 
+    def _init_args(self) -> tuple:
+        return (self.logits, self.means, self.log_stds)
+
     def __repr__(self) -> str:
         return (f"MixtureOfGaussians(batch_shape={self.batch_shape}, K={self.n_components}, "
                 f"D={self.event_dim})")
@@ -143,7 +146,10 @@ class MixtureOfGaussians(_Frozen):
     # -- log-likelihood ------------------------------------------------------------------------
 
     def log_prob(self, a) -> np.ndarray:
-        """``log pi(a|s) = logsumexp_k [log w_k + log N(a; mu_k, sigma_k)]``, a [..., D] -> [...]."""
+        """``log pi(a|s) = logsumexp_k [log w_k + log N(a; mu_k, sigma_k)]``; a [..., D] -> [...].
+
+        Lecture: 001 "Generative models for policies" (behaviour cloning maximizes this).
+        """
         joint, _ = self._joint(a)
         return _logsumexp(joint, axis=-1)
 

@@ -65,7 +65,8 @@ def test_scalar_upstream_gradient_broadcasts():
     z = _logits(rng, (4,), 3)
     a = np.array([0, 1, 2, 1])
     d = Categorical(z)
-    np.testing.assert_allclose(d.log_prob_backward(a, 0.25), d.log_prob_backward(a, np.full(4, 0.25)))
+    np.testing.assert_allclose(d.log_prob_backward(a, 0.25),
+                               d.log_prob_backward(a, np.full(4, 0.25)))
 
 
 # -- identities ----------------------------------------------------------------------------------
@@ -185,3 +186,14 @@ def test_bad_input_raises_named_errors():
         d.kl(np.zeros((2, 3)))
     with pytest.raises(TypeError, match="rng"):
         d.sample(0)
+
+
+def test_pickle_and_deepcopy_rebuild_an_equal_distribution():
+    import copy
+    import pickle
+
+    d = Categorical(np.arange(6.0, dtype=np.float32).reshape(2, 3))
+    for e in (pickle.loads(pickle.dumps(d)), copy.deepcopy(d)):
+        assert e.dtype == np.float32
+        np.testing.assert_array_equal(e.logits, d.logits)
+        np.testing.assert_array_equal(e.probs, d.probs)

@@ -300,7 +300,10 @@ def test_tanh_log_prob_is_finite_for_saturated_u(dtype):
     grads = dist.rsample_backward(u / np.exp(dtype(3.0)), np.ones((5, 1), dtype), np.ones(5))
     assert all(np.all(np.isfinite(g)) for g in grads)
     # an action on the bound: atanh is clipped at 1 - ATANH_CLIP_EPS, so the density is finite
-    assert np.all(np.isfinite(dist.log_prob(np.array([[-1.0], [1.0], [0.0], [1.0], [-1.0]]))))
+    on_bound = np.array([[-1.0], [1.0], [0.0], [1.0], [-1.0]], dtype)
+    u_clip = np.arctanh(np.clip(on_bound, -1 + ATANH_CLIP_EPS, 1 - ATANH_CLIP_EPS))
+    np.testing.assert_allclose(dist.log_prob(on_bound), dist.log_prob_from_pre_tanh(u_clip))
+    assert np.all(np.isfinite(dist.log_prob(on_bound)))
 
 
 @pytest.mark.parametrize("mu, log_std, low, high",
@@ -368,3 +371,16 @@ def test_tanh_bad_input_raises_named_errors():
         d.kl(TanhGaussian(np.zeros((2, 2)), 0.0))
     with pytest.raises(TypeError, match="other"):
         d.kl(DiagGaussian(np.zeros((2, 2)), 0.0))
+
+
+def test_pickle_rebuilds_an_equal_distribution():
+    import pickle
+
+    for d in (DiagGaussian(np.ones((2, 3)), [0.1, 0.2, 0.3]),
+              TanhGaussian(np.ones((2, 3)), 0.5, [-1.0, -2.0, 0.0], 3.0)):
+        e = pickle.loads(pickle.dumps(d))
+        assert type(e) is type(d)
+        for name in ("mean", "log_std", "std"):
+            np.testing.assert_array_equal(getattr(e, name), getattr(d, name))
+    np.testing.assert_array_equal(e.low, d.low)
+    np.testing.assert_array_equal(e.high, d.high)

@@ -98,8 +98,10 @@ def test_density_integrates_to_one(logits, means, log_stds):
 
 def test_sample_moments():
     n = 30_000
-    logits, mus, stds = np.log([0.2, 0.5, 0.3]), np.array([-3.0, 0.0, 2.0]), np.array([0.5, 1.0, 0.3])
-    mog = MixtureOfGaussians(logits, np.broadcast_to(mus[:, None], (n, 3, 1)), np.log(stds)[:, None])
+    logits = np.log([0.2, 0.5, 0.3])
+    mus, stds = np.array([-3.0, 0.0, 2.0]), np.array([0.5, 1.0, 0.3])
+    mog = MixtureOfGaussians(logits, np.broadcast_to(mus[:, None], (n, 3, 1)),
+                             np.log(stds)[:, None])
     a = mog.sample(np.random.default_rng(21))[:, 0]
     w = np.exp(logits)
     mean = np.sum(w * mus)
@@ -157,3 +159,12 @@ def test_bad_input_raises_named_errors():
         mog.log_prob_backward(np.zeros((3, 4)), np.zeros(4))
     with pytest.raises(TypeError, match="rng"):
         mog.sample(np.random.RandomState(0))
+
+
+def test_pickle_rebuilds_an_equal_distribution():
+    import pickle
+
+    d = MixtureOfGaussians(np.zeros(2), np.ones((3, 2, 1)), np.zeros((2, 1)))
+    e = pickle.loads(pickle.dumps(d))
+    for name in ("logits", "means", "log_stds", "weights"):
+        np.testing.assert_array_equal(getattr(e, name), getattr(d, name))
