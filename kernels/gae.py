@@ -1,0 +1,161 @@
+"""Generalized advantage estimation (GAE) over a time-major rollout.
+
+Equations (per environment column, t = 0 .. T-1, done_t = terminated_t | truncated_t)::
+
+    delta_t = r_t + gamma * (1 - terminated_t) * next_values_t - values_t
+    A_t     = delta_t + gamma * lam * (1 - done_t) * A_{t+1}        (A_T = 0: the recursion
+                                                                     also stops at the last row)
+    returns_t = A_t + values_t                                       (the critic's lambda-return)
+
+Written from the definition (GAE paper, eq. 16), with e the last step of t's episode inside the
+rollout (the first k >= t with done_k, else T-1)::
+
+    A_t = sum_{k=t}^{e} (gamma * lam)^(k-t) * delta_k
+
+``next_values[t]`` is V of the true next state: at a truncated step, of the final observation
+before the reset, so a time limit still bootstraps (``terminated`` zeroes it, ``truncated`` only
+stops the sum). The lecture's form, a lambda-weighted average of the n-step advantages
+``A^(n)_t = sum_{k<n} gamma^k r_{t+k} + gamma^n V(s_{t+n}) - V(s_t)`` with weights
+``(1 - lam) lam^(n-1)``, is the same number whenever ``next_values[t] == values[t+1]`` inside an
+episode (the tests check it). Special cases: lam = 1 gives the discounted return bootstrapped
+from ``next_values`` minus ``values`` (Monte Carlo advantage); lam = 0 gives the TD residual.
+
+Lecture: 001_140c9f6ea3140175.txt, "Trick #3: Generalized advantage estimation" and the PPO
+pseudocode step 3 ("Evaluate A_GAE"); 004_233fd61d3e4def9e.txt, n-step advantage estimators
+(blend of TD and MC, bias/variance).
+Paper: Schulman, Moritz, Levine, Jordan & Abbeel (2016), "High-Dimensional Continuous Control
+Using Generalized Advantage Estimation", eqs. 11-16.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from kernels._validate import as_bool, as_float, result_dtype, same_shape, time_major, unit_interval
+
+
+def gae_reference(rewards, values, next_values, terminated, truncated, gamma, lam):
+    """Slow reference: ``A_t = sum_{k=t}^{e} (gamma*lam)^(k-t) delta_k`` (O(T^2), float64).
+
+    Returns ``(advantages, returns)``. No validation beyond ``np.asarray``; for tests only.
+    """
+    r = np.asarray(rewards, dtype=np.float64)
+    one_d = r.ndim == 1
+    r = r[:, None] if one_d else r
+    v = np.asarray(values, dtype=np.float64).reshape(r.shape)
+    nv = np.asarray(next_values, dtype=np.float64).reshape(r.shape)
+    term = np.asarray(terminated, dtype=bool).reshape(r.shape)
+    trunc = np.asarray(truncated, dtype=bool).reshape(r.shape)
+    T, N = r.shape
+    delta = np.zeros((T, N))
+    for j in range(N):
+        for t in range(T):
+            bootstrap = 0.0 if term[t, j] else gamma * nv[t, j]
+            delta[t, j] = r[t, j] + bootstrap - v[t, j]
+    adv = np.zeros((T, N))
+    for j in range(N):
+        for t in range(T):
+            e = t  # last step of t's episode inside the rollout
+            while e < T - 1 and not (term[e, j] or trunc[e, j]):
+                e += 1
+            adv[t, j] = sum((gamma * lam) ** (k - t) * delta[k, j] for k in range(t, e + 1))
+    ret = adv + v
+    return (adv[:, 0], ret[:, 0]) if one_d else (adv, ret)
+
+
+@numba.njit(cache=True)
+def _gae_kernel(rewards, values, next_values, terminated, truncated, gamma, lam, adv, ret):
+    """A_t = r_t + gamma*(1-term_t)*nv_t - v_t + gamma*lam*(1-done_t)*A_{t+1}, backwards in t.
+
+    The flags enter as 0/1 multipliers, never as branches: the loops are branch-free and a NaN
+    or inf anywhere in column j reaches ``adv[0, j]`` (0 * inf = NaN), which the wrapper checks
+    instead of scanning every input. Few environments: one column at a time, a scalar
+    recursion; otherwise row by row with the inner loop over the contiguous N axis, each inner
+    loop storing to one array only (that is what lets LLVM vectorize it).
+    """
+    T, N = rewards.shape
+    gl = gamma * lam
+    if N < 4:
+        for j in range(N):
+            a = 0.0  # A_{t+1}; 0 past the rollout's last row
+            for t in range(T - 1, -1, -1):
+                delta = rewards[t, j] + gamma * (1.0 - terminated[t, j]) * next_values[t, j] - values[t, j]
+                a = delta + (gl * (1.0 - (terminated[t, j] | truncated[t, j]))) * a
+                adv[t, j] = a
+                ret[t, j] = a + values[t, j]
+        return
+    for t in range(T - 1, -1, -1):
+        r, v, nv = rewards[t], values[t], next_values[t]
+        term, trunc, a = terminated[t], truncated[t], adv[t]
+        if t == T - 1:  # the recursion stops at the rollout's last row: A_t = delta_t
+            for j in range(N):
+                a[j] = r[j] + gamma * (1.0 - term[j]) * nv[j] - v[j]
+        else:
+            nxt = adv[t + 1]  # A_{t+1} is read back from the output
+            for j in range(N):
+                keep = gl * (1.0 - (term[j] | trunc[j]))
+                a[j] = r[j] + gamma * (1.0 - term[j]) * nv[j] - v[j] + keep * nxt[j]
+        rt = ret[t]
+        for j in range(N):
+            rt[j] = a[j] + v[j]
+
+
+def gae(rewards, values, next_values, terminated, truncated, gamma: float,
+        lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Generalized advantage estimates and lambda-returns: ``(advantages, returns)``.
+
+    ``delta_t = r_t + gamma*(1-terminated_t)*next_values_t - values_t``,
+    ``A_t = delta_t + gamma*lam*(1-done_t)*A_{t+1}`` (done = terminated | truncated; the sum also
+    stops at the last row), ``returns = advantages + values``.
+
+    Lecture: 001_140c9f6ea3140175.txt "Trick #3: Generalized advantage estimation" (PPO).
+    Paper: Schulman et al. (2016), "High-Dimensional Continuous Control Using GAE", eq. 16.
+    Unbiased: for A^pi only when lam = 1 (then bias only from bootstrapping at truncation and
+    the rollout end), or for any lam when V = V^pi exactly; lam < 1 trades bias for variance.
+
+    Args:
+        rewards: ``[T, N]`` or ``[T]`` float32/float64 (ints become float64); finite.
+        values: same shape; ``values[t] = V(s_t)``.
+        next_values: same shape; ``next_values[t] = V(true s_{t+1})`` (before any reset).
+        terminated: bool, same shape; true terminal state: no bootstrap, recursion stops.
+        truncated: bool, same shape; time limit: bootstrap kept, recursion stops.
+        gamma: discount in [0, 1].
+        lam: GAE lambda in [0, 1].
+
+    Returns:
+        ``(advantages, returns)``, each the shape of ``rewards``; float64 if any float input is
+        float64, else float32.
+
+    Raises:
+        TypeError: non-numeric values, non-bool flags, non-real gamma/lam.
+        ValueError: shape mismatch, not 1-D/2-D, NaN/inf, gamma or lam outside [0, 1].
+        FloatingPointError: finite inputs whose advantages overflow the result dtype.
+    """
+    rewards = as_float(rewards, "rewards", finite=False)
+    values = as_float(values, "values", finite=False)
+    next_values = as_float(next_values, "next_values", finite=False)
+    dtype = result_dtype(rewards, values, next_values)
+    # No copy when an input already has the result dtype and is C-contiguous.
+    rewards = as_float(rewards, "rewards", dtype=dtype, finite=False)
+    values = as_float(values, "values", dtype=dtype, finite=False)
+    next_values = as_float(next_values, "next_values", dtype=dtype, finite=False)
+    terminated = as_bool(terminated, "terminated")
+    truncated = as_bool(truncated, "truncated")
+    same_shape("rewards", rewards, values=values, next_values=next_values,
+               terminated=terminated, truncated=truncated)
+    gamma = unit_interval(gamma, "gamma")
+    lam = unit_interval(lam, "lam")
+    r2 = time_major(rewards, "rewards")  # [T, N] view
+    adv = np.empty(r2.shape, dtype=dtype)
+    ret = np.empty(r2.shape, dtype=dtype)
+    if adv.size == 0:
+        return adv.reshape(rewards.shape), ret.reshape(rewards.shape)
+    _gae_kernel(r2, time_major(values, "values"), time_major(next_values, "next_values"),
+                time_major(terminated, "terminated"), time_major(truncated, "truncated"),
+                gamma, lam, adv, ret)
+    if not np.isfinite(adv[0]).all():  # a NaN/inf input anywhere reaches row 0 (see kernel)
+        as_float(rewards, "rewards")
+        as_float(values, "values")
+        as_float(next_values, "next_values")
+        raise FloatingPointError(f"advantages overflowed {dtype}; use float64 inputs")
+    return adv.reshape(rewards.shape), ret.reshape(rewards.shape)

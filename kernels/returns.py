@@ -1,0 +1,160 @@
+"""Discounted reward-to-go over a time-major rollout, reset at every episode end.
+
+Equations (per environment column, t = 0 .. T-1)::
+
+    G_t = r_t + gamma * tail_t
+
+    tail_t = G_{t+1}                    if step t did not end the episode and t < T-1
+           = 0                          if terminated_t            (true terminal state)
+           = V(s_{t+1}) = b_t           if truncated_t, or t = T-1 (time limit / rollout cut)
+
+    where b = bootstrap_values; b = None means V = 0 everywhere.
+
+Written from the definition, with e the last step of t's episode inside the rollout (the first
+k >= t with terminated_k or truncated_k, else T-1)::
+
+    G_t = sum_{k=t}^{e} gamma^(k-t) r_k  +  gamma^(e-t+1) * (1 - terminated_e) * b_e
+
+Terminated and truncated are kept apart on purpose: a time limit is not a terminal state, so
+its tail is the value of the state the agent was cut off in (Pardo et al. 2018). A step that is
+both terminated and truncated is treated as terminated (no bootstrap).
+
+With ``bootstrap_values=None`` the tail is 0 everywhere: the plain Monte-Carlo reward-to-go of
+what was observed, which is the lectures' estimator when every episode runs to termination.
+
+Lecture: 000_372fbf7095d3a5aa.txt, "Improving the gradient - Using causality" (sum of future
+rewards); 001_140c9f6ea3140175.txt, "Improving policy gradients - Estimating reward to go" and
+"Estimating V^pi: Monte Carlo vs. Bootstrap" / "Aside: discount factors";
+003_889195b54f19eafb.txt, discounted return R(tau).
+Paper: Sutton & Barto (2018), Reinforcement Learning, sec. 3.3 (discounted return);
+Pardo, Tavakoli, Levdik & Kormushev (2018), "Time Limits in Reinforcement Learning".
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from kernels._validate import as_bool, as_float, result_dtype, same_shape, time_major, unit_interval
+
+
+def discounted_returns_reference(rewards, terminated, truncated, gamma, bootstrap_values=None):
+    """Slow reference: the explicit sum from the definition (O(T^2) per column, float64).
+
+    No validation beyond ``np.asarray``; for tests and benchmarks only.
+    """
+    r = np.asarray(rewards, dtype=np.float64)
+    one_d = r.ndim == 1
+    r = r[:, None] if one_d else r
+    term = np.asarray(terminated, dtype=bool).reshape(r.shape)
+    trunc = np.asarray(truncated, dtype=bool).reshape(r.shape)
+    boot = None if bootstrap_values is None else np.asarray(bootstrap_values, np.float64).reshape(r.shape)
+    T, N = r.shape
+    out = np.zeros((T, N))
+    for j in range(N):
+        for t in range(T):
+            e = t  # last step of t's episode inside the rollout
+            while e < T - 1 and not (term[e, j] or trunc[e, j]):
+                e += 1
+            g = sum(gamma ** (k - t) * r[k, j] for k in range(t, e + 1))
+            if boot is not None and not term[e, j]:
+                g += gamma ** (e - t + 1) * boot[e, j]
+            out[t, j] = g
+    return out[:, 0] if one_d else out
+
+
+@numba.njit(cache=True)
+def _discounted_returns_kernel(rewards, terminated, truncated, gamma, bootstrap_values,
+                               boot_scale, out):
+    """G_t = r_t + gamma*(cont_t*G_{t+1} + (1-term_t)*(1-cont_t)*boot_scale*b_t), backwards in t.
+
+    ``cont_t = 1 - (terminated_t | truncated_t)``, and 0 on the last row. The flags enter as 0/1
+    multipliers, never as branches: the loops are branch-free and a NaN or inf anywhere in
+    column j reaches ``out[0, j]`` (0 * inf = NaN), which the wrapper checks instead of scanning
+    every input. Few environments: one column at a time, a scalar recursion; otherwise row by
+    row, the inner loop over the contiguous N axis (vectorized).
+    """
+    T, N = rewards.shape
+    if N < 4:
+        for j in range(N):
+            g = 0.0  # G_{t+1}, float64 even for float32 output
+            for t in range(T - 1, -1, -1):
+                not_last = 1.0 if t < T - 1 else 0.0
+                cont = (1.0 - (terminated[t, j] | truncated[t, j])) * not_last
+                # Off the dependency chain: what step t adds, and how much of G_{t+1} it keeps.
+                d = rewards[t, j] + gamma * (1.0 - terminated[t, j]) * (1.0 - cont) * (
+                    boot_scale * bootstrap_values[t, j])
+                g = d + (gamma * cont) * g
+                out[t, j] = g
+        return
+    r, term, boot, o = rewards[T - 1], terminated[T - 1], bootstrap_values[T - 1], out[T - 1]
+    for j in range(N):  # last row: bootstrap unless terminated
+        o[j] = r[j] + gamma * (1.0 - term[j]) * (boot_scale * boot[j])
+    for t in range(T - 2, -1, -1):
+        r, term, trunc, boot = rewards[t], terminated[t], truncated[t], bootstrap_values[t]
+        o, nxt = out[t], out[t + 1]  # G_{t+1} is read back from the output: one store per element
+        for j in range(N):
+            cont = 1.0 - (term[j] | trunc[j])
+            o[j] = r[j] + gamma * (cont * nxt[j] + (1.0 - term[j]) * (1.0 - cont) * (
+                boot_scale * boot[j]))
+
+
+def discounted_returns(rewards, terminated, truncated, gamma: float,
+                       bootstrap_values=None) -> np.ndarray:
+    """Discounted reward-to-go ``G_t = r_t + gamma * G_{t+1}``, reset at every episode end.
+
+    ``G_t = sum_{k=t}^{e} gamma^(k-t) r_k + gamma^(e-t+1) (1 - terminated_e) b_e`` with e the
+    last step of t's episode in the rollout; see the module docstring for the tail rule.
+
+    Lecture: 000_372fbf7095d3a5aa.txt "Using causality"; 001_140c9f6ea3140175.txt "Estimating
+    reward to go", "Monte Carlo vs. Bootstrap". Paper: Sutton & Barto (2018) sec. 3.3;
+    Pardo et al. (2018) for bootstrapping at time limits.
+    Unbiased: yes for V^pi when ``bootstrap_values`` is None and every episode ends by
+    termination (Monte Carlo); with bootstrapping, only as unbiased as ``V``.
+
+    Args:
+        rewards: ``[T, N]`` or ``[T]`` float32/float64 (ints become float64); finite.
+        terminated: bool, same shape; true terminal state, tail 0.
+        truncated: bool, same shape; episode cut by a time limit, tail ``gamma * b_t``.
+        gamma: discount in [0, 1].
+        bootstrap_values: None, or same shape as ``rewards``: ``b_t = V(true s_{t+1})``; read
+            only on truncated steps and on the last row (unless terminated there).
+
+    Returns:
+        ``returns``: same shape as ``rewards``; float64 if any float input is float64, else
+        float32.
+
+    Raises:
+        TypeError: non-numeric values, non-bool flags, non-real gamma.
+        ValueError: shape mismatch, not 1-D/2-D, NaN/inf, gamma outside [0, 1].
+        FloatingPointError: finite inputs whose returns overflow the result dtype.
+    """
+    rewards = as_float(rewards, "rewards", finite=False)
+    floats = [rewards]
+    if bootstrap_values is not None:
+        bootstrap_values = as_float(bootstrap_values, "bootstrap_values", finite=False)
+        floats.append(bootstrap_values)
+    dtype = result_dtype(*floats)
+    rewards = as_float(rewards, "rewards", dtype=dtype, finite=False)  # no copy if already right
+    terminated = as_bool(terminated, "terminated")
+    truncated = as_bool(truncated, "truncated")
+    same_shape("rewards", rewards, terminated=terminated, truncated=truncated)
+    if bootstrap_values is not None:
+        bootstrap_values = as_float(bootstrap_values, "bootstrap_values", dtype=dtype, finite=False)
+        same_shape("rewards", rewards, bootstrap_values=bootstrap_values)
+    gamma = unit_interval(gamma, "gamma")
+    r2 = time_major(rewards, "rewards")  # [T, N] view
+    out = np.empty(r2.shape, dtype=dtype)
+    if out.size == 0:
+        return out.reshape(rewards.shape)
+    # Without bootstrap values the kernel reads `rewards` in their place and scales them by 0:
+    # same cache lines, no extra memory traffic, no branch in the inner loop.
+    b2 = r2 if bootstrap_values is None else time_major(bootstrap_values, "bootstrap_values")
+    _discounted_returns_kernel(r2, time_major(terminated, "terminated"),
+                               time_major(truncated, "truncated"), gamma, b2,
+                               0.0 if bootstrap_values is None else 1.0, out)
+    if not np.isfinite(out[0]).all():  # a NaN/inf input anywhere reaches row 0 (see kernel)
+        as_float(rewards, "rewards")
+        if bootstrap_values is not None:
+            as_float(bootstrap_values, "bootstrap_values")
+        raise FloatingPointError(f"discounted returns overflowed {dtype}; use float64 inputs")
+    return out.reshape(rewards.shape)
