@@ -74,9 +74,33 @@ class Linear:
             dparams = {"weight": np.empty_like(params["weight"]),
                        "bias": np.empty_like(params["bias"])}
         np.matmul(x.T, dy, out=dparams["weight"])        # [in, B] @ [B, out]
-        np.sum(dy, axis=0, out=dparams["bias"])
+        if dy.shape[0] >= 256:   # a BLAS gemv 1^T dy beats NumPy's axis-0 reduction ~5x here
+            np.matmul(np.ones(dy.shape[0], dy.dtype), dy, out=dparams["bias"])
+        else:
+            np.sum(dy, axis=0, out=dparams["bias"])
         dx = np.matmul(dy, params["weight"].T, out=dx_out) if need_dx else None
         return dparams, dx
+
+
+# NumPy's float64 tanh is not vectorized and costs ~2.5x an exp; above these sizes the
+# exp-based form below is faster (measured on AVX2). float32 tanh is vectorized: the gain is small.
+_TANH_VIA_EXP_MIN_SIZE = {np.dtype(np.float64): 1024, np.dtype(np.float32): 65536}
+
+
+def _tanh_via_exp(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``tanh(x) = 2 / (1 + exp(-2x)) - 1`` in six in-place passes.
+
+    Agrees with ``np.tanh`` to within 2 ulp of 1 in absolute terms (not relative: for |x| << 1
+    the result is x plus an absolute error ~1e-16, harmless next to matmul rounding).
+    x is clipped at -20 first so exp(-2x) cannot overflow; tanh(-20) is -1 in float32 and float64.
+    """
+    y = np.maximum(x, -20.0, out=out)
+    y *= -2.0
+    np.exp(y, out=y)
+    y += 1.0
+    np.divide(2.0, y, out=y)
+    y -= 1.0
+    return y
 
 
 class Tanh:
@@ -95,7 +119,10 @@ class Tanh:
 
     def forward(self, params: Params, x: np.ndarray, out: np.ndarray | None = None):
         """``y = tanh(x)``; ``out=x`` is allowed (in place); cache is ``y``."""
-        y = np.tanh(x, out=out)
+        if x.size >= _TANH_VIA_EXP_MIN_SIZE.get(x.dtype, np.inf):
+            y = _tanh_via_exp(x, out)
+        else:
+            y = np.tanh(x, out=out)
         return y, y
 
     def backward(self, params: Params, cache: np.ndarray, dy: np.ndarray, dparams=None,

@@ -1,0 +1,102 @@
+"""minirl.nn MLP forward and forward+backward against PyTorch (optional peer), one thread.
+
+Networks: tanh MLPs ``4->64->64->2`` (classic control) and ``17->256->256->6`` (MuJoCo-sized),
+at batch 1, 64 and 2048, float32 and float64. minirl runs with an opt-in ``Workspace``
+(preallocated buffers) and ``need_dx=False`` (the input is data), i.e. what an agent's update
+loop does; torch runs ``y = net(x); y.backward(dy)`` with a random upstream gradient and
+parameter gradients zeroed by ``set_to_none`` (its idiomatic loop). ``ratio`` is
+minirl time / torch time (< 1: minirl is faster).
+
+    python -m benchmarks --only nn [--quick]
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from benchmarks._harness import Table, emit, median_time, optional_import
+from minirl.nn import MLP, Tanh
+
+NETS = ([4, 64, 64, 2], [17, 256, 256, 6])
+BATCHES = (1, 64, 2048)
+TARGETS = {  # (sizes, batch) -> max ratio minirl/torch, forward+backward
+    (4, 1): 0.4, (4, 64): 0.4, (4, 2048): 1.0, (17, 1): 1.0, (17, 64): 1.0, (17, 2048): 1.0,
+}
+
+
+def _torch_net(torch, sizes, params, net, dtype):
+    """The same network in torch with the same weights (torch stores W as [out, in])."""
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        lin = torch.nn.Linear(a, b)
+        layers.append(lin)
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.Tanh())
+    model = torch.nn.Sequential(*layers).to(dtype)
+    views = net.views(params)
+    with torch.no_grad():
+        for i, layer in enumerate(model):
+            if isinstance(layer, torch.nn.Linear):
+                layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(views[f"{i}.weight"].T)))
+                layer.bias.copy_(torch.from_numpy(views[f"{i}.bias"]))
+    return model
+
+
+def main(quick: bool = False) -> None:
+    torch = optional_import("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+    repeats = 3 if quick else 7
+    min_time = 0.02 if quick else 0.1
+    batches = (1, 64) if quick else BATCHES
+    table = Table("minirl.nn tanh MLP vs torch (1 thread); ratio = minirl / torch")
+    rng = np.random.default_rng(0)
+    for sizes in NETS:
+        for dtype in (np.float32, np.float64):
+            net = MLP(sizes, activation=Tanh, dtype=dtype)
+            params = net.init(rng)
+            ws = net.workspace()
+            grad = net.zeros()
+            tnet = None
+            if torch is not None:
+                tdt = torch.float32 if dtype == np.float32 else torch.float64
+                tnet = _torch_net(torch, sizes, params, net, tdt)
+            for batch in batches:
+                x = rng.standard_normal((batch, sizes[0])).astype(dtype)
+                dy = rng.standard_normal((batch, sizes[-1])).astype(dtype)
+
+                def fwd():
+                    return net.forward(params, x, workspace=ws)
+
+                def fwd_bwd():
+                    y, cache = net.forward(params, x, workspace=ws)
+                    return net.backward(params, cache, dy, need_dx=False, out=grad)
+
+                t_f = median_time(fwd, repeats=repeats, min_time=min_time, warmup=3)
+                t_fb = median_time(fwd_bwd, repeats=repeats, min_time=min_time, warmup=3)
+                row = dict(net="->".join(map(str, sizes)), dtype=np.dtype(dtype).name,
+                           batch=batch, fwd_s=t_f, fwd_bwd_s=t_fb)
+                if tnet is not None:
+                    tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
+
+                    def tfwd():
+                        with torch.no_grad():
+                            return tnet(tx)
+
+                    def tfwd_bwd():
+                        tnet.zero_grad(set_to_none=True)
+                        tnet(tx).backward(tdy)
+
+                    tt_f = median_time(tfwd, repeats=repeats, min_time=min_time, warmup=3)
+                    tt_fb = median_time(tfwd_bwd, repeats=repeats, min_time=min_time, warmup=3)
+                    target = TARGETS[(sizes[0], batch)]
+                    row.update(torch_fwd_s=tt_f, torch_fwd_bwd_s=tt_fb,
+                               ratio_fwd=t_f / tt_f, ratio_fwd_bwd=t_fb / tt_fb,
+                               target=f"<= {target}",
+                               met="yes" if t_fb / tt_fb <= target else "NO")
+                table.add(**row)
+    emit(table, "nn")
+
+
+if __name__ == "__main__":
+    import sys
+    main(quick="--quick" in sys.argv)

@@ -1,0 +1,142 @@
+"""Losses: values against literals/definitions and gradients against central differences."""
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from minirl.nn import huber, log_softmax, mse, softmax_cross_entropy, weighted_nll
+from minirl.testing.gradcheck import check_gradient
+
+seeds = st.integers(0, 2**32 - 1)
+shapes = st.sampled_from([(1,), (7,), (4, 3), (2, 3, 2)])
+
+
+def _value(loss, *args, **kw):
+    return lambda z: np.array(loss(z, *args, **kw)[0])
+
+
+@given(seed=seeds, shape=shapes, weighted=st.booleans())
+def test_mse_gradient(seed, shape, weighted):
+    rng = np.random.default_rng(seed)
+    pred, target = rng.standard_normal(shape), rng.standard_normal(shape)
+    w = rng.uniform(0, 2, shape) if weighted else None
+    value, dpred = mse(pred, target, weights=w)
+    check_gradient(_value(mse, target, weights=w), pred, dpred, dy=1.0)
+    ww = 1.0 if w is None else w
+    assert value == pytest.approx(np.mean(ww * (pred - target) ** 2), rel=1e-12)
+
+
+def test_mse_literal():
+    value, d = mse(np.array([1.0, 2.0]), np.array([0.0, 4.0]), weights=np.array([1.0, 0.5]))
+    # mean(1*1^2, 0.5*(-2)^2) = (1 + 2) / 2 ; d = 2 w r / n = [1, -1]
+    assert value == 1.5
+    np.testing.assert_allclose(d, [1.0, -1.0])
+
+
+@given(seed=seeds, shape=shapes, delta=st.sampled_from([0.3, 1.0, 2.5]),
+       weighted=st.booleans())
+def test_huber_gradient_away_from_kink(seed, shape, delta, weighted):
+    rng = np.random.default_rng(seed)
+    pred, target = 2 * rng.standard_normal(shape), rng.standard_normal(shape)
+    assume(np.min(np.abs(np.abs(pred - target) - delta)) > 1e-3)
+    w = rng.uniform(0, 2, shape) if weighted else None
+    value, dpred = huber(pred, target, delta=delta, weights=w)
+    check_gradient(_value(huber, target, delta=delta, weights=w), pred, dpred, dy=1.0)
+
+
+def test_huber_literal():
+    # r = [0.5, -3], delta = 1: h = [0.125, 1 * (3 - 0.5)] = [0.125, 2.5]; mean = 1.3125
+    value, d = huber(np.array([0.5, -3.0]), np.zeros(2), delta=1.0)
+    assert value == 1.3125
+    np.testing.assert_allclose(d, [0.25, -0.5])        # clip(r, -1, 1) / 2
+
+
+@given(seed=seeds, batch=st.integers(1, 6), k=st.integers(1, 6), weighted=st.booleans(),
+       scale=st.sampled_from([1.0, 30.0]))
+def test_softmax_cross_entropy_gradient(seed, batch, k, weighted, scale):
+    rng = np.random.default_rng(seed)
+    logits = scale * rng.standard_normal((batch, k))
+    labels = rng.integers(0, k, batch)
+    w = rng.uniform(-1, 2, batch) if weighted else None
+    value, dlogits = softmax_cross_entropy(logits, labels, weights=w)
+    check_gradient(_value(softmax_cross_entropy, labels, weights=w), logits, dlogits, dy=1.0)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    onehot = np.eye(k)[labels]
+    ww = np.ones(batch) if w is None else w
+    np.testing.assert_allclose(dlogits, ww[:, None] * (p - onehot) / batch, atol=1e-15)
+
+
+def test_softmax_cross_entropy_literal_and_stability():
+    # Uniform logits over 4 classes: loss = log 4, grad = (1/4 - onehot) / 1.
+    value, d = softmax_cross_entropy(np.zeros((1, 4)), np.array([2]))
+    assert value == pytest.approx(np.log(4), rel=1e-15)
+    np.testing.assert_allclose(d, [[0.25, 0.25, -0.75, 0.25]])
+    value, d = softmax_cross_entropy(np.array([[1000.0, 0.0], [-1000.0, 0.0]]), np.array([0, 0]))
+    assert np.isfinite(value) and np.isfinite(d).all()
+    assert value == pytest.approx(500.0)                # (0 + 1000) / 2
+    lp = log_softmax(np.array([[1000.0, 1000.0]]))
+    np.testing.assert_allclose(lp, np.log([[0.5, 0.5]]))
+
+
+def test_softmax_cross_entropy_leading_shape():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((3, 4, 5))             # [T, N, K]
+    labels = rng.integers(0, 5, (3, 4))
+    v1, d1 = softmax_cross_entropy(logits, labels)
+    v2, d2 = softmax_cross_entropy(logits.reshape(12, 5), labels.reshape(12))
+    assert v1 == pytest.approx(v2, rel=1e-14)
+    np.testing.assert_allclose(d1.reshape(12, 5), d2, rtol=1e-14)
+
+
+@given(seed=seeds, shape=shapes, weighted=st.booleans())
+def test_weighted_nll_gradient(seed, shape, weighted):
+    rng = np.random.default_rng(seed)
+    logp = -rng.exponential(size=shape)
+    w = rng.standard_normal(shape) if weighted else None
+    value, dlogp = weighted_nll(logp, weights=w)
+    check_gradient(_value(weighted_nll, weights=w), logp, dlogp, dy=1.0)
+
+
+def test_weighted_nll_literal():
+    value, d = weighted_nll(np.array([-1.0, -2.0]), weights=np.array([2.0, -1.0]))
+    assert value == pytest.approx(-(2 * -1 + -1 * -2) / 2)   # = 0
+    np.testing.assert_allclose(d, [-1.0, 0.5])
+
+
+def test_loss_errors():
+    with pytest.raises(ValueError, match="same shape"):
+        mse(np.ones(3), np.ones(2))
+    with pytest.raises(ValueError, match="delta"):
+        huber(np.ones(3), np.ones(3), delta=0.0)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+        softmax_cross_entropy(np.ones((2, 3)), np.array([0, 3]))
+    with pytest.raises(TypeError, match="integers"):
+        softmax_cross_entropy(np.ones((2, 3)), np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match="broadcast"):
+        weighted_nll(np.ones(3), weights=np.ones(2))
+
+
+def test_matches_torch_losses():
+    """Optional oracle: torch's MSELoss, HuberLoss and cross_entropy (mean reduction)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    pred, target = 2 * rng.standard_normal((6, 2)), rng.standard_normal((6, 2))
+    logits, labels = rng.standard_normal((6, 4)), rng.integers(0, 4, 6)
+    for ours, theirs in [
+        (lambda p: mse(p, target), lambda p: torch.nn.functional.mse_loss(p, torch.tensor(target))),
+        (lambda p: huber(p, target, delta=0.7),
+         lambda p: torch.nn.functional.huber_loss(p, torch.tensor(target), delta=0.7)),
+    ]:
+        tp = torch.tensor(pred, requires_grad=True)
+        tl = theirs(tp)
+        tl.backward()
+        value, d = ours(pred)
+        assert value == pytest.approx(tl.item(), rel=1e-12)
+        np.testing.assert_allclose(d, tp.grad.numpy(), rtol=1e-12, atol=1e-15)
+    tz = torch.tensor(logits, requires_grad=True)
+    tl = torch.nn.functional.cross_entropy(tz, torch.tensor(labels))
+    tl.backward()
+    value, d = softmax_cross_entropy(logits, labels)
+    assert value == pytest.approx(tl.item(), rel=1e-12)
+    np.testing.assert_allclose(d, tz.grad.numpy(), rtol=1e-12, atol=1e-15)

@@ -1,0 +1,177 @@
+"""Optimizers, clipping, schedules and target updates against hand-computed literals."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minirl.nn import (SGD, Adam, ConstantSchedule, LinearSchedule, clip_grad_norm,
+                       hard_update, polyak_update)
+
+GRADS = [np.array([2.0]), np.array([-1.0]), np.array([0.5])]   # g1, g2, g3 (fixed, not f(p))
+
+
+def _run(opt, p0, grads):
+    params, state = np.array(p0, dtype=np.float64), opt.init(np.array(p0, dtype=np.float64))
+    out = []
+    for g in grads:
+        params, state = opt.step(params, g, state)
+        out.append(params.copy())
+    return out, state
+
+
+def test_adam_three_hand_computed_steps():
+    # lr = 0.1, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, p0 = 1, grads 2, -1, 0.5.
+    # t=1: m = 0.1*2 = 0.2          v = 0.001*4 = 0.004
+    #      m_hat = 0.2/0.1 = 2      v_hat = 0.004/0.001 = 4      p1 = 1 - 0.1*2/(2 + 1e-8)
+    # t=2: m = 0.9*0.2 - 0.1 = 0.08 v = 0.999*0.004 + 0.001*1 = 0.004996
+    #      m_hat = 0.08/(1 - 0.81) = 0.08/0.19   v_hat = 0.004996/(1 - 0.998001) = 0.004996/0.001999
+    # t=3: m = 0.9*0.08 + 0.1*0.5 = 0.122      v = 0.999*0.004996 + 0.001*0.25 = 0.005241004
+    #      m_hat = 0.122/(1 - 0.729) = 0.122/0.271
+    #      v_hat = 0.005241004/(1 - 0.997002999) = 0.005241004/0.002997001
+    p1 = 1 - 0.1 * 2 / (2 + 1e-8)
+    p2 = p1 - 0.1 * (0.08 / 0.19) / (np.sqrt(0.004996 / 0.001999) + 1e-8)
+    p3 = p2 - 0.1 * (0.122 / 0.271) / (np.sqrt(0.005241004 / 0.002997001) + 1e-8)
+    (q1, q2, q3), state = _run(Adam(lr=0.1), [1.0], GRADS)
+    np.testing.assert_allclose([q1[0], q2[0], q3[0]], [p1, p2, p3], rtol=1e-13)
+    assert state.step == 3
+    np.testing.assert_allclose(state.m, [0.122], rtol=1e-14)
+    np.testing.assert_allclose(state.v, [0.005241004], rtol=1e-13)
+
+
+def test_adam_weight_decay_decoupled_and_l2():
+    # Zero gradient: decoupled decay only shrinks, p1 = p0 * (1 - lr * wd) = 2 * (1 - 0.1*0.2).
+    (p1,), _ = _run(Adam(lr=0.1, weight_decay=0.2), [2.0], [np.array([0.0])])
+    assert p1[0] == pytest.approx(1.96, rel=1e-15)
+    # L2: g = 0 + wd * p0 = 0.4, and Adam's first step is lr * g/|g| (up to eps): p1 = 1.9.
+    (p1,), _ = _run(Adam(lr=0.1, weight_decay=0.2, decoupled=False), [2.0], [np.array([0.0])])
+    assert p1[0] == pytest.approx(2 - 0.1 * 0.4 / (0.4 + 1e-8), rel=1e-15)
+
+
+def test_sgd_plain_momentum_and_nesterov_hand_computed():
+    # plain: p = 1 - 0.1*2 = 0.8, 0.8 + 0.1 = 0.9, 0.9 - 0.05 = 0.85
+    out, _ = _run(SGD(lr=0.1), [1.0], GRADS)
+    np.testing.assert_allclose(np.concatenate(out), [0.8, 0.9, 0.85], rtol=1e-15)
+    # momentum 0.9: b = 2, 0.9*2 - 1 = 0.8, 0.9*0.8 + 0.5 = 1.22; p = 0.8, 0.72, 0.598
+    out, state = _run(SGD(lr=0.1, momentum=0.9), [1.0], GRADS)
+    np.testing.assert_allclose(np.concatenate(out), [0.8, 0.72, 0.598], rtol=1e-14)
+    np.testing.assert_allclose(state.velocity, [1.22], rtol=1e-15)
+    # Nesterov: d = g + 0.9 b = 3.8, -1 + 0.72 = -0.28, 0.5 + 1.098 = 1.598
+    #           p = 1 - 0.38 = 0.62, 0.62 + 0.028 = 0.648, 0.648 - 0.1598 = 0.4882
+    out, _ = _run(SGD(lr=0.1, momentum=0.9, nesterov=True), [1.0], GRADS)
+    np.testing.assert_allclose(np.concatenate(out), [0.62, 0.648, 0.4882], rtol=1e-14)
+
+
+def test_step_does_not_mutate_inputs():
+    params, grad = np.array([1.0, 2.0]), np.array([0.5, -0.5])
+    for opt in (Adam(lr=0.1, weight_decay=0.1), SGD(lr=0.1, momentum=0.9, weight_decay=0.1)):
+        state = opt.init(params)
+        p0, g0 = params.copy(), grad.copy()
+        new, new_state = opt.step(params, grad, state)
+        np.testing.assert_array_equal(params, p0)
+        np.testing.assert_array_equal(grad, g0)
+        assert new is not params and state.step == 0 and new_state.step == 1
+
+
+def test_float32_params_stay_float32():
+    params = np.ones(3, np.float32)
+    for opt in (Adam(lr=1e-3), SGD(lr=1e-3, momentum=0.9)):
+        new, state = opt.step(params, np.full(3, 0.5, np.float32), opt.init(params))
+        assert new.dtype == np.float32
+
+
+def test_linear_schedule_literals():
+    s = LinearSchedule(1.0, 0.0, 4)
+    assert [s(t) for t in (0, 1, 2, 3, 4, 10)] == [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    assert LinearSchedule(3e-4, 1e-5, 100)(50) == pytest.approx(1.55e-4, rel=1e-14)
+    assert ConstantSchedule(0.3)(1000) == 0.3
+    with pytest.raises(ValueError, match="n_updates"):
+        LinearSchedule(1.0, 0.0, 0)
+
+
+def test_schedule_drives_the_optimizer_step():
+    # lr(t) = 1, 0.5, 0 for t = 0, 1, 2 and g = 1: p = -1, -1.5, -1.5
+    out, _ = _run(SGD(lr=LinearSchedule(1.0, 0.0, 2)), [0.0], [np.array([1.0])] * 3)
+    np.testing.assert_allclose(np.concatenate(out), [-1.0, -1.5, -1.5])
+
+
+def test_clip_grad_norm_literals():
+    g = np.array([3.0, 4.0])                               # norm 5
+    clipped, norm = clip_grad_norm(g, 1.0)
+    assert norm == 5.0
+    np.testing.assert_allclose(clipped, [0.6, 0.8], rtol=1e-15)
+    np.testing.assert_array_equal(g, [3.0, 4.0])           # input untouched
+    small = np.array([0.3, 0.4])
+    same, norm = clip_grad_norm(small, 1.0)
+    assert same is small and norm == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="max_norm"):
+        clip_grad_norm(g, 0.0)
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 50),
+       max_norm=st.floats(1e-3, 1e3), scale=st.floats(1e-3, 1e3))
+def test_clip_grad_norm_caps_norm_keeps_direction(seed, n, max_norm, scale):
+    g = scale * np.random.default_rng(seed).standard_normal(n)
+    clipped, norm = clip_grad_norm(g, max_norm)
+    assert norm == pytest.approx(np.linalg.norm(g), rel=1e-12)
+    new_norm = np.linalg.norm(clipped)
+    assert new_norm <= max_norm * (1 + 1e-12)
+    if norm <= max_norm:
+        assert clipped is g
+    else:
+        assert new_norm == pytest.approx(max_norm, rel=1e-12)
+        np.testing.assert_allclose(clipped / new_norm, g / norm, rtol=1e-12, atol=1e-15)
+
+
+def test_polyak_and_hard_update_literals():
+    target, online = np.array([0.0, 10.0]), np.array([1.0, 20.0])
+    # 0.1 * [1, 20] + 0.9 * [0, 10] = [0.1, 11]
+    np.testing.assert_allclose(polyak_update(target, online, 0.1), [0.1, 11.0], rtol=1e-15)
+    np.testing.assert_array_equal(target, [0.0, 10.0])     # functional by default
+    np.testing.assert_array_equal(polyak_update(target, online, 1.0), online)
+    np.testing.assert_array_equal(polyak_update(target, online, 0.0), target)
+    res = polyak_update(target, online, 0.5, out=target)   # in place when asked
+    assert res is target
+    np.testing.assert_array_equal(target, [0.5, 15.0])
+    copy = hard_update(target, online)
+    assert copy is not online
+    np.testing.assert_array_equal(copy, online)
+    hard_update(target, online, out=target)
+    np.testing.assert_array_equal(target, online)
+    with pytest.raises(ValueError, match="tau"):
+        polyak_update(target, online, 1.5)
+
+
+def test_hyperparameter_validation():
+    with pytest.raises(ValueError, match="nesterov"):
+        SGD(lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="beta1"):
+        Adam(lr=0.1, beta1=1.0)
+    with pytest.raises(ValueError, match="grad shape"):
+        Adam(lr=0.1).step(np.ones(2), np.ones(3), Adam(lr=0.1).init(np.ones(2)))
+
+
+# ----- optional oracle: PyTorch's optimizers (skipped when torch is not installed) ----------
+
+@pytest.mark.parametrize("make, make_torch", [
+    (lambda: Adam(lr=0.01), lambda t, p: t.optim.Adam(p, lr=0.01)),
+    (lambda: Adam(lr=0.01, weight_decay=0.1, decoupled=False),
+     lambda t, p: t.optim.Adam(p, lr=0.01, weight_decay=0.1)),
+    (lambda: Adam(lr=0.01, weight_decay=0.1),
+     lambda t, p: t.optim.AdamW(p, lr=0.01, weight_decay=0.1)),
+    (lambda: SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+     lambda t, p: t.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+])
+def test_matches_torch_optimizers(make, make_torch):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    params = rng.standard_normal(6)
+    tp = torch.nn.Parameter(torch.tensor(params.copy()))
+    topt = make_torch(torch, [tp])
+    opt = make()
+    state = opt.init(params)
+    for _ in range(5):
+        g = rng.standard_normal(6)
+        params, state = opt.step(params, g, state)
+        tp.grad = torch.tensor(g)
+        topt.step()
+    np.testing.assert_allclose(params, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
