@@ -14,7 +14,7 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def as_float(x, name: str, dtype=None, finite: bool = True) -> np.ndarray:
-    """Return ``x`` as a C-contiguous float32/float64 array.
+    """Return ``x`` as a C-contiguous float32/float64 array (0-d input stays 0-d).
 
     Integer and bool input is promoted to float64; other float widths to float64.
     ``dtype`` forces the result type. Raises ``TypeError`` for non-numeric input and
@@ -25,7 +25,8 @@ def as_float(x, name: str, dtype=None, finite: bool = True) -> np.ndarray:
         raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     if dtype is None:
         dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else np.dtype(np.float64)
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    # np.asarray(order="C"), not np.ascontiguousarray: the latter turns a scalar into [1].
+    arr = np.asarray(arr, dtype=dtype, order="C")
     if finite and arr.size and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf")
     return arr
@@ -36,7 +37,7 @@ def as_bool(x, name: str) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype != np.bool_:
         raise TypeError(f"{name} must be a bool array, got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr)
+    return np.asarray(arr, order="C")
 
 
 def result_dtype(*arrays: np.ndarray) -> np.dtype:

@@ -27,28 +27,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels._validate import FLOAT_DTYPES
+from kernels._validate import as_float as _as_float
 
 # ----------------------------------------------------------------------------------------------
 # Shared private helpers (used by gaussian.py and mixture.py too).
 # ----------------------------------------------------------------------------------------------
-
-
-def _as_float(x, name: str, dtype=None) -> np.ndarray:
-    """``x`` as a finite float32/float64 array (ints promoted to float64); 0-d stays 0-d.
-
-    Same rules as ``kernels._validate.as_float``, which cannot be used here because
-    ``np.ascontiguousarray`` turns a scalar upstream gradient into shape ``[1]``.
-    """
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    if dtype is None:
-        dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else np.dtype(np.float64)
-    arr = arr.astype(dtype, copy=False)
-    if arr.size and not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return arr
 
 
 def _param(x, name: str, dtype=None) -> np.ndarray:
