@@ -15,9 +15,9 @@ lectures' "common final form", which drops the state-distribution ratio and keep
 current action's ratio (as PPO's surrogate does).
 
 Overflow policy: ``log_weights`` are the exact sums (accumulated in float64, rounded once to the
-result dtype). ``weights = exp(min(log_weights, log(max float of the result dtype)))``: a weight
-too large to represent saturates at the largest finite float instead of becoming inf, and a
-weight too small underflows to 0. Use ``log_weights`` when the exact value matters (for
+result dtype). ``weights = exp(log_weights)``, except that a weight too large to represent
+(``log_weights >= log(finfo(dtype).max)``) saturates at ``finfo(dtype).max`` instead of becoming
+inf; a weight too small underflows to 0. Use ``log_weights`` when the exact value matters (for
 instance, to normalize weights by their maximum before exponentiating).
 
 Lecture: 000_372fbf7095d3a5aa.txt, "Off-policy version of policy gradient? Importance sampling"
@@ -65,12 +65,12 @@ def importance_weights_reference(logp_new, logp_old, terminated, truncated, mode
 
 @numba.njit(cache=True)
 def _importance_weights_kernel(logp_new, logp_old, terminated, truncated, mode, log_max,
-                               weights, log_weights):
-    """Log-ratio sums per mode (0 trajectory, 1 per_decision, 2 per_step), then clipped exp.
+                               w_max, weights, log_weights):
+    """Log-ratio sums per mode (0 trajectory, 1 per_decision, 2 per_step), then saturating exp.
 
     Forward in t: ``S_t = (1 - done_{t-1}) * S_{t-1} + log rho_t`` in float64 (the
     per-decision sum, S_{-1} = 0); for "trajectory" a backward pass then spreads each episode's
-    last S over the episode. ``weights = exp(min(log_weights, log_max))``.
+    last S over the episode. ``weights = exp(log_weights)``, or ``w_max`` from ``log_max`` on.
     """
     T, N = logp_new.shape
     run = np.zeros(N)  # S_{t-1}, float64 for float32 inputs too
@@ -95,7 +95,8 @@ def _importance_weights_kernel(logp_new, logp_old, terminated, truncated, mode, 
     for t in range(T):
         lw, w = log_weights[t], weights[t]
         for j in range(N):
-            w[j] = np.exp(min(np.float64(lw[j]), log_max))
+            x = np.float64(lw[j])
+            w[j] = np.exp(x) if x < log_max else w_max
 
 
 def importance_weights(logp_new, logp_old, terminated, truncated,
@@ -104,7 +105,7 @@ def importance_weights(logp_new, logp_old, terminated, truncated,
 
     ``log w_t = sum_{k in K(t)} (logp_new_k - logp_old_k)`` with K(t) the whole episode
     ("trajectory"), the episode up to t ("per_decision") or {t} ("per_step");
-    ``weights = exp(min(log_weights, log(finfo(dtype).max)))`` -- finite, saturating.
+    ``weights = exp(log_weights)``, saturating at ``finfo(dtype).max`` instead of inf.
 
     Lecture: 000_372fbf7095d3a5aa.txt "Off-policy version of policy gradient? Importance
     sampling" and "Common final form"; 004_233fd61d3e4def9e.txt "Importance Sampling for Policy
@@ -146,11 +147,12 @@ def importance_weights(logp_new, logp_old, terminated, truncated,
     weights = np.empty(lp2.shape, dtype=dtype)
     log_weights = np.empty(lp2.shape, dtype=dtype)
     if weights.size:
-        # The bound in float64: log(float32 max) rounded to float32 rounds *up*, and its exp
-        # is inf; this one's exp, rounded to dtype, is the largest finite float (tested).
-        log_max = float(np.log(np.float64(np.finfo(dtype).max)))
+        # The bound in float64 (log(float32 max) rounded to float32 rounds *up*): below it,
+        # exp rounded to dtype is finite; from it on, the weight saturates (tested).
+        w_max = float(np.finfo(dtype).max)
+        log_max = float(np.log(w_max))
         _importance_weights_kernel(lp2, time_major(logp_old, "logp_old"),
                                    time_major(terminated, "terminated"),
                                    time_major(truncated, "truncated"),
-                                   MODES.index(mode), log_max, weights, log_weights)
+                                   MODES.index(mode), log_max, w_max, weights, log_weights)
     return weights.reshape(logp_new.shape), log_weights.reshape(logp_new.shape)
