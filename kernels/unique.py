@@ -265,8 +265,9 @@ def _at_most_k_unique_lockstep_kernel(x, k, out, tile):
                 m[c] = 1
             n_alive = w
             i = 1
+            # a short first tile: early-exit slices end there, others usually meet their k values
+            stop = min(8, n)
             while i < n and n_alive > 0:
-                stop = min(i + rows, n)
                 for e in range(i, stop):
                     src = x[l, e, c0:c0 + w]
                     for c in range(w):
@@ -277,6 +278,7 @@ def _at_most_k_unique_lockstep_kernel(x, k, out, tile):
                         if m[c] < 0:
                             n_alive -= 1
                 i = stop
+                stop = min(i + rows, n)
             for c in range(w):
                 out[l, c0 + c] = m[c] > 0
 
