@@ -1,0 +1,91 @@
+"""Value targets y_t for fitting V(s_t), and the advantages A_t = y_t - V(s_t), chosen by name.
+
+Each estimator is one call into ``kernels`` (time-major ``[T, N]``, terminated and truncated
+kept apart; ``next_values[t] = V(true s_{t+1})``):
+
+| method   | y_t                                                                | kernel              |
+|----------|--------------------------------------------------------------------|---------------------|
+| ``mc``   | sum_{k>=t} gamma^{k-t} r_k to the episode end (bootstrap V only    | discounted_returns  |
+|          | where a time limit or the rollout cut the episode)                 |                     |
+| ``td0``  | r_t + gamma (1 - terminated_t) V(s_{t+1})                          | nstep_targets, n=1  |
+| ``nstep``| sum_{k=0}^{n-1} gamma^k r_{t+k} + gamma^n V(s_{t+n}) (cut at ends) | nstep_targets       |
+| ``gae``  | A_t^{GAE(gamma, lam)} + V(s_t)                                     | gae                 |
+
+Bias/variance: ``mc`` is unbiased for V^pi with high variance; ``td0`` has the lowest
+variance and is biased by the current V; ``nstep`` and ``gae`` (lam in [0, 1]) interpolate
+(GAE lam=0 is TD(0), lam=1 is Monte Carlo with the same bootstraps).
+
+Lecture: 001_140c9f6ea3140175.txt, "Estimating V^pi: Monte Carlo vs. Bootstrap", "N-step
+returns", "Generalized advantage estimation"; 004_233fd61d3e4def9e.txt, "N-step estimators"
+(bias/variance of the advantage estimators). Papers: Sutton & Barto (2018) ch. 7;
+Schulman et al., "High-Dimensional Continuous Control Using GAE", ICLR 2016.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kernels.gae import gae
+from kernels.nstep import nstep_targets
+from kernels.returns import discounted_returns
+from minirl.nn.losses import mse
+
+__all__ = ["VALUE_TARGETS", "advantages_and_targets", "value_loss", "explained_variance"]
+
+VALUE_TARGETS = ("mc", "td0", "nstep", "gae")
+
+
+def advantages_and_targets(method: str, rewards, values, next_values, terminated, truncated,
+                           gamma: float, lam: float = 0.95, n: int = 5):
+    """``(adv, targets)``, both ``[T, N]``: targets y_t by ``method``, adv = y_t - V(s_t)
+    (for ``gae`` the GAE advantage itself, whose targets are adv + V(s_t)).
+
+    Shapes: ``rewards, values, next_values, terminated, truncated`` all ``[T, N]``.
+    ``lam`` is used by ``gae`` only, ``n`` by ``nstep`` only.
+    Unbiased: ``mc`` yes (complete episodes); the others only when V = V^pi.
+    """
+    if method == "gae":
+        return gae(rewards, values, next_values, terminated, truncated, gamma, lam)
+    if method == "mc":
+        targets = discounted_returns(rewards, terminated, truncated, gamma,
+                                     bootstrap_values=next_values)
+    elif method == "td0":
+        targets = nstep_targets(rewards, next_values, terminated, truncated, gamma, 1)
+    elif method == "nstep":
+        targets = nstep_targets(rewards, next_values, terminated, truncated, gamma, n)
+    else:
+        raise ValueError(f"value target method must be one of {VALUE_TARGETS}, got {method!r}")
+    return targets - np.asarray(values, dtype=targets.dtype), targets
+
+
+def value_loss(values, targets, values_old=None, clip: float = 0.0):
+    """Squared-error value loss and its gradient w.r.t. ``values``; optionally PPO-clipped.
+
+    clip = 0:  L = mean((V - y)^2),                        dV = 2 (V - y) / B
+    clip > 0:  V_c = V_old + clip(V - V_old, -clip, clip)
+               L = mean(max((V - y)^2, (V_c - y)^2))       dV = 2 (V - y) / B where the first
+               term is the max, 2 (V_c - y) / B where the second is and V_c is inside the
+               clip range, else 0.
+
+    Value clipping (Schulman et al.'s PPO2 code, not the PPO paper) is off by default in
+    minirl: Andrychowicz et al. 2021 ("What matters in on-policy RL?") and Engstrom et al.
+    2020 found it does not help and can hurt. Lecture: 001 "Batch actor-critic" (fit V by
+    regression onto targets y_t).
+    Shapes: ``values, targets, values_old`` [B]; returns ``(loss: float, dvalues [B])``.
+    """
+    if clip <= 0.0:
+        return mse(values, targets)
+    B = max(values.size, 1)
+    delta = np.clip(values - values_old, -clip, clip)
+    v_clipped = values_old + delta
+    err, err_c = values - targets, v_clipped - targets
+    use_first = err * err >= err_c * err_c
+    inside = np.abs(values - values_old) < clip
+    dvalues = np.where(use_first, 2.0 * err, np.where(inside, 2.0 * err_c, 0.0)) / B
+    return float(np.mean(np.maximum(err * err, err_c * err_c))), dvalues
+
+
+def explained_variance(values, targets) -> float:
+    """1 - Var[y - V] / Var[y]: 1 is a perfect fit, 0 no better than a constant, NaN if
+    Var[y] = 0. Diagnostic of the critic. Shapes: any equal shapes."""
+    var_y = float(np.var(targets))
+    return float("nan") if var_y == 0.0 else 1.0 - float(np.var(targets - values)) / var_y
