@@ -53,6 +53,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels._validate import as_bool, as_float, result_dtype, same_shape, unit_interval
+from kernels.importance import importance_weights
 from kernels.returns import discounted_returns
 
 __all__ = [
@@ -340,8 +341,6 @@ def advantage_weights(adv, terminated, truncated, gamma: float = 1.0, *,
 
 
 def _ratios(logp, logp_old, terminated, truncated, mode, dtype):
-    from kernels.importance import importance_weights
-
     logp = as_float(logp, "logp")
     logp_old = as_float(logp_old, "logp_old")
     same_shape("logp", logp, logp_old=logp_old)
