@@ -4,7 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from minirl.mdp import (
@@ -33,7 +33,6 @@ from minirl.mdp import (
 from minirl.testing.gradcheck import relative_error
 from minirl.testing.mdp_oracle import finite_mdps, policy_cases
 
-FEW = settings(max_examples=30)
 
 
 def _discounted_sum(mdp, rewards):
@@ -43,7 +42,6 @@ def _discounted_sum(mdp, rewards):
 # --- the oracle agrees with itself ------------------------------------------------------------
 
 
-@FEW
 @given(policy_cases())
 def test_enumeration_is_a_distribution_whose_mean_return_is_J(case):
     mdp, policy, theta, _ = case
@@ -59,7 +57,6 @@ def test_enumeration_is_a_distribution_whose_mean_return_is_J(case):
         np.testing.assert_allclose(np.bincount(states[t], prob, mdp.num_states), d[t], atol=1e-12)
 
 
-@FEW
 @given(policy_cases())
 def test_policy_evaluation_satisfies_bellman_equations(case):
     mdp, policy, theta, _ = case
@@ -72,7 +69,6 @@ def test_policy_evaluation_satisfies_bellman_equations(case):
                                    rtol=1e-12, atol=1e-12)
 
 
-@FEW
 @given(policy_cases())
 def test_policy_gradient_theorem_matches_finite_differences_of_exact_J(case):
     mdp, policy, theta, _ = case
@@ -101,7 +97,6 @@ def test_linear_softmax_parameter_layout():
 # --- performance difference lemma and the surrogate ------------------------------------------
 
 
-@FEW
 @given(policy_cases())
 def test_performance_difference_lemma_holds_exactly(case):
     mdp, policy, theta, behaviour = case
@@ -117,7 +112,6 @@ def test_performance_difference_lemma_holds_exactly(case):
     assert abs(lhs - rhs_enum) < 1e-12 * (1 + abs(lhs))
 
 
-@FEW
 @given(policy_cases())
 def test_surrogate_is_zero_at_pi_and_its_gradient_there_is_grad_J(case):
     mdp, policy, theta, _ = case
@@ -152,7 +146,6 @@ def test_sampled_returns_average_to_J():
 # --- control -----------------------------------------------------------------------------------
 
 
-@FEW
 @given(finite_mdps(gammas=(0.9, 0.5, 0.0)))
 def test_value_iteration_reaches_the_bellman_optimality_fixed_point(mdp):
     Q, V, greedy, _ = q_value_iteration(mdp)
@@ -171,7 +164,6 @@ def test_value_iteration_reaches_the_bellman_optimality_fixed_point(mdp):
     np.testing.assert_allclose(infinite_horizon_values(mdp, np.eye(A)[greedy])[1], V, atol=1e-10)
 
 
-@FEW
 @given(policy_cases(gammas=(1.0, 0.9)))
 def test_backward_induction_is_finite_horizon_q_iteration_and_dominates_every_policy(case):
     mdp, policy, theta, behaviour = case

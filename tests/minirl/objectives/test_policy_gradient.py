@@ -44,7 +44,6 @@ from minirl.testing.mdp_oracle import (
     sampled_batch,
 )
 
-FEW = settings(max_examples=40)
 RTOL = 1e-6  # the issue's bar; the observed errors are ~1e-11 (finite differences of J)
 
 
@@ -84,7 +83,6 @@ def _weights(name, mdp, policy, theta, b, seed=0):
 # --- 1-6: on-policy estimators are unbiased ---------------------------------------------------
 
 
-@FEW
 @given(policy_cases())
 def test_on_policy_estimators_are_unbiased(case):
     mdp, policy, theta, _ = case
@@ -95,7 +93,6 @@ def test_on_policy_estimators_are_unbiased(case):
         _assert_unbiased(expected, truth)
 
 
-@FEW
 @given(policy_cases())
 def test_variance_optimal_baseline_is_unbiased_and_has_least_variance(case):
     mdp, policy, theta, _ = case
@@ -129,7 +126,6 @@ def test_variance_optimal_baseline_beats_the_mean_strictly_somewhere():
     assert var_opt.sum() < var_mean.sum() < var_none.sum()
 
 
-@FEW
 @given(policy_cases())
 def test_baseline_terms_have_exactly_zero_expectation(case):
     mdp, policy, theta, _ = case
@@ -180,7 +176,6 @@ def test_dropping_the_step_discount_is_biased_when_gamma_below_one():
 # --- 7-9: off-policy --------------------------------------------------------------------------
 
 
-@FEW
 @given(policy_cases())
 def test_trajectory_and_per_decision_importance_sampling_are_unbiased(case):
     mdp, policy, theta, behaviour = case
@@ -193,7 +188,6 @@ def test_trajectory_and_per_decision_importance_sampling_are_unbiased(case):
             _assert_unbiased(exact_mean(b.per_episode(w), b.prob), truth)
 
 
-@FEW
 @given(policy_cases())
 def test_per_step_form_converges_to_the_gradient_of_the_behaviour_surrogate(case):
     """E_b[sum_t rho_t gamma^t grad log pi (G_t - b(s_t))] = grad_theta L_b(pi_theta)."""
@@ -208,7 +202,6 @@ def test_per_step_form_converges_to_the_gradient_of_the_behaviour_surrogate(case
         _assert_unbiased(exact_mean(b.per_episode(w), b.prob), truth)
 
 
-@FEW
 @given(policy_cases())
 def test_off_policy_forms_equal_on_policy_when_behaviour_is_the_current_policy(case):
     mdp, policy, theta, _ = case

@@ -1,7 +1,7 @@
 """PPO surrogates: gradients by finite differences, and their meaning on finite MDPs."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from minirl.distributions import Categorical
@@ -11,11 +11,7 @@ from minirl.mdp import (
     policy_evaluation,
     state_distributions,
 )
-from minirl.objectives.policy_gradient import (
-    advantage_weights,
-    policy_gradient,
-    policy_gradient_loss,
-)
+from minirl.objectives.policy_gradient import advantage_weights, policy_gradient_loss
 from minirl.objectives.ppo import (
     adaptive_kl_beta,
     approx_kl,
@@ -28,7 +24,6 @@ from minirl.objectives.ppo import (
 from minirl.testing.gradcheck import check_gradient, relative_error
 from minirl.testing.mdp_oracle import enumerated_batch, policy_cases
 
-FEW = settings(max_examples=40)
 
 
 def _away_from_kinks(rng, shape, eps, margin=1e-3):
@@ -99,7 +94,6 @@ def test_clipped_gradient_is_zero_only_when_the_ratio_left_the_band_in_the_impro
 # --- at theta' = theta: surrogates reduce to the on-policy advantage-weighted gradient --------
 
 
-@FEW
 @given(policy_cases())
 def test_surrogate_gradients_at_theta_old_are_the_advantage_weighted_gradient(case):
     mdp, policy, theta, _ = case
@@ -130,7 +124,6 @@ def test_surrogate_gradients_at_theta_old_are_the_advantage_weighted_gradient(ca
     assert abs(kl) < 1e-15 and np.abs(dlogits).max() < 1e-15
 
 
-@FEW
 @given(policy_cases(scale=0.5))
 def test_sample_kl_penalty_gradient_is_unbiased_for_the_state_averaged_kl(case):
     """Under pi_old, E[beta (r-1) grad log pi] = grad_theta beta E_{s~d^old}[KL(pi_old||pi_theta)]."""
