@@ -214,7 +214,7 @@ def reward_to_go_weights(rewards, terminated, truncated, gamma: float = 1.0, *,
     G_t = sum_{t'=t}^{end} gamma^{t'-t} r_{t'}     (k = step index within the episode)
 
     Lecture: 000 "Improving the gradient - Using causality" (sum of future rewards);
-    002 "reward to go" Q-hat_{i,t}.
+    002 "reward to go" Q-hat_{i,t}. Paper: Williams (1992); Sutton et al. (2000).
     Unbiased: yes with ``step_discount=True`` (or gamma = 1), for complete on-policy episodes:
     E[grad log pi(a_t|s_t) r_{t'}] = 0 for t' < t. ``step_discount=False``: biased if gamma < 1.
 
@@ -308,7 +308,7 @@ def state_baseline_weights(rewards, terminated, truncated, values, gamma: float 
     grad J ~= (1/N) sum_i sum_t grad log pi(a_{i,t}|s_{i,t}) gamma^k (G_{i,t} - b(s_{i,t}))
 
     Lecture: 004 "Baseline b(s)" (E[grad log pi(a_t|s_t) b(s_t)] = 0) and "vanilla policy
-    gradient" with a refit value baseline.
+    gradient" with a refit value baseline. Paper: Williams (1992); Greensmith et al. (2004).
     Unbiased: yes for any b that depends on s_t (and t) but not on a_t or later steps
     (``step_discount=True`` or gamma = 1, complete on-policy episodes).
 
@@ -328,6 +328,7 @@ def advantage_weights(adv, terminated, truncated, gamma: float = 1.0, *,
 
     Lecture: 004 "Actor-critic" and the importance-sampling slide
     ``g = E[sum_t gamma^t grad log pi(a_t|s_t) A^theta(s_t, a_t)]``; 001 "Batch actor-critic".
+    Paper: Sutton, McAllester, Singh & Mansour (2000), policy gradient theorem.
     Unbiased: yes when ``adv`` is the true A^pi_t(s_t, a_t) (or Q^pi_t, or Q^pi_t - b(s_t)),
     with ``step_discount=True`` or gamma = 1; estimated advantages (GAE, n-step) carry their
     own bias.
@@ -361,6 +362,7 @@ def trajectory_is_weights(rewards, terminated, truncated, logp, logp_old, gamma:
 
     Lecture: 000 "Off-policy version of policy gradient? Importance sampling" (the product
     p_theta'(tau)/p_theta(tau) = prod_t pi_theta'/pi_theta); 004 "Importance sampling".
+    Paper: Precup, Sutton & Singh (2000); Levine & Koltun (2013), guided policy search.
     Unbiased: yes, whenever pi_b has full support where pi_theta' is positive (complete
     episodes; ``step_discount=True`` or gamma = 1); its variance grows exponentially in T.
 
@@ -413,6 +415,7 @@ def per_step_is_weights(rewards, terminated, truncated, logp, logp_old, gamma: f
 
     Lecture: 000 "Off-policy policy gradient - Common final form" (the state ratio
     pi_theta'(s_t)/pi_theta(s_t) "often approximated as 1"); 004 surrogate L_pi(pi').
+    Paper: Degris, White & Sutton (2012), "Off-Policy Actor-Critic"; Schulman et al. (2015).
     Unbiased: **no** in general. Its expectation is
 
         sum_t gamma^t E_{s_t ~ d^b_t} sum_a pi_theta'(a|s_t) grad log pi_theta'(a|s_t) Q^b_t(s_t, a)
@@ -521,6 +524,7 @@ def policy_gradient_loss(logp, weights, *, num_episodes: float | None = None):
 
     Lecture: 000 "How to implement policy gradients?" (surrogate objective J-tilde, weighted
     maximum likelihood); 002 "Policy gradient with automatic differentiation".
+    Unbiased: its gradient is exactly ``-policy_gradient(scores, w)``, as unbiased as ``w``.
 
     Shapes: ``logp, weights [T, N]`` (or any equal shapes; ``num_episodes`` defaults to the
     size of the second axis, or 1 for 1-D input). Returns ``(loss: float, dlogp)`` with
