@@ -77,7 +77,7 @@ class Linear:
         if dy.shape[0] >= 256:   # a BLAS gemv 1^T dy beats NumPy's axis-0 reduction ~5x here
             np.matmul(np.ones(dy.shape[0], dy.dtype), dy, out=dparams["bias"])
         else:
-            np.sum(dy, axis=0, out=dparams["bias"])
+            np.add.reduce(dy, axis=0, out=dparams["bias"])
         dx = np.matmul(dy, params["weight"].T, out=dx_out) if need_dx else None
         return dparams, dx
 
@@ -119,7 +119,7 @@ class Tanh:
 
     def forward(self, params: Params, x: np.ndarray, out: np.ndarray | None = None):
         """``y = tanh(x)``; ``out=x`` is allowed (in place); cache is ``y``."""
-        if x.size >= _TANH_VIA_EXP_MIN_SIZE.get(x.dtype, np.inf):
+        if x.size >= 1024 and x.size >= _TANH_VIA_EXP_MIN_SIZE.get(x.dtype, np.inf):
             y = _tanh_via_exp(x, out)
         else:
             y = np.tanh(x, out=out)

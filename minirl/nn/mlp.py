@@ -121,6 +121,7 @@ class Sequential:
             dim = layer.output_dim(dim)
         self.out_dim = dim
         self.n_params = offset
+        self._view_memo: list[tuple[np.ndarray, list[dict]]] = []
 
     # ----- the flat vector -----------------------------------------------------------------
 
@@ -130,8 +131,21 @@ class Sequential:
         return {name: params[a:b].reshape(shape) for name, a, b, shape in self.layout}
 
     def _layer_params(self, flat: np.ndarray) -> list[dict[str, np.ndarray]]:
-        return [{name: flat[a:b].reshape(shape) for name, a, b, shape in slots}
-                for slots in self._slots]
+        """Per-layer ``{name: view}`` dicts into ``flat`` (params or a gradient buffer).
+
+        Building them costs ~4 us, a third of a batch-1 forward+backward, so the last few are
+        memoized by *identity* of the array. This is not hidden state: views alias the same
+        memory, so a hit returns exactly what a rebuild would; holding a reference to ``flat``
+        keeps its id from being reused by another array.
+        """
+        for i, (arr, dicts) in enumerate(self._view_memo):
+            if arr is flat:
+                return dicts
+        dicts = [{name: flat[a:b].reshape(shape) for name, a, b, shape in slots}
+                 for slots in self._slots]
+        self._view_memo.insert(0, (flat, dicts))
+        del self._view_memo[4:]          # params, a target copy, a gradient buffer, ...
+        return dicts
 
     def _check_params(self, params: np.ndarray) -> np.ndarray:
         if not isinstance(params, np.ndarray) or params.shape != (self.n_params,):
