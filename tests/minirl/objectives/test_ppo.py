@@ -9,7 +9,9 @@ from minirl.mdp import (
     exact_objective,
     finite_difference_gradient,
     policy_evaluation,
+    random_mdp,
     state_distributions,
+    tabular_softmax_policy,
 )
 from minirl.objectives.policy_gradient import advantage_weights, policy_gradient_loss
 from minirl.objectives.ppo import (
@@ -22,7 +24,7 @@ from minirl.objectives.ppo import (
     surrogate_loss,
 )
 from minirl.testing.gradcheck import check_gradient, relative_error
-from minirl.testing.mdp_oracle import enumerated_batch, policy_cases
+from minirl.testing.mdp_oracle import enumerated_batch, policy_cases, sampled_batch
 
 
 
@@ -184,3 +186,36 @@ def test_ppo_losses_keep_float32_and_reject_bad_input():
         categorical_kl(np.zeros((2, 3)), np.zeros((1, 3)))
     with pytest.raises(ValueError, match="NaN"):
         ppo_clip_loss(np.array([np.nan]), np.zeros(1), np.zeros(1), 0.2)
+
+
+def test_monte_carlo_surrogate_gradients_land_within_five_standard_errors():
+    """Sampled PPO gradients (old policy = sampler, theta' != theta_old) vs their exact
+    expectation by enumeration, and at theta' = theta_old vs grad J."""
+    rng = np.random.default_rng(7)
+    mdp = random_mdp(rng, 3, 3, 4, gamma=0.9)
+    policy = tabular_softmax_policy(3, 3)
+    theta_old = rng.standard_normal(9)
+    theta = theta_old + 0.3 * rng.standard_normal(9)
+    pi_old = policy.probs(theta_old)
+    _, _, A = policy_evaluation(mdp, pi_old)
+
+    def per_traj(batch, dlogp_fn):
+        adv = advantage_weights(batch.at(A), batch.terminated, batch.truncated, mdp.gamma)
+        T, K = adv.shape
+        dlogp = dlogp_fn(batch.logp, batch.logp_old, adv) * (T * K)  # per-trajectory sums
+        return -np.einsum("tk,tkp->kp", dlogp, batch.scores)
+
+    losses = [lambda lp, lo, a: ppo_clip_loss(lp, lo, a, 0.2)[1],
+              lambda lp, lo, a: kl_penalty_loss(lp, lo, a, 0.5)[1]]
+    for th in (theta, theta_old):
+        exact = enumerated_batch(mdp, policy, th, behaviour=pi_old)
+        sample = sampled_batch(mdp, policy, th, 4000, rng, behaviour=pi_old)
+        for fn in losses:
+            expected = exact.prob @ per_traj(exact, fn)
+            rows = per_traj(sample, fn)
+            se = rows.std(axis=0, ddof=1) / np.sqrt(rows.shape[0])
+            assert np.all(np.abs(rows.mean(axis=0) - expected) <= 5 * se + 1e-12)
+            if th is theta_old:
+                truth = finite_difference_gradient(
+                    lambda x: exact_objective(mdp, policy.probs(x)), theta_old)
+                assert relative_error(expected, truth) < 1e-6
