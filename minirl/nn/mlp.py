@@ -20,9 +20,12 @@ Forward/backward contract (nothing hidden in the object):
   self-contained. By default every call allocates its outputs.
 * Opt-in speed: pass ``workspace=net.workspace()`` to forward. Buffers are then preallocated
   per batch size and reused; everything returned (``y``, and the ``dx`` of the matching
-  backward) is *borrowed* until the next forward at the same batch size with that workspace.
+  backward) is *borrowed* until the next forward or backward at the same batch size with that
+  workspace (copy it to keep it).
   A backward whose cache has been overwritten that way raises ``RuntimeError`` instead of
   returning wrong numbers.
+* The cache references the input ``x`` (for dW of the first layer): do not modify ``x`` in
+  place between forward and backward.
 * dtype: float64 by default; ``dtype=np.float32`` makes params, buffers and computation float32
   (inputs are cast once on entry).
 
@@ -219,9 +222,10 @@ class Sequential:
                 out = outs[i] if outs is not None else None
             else:
                 out = h if owned else None                  # activations work in place
-            h, cache = layer.forward(p, h, out=out)
+            h_new, cache = layer.forward(p, h, out=out)
             caches.append(cache)
-            owned = owned or layer.has_params
+            owned = owned or h_new is not h                 # Identity passes x through
+            h = h_new
         y = h.reshape(*lead, self.out_dim)
         return y, ForwardCache(caches, lead, workspace, batch, generation)
 
@@ -265,10 +269,11 @@ class Sequential:
                 dx_out = g                                   # ReLU/Identity: in place
             else:
                 dx_out = None
-            _, g = layer.backward(layer_params[i], cache.layer_caches[i], g,
-                                  dparams=grads[i], need_dx=need_dx or i > first,
-                                  dx_out=dx_out)
-            owned = True
+            _, g_new = layer.backward(layer_params[i], cache.layer_caches[i], g,
+                                      dparams=grads[i], need_dx=need_dx or i > first,
+                                      dx_out=dx_out)
+            owned = owned or g_new is not g                  # Identity passes dy through
+            g = g_new
         dx = g.reshape(*cache.lead_shape, self.in_dim) if need_dx else None
         return out, dx
 

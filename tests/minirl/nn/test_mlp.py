@@ -153,8 +153,10 @@ def test_many_forwards_before_one_backward():
 
 def test_backward_does_not_modify_inputs():
     rng = np.random.default_rng(3)
-    for act in (Tanh, ReLU, Identity):
-        net = MLP([3, 5, 2], activation=act, out_activation=act)
+    nets = [MLP([3, 5, 2], activation=act, out_activation=act) for act in (Tanh, ReLU, Identity)]
+    nets.append(Sequential([Identity(), ReLU(), Linear(3, 5), ReLU(), Linear(5, 2), ReLU(),
+                            Identity()]))
+    for net in nets:
         params = net.init(rng)
         x = rng.standard_normal((4, 3))
         dy = rng.standard_normal((4, 2))
@@ -194,6 +196,23 @@ def test_workspace_matches_allocating_path_and_detects_overwrite(act):
         net.backward(params, stale, dy)
     with pytest.raises(ValueError, match="different network"):
         MLP([3, 2]).forward(np.zeros(8), x, workspace=ws)
+
+
+def test_view_memo_follows_the_array_not_the_values():
+    """Views are memoized by array identity; in-place edits and new arrays are both seen."""
+    rng = np.random.default_rng(9)
+    net = MLP([2, 3, 1])
+    params = net.init(rng)
+    x = rng.standard_normal((4, 2))
+    y1, _ = net.forward(params, x)
+    params[-1] += 1.0                                                 # the output bias, in place
+    np.testing.assert_allclose(net.forward(params, x)[0], y1 + 1.0)
+    other = params.copy()
+    other[-1] += 1.0
+    np.testing.assert_allclose(net.forward(other, x)[0], y1 + 2.0)
+    for _ in range(6):                                                # memo eviction
+        net.forward(params.copy(), x)
+    np.testing.assert_allclose(net.forward(params, x)[0], y1 + 1.0)
 
 
 def test_backward_out_argument():
