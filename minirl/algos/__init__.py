@@ -11,12 +11,15 @@ CartPole-v1) work on another environment; the CLI applies them before ``--set``.
 """
 from __future__ import annotations
 
+from minirl.algos.actor_critic import A2C, A2CConfig
 from minirl.algos.base import Agent, read_saved
 from minirl.algos.ppo import PPO, PPOConfig
+from minirl.algos.reinforce import REINFORCE, REINFORCEConfig
 
-__all__ = ["ALGOS", "PRESETS", "Agent", "PPO", "PPOConfig", "load"]
+__all__ = ["ALGOS", "PRESETS", "Agent", "PPO", "PPOConfig", "A2C", "A2CConfig", "REINFORCE",
+           "REINFORCEConfig", "load"]
 
-ALGOS: dict[str, type[Agent]] = {"ppo": PPO}
+ALGOS: dict[str, type[Agent]] = {"ppo": PPO, "a2c": A2C, "reinforce": REINFORCE}
 
 PRESETS: dict[tuple[str, str], dict] = {
     # RL-Zoo's Pendulum-v1 PPO settings without gSDE: short horizon (gamma 0.9), long rollouts.
