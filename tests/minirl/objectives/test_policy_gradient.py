@@ -345,3 +345,48 @@ def test_weight_functions_reject_bad_input():
         policy_gradient(np.zeros((3, 2)), r)
     with pytest.raises(ValueError, match="coordinate_baseline"):
         policy_gradient(np.zeros((3, 2, 4)), r, coordinate_baseline=np.zeros(3))
+
+
+@given(policy_cases(max_trajectories=600))
+def test_causality_past_rewards_have_zero_expected_contribution(case):
+    """E[grad log pi(a_t|s_t) r_{t'}] = 0 for every t' < t: why reward-to-go is unbiased."""
+    mdp, policy, theta, _ = case
+    b = enumerated_batch(mdp, policy, theta)
+    for t in range(mdp.horizon):
+        for t_past in range(t):
+            w = np.zeros(b.rewards.shape)
+            w[t] = b.rewards[t_past]
+            assert np.abs(exact_mean(b.per_episode(w), b.prob)).max() < 1e-12 * (
+                1 + np.abs(b.scores).max() * np.abs(b.rewards).max())
+
+
+@given(policy_cases(max_trajectories=600))
+def test_weights_reset_at_episode_boundaries_inside_a_column(case):
+    """Two episodes stacked in one column give the same per-episode estimates as two columns."""
+    mdp, policy, theta, behaviour = case
+    b = enumerated_batch(mdp, policy, theta, behaviour=behaviour)
+    K = b.prob.size
+    perm = np.random.default_rng(0).permutation(K)
+
+    def stack(x):  # column k: trajectory k, then trajectory perm[k]
+        return np.concatenate([x, x[:, perm]], axis=0)
+
+    r, term, trunc = stack(b.rewards), stack(b.terminated), stack(b.truncated)
+    lp, lo, scores = stack(b.logp), stack(b.logp_old), stack(b.scores)
+    g = mdp.gamma
+    pairs = [
+        (full_return_weights(b.rewards, b.terminated, b.truncated, g),
+         full_return_weights(r, term, trunc, g)),
+        (reward_to_go_weights(b.rewards, b.terminated, b.truncated, g),
+         reward_to_go_weights(r, term, trunc, g)),
+        (constant_baseline_weights(b.rewards, b.terminated, b.truncated, g, baseline=0.3),
+         constant_baseline_weights(r, term, trunc, g, baseline=0.3)),
+    ]
+    for fn in (trajectory_is_weights, per_decision_is_weights, per_step_is_weights):
+        pairs.append((fn(b.rewards, b.terminated, b.truncated, b.logp, b.logp_old, g),
+                      fn(r, term, trunc, lp, lo, g)))
+    for single, stacked in pairs:
+        rows = per_episode_gradients(scores, stacked, term, trunc)  # [2K, P], column-major ids
+        single_rows = b.per_episode(single)
+        np.testing.assert_allclose(rows[0::2], single_rows, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(rows[1::2], single_rows[perm], rtol=1e-10, atol=1e-12)
