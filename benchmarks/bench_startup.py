@@ -35,6 +35,7 @@ import importlib
 import inspect
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,11 +49,14 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = ("returns", "gae", "nstep", "importance", "replay", "unique")
 TARGET_WARM_S = 1.0
 
-# Explicit first-call arguments for kernels whose parameters are not plain rollout arrays,
-# as Python source evaluated in the child with the sample namespace below (``np``, ``rng``,
-# ``rewards``, ... and every other name in ``_SAMPLES``) plus the module as ``mod``.
-# "args" is a tuple expression, "kwargs" a dict expression; "setup" runs first (statements).
+# Explicit first calls for kernels whose arguments the name-based builder cannot make, e.g.
+# ``"replay.SumTree.find": {"setup": "tree = mod.SumTree(capacity)", "call": "tree.find(u)"}``:
+# "setup" (statements, untimed) and "call" (an expression, timed) run in the child's sample
+# namespace (``np``, ``rng``, ``rewards``, ... see ``samples()`` in ``_CHILD``), plus ``mod``
+# (the topic module) and ``instances`` (the objects of public classes, by class name).
 CALLS: dict[str, dict[str, str]] = {}
+# importance_weights(..., mode): one kernel serves every mode, so one first call compiles it.
+IMPORTANCE_MODE = "per_decision"
 
 _PROBE = """import numba
 
@@ -69,12 +73,12 @@ t_start = time.perf_counter()
 spec = json.loads(sys.argv[1])
 out = {"steps": {}, "errors": {}}
 def step(key, fn):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         fn()
     except Exception as exc:  # report, keep going: one broken kernel must not hide the others
         out["errors"][key] = f"{type(exc).__name__}: {exc}"[:300]
-    out["steps"][key] = time.perf_counter() - t0
+    out["steps"][key] = [time.perf_counter() - t0, time.process_time() - c0]
 
 def _imp():
     global np, numba
@@ -95,34 +99,33 @@ mods = {}
 for m in spec["modules"]:
     step(f"import kernels.{m}", lambda: mods.__setitem__(m, importlib.import_module("kernels." + m)))
 
-T, N = 16, 4
+T, N, B, C = 16, 4, 8, 64  # rollout [T, N]; batch B of a buffer/tree of capacity C
 def samples():
     rng = np.random.default_rng(0)
     terminated = np.zeros((T, N), bool); terminated[[5, 11], [0, 2]] = True
     truncated = np.zeros((T, N), bool); truncated[[8], [1]] = True
     f = lambda *shape: rng.standard_normal(shape or (T, N))
-    s = dict(np=np, rng=np.random.default_rng(1), T=T, N=N,
-             rewards=f(), values=f(), next_values=f(), adv=f(), returns=f(),
-             logp=f(), logp_old=f(), target_logp=f(), behavior_logp=f(), log_rho=f(),
-             log_ratio=f(), q_values=f(), next_q_values=f(), x=f(), u=rng.random((T, N)),
-             terminated=terminated, truncated=truncated, dones=terminated | truncated,
-             bootstrap_values=f(N), last_values=f(N),
-             gamma=0.99, lam=0.95, n=3, n_step=3, k=2, axis=-1, tau=0.005, clip_eps=0.2,
-             rho_bar=1.0, c_bar=1.0, alpha=0.6, beta=0.4,
-             capacity=64, batch_size=8, priorities=rng.random(64) + 0.1,
-             indices=rng.integers(0, 64, 8), idx=rng.integers(0, 64, 8))
-    return s
+    priorities = rng.random(B) + 0.5
+    return dict(np=np, rng=np.random.default_rng(1), rng_or_seed=np.random.default_rng(2),
+                T=T, N=N, rewards=f(), values=f(), next_values=f(), adv=f(), returns=f(),
+                logp=f(), logp_old=f(), logp_new=f(), target_logp=f(), behavior_logp=f(),
+                log_rho=f(), log_ratio=f(), q_values=f(), next_q_values=f(), x=f(),
+                terminated=terminated, truncated=truncated, dones=terminated | truncated,
+                bootstrap_values=f(N), last_values=f(N),
+                gamma=0.99, lam=0.95, n=3, n_step=3, k=2, axis=-1, tau=0.005, clip_eps=0.2,
+                mode=spec["mode"], rho_bar=1.0, c_bar=1.0, alpha=0.6, beta=0.4,
+                capacity=C, size=C, batch_size=B, indices=rng.integers(0, C, B),
+                priorities=priorities, u=rng.random(B) * priorities.sum(),
+                total=float(priorities.sum()), min_priority=float(priorities.min()))
 S = samples()
 
-def call_args(fn, key):
-    if key in spec["calls"]:
-        c = spec["calls"][key]
-        ns = dict(S, mod=mods[key.split(".")[0]])
-        exec(c.get("setup", ""), ns)
-        return eval(c.get("args", "()"), ns), eval(c.get("kwargs", "{}"), ns)
+def build_args(fn):
+    """Positional/keyword arguments for ``fn`` from S by parameter name (defaults kept)."""
     args, kwargs = [], {}
-    for p in inspect.signature(fn).parameters.values():
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or (p.default is not p.empty and p.name not in ("rng",)):
+    for p in list(inspect.signature(fn).parameters.values()):
+        if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.default is not p.empty and p.name != "rng":
             continue
         if p.name not in S:
             raise LookupError(f"no sample value for argument {p.name!r}: add it to CALLS")
@@ -132,30 +135,72 @@ def call_args(fn, key):
             args.append(S[p.name])
     return args, kwargs
 
+instances = {}  # one object per public class; its methods run in declaration order, sharing it
+def thunk(key):
+    """A zero-argument call of kernel ``key`` ("topic.func" or "topic.Class.method")."""
+    parts = key.split(".")
+    mod = mods[parts[0]]
+    if key in spec["calls"]:
+        c = spec["calls"][key]
+        ns = dict(S, mod=mod, instances=instances)
+        exec(c.get("setup", ""), ns)
+        code = compile(c["call"], key, "eval")
+        return lambda: eval(code, ns)
+    if len(parts) == 2:
+        fn = getattr(mod, parts[1])
+        a, kw = build_args(fn)
+        return lambda: fn(*a, **kw)
+    cls = getattr(mod, parts[1])
+    if parts[2] == "__init__":
+        a, kw = build_args(cls.__init__)
+        return lambda: instances.__setitem__(parts[1], cls(*a, **kw))
+    if parts[1] not in instances:
+        a, kw = build_args(cls.__init__)
+        instances[parts[1]] = cls(*a, **kw)
+    meth = getattr(instances[parts[1]], parts[2])
+    a, kw = build_args(meth)
+    return lambda: meth(*a, **kw)
+
 for key in spec["kernels"]:
-    m, name = key.split(".")
-    if m not in mods:
+    if key.split(".")[0] not in mods:
         continue
-    fn = getattr(mods[m], name)
     try:
-        a, kw = call_args(fn, key)
+        fn = thunk(key)
     except Exception as exc:
         out["errors"][key + "()"] = f"{type(exc).__name__}: {exc}"[:300]
         continue
-    step(key + "()", lambda: fn(*a, **kw))
+    step(key + "()", fn)
 
 out["total"] = time.perf_counter() - t_start
 print("@@STARTUP@@" + json.dumps(out))
 '''
 
 
-def _module_functions(mod) -> list[str]:
+def _public_kernels(mod) -> list[str]:
+    """Public names of ``mod`` that reach a Numba kernel: ``func`` or ``Class.method``.
+
+    Public = in ``__all__`` (else defined in the module without a leading underscore), minus
+    the ``*_reference`` / ``*_numpy`` implementations. For a public class, its methods that
+    reach a kernel, in declaration order (``__init__`` included if it does).
+    """
     names = getattr(mod, "__all__", None)
     if names is None:
         names = [n for n, v in vars(mod).items()
-                 if inspect.isfunction(v) and v.__module__ == mod.__name__]
-    return [n for n in names if not n.startswith("_")
-            and not n.endswith(("_reference", "_numpy")) and callable(getattr(mod, n, None))]
+                 if (inspect.isfunction(v) or inspect.isclass(v))
+                 and getattr(v, "__module__", None) == mod.__name__]
+    g = vars(mod)
+    found = []
+    for n in names:
+        obj = getattr(mod, n, None)
+        if n.startswith("_") or n.endswith(("_reference", "_numpy")) or obj is None:
+            continue
+        if inspect.isclass(obj):
+            found += [f"{n}.{m}" for m, f in vars(obj).items()
+                      if (m == "__init__" or not m.startswith("_")) and inspect.isfunction(f)
+                      and _reaches_dispatcher(f, g)]
+        elif _reaches_dispatcher(obj, g):
+            found.append(n)
+    return found
 
 
 def _reaches_dispatcher(fn, module_globals, seen=None) -> bool:
@@ -194,33 +239,42 @@ def discover() -> dict[str, list[str] | str | None]:
         except Exception as exc:  # noqa: BLE001 - a module being written may not import yet
             found[m] = f"import failed: {type(exc).__name__}: {exc}"
             continue
-        found[m] = [n for n in _module_functions(mod)
-                    if _reaches_dispatcher(getattr(mod, n), vars(mod))]
+        found[m] = _public_kernels(mod)
     return found
 
 
-def _run(code: str, *args: str, env: dict | None = None) -> tuple[float, str]:
-    """Wall time of ``python -c code args`` (spawn to exit) and its stdout."""
+def _run(code: str, *args: str, env: dict | None = None) -> tuple[float, float, str]:
+    """``python -c code args``: wall time (spawn to exit), the child's CPU time, its stdout.
+
+    Both are reported: the wall time is what a user waits for; the CPU time (user + system,
+    from ``getrusage``) is what the process itself consumed, which stays meaningful when other
+    jobs share the cores and inflate the wall time.
+    """
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
                           capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     if proc.returncode != 0:
         raise RuntimeError(f"startup child failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return wall, proc.stdout
+    return wall, cpu, proc.stdout
 
 
-def _child(spec: dict, cache_dir: str) -> tuple[float, dict]:
+def _child(spec: dict, cache_dir: str) -> tuple[float, float, dict]:
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     env.pop("NUMBA_DISABLE_JIT", None)
-    wall, stdout = _run(_CHILD, json.dumps(spec), env=env)
+    wall, cpu, stdout = _run(_CHILD, json.dumps(spec), env=env)
     line = next(l for l in stdout.splitlines() if l.startswith("@@STARTUP@@"))
-    return wall, json.loads(line[len("@@STARTUP@@"):])
+    return wall, cpu, json.loads(line[len("@@STARTUP@@"):])
 
 
-def _median_wall(code: str, repeats: int) -> float:
+def _median_run(code: str, repeats: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of ``python -c code`` after one discarded run."""
     _run(code)  # discarded: brings the files into the OS cache like the kernel runs
-    return statistics.median(_run(code)[0] for _ in range(repeats))
+    runs = [_run(code) for _ in range(repeats)]
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
 def main(quick: bool = False) -> None:
@@ -228,61 +282,67 @@ def main(quick: bool = False) -> None:
     found = discover()
     present = [m for m, v in found.items() if isinstance(v, list)]
     kernels = [f"{m}.{n}" for m in present for n in found[m]]
-    spec = {"modules": present, "kernels": kernels, "calls": CALLS}
+    spec = {"modules": present, "kernels": kernels, "calls": CALLS, "mode": IMPORTANCE_MODE}
 
-    base_numpy = _median_wall("import numpy", repeats)
-    base_numba = _median_wall("import numpy, numba", repeats)
-
+    numpy_wall, numpy_cpu = _median_run("import numpy", repeats)
+    numba_wall, numba_cpu = _median_run("import numpy, numba", repeats)
     with tempfile.TemporaryDirectory(prefix="minirl-startup-") as scratch:
         cache_dir, spec["probe_dir"] = os.path.join(scratch, "numba-cache"), scratch
         Path(scratch, "_minirl_startup_probe.py").write_text(_PROBE)
-        cold_wall, cold = _child(spec, cache_dir)
+        cold_wall, cold_cpu, cold = _child(spec, cache_dir)
         warm_runs = [_child(spec, cache_dir) for _ in range(repeats)]
         n_cached = sum(len(files) for _, _, files in os.walk(cache_dir))
-    warm_wall = statistics.median(w for w, _ in warm_runs)
-
-    def warm(key):
-        vals = [r["steps"][key] for _, r in warm_runs if key in r["steps"]]
-        return statistics.median(vals) if vals else float("nan")
+    warm_wall = statistics.median(r[0] for r in warm_runs)
+    warm_cpu = statistics.median(r[1] for r in warm_runs)
 
     nan = float("nan")
-    table = Table(f"start-up: import + first call, fresh processes (warm = median of {repeats})")
-    table.add(what='python -c "import numpy" (baseline)', cold_s=nan, warm_s=base_numpy,
-              warm_vs_numpy=1.0, note="whole process")
-    table.add(what='python -c "import numpy, numba"', cold_s=nan, warm_s=base_numba,
-              warm_vs_numpy=base_numba / base_numpy, note="whole process; the Numba floor")
+
+    def warm(key, i):  # median over the warm runs of one in-process step (i: 0 wall, 1 CPU)
+        vals = [r[2]["steps"][key][i] for r in warm_runs if key in r[2]["steps"]]
+        return statistics.median(vals) if vals else nan
+
+    def whole(what, cold_s, warm_s, cold_cpu_s, warm_cpu_s, note):
+        table.add(what=what, cold_s=cold_s, warm_s=warm_s, cold_cpu_s=cold_cpu_s,
+                  warm_cpu_s=warm_cpu_s, warm_vs_numpy=warm_s / numpy_wall,
+                  warm_cpu_vs_numpy=warm_cpu_s / numpy_cpu, note=note)
+
+    def part(what, cold_s=nan, warm_s=nan, cold_cpu_s=nan, warm_cpu_s=nan, note=""):
+        # in-process steps get no ratio: a step is not comparable with a whole process
+        table.add(what="  " + what, cold_s=cold_s, warm_s=warm_s, cold_cpu_s=cold_cpu_s,
+                  warm_cpu_s=warm_cpu_s, warm_vs_numpy=nan, warm_cpu_vs_numpy=nan, note=note)
+
+    table = Table(f"start-up: import + first call, fresh processes (warm = median of {repeats}; "
+                  f"cpu = the child's user+system time)")
+    whole('python -c "import numpy" (baseline)', nan, numpy_wall, nan, numpy_cpu, "whole process")
+    whole('python -c "import numpy, numba"', nan, numba_wall, nan, numba_cpu,
+          "whole process; the floor of any Numba package")
     verdict = "PASS" if warm_wall < TARGET_WARM_S else "FAIL"
-    table.add(what=f"all kernels: import + first call ({len(kernels)} kernels)", cold_s=cold_wall,
-              warm_s=warm_wall, warm_vs_numpy=warm_wall / base_numpy,
-              note=f"whole process; target warm < {TARGET_WARM_S:g} s: {verdict}; "
-                   f"{n_cached} cache files")
+    whole(f"all kernels: import + first call ({len(kernels)} kernels)", cold_wall, warm_wall,
+          cold_cpu, warm_cpu, f"whole process; target warm < {TARGET_WARM_S:g} s (wall): "
+          f"{verdict}; {n_cached} cache files")
     errors = dict(cold["errors"])
-    for _, r in warm_runs:
-        for k, v in r["errors"].items():
+    for r in warm_runs:
+        for k, v in r[2]["errors"].items():
             errors.setdefault(k, v)
-    for key, cold_s in cold["steps"].items():
-        is_call = key.endswith("()")
-        note = ("compile (cold) / cache load (warm)" if is_call else
+    for key, (cold_s, cold_c) in cold["steps"].items():
+        note = ("compile (cold) / cache load (warm)" if key.endswith("()") else
                 "one-off: first compile (cold) / first cache load (warm)"
                 if key.startswith("numba set-up") else "in-process")
+        if key.endswith("()") and cold_s < 0.02:
+            note = "its kernel was already compiled/loaded by an earlier call"
         if key in errors:
             note = "ERROR " + errors[key]
-        # in-process steps: no ratio, a step is not comparable with a whole process
-        table.add(what=("  " + key), cold_s=cold_s, warm_s=warm(key), warm_vs_numpy=nan,
-                  note=note)
+        part(key, cold_s, warm(key, 0), cold_c, warm(key, 1), note)
     for key, msg in errors.items():  # kernels that never got to run (no sample arguments)
         if key not in cold["steps"]:
-            table.add(what="  " + key, cold_s=nan, warm_s=nan, warm_vs_numpy=nan,
-                      note="NOT RUN " + msg)
+            part(key, note="NOT RUN " + msg)
     for m, v in found.items():
         if v is None:
-            table.add(what=f"  kernels.{m}", cold_s=nan, warm_s=nan, warm_vs_numpy=nan,
-                      note="not present")
+            part(f"kernels.{m}", note="not present")
         elif isinstance(v, str):
-            table.add(what=f"  kernels.{m}", cold_s=nan, warm_s=nan, warm_vs_numpy=nan, note=v)
+            part(f"kernels.{m}", note=v)
         elif not v:
-            table.add(what=f"  kernels.{m}", cold_s=nan, warm_s=nan, warm_vs_numpy=nan,
-                      note="no public function reaches a Numba kernel")
+            part(f"kernels.{m}", note="no public function reaches a Numba kernel")
     emit(table, "startup")
 
 
