@@ -136,3 +136,42 @@ def test_startup_discovers_public_kernels():
     for module, names in found.items():
         for name in names or []:
             assert not name.startswith("_") and not name.endswith(("_reference", "_numpy"))
+
+
+# minirl's kernels and the peers they are benchmarked against compute the same numbers, so the
+# timings in bench_gae / bench_nstep / bench_replay compare like with like.
+
+def test_minirl_gae_equals_peers(rollout):
+    gae = pytest.importorskip("kernels.gae").gae
+    pytest.importorskip("tianshou")
+    pytest.importorskip("stable_baselines3")
+    adv, _ = gae(*rollout, GAMMA, LAM)
+    np.testing.assert_allclose(peers.tianshou_gae_kernel(*rollout, GAMMA, LAM).as_minirl(), adv,
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(peers.sb3_gae(*rollout, GAMMA, LAM).as_minirl(), adv,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_minirl_nstep_equals_tianshou(rollout):
+    nstep_targets = pytest.importorskip("kernels.nstep").nstep_targets
+    pytest.importorskip("tianshou")
+    rewards, _, next_values, terminated, truncated = rollout
+    for n in (1, 3, 50):
+        np.testing.assert_allclose(
+            peers.tianshou_nstep(rewards, next_values, terminated, truncated, GAMMA, n).as_minirl(),
+            nstep_targets(rewards, next_values, terminated, truncated, GAMMA, n),
+            rtol=1e-12, atol=1e-12)
+
+
+def test_minirl_sum_tree_finds_what_tianshou_finds():
+    SumTree = pytest.importorskip("kernels.replay").SumTree
+    pytest.importorskip("tianshou")
+    capacity = 100
+    sample, _ = peers.tianshou_segment_tree_sample(capacity, 8)
+    p = np.array([sample.tree[i] for i in range(capacity)])
+    tree = SumTree(capacity)
+    tree.update(np.arange(capacity), p)
+    u = np.random.default_rng(3).random(1000) * min(tree.total, sample.tree.reduce()) * 0.999
+    # Tianshou: smallest i with u <= cumsum_i; minirl: smallest i with u < cumsum_i (equal
+    # except when u hits a prefix sum exactly, which random u does not).
+    np.testing.assert_array_equal(tree.find(u)[0], sample.tree.get_prefix_sum_idx(u.copy()))
