@@ -1,0 +1,129 @@
+"""Tests for minirl/algos/base.py: the actor-critic network's backward, predict, evaluate."""
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from minirl.algos.base import ActorCriticNet
+from minirl.algos.ppo import PPO, PPOConfig
+from minirl.testing.gradcheck import check_gradient
+
+DISCRETE, BOX = spaces.Discrete(3), spaces.Box(-1.0, 1.0, (2,))
+
+
+@pytest.mark.parametrize("space,shared", [(DISCRETE, False), (DISCRETE, True), (BOX, False),
+                                          (BOX, True)])
+def test_actor_critic_backward_matches_finite_differences(space, shared):
+    rng = np.random.default_rng(0)
+    net = ActorCriticNet(4, space, (8,), "tanh", shared=shared, log_std_init=-0.3,
+                         dtype=np.float64)
+    params = net.init(rng) + 0.1 * rng.standard_normal(net.n_params)
+    obs = rng.standard_normal((5, 4))
+    dist, _, _ = net.forward(params, obs)
+    actions = dist.sample(rng)
+    dlogp, dv = rng.standard_normal(5), rng.standard_normal(5)
+
+    def f(p):
+        d, v, _ = net.forward(p, obs)
+        return np.sum(d.log_prob(actions) * dlogp) + np.sum(v * dv)
+
+    dist, _, cache = net.forward(params, obs)
+    grad = net.backward(params, cache, dist.log_prob_backward(actions, dlogp), dv)
+    check_gradient(f, params, grad, dy=1.0, rtol=1e-6)
+
+
+def test_init_gains_and_layout():
+    net = ActorCriticNet(4, BOX, (16, 16), log_std_init=-0.5, dtype=np.float64)
+    params = net.init(np.random.default_rng(0))
+    assert params.shape == (net.n_params,)
+    np.testing.assert_array_equal(params[net.log_std_slice], [-0.5, -0.5])
+    w_out = net.actor.views(params[net.actor_slice])["4.weight"]
+    assert np.abs(w_out).max() < 0.05  # policy head gain 0.01
+    assert net.pi_slice.stop == net.vf_slice.start and net.vf_slice.stop == net.n_params
+
+
+def test_rejects_unsupported_action_space():
+    with pytest.raises(TypeError, match="Discrete or a 1-D Box"):
+        ActorCriticNet(4, spaces.MultiDiscrete([2, 2]))
+
+
+def test_predict_shapes_clipping_and_evaluate():
+    agent = PPO("minirl/ContinuousBandit-v0", PPOConfig(num_envs=2, log_std_init=2.0), seed=0)
+    a = agent.predict(np.ones(1))
+    assert a.shape == (1,) and -1.0 <= a[0] <= 1.0
+    batch = agent.predict(np.ones((50, 1)))
+    assert batch.shape == (50, 1) and np.abs(batch).max() <= 1.0  # clipped to the box
+    np.testing.assert_array_equal(agent.predict(np.ones(1), True), agent.predict(np.ones(1), True))
+    returns = agent.evaluate(3)
+    assert returns.shape == (3,)
+
+
+def test_config_type_and_env_instance():
+    with pytest.raises(TypeError, match="PPOConfig"):
+        PPO("CartPole-v1", config=object())
+    agent = PPO(gym.make("minirl/Bandit-v0"), PPOConfig(num_envs=1))
+    assert agent.env_id == "minirl/Bandit-v0"
+
+
+def test_config_validation_names_the_field():
+    with pytest.raises(ValueError, match="gamma"):
+        PPOConfig(gamma=1.5)
+    with pytest.raises(ValueError, match="num_envs"):
+        PPOConfig(num_envs=0)
+    with pytest.raises(ValueError, match="activation"):
+        PPOConfig(activation="sigmoid")
+    assert PPOConfig(hidden_sizes=[32]).hidden_sizes == (32,)
+
+
+# ----- determinism, save/load, bit-identical continuation (every algorithm) ----------------
+
+from minirl.algos import A2C, A2CConfig, REINFORCE, REINFORCEConfig, load  # noqa: E402
+
+SMALL = dict(num_envs=2, hidden_sizes=(8,))
+AGENTS = {
+    "ppo": lambda s: PPO("CartPole-v1", PPOConfig(num_steps=16, num_epochs=2, minibatch_size=8,
+                                                  normalize_obs=True, normalize_reward=True,
+                                                  **SMALL), seed=s),
+    "ppo-kl-gauss": lambda s: PPO("Pendulum-v1", PPOConfig(num_steps=16, num_epochs=2,
+                                                           minibatch_size=16, loss="kl",
+                                                           normalize_obs=True, **SMALL), seed=s),
+    "a2c-shared": lambda s: A2C("CartPole-v1", A2CConfig(num_steps=5, shared_trunk=True,
+                                                         ent_coef=0.01, **SMALL), seed=s),
+    "reinforce": lambda s: REINFORCE("CartPole-v1", REINFORCEConfig(num_steps=20,
+                                                                    vf_minibatch_size=16,
+                                                                    **SMALL), seed=s),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AGENTS))
+def test_same_seed_same_parameters(name):
+    a, b = AGENTS[name](3).learn(96), AGENTS[name](3).learn(96)
+    np.testing.assert_array_equal(a.params, b.params)
+    c = AGENTS[name](4).learn(96)
+    assert not np.array_equal(a.params, c.params)
+
+
+@pytest.mark.parametrize("name", sorted(AGENTS))
+def test_save_load_predicts_and_continues_bit_for_bit(name, tmp_path):
+    agent = AGENTS[name](0).learn(96)
+    agent.save(tmp_path / "model.npz")
+    loaded = load(tmp_path / "model.npz")
+    assert type(loaded) is type(agent) and loaded.config == agent.config
+    obs = np.stack([agent.envs.single_observation_space.sample() for _ in range(16)])
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True),
+                                  agent.predict(obs, deterministic=True))
+    np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))  # eval rng saved too
+    agent.learn(96)
+    loaded.learn(96)
+    np.testing.assert_array_equal(loaded.params, agent.params)
+    assert loaded.total_steps == agent.total_steps
+    for key in agent.opt_states:
+        np.testing.assert_array_equal(loaded.opt_states[key].m, agent.opt_states[key].m)
+    if agent.obs_normalizer is not None:
+        np.testing.assert_array_equal(loaded.obs_normalizer.rms.mean, agent.obs_normalizer.rms.mean)
+
+
+def test_load_rejects_other_algorithm(tmp_path):
+    AGENTS["ppo"](0).save(tmp_path / "m.npz")
+    with pytest.raises(ValueError, match="'ppo' agent"):
+        A2C.load(tmp_path / "m.npz")

@@ -1,0 +1,66 @@
+"""Tests for minirl/algos/reinforce.py: the weights per option, baseline refit, learning."""
+import numpy as np
+import pytest
+
+from minirl.algos.reinforce import REINFORCE, REINFORCEConfig, fit_baseline, pg_weights
+from minirl.logger import TrainingLog
+from minirl.objectives.policy_gradient import full_return_weights, reward_to_go_weights
+from minirl.rollout import flatten
+
+
+def _rollout(cfg):
+    agent = REINFORCE("minirl/Corridor-v0", cfg, seed=0)
+    agent._start_learning()
+    return agent, agent.collector.collect(agent._act, agent._value, agent.rng)
+
+
+def test_pg_weights_per_option():
+    base = dict(num_envs=2, num_steps=30, hidden_sizes=(8,), gamma=0.9)
+    _, ro = _rollout(REINFORCEConfig(reward_to_go=False, baseline="none", **base))
+    w, _ = pg_weights(ro, REINFORCEConfig(reward_to_go=False, baseline="none", **base))
+    np.testing.assert_allclose(w, full_return_weights(ro.rewards, ro.terminated, ro.truncated, 0.9))
+    w, _ = pg_weights(ro, REINFORCEConfig(baseline="none", **base))
+    np.testing.assert_allclose(w, reward_to_go_weights(ro.rewards, ro.terminated, ro.truncated,
+                                                       0.9, step_discount=False))
+    w_mean, _ = pg_weights(ro, REINFORCEConfig(baseline="mean", **base))
+    assert not np.allclose(w_mean, w)
+    w_v, G = pg_weights(ro, REINFORCEConfig(baseline="value", **base))
+    # learned baseline: w = G - V(s) where G bootstraps V only at cut episodes
+    np.testing.assert_allclose(w_v, G - ro.values, rtol=1e-5, atol=1e-5)
+
+
+def test_fit_baseline_reduces_the_regression_loss():
+    cfg = REINFORCEConfig(num_envs=2, num_steps=30, hidden_sizes=(8,), vf_epochs=30,
+                          vf_minibatch_size=20, vf_lr=1e-2)
+    agent, ro = _rollout(cfg)
+    _, G = pg_weights(ro, cfg)
+    obs, G = flatten(ro.obs), flatten(G)
+    before = float(np.mean((agent._value(obs) - G) ** 2))
+    params, _, _ = fit_baseline(agent.net, agent.params, agent.opt_states["vf"], obs, G,
+                                agent.rng, cfg)
+    after = float(np.mean((agent.net.value(params, obs) - G) ** 2))
+    assert after < 0.5 * before
+    np.testing.assert_array_equal(params[agent.net.pi_slice], agent.params[agent.net.pi_slice])
+
+
+def test_config_rejects_baseline_without_reward_to_go():
+    with pytest.raises(ValueError, match="reward_to_go"):
+        REINFORCEConfig(reward_to_go=False, baseline="value")
+
+
+@pytest.mark.parametrize("baseline", ["none", "mean", "value"])
+def test_reinforce_learns_bandit(baseline):
+    cfg = REINFORCEConfig(num_envs=4, num_steps=16, hidden_sizes=(16,), baseline=baseline,
+                          lr=1e-2)
+    log = TrainingLog(None)
+    REINFORCE("minirl/Bandit-v0", cfg, seed=0).learn(4096, log)
+    r = np.array([row["episode_return_mean"] for row in log.rows])
+    assert r[:2].mean() < 0.7 and r[-5:].mean() >= 0.85
+
+
+def test_reinforce_learns_corridor():
+    cfg = REINFORCEConfig(num_envs=4, num_steps=50, lr=1e-2, hidden_sizes=(16,))
+    log = TrainingLog(None)
+    REINFORCE("minirl/Corridor-v0", cfg, seed=0).learn(6000, log)
+    r = np.array([row["episode_return_mean"] for row in log.rows])
+    assert r[-3:].mean() >= -5.0 and r[-3:].mean() - r[:2].mean() >= 3.0
