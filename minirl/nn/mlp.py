@@ -124,7 +124,7 @@ class Sequential:
             dim = layer.output_dim(dim)
         self.out_dim = dim
         self.n_params = offset
-        self._view_memo: list[tuple[np.ndarray, list[dict]]] = []
+        self._view_memo: list[tuple[np.ndarray, int, list[dict]]] = []
 
     # ----- the flat vector -----------------------------------------------------------------
 
@@ -137,26 +137,34 @@ class Sequential:
         """Per-layer ``{name: view}`` dicts into ``flat`` (params or a gradient buffer).
 
         Building them costs ~4 us, a third of a batch-1 forward+backward, so the last few are
-        memoized by *identity* of the array. This is not hidden state: views alias the same
-        memory, so a hit returns exactly what a rebuild would; holding a reference to ``flat``
-        keeps its id from being reused by another array.
+        memoized by the array's identity or, failing that (a fresh slice ``big[a:b]`` of a
+        larger vector is a new object each time), by its data address. This is not hidden
+        state: ``flat`` is checked to be C-contiguous with the network's length and dtype, so
+        the same address means the same views; holding a reference to ``flat`` keeps its memory
+        (and so its address) from being reused by another array.
         """
-        for i, (arr, dicts) in enumerate(self._view_memo):
+        for arr, _, dicts in self._view_memo:
             if arr is flat:
+                return dicts
+        address = flat.__array_interface__["data"][0]
+        for _, addr, dicts in self._view_memo:
+            if addr == address:
                 return dicts
         dicts = [{name: flat[a:b].reshape(shape) for name, a, b, shape in slots}
                  for slots in self._slots]
-        self._view_memo.insert(0, (flat, dicts))
-        del self._view_memo[4:]          # params, a target copy, a gradient buffer, ...
+        self._view_memo.insert(0, (flat, address, dicts))
+        del self._view_memo[6:]          # params, slices of an agent's vector, gradients, ...
         return dicts
 
-    def _check_params(self, params: np.ndarray) -> np.ndarray:
+    def _check_params(self, params: np.ndarray, name: str = "params") -> np.ndarray:
         if not isinstance(params, np.ndarray) or params.shape != (self.n_params,):
-            raise ValueError(f"params must be a 1-D array of length {self.n_params}, got "
+            raise ValueError(f"{name} must be a 1-D array of length {self.n_params}, got "
                              f"{getattr(params, 'shape', type(params).__name__)}")
         if params.dtype != self.dtype:
-            raise TypeError(f"params must have the network's dtype {self.dtype}, got "
-                            f"{params.dtype} (use params.astype(net.dtype))")
+            raise TypeError(f"{name} must have the network's dtype {self.dtype}, got "
+                            f"{params.dtype} (use {name}.astype(net.dtype))")
+        if not params.flags.c_contiguous:    # views must alias it, not copy
+            raise ValueError(f"{name} must be contiguous (a strided slice cannot hold views)")
         return params
 
     def zeros(self) -> np.ndarray:
@@ -252,8 +260,8 @@ class Sequential:
         g = dy.reshape(-1, self.out_dim)                     # [M, out_dim]
         if out is None:
             out = np.empty(self.n_params, self.dtype)
-        elif out.shape != (self.n_params,) or out.dtype != self.dtype:
-            raise ValueError(f"out must be [{self.n_params}] {self.dtype}")
+        else:
+            self._check_params(out, "out")
         dxs = ws.buffers(cache.batch)[1] if ws is not None else None
         grads = self._layer_params(out)
         layer_params = self._layer_params(params)

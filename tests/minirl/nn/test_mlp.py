@@ -215,6 +215,30 @@ def test_view_memo_follows_the_array_not_the_values():
     np.testing.assert_allclose(net.forward(params, x)[0], y1 + 1.0)
 
 
+def test_params_and_grads_as_slices_of_a_larger_vector():
+    """Agents keep actor and critic in one vector: slices work for params and for ``out``."""
+    rng = np.random.default_rng(10)
+    actor, critic = MLP([3, 4, 2]), MLP([3, 5, 1])
+    big = np.concatenate([actor.init(rng), critic.init(rng)])
+    a, c = slice(0, actor.n_params), slice(actor.n_params, big.size)
+    x = rng.standard_normal((6, 3))
+    grad = np.zeros_like(big)
+    for _ in range(2):                                                # second pass: memo hits
+        ya, ca = actor.forward(big[a], x)
+        yc, cc = critic.forward(big[c], x)
+        actor.backward(big[a], ca, np.ones_like(ya), out=grad[a])
+        critic.backward(big[c], cc, np.ones_like(yc), out=grad[c])
+        ref_a = actor.backward(big[a].copy(), actor.forward(big[a].copy(), x)[1],
+                               np.ones_like(ya))[0]
+        np.testing.assert_array_equal(grad[a], ref_a)
+        assert grad[c].any()
+        big[a] *= 1.5                                                 # in place: seen next pass
+    with pytest.raises(ValueError, match="contiguous"):
+        actor.forward(np.zeros(2 * actor.n_params)[::2], x)
+    with pytest.raises(ValueError, match="out must be contiguous"):
+        actor.backward(big[a], ca, np.ones_like(ya), out=np.zeros(2 * actor.n_params)[::2])
+
+
 def test_backward_out_argument():
     rng = np.random.default_rng(5)
     net = MLP([2, 4, 1])
