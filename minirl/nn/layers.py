@@ -12,6 +12,8 @@ Every layer has the same two methods, written next to each other:
 * ``dy`` is dL/dy, ``dx`` is dL/dx, ``dparams[name]`` is dL/dparams[name] (same shapes).
 * ``out``, ``dparams`` and ``dx_out`` are optional preallocated destinations (used by the
   network's workspace for speed); without them fresh arrays are returned.
+* ``has_params``: whether the layer owns a slice of the flat vector; ``backward_in_place``:
+  whether ``dx_out`` may be ``dy`` itself.
 * ``need_dx=False`` skips the input gradient (the first layer of a network whose input is
   data, not a function of parameters).
 
@@ -42,6 +44,7 @@ class Linear:
     """
 
     has_params = True
+    backward_in_place = False    # dx has another shape than dy
 
     def __init__(self, in_features: int, out_features: int):
         if in_features < 1 or out_features < 1:
@@ -110,6 +113,7 @@ class Tanh:
     """
 
     has_params = False
+    backward_in_place = False   # dx_out must not be dy (dy is read after dx is written)
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         return {}
@@ -142,6 +146,7 @@ class ReLU:
     """
 
     has_params = False
+    backward_in_place = True    # dx_out=dy is allowed
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         return {}
@@ -166,6 +171,7 @@ class Identity:
     """``y = x``; ``dx = dy``. Useful as an explicit linear output activation."""
 
     has_params = False
+    backward_in_place = True    # dx_out=dy is allowed
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         return {}

@@ -273,7 +273,7 @@ class Sequential:
             layer = self.layers[i]
             if dxs is not None:
                 dx_out = dxs[i]
-            elif owned and not layer.has_params and not isinstance(layer, Tanh):
+            elif owned and layer.backward_in_place:
                 dx_out = g                                   # ReLU/Identity: in place
             else:
                 dx_out = None
