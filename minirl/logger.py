@@ -95,7 +95,7 @@ def _fmt(x) -> str:
     if x is None:
         return ""
     if isinstance(x, float):
-        return "" if math.isnan(x) else f"{x:.6g}"
+        return "" if math.isnan(x) else f"{x:.8g}"
     return str(x)
 
 

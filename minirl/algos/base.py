@@ -164,6 +164,8 @@ class Agent:
         self.env_id = env if isinstance(env, str) else getattr(getattr(env, "spec", None), "id", None)
         self.envs = make_vector_env(env, config.num_envs, config.vectorization)
         obs_space = self.envs.single_observation_space
+        if not (isinstance(obs_space, spaces.Box) and len(obs_space.shape) == 1):
+            raise TypeError(f"observation space must be a 1-D Box, got {obs_space}")
         self.rng = np.random.default_rng(self.seed)
         self.eval_rng = np.random.default_rng([self.seed, 1])
         self.obs_normalizer = ObsNormalizer(obs_space.shape) if config.normalize_obs else None
@@ -171,7 +173,7 @@ class Agent:
                               if config.normalize_reward else None)
         self.collector = RolloutCollector(self.envs, config.num_steps, self.obs_normalizer,
                                           self.reward_scaler, dtype=np.dtype(config.dtype))
-        self.net = ActorCriticNet(int(np.prod(obs_space.shape)), self.envs.single_action_space,
+        self.net = ActorCriticNet(obs_space.shape[0], self.envs.single_action_space,
                                   config.hidden_sizes, config.activation,
                                   getattr(config, "shared_trunk", False), config.log_std_init,
                                   dtype=np.dtype(config.dtype))

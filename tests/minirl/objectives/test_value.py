@@ -1,0 +1,65 @@
+"""Tests for minirl/objectives/value.py: each target is its kernel; value loss gradients."""
+import numpy as np
+import pytest
+
+from kernels.gae import gae
+from kernels.returns import discounted_returns
+from minirl.objectives.value import advantages_and_targets, explained_variance, value_loss
+from minirl.testing.gradcheck import check_gradient
+
+
+def _rollout(seed=0, T=7, N=3):
+    rng = np.random.default_rng(seed)
+    r, v, nv = (rng.standard_normal((T, N)) for _ in range(3))
+    term, trunc = rng.random((T, N)) < 0.15, rng.random((T, N)) < 0.15
+    # as a rollout produces them: V(s_{t+1}) of a row that went on is the next row's V(s_t)
+    went_on = ~(term | trunc)[:-1]
+    nv[:-1][went_on] = v[1:][went_on]
+    return r, v, nv, term, trunc
+
+
+def test_td0_is_one_step_bootstrap():
+    r, v, nv, term, trunc = _rollout()
+    adv, y = advantages_and_targets("td0", r, v, nv, term, trunc, 0.9)
+    np.testing.assert_allclose(y, r + 0.9 * (1 - term) * nv)
+    np.testing.assert_allclose(adv, y - v)
+
+
+def test_mc_gae_and_identities():
+    r, v, nv, term, trunc = _rollout(1)
+    _, y_mc = advantages_and_targets("mc", r, v, nv, term, trunc, 0.9)
+    np.testing.assert_allclose(y_mc, discounted_returns(r, term, trunc, 0.9, bootstrap_values=nv))
+    adv, y = advantages_and_targets("gae", r, v, nv, term, trunc, 0.9, lam=0.7)
+    np.testing.assert_allclose(adv, gae(r, v, nv, term, trunc, 0.9, 0.7)[0])
+    np.testing.assert_allclose(y, adv + v)
+    # GAE(lam=1) targets are the Monte-Carlo targets; lam=0 the TD(0) targets;
+    # n-step with n >= T is Monte Carlo.
+    np.testing.assert_allclose(advantages_and_targets("gae", r, v, nv, term, trunc, 0.9, 1.0)[1], y_mc)
+    np.testing.assert_allclose(advantages_and_targets("gae", r, v, nv, term, trunc, 0.9, 0.0)[1],
+                               advantages_and_targets("td0", r, v, nv, term, trunc, 0.9)[1])
+    np.testing.assert_allclose(advantages_and_targets("nstep", r, v, nv, term, trunc, 0.9, n=50)[1],
+                               y_mc)
+
+
+def test_unknown_method():
+    with pytest.raises(ValueError, match="mc"):
+        advantages_and_targets("lambda", *_rollout(), 0.9)
+
+
+@pytest.mark.parametrize("clip", [0.0, 0.2])
+def test_value_loss_gradient(clip):
+    rng = np.random.default_rng(2)
+    v, y, v_old = rng.standard_normal(20), rng.standard_normal(20), rng.standard_normal(20)
+    v = v_old + rng.uniform(-0.5, 0.5, 20)  # some inside the clip range, some outside
+    v[np.abs(np.abs(v - v_old) - clip) < 0.02] += 0.05  # away from the kinks
+    loss, dv = value_loss(v, y, v_old, clip)
+    check_gradient(lambda x: value_loss(x, y, v_old, clip)[0], v, dv, dy=1.0, rtol=1e-6)
+    if clip == 0.0:
+        assert loss == pytest.approx(np.mean((v - y) ** 2))
+
+
+def test_explained_variance():
+    y = np.array([1.0, 2.0, 3.0])
+    assert explained_variance(y, y) == 1.0
+    assert explained_variance(np.full(3, 2.0), y) == 0.0
+    assert np.isnan(explained_variance(y, np.ones(3)))

@@ -1,0 +1,64 @@
+"""Tests for minirl/cli.py: a smoke run writes every artifact; bad input exits 2 cleanly."""
+import json
+
+import pytest
+
+from minirl.cli import main
+
+
+def _train(tmp_path, *extra, name="run"):
+    out = tmp_path / name
+    code = main(["train", "ppo", "--env", "minirl/Bandit-v0", "--steps", "512", "--quiet",
+                 "--out", str(out), "--set", "num_epochs=2", "--set", "hidden_sizes=8", *extra])
+    return code, out
+
+
+def test_train_writes_config_csv_model_and_png(tmp_path, capsys):
+    code, out = _train(tmp_path, "--seed", "3")
+    assert code == 0
+    assert {p.name for p in out.iterdir()} == {"config.json", "progress.csv", "model.npz",
+                                               "curve.png"}
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["algo"] == "ppo" and cfg["seed"] == 3 and cfg["config"]["num_epochs"] == 2
+    assert cfg["config"]["hidden_sizes"] == [8]
+    lines = (out / "progress.csv").read_text().splitlines()
+    assert lines[0].startswith("steps,iteration,wall_time") and len(lines) == 1 + 2
+    assert "approx_kl_k1" in lines[0] and "explained_variance" in lines[0]
+    assert (out / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert "mean return of the last 100 episodes" in capsys.readouterr().out
+
+
+def test_eval_and_plot(tmp_path, capsys):
+    _, a = _train(tmp_path, name="a")
+    _, b = _train(tmp_path, "--seed", "1", name="b")
+    capsys.readouterr()
+    assert main(["eval", str(a), "--episodes", "3"]) == 0
+    assert "over 3 episodes" in capsys.readouterr().out
+    png = tmp_path / "both.png"
+    assert main(["plot", str(a), str(b), "--out", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["train", "dqn", "--env", "CartPole-v1"], "unknown algorithm 'dqn'"),
+    (["train", "ppo", "--env", "NoSuchEnv-v9"], "'NoSuchEnv-v9'"),
+    (["train", "ppo", "--env", "CartPole-v1", "--set", "gama=0.9"], "gama"),
+    (["train", "ppo", "--env", "CartPole-v1", "--set", "lr=fast"], "lr=fast"),
+    (["train", "ppo", "--env", "CartPole-v1", "--set", "gamma=1.5"], "gamma"),
+    (["train", "ppo", "--env", "CartPole-v1", "--set", "anneal_lr=maybe"], "anneal_lr"),
+    (["train", "ppo", "--env", "CartPole-v1", "--set", "lr"], "key=value"),
+    (["train", "ppo", "--env", "CartPole-v1", "--steps", "0"], "--steps"),
+    (["train", "ppo", "--env", "FrozenLake-v1"], "observation"),
+])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(argv, needle, tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(argv + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("minirl: error:") and needle in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_eval_and_plot_missing_runs_exit_2(tmp_path, capsys):
+    assert main(["eval", str(tmp_path)]) == 2
+    assert main(["plot", str(tmp_path / "nope")]) == 2
+    assert "no progress.csv" in capsys.readouterr().err
