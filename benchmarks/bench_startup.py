@@ -108,7 +108,8 @@ step("numba set-up: trivial cached @njit", _probe)
 import importlib, inspect
 mods = {}
 for m in spec["modules"]:
-    step(f"import kernels.{m}", lambda: mods.__setitem__(m, importlib.import_module("kernels." + m)))
+    step(f"import kernels.{m}",
+         lambda: mods.__setitem__(m, importlib.import_module("kernels." + m)))
 
 T, N, B, C = 16, 4, 8, 64  # rollout [T, N]; batch B of a buffer/tree of capacity C
 def samples():

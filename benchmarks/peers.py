@@ -62,7 +62,8 @@ def _peer(module: str):
 
 
 def _rollout(rewards, values, next_values, terminated, truncated):
-    """Check minirl's ``[T]``/``[T, N]`` rollout convention; return ``[T, N]`` float64/bool copies."""
+    """Check minirl's ``[T]``/``[T, N]`` rollout convention; return ``[T, N]`` float64/bool
+    copies."""
     out = []
     for name, x, dt in (("rewards", rewards, np.float64), ("values", values, np.float64),
                         ("next_values", next_values, np.float64),

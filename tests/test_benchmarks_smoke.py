@@ -15,13 +15,17 @@ GAMMA, LAM = 0.99, 0.95
 
 
 def gae_numpy(rewards, values, next_values, terminated, truncated, gamma, lam):
-    """A_t = delta_t + gamma*lam*(1 - done_t)*A_{t+1}, delta_t = r_t + gamma*(1-term_t)*V'_t - V_t."""
+    """A_t = delta_t + gamma*lam*(1 - done_t)*A_{t+1}; delta_t = r_t + gamma*(1-term_t)*V'_t - V_t.
+
+    done_t = terminated_t | truncated_t, and the sum also stops at the last row.
+    """
     T, N = rewards.shape
     adv = np.zeros((T, N))
     for e in range(N):
         a = 0.0
         for t in reversed(range(T)):
-            delta = rewards[t, e] + gamma * (not terminated[t, e]) * next_values[t, e] - values[t, e]
+            bootstrap = 0.0 if terminated[t, e] else gamma * next_values[t, e]
+            delta = rewards[t, e] + bootstrap - values[t, e]
             stop = terminated[t, e] or truncated[t, e] or t == T - 1
             a = delta + (0.0 if stop else gamma * lam * a)
             adv[t, e] = a
