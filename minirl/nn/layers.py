@@ -76,7 +76,10 @@ class Linear:
         if dparams is None:
             dparams = {"weight": np.empty_like(params["weight"]),
                        "bias": np.empty_like(params["bias"])}
-        np.matmul(x.T, dy, out=dparams["weight"])        # [in, B] @ [B, out]
+        if x.shape[0] == 1:      # an outer product: NumPy's matmul takes a slow path for k=1
+            np.multiply(x.T, dy, out=dparams["weight"])  # [in, 1] * [1, out], same numbers
+        else:
+            np.matmul(x.T, dy, out=dparams["weight"])    # [in, B] @ [B, out]
         if dy.shape[0] >= 256:   # a BLAS gemv 1^T dy beats NumPy's axis-0 reduction ~5x here
             np.matmul(np.ones(dy.shape[0], dy.dtype), dy, out=dparams["bias"])
         else:
