@@ -23,8 +23,10 @@ PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".minirl-install-stamp"
 
 # Benchmark peers: optional, never dependencies of minirl. torch is pinned to the CPU build
-# that this workplace keeps on disk; a looser spec would pull a multi-GB CUDA build.
-PEERS = ["torch==2.13.0", "stable-baselines3", "tianshou", "cpprb"]
+# that this workplace keeps on disk (a looser spec would pull a multi-GB CUDA build); the
+# others to the versions the adapters in benchmarks/peers.py were checked against (they call
+# private Tianshou kernels whose names changed between releases).
+PEERS = ["torch==2.13.0", "stable-baselines3==2.9.2", "tianshou==2.0.1", "cpprb==11.0.0"]
 
 
 def _run(cmd: list[str], **kw) -> int:
