@@ -52,6 +52,7 @@ def mse(pred, target, weights=None) -> tuple[float, np.ndarray]:
     dL/dpred = 2 w (pred - target) / n,  n = pred.size (mean over every element).
     pred, target: same shape ``[B]`` / ``[B, K]`` / ``[T, N]``; weights: broadcastable to it.
     ``target`` gets no gradient (a stop-gradient, e.g. a TD target).
+    Lecture: 001 (CS224R) DQN/SAC critic update ``1/N sum_i [Q(s_i, a_i) - y_i]^2``.
     """
     pred = _floats(pred, "pred")
     target = _floats(target, "target")
@@ -73,6 +74,7 @@ def huber(pred, target, delta: float = 1.0, weights=None) -> tuple[float, np.nda
     dL/dpred = w * clip(r, -delta, delta) / n,  n = pred.size.
     Equals ``torch.nn.HuberLoss(delta=delta)``; for delta = 1 also ``SmoothL1Loss``. Used
     for DQN TD errors (the gradient per sample is bounded by delta, like gradient clipping).
+    Shapes as in :func:`mse`. Lecture: 001 (CS224R) "Dealing with TD gradients": Huber loss.
     """
     if not delta > 0:
         raise ValueError(f"delta must be > 0, got {delta}")
@@ -106,6 +108,8 @@ def softmax_cross_entropy(logits, labels, weights=None) -> tuple[float, np.ndarr
     dL/dz_b = w_b * (softmax(z_b) - onehot(y_b)) / n,  n = number of samples b.
     logits: ``[..., K]``; labels: integer ``[...]`` in ``[0, K)``; weights: ``[...]``
     (e.g. advantages for the weighted-likelihood policy-gradient surrogate).
+    Lecture: 000/001 (CS224R) surrogate objective: weighted maximum likelihood, cross-entropy
+    for discrete actions.
     """
     z = _floats(logits, "logits")
     if z.ndim < 1 or z.shape[-1] < 1:

@@ -191,6 +191,8 @@ def clip_grad_norm(grad: np.ndarray, max_norm: float) -> tuple[np.ndarray, float
         grad <- grad * max_norm / norm   if norm > max_norm   (direction unchanged)
     ``norm`` is the pre-clip norm (log it: a diagnostic of exploding TD gradients). A grad
     already within the bound is returned as is (the same object); otherwise a new array.
+    Shapes: grad ``[n_params]`` (any shape; the norm is over all elements).
+    Lecture: 001 (CS224R) "Dealing with TD gradients": gradient clipping.
     """
     if not max_norm > 0:
         raise ValueError(f"max_norm must be > 0, got {max_norm}")
@@ -209,6 +211,9 @@ def polyak_update(target: np.ndarray, online: np.ndarray, tau: float,
 
     tau in [0, 1]: 1 is a hard copy, 0 leaves the target unchanged (SAC: tau = 0.005).
     A new array unless ``out`` is given (``out=target`` updates the target in place).
+    Shapes: target, online ``[n_params]`` (any equal shapes).
+    Lecture: 001 (CS224R) "Semi-gradient and target network": soft target update (Polyak),
+    and the SAC pseudocode's ``theta'_j <- tau theta_j + (1 - tau) theta'_j``.
     """
     if not 0.0 <= tau <= 1.0:
         raise ValueError(f"tau must be in [0, 1], got {tau}")
@@ -224,6 +229,7 @@ def hard_update(target: np.ndarray, online: np.ndarray,
     """Hard target update ``target <- online`` (DQN: every C steps); returns a copy of online.
 
     ``out=target`` copies in place. ``target`` is only used for the shape check.
+    Lecture: 001 (CS224R) "Semi-gradient and target network": ``w' <- w when mod(n, N) = 0``.
     """
     if target.shape != online.shape:
         raise ValueError(f"target {target.shape} and online {online.shape} differ in shape")
