@@ -113,8 +113,8 @@ def ppo_loss_and_grad(net: ActorCriticNet, params: np.ndarray, mb: Batch, cfg: P
     """L = L_pi + c_v L_V - c_e mean(H) on one minibatch, and dL/dtheta ``[n_params]``.
 
     L_pi is ``ppo_clip_loss`` (cfg.loss "clip") or ``kl_penalty_loss`` with ``beta``.
-    Returns ``(loss, grad, stats)``; stats holds the parts of L and the minibatch's KL
-    estimates (before the step) and clip fraction.
+    Returns ``(loss, grad, stats)``; stats holds the parts of L and, when early stopping
+    is on (cfg.target_kl > 0), the minibatch's KL estimate k3 before the step.
     """
     dist, values, cache = net.forward(params, mb.obs)
     logp = dist.log_prob(mb.actions)
@@ -124,16 +124,16 @@ def ppo_loss_and_grad(net: ActorCriticNet, params: np.ndarray, mb: Batch, cfg: P
     else:
         pi_loss, dlogp = kl_penalty_loss(logp, mb.logp, adv, beta)
     v_loss, dvalues = value_loss(values, mb.returns, mb.values, cfg.vf_clip)
-    entropy = dist.entropy()
     ddist = dist.log_prob_backward(mb.actions, dlogp)
+    loss, stats = pi_loss + cfg.vf_coef * v_loss, {"policy_loss": pi_loss, "value_loss": v_loss}
     if cfg.ent_coef > 0.0:  # d(-c_e mean H)/dH = -c_e / B
+        entropy = dist.entropy()
         dent = dist.entropy_backward(np.full(entropy.shape, -cfg.ent_coef / entropy.size))
         ddist = ddist + dent if net.discrete else (ddist[0] + dent[0], ddist[1] + dent[1])
+        loss -= cfg.ent_coef * float(entropy.mean())
     grad = net.backward(params, cache, ddist, cfg.vf_coef * dvalues)
-    k1, k3 = approx_kl(logp, mb.logp)
-    loss = pi_loss + cfg.vf_coef * v_loss - cfg.ent_coef * float(entropy.mean())
-    stats = {"policy_loss": pi_loss, "value_loss": v_loss, "entropy": float(entropy.mean()),
-             "kl_k3": k3, "clip_fraction": clip_fraction(logp, mb.logp, clip_eps)}
+    if cfg.target_kl > 0.0:  # only early stopping needs the minibatch's KL
+        stats["kl_k3"] = approx_kl(logp, mb.logp)[1]
     return loss, grad, stats
 
 
@@ -143,8 +143,9 @@ def ppo_update(net: ActorCriticNet, params: np.ndarray, opt_state, batch: Batch,
     """Step 3: K epochs of shuffled minibatch Adam steps. Returns (params, opt_state, stats).
 
     Early stopping (cfg.target_kl > 0) is checked on every minibatch *before* its step.
-    stats: means over the steps taken, plus both KL estimates of pi_k -> pi_{k+1} on the
-    whole batch (``approx_kl_k1``, ``approx_kl_k3``) and the number of steps taken.
+    stats: loss parts averaged over the steps taken; on the whole batch after the update,
+    both KL estimates of pi_k -> pi_{k+1} (``approx_kl_k1``, ``approx_kl_k3``), the
+    fraction of ratios outside [1 - eps, 1 + eps] and the entropy; the number of steps.
     """
     adam = Adam(lr=lr)
     sums, n_steps = {}, 0
@@ -163,8 +164,12 @@ def ppo_update(net: ActorCriticNet, params: np.ndarray, opt_state, batch: Batch,
             continue
         break  # early stop: leave the epoch loop too
     out = {k: v / max(n_steps, 1) for k, v in sums.items()}
+    # Diagnostics of pi_k -> pi_{k+1} on the whole batch, once per iteration.
     dist, _, _ = net.forward(params, batch.obs)
-    out["approx_kl_k1"], out["approx_kl_k3"] = approx_kl(dist.log_prob(batch.actions), batch.logp)
+    logp = dist.log_prob(batch.actions)
+    out["approx_kl_k1"], out["approx_kl_k3"] = approx_kl(logp, batch.logp)
+    out["clip_fraction"] = clip_fraction(logp, batch.logp, clip_eps)
+    out["entropy"] = float(dist.entropy().mean())
     out["updates"] = n_steps
     return params, opt_state, out
 

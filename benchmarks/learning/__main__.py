@@ -1,0 +1,161 @@
+"""``python -m benchmarks.learning [--only NAME ...] [--seeds S ...] [--steps N]``
+
+See ``benchmarks/learning/__init__.py`` for the benchmark table. Threads are pinned to one
+before NumPy (and torch, for the SB3 reference) are imported.
+"""
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import math  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from minirl.algos import ALGOS, PRESETS  # noqa: E402
+from minirl.logger import TrainingLog  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+COLUMNS = ["benchmark", "seed", "env", "steps", "threshold", "reached", "first_step",
+           "first_wall_s", "final_return_mean_100", "wall_s", "cpu_s", "steps_per_s"]
+
+
+@dataclass(frozen=True)
+class Spec:
+    algo: str
+    env: str
+    steps: int
+    threshold: float
+    needed: int
+    overrides: dict = field(default_factory=dict)
+
+
+SPECS = {
+    "ppo-cartpole": Spec("ppo", "CartPole-v1", 100_000, 475.0, 4),
+    "ppo-kl-cartpole": Spec("ppo", "CartPole-v1", 200_000, 475.0, 4, {"loss": "kl"}),
+    "a2c-cartpole": Spec("a2c", "CartPole-v1", 500_000, 475.0, 3),
+    "reinforce-cartpole": Spec("reinforce", "CartPole-v1", 500_000, 450.0, 3),
+    "ppo-pendulum": Spec("ppo", "Pendulum-v1", 500_000, -250.0, 3),
+    "sb3-ppo-cartpole": Spec("sb3-ppo", "CartPole-v1", 100_000, 475.0, 0),
+}
+
+
+def run_minirl(spec: Spec, seed: int, steps: int) -> dict:
+    algo = ALGOS[spec.algo]
+    config = algo.Config(**{**PRESETS.get((spec.algo, spec.env), {}), **spec.overrides})
+    agent = algo(spec.env, config, seed=seed)
+    log = TrainingLog(None)
+    cpu, wall = time.process_time(), time.perf_counter()
+    agent.learn(steps, callback=log)
+    return _row(log, time.perf_counter() - wall, time.process_time() - cpu, agent.total_steps,
+                spec.threshold)
+
+
+def run_sb3(spec: Spec, seed: int, steps: int) -> dict:
+    """Stable-Baselines3 PPO with the RL-Zoo CartPole settings, torch on one thread."""
+    import torch
+    from stable_baselines3 import PPO as SB3PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    torch.set_num_threads(1)
+    env = make_vec_env(spec.env, n_envs=8, seed=seed)
+    log = TrainingLog(None)
+
+    class Rows(BaseCallback):  # one log row per rollout, like minirl's callback
+        def _on_step(self):
+            done = [i["episode"] for i in self.locals["infos"] if "episode" in i]
+            self._returns.extend(d["r"] for d in done)
+            self._lengths.extend(d["l"] for d in done)
+            return True
+
+        def _on_rollout_start(self):
+            self._returns, self._lengths = [], []
+
+        def _on_rollout_end(self):
+            log(None, {"steps": self.num_timesteps, "iteration": 0,
+                       "episode_returns": self._returns, "episode_lengths": self._lengths})
+
+    model = SB3PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98,
+                   n_epochs=20, ent_coef=0.0, learning_rate=lambda f: f * 1e-3,
+                   clip_range=lambda f: f * 0.2, seed=seed, device="cpu")
+    cpu, wall = time.process_time(), time.perf_counter()
+    log.start = time.perf_counter()
+    model.learn(steps, callback=Rows())
+    return _row(log, time.perf_counter() - wall, time.process_time() - cpu, model.num_timesteps,
+                spec.threshold)
+
+
+def _row(log: TrainingLog, wall: float, cpu: float, steps: int, threshold: float) -> dict:
+    first = log.first_reached(threshold)
+    return {"reached": first is not None, "first_step": first[0] if first else "",
+            "first_wall_s": round(first[1], 2) if first else "",
+            "final_return_mean_100": round(log.recent_mean, 1), "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2), "steps_per_s": round(steps / wall), "steps": steps}
+
+
+def write_table(command: str) -> Path:
+    """Combine every learning_*.csv into benchmarks/results/learning.md."""
+    lines = ["# minirl learning benchmarks", "", f"Produced by: `{command}`", "",
+             "| benchmark | env | budget | threshold | seeds reaching it | needed | first step "
+             "reaching it (per seed) | final mean return (last 100) | wall s | steps/s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, spec in SPECS.items():
+        path = RESULTS / f"learning_{name}.csv"
+        if not path.exists():
+            continue
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        ok = sum(r["reached"] == "True" for r in rows)
+        firsts = ", ".join(r["first_step"] or "-" for r in rows)
+        finals = ", ".join(r["final_return_mean_100"] for r in rows)
+        walls = [float(r["wall_s"]) for r in rows]
+        sps = [float(r["steps_per_s"]) for r in rows]
+        verdict = "" if spec.needed == 0 else (" (met)" if ok >= spec.needed else " (MISSED)")
+        lines.append(f"| {name} | {spec.env} | {rows[0]['steps']} | {spec.threshold:g} | "
+                     f"{ok}/{len(rows)}{verdict} | {spec.needed or '-'} | {firsts} | {finals} | "
+                     f"median {np.median(walls):.1f} | median {np.median(sps):.0f} |")
+    out = RESULTS / "learning.md"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.learning", description=__doc__)
+    p.add_argument("--only", nargs="+", choices=list(SPECS), metavar="NAME",
+                   help=f"run only these ({', '.join(SPECS)})")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    p.add_argument("--steps", type=int, default=None, help="override every budget (smoke runs)")
+    args = p.parse_args(argv)
+    command = "python -m benchmarks.learning " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    RESULTS.mkdir(exist_ok=True)
+    for name in args.only or [n for n in SPECS if n != "sb3-ppo-cartpole"]:
+        spec = SPECS[name]
+        steps = args.steps or spec.steps
+        run = run_sb3 if spec.algo == "sb3-ppo" else run_minirl
+        rows = []
+        for seed in args.seeds:
+            row = {"benchmark": name, "seed": seed, "env": spec.env, "threshold": spec.threshold,
+                   **run(spec, seed, steps)}
+            rows.append(row)
+            print(", ".join(f"{k}={row[k]}" for k in COLUMNS), flush=True)
+        with open(RESULTS / f"learning_{name}.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+        ok = sum(r["reached"] for r in rows)
+        print(f"# {name}: {ok}/{len(rows)} seeds reached {spec.threshold:g} within {steps} steps "
+              f"(needed {spec.needed})", flush=True)
+    print(f"wrote {write_table(command)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
