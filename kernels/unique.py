@@ -287,10 +287,11 @@ def _at_most_k_unique_rows_kernel(x, k, out):
 def _at_most_k_unique_lockstep_kernel(x, k, out, tile):
     """Strided slices: ``x [L, n, M]`` -> ``out [L, M]``, slices ``x[l, :, c]``; ``n >= 1``.
 
-    Reads a tile of ``rows x w`` elements row by row (contiguous), writes it transposed into
-    ``tile [w, rows]`` (L1-sized scratch, preallocated by the wrapper), and feeds each column
-    - now contiguous - to ``_scan_block`` with that slice's own seen values. A chunk of
-    slices stops early once every one of them has k + 1 values.
+    Works on a chunk of ``w`` neighbouring slices at a time, reading rows ``x[l, e, c0:c0+w]``
+    (contiguous). The first rows are written transposed into ``tile [w, rows]`` (L1-sized
+    scratch, preallocated by the wrapper) so each slice can be scanned contiguously with
+    ``_scan_block``; after that every row is checked against the slices' seen values in
+    lockstep. A chunk stops early once every slice in it has k + 1 values.
     """
     L, n, M = x.shape
     chunk, rows = tile.shape
@@ -303,30 +304,59 @@ def _at_most_k_unique_lockstep_kernel(x, k, out, tile):
                 w = min(wide, M - c0)
                 _at_most_k_unique_columns(x, l, c0, w, k, dup, count, out[l, c0:c0 + w])
         return
-    seen = np.empty((chunk, k), dtype=x.dtype)
-    m = np.empty(chunk, dtype=np.int64)
+    seen = np.empty((chunk, k), dtype=x.dtype)  # per slice: its distinct values so far
+    seen_t = np.empty((k, chunk), dtype=x.dtype)  # the same, slot-major; spare slots = slot 0
+    m = np.empty(chunk, dtype=np.int64)  # distinct values so far; -1 once a slice has k + 1
+    hit = np.empty(chunk, dtype=np.int32)
+    missed = np.empty(chunk, dtype=np.int32)
     for l in range(L):
         for c0 in range(0, M, chunk):
             w = min(chunk, M - c0)
+            # 1. rows 1..7 through the transposed tile, scanned per slice: early-exit slices
+            #    end here, and the others usually meet all their values
+            stop = min(8, n)
+            for e in range(1, stop):
+                src = x[l, e, c0:c0 + w]
+                for c in range(w):
+                    tile[c, e - 1] = src[c]
+            n_alive = w
             for c in range(w):
                 seen[c, 0] = x[l, 0, c0 + c]
-                m[c] = 1
-            n_alive = w
-            i = 1
-            # a short first tile: early-exit slices end there, others usually meet their k values
-            stop = min(8, n)
+                m[c] = _scan_block(tile[c, :stop - 1], k, seen[c], 1)
+                if m[c] < 0:
+                    n_alive -= 1
+                for j in range(k):
+                    seen_t[j, c] = seen[c, j] if j < m[c] else seen[c, 0]
+            # 2. the remaining rows in lockstep, branch-free across the chunk: does each
+            #    element equal one of its slice's k slots? Only a slice that missed in a
+            #    block is re-scanned (through the tile) and gets its new value.
+            i = stop
             while i < n and n_alive > 0:
-                for e in range(i, stop):
-                    src = x[l, e, c0:c0 + w]
-                    for c in range(w):
-                        tile[c, e - i] = src[c]
-                for c in range(w):
-                    if m[c] > 0:
-                        m[c] = _scan_block(tile[c, :stop - i], k, seen[c], m[c])
-                        if m[c] < 0:
-                            n_alive -= 1
-                i = stop
                 stop = min(i + rows, n)
+                for c in range(w):
+                    missed[c] = 0
+                for e in range(i, stop):
+                    row = x[l, e, c0:c0 + w]
+                    slot = seen_t[0]
+                    for c in range(w):
+                        hit[c] = _same(row[c], slot[c])
+                    for j in range(1, k):
+                        slot = seen_t[j]
+                        for c in range(w):
+                            hit[c] |= _same(row[c], slot[c])
+                    for c in range(w):
+                        missed[c] += hit[c] == 0
+                for c in range(w):
+                    if missed[c] == 0 or m[c] < 0:
+                        continue
+                    for e in range(i, stop):
+                        tile[c, e - i] = x[l, e, c0 + c]
+                    m[c] = _scan_block(tile[c, :stop - i], k, seen[c], m[c])
+                    if m[c] < 0:
+                        n_alive -= 1
+                    for j in range(k):
+                        seen_t[j, c] = seen[c, j] if j < m[c] else seen[c, 0]
+                i = stop
             for c in range(w):
                 out[l, c0 + c] = m[c] > 0
 

@@ -14,7 +14,7 @@ FORMS = [at_most_k_unique_reference, at_most_k_unique_numpy, at_most_k_unique]
 
 # few distinct values so slices repeat them; the float pool holds the policy's corner cases
 FLOAT_POOL = [0.0, -0.0, 1.0, -1.0, 2.5, np.nan, -np.nan, np.inf, -np.inf]
-DTYPES = [np.dtype(t) for t in (np.float64, np.float32, np.int64, np.int8, np.uint16, np.bool_)]
+DTYPES = [np.dtype(t) for t in (np.float64, np.float32, np.int64, np.bool_)]  # few: each compiles
 
 
 def _elements(dtype):
@@ -61,15 +61,15 @@ def test_long_slices_cross_block_boundaries(data):
     along the last axis (rows kernel) and the first axis (lockstep kernel)."""
     n = data.draw(st.integers(1, 200))
     k = data.draw(st.integers(1, 3))
-    dtype = data.draw(st.sampled_from([np.float64, np.float32, np.int32]))
-    pool = np.array([3.0, -0.0, 7.0, np.nan][:k] if dtype != np.int32 else [3, 0, 7][:k],
+    dtype = data.draw(st.sampled_from([np.float64, np.float32, np.int64]))
+    pool = np.array([3.0, -0.0, 7.0, np.nan][:k] if dtype != np.int64 else [3, 0, 7][:k],
                     dtype=dtype)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     base = pool[rng.integers(0, k, (5, n))]
     extra = data.draw(st.lists(st.integers(0, n - 1), max_size=3))
     for row, pos in enumerate(extra):  # rows 0..2 may get an extra value, others stay <= k
         base[row, pos] = 11
-    if dtype != np.int32 and n > 1:
+    if dtype != np.int64 and n > 1:
         base[4, -1] = 0.0  # +0.0 where -0.0 may already be: the same value
     expected = definition(base, k, -1)
     np.testing.assert_array_equal(at_most_k_unique(base, k), expected)
