@@ -57,10 +57,7 @@ def main(quick: bool = False) -> None:
     table = Table("at_most_k_unique, k=2, float64; x_vectorized = vectorized/numba, "
                   "x_floor = numba/copy")
     for shape in shapes:
-        axes = (-1, 0) if shape == SHAPES[0] else (-1,)
-        if not quick and shape != SHAPES[0]:
-            axes = (-1, 0)
-        for axis in axes:
+        for axis in (-1, 0):
             for kind in ("worst", "early"):
                 x = _data(shape, axis, kind, rng)
                 dst = np.empty_like(x)

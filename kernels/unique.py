@@ -23,13 +23,16 @@ Three implementations, which must agree on every input:
 
 * ``at_most_k_unique_reference`` - ``np.apply_along_axis`` + ``np.unique`` (the definition; slow).
 * ``at_most_k_unique_numpy`` - the vectorized rounds above, O(k * size) memory traffic.
-* ``at_most_k_unique`` - the Numba kernel. It keeps the <= k values seen so far per slice and
-  stops a slice as soon as a (k+1)-th distinct value appears (early exit). Elements are checked
-  in blocks of 64 without branches (count matches against each seen value; the block is
-  clean iff the count equals the block length, since seen values are distinct) and only a block
-  with a new value is re-scanned element by element. When ``axis`` is not the last axis the
-  slices are walked in lockstep along contiguous memory (a chunk of neighbouring slices at a
-  time), so no transposed copy is made.
+* ``at_most_k_unique`` - the Numba kernels. Slices along the last axis (contiguous) keep the
+  <= k values seen so far and stop as soon as a (k+1)-th distinct value appears (early exit):
+  the first 8 elements are scanned one by one, then blocks of 64 are checked without branches
+  (count matches against each seen value; the block is clean iff the count equals its length,
+  since seen values are distinct), and only a block with a new value is scanned again. When
+  ``axis`` is not the last axis, a chunk of neighbouring slices is walked in lockstep along
+  contiguous rows (first 8 rows through a small transposed tile, then branch-free checks of
+  each row against every slice's k slots), so no transposed copy of the array is made. Short
+  slices (n <= 12) skip all that: all n(n-1)/2 pairs are compared branch-free, 256 slices at
+  a time. Measured worst cases, ratios and targets: benchmarks/bench_unique.py.
 
 Float policy (identical to ``np.unique`` in NumPy >= 1.24, whose ``equal_nan=True`` default
 collapses NaNs): ``-0.0`` and ``0.0`` are the same value; every NaN (any payload, any sign) is one
