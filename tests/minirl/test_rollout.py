@@ -132,3 +132,17 @@ def test_requires_same_step_vector_env_and_reset():
     collector = RolloutCollector(clock_envs(), 4)
     with pytest.raises(RuntimeError, match="reset"):
         collector.collect(ClockPolicy().act, ClockPolicy().value, np.random.default_rng(0))
+
+
+def test_box_actions_clipped_only_on_the_way_to_the_env():
+    from minirl.envs import make_vector_env
+
+    collector = RolloutCollector(make_vector_env("minirl/ContinuousBandit-v0", 2), 3)
+    collector.reset(seed=0)
+
+    def act(obs, rng):
+        return np.full((len(obs), 1), 5.0), np.full(len(obs), -1.0), np.zeros(len(obs))
+
+    b = collector.collect(act, lambda obs: np.zeros(len(obs)), np.random.default_rng(0))
+    assert np.all(b.actions == 5.0)  # the sample as drawn, whose log-prob was computed
+    np.testing.assert_allclose(b.rewards, 1.0 - (1.0 - 0.5) ** 2)  # the env saw a = 1.0
