@@ -84,3 +84,20 @@ def test_tanh_large_arrays_match_numpy(dtype):
 def test_linear_rejects_bad_sizes():
     with pytest.raises(ValueError, match="in_features"):
         Linear(0, 3)
+
+
+@pytest.mark.parametrize("batch", [1, 127, 128, 300])
+def test_linear_gradients_across_batch_size_code_paths(batch):
+    """Batch 1 (outer product) and >= 128 (gemv bias gradient) take their own code paths."""
+    rng = np.random.default_rng(batch)
+    layer = Linear(3, 2)
+    p = _linear_params(rng, 3, 2)
+    x = rng.standard_normal((batch, 3))
+    y, cache = layer.forward(p, x)
+    dy = rng.standard_normal(y.shape)
+    dp, dx = layer.backward(p, cache, dy)
+    np.testing.assert_allclose(dp["weight"], x.T @ dy, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dp["bias"], dy.sum(0), rtol=1e-12, atol=1e-12)
+    check_gradient(lambda b: layer.forward({**p, "bias": b}, x)[0], p["bias"], dp["bias"], dy)
+    check_gradient(lambda w: layer.forward({**p, "weight": w}, x)[0], p["weight"],
+                   dp["weight"], dy)
