@@ -228,20 +228,19 @@ def _sum_tree_update_kernel(sums, mins, n_leaves, indices, priorities, nodes):
         level //= 2
 
 
-@numba.njit(cache=True)
-def _sum_tree_find_kernel(sums, n_leaves, u, out_idx, out_prio):
-    """Descend from the root for each target ``u[b]`` in ``[0, total)``.
+@numba.njit(cache=True, inline="always")
+def _descend(sums, n_leaves, out_idx, out_prio):
+    """Descend from the root for each target ``out_prio[b]`` in ``[0, total)``, in place.
 
     Go left if ``u < sum(left)``, else subtract it and go right. If rounding points into a
     subtree of sum 0 (possible only at a boundary), the other child is taken, so a leaf of
     priority 0 is never returned. All B descents advance one level at a time (``out_idx``
     holds the current node, ``out_prio`` the remaining target), so the loads of one level are
-    independent and their cache misses overlap.
+    independent and their cache misses overlap. On return: leaf indices and priorities.
     """
-    B = u.shape[0]
+    B = out_idx.shape[0]
     for b in range(B):
         out_idx[b] = 1
-        out_prio[b] = u[b]
     level = n_leaves
     while level > 1:
         for b in range(B):
@@ -257,6 +256,25 @@ def _sum_tree_find_kernel(sums, n_leaves, u, out_idx, out_prio):
     for b in range(B):
         out_prio[b] = sums[out_idx[b]]
         out_idx[b] -= n_leaves
+
+
+@numba.njit(cache=True)
+def _sum_tree_find_kernel(sums, n_leaves, u, out_idx, out_prio):
+    """Leaves for the prefix-sum targets ``u [B]`` (each in ``[0, total)``)."""
+    for b in range(u.shape[0]):
+        out_prio[b] = u[b]
+    _descend(sums, n_leaves, out_idx, out_prio)
+
+
+@numba.njit(cache=True)
+def _sum_tree_sample_kernel(sums, n_leaves, uniforms, out_idx, out_prio):
+    """Stratified targets ``u_b = (b + U_b) * total / B`` from ``uniforms [B]``, then descend."""
+    B = uniforms.shape[0]
+    total = sums[1]
+    below_total = np.nextafter(total, 0.0)  # (B-1 + U) * total / B can round up to total
+    for b in range(B):
+        out_prio[b] = min((b + uniforms[b]) * (total / B), below_total)
+    _descend(sums, n_leaves, out_idx, out_prio)
 
 
 class SumTree:
@@ -359,17 +377,13 @@ class SumTree:
         Returns ``(indices [batch_size] int64, priorities [batch_size] float64)``.
         """
         gen = as_generator(rng, "rng")
-        batch_size = positive_int(batch_size, "batch_size", minimum=0)
-        total = self.total
-        if batch_size and not (total > 0.0):
+        batch_size = _count(batch_size, "batch_size", minimum=0)
+        if batch_size and not (self._sums[1] > 0.0):
             raise ValueError("the tree's total priority is 0: nothing to sample")
-        u = (np.arange(batch_size) + gen.random(batch_size)) * (total / batch_size
-                                                                if batch_size else 0.0)
-        # (j + U) * total / B can round up to total for the last segment
-        np.minimum(u, np.nextafter(total, 0.0), out=u)
+        uniforms = gen.random(batch_size)  # the only randomness; the kernel is deterministic
         out_idx = np.empty(batch_size, dtype=np.int64)
         out_prio = np.empty(batch_size, dtype=np.float64)
-        _sum_tree_find_kernel(self._sums, self.n_leaves, u, out_idx, out_prio)
+        _sum_tree_sample_kernel(self._sums, self.n_leaves, uniforms, out_idx, out_prio)
         return out_idx, out_prio
 
 
