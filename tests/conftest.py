@@ -5,6 +5,12 @@ deadline: the first example of a kernel test pays Numba's compile time.
 """
 import os
 
+# One BLAS/OpenMP thread, set before NumPy is imported by any test module: minirl's networks
+# are small, and a second BLAS thread on a shared 2-core machine makes them much slower.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
