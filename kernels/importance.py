@@ -46,7 +46,8 @@ def importance_weights_reference(logp_new, logp_old, terminated, truncated, mode
     one_d = lp_new.ndim == 1
     lp_new = lp_new[:, None] if one_d else lp_new
     lp_old = np.asarray(logp_old, dtype=np.float64).reshape(lp_new.shape)
-    done = (np.asarray(terminated, dtype=bool) | np.asarray(truncated, dtype=bool)).reshape(lp_new.shape)
+    done = np.asarray(terminated, dtype=bool) | np.asarray(truncated, dtype=bool)
+    done = done.reshape(lp_new.shape)
     T, N = lp_new.shape
     logw = np.zeros((T, N))
     for j in range(N):

@@ -2,7 +2,7 @@
 
 Equation (per environment column, t = 0 .. T-1)::
 
-    y_t = sum_{k=0}^{m-1} gamma^k r_{t+k}  +  gamma^m * (1 - terminated_{t+m-1}) * next_values_{t+m-1}
+    y_t = sum_{k=0}^{m-1} gamma^k r_{t+k} + gamma^m * (1 - terminated_{t+m-1}) * next_values_{t+m-1}
 
 where m <= n is the number of steps actually taken: the sum stops early at the end of t's
 episode (the first step t+k with terminated or truncated, which is included) or at the last
@@ -15,7 +15,8 @@ bootstrapped from ``next_values`` (see kernels/returns.py).
 The kernel uses the equivalent recursion over the horizon k (y^(k) = the k-step target)::
 
     y^(1)_t = r_t + gamma * (1 - terminated_t) * next_values_t
-    y^(k)_t = r_t + gamma * (cont_t * y^(k-1)_{t+1} + (1 - terminated_t) * (1 - cont_t) * next_values_t)
+    y^(k)_t = r_t + gamma * (cont_t * y^(k-1)_{t+1}
+                             + (1 - terminated_t) * (1 - cont_t) * next_values_t)
 
 with ``cont_t = 1 - (terminated_t | truncated_t)``, and 0 on the rollout's last row.
 
@@ -62,8 +63,8 @@ def _nstep_targets_kernel(rewards, next_values, terminated, truncated, gamma, n,
     """y^(k)_t = r_t + gamma*(cont_t*y^(k-1)_{t+1} + (1-term_t)*(1-cont_t)*nv_t), k = n..1.
 
     Backwards in t, keeping the k-step targets of row t+1 for k = 1..n-1 in ``scratch[k]``
-    (``[n, N]``, result dtype, row 0 unused): each row costs n passes over N values that stay in cache,
-    and memory is streamed once. Updating k from n down to 1 reads ``scratch[k-1]`` (row t+1)
+    (``[n, N]``, result dtype, row 0 unused): each row costs n passes over N values that stay in
+    cache, and memory is streamed once. Updating k from n down to 1 reads ``scratch[k-1]`` (row t+1)
     before it is overwritten with row t. Few environments: the same, one column at a time.
     """
     T, N = rewards.shape

@@ -47,7 +47,9 @@ def discounted_returns_reference(rewards, terminated, truncated, gamma, bootstra
     r = r[:, None] if one_d else r
     term = np.asarray(terminated, dtype=bool).reshape(r.shape)
     trunc = np.asarray(truncated, dtype=bool).reshape(r.shape)
-    boot = None if bootstrap_values is None else np.asarray(bootstrap_values, np.float64).reshape(r.shape)
+    boot = None
+    if bootstrap_values is not None:
+        boot = np.asarray(bootstrap_values, dtype=np.float64).reshape(r.shape)
     T, N = r.shape
     out = np.zeros((T, N))
     for j in range(N):
@@ -108,8 +110,9 @@ def discounted_returns(rewards, terminated, truncated, gamma: float,
     Lecture: 000_372fbf7095d3a5aa.txt "Using causality"; 001_140c9f6ea3140175.txt "Estimating
     reward to go", "Monte Carlo vs. Bootstrap". Paper: Sutton & Barto (2018) sec. 3.3;
     Pardo et al. (2018) for bootstrapping at time limits.
-    Unbiased: yes for V^pi when ``bootstrap_values`` is None and every episode ends by
-    termination (Monte Carlo); with bootstrapping, only as unbiased as ``V``.
+    Unbiased: yes, for Q^pi(s_t, a_t) (the lectures' reward-to-go), when ``bootstrap_values``
+    is None and every episode ends by termination inside the rollout; a bootstrapped tail is
+    biased unless V = V^pi.
 
     Args:
         rewards: ``[T, N]`` or ``[T]`` float32/float64 (ints become float64); finite.

@@ -18,7 +18,8 @@ def assert_matches(actual, expected, dtype):
 def test_kernel_matches_reference(ro, gamma, use_bootstrap):
     boot = ro["next_values"] if use_bootstrap else None
     out = discounted_returns(ro["rewards"], ro["terminated"], ro["truncated"], gamma, boot)
-    ref = discounted_returns_reference(ro["rewards"], ro["terminated"], ro["truncated"], gamma, boot)
+    ref = discounted_returns_reference(ro["rewards"], ro["terminated"], ro["truncated"], gamma,
+                                       boot)
     assert out.shape == ro["shape"] and out.dtype == ro["rewards"].dtype
     assert_matches(out, ref, out.dtype)
 
