@@ -105,8 +105,9 @@ def write_table(command: str) -> Path:
     """Combine every learning_*.csv into benchmarks/results/learning.md."""
     lines = ["# minirl learning benchmarks", "", f"Produced by: `{command}`", "",
              "| benchmark | env | budget | threshold | seeds reaching it | needed | first step "
-             "reaching it (per seed) | final mean return (last 100) | wall s | steps/s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "reaching it (per seed) | first wall s reaching it | final mean return (last 100) | "
+             "wall s | CPU s | steps/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, spec in SPECS.items():
         path = RESULTS / f"learning_{name}.csv"
         if not path.exists():
@@ -116,12 +117,15 @@ def write_table(command: str) -> Path:
         ok = sum(r["reached"] == "True" for r in rows)
         firsts = ", ".join(r["first_step"] or "-" for r in rows)
         finals = ", ".join(r["final_return_mean_100"] for r in rows)
+        first_walls = ", ".join(r["first_wall_s"] or "-" for r in rows)
         walls = [float(r["wall_s"]) for r in rows]
+        cpus = [float(r["cpu_s"]) for r in rows]
         sps = [float(r["steps_per_s"]) for r in rows]
         verdict = "" if spec.needed == 0 else (" (met)" if ok >= spec.needed else " (MISSED)")
         lines.append(f"| {name} | {spec.env} | {rows[0]['steps']} | {spec.threshold:g} | "
-                     f"{ok}/{len(rows)}{verdict} | {spec.needed or '-'} | {firsts} | {finals} | "
-                     f"median {np.median(walls):.1f} | median {np.median(sps):.0f} |")
+                     f"{ok}/{len(rows)}{verdict} | {spec.needed or '-'} | {firsts} | {first_walls} | "
+                     f"{finals} | median {np.median(walls):.1f} | median {np.median(cpus):.1f} | "
+                     f"median {np.median(sps):.0f} |")
     out = RESULTS / "learning.md"
     out.write_text("\n".join(lines) + "\n")
     return out
