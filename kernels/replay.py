@@ -236,13 +236,16 @@ def _descend(sums, n_leaves, out_idx, out_prio):
     subtree of sum 0 (possible only at a boundary), the other child is taken, so a leaf of
     priority 0 is never returned. All B descents advance one level at a time (``out_idx``
     holds the current node, ``out_prio`` the remaining target), so the loads of one level are
-    independent and their cache misses overlap. On return: leaf indices and priorities.
+    independent and their cache misses overlap. The last three levels are replaced by a scan
+    of the node's 8 leaves, which share one cache line (three misses become one). On return:
+    leaf indices and priorities.
     """
     B = out_idx.shape[0]
+    group = min(8, n_leaves)  # leaves scanned at the bottom
     for b in range(B):
         out_idx[b] = 1
     level = n_leaves
-    while level > 1:
+    while level > group:
         for b in range(B):
             left = 2 * out_idx[b]
             target = out_prio[b]
@@ -254,8 +257,17 @@ def _descend(sums, n_leaves, out_idx, out_prio):
                 out_prio[b] = target - s_left
         level //= 2
     for b in range(B):
-        out_prio[b] = sums[out_idx[b]]
-        out_idx[b] -= n_leaves
+        leaf = out_idx[b] * group  # heap index of the node's first leaf
+        target = out_prio[b]
+        for _ in range(group - 1):
+            if target < sums[leaf]:
+                break
+            target -= sums[leaf]
+            leaf += 1
+        while sums[leaf] <= 0.0:  # rounding ran past the last positive leaf of the node
+            leaf -= 1
+        out_prio[b] = sums[leaf]
+        out_idx[b] = leaf - n_leaves
 
 
 @numba.njit(cache=True)
