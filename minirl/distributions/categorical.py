@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels._validate import as_float as _as_float
+from minirl.nn.losses import log_softmax
 
 # ----------------------------------------------------------------------------------------------
 # Shared private helpers (used by gaussian.py and mixture.py too).
@@ -90,17 +91,6 @@ class _Frozen:
     def __reduce__(self):
         # pickle/copy rebuild from the constructor's arguments (slot-by-slot setattr would raise)
         return type(self), self._init_args()
-
-
-def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    """``z - logsumexp(z)`` along ``axis``, stable for any finite logits (e.g. +-1e3).
-
-    The maximum is subtracted before exponentiating, so ``exp`` never overflows and the
-    largest entry contributes ``exp(0) = 1`` to the sum (no ``log(0)``).
-    """
-    z = np.asarray(logits)
-    shifted = z - np.max(z, axis=axis, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -25,21 +25,14 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _floats(x, name: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    if arr.dtype.kind != "f":
-        arr = arr.astype(np.float64)
-    return arr
+from kernels._validate import as_float as _as_float
 
 
 def _weights(weights, shape: tuple, dtype, name: str = "weights"):
     """``weights`` broadcast to ``shape`` (or None)."""
     if weights is None:
         return None
-    w = _floats(weights, name).astype(dtype, copy=False)
+    w = _as_float(weights, name).astype(dtype, copy=False)
     try:
         return np.broadcast_to(w, shape)
     except ValueError:
@@ -54,8 +47,8 @@ def mse(pred, target, weights=None) -> tuple[float, np.ndarray]:
     ``target`` gets no gradient (a stop-gradient, e.g. a TD target).
     Lecture: 001 (CS224R) DQN/SAC critic update ``1/N sum_i [Q(s_i, a_i) - y_i]^2``.
     """
-    pred = _floats(pred, "pred")
-    target = _floats(target, "target")
+    pred = _as_float(pred, "pred")
+    target = _as_float(target, "target")
     if pred.shape != target.shape:
         raise ValueError(f"pred {pred.shape} and target {target.shape} must have the same shape")
     n = max(pred.size, 1)
@@ -78,8 +71,8 @@ def huber(pred, target, delta: float = 1.0, weights=None) -> tuple[float, np.nda
     """
     if not delta > 0:
         raise ValueError(f"delta must be > 0, got {delta}")
-    pred = _floats(pred, "pred")
-    target = _floats(target, "target")
+    pred = _as_float(pred, "pred")
+    target = _as_float(target, "target")
     if pred.shape != target.shape:
         raise ValueError(f"pred {pred.shape} and target {target.shape} must have the same shape")
     n = max(pred.size, 1)
@@ -94,11 +87,15 @@ def huber(pred, target, delta: float = 1.0, weights=None) -> tuple[float, np.nda
     return float(np.sum(per) / n), grad / n
 
 
-def log_softmax(logits) -> np.ndarray:
-    """``z - logsumexp(z)`` along the last axis, stable (the max is subtracted first)."""
-    z = _floats(logits, "logits")
-    shifted = z - np.max(z, axis=-1, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+def log_softmax(logits, axis: int = -1) -> np.ndarray:
+    """``z - logsumexp(z)`` along ``axis``, stable for any finite logits (e.g. +-1e3).
+
+    The maximum is subtracted before exponentiating, so ``exp`` never overflows and the
+    largest entry contributes ``exp(0) = 1`` to the sum (no ``log(0)``).
+    """
+    z = _as_float(logits, "logits")
+    shifted = z - np.max(z, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
 def softmax_cross_entropy(logits, labels, weights=None) -> tuple[float, np.ndarray]:
@@ -111,7 +108,7 @@ def softmax_cross_entropy(logits, labels, weights=None) -> tuple[float, np.ndarr
     Lecture: 000/001 (CS224R) surrogate objective: weighted maximum likelihood, cross-entropy
     for discrete actions.
     """
-    z = _floats(logits, "logits")
+    z = _as_float(logits, "logits")
     if z.ndim < 1 or z.shape[-1] < 1:
         raise ValueError(f"logits must have shape [..., K] with K >= 1, got {z.shape}")
     y = np.asarray(labels)
@@ -144,7 +141,7 @@ def weighted_nll(logp, weights=None) -> tuple[float, np.ndarray]:
     this is the policy-gradient surrogate ``-1/N sum_i A_i log pi(a_i|s_i)``; with ``w = 1``
     it is behaviour cloning by maximum likelihood.
     """
-    lp = _floats(logp, "logp")
+    lp = _as_float(logp, "logp")
     n = max(lp.size, 1)
     w = _weights(weights, lp.shape, lp.dtype)
     if w is None:
