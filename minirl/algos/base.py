@@ -163,6 +163,9 @@ class Agent:
         self.config, self.seed = config, int(seed)
         self.env_id = env if isinstance(env, str) else getattr(getattr(env, "spec", None), "id", None)
         self.envs = make_vector_env(env, config.num_envs, config.vectorization)
+        if self.envs.num_envs != config.num_envs:
+            raise ValueError(f"the vector env has {self.envs.num_envs} envs but config.num_envs "
+                             f"is {config.num_envs}")
         obs_space = self.envs.single_observation_space
         if not (isinstance(obs_space, spaces.Box) and len(obs_space.shape) == 1):
             raise TypeError(f"observation space must be a 1-D Box, got {obs_space}")

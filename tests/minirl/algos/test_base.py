@@ -127,3 +127,10 @@ def test_load_rejects_other_algorithm(tmp_path):
     AGENTS["ppo"](0).save(tmp_path / "m.npz")
     with pytest.raises(ValueError, match="'ppo' agent"):
         A2C.load(tmp_path / "m.npz")
+
+
+def test_vector_env_size_must_match_config():
+    from minirl.envs import make_vector_env
+
+    with pytest.raises(ValueError, match="num_envs"):
+        PPO(make_vector_env("CartPole-v1", 2), PPOConfig(num_envs=4))
