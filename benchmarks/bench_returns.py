@@ -23,12 +23,18 @@ Rows per kernel and shape (``time_s`` is the median seconds per call):
 * ``memory floor`` - ``np.copyto`` of half the bytes the kernel reads plus writes (so one copy
   streams the same number of bytes).
 
-``x_floor`` = time / floor; ``x_numba`` = time / (minirl numba, float64): above 1 means slower
-than minirl. ``max_abs_diff`` compares each row's answer with minirl's (float32 peers round).
+``time_s`` = wall-clock median (``_harness.median_time``); ``cpu_s`` = median thread CPU time
+of the same call, which other processes on a shared machine do not inflate. The ratios use
+``cpu_s`` (wall time for the one-shot reference rows): ``x_floor`` = cpu / floor cpu;
+``x_numba`` = cpu / (minirl numba, float64) cpu, above 1 means slower than minirl.
+``max_abs_diff`` compares each row's answer with minirl's (float32 peers round).
 
     python -m benchmarks --only returns [--quick]
 """
 from __future__ import annotations
+
+import statistics
+import time
 
 import numpy as np
 from scipy.signal import lfilter
@@ -62,11 +68,16 @@ def rollout(T: int, N: int, seed: int = 0) -> dict:
 def floor_fn(nbytes: int):
     """``np.copyto`` of nbytes/2: one read and one write stream nbytes in total.
 
-    float64 buffers: NumPy 2.4's ``copyto`` on uint8 arrays of a few hundred kB measured ~25x
-    slower than on the same bytes as float64 here, which would flatter every ratio.
+    Source and destination are cut from one float64 buffer so that their addresses differ by
+    2 kB modulo 4 kB. Two separately allocated equal-sized arrays usually sit a whole number
+    of pages apart, and that "4K aliasing" made the copy up to 12x slower here (213 kB: 75 us
+    instead of 6 us), which would flatter every ratio against the floor.
     """
-    src = np.ones(max(nbytes // 16, 1), dtype=np.float64)
-    dst = np.empty_like(src)
+    k = max(nbytes // 16, 1)
+    buf = np.ones(2 * k + 1024)
+    src = buf[:k]
+    shift = ((2048 - (src.ctypes.data + 8 * k) % 4096) % 4096) // 8
+    dst = buf[k + shift:2 * k + shift]
     return lambda: np.copyto(dst, src)
 
 
@@ -121,11 +132,32 @@ def per_decision_numpy(logp_new, logp_old, terminated, truncated):
 
 # ---------------------------------------------------------------------------------------------
 
+def _cpu_time(fn, repeats: int, min_time: float) -> float:
+    """Median *thread CPU* seconds per call (``time.thread_time``), same batching as the harness.
+
+    On a shared machine wall-clock medians also count the time other processes hold the core;
+    CPU time does not (it still includes shared-cache and memory-bandwidth contention).
+    """
+    fn()
+    t0 = time.thread_time()
+    fn()
+    number = max(1, int(min_time / max(time.thread_time() - t0, 1e-6)))
+    samples = []
+    for _ in range(repeats):
+        t0 = time.thread_time()
+        for _ in range(number):
+            fn()
+        samples.append((time.thread_time() - t0) / number)
+    return statistics.median(samples)
+
+
 def _time(fn, quick, slow=False):
-    if slow:  # seconds per call: one warm-up-free run is enough
-        return median_time(fn, repeats=1, min_time=0.0, warmup=0)
-    return median_time(fn, repeats=3 if quick else 7, min_time=0.02 if quick else 0.1,
-                       warmup=2)
+    """(wall seconds from the harness's median_time, thread CPU seconds) per call."""
+    if slow:  # seconds per call: one run is enough, CPU time not measured
+        return median_time(fn, repeats=1, min_time=0.0, warmup=0), float("nan")
+    repeats, min_time = (3, 0.02) if quick else (7, 0.1)
+    wall = median_time(fn, repeats=repeats, min_time=min_time, warmup=2)
+    return wall, _cpu_time(fn, repeats, min_time)
 
 
 def _diff(result, expected):
@@ -137,23 +169,25 @@ def _diff(result, expected):
 
 def _measure(table, kernel, shape, impls, floor_bytes, quick):
     """impls: list of (name, callable or None, answer-getter or None, slow?, note)."""
-    t_floor = _time(floor_fn(floor_bytes), quick)
-    rows, t_numba, expected = [], None, None
+    t_floor, c_floor = _time(floor_fn(floor_bytes), quick)
+    rows, c_numba, expected = [], None, None
     for name, fn, answer, slow, note in impls:
         if fn is None:
-            rows.append(dict(impl=name, time_s=float("nan"), note=note or "skipped"))
+            rows.append(dict(impl=name, time_s=float("nan"), cpu_s=float("nan"),
+                             note=note or "skipped"))
             continue
-        t = _time(fn, quick, slow)
+        t, c = _time(fn, quick, slow)
         if name == "minirl numba":
-            t_numba, expected = t, np.asarray(answer(), dtype=np.float64)
-        rows.append(dict(impl=name, time_s=t, answer=answer, note=note))
-    rows.append(dict(impl="memory floor (np.copyto)", time_s=t_floor,
+            c_numba, expected = c, np.asarray(answer(), dtype=np.float64)
+        rows.append(dict(impl=name, time_s=t, cpu_s=c, answer=answer, note=note))
+    rows.append(dict(impl="memory floor (np.copyto)", time_s=t_floor, cpu_s=c_floor,
                      note=f"{floor_bytes / 1e6:.3g} MB streamed"))
     for row in rows:
         answer = row.pop("answer", None)
-        t = row["time_s"]
-        table.add(kernel=kernel, shape=f"{shape[0]}x{shape[1]}", impl=row["impl"], time_s=t,
-                  x_floor=t / t_floor, x_numba=t / t_numba,
+        c = row["cpu_s"] if row["cpu_s"] == row["cpu_s"] else row["time_s"]  # slow rows: wall
+        table.add(kernel=kernel, shape=f"{shape[0]}x{shape[1]}", impl=row["impl"],
+                  time_s=row["time_s"], cpu_s=row["cpu_s"], x_floor=c / c_floor,
+                  x_numba=c / c_numba,
                   max_abs_diff=_diff(answer(), expected) if answer is not None else float("nan"),
                   note=row.get("note", ""))
 
@@ -280,8 +314,8 @@ def bench_shape(tables, shape, quick):
 
 def main(quick: bool = False) -> None:
     names = ("returns", "gae", "nstep", "importance")
-    tables = {k: Table(f"{k} (float64 unless noted); x_floor = time/floor, "
-                       f"x_numba = time/minirl numba") for k in names}
+    tables = {k: Table(f"{k} (float64 unless noted); ratios of thread CPU time: "
+                       f"x_floor = cpu/floor, x_numba = cpu/minirl numba") for k in names}
     for shape in SHAPES[:1] if quick else SHAPES:
         bench_shape(tables, shape, quick)
     for k in names:
