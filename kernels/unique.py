@@ -291,10 +291,11 @@ def _at_most_k_unique_lockstep_kernel(x, k, out, tile):
     """Strided slices: ``x [L, n, M]`` -> ``out [L, M]``, slices ``x[l, :, c]``; ``n >= 1``.
 
     Works on a chunk of ``w`` neighbouring slices at a time, reading rows ``x[l, e, c0:c0+w]``
-    (contiguous). The first rows are written transposed into ``tile [w, rows]`` (L1-sized
-    scratch, preallocated by the wrapper) so each slice can be scanned contiguously with
-    ``_scan_block``; after that every row is checked against the slices' seen values in
-    lockstep. A chunk stops early once every slice in it has k + 1 values.
+    (contiguous), every inner loop running across the chunk without a branch: the first 8
+    rows are peeled for each slice's distinct values, then every further row is checked
+    against them. Only a slice that meets a new value later is re-read, through
+    ``tile [w, rows]`` (scratch preallocated by the wrapper), and scanned with
+    ``_scan_block``. A chunk stops early once every slice in it has k + 1 values.
     """
     L, n, M = x.shape
     chunk, rows = tile.shape
@@ -309,31 +310,55 @@ def _at_most_k_unique_lockstep_kernel(x, k, out, tile):
         return
     seen = np.empty((chunk, k), dtype=x.dtype)  # per slice: its distinct values so far
     seen_t = np.empty((k, chunk), dtype=x.dtype)  # the same, slot-major; spare slots = slot 0
+    cand = np.empty(chunk, dtype=x.dtype)
     m = np.empty(chunk, dtype=np.int64)  # distinct values so far; -1 once a slice has k + 1
     hit = np.empty(chunk, dtype=np.int32)
+    found = np.empty(chunk, dtype=np.int32)
     missed = np.empty(chunk, dtype=np.int32)
     for l in range(L):
         for c0 in range(0, M, chunk):
             w = min(chunk, M - c0)
-            # 1. rows 1..7 through the transposed tile, scanned per slice: early-exit slices
-            #    end here, and the others usually meet all their values
-            stop = min(8, n)
-            for e in range(1, stop):
-                src = x[l, e, c0:c0 + w]
-                for c in range(w):
-                    tile[c, e - 1] = src[c]
-            n_alive = w
+            # 1. rows 0..7, peeled: round j finds each slice's first value not among its j
+            #    known ones (walking backwards with a select, so the last write is the first
+            #    such row); k rounds fill the slots, round k + 1 retires slices with k + 1
+            #    values. Early-exit slices end here; the others usually have all their values.
+            head = min(8, n)
+            first = x[l, 0, c0:c0 + w]
             for c in range(w):
-                seen[c, 0] = x[l, 0, c0 + c]
-                m[c] = _scan_block(tile[c, :stop - 1], k, seen[c], 1)
-                if m[c] < 0:
-                    n_alive -= 1
+                seen_t[0, c] = first[c]
+                m[c] = 1
+            for j in range(1, k + 1):
+                for c in range(w):
+                    found[c] = 0
+                    cand[c] = first[c]
+                for e in range(head - 1, 0, -1):
+                    row = x[l, e, c0:c0 + w]
+                    for c in range(w):
+                        hit[c] = _same(row[c], seen_t[0, c])
+                    for q in range(1, j):
+                        slot = seen_t[q]
+                        for c in range(w):
+                            hit[c] |= _same(row[c], slot[c])
+                    for c in range(w):
+                        new = hit[c] == 0
+                        cand[c] = row[c] if new else cand[c]
+                        found[c] |= new
+                if j < k:
+                    for c in range(w):
+                        seen_t[j, c] = cand[c] if found[c] else first[c]
+                        m[c] += found[c]
+                else:
+                    for c in range(w):
+                        m[c] = -1 if found[c] else m[c]
+            n_alive = 0
+            for c in range(w):
+                n_alive += m[c] > 0
                 for j in range(k):
-                    seen_t[j, c] = seen[c, j] if j < m[c] else seen[c, 0]
+                    seen[c, j] = seen_t[j, c]
             # 2. the remaining rows in lockstep, branch-free across the chunk: does each
             #    element equal one of its slice's k slots? Only a slice that missed in a
             #    block is re-scanned (through the tile) and gets its new value.
-            i = stop
+            i = head
             while i < n and n_alive > 0:
                 stop = min(i + rows, n)
                 for c in range(w):
@@ -395,7 +420,7 @@ def at_most_k_unique(values, k: int = 2, axis: int = -1) -> np.ndarray:
         _at_most_k_unique_rows_kernel(x.reshape(L, n), k, out.reshape(L))
     else:
         # scratch for the kernel's transposed tiles: 64 slices x 64 rows (32 KiB of float64)
-        tile = np.empty((64, 64), dtype=x.dtype)
+        tile = np.empty((256, 64), dtype=x.dtype)
         _at_most_k_unique_lockstep_kernel(x, k, out, tile)
     return out.reshape(out_shape)
 
