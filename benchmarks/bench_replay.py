@@ -12,7 +12,8 @@ prioritized batch (draw + PER weights + gather of every field, obs_dim 4) agains
 ``PrioritizedReplayBuffer.sample(256, beta)``. Peers come from ``benchmarks/peers.py``; a
 ``-`` means the peer is not installed (``python3 tasks.py bench --peers``).
 
-``speedup`` = peer time / minirl time (> 1: minirl is faster). Targets: uniform batch >= 2x
+``speedup`` = peer time / minirl time (> 1: minirl is faster); ours and the peers' are timed
+in alternating rounds (medians), so each ratio sees the same background load. Targets: uniform batch >= 2x
 cpprb; prioritized sample >= 2x Tianshou's segment tree.
 
     python -m benchmarks --only replay [--quick]
@@ -45,6 +46,19 @@ def _gather(buf, idx):
     return {name: arr.take(idx, axis=0) for name, arr in buf.items()}
 
 
+def _interleaved(fns: dict, repeats: int, min_time: float) -> dict:
+    """Median seconds per call of each function (None: not installed -> NaN), timed in
+    alternating rounds so that ours and the peer's see the same background load."""
+    live = {name: fn for name, fn in fns.items() if fn is not None}
+    for fn in live.values():
+        median_time(fn, repeats=1, min_time=0.0, warmup=2)
+    samples = {name: [] for name in live}
+    for _ in range(repeats):
+        for name, fn in live.items():
+            samples[name].append(median_time(fn, repeats=1, min_time=min_time, warmup=0))
+    return {name: float(np.median(samples[name])) if name in live else NAN for name in fns}
+
+
 def _speedup(peer_s, ours_s):
     return peer_s / ours_s if peer_s == peer_s else NAN
 
@@ -65,10 +79,10 @@ def main(quick: bool = False) -> None:
         def batch():
             return _gather(buf, indices())
 
-        t_idx = median_time(indices, repeats=repeats, min_time=min_time)
-        t_batch = median_time(batch, repeats=repeats, min_time=min_time)
-        peer = peers.cpprb_uniform_sample(CAPACITY, obs_dim, BATCH)
-        t_peer = median_time(peer, repeats=repeats, min_time=min_time) if peer else NAN
+        t = _interleaved({"idx": indices, "batch": batch,
+                          "peer": peers.cpprb_uniform_sample(CAPACITY, obs_dim, BATCH)},
+                         repeats, min_time)
+        t_idx, t_batch, t_peer = t["idx"], t["batch"], t["peer"]
         sp = _speedup(t_peer, t_batch)
         uni.add(obs_dim=obs_dim, indices_s=t_idx, minirl_batch_s=t_batch, cpprb_s=t_peer,
                 speedup=sp, target="-" if sp != sp else ("met" if sp >= 2 else "MISSED"))
@@ -92,22 +106,15 @@ def main(quick: bool = False) -> None:
         w = per_weights(prio, tree.total, CAPACITY, 0.4, min_priority=tree.min)
         return _gather(buf, idx), w
 
-    t_sample = median_time(sample, repeats=repeats, min_time=min_time)
-    t_update = median_time(update, repeats=repeats, min_time=min_time)
-    t_full = median_time(full, repeats=repeats, min_time=min_time)
-
     ts_strat = peers.tianshou_segment_tree_sample(CAPACITY, BATCH, stratified=True)
     ts_iid = peers.tianshou_segment_tree_sample(CAPACITY, BATCH, stratified=False)
     cp = peers.cpprb_prioritized(CAPACITY, 4, BATCH)
-    t = {}
-    if ts_strat:
-        t["ts_sample"] = median_time(ts_strat[0], repeats=repeats, min_time=min_time)
-        t["ts_update"] = median_time(ts_strat[1], repeats=repeats, min_time=min_time)
-    if ts_iid:
-        t["ts_iid"] = median_time(ts_iid[0], repeats=repeats, min_time=min_time)
-    if cp:
-        t["cp_full"] = median_time(cp[0], repeats=repeats, min_time=min_time)
-        t["cp_update"] = median_time(cp[1], repeats=repeats, min_time=min_time)
+    t = _interleaved({
+        "sample": sample, "update": update, "full": full,
+        "ts_sample": ts_strat and ts_strat[0], "ts_update": ts_strat and ts_strat[1],
+        "ts_iid": ts_iid and ts_iid[0], "cp_full": cp and cp[0], "cp_update": cp and cp[1],
+    }, repeats, min_time)
+    t_sample, t_update, t_full = t["sample"], t["update"], t["full"]
 
     sp = _speedup(t.get("ts_sample", NAN), t_sample)
     per.add(op="sample 256 (stratified)", minirl_s=t_sample, peer="tianshou SegmentTree",

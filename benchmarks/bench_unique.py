@@ -12,6 +12,8 @@ when the extrapolated time exceeds ~5 s), ``vectorized_s`` = ``at_most_k_unique_
 lecture's mask/argmax/take_along_axis rounds), ``numba_s`` = ``at_most_k_unique``,
 ``floor_s`` = ``np.copyto`` of the same bytes (a memory-bandwidth floor: one read, one write).
 ``x_vectorized`` = vectorized / numba (speed-up), ``x_floor`` = numba / floor (time ratio).
+The three are timed in alternating rounds (medians), so each ratio sees the same background
+load.
 Targets: worst data - ``x_vectorized >= 2`` and ``x_floor <= 2.5``; early data -
 ``x_floor < 1`` (faster than streaming the array once).
 
@@ -37,6 +39,21 @@ def _data(shape, axis, kind, rng):
         x[..., :3] = (0.0, 1.0, 2.0)
         x = np.moveaxis(x, -1, axis)
     return np.ascontiguousarray(x)
+
+
+def _interleaved(fns: dict, repeats: int, min_time: float) -> dict:
+    """Median seconds per call of each function, timed in alternating rounds.
+
+    Other processes share this machine; alternating the candidates round by round (instead
+    of timing one after the other) lets every ratio see the same background load.
+    """
+    for fn in fns.values():
+        median_time(fn, repeats=1, min_time=0.0, warmup=2)
+    samples = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            samples[name].append(median_time(fn, repeats=1, min_time=min_time, warmup=0))
+    return {name: float(np.median(v)) for name, v in samples.items()}
 
 
 def _unique_estimate(x, axis, k):
@@ -67,12 +84,10 @@ def main(quick: bool = False) -> None:
                 t_unique = (median_time(lambda: at_most_k_unique_reference(x, k, axis),
                                         repeats=1 if est > 0.5 else repeats, min_time=0.0)
                             if est <= BUDGET_S else float("nan"))
-                t_vec = median_time(lambda: at_most_k_unique_numpy(x, k, axis),
-                                    repeats=repeats, min_time=min_time)
-                t_nb = median_time(lambda: at_most_k_unique(x, k, axis),
-                                   repeats=repeats, min_time=min_time, warmup=2)
-                t_floor = median_time(lambda: np.copyto(dst, x), repeats=repeats,
-                                      min_time=min_time)
+                t = _interleaved({"vec": lambda: at_most_k_unique_numpy(x, k, axis),
+                                  "nb": lambda: at_most_k_unique(x, k, axis),
+                                  "floor": lambda: np.copyto(dst, x)}, repeats, min_time)
+                t_vec, t_nb, t_floor = t["vec"], t["nb"], t["floor"]
                 x_vec, x_floor = t_vec / t_nb, t_nb / t_floor
                 if kind == "worst":
                     met = x_vec >= 2.0 and x_floor <= 2.5
