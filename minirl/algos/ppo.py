@@ -54,6 +54,7 @@ class PPOConfig:
     num_epochs: int = 20               # K passes over each batch
     minibatch_size: int = 256          # samples per Adam step
     lr: float = 1e-3                   # Adam learning rate
+    adam_eps: float = 1e-5             # Adam epsilon (SB3's PPO value)
     anneal_lr: bool = True             # anneal lr linearly to 0 over a learn() call
     max_grad_norm: float = 0.5         # global-norm gradient clipping
     vf_coef: float = 0.5               # c_v, weight of the value loss
@@ -73,7 +74,7 @@ class PPOConfig:
     def __post_init__(self):
         check_config(self, lam=(0.0, 1.0), clip_eps=(1e-6, 0.999), kl_target=(1e-9, None),
                      kl_beta=(1e-9, None), num_epochs=(1, None), minibatch_size=(1, None),
-                     lr=(0.0, None), max_grad_norm=(1e-9, None), vf_coef=(0.0, None),
+                     lr=(0.0, None), adam_eps=(1e-12, None), max_grad_norm=(1e-9, None), vf_coef=(0.0, None),
                      vf_clip=(0.0, None), ent_coef=(0.0, None), target_kl=(0.0, None))
         if self.loss not in ("clip", "kl"):
             raise ValueError(f"loss must be 'clip' or 'kl', got {self.loss!r}")
@@ -147,7 +148,7 @@ def ppo_update(net: ActorCriticNet, params: np.ndarray, opt_state, batch: Batch,
     both KL estimates of pi_k -> pi_{k+1} (``approx_kl_k1``, ``approx_kl_k3``), the
     fraction of ratios outside [1 - eps, 1 + eps] and the entropy; the number of steps.
     """
-    adam = Adam(lr=lr)
+    adam = Adam(lr=lr, eps=cfg.adam_eps)
     sums, n_steps = {}, 0
     for _ in range(cfg.num_epochs):
         for idx in minibatches(rng, len(batch.adv), cfg.minibatch_size):
