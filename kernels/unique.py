@@ -370,9 +370,15 @@ def _at_most_k_unique_lockstep_kernel(x, k, out, tile):
                     missed[c] = 0
                 for e in range(i, stop):
                     row = x[l, e, c0:c0 + w]
-                    slot = seen_t[0]
+                    s0 = seen_t[0]
+                    if k <= 2:  # the common "binary?" check: one fused loop, no hit array
+                        s1 = seen_t[k - 1]
+                        for c in range(w):
+                            missed[c] += 1 - np.int32(_same(row[c], s0[c])
+                                                      | _same(row[c], s1[c]))
+                        continue
                     for c in range(w):
-                        hit[c] = _same(row[c], slot[c])
+                        hit[c] = _same(row[c], s0[c])
                     for j in range(1, k):
                         slot = seen_t[j]
                         for c in range(w):
