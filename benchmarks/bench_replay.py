@@ -13,8 +13,8 @@ prioritized batch (draw + PER weights + gather of every field, obs_dim 4) agains
 ``-`` means the peer is not installed (``python3 tasks.py bench --peers``).
 
 ``speedup`` = peer time / minirl time (> 1: minirl is faster); ours and the peers' are timed
-in alternating rounds (medians), so each ratio sees the same background load. Targets: uniform batch >= 2x
-cpprb; prioritized sample >= 2x Tianshou's segment tree.
+in alternating rounds (medians), so each ratio sees the same background load. Targets: uniform
+batch >= 2x cpprb; prioritized sample >= 2x Tianshou's segment tree.
 
     python -m benchmarks --only replay [--quick]
 """

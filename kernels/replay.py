@@ -24,8 +24,9 @@ slot being written, ``x`` a start whose window would cross ``W``)::
                                          window 2, 3 crosses W); 3 is W itself
 
 Indices are drawn uniformly over the valid starts, with replacement: ``o ~ U{0 .. usable -
-n_step}`` (as ``floor(u * n_valid)``, ``u ~ U[0, 1)``) and ``i = (oldest + o) mod capacity``. ``capacity=None`` means a flat buffer of
-``size`` transitions in slots ``0 .. size-1`` (no wrap-around, nothing being written).
+n_step}`` (as ``floor(u * n_valid)``, ``u ~ U[0, 1)``) and ``i = (oldest + o) mod capacity``.
+``capacity=None`` means a flat buffer of ``size`` transitions in slots ``0 .. size-1`` (no
+wrap-around, nothing being written).
 
 **Prioritized replay** (Schaul et al., 2016, "Prioritized Experience Replay", ICLR) samples
 transition ``i`` with probability and corrects the bias with importance weights::

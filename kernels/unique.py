@@ -253,7 +253,8 @@ def _at_most_k_unique_rows_kernel(x, k, out):
         while i < n:
             stop = min(i + block, n)
             if i >= head and stop - i >= short:
-                blk = row[i:stop]  # a 0-based view: loops over range(len) vectorize, range(i, stop) did not
+                # a 0-based view: loops over range(len) vectorize, range(i, stop) did not
+                blk = row[i:stop]
                 hits = 0
                 for j in range(m):
                     s = seen[j]
