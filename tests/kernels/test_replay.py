@@ -226,6 +226,10 @@ def test_sum_tree_bad_input():
         tree.find([2.0])  # u must be < total
     with pytest.raises(ValueError, match="u"):
         tree.find([-0.5])
+    with np.errstate(over="ignore"):  # (warns only under NUMBA_DISABLE_JIT=1)
+        tree.update([0, 3], [1e308, 1e308])  # finite priorities whose sum overflows
+    with pytest.raises(ValueError, match="overflowed"):
+        tree.sample(2, 0)
 
 
 # ----------------------------------------------------------------------------- PER weights
