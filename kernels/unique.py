@@ -320,7 +320,7 @@ def _at_most_k_unique_lockstep_kernel(x, k, out, tile):
     m = np.empty(chunk, dtype=np.int64)  # distinct values so far; -1 once a slice has k + 1
     hit = np.empty(chunk, dtype=np.int32)
     found = np.empty(chunk, dtype=np.int32)
-    missed = np.empty(chunk, dtype=np.int32)
+    missed = np.empty(chunk, dtype=np.int64)
     for l in range(L):
         for c0 in range(0, M, chunk):
             w = min(chunk, M - c0)
@@ -340,7 +340,7 @@ def _at_most_k_unique_lockstep_kernel(x, k, out, tile):
                 for e in range(head - 1, 0, -1):
                     row = x[l, e, c0:c0 + w]
                     for c in range(w):
-                        hit[c] = _same(row[c], seen_t[0, c])
+                        hit[c] = _same(row[c], first[c])
                     for q in range(1, j):
                         slot = seen_t[q]
                         for c in range(w):
@@ -375,7 +375,7 @@ def _at_most_k_unique_lockstep_kernel(x, k, out, tile):
                     if k <= 2:  # the common "binary?" check: one fused loop, no hit array
                         s1 = seen_t[k - 1]
                         for c in range(w):
-                            missed[c] += 1 - np.int32(_same(row[c], s0[c])
+                            missed[c] += 1 - np.int64(_same(row[c], s0[c])
                                                       | _same(row[c], s1[c]))
                         continue
                     for c in range(w):
