@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks._harness import Table, emit, median_time, optional_import
+from benchmarks._harness import Table, emit, interleaved, optional_import, paired_ratio
 from minirl.nn import MLP, Tanh
 
 NETS = ([4, 64, 64, 2], [17, 256, 256, 6])
@@ -39,24 +39,6 @@ def _torch_net(torch, sizes, params, net, dtype):
                 layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(views[f"{i}.weight"].T)))
                 layer.bias.copy_(torch.from_numpy(views[f"{i}.bias"]))
     return model
-
-
-def _paired(fns: dict, rounds: int, min_time: float) -> tuple[dict, dict]:
-    """Per-round times of each function, the functions timed in alternation within a round.
-
-    The machine is shared and its load drifts during a run, so each round times minirl and
-    torch back to back and the reported ratio is the median of the per-round ratios (robust to
-    a busy round); the reported times are the medians over rounds.
-    """
-    samples = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, fn in fns.items():
-            samples[k].append(median_time(fn, repeats=3, min_time=min_time, warmup=2))
-    return {k: float(np.median(v)) for k, v in samples.items()}, samples
-
-
-def _ratio(samples: dict, a: str, b: str) -> float:
-    return float(np.median(np.array(samples[a]) / np.array(samples[b])))
 
 
 def main(quick: bool = False) -> None:
@@ -102,14 +84,14 @@ def main(quick: bool = False) -> None:
                         tnet(tx).backward(tdy)
 
                     fns.update(torch_fwd=tfwd, torch_fwd_bwd=tfwd_bwd)
-                t, samples = _paired(fns, rounds, min_time)
+                t, samples = interleaved(fns, rounds, min_time)
                 row = dict(net="->".join(map(str, sizes)), dtype=np.dtype(dtype).name,
                            batch=batch, fwd_s=t["fwd"], fwd_bwd_s=t["fwd_bwd"])
                 if tnet is not None:
                     target = TARGETS[(sizes[0], batch)]
-                    ratio = _ratio(samples, "fwd_bwd", "torch_fwd_bwd")
+                    ratio = paired_ratio(samples, "fwd_bwd", "torch_fwd_bwd")
                     row.update(torch_fwd_s=t["torch_fwd"], torch_fwd_bwd_s=t["torch_fwd_bwd"],
-                               ratio_fwd=_ratio(samples, "fwd", "torch_fwd"), ratio_fwd_bwd=ratio,
+                               ratio_fwd=paired_ratio(samples, "fwd", "torch_fwd"), ratio_fwd_bwd=ratio,
                                target=f"<= {target}", met="yes" if ratio <= target else "NO")
                 table.add(**row)
     emit(table, "nn")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks import peers
-from benchmarks._harness import Table, emit, median_time
+from benchmarks._harness import Table, emit, interleaved
 from kernels.replay import SumTree, per_weights, uniform_indices
 
 CAPACITY = 100_000
@@ -46,19 +46,6 @@ def _gather(buf, idx):
     return {name: arr.take(idx, axis=0) for name, arr in buf.items()}
 
 
-def _interleaved(fns: dict, repeats: int, min_time: float) -> dict:
-    """Median seconds per call of each function (None: not installed -> NaN), timed in
-    alternating rounds so that ours and the peer's see the same background load."""
-    live = {name: fn for name, fn in fns.items() if fn is not None}
-    for fn in live.values():
-        median_time(fn, repeats=1, min_time=0.0, warmup=2)
-    samples = {name: [] for name in live}
-    for _ in range(repeats):
-        for name, fn in live.items():
-            samples[name].append(median_time(fn, repeats=1, min_time=min_time, warmup=0))
-    return {name: float(np.median(samples[name])) if name in live else NAN for name in fns}
-
-
 def _speedup(peer_s, ours_s):
     return peer_s / ours_s if peer_s == peer_s else NAN
 
@@ -79,7 +66,7 @@ def main(quick: bool = False) -> None:
         def batch():
             return _gather(buf, indices())
 
-        t = _interleaved({"idx": indices, "batch": batch,
+        t, _ = interleaved({"idx": indices, "batch": batch,
                           "peer": peers.cpprb_uniform_sample(CAPACITY, obs_dim, BATCH)},
                          repeats, min_time)
         t_idx, t_batch, t_peer = t["idx"], t["batch"], t["peer"]
@@ -109,7 +96,7 @@ def main(quick: bool = False) -> None:
     ts_strat = peers.tianshou_segment_tree_sample(CAPACITY, BATCH, stratified=True)
     ts_iid = peers.tianshou_segment_tree_sample(CAPACITY, BATCH, stratified=False)
     cp = peers.cpprb_prioritized(CAPACITY, 4, BATCH)
-    t = _interleaved({
+    t, _ = interleaved({
         "sample": sample, "update": update, "full": full,
         "ts_sample": ts_strat and ts_strat[0], "ts_update": ts_strat and ts_strat[1],
         "ts_iid": ts_iid and ts_iid[0], "cp_full": cp and cp[0], "cp_update": cp and cp[1],

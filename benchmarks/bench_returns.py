@@ -33,14 +33,13 @@ of the same call, which other processes on a shared machine do not inflate. The 
 """
 from __future__ import annotations
 
-import statistics
 import time
 
 import numpy as np
 from scipy.signal import lfilter
 
 from benchmarks import peers
-from benchmarks._harness import Table, emit, median_time
+from benchmarks._harness import Table, emit, median_time, memory_floor
 from kernels.gae import gae, gae_reference
 from kernels.importance import importance_weights, importance_weights_reference
 from kernels.nstep import nstep_targets, nstep_targets_reference
@@ -63,22 +62,6 @@ def rollout(T: int, N: int, seed: int = 0) -> dict:
     return {"rewards": rng.standard_normal((T, N)), "values": values,
             "next_values": next_values, "terminated": terminated, "truncated": truncated,
             "logp_new": -rng.random((T, N)), "logp_old": -rng.random((T, N))}
-
-
-def floor_fn(nbytes: int):
-    """``np.copyto`` of nbytes/2: one read and one write stream nbytes in total.
-
-    Source and destination are cut from one float64 buffer so that their addresses differ by
-    2 kB modulo 4 kB. Two separately allocated equal-sized arrays usually sit a whole number
-    of pages apart, and that "4K aliasing" made the copy up to 12x slower here (213 kB: 75 us
-    instead of 6 us), which would flatter every ratio against the floor.
-    """
-    k = max(nbytes // 16, 1)
-    buf = np.ones(2 * k + 1024)
-    src = buf[:k]
-    shift = ((2048 - (src.ctypes.data + 8 * k) % 4096) % 4096) // 8
-    dst = buf[k + shift:2 * k + shift]
-    return lambda: np.copyto(dst, src)
 
 
 def nbytes(*arrays) -> int:
@@ -132,32 +115,13 @@ def per_decision_numpy(logp_new, logp_old, terminated, truncated):
 
 # ---------------------------------------------------------------------------------------------
 
-def _cpu_time(fn, repeats: int, min_time: float) -> float:
-    """Median *thread CPU* seconds per call (``time.thread_time``), same batching as the harness.
-
-    On a shared machine wall-clock medians also count the time other processes hold the core;
-    CPU time does not (it still includes shared-cache and memory-bandwidth contention).
-    """
-    fn()
-    t0 = time.thread_time()
-    fn()
-    number = max(1, int(min_time / max(time.thread_time() - t0, 1e-6)))
-    samples = []
-    for _ in range(repeats):
-        t0 = time.thread_time()
-        for _ in range(number):
-            fn()
-        samples.append((time.thread_time() - t0) / number)
-    return statistics.median(samples)
-
-
 def _time(fn, quick, slow=False):
     """(wall seconds from the harness's median_time, thread CPU seconds) per call."""
     if slow:  # seconds per call: one run is enough, CPU time not measured
         return median_time(fn, repeats=1, min_time=0.0, warmup=0), float("nan")
     repeats, min_time = (3, 0.02) if quick else (7, 0.1)
     wall = median_time(fn, repeats=repeats, min_time=min_time, warmup=2)
-    return wall, _cpu_time(fn, repeats, min_time)
+    return wall, median_time(fn, repeats=repeats, min_time=min_time, clock=time.thread_time)
 
 
 def _diff(result, expected):
@@ -169,7 +133,7 @@ def _diff(result, expected):
 
 def _measure(table, kernel, shape, impls, floor_bytes, quick):
     """impls: list of (name, callable or None, answer-getter or None, slow?, note)."""
-    t_floor, c_floor = _time(floor_fn(floor_bytes), quick)
+    t_floor, c_floor = _time(memory_floor(floor_bytes), quick)
     rows, c_numba, expected = [], None, None
     for name, fn, answer, slow, note in impls:
         if fn is None:

@@ -10,7 +10,8 @@ Data, for each shape and axis:
 Columns: ``unique_s`` = ``np.apply_along_axis`` + ``np.unique`` (the lecture's slow form; not run
 when the extrapolated time exceeds ~5 s), ``vectorized_s`` = ``at_most_k_unique_numpy`` (the
 lecture's mask/argmax/take_along_axis rounds), ``numba_s`` = ``at_most_k_unique``,
-``floor_s`` = ``np.copyto`` of the same bytes (a memory-bandwidth floor: one read, one write).
+``floor_s`` = ``_harness.memory_floor(x.nbytes)``: a copy that moves as many bytes as the kernel
+must read (the array once), the definition every benchmark shares.
 ``x_vectorized`` = vectorized / numba (speed-up), ``x_floor`` = numba / floor (time ratio).
 The three are timed in alternating rounds (medians), so each ratio sees the same background
 load.
@@ -25,7 +26,7 @@ import time
 
 import numpy as np
 
-from benchmarks._harness import Table, emit, median_time
+from benchmarks._harness import Table, emit, interleaved, median_time, memory_floor
 from kernels.unique import at_most_k_unique, at_most_k_unique_numpy, at_most_k_unique_reference
 
 SHAPES = ((64, 64, 256), (1000, 1000, 8), (8, 8, 100_000))
@@ -39,21 +40,6 @@ def _data(shape, axis, kind, rng):
         x[..., :3] = (0.0, 1.0, 2.0)
         x = np.moveaxis(x, -1, axis)
     return np.ascontiguousarray(x)
-
-
-def _interleaved(fns: dict, repeats: int, min_time: float) -> dict:
-    """Median seconds per call of each function, timed in alternating rounds.
-
-    Other processes share this machine; alternating the candidates round by round (instead
-    of timing one after the other) lets every ratio see the same background load.
-    """
-    for fn in fns.values():
-        median_time(fn, repeats=1, min_time=0.0, warmup=2)
-    samples = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            samples[name].append(median_time(fn, repeats=1, min_time=min_time, warmup=0))
-    return {name: float(np.median(v)) for name, v in samples.items()}
 
 
 def _unique_estimate(x, axis, k):
@@ -77,16 +63,15 @@ def main(quick: bool = False) -> None:
         for axis in (-1, 0):
             for kind in ("worst", "early"):
                 x = _data(shape, axis, kind, rng)
-                dst = np.empty_like(x)
                 expected = at_most_k_unique_numpy(x, k, axis)
                 assert (at_most_k_unique(x, k, axis) == expected).all()
                 est = _unique_estimate(x, axis, k)
                 t_unique = (median_time(lambda: at_most_k_unique_reference(x, k, axis),
                                         repeats=1 if est > 0.5 else repeats, min_time=0.0)
                             if est <= BUDGET_S else float("nan"))
-                t = _interleaved({"vec": lambda: at_most_k_unique_numpy(x, k, axis),
-                                  "nb": lambda: at_most_k_unique(x, k, axis),
-                                  "floor": lambda: np.copyto(dst, x)}, repeats, min_time)
+                t, _ = interleaved({"vec": lambda: at_most_k_unique_numpy(x, k, axis),
+                                    "nb": lambda: at_most_k_unique(x, k, axis),
+                                    "floor": memory_floor(x.nbytes)}, repeats, min_time)
                 t_vec, t_nb, t_floor = t["vec"], t["nb"], t["floor"]
                 x_vec, x_floor = t_vec / t_nb, t_nb / t_floor
                 if kind == "worst":
