@@ -24,7 +24,7 @@ from minirl.logger import TrainingLog  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 COLUMNS = ["benchmark", "seed", "env", "steps", "threshold", "reached", "first_step",
-           "first_wall_s", "final_return_mean_100", "wall_s", "cpu_s", "steps_per_s"]
+           "first_wall_s", "final_return_mean_100", "wall_s", "cpu_s", "steps_per_s", "command"]
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,10 @@ def _row(log: TrainingLog, wall: float, cpu: float, steps: int, threshold: float
 
 def write_table(command: str) -> Path:
     """Combine every learning_*.csv into benchmarks/results/learning.md."""
-    lines = ["# minirl learning benchmarks", "", f"Produced by: `{command}`", "",
+    commands = []
+    lines = ["# minirl learning benchmarks", "",
+             "Single-threaded (BLAS and torch pinned to one thread). 'first step / first wall s': "
+             "when the mean return of the last 100 episodes first reached the threshold.", "",
              "| benchmark | env | budget | threshold | seeds reaching it | needed | first step "
              "reaching it (per seed) | first wall s reaching it | final mean return (last 100) | "
              "wall s | CPU s | steps/s |",
@@ -115,6 +118,8 @@ def write_table(command: str) -> Path:
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
         ok = sum(r["reached"] == "True" for r in rows)
+        cmd = rows[0].get("command") or f"python -m benchmarks.learning --only {name}"
+        commands += [] if cmd in commands else [cmd]
         firsts = ", ".join(r["first_step"] or "-" for r in rows)
         finals = ", ".join(r["final_return_mean_100"] for r in rows)
         first_walls = ", ".join(r["first_wall_s"] or "-" for r in rows)
@@ -126,9 +131,32 @@ def write_table(command: str) -> Path:
                      f"{ok}/{len(rows)}{verdict} | {spec.needed or '-'} | {firsts} | {first_walls} | "
                      f"{finals} | median {np.median(walls):.1f} | median {np.median(cpus):.1f} | "
                      f"median {np.median(sps):.0f} |")
+    lines += ["", "Produced by:", ""] + [f"    {c}" for c in commands]
+    ratio = _sb3_ratio()
+    if ratio:
+        lines += ["", ratio]
     out = RESULTS / "learning.md"
     out.write_text("\n".join(lines) + "\n")
     return out
+
+
+def _sb3_ratio() -> str:
+    """One line comparing minirl's PPO with SB3's on CartPole (medians over seeds)."""
+    paths = [RESULTS / f"learning_{n}.csv" for n in ("ppo-cartpole", "sb3-ppo-cartpole")]
+    if not all(p.exists() for p in paths):
+        return ""
+    med = []
+    for p in paths:
+        with open(p, newline="") as f:
+            rows = list(csv.DictReader(f))
+        firsts = [float(r["first_wall_s"]) for r in rows if r["first_wall_s"]]
+        med.append((np.median([float(r["wall_s"]) for r in rows]),
+                    np.median(firsts) if firsts else math.nan))
+    (w_m, f_m), (w_s, f_s) = med
+    return (f"minirl PPO / SB3 PPO on CartPole-v1, same settings, one thread, same machine and "
+            f"run: wall time for 100k steps {w_m:.1f} s / {w_s:.1f} s = {w_m / w_s:.2f}; wall "
+            f"time until the last-100 mean first reached 475: {f_m:.1f} s / {f_s:.1f} s = "
+            f"{f_m / f_s:.2f} (medians over seeds; target: at most 0.33).")
 
 
 def main(argv=None) -> int:
@@ -137,9 +165,14 @@ def main(argv=None) -> int:
                    help=f"run only these ({', '.join(SPECS)})")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--steps", type=int, default=None, help="override every budget (smoke runs)")
+    p.add_argument("--table-only", action="store_true",
+                   help="only rebuild learning.md from the CSVs already in benchmarks/results")
     args = p.parse_args(argv)
     command = "python -m benchmarks.learning " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     RESULTS.mkdir(exist_ok=True)
+    if args.table_only:
+        print(f"wrote {write_table(command)}")
+        return 0
     for name in args.only or [n for n in SPECS if n != "sb3-ppo-cartpole"]:
         spec = SPECS[name]
         steps = args.steps or spec.steps
@@ -147,9 +180,9 @@ def main(argv=None) -> int:
         rows = []
         for seed in args.seeds:
             row = {"benchmark": name, "seed": seed, "env": spec.env, "threshold": spec.threshold,
-                   **run(spec, seed, steps)}
+                   "command": command, **run(spec, seed, steps)}
             rows.append(row)
-            print(", ".join(f"{k}={row[k]}" for k in COLUMNS), flush=True)
+            print(", ".join(f"{k}={row[k]}" for k in COLUMNS[:-1]), flush=True)
         with open(RESULTS / f"learning_{name}.csv", "w", newline="") as f:
             w = csv.DictWriter(f, COLUMNS)
             w.writeheader()
