@@ -75,6 +75,8 @@ def unit_interval(x, name: str) -> float:
 
 def positive_int(n, name: str, minimum: int = 1) -> int:
     """An integer >= ``minimum`` (bools are rejected: ``True`` is not a count)."""
+    if type(n) is int and n >= minimum:  # fast path: wrappers on per-step hot paths call this
+        return n
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(n).__name__}")
     n = int(n)

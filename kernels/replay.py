@@ -61,26 +61,19 @@ from kernels._validate import as_float, as_generator, positive_int
 
 
 # ----------------------------------------------------------------------------- uniform
-def _count(n, name: str, minimum: int = 1) -> int:
-    """``positive_int`` with a fast path for plain ints (this wrapper runs every update step)."""
-    if type(n) is int and n >= minimum:
-        return n
-    return positive_int(n, name, minimum)
-
-
 def _ring_layout(size, capacity, pos, n_step):
     """Validate the buffer description; return ``(capacity, oldest, n_valid)``."""
-    size = _count(size, "size", minimum=0)
-    n_step = _count(n_step, "n_step")
+    size = positive_int(size, "size", minimum=0)
+    n_step = positive_int(n_step, "n_step")
     if capacity is None:
         if pos is not None:
             raise ValueError("pos needs capacity: without capacity the buffer is flat")
         capacity, pos = size + 1, size  # a flat buffer = a ring that never wrapped
     else:
-        capacity = _count(capacity, "capacity")
+        capacity = positive_int(capacity, "capacity")
         if size > capacity:
             raise ValueError(f"size must be <= capacity={capacity}, got {size}")
-        pos = size % capacity if pos is None else _count(pos, "pos", minimum=0)
+        pos = size % capacity if pos is None else positive_int(pos, "pos", minimum=0)
         if pos >= capacity:
             raise ValueError(f"pos must be in [0, capacity={capacity}), got {pos}")
     usable = min(size, capacity - 1)  # slot pos is never sampled
@@ -165,7 +158,7 @@ def uniform_indices(rng_or_seed, size: int, batch_size: int, *, capacity: int | 
         ValueError if no valid start exists (``min(size, capacity - 1) < n_step``).
     """
     rng = as_generator(rng_or_seed, "rng_or_seed")
-    batch_size = _count(batch_size, "batch_size", minimum=0)
+    batch_size = positive_int(batch_size, "batch_size", minimum=0)
     capacity, oldest, n_valid = _ring_layout(size, capacity, pos, n_step)
     # floor(u * n_valid) with u ~ U[0, 1) on the 2^-53 grid: each start's probability is
     # 1/n_valid within 2^-53 (relative error <= n_valid * 2^-53), and rng.random is ~3x
@@ -390,7 +383,7 @@ class SumTree:
         Returns ``(indices [batch_size] int64, priorities [batch_size] float64)``.
         """
         gen = as_generator(rng, "rng")
-        batch_size = _count(batch_size, "batch_size", minimum=0)
+        batch_size = positive_int(batch_size, "batch_size", minimum=0)
         total = self._sums[1]
         if batch_size and not (0.0 < total < math.inf):
             raise ValueError(f"the tree's total priority is {total}: nothing to sample "
