@@ -134,3 +134,13 @@ def test_vector_env_size_must_match_config():
 
     with pytest.raises(ValueError, match="num_envs"):
         PPO(make_vector_env("CartPole-v1", 2), PPOConfig(num_envs=4))
+
+
+def test_async_vector_env_trains_like_sync():
+    cfg = dict(num_envs=2, num_steps=16, num_epochs=1, minibatch_size=32, hidden_sizes=(8,))
+    a = PPO("minirl/ConstantReward-v0", PPOConfig(vectorization="async", **cfg), seed=0)
+    b = PPO("minirl/ConstantReward-v0", PPOConfig(**cfg), seed=0)
+    a.learn(64)
+    b.learn(64)
+    a.envs.close()
+    np.testing.assert_array_equal(a.params, b.params)  # same transitions, same updates
