@@ -28,10 +28,12 @@ Three implementations, which must agree on every input:
   the first 8 elements are scanned one by one, then blocks of 64 are checked without branches
   (count matches against each seen value; the block is clean iff the count equals its length,
   since seen values are distinct), and only a block with a new value is scanned again. When
-  ``axis`` is not the last axis, a chunk of neighbouring slices is walked in lockstep along
-  contiguous rows (first 8 rows through a small transposed tile, then branch-free checks of
-  each row against every slice's k slots), so no transposed copy of the array is made. Short
-  slices (n <= 12) skip all that: all n(n-1)/2 pairs are compared branch-free, 256 slices at
+  ``axis`` is not the last axis, a chunk of up to 2048 neighbouring slices is walked in
+  lockstep down contiguous rows with per-slice state arrays, so no transposed copy is made;
+  for ``k <= 2`` four rows at a time are checked branch-free against each slice's two values
+  (packed compares), blocks that meet a new value are replayed with selects, and a chunk stops
+  once every slice has k + 1 values (rows in order: early-exit data reads only rows 0-2).
+  Short rows along the last axis (n <= 12) compare all n(n-1)/2 pairs branch-free, 256 at
   a time. Measured worst cases, ratios and targets: benchmarks/bench_unique.py.
 
 Float policy (identical to ``np.unique`` in NumPy >= 1.24, whose ``equal_nan=True`` default
@@ -139,54 +141,6 @@ def _same(a, b):
 
 
 @numba.njit(cache=True, inline="always")
-def _scan_block(blk, k, seen, m):
-    """Add the new values of ``blk`` to ``seen[:m]``; return the new ``m``, or -1 at k + 1.
-
-    Count, without branches, how many elements equal one of the ``m`` seen values (they are
-    distinct, so each element matches at most one). A full count means no new value;
-    otherwise scan to the first new value, add it and count the rest of the block again.
-    Short remainders are only scanned (setting up a counted loop would cost more). The
-    "new value" branch is taken at most k + 1 times per slice, so it is well predicted.
-    """
-    short = 16
-    nb = blk.shape[0]
-    i = 0
-    while i < nb:
-        sub = blk[i:]  # a 0-based view: loops over range(len) vectorize, range(i, nb) did not
-        ns = sub.shape[0]
-        if ns >= short:
-            hits = 0
-            for j in range(m):
-                s = seen[j]
-                if s != s:  # a NaN seen value: count NaNs (x == NaN is always False)
-                    for e in range(ns):
-                        hits += sub[e] != sub[e]
-                else:
-                    for e in range(ns):
-                        hits += sub[e] == s
-            if hits == ns:
-                return m
-        e = 0
-        found = True
-        while e < ns:
-            v = sub[e]
-            found = False
-            for j in range(m):
-                found |= _same(v, seen[j])
-            if not found:
-                break
-            e += 1
-        if found:
-            return m
-        if m == k:
-            return -1
-        seen[m] = sub[e]
-        m += 1
-        i += e + 1
-    return m
-
-
-@numba.njit(cache=True, inline="always")
 def _at_most_k_unique_columns(x, l, c0, w, k, dup, count, out):
     """Short slices ``x[l, :, c0:c0+w]`` of ``x [L, n, M]``: count distinct values over all pairs.
 
@@ -221,8 +175,7 @@ def _at_most_k_unique_columns(x, l, c0, w, k, dup, count, out):
 def _at_most_k_unique_rows_kernel(x, k, out):
     """Contiguous slices: ``x [R, n]`` -> ``out [R]``; ``n >= 1``.
 
-    The logic of ``_scan_block`` written out inline over whole rows (measured ~2x faster than
-    calling it per block): the first ``head`` elements are scanned one by one (rows with
+    The first ``head`` elements are scanned one by one (rows with
     k + 1 values early stop there), then blocks of 64 are counted branch-free, and a block
     with a miss is scanned to its first new value, after which counting resumes.
     """
@@ -292,113 +245,181 @@ def _at_most_k_unique_rows_kernel(x, k, out):
         out[r] = ok
 
 
-@numba.njit(cache=True)
-def _at_most_k_unique_lockstep_kernel(x, k, out, tile):
-    """Strided slices: ``x [L, n, M]`` -> ``out [L, M]``, slices ``x[l, :, c]``; ``n >= 1``.
+@numba.njit(cache=True, inline="always")
+def _add2(v, a, b, mc):
+    """One more element ``v`` of a slice whose distinct values so far are ``a``, ``b`` (``b = a``
+    while ``mc = 1``), ``mc`` of them: returns the new ``(b, mc)``.
 
-    Works on a chunk of ``w`` neighbouring slices at a time, reading rows ``x[l, e, c0:c0+w]``
-    (contiguous), every inner loop running across the chunk without a branch: the first 8
-    rows are peeled for each slice's distinct values, then every further row is checked
-    against them. Only a slice that meets a new value later is re-read, through
-    ``tile [w, rows]`` (scratch preallocated by the wrapper), and scanned with
-    ``_scan_block``. A chunk stops early once every slice in it has k + 1 values.
+    Plain ``!=``, exact while neither ``a`` nor ``b`` is NaN (callers check); selects instead of
+    branches, so a loop of these across slices compiles to packed compares and blends.
+    """
+    new = (v != a) & (v != b)
+    return (v if new & (mc == 1) else b), mc + new
+
+
+@numba.njit(cache=True, inline="always")
+def _k2_start(r0, r1, r2, a, b, m, k):
+    """Rows 0-2 of a chunk in one pass: slot ``a`` from row 0, then two ``_add2`` steps.
+
+    Returns ``(slices still <= k, slices with a NaN slot)``. Fusing the start into one loop
+    matters for early-exit data, where these three rows are all that is read.
+    """
+    n_alive = 0
+    n_nan = 0
+    for c in range(r0.shape[0]):
+        ac = r0[c]
+        bc, mc = _add2(r1[c], ac, ac, 1)
+        bc, mc = _add2(r2[c], ac, bc, mc)
+        a[c] = ac
+        b[c] = bc
+        m[c] = mc
+        n_alive += mc <= k
+        n_nan += (ac != ac) | (bc != bc)
+    return n_alive, n_nan
+
+
+@numba.njit(cache=True, inline="always")
+def _k2_check4(r0, r1, r2, r3, a, b):
+    """How many slices meet a value other than their ``a``, ``b`` in four rows (no update).
+
+    The worst-case inner loop: per slice two loads of state shared by four rows (a row at a
+    time would reload them per row: measured 1.8x vs 1.3x the memory floor), two packed
+    compares per element, one count per slice; no branch.
+    """
+    n_miss = 0
+    for c in range(r0.shape[0]):
+        ac = a[c]
+        bc = b[c]
+        v0 = r0[c]
+        v1 = r1[c]
+        v2 = r2[c]
+        v3 = r3[c]
+        n_miss += ((((v0 != ac) & (v0 != bc)) | ((v1 != ac) & (v1 != bc)))
+                   | (((v2 != ac) & (v2 != bc)) | ((v3 != ac) & (v3 != bc))))
+    return n_miss
+
+
+@numba.njit(cache=True, inline="always")
+def _k2_update4(r0, r1, r2, r3, a, b, m, k):
+    """Four rows of ``_add2`` steps, state held in registers across the rows.
+
+    Returns ``(slices still <= k, of those the ones that gained a value, slices with a NaN
+    slot)``.
+    """
+    n_alive = 0
+    n_new = 0
+    n_nan = 0
+    for c in range(r0.shape[0]):
+        ac = a[c]
+        m0 = m[c]
+        bc, mc = _add2(r0[c], ac, b[c], m0)
+        bc, mc = _add2(r1[c], ac, bc, mc)
+        bc, mc = _add2(r2[c], ac, bc, mc)
+        bc, mc = _add2(r3[c], ac, bc, mc)
+        b[c] = bc
+        m[c] = mc
+        alive = mc <= k
+        n_alive += alive
+        n_new += alive & (mc != m0)
+        n_nan += bc != bc
+    return n_alive, n_new, n_nan
+
+
+@numba.njit(cache=True, inline="always")
+def _lockstep_k2(x, l, c0, k, a, b, m):
+    """Slices ``x[l, :, c0:c0+w]`` (``w = len(m)``), ``k <= 2``: ``m`` = distinct values so far.
+
+    Returns False if a slot became NaN (plain ``!=`` is then wrong): the caller redoes the
+    chunk with ``_lockstep_exact``. Rows go in blocks of four (``_k2_check4``); a block that
+    meets a new value in a live slice is replayed with updates (``_k2_update4``), and after
+    such a block the next one is updated directly (misses cluster in the first rows). Short
+    tails repeat the last row, which cannot change a distinct count. Rows are visited in order
+    and the chunk stops once every slice has k + 1 values, so early-exit data reads rows 0-2.
+    """
+    n = x.shape[1]
+    last = n - 1
+    c1 = c0 + m.shape[0]
+    n_alive, n_nan = _k2_start(x[l, 0, c0:c1], x[l, min(1, last), c0:c1],
+                               x[l, min(2, last), c0:c1], a, b, m, k)
+    missed = True
+    e = 3
+    while e < n and n_alive > 0 and n_nan == 0:
+        r0 = x[l, e, c0:c1]
+        r1 = x[l, min(e + 1, last), c0:c1]
+        r2 = x[l, min(e + 2, last), c0:c1]
+        r3 = x[l, min(e + 3, last), c0:c1]
+        e += 4
+        if not missed and _k2_check4(r0, r1, r2, r3, a, b) == 0:
+            continue
+        n_alive, n_new, n_nan = _k2_update4(r0, r1, r2, r3, a, b, m, k)
+        missed = n_new > 0
+    return n_nan == 0
+
+
+@numba.njit(cache=True, inline="always")
+def _lockstep_exact(x, l, c0, k, slots, m, hit):
+    """Any ``k``, exact float policy (``_same``): one row at a time, branch-free across slices.
+
+    ``slots [k, w]`` holds each slice's distinct values, unused slots padded with slot 0 (a
+    repeated slot cannot make a miss a hit), so a new value goes to slot ``m`` by a select.
+    """
+    n = x.shape[1]
+    w = m.shape[0]
+    first = x[l, 0, c0:c0 + w]
+    for j in range(k):
+        sj = slots[j]
+        for c in range(w):
+            sj[c] = first[c]
+    for c in range(w):
+        m[c] = 1
+    n_alive = w
+    s0 = slots[0]
+    for e in range(1, n):
+        if n_alive == 0:
+            break
+        row = x[l, e, c0:c0 + w]
+        for c in range(w):
+            hit[c] = _same(row[c], s0[c])
+        for j in range(1, k):
+            sj = slots[j]
+            for c in range(w):
+                hit[c] |= _same(row[c], sj[c])
+        for j in range(1, k):
+            sj = slots[j]
+            for c in range(w):
+                sj[c] = row[c] if (not hit[c]) & (m[c] == j) else sj[c]
+        n_alive = 0
+        for c in range(w):
+            mc = m[c] + (not hit[c])
+            m[c] = mc
+            n_alive += mc <= k
+
+
+@numba.njit(cache=True)
+def _at_most_k_unique_lockstep_kernel(x, k, out):
+    """Strided slices: ``x [L, n, M]`` -> ``out [L, M]``, slices ``x[l, :, c]``; ``1 <= k < n``.
+
+    No transposed copy: a chunk of ``w <= 2048`` neighbouring slices is walked down the rows
+    ``x[l, e, c0:c0+w]`` (contiguous), with per-slice state arrays, every inner loop running
+    across the chunk without a branch. ``k <= 2`` (the "binary?" check) takes the fast path
+    ``_lockstep_k2``; other ``k``, and chunks where a NaN became a slot, ``_lockstep_exact``.
+    Chunk width measured (64x64x256, 1000x1000x8, 8x8x100000 along axis 0): 2048-4096 best,
+    512 up to 1.2x slower (more chunk starts), whole rows up to 1.4x slower (state spills L1).
     """
     L, n, M = x.shape
-    chunk, rows = tile.shape
-    if n <= 12:  # short slices: compare all pairs, rows of the slab are already contiguous
-        wide = 256
-        dup = np.empty(wide, dtype=np.bool_)
-        count = np.empty(wide, dtype=np.int64)
-        for l in range(L):
-            for c0 in range(0, M, wide):
-                w = min(wide, M - c0)
-                _at_most_k_unique_columns(x, l, c0, w, k, dup, count, out[l, c0:c0 + w])
-        return
-    seen = np.empty((chunk, k), dtype=x.dtype)  # per slice: its distinct values so far
-    seen_t = np.empty((k, chunk), dtype=x.dtype)  # the same, slot-major; spare slots = slot 0
-    cand = np.empty(chunk, dtype=x.dtype)
-    m = np.empty(chunk, dtype=np.int64)  # distinct values so far; -1 once a slice has k + 1
-    hit = np.empty(chunk, dtype=np.int32)
-    found = np.empty(chunk, dtype=np.int32)
-    missed = np.empty(chunk, dtype=np.int64)
+    chunk = min(M, 2048)
+    a = np.empty(chunk, dtype=x.dtype)
+    b = np.empty(chunk, dtype=x.dtype)
+    m = np.empty(chunk, dtype=np.int64)  # distinct values so far in each slice of the chunk
+    slots = np.empty((k, chunk), dtype=x.dtype)
+    hit = np.empty(chunk, dtype=np.bool_)
     for l in range(L):
         for c0 in range(0, M, chunk):
             w = min(chunk, M - c0)
-            # 1. rows 0..7, peeled: round j finds each slice's first value not among its j
-            #    known ones (walking backwards with a select, so the last write is the first
-            #    such row); k rounds fill the slots, round k + 1 retires slices with k + 1
-            #    values. Early-exit slices end here; the others usually have all their values.
-            head = min(8, n)
-            first = x[l, 0, c0:c0 + w]
+            if not (k <= 2 and _lockstep_k2(x, l, c0, k, a[:w], b[:w], m[:w])):
+                _lockstep_exact(x, l, c0, k, slots[:, :w], m[:w], hit[:w])
             for c in range(w):
-                seen_t[0, c] = first[c]
-                m[c] = 1
-            for j in range(1, k + 1):
-                for c in range(w):
-                    found[c] = 0
-                    cand[c] = first[c]
-                for e in range(head - 1, 0, -1):
-                    row = x[l, e, c0:c0 + w]
-                    for c in range(w):
-                        hit[c] = _same(row[c], first[c])
-                    for q in range(1, j):
-                        slot = seen_t[q]
-                        for c in range(w):
-                            hit[c] |= _same(row[c], slot[c])
-                    for c in range(w):
-                        new = hit[c] == 0
-                        cand[c] = row[c] if new else cand[c]
-                        found[c] |= new
-                if j < k:
-                    for c in range(w):
-                        seen_t[j, c] = cand[c] if found[c] else first[c]
-                        m[c] += found[c]
-                else:
-                    for c in range(w):
-                        m[c] = -1 if found[c] else m[c]
-            n_alive = 0
-            for c in range(w):
-                n_alive += m[c] > 0
-                for j in range(k):
-                    seen[c, j] = seen_t[j, c]
-            # 2. the remaining rows in lockstep, branch-free across the chunk: does each
-            #    element equal one of its slice's k slots? Only a slice that missed in a
-            #    block is re-scanned (through the tile) and gets its new value.
-            i = head
-            while i < n and n_alive > 0:
-                stop = min(i + rows, n)
-                for c in range(w):
-                    missed[c] = 0
-                for e in range(i, stop):
-                    row = x[l, e, c0:c0 + w]
-                    s0 = seen_t[0]
-                    if k <= 2:  # the common "binary?" check: one fused loop, no hit array
-                        s1 = seen_t[k - 1]
-                        for c in range(w):
-                            missed[c] += 1 - np.int64(_same(row[c], s0[c])
-                                                      | _same(row[c], s1[c]))
-                        continue
-                    for c in range(w):
-                        hit[c] = _same(row[c], s0[c])
-                    for j in range(1, k):
-                        slot = seen_t[j]
-                        for c in range(w):
-                            hit[c] |= _same(row[c], slot[c])
-                    for c in range(w):
-                        missed[c] += hit[c] == 0
-                for c in range(w):
-                    if missed[c] == 0 or m[c] < 0:
-                        continue
-                    for e in range(i, stop):
-                        tile[c, e - i] = x[l, e, c0 + c]
-                    m[c] = _scan_block(tile[c, :stop - i], k, seen[c], m[c])
-                    if m[c] < 0:
-                        n_alive -= 1
-                    for j in range(k):
-                        seen_t[j, c] = seen[c, j] if j < m[c] else seen[c, 0]
-                i = stop
-            for c in range(w):
-                out[l, c0 + c] = m[c] > 0
+                out[l, c0 + c] = m[c] <= k
 
 
 def at_most_k_unique(values, k: int = 2, axis: int = -1) -> np.ndarray:
@@ -426,14 +447,12 @@ def at_most_k_unique(values, k: int = 2, axis: int = -1) -> np.ndarray:
     x = _three_axes(arr, axis)
     L, n, M = x.shape
     out = np.ones((L, M), dtype=bool)
-    if out.size == 0 or n == 0:
+    if out.size == 0 or k >= n:  # n values cannot hold more than n distinct ones
         return out.reshape(out_shape)
     if M == 1:
         _at_most_k_unique_rows_kernel(x.reshape(L, n), k, out.reshape(L))
     else:
-        # scratch for the kernel's transposed tiles: 64 slices x 64 rows (32 KiB of float64)
-        tile = np.empty((256, 64), dtype=x.dtype)
-        _at_most_k_unique_lockstep_kernel(x, k, out, tile)
+        _at_most_k_unique_lockstep_kernel(x, k, out)
     return out.reshape(out_shape)
 
 

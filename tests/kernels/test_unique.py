@@ -79,6 +79,25 @@ def test_long_slices_cross_block_boundaries(data):
     np.testing.assert_array_equal(at_most_k_unique(wide, k, axis=0), definition(wide, k, 0))
 
 
+@given(st.data())
+def test_nan_and_signed_zero_entering_at_any_position(data):
+    """Slices of two values where NaN, -0.0 or a third value replaces entries at random, along
+    axis 0 (2400 slices: two chunks of the lockstep kernel, whose k <= 2 path must notice a
+    NaN becoming a slot, e.g. mid-way through a block of rows) and along the last axis."""
+    n = data.draw(st.integers(1, 40))
+    k = data.draw(st.integers(1, 3))
+    dtype = data.draw(st.sampled_from([np.float64, np.float32]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    pool = np.array([0.0, 1.0, -0.0, np.nan, -np.nan, 2.0], dtype=dtype)
+    base = pool[rng.integers(0, 2, (n, 40))]
+    mask = rng.random((n, 40)) < data.draw(st.sampled_from([0.02, 0.1, 0.4]))
+    base[mask] = pool[rng.integers(0, pool.size, int(mask.sum()))]
+    expected = definition(base, k, 0)
+    wide = np.tile(base, (1, 60))
+    np.testing.assert_array_equal(at_most_k_unique(wide, k, axis=0), np.tile(expected, 60))
+    np.testing.assert_array_equal(at_most_k_unique(np.ascontiguousarray(base.T), k), expected)
+
+
 def test_literals_and_float_policy():
     x = np.array([[0, 1, 0, 1], [0, 1, 2, 0], [5, 5, 5, 5]])
     for form in FORMS:
