@@ -64,27 +64,46 @@ def gae_reference(rewards, values, next_values, terminated, truncated, gamma, la
 
 
 @numba.njit(cache=True)
+def _gae_column(rewards, values, next_values, terminated, truncated, gamma, gl, adv, ret):
+    """One environment's column ``[T]``: the recursion as a scalar loop, backwards in t.
+
+    Its speed limit is the carried multiply and add (about 6 cycles a step): the rest of the
+    step is off the dependency chain. Called on 1-D views, so that the single-environment case
+    indexes a contiguous array (2-D ``[t, j]`` indexing measured 1.8x slower at T = 10^6).
+    """
+    a = 0.0  # A_{t+1}; 0 past the rollout's last row
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        term = terminated[t]
+        delta = rewards[t] + gamma * (1.0 - term) * next_values[t] - values[t]
+        a = delta + (gl * (1.0 - (term | truncated[t]))) * a
+        adv[t] = a
+        ret[t] = a + values[t]
+
+
+@numba.njit(cache=True)
 def _gae_kernel(rewards, values, next_values, terminated, truncated, gamma, lam, adv, ret):
     """A_t = r_t + gamma*(1-term_t)*nv_t - v_t + gamma*lam*(1-done_t)*A_{t+1}, backwards in t.
 
     The flags enter as 0/1 multipliers, never as branches: the loops are branch-free and a NaN
     or inf anywhere in column j reaches ``adv[0, j]`` (0 * inf = NaN), which the wrapper checks
     instead of scanning every input. Few environments: one column at a time, a tight scalar
-    loop (a 4-way unrolled form with a shorter carried multiply-add measured no faster).
-    Many environments: row by row with the inner loop over the contiguous N axis, each inner
-    loop storing to one array only (that is what lets LLVM vectorize it).
+    loop (``_gae_column``; a 4-way unrolled form with a shorter carried multiply-add, and
+    independent chains over blocks with a bit-exact fix-up, both measured no faster: memory
+    traffic, not the chain, then sets the pace). Many environments: row by row with the inner
+    loop over the contiguous N axis, each inner loop storing to one array only (that is what
+    lets LLVM vectorize it).
     """
     T, N = rewards.shape
     gl = gamma * lam
+    if N == 1:  # reshape, not [:, 0]: Numba types the column slice as strided
+        _gae_column(rewards.reshape(T), values.reshape(T), next_values.reshape(T),
+                    terminated.reshape(T), truncated.reshape(T), gamma, gl, adv.reshape(T),
+                    ret.reshape(T))
+        return
     if N < 4:
         for j in range(N):
-            a = 0.0  # A_{t+1}; 0 past the rollout's last row
-            for t in range(T - 1, -1, -1):
-                delta = (rewards[t, j] + gamma * (1.0 - terminated[t, j]) * next_values[t, j]
-                         - values[t, j])
-                a = delta + (gl * (1.0 - (terminated[t, j] | truncated[t, j]))) * a
-                adv[t, j] = a
-                ret[t, j] = a + values[t, j]
+            _gae_column(rewards[:, j], values[:, j], next_values[:, j], terminated[:, j],
+                        truncated[:, j], gamma, gl, adv[:, j], ret[:, j])
         return
     r, v, nv = rewards[T - 1], values[T - 1], next_values[T - 1]
     term, a = terminated[T - 1], adv[T - 1]

@@ -65,6 +65,26 @@ def discounted_returns_reference(rewards, terminated, truncated, gamma, bootstra
 
 
 @numba.njit(cache=True)
+def _returns_column(rewards, terminated, truncated, gamma, bootstrap_values, boot_scale, out):
+    """One environment's column ``[T]``: the recursion as a scalar loop, backwards in t.
+
+    Its speed limit is the carried multiply and add; the rest of the step is off the dependency
+    chain. Called on 1-D views, so that the single-environment case indexes a contiguous array
+    (2-D ``[t, j]`` indexing measured about 1.7x slower at T = 10^6).
+    """
+    T = rewards.shape[0]
+    g = 0.0  # G_{t+1}, float64 even for float32 output
+    for t in range(T - 1, -1, -1):
+        not_last = 1.0 if t < T - 1 else 0.0
+        cont = (1.0 - (terminated[t] | truncated[t])) * not_last
+        # Off the dependency chain: what step t adds, and how much of G_{t+1} it keeps.
+        d = rewards[t] + gamma * (1.0 - terminated[t]) * (1.0 - cont) * (
+            boot_scale * bootstrap_values[t])
+        g = d + (gamma * cont) * g
+        out[t] = g
+
+
+@numba.njit(cache=True)
 def _discounted_returns_kernel(rewards, terminated, truncated, gamma, bootstrap_values,
                                boot_scale, out):
     """G_t = r_t + gamma*(cont_t*G_{t+1} + (1-term_t)*(1-cont_t)*boot_scale*b_t), backwards in t.
@@ -72,21 +92,19 @@ def _discounted_returns_kernel(rewards, terminated, truncated, gamma, bootstrap_
     ``cont_t = 1 - (terminated_t | truncated_t)``, and 0 on the last row. The flags enter as 0/1
     multipliers, never as branches: the loops are branch-free and a NaN or inf anywhere in
     column j reaches ``out[0, j]`` (0 * inf = NaN), which the wrapper checks instead of scanning
-    every input. Few environments: one column at a time, a scalar recursion; otherwise row by
-    row, the inner loop over the contiguous N axis (vectorized).
+    every input. Few environments: one column at a time, a scalar recursion
+    (``_returns_column``); otherwise row by row, the inner loop over the contiguous N axis
+    (vectorized).
     """
     T, N = rewards.shape
+    if N == 1:  # reshape, not [:, 0]: Numba types the column slice as strided
+        _returns_column(rewards.reshape(T), terminated.reshape(T), truncated.reshape(T), gamma,
+                        bootstrap_values.reshape(T), boot_scale, out.reshape(T))
+        return
     if N < 4:
         for j in range(N):
-            g = 0.0  # G_{t+1}, float64 even for float32 output
-            for t in range(T - 1, -1, -1):
-                not_last = 1.0 if t < T - 1 else 0.0
-                cont = (1.0 - (terminated[t, j] | truncated[t, j])) * not_last
-                # Off the dependency chain: what step t adds, and how much of G_{t+1} it keeps.
-                d = rewards[t, j] + gamma * (1.0 - terminated[t, j]) * (1.0 - cont) * (
-                    boot_scale * bootstrap_values[t, j])
-                g = d + (gamma * cont) * g
-                out[t, j] = g
+            _returns_column(rewards[:, j], terminated[:, j], truncated[:, j], gamma,
+                            bootstrap_values[:, j], boot_scale, out[:, j])
         return
     r, term, boot, o = rewards[T - 1], terminated[T - 1], bootstrap_values[T - 1], out[T - 1]
     for j in range(N):  # last row: bootstrap unless terminated
