@@ -171,13 +171,112 @@ def _at_most_k_unique_columns(x, l, c0, w, k, dup, count, out):
         out[c] = count[c] <= k
 
 
+@numba.njit(cache=True, inline="always")
+def _row_k2(row, k):
+    """One contiguous slice, ``k <= 2``: 1 if it has at most k distinct values, 0 if not, -1 if
+    a NaN is among its first two distinct values (the caller then uses ``_row_any_k``).
+
+    ``a = row[0]``, ``b`` = the first element that differs (a short scalar scan); with neither
+    NaN, an element that is neither ``a`` nor ``b`` under plain ``!=`` is a third distinct value
+    (a NaN too), so the rest is one branch-free count per ``block`` elements: a loop of
+    constant length that LLVM unrolls into packed compares against ``a``, ``b`` held in
+    registers, with no remainder loop (the last block overlaps checked elements instead;
+    re-checking them is harmless). The test between blocks is the early exit.
+    """
+    n = row.shape[0]
+    block = 64
+    a = row[0]
+    i = 1
+    while i < n and row[i] == a:
+        i += 1
+    if i == n:
+        return 1
+    b = row[i]
+    if (a != a) | (b != b):
+        return -1
+    if k == 1:
+        return 0
+    i += 1
+    if n < block:  # too short for a full block: one counted loop of the rest
+        rest = row[i:]
+        miss = 0
+        for e in range(rest.shape[0]):
+            miss += (rest[e] != a) & (rest[e] != b)
+        return np.int64(miss == 0)
+    while i < n:
+        blk = row[min(i, n - block):][:block]
+        miss = 0
+        for e in range(block):
+            miss += (blk[e] != a) & (blk[e] != b)
+        if miss:
+            return 0
+        i += block
+    return 1
+
+
+@numba.njit(cache=True, inline="always")
+def _row_any_k(row, k, seen):
+    """One contiguous slice, any ``k``, exact float policy: at most k distinct values?
+
+    ``seen [k]`` is scratch for the distinct values met so far. The first ``head`` elements
+    are scanned one by one (rows with k + 1 values early stop there), then blocks of 64 are
+    counted branch-free, and a block with a miss is scanned to its first new value, after
+    which counting resumes.
+    """
+    n = row.shape[0]
+    block = 64  # elements counted branch-free between two "any new value?" tests
+    short = 16  # below this, a scalar scan beats setting up a counted loop
+    head = 8
+    seen[0] = row[0]
+    m = 1
+    i = 1
+    while i < n:
+        stop = min(i + block, n)
+        if i >= head and stop - i >= short:
+            # a 0-based view: loops over range(len) vectorize, range(i, stop) did not
+            blk = row[i:stop]
+            hits = 0
+            for j in range(m):
+                s = seen[j]
+                if s != s:  # a NaN seen value: count NaNs (x == NaN is always False)
+                    for e in range(blk.shape[0]):
+                        hits += blk[e] != blk[e]
+                else:
+                    for e in range(blk.shape[0]):
+                        hits += blk[e] == s
+            if hits == stop - i:
+                i = stop
+                continue
+        else:
+            stop = min(max(head, i + 1), n)
+        # scan for the first new value; the branch is taken at most k + 1 times per row
+        e = i
+        found = True
+        while e < stop:
+            v = row[e]
+            found = False
+            for j in range(m):
+                found |= _same(v, seen[j])
+            if not found:
+                break
+            e += 1
+        if found:
+            i = stop
+            continue
+        if m == k:
+            return False
+        seen[m] = row[e]
+        m += 1
+        i = e + 1
+    return True
+
+
 @numba.njit(cache=True)
 def _at_most_k_unique_rows_kernel(x, k, out):
-    """Contiguous slices: ``x [R, n]`` -> ``out [R]``; ``n >= 1``.
+    """Contiguous slices: ``x [R, n]`` -> ``out [R]``; ``1 <= k < n``.
 
-    The first ``head`` elements are scanned one by one (rows with
-    k + 1 values early stop there), then blocks of 64 are counted branch-free, and a block
-    with a miss is scanned to its first new value, after which counting resumes.
+    ``k <= 2``: ``_row_k2``; other ``k`` and rows whose first two values include a NaN:
+    ``_row_any_k``. Short rows (n <= 12) go through ``_at_most_k_unique_columns`` instead.
     """
     R, n = x.shape
     chunk = 256
@@ -193,56 +292,10 @@ def _at_most_k_unique_rows_kernel(x, k, out):
                     tile[0, e, c] = row[e]
             _at_most_k_unique_columns(tile, 0, 0, w, k, dup, count, out[r0:r0 + w])
         return
-    block = 64  # elements counted branch-free between two "any new value?" tests
-    short = 16  # below this, a scalar scan beats setting up a counted loop
-    head = 8
-    seen = np.empty(k, dtype=x.dtype)  # the distinct values met so far in the current row
+    seen = np.empty(k, dtype=x.dtype)
     for r in range(R):
-        row = x[r]
-        seen[0] = row[0]
-        m = 1
-        ok = True
-        i = 1
-        while i < n:
-            stop = min(i + block, n)
-            if i >= head and stop - i >= short:
-                # a 0-based view: loops over range(len) vectorize, range(i, stop) did not
-                blk = row[i:stop]
-                hits = 0
-                for j in range(m):
-                    s = seen[j]
-                    if s != s:  # a NaN seen value: count NaNs (x == NaN is always False)
-                        for e in range(blk.shape[0]):
-                            hits += blk[e] != blk[e]
-                    else:
-                        for e in range(blk.shape[0]):
-                            hits += blk[e] == s
-                if hits == stop - i:
-                    i = stop
-                    continue
-            else:
-                stop = min(max(head, i + 1), n)
-            # scan for the first new value; the branch is taken at most k + 1 times per row
-            e = i
-            found = True
-            while e < stop:
-                v = row[e]
-                found = False
-                for j in range(m):
-                    found |= _same(v, seen[j])
-                if not found:
-                    break
-                e += 1
-            if found:
-                i = stop
-                continue
-            if m == k:
-                ok = False
-                break
-            seen[m] = row[e]
-            m += 1
-            i = e + 1
-        out[r] = ok
+        v = _row_k2(x[r], k) if k <= 2 else -1
+        out[r] = _row_any_k(x[r], k, seen) if v < 0 else v == 1
 
 
 @numba.njit(cache=True, inline="always")
