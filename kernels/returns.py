@@ -34,7 +34,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from kernels._validate import as_bool, as_float, result_dtype, same_shape, time_major, unit_interval
+from kernels._validate import as_bool, as_float, same_shape, time_major, unit_interval
 
 
 def discounted_returns_reference(rewards, terminated, truncated, gamma, bootstrap_values=None):
@@ -149,18 +149,18 @@ def discounted_returns(rewards, terminated, truncated, gamma: float,
         ValueError: shape mismatch, not 1-D/2-D, NaN/inf, gamma outside [0, 1].
         FloatingPointError: finite inputs whose returns overflow the result dtype.
     """
-    rewards = as_float(rewards, "rewards", finite=False)
-    floats = [rewards]
+    rewards = as_float(rewards, "rewards", finite=False)  # float32 or float64, C-contiguous
+    dtype = rewards.dtype
     if bootstrap_values is not None:
         bootstrap_values = as_float(bootstrap_values, "bootstrap_values", finite=False)
-        floats.append(bootstrap_values)
-    dtype = result_dtype(*floats)
-    rewards = as_float(rewards, "rewards", dtype=dtype, finite=False)  # no copy if already right
+        if bootstrap_values.dtype != dtype:  # float64 if either is (result_dtype's rule, ~2 us
+            dtype = np.dtype(np.float64)     # cheaper spelled out here)
+            rewards = rewards.astype(dtype, copy=False)
+            bootstrap_values = bootstrap_values.astype(dtype, copy=False)
     terminated = as_bool(terminated, "terminated")
     truncated = as_bool(truncated, "truncated")
     same_shape("rewards", rewards, terminated=terminated, truncated=truncated)
     if bootstrap_values is not None:
-        bootstrap_values = as_float(bootstrap_values, "bootstrap_values", dtype=dtype, finite=False)
         same_shape("rewards", rewards, bootstrap_values=bootstrap_values)
     gamma = unit_interval(gamma, "gamma")
     r2 = time_major(rewards, "rewards")  # [T, N] view
