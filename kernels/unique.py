@@ -23,18 +23,19 @@ Three implementations, which must agree on every input:
 
 * ``at_most_k_unique_reference`` - ``np.apply_along_axis`` + ``np.unique`` (the definition; slow).
 * ``at_most_k_unique_numpy`` - the vectorized rounds above, O(k * size) memory traffic.
-* ``at_most_k_unique`` - the Numba kernels. Slices along the last axis (contiguous) keep the
-  <= k values seen so far and stop as soon as a (k+1)-th distinct value appears (early exit):
-  the first 8 elements are scanned one by one, then blocks of 64 are checked without branches
-  (count matches against each seen value; the block is clean iff the count equals its length,
-  since seen values are distinct), and only a block with a new value is scanned again. When
-  ``axis`` is not the last axis, a chunk of up to 2048 neighbouring slices is walked in
-  lockstep down contiguous rows with per-slice state arrays, so no transposed copy is made;
-  for ``k <= 2`` four rows at a time are checked branch-free against each slice's two values
-  (packed compares), blocks that meet a new value are replayed with selects, and a chunk stops
-  once every slice has k + 1 values (rows in order: early-exit data reads only rows 0-2).
-  Short rows along the last axis (n <= 12) compare all n(n-1)/2 pairs branch-free, 256 at
-  a time. Measured worst cases, ratios and targets: benchmarks/bench_unique.py.
+* ``at_most_k_unique`` - the Numba kernels, which stop a slice as soon as a (k+1)-th distinct
+  value appears (early exit). ``k <= 2`` (the "binary?" check) has branch-free fast paths with
+  plain ``!=`` against the slice's two values, valid while neither is NaN; a NaN value hands the
+  slice (or chunk) to an exact path with the float policy below, as does ``k > 2``.
+  Along the last axis (contiguous): ``a`` = first element, ``b`` = first one that differs,
+  then misses are counted in constant-length blocks (packed compares, one test per block).
+  Along any other axis: a chunk of up to 2048 neighbouring slices is walked in lockstep down
+  contiguous rows with per-slice state arrays (no transposed copy); four rows at a time are
+  checked against each slice's values, blocks that meet a new value are replayed with
+  selects, and the chunk stops once every slice has k + 1 values (rows in order, so
+  early-exit data reads rows 0-3 only). Short rows along the last axis (n <= 12) are
+  transposed, 128 at a time, into a tile that goes through the same lockstep passes.
+  Ratios against NumPy and the memory floor, and the targets: benchmarks/bench_unique.py.
 
 Float policy (identical to ``np.unique`` in NumPy >= 1.24, whose ``equal_nan=True`` default
 collapses NaNs): ``-0.0`` and ``0.0`` are the same value; every NaN (any payload, any sign) is one
@@ -141,37 +142,6 @@ def _same(a, b):
 
 
 @numba.njit(cache=True, inline="always")
-def _at_most_k_unique_columns(x, l, c0, w, k, dup, count, out):
-    """Short slices ``x[l, :, c0:c0+w]`` of ``x [L, n, M]``: count distinct values over all pairs.
-
-    ``count = 1 + #{e >= 1 : x[l, e] differs from every x[l, q], q < e}``, n(n-1)/2
-    comparisons per slice, each loop running across the w slices on a contiguous row and
-    without a branch. For n <= 12 this beats a per-slice early exit (whose one mispredicted
-    branch costs more than the slice); the w slices stop together once all have k + 1
-    values. ``out [w]`` receives ``count <= k``.
-    """
-    n = x.shape[1]
-    for c in range(w):
-        count[c] = 1
-    for e in range(1, n):
-        x_e = x[l, e, c0:c0 + w]
-        for c in range(w):
-            dup[c] = False
-        for q in range(e):
-            x_q = x[l, q, c0:c0 + w]
-            for c in range(w):
-                dup[c] |= _same(x_e[c], x_q[c])
-        n_over = 0
-        for c in range(w):
-            count[c] += 1 - np.int64(dup[c])
-            n_over += count[c] > k
-        if n_over == w:  # every slice already has k + 1 values: the other rows cannot help
-            break
-    for c in range(w):
-        out[c] = count[c] <= k
-
-
-@numba.njit(cache=True, inline="always")
 def _row_k2(row, k):
     """One contiguous slice, ``k <= 2``: 1 if it has at most k distinct values, 0 if not, -1 if
     a NaN is among its first two distinct values (the caller then uses ``_row_any_k``).
@@ -197,6 +167,16 @@ def _row_k2(row, k):
     if k == 1:
         return 0
     i += 1
+    if n >= block:
+        # a short first probe: early-exit rows (a third value near the start) stop here
+        # instead of after a full block (measured on 64x64x256: 0.43x instead of 0.67x the
+        # memory floor on early-exit data; no change on worst-case data)
+        blk = row[min(i, n - 8):][:8]
+        miss = 0
+        for e in range(8):
+            miss += (blk[e] != a) & (blk[e] != b)
+        if miss:
+            return 0
     if n < block:  # too short for a full block: one counted loop of the rest
         rest = row[i:]
         miss = 0
@@ -271,33 +251,6 @@ def _row_any_k(row, k, seen):
     return True
 
 
-@numba.njit(cache=True)
-def _at_most_k_unique_rows_kernel(x, k, out):
-    """Contiguous slices: ``x [R, n]`` -> ``out [R]``; ``1 <= k < n``.
-
-    ``k <= 2``: ``_row_k2``; other ``k`` and rows whose first two values include a NaN:
-    ``_row_any_k``. Short rows (n <= 12) go through ``_at_most_k_unique_columns`` instead.
-    """
-    R, n = x.shape
-    chunk = 256
-    if n <= 12:  # short rows: transpose 256 of them into a tile, compare all pairs
-        tile = np.empty((1, n, chunk), dtype=x.dtype)
-        dup = np.empty(chunk, dtype=np.bool_)
-        count = np.empty(chunk, dtype=np.int64)
-        for r0 in range(0, R, chunk):
-            w = min(chunk, R - r0)
-            for c in range(w):
-                row = x[r0 + c]
-                for e in range(n):
-                    tile[0, e, c] = row[e]
-            _at_most_k_unique_columns(tile, 0, 0, w, k, dup, count, out[r0:r0 + w])
-        return
-    seen = np.empty(k, dtype=x.dtype)
-    for r in range(R):
-        v = _row_k2(x[r], k) if k <= 2 else -1
-        out[r] = _row_any_k(x[r], k, seen) if v < 0 else v == 1
-
-
 @numba.njit(cache=True, inline="always")
 def _add2(v, a, b, mc):
     """One more element ``v`` of a slice whose distinct values so far are ``a``, ``b`` (``b = a``
@@ -311,11 +264,12 @@ def _add2(v, a, b, mc):
 
 
 @numba.njit(cache=True, inline="always")
-def _k2_start(r0, r1, r2, a, b, m, k):
-    """Rows 0-2 of a chunk in one pass: slot ``a`` from row 0, then two ``_add2`` steps.
+def _k2_start(r0, r1, r2, r3, a, b, m, k):
+    """Rows 0-3 of a chunk in one pass: slot ``a`` from row 0, then three ``_add2`` steps.
 
     Returns ``(slices still <= k, slices with a NaN slot)``. Fusing the start into one loop
-    matters for early-exit data, where these three rows are all that is read.
+    matters for early-exit data, where these rows are all that is read; four rows (not three)
+    so that n = 8 is the start plus one block of four, with no repeated tail rows.
     """
     n_alive = 0
     n_nan = 0
@@ -323,6 +277,7 @@ def _k2_start(r0, r1, r2, a, b, m, k):
         ac = r0[c]
         bc, mc = _add2(r1[c], ac, ac, 1)
         bc, mc = _add2(r2[c], ac, bc, mc)
+        bc, mc = _add2(r3[c], ac, bc, mc)
         a[c] = ac
         b[c] = bc
         m[c] = mc
@@ -387,15 +342,15 @@ def _lockstep_k2(x, l, c0, k, a, b, m):
     meets a new value in a live slice is replayed with updates (``_k2_update4``), and after
     such a block the next one is updated directly (misses cluster in the first rows). Short
     tails repeat the last row, which cannot change a distinct count. Rows are visited in order
-    and the chunk stops once every slice has k + 1 values, so early-exit data reads rows 0-2.
+    and the chunk stops once every slice has k + 1 values, so early-exit data reads rows 0-3.
     """
     n = x.shape[1]
     last = n - 1
     c1 = c0 + m.shape[0]
     n_alive, n_nan = _k2_start(x[l, 0, c0:c1], x[l, min(1, last), c0:c1],
-                               x[l, min(2, last), c0:c1], a, b, m, k)
+                               x[l, min(2, last), c0:c1], x[l, min(3, last), c0:c1], a, b, m, k)
     missed = True
-    e = 3
+    e = 4
     while e < n and n_alive > 0 and n_nan == 0:
         r0 = x[l, e, c0:c1]
         r1 = x[l, min(e + 1, last), c0:c1]
@@ -446,6 +401,46 @@ def _lockstep_exact(x, l, c0, k, slots, m, hit):
             mc = m[c] + (not hit[c])
             m[c] = mc
             n_alive += mc <= k
+
+
+@numba.njit(cache=True)
+def _at_most_k_unique_rows_kernel(x, k, out):
+    """Contiguous slices: ``x [R, n]`` -> ``out [R]``; ``1 <= k < n``.
+
+    ``k <= 2``: ``_row_k2``; other ``k`` and rows whose first two values include a NaN:
+    ``_row_any_k``. Short rows (n <= 12) are transposed in tiles and go through the
+    lockstep kernel's ``_lockstep_k2`` / ``_lockstep_exact`` instead.
+    """
+    R, n = x.shape
+    if n <= 12:
+        # short rows: a per-row scan costs more in bookkeeping and mispredicted branches than
+        # the row itself, so transpose 256 rows into a tile [n, 256] (one scalar copy) and run
+        # the lockstep kernel's branch-free passes across them (measured on 1000x1000x8:
+        # 2.9x the memory floor, against 5.7x for comparing all n(n-1)/2 pairs in the tile,
+        # and 1.6x for the transpose alone; tiles of 64-128 rows best, 512 1.2x slower)
+        chunk = 128
+        tile = np.empty((1, n, chunk), dtype=x.dtype)
+        a = np.empty(chunk, dtype=x.dtype)
+        b = np.empty(chunk, dtype=x.dtype)
+        m = np.empty(chunk, dtype=np.int64)
+        slots = np.empty((k, chunk), dtype=x.dtype)
+        hit = np.empty(chunk, dtype=np.bool_)
+        for r0 in range(0, R, chunk):
+            w = min(chunk, R - r0)
+            rows = x[r0:r0 + w]
+            for e in range(n):
+                t = tile[0, e]
+                for c in range(w):
+                    t[c] = rows[c, e]
+            if not (k <= 2 and _lockstep_k2(tile, 0, 0, k, a[:w], b[:w], m[:w])):
+                _lockstep_exact(tile, 0, 0, k, slots[:, :w], m[:w], hit[:w])
+            for c in range(w):
+                out[r0 + c] = m[c] <= k
+        return
+    seen = np.empty(k, dtype=x.dtype)
+    for r in range(R):
+        v = _row_k2(x[r], k) if k <= 2 else -1
+        out[r] = _row_any_k(x[r], k, seen) if v < 0 else v == 1
 
 
 @numba.njit(cache=True)
