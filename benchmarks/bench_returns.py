@@ -39,7 +39,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from benchmarks import peers
-from benchmarks._harness import Table, emit, median_time, memory_floor
+from benchmarks._harness import Table, emit, interleaved, median_time, memory_floor
 from kernels.gae import gae, gae_reference
 from kernels.importance import importance_weights, importance_weights_reference
 from kernels.nstep import nstep_targets, nstep_targets_reference
@@ -115,15 +115,6 @@ def per_decision_numpy(logp_new, logp_old, terminated, truncated):
 
 # ---------------------------------------------------------------------------------------------
 
-def _time(fn, quick, slow=False):
-    """(wall seconds from the harness's median_time, thread CPU seconds) per call."""
-    if slow:  # seconds per call: one run is enough, CPU time not measured
-        return median_time(fn, repeats=1, min_time=0.0, warmup=0), float("nan")
-    repeats, min_time = (3, 0.02) if quick else (7, 0.1)
-    wall = median_time(fn, repeats=repeats, min_time=min_time, warmup=2)
-    return wall, median_time(fn, repeats=repeats, min_time=min_time, clock=time.thread_time)
-
-
 def _diff(result, expected):
     if result is None:
         return float("nan")
@@ -132,28 +123,35 @@ def _diff(result, expected):
 
 
 def _measure(table, kernel, shape, impls, floor_bytes, quick):
-    """impls: list of (name, callable or None, answer-getter or None, slow?, note)."""
-    t_floor, c_floor = _time(memory_floor(floor_bytes), quick)
-    rows, c_numba, expected = [], None, None
-    for name, fn, answer, slow, note in impls:
-        if fn is None:
-            rows.append(dict(impl=name, time_s=float("nan"), cpu_s=float("nan"),
-                             note=note or "skipped"))
-            continue
-        t, c = _time(fn, quick, slow)
-        if name == "minirl numba":
-            c_numba, expected = c, np.asarray(answer(), dtype=np.float64)
-        rows.append(dict(impl=name, time_s=t, cpu_s=c, answer=answer, note=note))
-    rows.append(dict(impl="memory floor (np.copyto)", time_s=t_floor, cpu_s=c_floor,
-                     note=f"{floor_bytes / 1e6:.3g} MB streamed"))
-    for row in rows:
-        answer = row.pop("answer", None)
-        c = row["cpu_s"] if row["cpu_s"] == row["cpu_s"] else row["time_s"]  # slow rows: wall
-        table.add(kernel=kernel, shape=f"{shape[0]}x{shape[1]}", impl=row["impl"],
-                  time_s=row["time_s"], cpu_s=row["cpu_s"], x_floor=c / c_floor,
-                  x_numba=c / c_numba,
-                  max_abs_diff=_diff(answer(), expected) if answer is not None else float("nan"),
-                  note=row.get("note", ""))
+    """impls: list of (name, callable or None, answer-getter or None, slow?, note).
+
+    The fast candidates and the memory floor are timed in alternating rounds
+    (``_harness.interleaved``), once on the wall clock and once on the thread-CPU clock, so
+    every ratio sees the same background load. Slow rows (the Python reference) run once.
+    """
+    repeats, min_time = (3, 0.02) if quick else (7, 0.1)
+    floor = "memory floor (np.copyto)"
+    fast = {name: fn for name, fn, _, slow, _ in impls if fn is not None and not slow}
+    fast[floor] = memory_floor(floor_bytes)
+    wall, _ = interleaved(fast, repeats, min_time)
+    cpu, _ = interleaved(fast, repeats, min_time, clock=time.thread_time)
+    nan = float("nan")
+    for name, fn, _, slow, _ in impls:
+        if fn is not None and slow:
+            wall[name], cpu[name] = median_time(fn, repeats=1, min_time=0.0, warmup=0), nan
+    expected = np.asarray(next(a for n, _, a, _, _ in impls if n == "minirl numba")(),
+                          dtype=np.float64)
+    rows = [(name, answer, note or ("skipped" if fn is None else ""))
+            for name, fn, answer, _, note in impls]
+    rows.append((floor, None, f"{floor_bytes / 1e6:.3g} MB streamed"))
+    for name, answer, note in rows:
+        t, c = wall.get(name, nan), cpu.get(name, nan)
+        c_or_wall = c if c == c else t  # slow rows: wall
+        table.add(kernel=kernel, shape=f"{shape[0]}x{shape[1]}", impl=name, time_s=t, cpu_s=c,
+                  x_floor=c_or_wall / cpu[floor], x_numba=c_or_wall / cpu["minirl numba"],
+                  max_abs_diff=_diff(answer(), expected) if answer is not None and name in wall
+                  else nan,
+                  note=note)
 
 
 def _peer_fns(maker, *args):
