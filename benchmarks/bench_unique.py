@@ -12,8 +12,12 @@ when the extrapolated time exceeds ~5 s), ``vectorized_s`` = ``at_most_k_unique_
 lecture's mask/argmax/take_along_axis rounds), ``numba_s`` = ``at_most_k_unique``,
 ``floor_s`` = ``_harness.memory_floor(x.nbytes)``: a copy that moves as many bytes as the kernel
 must read (the array once), the definition every benchmark shares.
+``lines_s`` = the max of a strided view holding one float64 per 64-byte cache line: touching
+every line of the array with next to no work. When a slice fits in one line (1000x1000x8 along
+the last axis) every kernel must touch every line, so ``lines_s`` bounds it from below, early
+exit or not; ``x_lines`` = lines / floor shows whether "faster than the floor" is possible.
 ``x_vectorized`` = vectorized / numba (speed-up), ``x_floor`` = numba / floor (time ratio).
-The three are timed in alternating rounds (medians) on the CPU-time clock
+The four are timed in alternating rounds (medians) on the CPU-time clock
 (``time.thread_time``): the machine is shared, and the wall clock would also count the time
 other processes hold the core, so each ratio sees the same background load and none of the
 time slices lost to it. ``numba_wall_s`` is the Numba form's median wall time (3 repeats,
@@ -72,9 +76,11 @@ def main(quick: bool = False) -> None:
                 t_unique = (median_time(lambda: at_most_k_unique_reference(x, k, axis),
                                         repeats=1 if est > 0.5 else repeats, min_time=0.0)
                             if est <= BUDGET_S else float("nan"))
+                flat = x.reshape(-1)  # float64: 8 per 64-byte line
                 t, _ = interleaved({"vec": lambda: at_most_k_unique_numpy(x, k, axis),
                                     "nb": lambda: at_most_k_unique(x, k, axis),
-                                    "floor": memory_floor(x.nbytes)}, repeats, min_time,
+                                    "floor": memory_floor(x.nbytes),
+                                    "lines": lambda: flat[::8].max()}, repeats, min_time,
                                    clock=time.thread_time)
                 t_vec, t_nb, t_floor = t["vec"], t["nb"], t["floor"]
                 t_wall = median_time(lambda: at_most_k_unique(x, k, axis), repeats=3,
@@ -86,8 +92,8 @@ def main(quick: bool = False) -> None:
                     met = x_floor < 1.0
                 table.add(shape="x".join(map(str, shape)), axis=axis, data=kind,
                           unique_s=t_unique, vectorized_s=t_vec, numba_s=t_nb, floor_s=t_floor,
-                          numba_wall_s=t_wall,
-                          x_vectorized=x_vec, x_floor=x_floor,
+                          numba_wall_s=t_wall, lines_s=t["lines"],
+                          x_vectorized=x_vec, x_floor=x_floor, x_lines=t["lines"] / t_floor,
                           target="met" if met else "MISSED",
                           note="" if est <= BUDGET_S else f"np.unique skipped (~{est:.0f} s)")
     emit(table, "unique_quick" if quick else "unique")
