@@ -107,7 +107,7 @@ class ActorCriticNet:
         else:
             v, cache_v = self.critic.forward(params[self.vf_slice], obs, self._ws["critic"])
             head, values = out, v[:, 0]
-        dist = (Categorical(head) if self.discrete
+        dist = (Categorical._trusted(head) if self.discrete
                 else DiagGaussian(head, params[self.log_std_slice]))
         return dist, values.copy(), (cache_a, cache_v)
 

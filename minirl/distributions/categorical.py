@@ -131,6 +131,30 @@ class Categorical(_Frozen):
         set_(self, "n_actions", logits.shape[-1])
         set_(self, "dtype", logits.dtype)
 
+    @classmethod
+    def _trusted(cls, logits: np.ndarray) -> "Categorical":
+        """Wrap logits that minirl's own network just produced: a C-contiguous float32/64
+        ``[..., A]`` array, A >= 1. Skips the constructor's dtype normalization and shape checks
+        (~15 us per call, which PPO pays ~20k times per 100k steps); NaN/inf are still rejected
+        (by ``log_softmax``) so a diverged network fails loudly. The logits are copied because
+        the caller's array may be a reused network buffer.
+        """
+        logits = logits.copy()
+        logits.flags.writeable = False
+        log_probs = log_softmax(logits)
+        log_probs.flags.writeable = False
+        probs = np.exp(log_probs)
+        probs.flags.writeable = False
+        self = object.__new__(cls)
+        set_ = object.__setattr__
+        set_(self, "logits", logits)
+        set_(self, "log_probs", log_probs)
+        set_(self, "probs", probs)
+        set_(self, "batch_shape", logits.shape[:-1])
+        set_(self, "n_actions", logits.shape[-1])
+        set_(self, "dtype", logits.dtype)
+        return self
+
     def _init_args(self) -> tuple:
         return (self.logits,)
 
@@ -148,6 +172,12 @@ class Categorical(_Frozen):
                 f"a must lie in [0, {self.n_actions}), got values in [{a.min()}, {a.max()}]"
             )
         return a.astype(np.int64, copy=False)
+
+    def _indices(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row, action) index pairs into ``[prod(batch_shape), A]``: the flat form of ``a``
+        (fancy indexing, not take_along_axis: ~4x less overhead on a PPO minibatch)."""
+        cols = a.reshape(-1)
+        return np.arange(cols.size), cols
 
     # -- sampling ------------------------------------------------------------------------------
 
@@ -172,19 +202,20 @@ class Categorical(_Frozen):
 
         Lecture: 000/002 "surrogate objective" (cross-entropy = -log_prob for discrete actions).
         """
-        a = self._actions(a)
-        return np.take_along_axis(self.log_probs, a[..., None], axis=-1)[..., 0]
+        rows, cols = self._indices(self._actions(a))
+        return self.log_probs.reshape(-1, self.n_actions)[rows, cols].reshape(self.batch_shape)
 
     def log_prob_backward(self, a, dlogp) -> np.ndarray:
         """``dlogits = dlogp * (onehot(a) - p)``, shape ``[..., A]``.
 
         ``dlogp`` ([...] or scalar) is dL/dlog_prob(a); the result is dL/dlogits.
         """
-        a = self._actions(a)
+        rows, cols = self._indices(self._actions(a))
         dlogp = _upstream(dlogp, self.batch_shape, "dlogp", "log_prob(a)")
-        g = -self.probs.astype(np.result_type(self.dtype, dlogp.dtype))
-        np.put_along_axis(g, a[..., None], np.take_along_axis(g, a[..., None], -1) + 1.0, -1)
-        return (np.asarray(dlogp)[..., None] * g).astype(self.dtype, copy=False)
+        g = np.negative(self.probs, dtype=np.result_type(self.dtype, dlogp.dtype))   # -p
+        g.reshape(-1, self.n_actions)[rows, cols] += 1.0                           # onehot(a) - p
+        g *= np.asarray(dlogp)[..., None]
+        return g.astype(self.dtype, copy=False)
 
     # -- entropy -------------------------------------------------------------------------------
 

@@ -94,8 +94,24 @@ def log_softmax(logits, axis: int = -1) -> np.ndarray:
     largest entry contributes ``exp(0) = 1`` to the sum (no ``log(0)``).
     """
     z = _as_float(logits, "logits")
-    shifted = z - np.max(z, axis=axis, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    shifted = z - _reduce_keepdims(np.maximum, z, axis)
+    return shifted - np.log(_reduce_keepdims(np.add, np.exp(shifted), axis))
+
+
+def _reduce_keepdims(ufunc, x: np.ndarray, axis: int) -> np.ndarray:
+    """``ufunc.reduce(x, axis, keepdims=True)``, column by column when the axis is short.
+
+    NumPy's reduction along a short last axis costs ~10 us on a [256, 2] policy batch, ten
+    times the elementwise ops it amounts to. Below 8 entries NumPy sums sequentially too, so
+    the column loop gives the same bits.
+    """
+    n = x.shape[axis] if x.ndim else 0
+    if not 1 <= n < 8 or axis not in (-1, x.ndim - 1):
+        return ufunc.reduce(x, axis=axis, keepdims=True)
+    out = x[..., 0:1].copy()
+    for j in range(1, n):
+        ufunc(out, x[..., j:j + 1], out=out)
+    return out
 
 
 def softmax_cross_entropy(logits, labels, weights=None) -> tuple[float, np.ndarray]:

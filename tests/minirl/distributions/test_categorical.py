@@ -197,3 +197,34 @@ def test_pickle_and_deepcopy_rebuild_an_equal_distribution():
         assert e.dtype == np.float32
         np.testing.assert_array_equal(e.logits, d.logits)
         np.testing.assert_array_equal(e.probs, d.probs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(), (7,), (3, 4)])
+def test_trusted_constructor_equals_the_public_one(dtype, shape):
+    # The agents' fast path must give the same distribution, bit for bit, and still fail
+    # loudly on a diverged network; its logits are a private copy of the caller's buffer.
+    rng = np.random.default_rng(0)
+    buf = rng.normal(size=shape + (3,)).astype(dtype)
+    a = rng.integers(0, 3, size=shape)
+    d, t = Categorical(buf), Categorical._trusted(buf)
+    for name in ("logits", "log_probs", "probs"):
+        assert getattr(t, name).dtype == dtype
+        np.testing.assert_array_equal(getattr(t, name), getattr(d, name))
+        assert not getattr(t, name).flags.writeable
+    assert (t.batch_shape, t.n_actions, t.dtype) == (d.batch_shape, d.n_actions, d.dtype)
+    np.testing.assert_array_equal(t.log_prob(a), d.log_prob(a))
+    buf[...] = 0.0  # the caller reuses its buffer: the distribution must not change
+    np.testing.assert_array_equal(t.logits, d.logits)
+    bad = np.array([[0.0, np.nan]], dtype)
+    with pytest.raises(ValueError, match="logits"):
+        Categorical._trusted(bad)
+
+
+def test_log_prob_and_backward_literals_on_a_batch():
+    # Hand-computed: p = softmax([0, log 3]) = [1/4, 3/4].
+    d = Categorical(np.array([[0.0, np.log(3.0)], [0.0, np.log(3.0)]]))
+    np.testing.assert_allclose(d.log_prob(np.array([0, 1])), np.log([0.25, 0.75]), rtol=1e-12)
+    g = d.log_prob_backward(np.array([0, 1]), np.array([2.0, -1.0]))
+    np.testing.assert_allclose(g, [[2.0 * 0.75, 2.0 * -0.75], [-1.0 * -0.25, -1.0 * 0.25]],
+                               rtol=1e-12)
