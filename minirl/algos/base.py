@@ -115,7 +115,7 @@ class ActorCriticNet:
         """dtheta [n_params] from ddist (dlogits [B, A] or (dmean [B, D], dlog_std [D])) and
         dvalues [B] (None: the critic gets no gradient)."""
         cache_a, cache_v = cache
-        grad = np.zeros(self.n_params, self.dtype)
+        grad = np.empty(self.n_params, self.dtype)   # every slice is written below
         dhead = ddist if self.discrete else ddist[0]
         if not self.discrete:
             grad[self.log_std_slice] = ddist[1]
@@ -125,7 +125,9 @@ class ActorCriticNet:
             if dvalues is not None:
                 dout[:, self.act_dim] = dvalues
             dhead = dout
-        elif dvalues is not None:
+        elif dvalues is None:
+            grad[self.vf_slice] = 0.0
+        else:
             self.critic.backward(params[self.vf_slice], cache_v, dvalues[:, None],
                                  need_dx=False, out=grad[self.vf_slice])
         self.actor.backward(params[self.actor_slice], cache_a, dhead, need_dx=False,

@@ -168,13 +168,21 @@ class Adam:
         g = grad
         if self.weight_decay and not self.decoupled:
             g = grad + self.weight_decay * params
-        m = self.beta1 * state.m + (1.0 - self.beta1) * g
-        v = self.beta2 * state.v + (1.0 - self.beta2) * (g * g)
+        # The same arithmetic as the docstring, in place on fresh arrays: one scratch vector
+        # instead of a temporary per operator (~half the time of a PPO-sized step).
+        scratch = np.multiply(g, 1.0 - self.beta1)
+        m = np.multiply(state.m, self.beta1)
+        m += scratch                                       # beta1 m + (1 - beta1) g
+        np.multiply(g, g, out=scratch)
+        scratch *= 1.0 - self.beta2
+        v = np.multiply(state.v, self.beta2)
+        v += scratch                                       # beta2 v + (1 - beta2) g^2
         # Fold both bias corrections into one scalar step size and the denominator.
         step_size = lr / (1.0 - self.beta1 ** t)
-        denom = np.sqrt(v / (1.0 - self.beta2 ** t))
+        denom = np.divide(v, 1.0 - self.beta2 ** t, out=scratch)
+        np.sqrt(denom, out=denom)
         denom += self.eps
-        update = m / denom
+        update = np.divide(m, denom, out=denom)
         update *= step_size
         new = params - update
         if self.weight_decay and self.decoupled:
