@@ -84,6 +84,7 @@ class ActorCriticNet:
         self.vf_slice = slice(a + n_std, a + n_std + (0 if shared else self.critic.n_params))
         self.n_params = self.vf_slice.stop
         self._ws = {"actor": self.actor.workspace()}
+        self._last_split = (None, None, None)
         if self.critic is not None:
             self._ws["critic"] = self.critic.workspace()
 
@@ -99,13 +100,23 @@ class ActorCriticNet:
         params[self.log_std_slice] = self.log_std_init
         return params
 
+    def _split(self, params: np.ndarray) -> tuple:
+        """(actor, critic) views of ``params``. The last pair is kept (with ``params`` itself,
+        so its id cannot be reused): the MLPs then find their memoized layer views by identity,
+        ~2 us faster than by address, for the rollout's many calls with the same params."""
+        if self._last_split[0] is not params:
+            critic = None if self.shared else params[self.vf_slice]
+            self._last_split = (params, params[self.actor_slice], critic)
+        return self._last_split[1:]
+
     def forward(self, params: np.ndarray, obs: np.ndarray):
         """obs [B, obs_dim] -> (dist over [B] actions, values [B], cache for ``backward``)."""
-        out, cache_a = self.actor.forward(params[self.actor_slice], obs, self._ws["actor"])
+        p_actor, p_critic = self._split(params)
+        out, cache_a = self.actor.forward(p_actor, obs, self._ws["actor"])
         if self.shared:
             head, values, cache_v = out[:, :self.act_dim], out[:, self.act_dim], None
         else:
-            v, cache_v = self.critic.forward(params[self.vf_slice], obs, self._ws["critic"])
+            v, cache_v = self.critic.forward(p_critic, obs, self._ws["critic"])
             head, values = out, v[:, 0]
         dist = (Categorical._trusted(head) if self.discrete
                 else DiagGaussian(head, params[self.log_std_slice]))
@@ -115,6 +126,7 @@ class ActorCriticNet:
         """dtheta [n_params] from ddist (dlogits [B, A] or (dmean [B, D], dlog_std [D])) and
         dvalues [B] (None: the critic gets no gradient)."""
         cache_a, cache_v = cache
+        p_actor, p_critic = self._split(params)
         grad = np.empty(self.n_params, self.dtype)   # every slice is written below
         dhead = ddist if self.discrete else ddist[0]
         if not self.discrete:
@@ -128,9 +140,9 @@ class ActorCriticNet:
         elif dvalues is None:
             grad[self.vf_slice] = 0.0
         else:
-            self.critic.backward(params[self.vf_slice], cache_v, dvalues[:, None],
+            self.critic.backward(p_critic, cache_v, dvalues[:, None],
                                  need_dx=False, out=grad[self.vf_slice])
-        self.actor.backward(params[self.actor_slice], cache_a, dhead, need_dx=False,
+        self.actor.backward(p_actor, cache_a, dhead, need_dx=False,
                             out=grad[self.actor_slice])
         return grad
 
@@ -144,7 +156,7 @@ class ActorCriticNet:
         """V(s) [B] for obs [B, obs_dim]."""
         if self.shared:
             return self.forward(params, obs)[1]
-        return self.critic.forward(params[self.vf_slice], obs, self._ws["critic"])[0][:, 0].copy()
+        return self.critic.forward(self._split(params)[1], obs, self._ws["critic"])[0][:, 0].copy()
 
 
 class Agent:
