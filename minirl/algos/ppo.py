@@ -106,7 +106,9 @@ def normalize_advantages(adv: np.ndarray) -> np.ndarray:
     """(A - mean A) / (std A + 1e-8); a single advantage is returned unchanged (std = 0)."""
     if adv.size < 2:
         return adv
-    return (adv - adv.mean()) / (adv.std() + 1e-8)
+    centered = adv - adv.mean()
+    std = np.sqrt(np.mean(centered * centered))     # = adv.std(), without a second mean
+    return centered / (std + 1e-8)
 
 
 def ppo_loss_and_grad(net: ActorCriticNet, params: np.ndarray, mb: Batch, cfg: PPOConfig,

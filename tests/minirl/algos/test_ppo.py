@@ -21,6 +21,15 @@ def returns_per_iteration(agent, steps):
 
 def test_normalize_advantages_guards_single_element():
     np.testing.assert_array_equal(normalize_advantages(np.array([3.0])), [3.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [2, 7, 256, 1000])
+def test_normalize_advantages_is_the_mean_std_formula(dtype, n):
+    adv = (np.random.default_rng(n).normal(size=n) * 30.0 + 5.0).astype(dtype)
+    out = normalize_advantages(adv)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, (adv - adv.mean()) / (adv.std() + 1e-8))
     out = normalize_advantages(np.array([1.0, 2.0, 3.0, 6.0]))
     assert abs(out.mean()) < 1e-12 and abs(out.std() - 1.0) < 1e-6
 
