@@ -85,6 +85,8 @@ class ActorCriticNet:
         self.n_params = self.vf_slice.stop
         self._ws = {"actor": self.actor.workspace()}
         self._last_split = (None, None, None)
+        self._grad = np.zeros(self.n_params, self.dtype)   # backward's scratch, copied out
+        self._grad_split = (self._grad[self.actor_slice], self._grad[self.vf_slice])
         if self.critic is not None:
             self._ws["critic"] = self.critic.workspace()
 
@@ -127,7 +129,9 @@ class ActorCriticNet:
         dvalues [B] (None: the critic gets no gradient)."""
         cache_a, cache_v = cache
         p_actor, p_critic = self._split(params)
-        grad = np.empty(self.n_params, self.dtype)   # every slice is written below
+        # Written into one persistent buffer whose slices the MLPs have memoized views of
+        # (a fresh vector costs two view rebuilds, ~13 us); the caller gets a copy.
+        grad, (g_actor, g_critic) = self._grad, self._grad_split
         dhead = ddist if self.discrete else ddist[0]
         if not self.discrete:
             grad[self.log_std_slice] = ddist[1]
@@ -138,13 +142,11 @@ class ActorCriticNet:
                 dout[:, self.act_dim] = dvalues
             dhead = dout
         elif dvalues is None:
-            grad[self.vf_slice] = 0.0
+            g_critic[:] = 0.0
         else:
-            self.critic.backward(p_critic, cache_v, dvalues[:, None],
-                                 need_dx=False, out=grad[self.vf_slice])
-        self.actor.backward(p_actor, cache_a, dhead, need_dx=False,
-                            out=grad[self.actor_slice])
-        return grad
+            self.critic.backward(p_critic, cache_v, dvalues[:, None], need_dx=False, out=g_critic)
+        self.actor.backward(p_actor, cache_a, dhead, need_dx=False, out=g_actor)
+        return grad.copy()
 
     def act(self, params: np.ndarray, obs: np.ndarray, rng: np.random.Generator):
         """Sample a ~ pi(.|s): (actions [B, ...], logp [B], values [B]) — the rollout's ``act``."""
