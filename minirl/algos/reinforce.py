@@ -4,9 +4,9 @@
     for iteration = 1, 2, ...:
       1. Collect T steps from each of N envs with pi_theta (episodes cut by the end of the
          batch are completed with V(s_T) when a value baseline exists, else just cut)
-      2. At each step compute the return (full R(tau) or reward-to-go G_t) and the weight
-             w_t = R(tau)                 (full return, no baseline)
-             w_t = G_t                    (reward-to-go, no baseline)
+      2. At each step compute the return (reward-to-go G_t, or with ``reward_to_go=False``
+         the full return R(tau) in place of G_t below) and the weight
+             w_t = G_t                    (no baseline)
              w_t = G_t - mean_i R(tau_i)  (batch-mean baseline)
              w_t = G_t - b(s_t)           (learned baseline, the value net before its refit)
       3. Re-fit the baseline: minimize sum_t |b(s_t) - G_t|^2 (``vf_epochs`` passes of
@@ -68,8 +68,6 @@ class REINFORCEConfig:
                      vf_minibatch_size=(1, None), max_grad_norm=(1e-9, None))
         if self.baseline not in BASELINES:
             raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
-        if not self.reward_to_go and self.baseline != "none":
-            raise ValueError("a baseline needs reward_to_go=True (the lectures subtract b from G_t)")
 
 
 def pg_weights(ro: Rollout, cfg: REINFORCEConfig):
@@ -79,15 +77,15 @@ def pg_weights(ro: Rollout, cfg: REINFORCEConfig):
     boot = ro.next_values if cfg.baseline == "value" else None
     args = (ro.rewards, ro.terminated, ro.truncated, cfg.gamma)
     disc = dict(step_discount=cfg.step_discount)
-    if not cfg.reward_to_go:
-        w = full_return_weights(*args)
-    elif cfg.baseline == "none":
-        w = reward_to_go_weights(*args, bootstrap_values=boot, **disc)
+    full = dict(full_return=not cfg.reward_to_go)
+    if cfg.baseline == "none":
+        w = (reward_to_go_weights(*args, **disc) if cfg.reward_to_go
+             else full_return_weights(*args))
     elif cfg.baseline == "mean":
-        w = constant_baseline_weights(*args, **disc)
+        w = constant_baseline_weights(*args, **disc, **full)
     else:
         w = state_baseline_weights(ro.rewards, ro.terminated, ro.truncated, ro.values,
-                                   cfg.gamma, bootstrap_values=boot, **disc)
+                                   cfg.gamma, bootstrap_values=boot, **disc, **full)
     G = advantages_and_targets("mc", ro.rewards, ro.values,
                                ro.next_values if boot is not None else np.zeros_like(ro.values),
                                ro.terminated, ro.truncated, cfg.gamma)[1]

@@ -19,9 +19,10 @@ and differs only in the per-step *weight* ``w_{i,t}`` multiplying the score. So:
 |---|--------------------------------|-------------------------------------------------------------|
 | 1 | ``full_return_weights``        | R(tau) = sum_{t'} gamma^{t'} r_{t'}                          |
 | 2 | ``reward_to_go_weights``       | gamma^k G_t,  G_t = sum_{t'>=t} gamma^{t'-t} r_{t'}          |
-| 3 | ``constant_baseline_weights``  | gamma^k (G_t - b), b = mean episode return (or given)        |
+| 3 | ``constant_baseline_weights``  | gamma^k (G_t - b), b = mean episode return (or given);       |
+|   |                                | ``full_return=True``: R(tau) - b                             |
 | 4 | ``variance_optimal_baseline``  | b_j = E[g_j^2 R]/E[g_j^2], used as ``coordinate_baseline``   |
-| 5 | ``state_baseline_weights``     | gamma^k (G_t - b(s_t))                                       |
+| 5 | ``state_baseline_weights``     | gamma^k (G_t - b(s_t)); ``full_return=True``: R(tau) - b(s_t) |
 | 6 | ``advantage_weights``          | gamma^k A_t                                                  |
 | 7 | ``trajectory_is_weights``      | rho_{0:end} gamma^k (G_t - b(s_t))                           |
 | 8 | ``per_decision_is_weights``    | sum_{t'>=t} gamma^{t'} rho_{0:t'} r_{t'} - gamma^k rho_{0:t} b(s_t) |
@@ -227,11 +228,16 @@ def reward_to_go_weights(rewards, terminated, truncated, gamma: float = 1.0, *,
 
 def constant_baseline_weights(rewards, terminated, truncated, gamma: float = 1.0,
                               baseline: float | None = None, *, leave_one_out: bool = False,
-                              step_discount: bool = True, start_steps=None) -> np.ndarray:
-    """Reward-to-go minus a constant baseline ``b``.
+                              step_discount: bool = True, start_steps=None,
+                              full_return: bool = False) -> np.ndarray:
+    """Reward-to-go (or the full return) minus a constant baseline ``b``.
 
     grad J ~= (1/N) sum_i sum_t grad log pi(a_{i,t}|s_{i,t}) gamma^k (G_{i,t} - b),
     b = (1/N) sum_i R(tau_i)   (the batch mean return) unless ``baseline`` is given.
+
+    ``full_return=True`` is lecture 000's first form, grad log p(tau) (R(tau) - b): every step
+    of episode i is weighted by R(tau_i) - b (no gamma^k factor: R(tau) is already discounted
+    from the episode start, as in ``full_return_weights``).
 
     Lecture: 000 "Improving the gradient - Introducing baselines" and "How to implement policy
     gradients?"; 002 "Reducing variance by subtracting baseline".
@@ -245,8 +251,8 @@ def constant_baseline_weights(rewards, terminated, truncated, gamma: float = 1.0
     """
     _, terminated, truncated, gamma, G, dtype = _returns_and_flags(
         rewards, terminated, truncated, gamma, None)
+    R = _episode_returns(G, terminated, truncated)
     if baseline is None:
-        R = _episode_returns(G, terminated, truncated)
         starts = _episode_starts(terminated, truncated).reshape(R.shape)
         ep_returns = R[starts]
         n = ep_returns.size
@@ -260,6 +266,8 @@ def constant_baseline_weights(rewards, terminated, truncated, gamma: float = 1.0
         if leave_one_out:
             raise ValueError("leave_one_out applies to the batch-mean baseline, not a given one")
         b = float(baseline)
+    if full_return:
+        return (R - b).astype(dtype, copy=False)
     return _discount_factor(gamma, terminated, truncated, start_steps, step_discount, dtype) * (G - b)
 
 
@@ -302,10 +310,14 @@ def variance_optimal_baseline(scores, rewards, terminated, truncated, gamma: flo
 
 def state_baseline_weights(rewards, terminated, truncated, values, gamma: float = 1.0, *,
                            step_discount: bool = True, start_steps=None,
-                           bootstrap_values=None) -> np.ndarray:
-    """Reward-to-go minus a state-dependent baseline ``b(s_t) = values[t]``.
+                           bootstrap_values=None, full_return: bool = False) -> np.ndarray:
+    """Reward-to-go (or the full return) minus a state-dependent baseline ``b(s_t) = values[t]``.
 
     grad J ~= (1/N) sum_i sum_t grad log pi(a_{i,t}|s_{i,t}) gamma^k (G_{i,t} - b(s_{i,t}))
+
+    ``full_return=True`` weights step t by R(tau_i) - b(s_{i,t}) instead (no gamma^k factor):
+    still unbiased, since the baseline term has zero expectation whatever multiplies it, but
+    with the variance of the full return that causality removes.
 
     Lecture: 004 "Baseline b(s)" (E[grad log pi(a_t|s_t) b(s_t)] = 0) and "vanilla policy
     gradient" with a refit value baseline. Paper: Williams (1992); Greensmith et al. (2004).
@@ -317,6 +329,8 @@ def state_baseline_weights(rewards, terminated, truncated, values, gamma: float 
     _, terminated, truncated, gamma, G, dtype = _returns_and_flags(
         rewards, terminated, truncated, gamma, bootstrap_values, ("values", values))
     values = _optional_values(values, "values", G.shape, dtype)
+    if full_return:
+        return _episode_returns(G, terminated, truncated) - values
     return _discount_factor(gamma, terminated, truncated, start_steps, step_discount, dtype) * (G - values)
 
 

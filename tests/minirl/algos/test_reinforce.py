@@ -4,7 +4,8 @@ import pytest
 
 from minirl.algos.reinforce import REINFORCE, REINFORCEConfig, fit_baseline, pg_weights
 from minirl.logger import TrainingLog
-from minirl.objectives.policy_gradient import full_return_weights, reward_to_go_weights
+from minirl.objectives.policy_gradient import (constant_baseline_weights, full_return_weights,
+                                               reward_to_go_weights)
 from minirl.rollout import flatten
 
 
@@ -27,6 +28,18 @@ def test_pg_weights_per_option():
     w_v, G = pg_weights(ro, REINFORCEConfig(baseline="value", **base))
     # learned baseline: w = G - V(s) where G bootstraps V only at cut episodes
     np.testing.assert_allclose(w_v, G - ro.values, rtol=1e-5, atol=1e-5)
+    # full return with a baseline (lecture 000's R(tau) - b): constant within each episode
+    # for the batch mean, R(tau) - V(s_t) for the learned one
+    R = full_return_weights(ro.rewards, ro.terminated, ro.truncated, 0.9)
+    w_fm, _ = pg_weights(ro, REINFORCEConfig(reward_to_go=False, baseline="mean", **base))
+    minus_b = w_fm - R                    # -b, the same at every step
+    np.testing.assert_allclose(minus_b, np.full(R.shape, minus_b[0, 0]), rtol=1e-6)
+    np.testing.assert_array_equal(w_fm, constant_baseline_weights(
+        ro.rewards, ro.terminated, ro.truncated, 0.9, full_return=True))
+    assert minus_b[0, 0] != 0
+    R_boot = full_return_weights(ro.rewards, ro.terminated, ro.truncated, 0.9, ro.next_values)
+    w_fv, _ = pg_weights(ro, REINFORCEConfig(reward_to_go=False, baseline="value", **base))
+    np.testing.assert_allclose(w_fv, R_boot - ro.values, rtol=1e-5, atol=1e-5)
 
 
 def test_fit_baseline_reduces_the_regression_loss():
@@ -43,15 +56,11 @@ def test_fit_baseline_reduces_the_regression_loss():
     np.testing.assert_array_equal(params[agent.net.pi_slice], agent.params[agent.net.pi_slice])
 
 
-def test_config_rejects_baseline_without_reward_to_go():
-    with pytest.raises(ValueError, match="reward_to_go"):
-        REINFORCEConfig(reward_to_go=False, baseline="value")
-
-
-@pytest.mark.parametrize("baseline", ["none", "mean", "value"])
-def test_reinforce_learns_bandit(baseline):
+@pytest.mark.parametrize("reward_to_go, baseline", [(True, "none"), (True, "mean"),
+                                                    (True, "value"), (False, "mean")])
+def test_reinforce_learns_bandit(reward_to_go, baseline):
     cfg = REINFORCEConfig(num_envs=4, num_steps=16, hidden_sizes=(16,), baseline=baseline,
-                          lr=1e-2)
+                          reward_to_go=reward_to_go, lr=1e-2)
     log = TrainingLog(None)
     REINFORCE("minirl/Bandit-v0", cfg, seed=0).learn(4096, log)
     r = np.array([row["episode_return_mean"] for row in log.rows])

@@ -60,7 +60,8 @@ def _assert_unbiased(expected, truth):
         assert relative_error(expected, truth) < RTOL
 
 
-ON_POLICY = ["full_return", "reward_to_go", "constant_baseline", "state_baseline", "advantage"]
+ON_POLICY = ["full_return", "reward_to_go", "constant_baseline", "state_baseline", "advantage",
+             "full_return_constant_baseline", "full_return_state_baseline"]
 
 
 def _weights(name, mdp, policy, theta, b, seed=0):
@@ -74,6 +75,13 @@ def _weights(name, mdp, policy, theta, b, seed=0):
     if name == "state_baseline":  # any b(s_t, t): here random, not V
         table = np.random.default_rng(seed).standard_normal((mdp.horizon, mdp.num_states))
         return state_baseline_weights(b.rewards, b.terminated, b.truncated, b.at(table), g)
+    if name == "full_return_constant_baseline":  # lecture 000: grad log p(tau) (R(tau) - b)
+        return constant_baseline_weights(b.rewards, b.terminated, b.truncated, g, baseline=0.7,
+                                         full_return=True)
+    if name == "full_return_state_baseline":  # R(tau) - b(s_t, t)
+        table = np.random.default_rng(seed).standard_normal((mdp.horizon, mdp.num_states))
+        return state_baseline_weights(b.rewards, b.terminated, b.truncated, b.at(table), g,
+                                      full_return=True)
     if name == "advantage":
         _, _, A = policy_evaluation(mdp, policy.probs(theta))
         return advantage_weights(b.at(A), b.terminated, b.truncated, g)
@@ -150,17 +158,20 @@ def test_batch_mean_baseline_is_biased_by_one_minus_one_over_n_and_leave_one_out
     theta = rng.standard_normal(4)
     b = enumerated_batch(mdp, policy, theta)
     K = b.prob.size
-    mean_est, loo_est = np.zeros(4), np.zeros(4)
-    for i, j in itertools.product(range(K), repeat=2):
-        cols = [i, j]
-        args = (b.rewards[:, cols], b.terminated[:, cols], b.truncated[:, cols], mdp.gamma)
-        p = b.prob[i] * b.prob[j]
-        mean_est += p * policy_gradient(b.scores[:, cols], constant_baseline_weights(*args))
-        loo_est += p * policy_gradient(
-            b.scores[:, cols], constant_baseline_weights(*args, leave_one_out=True))
-    truth = grad_J(mdp, policy, theta)
-    assert relative_error(mean_est, 0.5 * truth) < RTOL
-    assert relative_error(loo_est, truth) < RTOL
+    for full_return in (False, True):
+        mean_est, loo_est = np.zeros(4), np.zeros(4)
+        for i, j in itertools.product(range(K), repeat=2):
+            cols = [i, j]
+            args = (b.rewards[:, cols], b.terminated[:, cols], b.truncated[:, cols], mdp.gamma)
+            kw = dict(full_return=full_return)
+            p = b.prob[i] * b.prob[j]
+            mean_est += p * policy_gradient(b.scores[:, cols],
+                                            constant_baseline_weights(*args, **kw))
+            loo_est += p * policy_gradient(
+                b.scores[:, cols], constant_baseline_weights(*args, leave_one_out=True, **kw))
+        truth = grad_J(mdp, policy, theta)
+        assert relative_error(mean_est, 0.5 * truth) < RTOL
+        assert relative_error(loo_est, truth) < RTOL
 
 
 def test_dropping_the_step_discount_is_biased_when_gamma_below_one():
@@ -312,6 +323,15 @@ def test_hand_computed_weights_with_two_episodes_in_one_column():
                                [-3, -1.5, 3, 1])
     np.testing.assert_allclose(state_baseline_weights(r, term, trunc, [1, 1, 1, 1], 0.5),
                                [1, 0.5, 4, 1.5])
+    # full return R(tau) = [2, 2, 5, 5] minus the baseline
+    np.testing.assert_allclose(constant_baseline_weights(r, term, trunc, 0.5, full_return=True),
+                               [-1.5, -1.5, 1.5, 1.5])
+    np.testing.assert_allclose(
+        constant_baseline_weights(r, term, trunc, 0.5, leave_one_out=True, full_return=True),
+        [-3, -3, 3, 3])
+    np.testing.assert_allclose(
+        state_baseline_weights(r, term, trunc, [1, 2, 3, 4], 0.5, full_return=True),
+        [1, 0, 2, 1])
     np.testing.assert_allclose(advantage_weights(r, term, trunc, 0.5), [1, 1, 3, 2])
     assert episode_steps(term, trunc).tolist() == [0, 1, 0, 1]
     assert episode_steps(term[:, None], trunc[:, None], start_steps=[3])[:, 0].tolist() == [3, 4, 0, 1]
