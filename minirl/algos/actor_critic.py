@@ -131,14 +131,7 @@ class A2C(Agent):
             grad, stats["grad_norm"] = clip_grad_norm(grad, cfg.max_grad_norm)
             self.params, self.opt_states["adam"] = adam.step(self.params, grad,
                                                              self.opt_states["adam"])
-            self.total_steps += cfg.num_envs * cfg.num_steps
-            self.iterations += 1
-            ep_returns, ep_lengths = self.collector.pop_episodes()
-            if callback is not None:
-                metrics = {"steps": self.total_steps, "iteration": self.iterations,
-                           "lr": adam.lr, "episode_returns": ep_returns,
-                           "episode_lengths": ep_lengths,
-                           "explained_variance": explained_variance(ro.values, targets), **stats}
-                if callback(self, metrics) is False:
-                    break
+            if not self._end_iteration(callback, lr=adam.lr, **stats,
+                                       explained_variance=explained_variance(ro.values, targets)):
+                break
         return self

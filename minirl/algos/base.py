@@ -215,6 +215,18 @@ class Agent:
         so a loaded agent continues exactly as the saved one would have."""
         self.collector.reset(seed=int(self.rng.integers(2**31 - 1)))
 
+    def _end_iteration(self, callback, **metrics) -> bool:
+        """Count one iteration's N*T steps and hand ``metrics`` plus the episodes finished
+        since the last call to ``callback(agent, metrics)``; False when the callback stops."""
+        self.total_steps += self.config.num_envs * self.config.num_steps
+        self.iterations += 1
+        ep_returns, ep_lengths = self.collector.pop_episodes()
+        if callback is None:
+            return True
+        metrics = {"steps": self.total_steps, "iteration": self.iterations,
+                   "episode_returns": ep_returns, "episode_lengths": ep_lengths, **metrics}
+        return callback(self, metrics) is not False
+
     def learn(self, total_steps: int, callback=None):
         raise NotImplementedError
 

@@ -215,14 +215,8 @@ class PPO(Agent):
             if cfg.loss == "kl":
                 self.extra_state["kl_beta"] = adaptive_kl_beta(beta, stats["approx_kl_k3"],
                                                                cfg.kl_target)
-            self.total_steps += cfg.num_envs * cfg.num_steps
-            self.iterations += 1
-            ep_returns, ep_lengths = self.collector.pop_episodes()
-            if callback is not None:
-                metrics = {"steps": self.total_steps, "iteration": self.iterations, "lr": lr,
-                           "clip_eps": clip_eps, "kl_beta": beta,
-                           "explained_variance": explained_variance(batch.values, batch.returns),
-                           "episode_returns": ep_returns, "episode_lengths": ep_lengths, **stats}
-                if callback(self, metrics) is False:
-                    break
+            if not self._end_iteration(
+                    callback, lr=lr, clip_eps=clip_eps, kl_beta=beta, **stats,
+                    explained_variance=explained_variance(batch.values, batch.returns)):
+                break
         return self

@@ -166,13 +166,6 @@ class REINFORCE(Agent):
             # 4. One policy-gradient step along mean_t grad log pi(a_t|s_t) w_t.
             self.params, self.opt_states["pi"], pi_stats = policy_step(
                 self.net, self.params, self.opt_states["pi"], ro, w, cfg)
-            self.total_steps += cfg.num_envs * cfg.num_steps
-            self.iterations += 1
-            ep_returns, ep_lengths = self.collector.pop_episodes()
-            if callback is not None:
-                metrics = {"steps": self.total_steps, "iteration": self.iterations,
-                           "lr": cfg.lr, "episode_returns": ep_returns,
-                           "episode_lengths": ep_lengths, **stats, **pi_stats}
-                if callback(self, metrics) is False:
-                    break
+            if not self._end_iteration(callback, lr=cfg.lr, **stats, **pi_stats):
+                break
         return self
