@@ -39,6 +39,15 @@ def _weights(weights, shape: tuple, dtype, name: str = "weights"):
         raise ValueError(f"{name} with shape {w.shape} does not broadcast to {shape}") from None
 
 
+def _residual(pred, target):
+    """Validated ``(pred, r = pred - target, n = max(pred.size, 1))`` of a regression loss."""
+    pred = _as_float(pred, "pred")
+    target = _as_float(target, "target")
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {pred.shape} and target {target.shape} must have the same shape")
+    return pred, pred - target.astype(pred.dtype, copy=False), max(pred.size, 1)
+
+
 def mse(pred, target, weights=None) -> tuple[float, np.ndarray]:
     """Mean squared error ``L = mean(w * (pred - target)^2)``; returns ``(L, dL/dpred)``.
 
@@ -47,12 +56,7 @@ def mse(pred, target, weights=None) -> tuple[float, np.ndarray]:
     ``target`` gets no gradient (a stop-gradient, e.g. a TD target).
     Lecture: 001 (CS224R) DQN/SAC critic update ``1/N sum_i [Q(s_i, a_i) - y_i]^2``.
     """
-    pred = _as_float(pred, "pred")
-    target = _as_float(target, "target")
-    if pred.shape != target.shape:
-        raise ValueError(f"pred {pred.shape} and target {target.shape} must have the same shape")
-    n = max(pred.size, 1)
-    r = pred - target.astype(pred.dtype, copy=False)
+    pred, r, n = _residual(pred, target)
     w = _weights(weights, pred.shape, pred.dtype)
     wr = r if w is None else w * r
     value = float(np.sum(wr * r) / n)
@@ -71,12 +75,7 @@ def huber(pred, target, delta: float = 1.0, weights=None) -> tuple[float, np.nda
     """
     if not delta > 0:
         raise ValueError(f"delta must be > 0, got {delta}")
-    pred = _as_float(pred, "pred")
-    target = _as_float(target, "target")
-    if pred.shape != target.shape:
-        raise ValueError(f"pred {pred.shape} and target {target.shape} must have the same shape")
-    n = max(pred.size, 1)
-    r = pred - target.astype(pred.dtype, copy=False)
+    pred, r, n = _residual(pred, target)
     a = np.abs(r)
     per = np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
     grad = np.clip(r, -delta, delta)
