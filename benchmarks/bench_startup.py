@@ -57,7 +57,7 @@ except ImportError:  # pragma: no cover - Windows: CPU columns stay NaN
     resource = None
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("returns", "gae", "nstep", "importance", "replay", "unique")
+MODULES = ("returns", "gae", "nstep", "importance", "replay", "unique", "activations")
 TARGET_WARM_S = 1.0
 
 # Explicit first calls for kernels whose arguments the name-based builder cannot make, e.g.
@@ -65,7 +65,9 @@ TARGET_WARM_S = 1.0
 # "setup" (statements, untimed) and "call" (an expression, timed) run in the child's sample
 # namespace (``np``, ``rng``, ``rewards``, ... see ``samples()`` in ``_CHILD``), plus ``mod``
 # (the topic module) and ``instances`` (the objects of public classes, by class name).
-CALLS: dict[str, dict[str, str]] = {}
+CALLS: dict[str, dict[str, str]] = {
+    "activations.tanh_f32": {"call": "mod.tanh_f32(x.astype(np.float32))"},
+}
 # importance_weights(..., mode): one kernel serves every mode, so one first call compiles it.
 IMPORTANCE_MODE = "per_decision"
 

@@ -30,6 +30,8 @@ from typing import Mapping
 
 import numpy as np
 
+from kernels.activations import tanh_f32
+
 Params = Mapping[str, np.ndarray]
 
 
@@ -98,9 +100,8 @@ def _ones(n: int, dtype: np.dtype) -> np.ndarray:
     return ones
 
 
-# NumPy's float64 tanh is not vectorized and costs ~2.5x an exp; above these sizes the
-# exp-based form below is faster (measured on AVX2). float32 tanh is vectorized: the gain is small.
-_TANH_VIA_EXP_MIN_SIZE = {np.dtype(np.float64): 1024, np.dtype(np.float32): 65536}
+# NumPy's float64 tanh is not vectorized and costs ~2.5x an exp; from 1024 elements on the
+# exp-based form below is faster (measured on AVX2).
 
 
 def _tanh_via_exp(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
@@ -135,8 +136,14 @@ class Tanh:
         return in_dim
 
     def forward(self, params: Params, x: np.ndarray, out: np.ndarray | None = None):
-        """``y = tanh(x)``; ``out=x`` is allowed (in place); cache is ``y``."""
-        if x.size >= 1024 and x.size >= _TANH_VIA_EXP_MIN_SIZE.get(x.dtype, np.inf):
+        """``y = tanh(x)``; ``out=x`` is allowed (in place); cache is ``y``.
+
+        float32: ``kernels.activations.tanh_f32`` (within 0.63 ulp of the exact tanh for every
+        input, ~2x faster than NumPy's float32 tanh here); float64: ``np.tanh``, or for 1024
+        elements and more the exp form below."""
+        if x.dtype == np.float32 and x.flags.c_contiguous:
+            y = tanh_f32(x, out)
+        elif x.dtype == np.float64 and x.size >= 1024:
             y = _tanh_via_exp(x, out)
         else:
             y = np.tanh(x, out=out)
