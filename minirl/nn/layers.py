@@ -139,9 +139,9 @@ class Tanh:
         """``y = tanh(x)``; ``out=x`` is allowed (in place); cache is ``y``.
 
         float32: ``kernels.activations.tanh_f32`` (within 0.63 ulp of the exact tanh for every
-        input, ~2x faster than NumPy's float32 tanh here); float64: ``np.tanh``, or for 1024
+        float32 input, ~2x faster than NumPy's float32 tanh here); float64: ``np.tanh``, or for 1024
         elements and more the exp form below."""
-        if x.dtype == np.float32 and x.flags.c_contiguous:
+        if x.dtype == np.float32:
             y = tanh_f32(x, out)
         elif x.dtype == np.float64 and x.size >= 1024:
             y = _tanh_via_exp(x, out)

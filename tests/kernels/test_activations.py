@@ -14,9 +14,11 @@ MAX_ULP = 0.63   # 0.5 (the final rounding) + the fit's 7.5e-9 relative error, i
 
 
 def ulp_error(y32, x32):
-    """|y - tanh(x)| in units of the float32 spacing at the correctly rounded tanh(x)."""
+    """|y - tanh(x)| in float32 ulps of the exact value: 2^(e - 23) for tanh(x) in [2^e, 2^(e+1))
+    (normal range; tanh(x) is taken in float64, whose error is 2^-29 of these units)."""
     exact = np.tanh(x32.astype(np.float64))
-    return np.abs(y32.astype(np.float64) - exact) / np.spacing(exact.astype(np.float32)).astype(np.float64)
+    ulp = np.ldexp(1.0, np.frexp(exact)[1] - 24)
+    return np.abs(y32.astype(np.float64) - exact) / ulp
 
 
 def _float32_range(lo, hi, step=1):
@@ -37,7 +39,7 @@ def test_every_float32_in_the_approximated_range_is_within_0_63_ulp():
         worst = max(worst, float(ulp_error(ys, xs).max()))
         np.testing.assert_array_equal(tanh_f32(-xs), -ys)          # odd, exactly
     assert worst <= MAX_ULP
-    # And NumPy's own float32 tanh, for scale: within about 1 ulp.
+    # And NumPy's own float32 tanh, for scale: up to 1.37 ulp over this range.
     sample = xs_all[::1009]
     assert ulp_error(np.tanh(sample), sample).max() < 1.5
 
