@@ -20,8 +20,8 @@ tanh, refined by Lawson reweighting towards the minimax relative error) to a rel
 7.5e-9 in exact arithmetic on [0, c]. The kernel evaluates in float64 and rounds once to
 float32, so the result is within 0.5 ulp + 7.5e-9 relative of the exact tanh: checked for every
 float32 input by ``tests/kernels/test_activations.py`` (NumPy's own float32 tanh is within
-1.37 ulp over the same range). The form is odd in x, so tanh(-x) = -tanh(x) exactly, -0.0 stays -0.0 and NaN
-propagates.
+1.37 ulp over the same range). The form is odd in x, so tanh(-x) = -tanh(x) exactly, -0.0
+stays -0.0 and NaN propagates.
 
 float64 keeps ``np.tanh`` (the reference dtype; a float64-accurate rational would need far
 higher degrees): see ``minirl.nn.layers.Tanh``.
