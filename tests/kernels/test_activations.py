@@ -89,7 +89,8 @@ def test_wrapper_rejects_bad_input():
     with pytest.raises(TypeError, match="x must be a float32"):
         tanh_f32([0.0, 1.0])
     x = np.zeros((2, 3), np.float32)
-    for bad in (np.zeros((3, 2), np.float32), np.zeros((2, 3)), np.zeros((2, 6), np.float32)[:, ::2]):
+    strided = np.zeros((2, 6), np.float32)[:, ::2]
+    for bad in (np.zeros((3, 2), np.float32), np.zeros((2, 3)), strided):
         with pytest.raises(ValueError, match="out must be"):
             tanh_f32(x, out=bad)
 
