@@ -7,6 +7,9 @@ loop does; torch runs ``y = net(x); y.backward(dy)`` with a random upstream grad
 parameter gradients zeroed by ``set_to_none`` (its idiomatic loop). ``ratio`` is
 minirl time / torch time (< 1: minirl is faster), the median of per-round paired ratios.
 
+A second table times the float32 tanh alone: ``np.tanh`` against the Numba kernel the Tanh
+layer uses for float32 (``kernels/activations.py``).
+
     python -m benchmarks --only nn [--quick]
 """
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks._harness import Table, emit, interleaved, optional_import, paired_ratio
+from kernels.activations import tanh_f32
 from minirl.nn import MLP, Tanh
 
 NETS = ([4, 64, 64, 2], [17, 256, 256, 6])
@@ -94,7 +98,29 @@ def main(quick: bool = False) -> None:
                                ratio_fwd=paired_ratio(samples, "fwd", "torch_fwd"), ratio_fwd_bwd=ratio,
                                target=f"<= {target}", met="yes" if ratio <= target else "NO")
                 table.add(**row)
-    emit(table, "nn")
+    emit(table, "nn_quick" if quick else "nn")
+    emit(tanh_table(rounds, min_time), "nn_tanh_quick" if quick else "nn_tanh")
+
+
+def tanh_table(rounds: int, min_time: float) -> Table:
+    """float32 tanh of a hidden-layer activation ``[B, 64]``: NumPy's ``np.tanh`` against
+    ``kernels.activations.tanh_f32`` (what the Tanh layer uses for float32), out of place and
+    in place (the layer's case). ratio = kernel / NumPy."""
+    table = Table("float32 tanh [B, 64]: kernels.activations.tanh_f32 vs np.tanh; "
+                  "ratio = kernel / numpy")
+    rng = np.random.default_rng(1)
+    for batch in (8, 256, 2048):
+        x = (2 * rng.standard_normal((batch, 64))).astype(np.float32)
+        out, buf = np.empty_like(x), x.copy()
+        fns = {"numpy": lambda: np.tanh(x, out=out), "kernel": lambda: tanh_f32(x, out),
+               "numpy_inplace": lambda: np.tanh(buf, out=buf),
+               "kernel_inplace": lambda: tanh_f32(buf, buf)}
+        t, samples = interleaved(fns, rounds, min_time)
+        table.add(batch=batch, numpy_s=t["numpy"], kernel_s=t["kernel"],
+                  ratio=paired_ratio(samples, "kernel", "numpy"),
+                  numpy_inplace_s=t["numpy_inplace"], kernel_inplace_s=t["kernel_inplace"],
+                  ratio_inplace=paired_ratio(samples, "kernel_inplace", "numpy_inplace"))
+    return table
 
 
 if __name__ == "__main__":

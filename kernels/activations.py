@@ -69,27 +69,38 @@ def tanh_rational_reference(x) -> np.ndarray:
     return y.astype(np.float32)
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _tanh_rational(v):
+    # error_model="numpy": no ZeroDivisionError check on the divide (Q >= 1 anyway), which is
+    # what lets LLVM vectorize the loops below.
+    u = v * v * _INV_CLIP2
+    p = _P0 + u * (_P1 + u * (_P2 + u * (_P3 + u * (_P4 + u * (_P5 + u * _P6)))))
+    q = 1.0 + u * (_Q1 + u * (_Q2 + u * _Q3))
+    y = v * p / q
+    if v >= TANH_CLIP:          # selects, not branches, after vectorization;
+        y = 1.0                 # NaN fails both tests and stays NaN
+    elif v <= -TANH_CLIP:
+        y = -1.0
+    return y
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _tanh_f32_kernel(x, out):
-    # error_model="numpy": no ZeroDivisionError check on the divide (Q >= 1 anyway), which is
-    # what lets LLVM vectorize the loop.
     for i in range(x.size):
-        v = np.float64(x[i])
-        u = v * v * _INV_CLIP2
-        p = _P0 + u * (_P1 + u * (_P2 + u * (_P3 + u * (_P4 + u * (_P5 + u * _P6)))))
-        q = 1.0 + u * (_Q1 + u * (_Q2 + u * _Q3))
-        y = v * p / q
-        if v >= TANH_CLIP:          # selects, not branches, after vectorization;
-            y = 1.0                 # NaN fails both tests and stays NaN
-        elif v <= -TANH_CLIP:
-            y = -1.0
-        out[i] = np.float32(y)
+        out[i] = np.float32(_tanh_rational(np.float64(x[i])))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _tanh_f32_inplace_kernel(a):
+    # One array read and written at the same index: vectorizes without the overlap check that
+    # makes LLVM fall back to a scalar loop when x and out of the kernel above are one buffer.
+    for i in range(a.size):
+        a[i] = np.float32(_tanh_rational(np.float64(a[i])))
 
 
 def tanh_f32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``tanh(x)`` for a float32 array of any shape; ``out`` (float32, same shape, C-contiguous)
-    may be ``x`` itself. Non-contiguous ``x`` is copied first, and so is ``x`` when computing
-    in place (see below)."""
+    may be ``x`` itself. Non-contiguous ``x`` is copied first."""
     if not isinstance(x, np.ndarray) or x.dtype != np.float32:
         raise TypeError(f"x must be a float32 ndarray, got "
                         f"{getattr(x, 'dtype', type(x).__name__)}")
@@ -100,10 +111,11 @@ def tanh_f32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         raise ValueError(f"out must be a C-contiguous float32 array of shape {x.shape}")
     if x.size == 0:
         return out
+    if out is x:                                    # in place
+        _tanh_f32_inplace_kernel(out.reshape(-1))
+        return out
     x = np.ascontiguousarray(x)
-    if np.may_share_memory(x, out):
-        # In place: LLVM's vectorized loop checks that input and output do not overlap and
-        # falls back to a scalar loop (~4x slower) when they do; a scratch copy is cheaper.
+    if np.may_share_memory(x, out):                 # overlapping views: read from a copy
         _tanh_f32_kernel(x.reshape(-1).copy(), out.reshape(-1))
     else:
         _tanh_f32_kernel(x.reshape(-1), out.reshape(-1))

@@ -78,8 +78,15 @@ def test_out_in_place_and_non_contiguous_input():
     expected = tanh_rational_reference(x)
     np.testing.assert_array_equal(tanh_f32(x[:, ::2]), expected[:, ::2])   # copied first
     buf = x.copy()
-    assert tanh_f32(buf, out=buf) is buf
+    assert tanh_f32(buf, out=buf) is buf                                   # the in-place kernel
     np.testing.assert_array_equal(buf, expected)
+    buf = x.copy()
+    assert tanh_f32(buf, out=buf.reshape(4, 6)) is not buf                 # same memory, other view
+    np.testing.assert_array_equal(buf, expected)
+    flat = np.linspace(-5, 5, 30, dtype=np.float32)
+    shifted = tanh_rational_reference(flat[:24])
+    tanh_f32(flat[:24], out=flat[6:])                                      # overlapping ranges
+    np.testing.assert_array_equal(flat[6:], shifted)
     assert tanh_f32(np.empty((0, 3), np.float32)).shape == (0, 3)
 
 
