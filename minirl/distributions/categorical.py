@@ -119,6 +119,10 @@ class Categorical(_Frozen):
         logits = _param(logits, "logits")
         if logits.ndim < 1 or logits.shape[-1] < 1:
             raise ValueError(f"logits must have shape [..., A] with A >= 1, got {logits.shape}")
+        self._set_logits(logits)
+
+    def _set_logits(self, logits: np.ndarray) -> None:
+        """Fill the frozen fields from validated, read-only logits ``[..., A]``."""
         log_probs = log_softmax(logits)
         log_probs.flags.writeable = False
         probs = np.exp(log_probs)
@@ -141,18 +145,8 @@ class Categorical(_Frozen):
         """
         logits = logits.copy()
         logits.flags.writeable = False
-        log_probs = log_softmax(logits)
-        log_probs.flags.writeable = False
-        probs = np.exp(log_probs)
-        probs.flags.writeable = False
         self = object.__new__(cls)
-        set_ = object.__setattr__
-        set_(self, "logits", logits)
-        set_(self, "log_probs", log_probs)
-        set_(self, "probs", probs)
-        set_(self, "batch_shape", logits.shape[:-1])
-        set_(self, "n_actions", logits.shape[-1])
-        set_(self, "dtype", logits.dtype)
+        self._set_logits(logits)
         return self
 
     def _init_args(self) -> tuple:

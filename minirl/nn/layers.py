@@ -100,12 +100,9 @@ def _ones(n: int, dtype: np.dtype) -> np.ndarray:
     return ones
 
 
-# NumPy's float64 tanh is not vectorized and costs ~2.5x an exp; from 1024 elements on the
-# exp-based form below is faster (measured on AVX2).
-
-
 def _tanh_via_exp(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-    """``tanh(x) = 2 / (1 + exp(-2x)) - 1`` in six in-place passes.
+    """``tanh(x) = 2 / (1 + exp(-2x)) - 1`` in six in-place passes, for float64 arrays of 1024
+    elements and more: NumPy's float64 tanh is not vectorized and costs ~2.5x an exp (AVX2).
 
     Agrees with ``np.tanh`` to within 2 ulp of 1 in absolute terms (not relative: for |x| << 1
     the result is x plus an absolute error ~1e-16, harmless next to matmul rounding).
@@ -138,9 +135,9 @@ class Tanh:
     def forward(self, params: Params, x: np.ndarray, out: np.ndarray | None = None):
         """``y = tanh(x)``; ``out=x`` is allowed (in place); cache is ``y``.
 
-        float32: ``kernels.activations.tanh_f32`` (within 0.63 ulp of the exact tanh for every
-        float32 input, ~2x faster than NumPy's float32 tanh here); float64: ``np.tanh``, or for 1024
-        elements and more the exp form below."""
+        float32: ``kernels.activations.tanh_f32`` (within 0.63 ulp of the exact tanh for
+        every float32 input, ~2x faster than NumPy's float32 tanh here); float64: ``np.tanh``,
+        or for 1024 elements and more the exp form above."""
         if x.dtype == np.float32:
             y = tanh_f32(x, out)
         elif x.dtype == np.float64 and x.size >= 1024:
