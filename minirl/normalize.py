@@ -8,10 +8,19 @@ Reward scaling by the running std of the discounted return (no mean subtraction,
 sign of every reward is kept; the return accumulator restarts at every episode end):
 
     ret_t    = gamma * ret_{t-1} * (1 - done_{t-1}) + r_t
-    r_scaled = clip(r_t / sqrt(Var[ret] + eps), -clip, clip)
+    r_scaled = clip(r_t / sqrt(Var[ret] + eps), -clip, clip)    once Var[ret] > 0
+    r_scaled = r_t                                              while Var[ret] == 0
+
+The second line is minirl's rule for the start of training: while every return seen so far
+is equal (always so after a single one; also after one vector step in which every env got
+the same reward) the variance is 0 and says nothing about the reward scale, and dividing by
+``sqrt(0 + eps)`` would send every reward to the clip bound (what several popular libraries
+do). So rewards pass through unscaled until the returns first differ. The statistics
+themselves are exact: ``Var[ret]`` is always the population variance of every return seen.
 
 Reference: Engstrom et al., "Implementation Matters in Deep RL: A Case Study on PPO and
-TRPO", ICLR 2020 (cited in lecture 004_233fd61d3e4def9e.txt, PPO slides).
+TRPO", ICLR 2020 (arXiv:2005.12729), cited in Stanford CS234, "Lecture 6: Policy Gradient
+II" (PPO slides).
 
 Running moments merge batch statistics exactly (Chan, Golub & LeVeque 1979): after any
 stream of batches, ``mean`` and ``var`` equal ``np.mean`` / ``np.var`` (ddof=0) of the
@@ -20,6 +29,8 @@ concatenated stream, up to rounding.
 from __future__ import annotations
 
 import numpy as np
+
+from kernels._validate import as_float, positive_int, unit_interval
 
 __all__ = ["merge_moments", "RunningMeanStd", "ObsNormalizer", "RewardScaler"]
 
@@ -47,16 +58,28 @@ class RunningMeanStd:
         self.var = np.ones(shape, dtype=np.float64)
         self.count = 0.0
 
-    def update(self, batch: np.ndarray) -> None:
-        """Fold a batch ``[B, *shape]`` into the statistics."""
-        batch = np.asarray(batch, dtype=np.float64)
+    def update(self, batch: np.ndarray, name: str = "batch") -> None:
+        """Fold a batch ``[B, *shape]`` (B >= 1, finite) into the statistics.
+
+        Raises ValueError naming ``name`` for NaN/inf values, a wrong shape or an empty batch,
+        and for values so large that their variance overflows float64 (|x| > ~1e154): any of
+        these would leave NaN or inf in the statistics and every later output.
+        """
+        batch = as_float(batch, name, dtype=np.float64)
+        if batch.ndim < 1 or batch.shape[1:] != self.mean.shape or batch.shape[0] < 1:
+            raise ValueError(f"{name} must have shape [B, *{self.mean.shape}] with B >= 1, "
+                             f"got {batch.shape}")
         b = batch.shape[0]
-        if self.count == 0.0:
-            self.mean, self.var, self.count = batch.mean(axis=0), batch.var(axis=0), float(b)
-            return
-        self.mean, self.var, self.count = merge_moments(
-            self.mean, self.var, self.count, batch.mean(axis=0), batch.var(axis=0), float(b)
-        )
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+            if self.count == 0.0:
+                new = batch.mean(axis=0), batch.var(axis=0), float(b)
+            else:
+                new = merge_moments(self.mean, self.var, self.count,
+                                    batch.mean(axis=0), batch.var(axis=0), float(b))
+        if not (np.isfinite(new[0]).all() and np.isfinite(new[1]).all()):
+            raise ValueError(f"{name}: the running variance overflows float64 "
+                             f"(values up to {np.abs(batch).max():.3g})")
+        self.mean, self.var, self.count = new
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {"mean": self.mean.copy(), "var": self.var.copy(), "count": np.float64(self.count)}
@@ -81,7 +104,7 @@ class ObsNormalizer:
 
     def __call__(self, obs: np.ndarray, update: bool = False) -> np.ndarray:
         if update:
-            self.rms.update(obs)
+            self.rms.update(obs, "obs")
         out = (obs - self.rms.mean) / np.sqrt(self.rms.var + self.eps)
         return np.clip(out, -self.clip, self.clip, out=out)
 
@@ -96,22 +119,43 @@ class RewardScaler:
     """Divide rewards by the running std of the discounted return, per env; no mean shift.
 
     ``scale(rewards, done)``: rewards [N] of one vector step, done [N] bool
-    (terminated | truncated of that step) -> scaled rewards [N]. The return accumulator of
-    an env restarts at zero after its episode ends.
+    (terminated | truncated of that step) or ``None`` when no episode ended (what the
+    rollout passes on most steps) -> scaled rewards [N] float64. The return accumulator of
+    an env restarts at zero after its episode ends. While the variance of the returns seen
+    so far is 0, rewards come back unscaled (see the module docstring).
+
+    Example: ``RewardScaler(2, 0.9)``, ``scale(ones, [False, False])`` then
+    ``scale(ones, None)`` leaves ``ret == [1.9, 1.9]`` and ``rms.var == 0.2025``.
     """
 
     def __init__(self, num_envs: int, gamma: float, clip: float = 10.0, eps: float = 1e-8):
+        num_envs = positive_int(num_envs, "num_envs")
         self.rms = RunningMeanStd(())
         self.ret = np.zeros(num_envs, dtype=np.float64)
-        self.gamma = float(gamma)
+        self.gamma = unit_interval(gamma, "gamma")
         self.clip = float(clip)
         self.eps = float(eps)
+        if not self.clip > 0:  # also rejects NaN
+            raise ValueError(f"clip must be > 0, got {clip!r}")
+        if not 0 < self.eps < np.inf:
+            raise ValueError(f"eps must be finite and > 0, got {eps!r}")
 
-    def scale(self, rewards: np.ndarray, done: np.ndarray) -> np.ndarray:
+    def scale(self, rewards, done) -> np.ndarray:
+        rewards = as_float(rewards, "rewards", dtype=np.float64)
+        if rewards.shape != self.ret.shape:
+            raise ValueError(f"rewards must have shape {self.ret.shape}, got {rewards.shape}")
         self.ret = self.ret * self.gamma + rewards
-        self.rms.update(self.ret)
-        self.ret[done] = 0.0  # a new episode's return starts from zero
-        return np.clip(rewards / np.sqrt(self.rms.var + self.eps), -self.clip, self.clip)
+        self.rms.update(self.ret, "rewards")
+        if done is not None:  # done[None] would index *every* env: None is "nothing ended"
+            done = np.asarray(done)
+            if done.dtype != np.bool_ or done.shape != self.ret.shape:
+                raise ValueError(f"done must be None or a bool array of shape "
+                                 f"{self.ret.shape}, got {done.dtype} {done.shape}")
+            self.ret[done] = 0.0  # a new episode's return starts from zero
+        var = float(self.rms.var)
+        if var == 0.0:  # no spread seen yet: no scale to divide by (module docstring)
+            return rewards
+        return np.clip(rewards / np.sqrt(var + self.eps), -self.clip, self.clip)
 
     def reset(self) -> None:
         """Forget the per-env return accumulators (envs were reset); keep the statistics."""

@@ -55,3 +55,65 @@ def test_reward_scaler_state_round_trip():
     b.load_state_dict(a.state_dict())
     x = np.array([0.5, -1.0]), np.array([True, False])
     np.testing.assert_array_equal(a.scale(*x), b.scale(*x))
+
+
+def test_reward_scaler_accumulates_the_return_when_no_episode_ended():
+    # The rollout passes done=None on steps where no episode ended; ret[None] = 0 would have
+    # zeroed every env's accumulator.
+    scaler = RewardScaler(2, 0.9)
+    scaler.scale(np.ones(2), np.zeros(2, bool))
+    scaled = scaler.scale(np.ones(2), None)
+    np.testing.assert_allclose(scaler.ret, [1.9, 1.9])
+    np.testing.assert_allclose(scaler.rms.var, 0.2025)  # returns 1, 1, 1.9, 1.9
+    np.testing.assert_allclose(scaled, 1.0 / np.sqrt(0.2025 + 1e-8))
+
+
+def test_reward_scaler_passes_rewards_through_until_the_returns_differ():
+    # The documented rule: Var[ret] == 0 says nothing about the scale, so no division yet.
+    np.testing.assert_array_equal(
+        RewardScaler(8, 0.98).scale(np.ones(8), np.zeros(8, bool)), np.ones(8))
+    np.testing.assert_array_equal(RewardScaler(1, 0.99).scale([0.01], [False]), [0.01])
+    scaler = RewardScaler(1, 0.99)
+    scaler.scale([0.01], [False])
+    second = scaler.scale([0.01], [False])  # returns 0.01, 0.0199: std 0.00495
+    np.testing.assert_allclose(second, 0.01 / np.sqrt(0.00495**2 + 1e-8))
+    assert 2.0 < second[0] < 2.03
+
+
+def test_reward_scaler_rejects_bad_input_by_name():
+    scaler = RewardScaler(2, 0.9)
+    for bad, name in (((np.ones(2), np.array([0, 1])), "done"),
+                      ((np.ones(3), None), "rewards"),
+                      ((np.array([1.0, np.nan]), None), "rewards"),
+                      ((np.array([1.0, np.inf]), None), "rewards")):
+        try:
+            scaler.scale(*bad)
+        except ValueError as e:
+            assert name in str(e)
+        else:
+            raise AssertionError(f"{bad} accepted")
+    assert np.isfinite(scaler.rms.var) and np.isfinite(scaler.ret).all()
+    for kwargs, name in ((dict(num_envs=0, gamma=0.9), "num_envs"),
+                         (dict(num_envs=1, gamma=1.5), "gamma"),
+                         (dict(num_envs=1, gamma=0.9, clip=float("nan")), "clip"),
+                         (dict(num_envs=1, gamma=0.9, eps=0.0), "eps")):
+        try:
+            RewardScaler(**kwargs)
+        except (TypeError, ValueError) as e:
+            assert name in str(e)
+        else:
+            raise AssertionError(f"{kwargs} accepted")
+
+
+def test_obs_normalizer_rejects_non_finite_and_overflowing_obs_by_name():
+    norm = ObsNormalizer((1,))
+    for bad in (np.array([[np.nan]]), np.array([[1e200], [-1e200]]), np.zeros((2, 3))):
+        try:
+            norm(bad, update=True)
+        except ValueError as e:
+            assert "obs" in str(e)
+        else:
+            raise AssertionError(f"{bad} accepted")
+    assert norm.state_dict()["count"] == 0.0  # nothing half-folded in
+    out = norm(np.array([[1e150], [-1e150]]), update=True)  # large but representable
+    np.testing.assert_allclose(out, [[1.0], [-1.0]])
