@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="minirl", description="Train, evaluate and plot minirl agents.")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train an agent")
-    t.add_argument("algo", help="algorithm: ppo, a2c or reinforce")
+    t.add_argument("algo", help="algorithm (see minirl.algos: ppo, a2c, reinforce, ...)")
     t.add_argument("--env", required=True, help="gymnasium environment id")
     t.add_argument("--steps", type=int, default=100_000, help="env steps (default 100000)")
     t.add_argument("--seed", type=int, default=0)
@@ -129,7 +129,7 @@ def _train(args) -> int:
     (out / "config.json").write_text(json.dumps(
         {"algo": args.algo, "env": args.env, "seed": args.seed, "steps": args.steps,
          "config": dataclasses.asdict(config)}, indent=2) + "\n")
-    log = TrainingLog(out / "progress.csv")
+    log = TrainingLog(out / "progress.csv", fields=algo.log_fields)
     bar = tqdm(total=args.steps, unit="step", unit_scale=True, disable=args.quiet,
                desc=f"{args.algo} {args.env}", dynamic_ncols=True)
 

@@ -41,17 +41,20 @@ FIELDS = [
 class TrainingLog:
     """Callback that writes a CSV row per iteration and tracks the last 100 episode returns.
 
-    ``path=None`` keeps the rows in memory only (``self.rows``). ``first_reached(threshold)``
+    ``path=None`` keeps the rows in memory only (``self.rows``). ``fields``: extra columns
+    after the common ones (an agent's ``log_fields``). ``first_reached(threshold)``
     gives the first (steps, wall_time) at which ``return_mean_100`` reached ``threshold``
     (with at least ``min_episodes`` episodes in the window).
     """
 
-    def __init__(self, path: str | Path | None = None, window: int = 100):
+    def __init__(self, path: str | Path | None = None, window: int = 100,
+                 fields: tuple[str, ...] = ()):
+        self.fields = FIELDS + [f for f in fields if f not in FIELDS]
         self.recent = deque(maxlen=window)
         self.rows: list[dict] = []
         self.start = time.perf_counter()
         self._file = open(path, "w", newline="") if path is not None else None
-        self._writer = csv.DictWriter(self._file, FIELDS) if self._file else None
+        self._writer = csv.DictWriter(self._file, self.fields) if self._file else None
         if self._writer:
             self._writer.writeheader()
             self._file.flush()
@@ -60,7 +63,7 @@ class TrainingLog:
         wall = time.perf_counter() - self.start
         rets, lens = metrics.get("episode_returns", []), metrics.get("episode_lengths", [])
         self.recent.extend(rets)
-        row = {k: v for k, v in metrics.items() if k in FIELDS}
+        row = {k: v for k, v in metrics.items() if k in self.fields}
         row.update(
             wall_time=wall, steps_per_s=metrics["steps"] / wall if wall > 0 else math.nan,
             episodes=len(rets),
@@ -70,7 +73,7 @@ class TrainingLog:
         )
         self.rows.append(row)
         if self._writer:
-            self._writer.writerow({k: _fmt(row.get(k)) for k in FIELDS})
+            self._writer.writerow({k: _fmt(row.get(k)) for k in self.fields})
             self._file.flush()
 
     @property

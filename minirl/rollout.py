@@ -35,7 +35,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from minirl.normalize import ObsNormalizer, RewardScaler
 
-__all__ = ["Rollout", "allocate_rollout", "flatten", "RolloutCollector"]
+__all__ = ["Rollout", "allocate_rollout", "flatten", "EpisodeStats", "RolloutCollector"]
 
 # act(obs [N, *obs_shape], rng) -> (actions [N, *act_shape], logp [N], values [N])
 ActFn = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -86,6 +86,40 @@ def flatten(x: np.ndarray) -> np.ndarray:
     return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
 
 
+class EpisodeStats:
+    """Returns and lengths of the episodes finished in N envs, from raw per-step rewards.
+
+    ``track(rewards [N], ended [N] bool or None)`` after every vector step (``ended`` =
+    terminated | truncated; None when no episode ended); ``pop()`` gives (returns, lengths)
+    of the episodes finished since the last call. ``reset()`` forgets unfinished episodes.
+    """
+
+    def __init__(self, num_envs: int):
+        self._ep_return = np.zeros(num_envs)
+        self._ep_length = np.zeros(num_envs, dtype=np.int64)
+        self._returns: list[float] = []
+        self._lengths: list[int] = []
+
+    def reset(self) -> None:
+        self._ep_return[:] = 0.0
+        self._ep_length[:] = 0
+
+    def track(self, rewards: np.ndarray, ended: np.ndarray | None) -> None:
+        self._ep_return += rewards
+        self._ep_length += 1
+        if ended is not None and ended.any():
+            rows = np.flatnonzero(ended)
+            self._returns.extend(self._ep_return[rows].tolist())
+            self._lengths.extend(self._ep_length[rows].tolist())
+            self._ep_return[rows] = 0.0
+            self._ep_length[rows] = 0
+
+    def pop(self) -> tuple[list[float], list[int]]:
+        out = self._returns, self._lengths
+        self._returns, self._lengths = [], []
+        return out
+
+
 class RolloutCollector:
     """Steps a vector env with a policy and fills one ``Rollout`` per ``collect`` call.
 
@@ -115,24 +149,18 @@ class RolloutCollector:
         space = envs.single_action_space
         self._box = (space.low, space.high) if isinstance(space, spaces.Box) else None
         self.obs = None
-        self._ep_return = np.zeros(self.num_envs)
-        self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
-        self._finished_returns: list[float] = []
-        self._finished_lengths: list[int] = []
+        self.episodes = EpisodeStats(self.num_envs)
 
     def reset(self, seed: int | None) -> None:
         """Start fresh episodes in every env (env i seeded with ``seed + i``)."""
         self.obs, _ = self.envs.reset(seed=seed)
-        self._ep_return[:] = 0.0
-        self._ep_length[:] = 0
+        self.episodes.reset()
         if self.reward_scaler is not None:
             self.reward_scaler.reset()
 
     def pop_episodes(self) -> tuple[list[float], list[int]]:
         """Returns and lengths of the episodes finished since the last call."""
-        out = self._finished_returns, self._finished_lengths
-        self._finished_returns, self._finished_lengths = [], []
-        return out
+        return self.episodes.pop()
 
     def _normalize(self, obs: np.ndarray, update: bool) -> np.ndarray:
         if self.obs_normalizer is None:
@@ -158,7 +186,7 @@ class RolloutCollector:
             env_actions = actions if self._box is None else np.clip(actions, *self._box)
             self.obs, rewards, terminated, truncated, infos = envs.step(env_actions)
             ended, patch = self._end_of_episodes(terminated, truncated, infos, value)
-            self._track_episodes(rewards, ended)
+            self.episodes.track(rewards, ended)
             if self.reward_scaler is not None:
                 rewards = self.reward_scaler.scale(rewards, ended)
             b.rewards[t] = rewards
@@ -181,13 +209,3 @@ class RolloutCollector:
             final_obs = np.stack(infos["final_obs"][rows])
             patch[rows] = value(self._normalize(final_obs, update=False))
         return ended, patch
-
-    def _track_episodes(self, rewards: np.ndarray, ended: np.ndarray | None) -> None:
-        self._ep_return += rewards
-        self._ep_length += 1
-        if ended is not None:
-            rows = np.flatnonzero(ended)
-            self._finished_returns.extend(self._ep_return[rows].tolist())
-            self._finished_lengths.extend(self._ep_length[rows].tolist())
-            self._ep_return[rows] = 0.0
-            self._ep_length[rows] = 0

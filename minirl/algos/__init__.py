@@ -1,25 +1,57 @@
-"""On-policy agents, one file each, and the name -> class registry used by the CLI.
+"""Agents, one file per algorithm, and the name -> class registry used by the CLI.
 
 | name        | class       | file              | lecture                                          |
 |-------------|-------------|-------------------|--------------------------------------------------|
-| ``ppo``     | PPO         | ppo.py            | 004 PPO (clipped / adaptive KL), 001 GAE         |
-| ``a2c``     | A2C         | actor_critic.py   | 001 batch actor-critic, 004 n-step estimators    |
-| ``reinforce``| REINFORCE  | reinforce.py      | 000/002 REINFORCE, 004 vanilla PG with baseline  |
+| ``ppo``     | PPO         | ppo.py            | CS234 "Policy Gradient II" (PPO), CS224R GAE     |
+| ``a2c``     | A2C         | actor_critic.py   | CS224R batch actor-critic, CS234 n-step          |
+| ``reinforce``| REINFORCE  | reinforce.py      | CS224R/COL778 REINFORCE, CS234 vanilla PG        |
 
-``PRESETS[(algo, env_id)]`` holds config overrides that make an algorithm's defaults (tuned for
-CartPole-v1) work on another environment; the CLI applies them before ``--set``.
+Every agent subclasses ``minirl.algos.base.Agent`` (on-policy ones ``OnPolicyAgent``). The
+registry maps a CLI name to ``"module:Class"`` and imports a module only when its agent is
+asked for, so one family's import cost (or a missing optional package) never touches another.
+
+``PRESETS[(algo, env_id)]`` holds config overrides that make an algorithm's defaults work on a
+given environment; the CLI applies them before ``--set``.
 """
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
+
 from minirl.algos.actor_critic import A2C, A2CConfig
-from minirl.algos.base import Agent, read_saved
+from minirl.algos.base import Agent, OnPolicyAgent, read_saved
 from minirl.algos.ppo import PPO, PPOConfig
 from minirl.algos.reinforce import REINFORCE, REINFORCEConfig
 
-__all__ = ["ALGOS", "PRESETS", "Agent", "PPO", "PPOConfig", "A2C", "A2CConfig", "REINFORCE",
-           "REINFORCEConfig", "load"]
+__all__ = ["ALGOS", "PRESETS", "Agent", "OnPolicyAgent", "PPO", "PPOConfig", "A2C", "A2CConfig",
+           "REINFORCE", "REINFORCEConfig", "load"]
 
-ALGOS: dict[str, type[Agent]] = {"ppo": PPO, "a2c": A2C, "reinforce": REINFORCE}
+# One line per algorithm: CLI name -> "module:Class".
+_REGISTRY: dict[str, str] = {
+    "ppo": "minirl.algos.ppo:PPO",
+    "a2c": "minirl.algos.actor_critic:A2C",
+    "reinforce": "minirl.algos.reinforce:REINFORCE",
+}
+
+
+class _Registry(Mapping):
+    """Read-only name -> agent class mapping that imports each module on first access."""
+
+    def __init__(self, table: dict[str, str]):
+        self._table = table
+
+    def __getitem__(self, name: str) -> type[Agent]:
+        module, _, cls = self._table[name].partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def __iter__(self):
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
+ALGOS: Mapping[str, type[Agent]] = _Registry(_REGISTRY)
 
 PRESETS: dict[tuple[str, str], dict] = {
     # Pendulum without gSDE: a short horizon (gamma 0.95) and a low GAE lambda (0.1), as in
@@ -37,6 +69,6 @@ PRESETS: dict[tuple[str, str], dict] = {
 def load(path, env=None) -> Agent:
     """Load any saved agent; the algorithm is read from the file."""
     meta, _ = read_saved(path)
-    if meta["algo"] not in ALGOS:
-        raise ValueError(f"{path} holds an unknown algorithm {meta['algo']!r}")
+    if meta.get("algo") not in ALGOS:
+        raise ValueError(f"{path} holds an unknown algorithm {meta.get('algo')!r}")
     return ALGOS[meta["algo"]].load(path, env)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minirl.algos.base import Agent, ActorCriticNet, check_config
+from minirl.algos.base import ActorCriticNet, OnPolicyAgent, check_config
 from minirl.nn import Adam, LinearSchedule, clip_grad_norm
 from minirl.objectives.policy_gradient import advantage_weights, policy_gradient_loss
 from minirl.objectives.value import (VALUE_TARGETS, advantages_and_targets, explained_variance,
@@ -98,7 +98,7 @@ def a2c_loss_and_grad(net: ActorCriticNet, params: np.ndarray, ro: Rollout, adv:
                         "entropy": float(entropy.mean())}
 
 
-class A2C(Agent):
+class A2C(OnPolicyAgent):
     """Batch actor-critic agent: ``A2C(env, A2CConfig(...), seed).learn(total_steps)``."""
 
     name = "a2c"
@@ -114,6 +114,7 @@ class A2C(Agent):
         ``callback(agent, metrics)`` runs after every update; returning False stops.
         """
         cfg = self.config
+        total_steps = self._check_total_steps(total_steps)
         n_iters = math.ceil(total_steps / (cfg.num_envs * cfg.num_steps))
         anneal = LinearSchedule(1.0, 0.0, n_iters)
         self._start_learning()

@@ -1,5 +1,15 @@
-"""Plumbing shared by the on-policy agents: the actor-critic network, predict/evaluate,
-seeding, and save/load. No learning rule lives here (see ppo.py, actor_critic.py, reinforce.py).
+"""Plumbing shared by every agent family; no learning rule lives here.
+
+Two classes:
+
+* ``Agent`` — what every algorithm (on-policy, off-policy, imitation, gradient-free) shares:
+  construction from an env id / env / vector env, config and seed validation, the training and
+  evaluation generators, optional observation normalization, ``predict``/``evaluate``, atomic
+  ``save`` and validated ``load``, and the per-iteration bookkeeping (``_end_iteration``).
+  A subclass sets ``name``, ``Config`` and ``log_fields`` and implements ``_build`` (networks,
+  parameters, buffers), ``_policy`` (normalized observations -> actions) and ``learn``.
+* ``OnPolicyAgent`` — adds the actor-critic network, reward scaling and the rollout collector
+  that PPO, A2C and REINFORCE share.
 
 ``ActorCriticNet`` maps observations to a policy distribution and a value:
 
@@ -12,14 +22,18 @@ seeding, and save/load. No learning rule lives here (see ppo.py, actor_critic.py
 Seeding: one ``numpy.random.Generator`` per agent (``seed``) draws initial weights, actions,
 minibatch orders and the env reset seed at the start of every ``learn`` call; a second one
 (``[seed, 1]``) serves ``predict``/``evaluate`` so that looking at an agent never changes how
-it trains. ``save`` stores parameters, optimizer moments, normalizer statistics, config and
-both generators' states in one ``.npz`` (no pickle), so ``load(path).learn(n)`` continues
-bit for bit like the saved agent's own ``learn(n)`` would.
+it trains. ``save`` stores every array of ``state_arrays()`` (parameters, optimizer moments,
+normalizer statistics, buffers a subclass adds), the config, counters and both generators'
+states in one ``.npz`` (no pickle), so ``load(path).learn(n)`` continues bit for bit like the
+saved agent's own ``learn(n)`` would. ``load`` checks every saved array's name, shape and dtype
+against a freshly built agent before using any of them.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,34 +45,51 @@ from minirl.distributions import Categorical, DiagGaussian
 from minirl.envs import make_env, make_vector_env
 from minirl.nn import MLP, AdamState, ReLU, Tanh
 from minirl.normalize import ObsNormalizer, RewardScaler
-from minirl.rollout import RolloutCollector
+from minirl.rollout import EpisodeStats, RolloutCollector
 
-__all__ = ["ActorCriticNet", "Agent", "check_config", "load_agent_state", "read_saved"]
+__all__ = ["ActorCriticNet", "Agent", "OnPolicyAgent", "check_config", "check_seed",
+           "load_agent_state", "read_saved"]
 
 ACTIVATIONS = {"tanh": Tanh, "relu": ReLU}
 
 
 def check_config(cfg, **ranges) -> None:
-    """Validate the fields every agent config shares, plus ``ranges``: name -> (lo, hi) for
-    numbers that must lie in [lo, hi] (hi None: unbounded). Raises ValueError naming the field.
-    Normalizes ``hidden_sizes`` to a tuple (JSON gives back lists)."""
-    object.__setattr__(cfg, "hidden_sizes", tuple(int(h) for h in cfg.hidden_sizes))
-    ranges = {"num_envs": (1, None), "num_steps": (1, None), "gamma": (0.0, 1.0), **ranges}
+    """Validate the fields agent configs share (each only if ``cfg`` has it), plus ``ranges``:
+    name -> (lo, hi) for numbers that must lie in [lo, hi] (hi None: unbounded; an int ``lo``
+    makes the field an integer field). Raises ValueError naming the field. Normalizes
+    ``hidden_sizes`` to a tuple (JSON gives back lists)."""
+    shared = {"num_envs": (1, None), "num_steps": (1, None), "gamma": (0.0, 1.0)}
+    ranges = {**{k: v for k, v in shared.items() if hasattr(cfg, k)}, **ranges}
+    if hasattr(cfg, "hidden_sizes"):
+        sizes = cfg.hidden_sizes
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+            raise ValueError(f"hidden_sizes must be a sequence of layer widths, got {sizes!r}")
+        sizes = tuple(sizes)
+        if not sizes or any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1
+                            for h in sizes):
+            raise ValueError(f"hidden_sizes must be positive integer layer widths, got {sizes!r}")
+        object.__setattr__(cfg, "hidden_sizes", tuple(int(h) for h in sizes))
     for name, (lo, hi) in ranges.items():
         x = getattr(cfg, name)
-        if isinstance(lo, int) and not isinstance(x, int):
+        if isinstance(lo, int) and not isinstance(x, (int, np.integer)):
             raise ValueError(f"{name} must be an integer, got {x!r}")
-        if isinstance(x, bool) or not isinstance(x, (int, float)) or not lo <= x <= (
-                float("inf") if hi is None else hi):
+        if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) or \
+                not lo <= x <= (float("inf") if hi is None else hi):
             raise ValueError(f"{name} must be in [{lo}, {'inf' if hi is None else hi}], got {x!r}")
-    if not cfg.hidden_sizes or min(cfg.hidden_sizes) < 1:
-        raise ValueError(f"hidden_sizes must be positive layer widths, got {cfg.hidden_sizes}")
-    if cfg.activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {cfg.activation!r}")
-    if cfg.dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {cfg.dtype!r}")
-    if cfg.vectorization not in ("sync", "async"):
-        raise ValueError(f"vectorization must be 'sync' or 'async', got {cfg.vectorization!r}")
+    choices = {"activation": tuple(ACTIVATIONS), "dtype": ("float32", "float64"),
+               "vectorization": ("sync", "async")}
+    for name, allowed in choices.items():
+        if hasattr(cfg, name) and getattr(cfg, name) not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {getattr(cfg, name)!r}")
+
+
+def check_seed(seed) -> int:
+    """``seed`` as an int: a non-negative integer (bool, float, str and None are refused)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be a non-negative integer, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
 
 
 class ActorCriticNet:
@@ -162,111 +193,151 @@ class ActorCriticNet:
 
 
 class Agent:
-    """Base of the on-policy agents: ``Algo(env, config, seed)``, predict, evaluate, save, load.
+    """Base of every agent: ``Algo(env, config, seed)``, predict, evaluate, save, load.
 
-    Subclasses set ``name`` and ``Config`` and implement ``learn``; they keep optimizer
-    states in ``self.opt_states`` (name -> AdamState) and any other scalar state they need to
-    continue training in ``self.extra_state`` (JSON-able), so save/load covers them.
+    Subclasses set ``name``, ``Config`` (a frozen dataclass with at least ``num_envs``) and
+    ``log_fields`` (extra CSV columns their metrics carry), and implement:
+
+    * ``_build()``: networks, ``self.params``, optimizer states (``self.opt_states``: name ->
+      AdamState), buffers. Called at the end of ``__init__``.
+    * ``_policy(obs, deterministic)``: obs [B, obs_dim] (already normalized) -> actions
+      [B, ...] in the network's action space (Discrete: indices 0..n-1; Box: unclipped).
+    * ``learn(total_steps, callback=None)``: starts with ``self._check_total_steps`` and ends
+      every iteration with ``self._end_iteration(...)``.
+    * optionally ``state_arrays`` / ``set_state_arrays`` for arrays beyond ``self.params``,
+      the optimizer moments and the normalizers; any other scalar state needed to continue
+      training goes in ``self.extra_state`` (JSON-able).
     """
 
     name = "agent"
     Config: type = None
+    log_fields: tuple[str, ...] = ()
 
     def __init__(self, env: str | gym.Env | gym.vector.VectorEnv, config=None, seed: int = 0):
         config = self.Config() if config is None else config
         if not isinstance(config, self.Config):
             raise TypeError(f"config must be a {self.Config.__name__}, got {type(config).__name__}")
-        self.config, self.seed = config, int(seed)
+        self.config, self.seed = config, check_seed(seed)
         self.env_id = env if isinstance(env, str) else getattr(getattr(env, "spec", None), "id", None)
-        self.envs = make_vector_env(env, config.num_envs, config.vectorization)
-        if self.envs.num_envs != config.num_envs:
+        num_envs = getattr(config, "num_envs", 1)
+        self.envs = make_vector_env(env, num_envs, getattr(config, "vectorization", "sync"))
+        if self.envs.num_envs != num_envs:
             raise ValueError(f"the vector env has {self.envs.num_envs} envs but config.num_envs "
-                             f"is {config.num_envs}")
-        obs_space = self.envs.single_observation_space
-        if not (isinstance(obs_space, spaces.Box) and len(obs_space.shape) == 1):
-            raise TypeError(f"observation space must be a 1-D Box, got {obs_space}")
+                             f"is {num_envs}")
+        self.obs_space = self.envs.single_observation_space
+        self.action_space = self.envs.single_action_space
+        self._check_spaces()
+        self.obs_dim = int(np.prod(self.obs_space.shape))
         self.rng = np.random.default_rng(self.seed)
         self.eval_rng = np.random.default_rng([self.seed, 1])
-        self.obs_normalizer = ObsNormalizer(obs_space.shape) if config.normalize_obs else None
-        self.reward_scaler = (RewardScaler(config.num_envs, config.gamma)
-                              if config.normalize_reward else None)
-        self.collector = RolloutCollector(self.envs, config.num_steps, self.obs_normalizer,
-                                          self.reward_scaler, dtype=np.dtype(config.dtype))
-        self.net = ActorCriticNet(obs_space.shape[0], self.envs.single_action_space,
-                                  config.hidden_sizes, config.activation,
-                                  getattr(config, "shared_trunk", False), config.log_std_init,
-                                  dtype=np.dtype(config.dtype))
-        self.params = self.net.init(self.rng)
+        self.obs_normalizer = (ObsNormalizer(self.obs_space.shape)
+                               if getattr(config, "normalize_obs", False) else None)
+        self.reward_scaler = None
         self.opt_states: dict[str, AdamState] = {}
         self.extra_state: dict[str, Any] = {}
         self.total_steps = 0
         self.iterations = 0
+        self._build()
 
-    # ----- training helpers shared by the subclasses --------------------------------------
+    # ----- hooks a subclass implements ---------------------------------------------------
 
-    def _act(self, obs, rng):
-        return self.net.act(self.params, obs, rng)
+    def _check_spaces(self) -> None:
+        """Raise TypeError for spaces the agent cannot handle (default: 1-D Box observations)."""
+        if not (isinstance(self.obs_space, spaces.Box) and len(self.obs_space.shape) == 1):
+            raise TypeError(f"observation space must be a 1-D Box, got {self.obs_space}")
 
-    def _value(self, obs):
-        return self.net.value(self.params, obs)
+    def _build(self) -> None:
+        raise NotImplementedError
 
-    def _start_learning(self) -> None:
-        """Fresh episodes at the start of every ``learn`` call (seed drawn from ``self.rng``),
-        so a loaded agent continues exactly as the saved one would have."""
-        self.collector.reset(seed=int(self.rng.integers(2**31 - 1)))
-
-    def _end_iteration(self, callback, **metrics) -> bool:
-        """Count one iteration's N*T steps and hand ``metrics`` plus the episodes finished
-        since the last call to ``callback(agent, metrics)``; False when the callback stops."""
-        self.total_steps += self.config.num_envs * self.config.num_steps
-        self.iterations += 1
-        ep_returns, ep_lengths = self.collector.pop_episodes()
-        if callback is None:
-            return True
-        metrics = {"steps": self.total_steps, "iteration": self.iterations,
-                   "episode_returns": ep_returns, "episode_lengths": ep_lengths, **metrics}
-        return callback(self, metrics) is not False
+    def _policy(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        raise NotImplementedError
 
     def learn(self, total_steps: int, callback=None):
         raise NotImplementedError
 
+    # ----- training helpers shared by the subclasses --------------------------------------
+
+    @staticmethod
+    def _check_total_steps(total_steps) -> int:
+        """The one rule for every ``learn``: ``total_steps`` is a positive integer."""
+        if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)):
+            raise TypeError(f"total_steps must be a positive integer, got {total_steps!r}")
+        if total_steps < 1:
+            raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}")
+        return int(total_steps)
+
+    def _end_iteration(self, callback, n_steps: int, episodes=((), ()), **metrics) -> bool:
+        """Count one iteration of ``n_steps`` env steps and hand ``metrics`` plus the episodes
+        finished during it (``(returns, lengths)``) to ``callback(agent, metrics)``; returns
+        False when the callback asks to stop (returns False)."""
+        self.total_steps += int(n_steps)
+        self.iterations += 1
+        if callback is None:
+            return True
+        ep_returns, ep_lengths = episodes
+        metrics = {"steps": self.total_steps, "iteration": self.iterations,
+                   "episode_returns": list(ep_returns), "episode_lengths": list(ep_lengths),
+                   **metrics}
+        return callback(self, metrics) is not False
+
     # ----- acting --------------------------------------------------------------------------
 
-    def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        """Env-ready actions for obs ``[obs_dim]`` or ``[B, obs_dim]`` (Box actions clipped)."""
+    def _prepare_obs(self, obs) -> tuple[np.ndarray, bool]:
+        """(x [B, obs_dim] float64, normalized if the agent normalizes; single) from one
+        observation ``[*obs_shape]`` or a batch ``[B, *obs_shape]``."""
         obs = np.asarray(obs, dtype=np.float64)
-        single = obs.ndim == len(self.envs.single_observation_space.shape)
-        x = obs[None] if single else obs
+        shape = self.obs_space.shape
+        single = obs.shape == shape
+        if not single and obs.shape[1:] != shape:
+            raise ValueError(f"obs must have shape {shape} or [B, *{shape}], got {obs.shape}")
+        x = (obs[None] if single else obs).reshape(-1, self.obs_dim)
         if self.obs_normalizer is not None:
             x = self.obs_normalizer(x, update=False)
-        dist, _, _ = self.net.forward(self.params, x)
-        actions = dist.mode() if deterministic else dist.sample(self.eval_rng)
-        space = self.envs.single_action_space
+        return x, single
+
+    def _to_env_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Network actions [B, ...] -> actions the env accepts (Box: clipped to the bounds)."""
+        space = self.action_space
         if isinstance(space, spaces.Box):
-            actions = np.clip(actions, space.low, space.high)
+            return np.clip(actions, space.low, space.high)
+        return actions
+
+    def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        """Env-ready actions for obs ``[*obs_shape]`` -> ``[*act_shape]`` or a batch
+        ``[B, *obs_shape]`` -> ``[B, *act_shape]``. Sampling uses the evaluation generator."""
+        x, single = self._prepare_obs(obs)
+        actions = self._to_env_actions(self._policy(x, bool(deterministic)))
         return actions[0] if single else actions
 
     def evaluate(self, n_episodes: int = 10, deterministic: bool = True,
                  render_mode: str | None = None, seed: int | None = None) -> np.ndarray:
         """Returns of ``n_episodes`` episodes on a fresh single env, ``[n_episodes]``."""
+        if isinstance(n_episodes, bool) or not isinstance(n_episodes, (int, np.integer)) \
+                or n_episodes < 1:
+            raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
+        if seed is not None:
+            seed = check_seed(seed)
         if self.env_id is None:
             raise ValueError("evaluate needs an agent built from an env id (or an env with a spec)")
         env = make_env(self.env_id, render_mode=render_mode)
         returns = np.zeros(n_episodes)
-        for k in range(n_episodes):
-            obs, _ = env.reset(seed=None if seed is None else seed + k)
-            done = False
-            while not done:
-                obs, r, terminated, truncated, _ = env.step(self.predict(obs, deterministic))
-                returns[k] += r
-                done = terminated or truncated
-        env.close()
+        try:
+            for k in range(n_episodes):
+                obs, _ = env.reset(seed=None if seed is None else seed + k)
+                done = False
+                while not done:
+                    obs, r, terminated, truncated, _ = env.step(self.predict(obs, deterministic))
+                    returns[k] += r
+                    done = terminated or truncated
+        finally:
+            env.close()
         return returns
 
     # ----- persistence ---------------------------------------------------------------------
 
-    def save(self, path: str | Path) -> None:
-        """Write everything needed to predict and to continue training to ``path`` (.npz)."""
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Every array ``save`` writes: params, optimizer moments, normalizer statistics.
+        Subclasses with more arrays extend the dict (and ``set_state_arrays``)."""
         arrays = {"params": self.params}
         for name, st in self.opt_states.items():
             arrays[f"opt.{name}.m"], arrays[f"opt.{name}.v"] = st.m, st.v
@@ -274,6 +345,24 @@ class Agent:
             if norm is not None:
                 for k, v in norm.state_dict().items():
                     arrays[f"{key}.{k}"] = np.asarray(v)
+        return arrays
+
+    def set_state_arrays(self, arrays: dict[str, np.ndarray], opt_steps: dict) -> None:
+        """Put validated saved arrays back (the inverse of ``state_arrays``)."""
+        self.params = arrays["params"].copy()
+        self.opt_states = {n: AdamState(step=s, m=arrays[f"opt.{n}.m"].copy(),
+                                        v=arrays[f"opt.{n}.v"].copy())
+                           for n, s in opt_steps.items()}
+        for key, norm in (("obs_norm", self.obs_normalizer), ("rew_scale", self.reward_scaler)):
+            if norm is not None:
+                norm.load_state_dict({k.split(".", 1)[1]: v for k, v in arrays.items()
+                                      if k.startswith(key + ".")})
+
+    def save(self, path: str | Path) -> None:
+        """Write everything needed to predict and to continue training to ``path`` (.npz).
+
+        Atomic: written to a temporary file in the same directory, then renamed over ``path``,
+        so a failed save (full disk, interrupt) leaves any previous file at ``path`` intact."""
         meta = {
             "algo": self.name, "config": dataclasses.asdict(self.config), "env_id": self.env_id,
             "seed": self.seed, "total_steps": self.total_steps, "iterations": self.iterations,
@@ -281,38 +370,108 @@ class Agent:
             "extra_state": self.extra_state,
             "rng": self.rng.bit_generator.state, "eval_rng": self.eval_rng.bit_generator.state,
         }
-        with open(path, "wb") as f:
-            np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, meta=np.array(json.dumps(meta)), **self.state_arrays())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
 
     @classmethod
     def load(cls, path: str | Path, env=None) -> "Agent":
-        """An agent restored from ``save``; ``env`` defaults to the saved env id."""
+        """An agent restored from ``save``; ``env`` defaults to the saved env id. Raises
+        ValueError if the file holds another algorithm or arrays that do not fit the agent."""
         meta, arrays = read_saved(path)
-        if meta["algo"] != cls.name:
-            raise ValueError(f"{path} holds a {meta['algo']!r} agent, not {cls.name!r}")
+        if meta.get("algo") != cls.name:
+            raise ValueError(f"{path} holds a {meta.get('algo')!r} agent, not {cls.name!r}")
         agent = cls(env if env is not None else meta["env_id"], cls.Config(**meta["config"]),
                     seed=meta["seed"])
-        load_agent_state(agent, meta, arrays)
+        load_agent_state(agent, meta, arrays, path)
         return agent
 
 
+class OnPolicyAgent(Agent):
+    """What PPO, A2C and REINFORCE share: the actor-critic network ``self.net`` with flat
+    ``self.params``, optional reward scaling, and a ``RolloutCollector`` of ``[T, N]`` batches."""
+
+    def _build(self) -> None:
+        cfg = self.config
+        self.reward_scaler = (RewardScaler(cfg.num_envs, cfg.gamma)
+                              if cfg.normalize_reward else None)
+        self.collector = RolloutCollector(self.envs, cfg.num_steps, self.obs_normalizer,
+                                          self.reward_scaler, dtype=np.dtype(cfg.dtype))
+        self.net = ActorCriticNet(self.obs_dim, self.action_space, cfg.hidden_sizes,
+                                  cfg.activation, getattr(cfg, "shared_trunk", False),
+                                  cfg.log_std_init, dtype=np.dtype(cfg.dtype))
+        self.params = self.net.init(self.rng)
+
+    def _act(self, obs, rng):
+        return self.net.act(self.params, obs, rng)
+
+    def _value(self, obs):
+        return self.net.value(self.params, obs)
+
+    def _policy(self, obs, deterministic):
+        dist, _, _ = self.net.forward(self.params, obs)
+        return dist.mode() if deterministic else dist.sample(self.eval_rng)
+
+    def _start_learning(self) -> None:
+        """Fresh episodes at the start of every ``learn`` call (seed drawn from ``self.rng``),
+        so a loaded agent continues exactly as the saved one would have."""
+        self.collector.reset(seed=int(self.rng.integers(2**31 - 1)))
+
+    def _end_iteration(self, callback, **metrics) -> bool:
+        """One iteration of N*T steps with the episodes the collector finished during it."""
+        cfg = self.config
+        return super()._end_iteration(callback, cfg.num_envs * cfg.num_steps,
+                                      self.collector.pop_episodes(), **metrics)
+
+
 def read_saved(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """(meta, arrays) of a file written by ``Agent.save``."""
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    return json.loads(str(arrays.pop("meta"))), arrays
+    """(meta, arrays) of a file written by ``Agent.save``; ValueError naming the file if it
+    is not one (truncated, empty, not an .npz, no metadata)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        meta = json.loads(str(arrays.pop("meta")))
+        if not isinstance(meta, dict):
+            raise ValueError("metadata is not a JSON object")
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # zipfile, OSError, KeyError, JSON, pickle-refused ...
+        raise ValueError(f"{path} is not a minirl model file ({type(e).__name__}: {e})") from None
+    return meta, arrays
 
 
-def load_agent_state(agent: Agent, meta: dict, arrays: dict[str, np.ndarray]) -> None:
-    """Put saved parameters, optimizer moments, normalizers, counters and RNGs into ``agent``."""
-    agent.params = arrays["params"].copy()
-    agent.opt_states = {n: AdamState(step=s, m=arrays[f"opt.{n}.m"], v=arrays[f"opt.{n}.v"])
-                        for n, s in meta["opt_steps"].items()}
-    for key, norm in (("obs_norm", agent.obs_normalizer), ("rew_scale", agent.reward_scaler)):
-        if norm is not None:
-            norm.load_state_dict({k.split(".", 1)[1]: v for k, v in arrays.items()
-                                  if k.startswith(key + ".")})
-    agent.total_steps, agent.iterations = meta["total_steps"], meta["iterations"]
+def load_agent_state(agent: Agent, meta: dict, arrays: dict[str, np.ndarray],
+                     path: str | Path = "model") -> None:
+    """Check ``arrays`` against ``agent.state_arrays()`` (same names, shapes and dtypes),
+    then put them, counters and RNG states into ``agent``. ValueError naming the array."""
+    expected = agent.state_arrays()
+    opt_steps = meta.get("opt_steps", {})
+    missing = sorted(set(expected) - set(arrays))
+    extra = sorted(set(arrays) - set(expected))
+    if missing or extra:
+        raise ValueError(f"{path}: arrays do not match a {agent.name} agent with this config "
+                         f"(missing {missing}, unexpected {extra})")
+    for k, want in expected.items():
+        got = arrays[k]
+        if got.shape != np.shape(want) or got.dtype != np.asarray(want).dtype:
+            raise ValueError(f"{path}: array {k!r} has shape {got.shape} and dtype {got.dtype}, "
+                             f"expected {np.shape(want)} and {np.asarray(want).dtype}")
+        if got.dtype.kind == "f" and not np.all(np.isfinite(got)) and not k.startswith("buffer."):
+            raise ValueError(f"{path}: array {k!r} holds non-finite values")
+    if set(opt_steps) != set(agent.opt_states):
+        raise ValueError(f"{path}: optimizer states {sorted(opt_steps)} do not match "
+                         f"{sorted(agent.opt_states)}")
+    agent.set_state_arrays(arrays, opt_steps)
+    agent.total_steps, agent.iterations = int(meta["total_steps"]), int(meta["iterations"])
     agent.extra_state = dict(meta["extra_state"])
     agent.rng.bit_generator.state = meta["rng"]
     agent.eval_rng.bit_generator.state = meta["eval_rng"]

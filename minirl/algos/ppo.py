@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minirl.algos.base import Agent, ActorCriticNet, check_config
+from minirl.algos.base import ActorCriticNet, OnPolicyAgent, check_config
 from minirl.nn import Adam, LinearSchedule, clip_grad_norm
 from minirl.objectives.ppo import (adaptive_kl_beta, approx_kl, clip_fraction,
                                    kl_penalty_loss, ppo_clip_loss)
@@ -177,7 +177,7 @@ def ppo_update(net: ActorCriticNet, params: np.ndarray, opt_state, batch: Batch,
     return params, opt_state, out
 
 
-class PPO(Agent):
+class PPO(OnPolicyAgent):
     """PPO agent: ``PPO(env, PPOConfig(...), seed).learn(total_steps)``."""
 
     name = "ppo"
@@ -194,6 +194,7 @@ class PPO(Agent):
         ``callback(agent, metrics)`` runs after every iteration; returning False stops.
         """
         cfg = self.config
+        total_steps = self._check_total_steps(total_steps)
         n_iters = math.ceil(total_steps / (cfg.num_envs * cfg.num_steps))
         anneal = LinearSchedule(1.0, 0.0, n_iters)
         self._start_learning()

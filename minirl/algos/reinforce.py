@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minirl.algos.base import Agent, ActorCriticNet, check_config
+from minirl.algos.base import ActorCriticNet, OnPolicyAgent, check_config
 from minirl.nn import Adam, clip_grad_norm
 from minirl.objectives.policy_gradient import (constant_baseline_weights, full_return_weights,
                                                policy_gradient_loss, reward_to_go_weights,
@@ -133,7 +133,7 @@ def policy_step(net: ActorCriticNet, params: np.ndarray, opt_state, ro: Rollout,
                                "grad_norm": grad_norm}
 
 
-class REINFORCE(Agent):
+class REINFORCE(OnPolicyAgent):
     """Vanilla policy gradient agent: ``REINFORCE(env, REINFORCEConfig(...), seed).learn(n)``."""
 
     name = "reinforce"
@@ -150,6 +150,7 @@ class REINFORCE(Agent):
         ``callback(agent, metrics)`` runs after every iteration; returning False stops.
         """
         cfg = self.config
+        total_steps = self._check_total_steps(total_steps)
         n_iters = math.ceil(total_steps / (cfg.num_envs * cfg.num_steps))
         self._start_learning()
         for _ in range(n_iters):
