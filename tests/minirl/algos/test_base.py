@@ -144,3 +144,121 @@ def test_async_vector_env_trains_like_sync():
     b.learn(64)
     a.envs.close()
     np.testing.assert_array_equal(a.params, b.params)  # same transitions, same updates
+
+
+# ----- the generic Agent base: what every family (off-policy, imitation, search) inherits ---
+
+from dataclasses import dataclass  # noqa: E402
+
+from minirl.algos.base import Agent, check_config, check_seed  # noqa: E402
+from minirl.nn import Adam  # noqa: E402
+
+
+@dataclass(frozen=True)
+class _LinearConfig:
+    num_envs: int = 1
+    gamma: float = 0.9
+    normalize_obs: bool = False
+
+    def __post_init__(self):
+        check_config(self)
+
+
+class _LinearAgent(Agent):
+    """A minimal family: a linear greedy policy trained by nothing, stepping envs itself."""
+
+    name, Config, log_fields = "linear", _LinearConfig, ("my_metric",)
+
+    def _build(self):
+        self.params = self.rng.standard_normal((self.obs_dim + 1) * self.action_space.n)
+        self.opt_states["adam"] = Adam(lr=0.1).init(self.params)
+
+    def _policy(self, obs, deterministic):
+        w = self.params.reshape(self.obs_dim + 1, self.action_space.n)
+        return np.argmax(obs @ w[:-1] + w[-1], axis=1)
+
+    def learn(self, total_steps, callback=None):
+        total_steps = self._check_total_steps(total_steps)
+        obs, _ = self.envs.reset(seed=int(self.rng.integers(2**31 - 1)))
+        returns = []
+        for _ in range(total_steps):
+            obs, r, term, trunc, _ = self.envs.step(self._policy(obs, True))
+            returns += list(r[term | trunc])
+        return self._end_iteration(callback, total_steps, (returns, [1] * len(returns)),
+                                   my_metric=1.5)
+
+
+def test_generic_agent_surface_and_metrics():
+    agent = _LinearAgent("minirl/Bandit-v0", seed=5)
+    seen = []
+    agent.learn(3, callback=lambda a, m: seen.append(m))
+    assert agent.total_steps == 3 and agent.iterations == 1
+    assert seen[0]["steps"] == 3 and seen[0]["my_metric"] == 1.5
+    assert len(seen[0]["episode_returns"]) == 3  # the bandit ends every step
+    assert agent.predict(np.ones(1)).shape == ()
+    assert agent.predict(np.ones((4, 1))).shape == (4,)
+    with pytest.raises(ValueError, match="obs must have shape"):
+        agent.predict(np.ones((4, 2)))
+    assert agent.evaluate(2).shape == (2,)
+
+
+def test_generic_agent_save_load_round_trip_and_validation(tmp_path):
+    from minirl.algos.base import load_agent_state, read_saved
+
+    agent = _LinearAgent("minirl/Bandit-v0", seed=5)
+    agent.learn(2)
+    agent.save(tmp_path / "m.npz")
+    loaded = _LinearAgent.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.params, agent.params)
+    assert loaded.total_steps == 2
+    meta, arrays = read_saved(tmp_path / "m.npz")
+    bad = dict(arrays, params=arrays["params"][:-1])
+    with pytest.raises(ValueError, match="'params' has shape"):
+        load_agent_state(_LinearAgent("minirl/Bandit-v0"), meta, bad)
+    bad = dict(arrays, params=arrays["params"].astype(np.float32))
+    with pytest.raises(ValueError, match="dtype float32"):
+        load_agent_state(_LinearAgent("minirl/Bandit-v0"), meta, bad)
+    bad = dict(arrays, extra=np.zeros(2))
+    with pytest.raises(ValueError, match="unexpected \\['extra'\\]"):
+        load_agent_state(_LinearAgent("minirl/Bandit-v0"), meta, bad)
+    (tmp_path / "junk.npz").write_bytes(b"not a zip file at all")
+    with pytest.raises(ValueError, match="junk.npz is not a minirl model file"):
+        _LinearAgent.load(tmp_path / "junk.npz")
+
+
+def test_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    agent = _LinearAgent("minirl/Bandit-v0", seed=1)
+    path = tmp_path / "m.npz"
+    agent.save(path)
+    before = path.read_bytes()
+
+    def broken_savez(f, **arrays):
+        f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    agent.params = agent.params + 1.0
+    with pytest.raises(OSError, match="No space"):
+        agent.save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]  # no temp file left
+
+
+@pytest.mark.parametrize("seed,err", [(-1, ValueError), (1.5, TypeError), ("3", TypeError),
+                                      (None, TypeError), (True, TypeError)])
+def test_seed_must_be_a_non_negative_integer(seed, err):
+    with pytest.raises(err, match="seed"):
+        check_seed(seed)
+    with pytest.raises(err, match="seed"):
+        _LinearAgent("minirl/Bandit-v0", seed=seed)
+    assert check_seed(np.int64(3)) == 3
+
+
+@pytest.mark.parametrize("name", sorted(AGENTS) + ["linear"])
+@pytest.mark.parametrize("steps,err", [(0, ValueError), (-1, ValueError), (2.5, TypeError)])
+def test_learn_rejects_non_positive_total_steps_before_touching_anything(name, steps, err):
+    agent = _LinearAgent("minirl/Bandit-v0") if name == "linear" else AGENTS[name](0)
+    state = agent.rng.bit_generator.state
+    with pytest.raises(err, match="total_steps"):
+        agent.learn(steps)
+    assert agent.rng.bit_generator.state == state and agent.total_steps == 0
