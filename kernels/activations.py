@@ -30,7 +30,7 @@ Reference twins: ``tanh_reference`` (``np.tanh`` in float64, rounded: the defini
 ``tanh_rational_reference`` (the same rational form in plain NumPy float64, bit-identical to
 the kernel, which uses no fast-math).
 
-Lecture: the tanh hidden layers of the policy and value networks (lecture 004's PPO, and the
+Lecture: the tanh hidden layers of the policy and value networks (CS234 Policy Gradient II's PPO, and the
 ``4 -> 64 -> 64 -> 2`` networks of the benchmarks). Approximation method: Sanathanan &
 Koerner (1963), Lawson (1961).
 """

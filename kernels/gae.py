@@ -20,8 +20,8 @@ stops the sum). The lecture's form, a lambda-weighted average of the n-step adva
 episode (the tests check it). Special cases: lam = 1 gives the discounted return bootstrapped
 from ``next_values`` minus ``values`` (Monte Carlo advantage); lam = 0 gives the TD residual.
 
-Lecture: 001_140c9f6ea3140175.txt, "Trick #3: Generalized advantage estimation" and the PPO
-pseudocode step 3 ("Evaluate A_GAE"); 004_233fd61d3e4def9e.txt, n-step advantage estimators
+Lecture: Stanford CS224R lectures, "Trick #3: Generalized advantage estimation" and the PPO
+pseudocode step 3 ("Evaluate A_GAE"); Stanford CS234 "Lecture 6: Policy Gradient II", n-step advantage estimators
 (blend of TD and MC, bias/variance).
 Paper: Schulman, Moritz, Levine, Jordan & Abbeel (2016), "High-Dimensional Continuous Control
 Using Generalized Advantage Estimation", eqs. 11-16.
@@ -129,7 +129,7 @@ def gae(rewards, values, next_values, terminated, truncated, gamma: float,
     ``A_t = delta_t + gamma*lam*(1-done_t)*A_{t+1}`` (done = terminated | truncated; the sum also
     stops at the last row), ``returns = advantages + values``.
 
-    Lecture: 001_140c9f6ea3140175.txt "Trick #3: Generalized advantage estimation" (PPO).
+    Lecture: Stanford CS224R lectures "Trick #3: Generalized advantage estimation" (PPO).
     Paper: Schulman et al. (2016), "High-Dimensional Continuous Control Using GAE", eq. 16.
     Unbiased: for A^pi only when lam = 1 (then bias only from bootstrapping at truncation and
     the rollout end), or for any lam when V = V^pi exactly; lam < 1 trades bias for variance.

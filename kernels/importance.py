@@ -20,9 +20,9 @@ result dtype). ``weights = exp(log_weights)``, except that a weight too large to
 inf; a weight too small underflows to 0. Use ``log_weights`` when the exact value matters (for
 instance, to normalize weights by their maximum before exponentiating).
 
-Lecture: 000_372fbf7095d3a5aa.txt, "Off-policy version of policy gradient? Importance sampling"
+Lecture: Stanford CS224R "Policy Gradients", "Off-policy version of policy gradient? Importance sampling"
 (trajectory ratio, "can become very small or very large, for larger T") and "Common final form";
-004_233fd61d3e4def9e.txt, "Importance Sampling for Policy Gradients" (prod_{t'=0}^{t} ratio,
+Stanford CS234 "Lecture 6: Policy Gradient II", "Importance Sampling for Policy Gradients" (prod_{t'=0}^{t} ratio,
 "exploding or vanishing importance sampling weights").
 Paper: Precup, Sutton & Singh (2000), "Eligibility Traces for Off-Policy Policy Evaluation"
 (per-decision importance sampling).
@@ -108,8 +108,8 @@ def importance_weights(logp_new, logp_old, terminated, truncated,
     ("trajectory"), the episode up to t ("per_decision") or {t} ("per_step");
     ``weights = exp(log_weights)``, saturating at ``finfo(dtype).max`` instead of inf.
 
-    Lecture: 000_372fbf7095d3a5aa.txt "Off-policy version of policy gradient? Importance
-    sampling" and "Common final form"; 004_233fd61d3e4def9e.txt "Importance Sampling for Policy
+    Lecture: Stanford CS224R "Policy Gradients" "Off-policy version of policy gradient? Importance
+    sampling" and "Common final form"; Stanford CS234 "Lecture 6: Policy Gradient II" "Importance Sampling for Policy
     Gradients". Paper: Precup, Sutton & Singh (2000).
     Unbiased: "trajectory" and "per_decision" give unbiased off-policy gradient estimates when
     pi_old > 0 wherever pi_new > 0 (and no weight saturates); "per_step" is biased (it ignores

@@ -20,9 +20,9 @@ The kernel uses the equivalent recursion over the horizon k (y^(k) = the k-step 
 
 with ``cont_t = 1 - (terminated_t | truncated_t)``, and 0 on the rollout's last row.
 
-Lecture: 001_140c9f6ea3140175.txt, "Estimating V^pi: Monte Carlo vs. Bootstrap" (N-step
+Lecture: Stanford CS224R lectures, "Estimating V^pi: Monte Carlo vs. Bootstrap" (N-step
 returns), Q-learning "N-step returns" (N-step target) and "TD, MC, N-Step Return" (bias vs
-variance); 004_233fd61d3e4def9e.txt, n-step estimators between TD and MC.
+variance); Stanford CS234 "Lecture 6: Policy Gradient II", n-step estimators between TD and MC.
 Paper: Sutton & Barto (2018), Reinforcement Learning, ch. 7 (n-step bootstrapping);
 Hessel et al. (2018), "Rainbow" (multi-step targets in DQN).
 """
@@ -109,7 +109,7 @@ def nstep_targets(rewards, next_values, terminated, truncated, gamma: float,
 
     m <= n stops at the end of t's episode (terminated or truncated, inclusive) or the rollout.
 
-    Lecture: 001_140c9f6ea3140175.txt "Monte Carlo vs. Bootstrap" (N-step returns) and the
+    Lecture: Stanford CS224R lectures "Monte Carlo vs. Bootstrap" (N-step returns) and the
     Q-learning "N-step returns" slides. Paper: Sutton & Barto (2018) ch. 7.
     Unbiased: for V^pi / Q^pi only on-policy and with an exact ``next_values`` (the lecture's
     "only actually correct when learning on-policy"); n >= episode length without truncation is

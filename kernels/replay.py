@@ -44,7 +44,7 @@ Unbiased: uniform sampling yes (each valid start has probability 1/(usable - n_s
 Prioritized sampling is biased towards high priority by design; the weights with ``beta = 1``
 undo it exactly (before the max normalization, which only rescales the step size).
 
-Lecture: shared/lectures/001_140c9f6ea3140175.txt, "Off-Policy Actor-Critic Methods, Version 2:
+Lecture: Stanford CS224R lectures, "Off-Policy Actor-Critic Methods, Version 2:
 Replay buffers" (sample a batch from the buffer), Q-learning "N-step returns" (the N-step target
 needs transitions t .. t+N-1 of one stream) and "Practical Implementation Details: Replay
 Buffers". Prioritized replay is not in the lectures; the paper above is the spec.
@@ -141,7 +141,7 @@ def uniform_indices(rng_or_seed, size: int, batch_size: int, *, capacity: int | 
     ``{0 .. usable - n_step}`` within 2^-53), ``i = (oldest + o) mod capacity``,
     with ``usable = min(size, capacity - 1)`` and ``oldest = (pos - usable) mod capacity``.
 
-    Lecture: 001_140c9f6ea3140175.txt, replay buffers; N-step targets.
+    Lecture: Stanford CS224R lectures, replay buffers; N-step targets.
 
     Args:
         rng_or_seed: a ``numpy.random.Generator`` or an integer seed.

@@ -22,10 +22,10 @@ both terminated and truncated is treated as terminated (no bootstrap).
 With ``bootstrap_values=None`` the tail is 0 everywhere: the plain Monte-Carlo reward-to-go of
 what was observed, which is the lectures' estimator when every episode runs to termination.
 
-Lecture: 000_372fbf7095d3a5aa.txt, "Improving the gradient - Using causality" (sum of future
-rewards); 001_140c9f6ea3140175.txt, "Improving policy gradients - Estimating reward to go" and
+Lecture: Stanford CS224R "Policy Gradients", "Improving the gradient - Using causality" (sum of future
+rewards); Stanford CS224R lectures, "Improving policy gradients - Estimating reward to go" and
 "Estimating V^pi: Monte Carlo vs. Bootstrap" / "Aside: discount factors";
-003_889195b54f19eafb.txt, discounted return R(tau).
+"Policy Gradients and Gradient-Free Optimization" slides, discounted return R(tau).
 Paper: Sutton & Barto (2018), Reinforcement Learning, sec. 3.3 (discounted return);
 Pardo, Tavakoli, Levdik & Kormushev (2018), "Time Limits in Reinforcement Learning".
 """
@@ -126,7 +126,7 @@ def discounted_returns(rewards, terminated, truncated, gamma: float,
     ``G_t = sum_{k=t}^{e} gamma^(k-t) r_k + gamma^(e-t+1) (1 - terminated_e) b_e`` with e the
     last step of t's episode in the rollout; see the module docstring for the tail rule.
 
-    Lecture: 000_372fbf7095d3a5aa.txt "Using causality"; 001_140c9f6ea3140175.txt "Estimating
+    Lecture: Stanford CS224R "Policy Gradients" "Using causality"; Stanford CS224R lectures "Estimating
     reward to go", "Monte Carlo vs. Bootstrap". Paper: Sutton & Barto (2018) sec. 3.3;
     Pardo et al. (2018) for bootstrapping at time limits.
     Unbiased: yes, for Q^pi(s_t, a_t) (the lectures' reward-to-go), when ``bootstrap_values``

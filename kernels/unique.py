@@ -7,9 +7,9 @@ at most ``k`` distinct values::
 
 i.e. ``len(np.unique(slice)) <= k`` for every slice (``k = 2``: "is this feature binary?").
 
-Lecture: shared/lectures/000_372fbf7095d3a5aa.txt, worked example at the end ("at most two
+Lecture: Stanford CS224R "Policy Gradients", worked example at the end ("at most two
 unique values along an axis": first element, mismatch mask, argmax, take_along_axis, then the
-generalization to any axis); shared/lectures/001_140c9f6ea3140175.txt, the slow
+generalization to any axis); Stanford CS224R lectures, the slow
 ``np.apply_along_axis`` + ``np.unique`` check and its vectorized replacement. The lecture's
 snippets reduce with ``np.all`` over the whole array and ignore ``n``; here the reduction is per
 slice and the idea is generalized to any ``k`` by peeling off one distinct value per round:
@@ -46,7 +46,7 @@ length 0 hold 0 distinct values, so they are True.
 ``argmax_first`` returns the first index of the maximum (equal to ``np.argmax``);
 ``argmax_random_tiebreak`` picks uniformly among all indices attaining the maximum, for greedy
 action selection ``a = argmax_a Q(s, a)`` without a bias towards low action indices
-(Lecture: 001_140c9f6ea3140175.txt, Q-learning, epsilon-greedy / greedy policy). Both reject NaN
+(Lecture: Stanford CS224R lectures, Q-learning, epsilon-greedy / greedy policy). Both reject NaN
 (there is no maximum of a set containing NaN under IEEE comparison), with ``ValueError``.
 
 Shapes: ``values`` is ``[..., n, ...]`` with the reduced axis of length ``n``; every result has
@@ -92,7 +92,7 @@ def _out_shape(arr: np.ndarray, axis: int) -> tuple:
 def at_most_k_unique_reference(values, k: int = 2, axis: int = -1) -> np.ndarray:
     """``len(np.unique(slice)) <= k`` for every slice along ``axis`` (the definition; slow).
 
-    Lecture: 001_140c9f6ea3140175.txt, the ``np.apply_along_axis`` + ``np.unique`` form.
+    Lecture: Stanford CS224R lectures, the ``np.apply_along_axis`` + ``np.unique`` form.
     Shapes: ``values [..., n, ...]`` -> ``bool [...]`` (``axis`` removed).
     """
     arr = _as_values(values)
@@ -117,7 +117,7 @@ def _same_numpy(x: np.ndarray, c: np.ndarray) -> np.ndarray:
 def at_most_k_unique_numpy(values, k: int = 2, axis: int = -1) -> np.ndarray:
     """Vectorized form: k rounds of (first uncovered element, mismatch mask, argmax).
 
-    Lecture: 000_372fbf7095d3a5aa.txt, worked example (argmax of a mismatch mask +
+    Lecture: Stanford CS224R "Policy Gradients", worked example (argmax of a mismatch mask +
     ``take_along_axis``), generalized to any ``k`` and any axis; see the module docstring.
     Shapes: ``values [..., n, ...]`` -> ``bool [...]`` (``axis`` removed).
     """
@@ -531,7 +531,7 @@ def at_most_k_unique(values, k: int = 2, axis: int = -1) -> np.ndarray:
     policy (``-0.0 == 0.0``; all NaNs are one value). Slices stop early once ``k + 1`` distinct
     values have been seen.
 
-    Lecture: 000_372fbf7095d3a5aa.txt (worked example at the end) and 001_140c9f6ea3140175.txt
+    Lecture: Stanford CS224R "Policy Gradients" (worked example at the end) and Stanford CS224R lectures
     ("at most 2 unique values in a dimension of an array").
 
     Args:
@@ -679,7 +679,7 @@ def argmax_random_tiebreak(values, axis: int = -1, *, rng) -> np.ndarray:
     Q-values tie (as they do at initialization). One uniform draw per slice is taken from
     ``rng`` in this wrapper; the kernel is deterministic given the draws.
 
-    Lecture: 001_140c9f6ea3140175.txt, Q-learning (greedy policy, epsilon-greedy).
+    Lecture: Stanford CS224R lectures, Q-learning (greedy policy, epsilon-greedy).
 
     Args:
         values: bool, integer or float array ``[..., n, ...]``, NaN-free.

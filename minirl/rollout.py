@@ -20,8 +20,8 @@ is copied from the next step's ``act`` instead of being recomputed; only rows wh
 was cut by a time limit get one extra forward pass, on the true final observation
 ``infos["final_obs"]`` — never on the reset observation that the env returns in its place.
 
-Lecture: 001_140c9f6ea3140175.txt (batch actor-critic: collect {s, a, r, s'} with the
-current policy); 004_233fd61d3e4def9e.txt ("collect a set of partial trajectories").
+Lecture: Stanford CS224R lectures (batch actor-critic: collect {s, a, r, s'} with the
+current policy); Stanford CS234 "Lecture 6: Policy Gradient II" ("collect a set of partial trajectories").
 Reference: Pardo et al., "Time Limits in Reinforcement Learning", ICML 2018.
 """
 from __future__ import annotations

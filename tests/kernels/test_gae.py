@@ -57,7 +57,7 @@ def test_lambda_zero_is_td_residual(ro, gamma):
 
 @given(rollouts(min_T=1, dtypes=(np.float64,)), discounts(), discounts())
 def test_lecture_form_lambda_weighted_nstep_advantages(ro, gamma, lam):
-    # Lecture 001, "Trick #3": A_GAE = sum_n w_n A^(n) with w_n = (1-lam) lam^(n-1); the n-step
+    # CS224R, "Trick #3": A_GAE = sum_n w_n A^(n) with w_n = (1-lam) lam^(n-1); the n-step
     # advantage stops at the episode end, so for n >= T all A^(n) are equal and the tail of
     # the weights, lam^(T-1), goes to A^(T). Needs next_values[t] == values[t+1] in episodes.
     nv = consistent_next_values(ro["values"], ro["next_values"], ro["terminated"],
