@@ -1,0 +1,291 @@
+"""Soft Actor-Critic: soft Q targets, critic loss, actor loss and temperature loss.
+
+With a replay batch (s_i, a_i, r_i, s'_i, terminated_i), K critics Q_j (targets Q'_j), a
+tanh-squashed Gaussian actor pi_phi and the temperature alpha:
+
+    target     y_i = r_i + gamma (1 - terminated_i) (min_{j in S} Q'_j(s'_i, a'_i) - alpha log pi(a'_i|s'_i)),
+               a'_i ~ pi_phi(.|s'_i)  (the CURRENT policy, not the buffer's action)
+    critics    L_Q(theta) = sum_j (1/B) sum_i (Q_j(s_i, a_i) - y_i)^2
+    actor      L_pi(phi) = (1/B) sum_i [alpha log pi(a~_i|s_i) - min_j Q_j(s_i, a~_i)],
+               a~_i = offset + scale tanh(mu_phi(s_i) + sigma_phi(s_i) eps_i)   (reparameterized)
+    alpha      L_alpha(log alpha) = -(1/B) sum_i log alpha (log pi(a~_i|s_i) + H_target)
+
+S is every critic (twin critics: K = 2) or a random subset of M critics (REDQ-style ensembles).
+A *truncated* transition keeps the bootstrap term: s'_i is the true final observation, so
+only ``terminated`` is in the target. alpha = 0 is the lecture's "no entropy term" variant.
+
+The actor's gradient flows through the reparameterized sample into the critics' *input*:
+
+    dL/da~_i = -(1/B) dQ_{j*(i)}/da (s_i, a~_i)     (j* = the argmin critic of sample i)
+    dL/dlogp_i = alpha / B
+    (dmean, dlog_std) = TanhGaussian.rsample_backward(eps, dL/da~, dL/dlogp)
+    dL/dphi = actor MLP backward of (dmean, dlog_std * [log_std inside its clamp])
+
+where dQ/da is the critic MLP's backward w.r.t. its input [s, a], action columns.
+
+The pure loss functions (``soft_q_targets``, ``critic_loss``, ``actor_loss``,
+``temperature_loss``) return ``(value, gradient w.r.t. what the network emitted)``; the
+``*_gradient`` functions compose them with the networks (``minirl.nn.MLP``) and return
+gradients w.r.t. flat parameter vectors, so one finite-difference test checks each chain.
+
+Lecture: Stanford CS224R "Off-Policy Actor-Critic Methods" (version 2: replay buffers, fitting
+Q(s, a) with next actions from the current policy, the reparameterization trick);
+"Critic Ensembling" (min over an ensemble); "Actor Critic: SAC, Algorithm 1: Soft Actor-Critic
+(no entropy term)" (twin critics, min target, Polyak targets).
+Papers: Haarnoja, Zhou, Abbeel & Levine 2018, "Soft Actor-Critic" (arXiv:1801.01290);
+Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications" (arXiv:1812.05905,
+learned temperature); Fujimoto et al. 2018 (TD3, clipped double Q, arXiv:1802.09477);
+Chen et al. 2021 (REDQ, min over a random subset, arXiv:2101.05982).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kernels._validate import as_bool, as_float, result_dtype, same_shape
+from minirl.distributions import TanhGaussian
+from minirl.nn import MLP, Workspace
+
+__all__ = [
+    "LOG_STD_MIN", "LOG_STD_MAX", "critic_subset", "soft_q_targets", "critic_loss",
+    "actor_loss", "temperature_loss", "policy_head", "q_values", "sample_actions",
+    "target_values", "critic_gradient", "actor_gradient",
+]
+
+#: The actor's log-std is clamped to [LOG_STD_MIN, LOG_STD_MAX] (Stable-Baselines3's range):
+#: sigma in [2e-9, 7.4]; outside the clamp the log-std output gets no gradient.
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+ACTOR_Q_REDUCTIONS = ("min", "mean")
+
+
+# ----- pure losses --------------------------------------------------------------------------
+
+def critic_subset(n_critics: int, subset_size: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``subset_size`` distinct critics out of ``n_critics``, drawn from ``rng``.
+
+    subset_size == n_critics returns ``arange(n_critics)`` without drawing (twin critics).
+    Lecture: CS224R "Critic Ensembling". Paper: Chen et al. 2021 (REDQ), arXiv:2101.05982.
+    """
+    if not 1 <= subset_size <= n_critics:
+        raise ValueError(f"subset_size must be in [1, n_critics={n_critics}], got {subset_size}")
+    if subset_size == n_critics:
+        return np.arange(n_critics)
+    return np.sort(rng.choice(n_critics, size=subset_size, replace=False))
+
+
+def soft_q_targets(rewards, terminated, next_q, next_logp, gamma: float, alpha: float):
+    """Soft Bellman targets ``y = r + gamma (1 - terminated) (min_j next_q_j - alpha next_logp)``.
+
+    rewards [B]; terminated [B] bool; next_q [K, B] = Q'_j(s', a') of the critics to take the
+    min over (pass the chosen subset's rows); next_logp [B] = log pi(a'|s'), a' ~ pi(.|s').
+    Truncation is not an argument: a truncated transition bootstraps like any other, from the
+    true final observation s'. Returns y [B] (a stop-gradient target).
+    Lecture: CS224R "Off-Policy Actor-Critic Methods" (y_i = r_i + gamma Q(s'_i, a'_i), a'_i
+    from the current policy); SAC pseudocode "y_i <- r_i + gamma min_{j=1,2} Q_theta'_j".
+    Paper: Haarnoja et al. 2018, eq. (3) with the soft value V(s') = E[Q - alpha log pi].
+    Unbiased: no; a single-sample estimate of the soft Bellman backup, biased low by the min
+    (deliberately: it counters the overestimation of the max/argmax in fitted Q).
+    """
+    rewards = as_float(rewards, "rewards")
+    next_logp = as_float(next_logp, "next_logp")
+    next_q = as_float(next_q, "next_q")
+    terminated = as_bool(terminated, "terminated")
+    if rewards.ndim != 1:
+        raise ValueError(f"rewards must have shape [B], got {rewards.shape}")
+    same_shape("rewards", rewards, terminated=terminated, next_logp=next_logp)
+    if next_q.ndim != 2 or next_q.shape[1] != rewards.shape[0] or next_q.shape[0] < 1:
+        raise ValueError(f"next_q must have shape [K, {rewards.shape[0]}], got {next_q.shape}")
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+    if not alpha >= 0.0:
+        raise ValueError(f"alpha must be >= 0, got {alpha}")
+    dtype = result_dtype(rewards, next_q, next_logp)
+    soft_v = next_q.min(axis=0) - alpha * next_logp
+    return (rewards + gamma * np.where(terminated, 0.0, soft_v)).astype(dtype, copy=False)
+
+
+def critic_loss(q, targets, weights=None):
+    """``L = sum_j (1/B) sum_i w_i (q_ji - y_i)^2`` and ``dL/dq = 2 w_i (q_ji - y_i) / B``.
+
+    q [K, B] = Q_j(s_i, a_i); targets [B] (no gradient); weights [B] (optional importance
+    weights from prioritized replay). Each critic regresses on the same target, so the sum
+    over j leaves every critic its own mean-squared error. Returns ``(loss, dq [K, B])``.
+    Lecture: CS224R SAC pseudocode "theta_j <- theta_j - lambda_Q grad 1/N sum_i [Q_j - y_i]^2".
+    """
+    q = as_float(q, "q")
+    targets = as_float(targets, "targets")
+    if q.ndim != 2 or targets.shape != (q.shape[1],):
+        raise ValueError(f"q must be [K, B] and targets [B], got {q.shape} and {targets.shape}")
+    B = max(q.shape[1], 1)
+    r = q - targets.astype(q.dtype, copy=False)
+    if weights is not None:
+        w = as_float(weights, "weights").astype(q.dtype, copy=False)
+        if w.shape != targets.shape:
+            raise ValueError(f"weights must have shape {targets.shape}, got {w.shape}")
+        wr = w * r
+    else:
+        wr = r
+    return float(np.sum(wr * r)) / B, (2.0 / B) * wr
+
+
+def actor_loss(logp, q, alpha: float, reduction: str = "min"):
+    """``L = (1/B) sum_i [alpha logp_i - Q_i]`` with Q_i = min_j q_ji (or the mean over j).
+
+    logp [B] = log pi(a~_i|s_i) at the reparameterized sample; q [K, B] = Q_j(s_i, a~_i).
+    Returns ``(loss, dlogp [B], dq [K, B])``: dlogp = alpha / B; for ``"min"``
+    dq_ji = -1/B at the per-sample argmin critic (the first on ties) and 0 elsewhere;
+    for ``"mean"`` (REDQ's actor) dq = -1/(K B).
+    Lecture: CS224R SAC pseudocode "phi <- phi + lambda_pi grad 1/N sum_i Q(s_i, pi_phi(s_i))"
+    (alpha = 0 and K = 1 give it exactly); "Off-Policy Actor-Critic Methods" (sample
+    a~ from the current policy, reparameterization trick). Paper: Haarnoja et al. 2018, eq. (7).
+    Unbiased: for one eps per state, the pathwise gradient is unbiased for the gradient of
+    E_eps[L] with the critics held fixed.
+    """
+    logp = as_float(logp, "logp")
+    q = as_float(q, "q")
+    if logp.ndim != 1 or q.ndim != 2 or q.shape[1] != logp.shape[0] or q.shape[0] < 1:
+        raise ValueError(f"logp must be [B] and q [K, B], got {logp.shape} and {q.shape}")
+    if reduction not in ACTOR_Q_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {ACTOR_Q_REDUCTIONS}, got {reduction!r}")
+    if not alpha >= 0.0:
+        raise ValueError(f"alpha must be >= 0, got {alpha}")
+    K, B = q.shape
+    dtype = result_dtype(logp, q)
+    if reduction == "min":
+        j = np.argmin(q, axis=0)                       # [B]
+        q_red = q[j, np.arange(B)]
+        dq = np.zeros((K, B), dtype)
+        dq[j, np.arange(B)] = -1.0 / B
+    else:
+        q_red = q.mean(axis=0)
+        dq = np.full((K, B), -1.0 / (K * B), dtype)
+    loss = float(np.sum(alpha * logp - q_red)) / B
+    return loss, np.full(B, alpha / B, dtype), dq
+
+
+def temperature_loss(log_alpha: float, logp, target_entropy: float):
+    """``L = -log_alpha * mean(logp + H_target)``; returns ``(loss, dL/dlog_alpha)``.
+
+    Gradient descent raises alpha when the policy's entropy estimate -mean(logp) is below
+    ``target_entropy`` (default -dim(A)) and lowers it when above. The loss is written in
+    log alpha (as Stable-Baselines3 and CleanRL do); the paper's alpha-form
+    -alpha mean(logp + H) has the same sign of gradient, scaled by alpha.
+    logp [B] at the actor's reparameterized samples (a constant here).
+    Paper: Haarnoja et al. 2018b, "Soft Actor-Critic Algorithms and Applications",
+    eq. (18), arXiv:1812.05905.
+    """
+    logp = as_float(logp, "logp")
+    if logp.ndim != 1 or logp.size == 0:
+        raise ValueError(f"logp must have shape [B] with B >= 1, got {logp.shape}")
+    c = float(np.mean(logp, dtype=np.float64)) + float(target_entropy)
+    return -float(log_alpha) * c, -c
+
+
+# ----- networks: policy head, Q-values, targets and the two gradients -------------------------
+
+def policy_head(out: np.ndarray, low, high) -> TanhGaussian:
+    """The actor's output ``[B, 2D]`` = [mean | log_std] -> TanhGaussian on the box [low, high].
+
+    log_std is clamped to [LOG_STD_MIN, LOG_STD_MAX] (``actor_gradient`` zeroes its gradient
+    outside the clamp, the derivative of the clip).
+    """
+    D = out.shape[-1] // 2
+    log_std = np.clip(out[:, D:], LOG_STD_MIN, LOG_STD_MAX)
+    return TanhGaussian(out[:, :D], log_std, low, high)
+
+
+def _inputs(obs: np.ndarray, actions: np.ndarray, dtype) -> np.ndarray:
+    """The critic's input [s, a], ``[B, obs_dim + D]``."""
+    return np.concatenate([np.asarray(obs, dtype), np.asarray(actions, dtype)], axis=1)
+
+
+def q_values(critic: MLP, params: np.ndarray, obs, actions, workspaces=None):
+    """``q [K, B]`` = Q_j(s, a) for the K rows of ``params [K, n]``, and the K forward caches.
+
+    ``workspaces``: optional list of K ``critic.workspace()`` (one per critic, since each
+    cache must outlive the next critic's forward).
+    """
+    x = _inputs(obs, actions, critic.dtype)
+    K, B = params.shape[0], x.shape[0]
+    q, caches = np.empty((K, B), critic.dtype), []
+    for j in range(K):
+        y, cache = critic.forward(params[j], x, None if workspaces is None else workspaces[j])
+        q[j] = y[:, 0]
+        caches.append(cache)
+    return q, caches
+
+
+def sample_actions(actor: MLP, params: np.ndarray, obs, low, high, rng: np.random.Generator,
+                   workspace: Workspace | None = None):
+    """Reparameterized actions of the actor: ``(a [B, D], logp [B], dist, eps, out, cache)``.
+
+    a = offset + scale tanh(mean + std eps), eps ~ N(0, I) from ``rng``;
+    logp = log pi(a|s) including the tanh and box-rescaling log-determinants.
+    """
+    out, cache = actor.forward(params, obs, workspace)
+    dist = policy_head(out, low, high)
+    a, u, eps = dist.rsample(rng)
+    return a, dist.log_prob_from_pre_tanh(u), dist, eps, out, cache
+
+
+def target_values(actor: MLP, actor_params, critic: MLP, target_params, batch, gamma: float,
+                  alpha: float, low, high, rng: np.random.Generator, subset=None,
+                  workspaces=None) -> np.ndarray:
+    """Soft targets y [B] for a replay batch (``next_obs, rewards, terminated`` fields).
+
+    a' ~ pi(.|s') from the current actor; next_q from the target critics ``target_params
+    [K, n]`` (rows ``subset`` only, if given); then ``soft_q_targets``.
+    ``workspaces``: optional ``(actor workspace, [critic workspaces])``.
+    """
+    ws_a, ws_q = (None, None) if workspaces is None else workspaces
+    a2, logp2, *_ = sample_actions(actor, actor_params, batch.next_obs, low, high, rng, ws_a)
+    rows = target_params if subset is None or len(subset) == len(target_params) \
+        else target_params[subset]
+    next_q, _ = q_values(critic, rows, batch.next_obs, a2, ws_q)
+    return soft_q_targets(batch.rewards, batch.terminated, next_q, logp2, gamma, alpha)
+
+
+def critic_gradient(critic: MLP, params: np.ndarray, obs, actions, targets, weights=None,
+                    workspaces=None, out: np.ndarray | None = None):
+    """``(loss, grad [K, n])`` of ``critic_loss`` w.r.t. every critic's flat parameters.
+
+    params [K, n]; obs [B, obs_dim]; actions [B, D] (the buffer's actions); targets [B].
+    ``out``: optional [K, n] destination for the gradient.
+    """
+    q, caches = q_values(critic, params, obs, actions, workspaces)
+    loss, dq = critic_loss(q, targets, weights)
+    grad = np.empty_like(params) if out is None else out
+    for j in range(params.shape[0]):
+        critic.backward(params[j], caches[j], dq[j][:, None], need_dx=False, out=grad[j])
+    return loss, grad
+
+
+def actor_gradient(actor: MLP, actor_params: np.ndarray, critic: MLP, critic_params: np.ndarray,
+                   obs, alpha: float, low, high, rng: np.random.Generator,
+                   reduction: str = "min", workspaces=None):
+    """``(loss, dphi [n_actor], logp [B])`` of the actor loss, through the critics' input.
+
+    Samples a~ = offset + scale tanh(mean + std eps) (eps from ``rng``), evaluates
+    ``actor_loss(logp, Q_j(s, a~))`` with critics ``critic_params [K, n]`` held fixed, and
+    backpropagates: dQ_j/da from each critic's input gradient (action columns), then
+    ``rsample_backward`` (pathwise: tanh, rescale and the log-det of logp), then the actor MLP.
+    ``workspaces``: optional ``(actor workspace, [critic workspaces])``.
+    """
+    ws_a, ws_q = (None, None) if workspaces is None else workspaces
+    a, logp, dist, eps, out, cache = sample_actions(actor, actor_params, obs, low, high, rng, ws_a)
+    q, caches = q_values(critic, critic_params, obs, a, ws_q)
+    loss, dlogp, dq = actor_loss(logp, q, alpha, reduction)
+    obs_dim, D = critic.in_dim - a.shape[1], a.shape[1]
+    da = np.zeros(a.shape, critic.dtype)
+    for j in range(critic_params.shape[0]):
+        if reduction == "min" and not dq[j].any():
+            continue                                   # no sample's min is this critic
+        _, dx = critic.backward(critic_params[j], caches[j], dq[j][:, None])
+        da += dx[:, obs_dim:]
+    dmean, dlog_std = dist.rsample_backward(eps, da, dlogp)
+    # The clamp of log_std passes gradient only where it was not active.
+    raw = out[:, D:]
+    dlog_std *= (raw >= LOG_STD_MIN) & (raw <= LOG_STD_MAX)
+    dout = np.concatenate([dmean, dlog_std], axis=1)
+    dphi, _ = actor.backward(actor_params, cache, dout, need_dx=False)
+    return loss, dphi, logp
