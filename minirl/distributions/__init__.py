@@ -18,6 +18,8 @@ TanhGaussian(mean, log_std, low, high)  bounded box for SAC: rsample -> (a, u, e
                             log_prob_from_pre_tanh(u), rsample_backward(eps, da, dlogp)
 MixtureOfGaussians(logits, means, log_stds)  multimodal imitation policies; sample, mode,
                             log_prob (+ backward to all three parameters)
+MultiCategorical(logits, nvec)  MultiDiscrete actions: a product of categoricals (as Categorical)
+Bernoulli(logits)           MultiBinary actions: a product of Bernoullis (as Categorical)
 ==========================  ===================================================================
 
 See each module's docstring for the equations and the full method list.
@@ -25,12 +27,15 @@ See each module's docstring for the equations and the full method list.
 from minirl.distributions.categorical import Categorical, log_softmax
 from minirl.distributions.gaussian import ATANH_CLIP_EPS, DiagGaussian, TanhGaussian
 from minirl.distributions.mixture import MixtureOfGaussians
+from minirl.distributions.multi import Bernoulli, MultiCategorical
 
 __all__ = [
     "ATANH_CLIP_EPS",
+    "Bernoulli",
     "Categorical",
     "DiagGaussian",
     "MixtureOfGaussians",
+    "MultiCategorical",
     "TanhGaussian",
     "log_softmax",
 ]
