@@ -1,0 +1,559 @@
+"""Population evaluation for gradient-free search: parameter vectors in, episode returns out.
+
+Random search, CEM, ES and ARS spend almost all their time running independent episodes of
+perturbed policies. An ``Evaluator`` runs a batch of K such episodes and returns their
+returns and step counts; three backends share one interface and give the same bits:
+
+    ev = make_evaluator(spec, backend="serial" | "processes" | "ray", num_workers=2, noise=table)
+    res = ev.evaluate(seeds, params=P_batch)                       # params [K, P]
+    res = ev.evaluate(seeds, theta=theta, noise_idx=idx, noise_scale=s)
+          # episode k runs theta + s_k * table[idx_k : idx_k + P]  (s_k = +sigma, -sigma, 0)
+    res.returns [K] float64, res.lengths [K] int64, res.obs_stats (per-episode moments)
+    ev.close()
+
+| backend       | where episodes run                                  | needs                      |
+|---------------|-----------------------------------------------------|----------------------------|
+| ``serial``    | this process, one env                               | -                          |
+| ``processes`` | ``num_workers`` local processes (concurrent.futures) | standard library           |
+| ``ray``       | ``num_workers`` Ray actors, each with its own env;  | ``pip install ray`` (extra |
+|               | the noise table is put in the object store once;    | ``ray``)                   |
+|               | ``address=...`` joins an existing cluster           |                            |
+
+Bit-identical on every backend and worker count: each episode is a pure function of (its
+parameters, its env seed, the frozen observation-normalizer statistics). The caller draws the
+seeds from the run's generator, the batch is cut into contiguous chunks whose results are put
+back by position, and per-episode observation moments are merged in task order
+(``merge_obs_stats``), so neither scheduling nor the number of workers can change a result.
+
+Failures never hang: an exception in a worker is raised here as ``WorkerError`` (naming the
+tasks and carrying the worker's error), a worker process or actor that dies gives
+``WorkerError`` too, and ``timeout`` (seconds per ``evaluate`` call) bounds a stuck worker.
+
+The policy is deterministic (Discrete: argmax of the logits; Box: the network output clipped
+to the action bounds), as in Salimans et al. (2017) and Mania et al. (2018): the search noise
+is in the parameters, not in the actions.
+
+Lecture: "Policy Gradients and Gradient-Free Optimization" ("Gradients are hard, but evaluation
+is easy"; "Trade sampling trajectories for sampling parameters"). Papers: Salimans et al.
+(2017), arXiv:1703.03864 (shared noise table, workers exchange seeds/indices and returns);
+Mania, Guy & Recht (2018), arXiv:1803.07055 (ARS V2 state statistics from all rollouts).
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import math
+import multiprocessing
+from typing import Callable, NamedTuple
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+import minirl.envs  # noqa: F401  (registers the known-answer envs in every worker)
+from minirl.nn import MLP, ReLU, Tanh
+from minirl.normalize import ObsNormalizer, RunningMeanStd, merge_moments
+
+__all__ = ["PolicySpec", "DeterministicPolicy", "NoiseTable", "EvalResult", "WorkerError",
+           "Evaluator", "SerialEvaluator", "ProcessEvaluator", "RayEvaluator", "make_evaluator",
+           "merge_obs_stats", "run_episode", "BACKENDS"]
+
+BACKENDS = ("serial", "processes", "ray")
+_ACTIVATIONS = {"tanh": Tanh, "relu": ReLU}
+
+
+class WorkerError(RuntimeError):
+    """A population worker raised or died; ``__cause__`` holds the worker's own error."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicySpec:
+    """Picklable recipe each worker turns into its env and policy network.
+
+    env: a gymnasium id, or a picklable zero-argument callable returning an env (e.g.
+    ``functools.partial(gym.make, "Pendulum-v1", g=9.81)``). hidden_sizes: () is the linear
+    policy a = W s + b, (64, 64) a two-hidden-layer MLP. max_episode_steps: cut episodes after
+    this many steps (None: only the env's own time limit).
+    """
+
+    env: str | Callable[[], gym.Env]
+    hidden_sizes: tuple = ()
+    activation: str = "tanh"
+    max_episode_steps: int | None = None
+
+    def __post_init__(self):
+        if not (isinstance(self.env, str) or callable(self.env)):
+            raise TypeError(f"env must be an env id or a callable, got {self.env!r}")
+        sizes = tuple(self.hidden_sizes)
+        if any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1
+               for h in sizes):
+            raise ValueError(f"hidden_sizes must be positive integers, got {self.hidden_sizes!r}")
+        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in sizes))
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, "
+                             f"got {self.activation!r}")
+        m = self.max_episode_steps
+        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1):
+            raise ValueError(f"max_episode_steps must be a positive integer or None, got {m!r}")
+
+    def make_env(self) -> gym.Env:
+        if isinstance(self.env, str):
+            return gym.make(self.env, disable_env_checker=True)
+        return self.env()
+
+
+class DeterministicPolicy:
+    """Deterministic MLP policy over a flat float64 parameter vector (linear: no hidden layer).
+
+    ``raw_actions(params, x)``: x [B, obs_dim] (normalized) -> Discrete: argmax indices [B]
+    (ties: lowest index); Box: network outputs [B, act_dim], unclipped.
+    ``env_actions``: the same, Box outputs clipped to the bounds (what the env receives).
+    """
+
+    def __init__(self, obs_space: spaces.Space, action_space: spaces.Space,
+                 hidden_sizes=(), activation: str = "tanh"):
+        if not (isinstance(obs_space, spaces.Box) and len(obs_space.shape) == 1):
+            raise TypeError(f"observation space must be a 1-D Box, got {obs_space}")
+        self.discrete = isinstance(action_space, spaces.Discrete)
+        if not self.discrete and not (isinstance(action_space, spaces.Box)
+                                      and len(action_space.shape) == 1):
+            raise TypeError(f"action space must be Discrete or a 1-D Box, got {action_space}")
+        self.action_space = action_space
+        self.obs_dim = int(obs_space.shape[0])
+        self.act_dim = int(action_space.n) if self.discrete else int(action_space.shape[0])
+        self.net = MLP([self.obs_dim, *hidden_sizes, self.act_dim], _ACTIVATIONS[activation],
+                       dtype=np.float64)
+        self.n_params = self.net.n_params
+
+    def init(self, rng: np.random.Generator, zero: bool = False) -> np.ndarray:
+        """Initial theta [n_params]: all zeros (ARS's linear policy) or orthogonal weights
+        with a small (0.01-gain) output layer."""
+        return self.net.zeros() if zero else self.net.init(rng, out_gain=0.01)
+
+    def raw_actions(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
+        out, _ = self.net.forward(params, x)
+        return np.argmax(out, axis=1) if self.discrete else out
+
+    def env_actions(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
+        a = self.raw_actions(params, x)
+        if self.discrete:
+            return a
+        return np.clip(a, self.action_space.low, self.action_space.high)
+
+
+class NoiseTable:
+    """A block of N(0, 1) noise shared by the driver and every worker (Salimans et al. 2017).
+
+    Perturbation k is the slice ``noise[idx_k : idx_k + dim]``, so a worker receives an
+    integer instead of a vector. ``size`` float32 numbers drawn from ``default_rng(seed)``.
+    """
+
+    def __init__(self, size: int = 2**22, seed: int = 0, noise: np.ndarray | None = None):
+        if noise is None:
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+                raise ValueError(f"size must be a positive integer, got {size!r}")
+            noise = np.random.default_rng(seed).standard_normal(int(size), dtype=np.float32)
+        self.noise = np.asarray(noise)
+        if self.noise.ndim != 1:
+            raise ValueError(f"noise must be 1-D, got shape {self.noise.shape}")
+
+    def sample_index(self, rng: np.random.Generator, dim: int, n: int) -> np.ndarray:
+        """n start indices [n] int64, uniform over the table's valid starts."""
+        if dim > self.noise.size:
+            raise ValueError(f"noise table of size {self.noise.size} is smaller than dim={dim}")
+        return rng.integers(0, self.noise.size - dim + 1, size=n, dtype=np.int64)
+
+    def rows(self, idx, dim: int) -> np.ndarray:
+        """The perturbation directions [n, dim] float64 for start indices idx [n]."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return np.stack([self.noise[i:i + dim] for i in idx]).astype(np.float64)
+
+
+class EvalResult(NamedTuple):
+    """Per-episode results of one ``evaluate`` call, in task order."""
+
+    returns: np.ndarray          # [K] float64, undiscounted episode returns
+    lengths: np.ndarray          # [K] int64, env steps of each episode
+    obs_count: np.ndarray        # [K] float64 observations seen (0 unless collect_obs)
+    obs_mean: np.ndarray         # [K, obs_dim] their mean (raw observations)
+    obs_var: np.ndarray          # [K, obs_dim] their variance (ddof=0)
+
+
+def run_episode(env: gym.Env, policy: DeterministicPolicy, params: np.ndarray, seed: int,
+                normalizer: ObsNormalizer | None = None, max_steps: int | None = None,
+                collect_obs: bool = False):
+    """One episode from ``env.reset(seed=seed)``: (return, length, obs moments or None).
+
+    Every observation the policy acts on (raw, before normalization) enters the moments
+    ``(count, mean [obs_dim], var [obs_dim])`` when ``collect_obs`` (ARS V2's state statistics).
+    """
+    obs, _ = env.reset(seed=int(seed))
+    total, n, seen = 0.0, 0, []
+    while True:
+        x = np.asarray(obs, dtype=np.float64).reshape(1, -1)
+        if collect_obs:
+            seen.append(x[0])
+        if normalizer is not None:
+            x = normalizer(x, update=False)
+        obs, r, terminated, truncated, _ = env.step(policy.env_actions(params, x)[0])
+        total += float(r)
+        n += 1
+        if terminated or truncated or (max_steps is not None and n >= max_steps):
+            break
+    if not collect_obs:
+        return total, n, None
+    seen = np.stack(seen)
+    return total, n, (float(len(seen)), seen.mean(axis=0), seen.var(axis=0))
+
+
+def merge_obs_stats(rms: RunningMeanStd, result: EvalResult) -> None:
+    """Fold the per-episode observation moments of ``result`` into ``rms``, in task order
+    (so the merged statistics do not depend on which worker ran which episode)."""
+    for count, mean, var in zip(result.obs_count, result.obs_mean, result.obs_var):
+        if count == 0:
+            continue
+        if rms.count == 0:
+            rms.mean, rms.var, rms.count = mean.copy(), var.copy(), float(count)
+        else:
+            rms.mean, rms.var, rms.count = merge_moments(rms.mean, rms.var, rms.count,
+                                                         mean, var, float(count))
+
+
+class _Worker:
+    """Holds one env and policy; runs a chunk of tasks. Built lazily on the first chunk so a
+    bad env raises inside ``run`` (and reaches the caller) instead of killing the worker."""
+
+    def __init__(self, spec: PolicySpec, noise: np.ndarray | None = None):
+        self.spec, self.noise, self.env = spec, noise, None
+
+    def _setup(self):
+        self.env = self.spec.make_env()
+        self.policy = DeterministicPolicy(self.env.observation_space, self.env.action_space,
+                                          self.spec.hidden_sizes, self.spec.activation)
+
+    def run(self, chunk: dict) -> tuple:
+        if self.env is None:
+            self._setup()
+        normalizer = None
+        if chunk["obs_mean"] is not None:
+            normalizer = ObsNormalizer((self.policy.obs_dim,))
+            normalizer.load_state_dict({"mean": chunk["obs_mean"], "var": chunk["obs_var"],
+                                        "count": 1.0})
+        k, d = len(chunk["seeds"]), self.policy.obs_dim
+        out = (np.zeros(k), np.zeros(k, np.int64), np.zeros(k), np.zeros((k, d)),
+               np.zeros((k, d)))
+        for i in range(k):
+            if chunk["params"] is not None:
+                params = chunk["params"][i]
+            else:
+                idx, p = int(chunk["noise_idx"][i]), self.policy.n_params
+                params = chunk["theta"] + chunk["noise_scale"][i] * self.noise[idx:idx + p].astype(
+                    np.float64)
+            ret, length, stats = run_episode(self.env, self.policy, params, chunk["seeds"][i],
+                                             normalizer, self.spec.max_episode_steps,
+                                             chunk["collect_obs"])
+            out[0][i], out[1][i] = ret, length
+            if stats is not None:
+                out[2][i], out[3][i], out[4][i] = stats
+        return out
+
+    def ping(self) -> bool:
+        return True
+
+
+class Evaluator:
+    """Common interface: validate a batch, cut it into chunks, run them, reassemble in order.
+
+    Subclasses implement ``_map(chunks) -> list of chunk results`` (same order) and ``close``.
+    Usable as a context manager. ``obs_dim`` and ``n_params`` describe the policy.
+    """
+
+    num_workers = 1
+
+    def __init__(self, spec: PolicySpec, noise: NoiseTable | np.ndarray | None = None,
+                 chunks_per_worker: int = 4):
+        if not isinstance(spec, PolicySpec):
+            raise TypeError(f"spec must be a PolicySpec, got {type(spec).__name__}")
+        self.spec = spec
+        self.noise = noise.noise if isinstance(noise, NoiseTable) else noise
+        env = spec.make_env()
+        try:
+            policy = DeterministicPolicy(env.observation_space, env.action_space,
+                                         spec.hidden_sizes, spec.activation)
+        finally:
+            env.close()
+        self.obs_dim, self.n_params = policy.obs_dim, policy.n_params
+        if isinstance(chunks_per_worker, bool) or not isinstance(chunks_per_worker, int) \
+                or chunks_per_worker < 1:
+            raise ValueError(f"chunks_per_worker must be a positive integer, "
+                             f"got {chunks_per_worker!r}")
+        self.chunks_per_worker = chunks_per_worker
+        self.closed = False
+
+    def evaluate(self, seeds, params=None, *, theta=None, noise_idx=None, noise_scale=None,
+                 obs_norm: ObsNormalizer | None = None, collect_obs: bool = False) -> EvalResult:
+        """Run K episodes; see the module docstring. seeds [K] non-negative ints (env reset
+        seeds); either params [K, n_params] or theta [n_params] + noise_idx [K] + noise_scale
+        [K]; obs_norm: a normalizer whose current (frozen) statistics every episode uses."""
+        if self.closed:
+            raise RuntimeError("evaluator is closed")
+        seeds = np.asarray(seeds)
+        if seeds.ndim != 1 or seeds.size == 0 or seeds.dtype.kind not in "iu" or seeds.min() < 0:
+            raise ValueError("seeds must be a non-empty 1-D array of non-negative integers")
+        k, p = seeds.size, self.n_params
+        chunk = {"params": None, "theta": None, "noise_idx": None, "noise_scale": None,
+                 "obs_mean": None, "obs_var": None, "collect_obs": bool(collect_obs)}
+        if params is not None:
+            if theta is not None or noise_idx is not None or noise_scale is not None:
+                raise ValueError("pass either params or theta/noise_idx/noise_scale, not both")
+            params = np.asarray(params, dtype=np.float64)
+            if params.shape != (k, p) or not np.isfinite(params).all():
+                raise ValueError(f"params must be finite with shape ({k}, {p}), "
+                                 f"got {params.shape}")
+            chunk["params"] = params
+        else:
+            if self.noise is None:
+                raise ValueError("theta/noise_idx need an evaluator built with a noise table")
+            theta = np.asarray(theta, dtype=np.float64)
+            if theta.shape != (p,) or not np.isfinite(theta).all():
+                raise ValueError(f"theta must be finite with shape ({p},), got {theta.shape}")
+            noise_idx = np.asarray(noise_idx)
+            if noise_idx.shape != (k,) or noise_idx.dtype.kind not in "iu" or (k and (
+                    noise_idx.min() < 0 or noise_idx.max() > self.noise.size - p)):
+                raise ValueError(f"noise_idx must be {k} integers in [0, "
+                                 f"{self.noise.size - p}]")
+            noise_scale = np.asarray(noise_scale, dtype=np.float64)
+            if noise_scale.shape != (k,) or not np.isfinite(noise_scale).all():
+                raise ValueError(f"noise_scale must be {k} finite numbers, "
+                                 f"got shape {noise_scale.shape}")
+            chunk.update(theta=theta, noise_idx=noise_idx.astype(np.int64),
+                         noise_scale=noise_scale)
+        if obs_norm is not None:
+            chunk["obs_mean"], chunk["obs_var"] = obs_norm.rms.mean, obs_norm.rms.var
+        n_chunks = min(k, self.num_workers * self.chunks_per_worker)
+        bounds = np.linspace(0, k, n_chunks + 1).astype(int)
+        chunks = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            c = dict(chunk, seeds=seeds[a:b].astype(np.int64))
+            for key in ("params", "noise_idx", "noise_scale"):
+                if c[key] is not None:
+                    c[key] = c[key][a:b]
+            chunks.append(c)
+        parts = self._map(chunks, bounds)
+        return EvalResult(*(np.concatenate([part[j] for part in parts]) for j in range(5)))
+
+    def _map(self, chunks: list[dict], bounds) -> list[tuple]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _fail(bounds, i: int, err: BaseException) -> WorkerError:
+    return WorkerError(f"population worker failed on tasks {bounds[i]}..{bounds[i + 1] - 1}: "
+                       f"{type(err).__name__}: {err}")
+
+
+class SerialEvaluator(Evaluator):
+    """Every episode in this process (the reference backend)."""
+
+    def __init__(self, spec: PolicySpec, noise=None):
+        super().__init__(spec, noise, chunks_per_worker=1)
+        self._worker = _Worker(spec, self.noise)
+
+    def _map(self, chunks, bounds):
+        out = []
+        for i, c in enumerate(chunks):
+            try:
+                out.append(self._worker.run(c))
+            except Exception as e:
+                raise _fail(bounds, i, e) from e
+        return out
+
+    def close(self):
+        if self._worker.env is not None:
+            self._worker.env.close()
+        super().close()
+
+
+_PROCESS_WORKER: _Worker | None = None
+
+
+def _process_init(spec, noise):
+    global _PROCESS_WORKER
+    _PROCESS_WORKER = _Worker(spec, noise)
+
+
+def _process_run(chunk):
+    return _PROCESS_WORKER.run(chunk)
+
+
+def _process_pid(_=None):
+    import os
+    return os.getpid()
+
+
+class ProcessEvaluator(Evaluator):
+    """``num_workers`` local processes (``concurrent.futures.ProcessPoolExecutor``), each with
+    its own env and a copy of the noise table. ``start_method`` "spawn" (default: safe with
+    threads in the parent) or "forkserver"/"fork". A dead process (``BrokenProcessPool``)
+    makes this evaluator unusable: close it and build a new one."""
+
+    def __init__(self, spec: PolicySpec, noise=None, num_workers: int = 2,
+                 start_method: str = "spawn", timeout: float | None = None,
+                 chunks_per_worker: int = 4):
+        super().__init__(spec, noise, chunks_per_worker)
+        self.num_workers = _check_workers(num_workers)
+        self.timeout = _check_timeout(timeout)
+        ctx = multiprocessing.get_context(start_method)
+        self._pool = cf.ProcessPoolExecutor(self.num_workers, mp_context=ctx,
+                                            initializer=_process_init, initargs=(spec, self.noise))
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the worker processes (started on first use)."""
+        return sorted(p.pid for p in (self._pool._processes or {}).values())
+
+    def _map(self, chunks, bounds):
+        futures = [self._pool.submit(_process_run, c) for c in chunks]
+        # returns when all are done, one raised, or the timeout passed
+        done, pending = cf.wait(futures, timeout=self.timeout, return_when=cf.FIRST_EXCEPTION)
+        for i, f in enumerate(futures):
+            err = f.exception() if f in done else None
+            if isinstance(err, cf.process.BrokenProcessPool):
+                self._kill()
+                raise WorkerError(f"a population worker process died (tasks "
+                                  f"{bounds[i]}..{bounds[i + 1] - 1}): {err}") from err
+            if err is not None:
+                for g in futures:
+                    g.cancel()
+                raise _fail(bounds, i, err) from err
+        if pending:
+            i = min(futures.index(f) for f in pending)
+            self._kill()
+            raise WorkerError(f"population workers did not finish tasks "
+                              f"{bounds[i]}..{bounds[i + 1] - 1} within {self.timeout} s")
+        return [f.result() for f in futures]
+
+    def _kill(self):
+        for p in list((self._pool._processes or {}).values()):
+            p.terminate()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.closed = True
+
+    def close(self):
+        if not self.closed:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        super().close()
+
+
+class RayEvaluator(Evaluator):
+    """``num_workers`` Ray actors, each holding its own env; the noise table goes into the
+    object store once (``ray.put``) and every actor maps the same copy.
+
+    ``address``: None starts (or reuses) a local Ray with ``num_workers`` CPUs; ``"auto"`` or
+    ``"ray://host:10001"``/``"host:6379"`` joins an existing cluster (``ray.init(address=...)``).
+    Ray is shut down by ``close`` only if this evaluator started it. Chunks go to whichever
+    actor is free; a task error gives ``WorkerError`` with the worker's exception, a dead actor
+    ``WorkerError`` with Ray's ``RayActorError``.
+    """
+
+    def __init__(self, spec: PolicySpec, noise=None, num_workers: int = 2,
+                 address: str | None = None, timeout: float | None = None,
+                 chunks_per_worker: int = 4, cpus_per_worker: float = 1.0):
+        super().__init__(spec, noise, chunks_per_worker)
+        try:
+            import ray
+        except ImportError as e:
+            raise ImportError("the 'ray' backend needs Ray: pip install 'ray>=2.9' "
+                              "(or this package's [ray] extra)") from e
+        self._ray = ray
+        self.num_workers = _check_workers(num_workers)
+        self.timeout = _check_timeout(timeout)
+        self._owns_ray = not ray.is_initialized()
+        if self._owns_ray:
+            kwargs = dict(include_dashboard=False, log_to_driver=False)
+            if address is None:
+                kwargs["num_cpus"] = self.num_workers
+            ray.init(address=address, **kwargs)
+        noise_ref = ray.put(self.noise) if self.noise is not None else None
+        actor_cls = ray.remote(num_cpus=cpus_per_worker, max_restarts=0)(_Worker)
+        self._actors = [actor_cls.remote(spec, noise_ref) for _ in range(self.num_workers)]
+
+    def kill_worker(self, i: int) -> None:
+        """Kill actor ``i`` (to test failure handling)."""
+        self._ray.kill(self._actors[i])
+
+    def _map(self, chunks, bounds):
+        ray = self._ray
+        free, queue, running, out = list(range(len(self._actors))), list(range(len(chunks))), {}, {}
+        deadline = None if self.timeout is None else _now() + self.timeout
+        while queue or running:
+            while queue and free:
+                i, a = queue.pop(0), free.pop(0)
+                running[self._actors[a].run.remote(chunks[i])] = (i, a)
+            left = None if deadline is None else max(0.0, deadline - _now())
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=left)
+            if not ready:
+                i = min(i for i, _ in running.values())
+                self.close()   # a stuck actor cannot be interrupted: kill them all
+                raise WorkerError(f"population workers did not finish tasks "
+                                  f"{bounds[i]}..{bounds[i + 1] - 1} within {self.timeout} s")
+            ref = ready[0]
+            i, a = running.pop(ref)
+            try:
+                out[i] = ray.get(ref)
+            except ray.exceptions.RayTaskError as e:
+                cause = e.cause if getattr(e, "cause", None) is not None else e
+                raise _fail(bounds, i, cause) from cause
+            except ray.exceptions.RayActorError as e:
+                raise WorkerError(f"population worker (Ray actor {a}) died on tasks "
+                                  f"{bounds[i]}..{bounds[i + 1] - 1}: {e}") from e
+            free.append(a)
+        return [out[i] for i in range(len(chunks))]
+
+    def close(self):
+        if not self.closed:
+            for actor in self._actors:
+                self._ray.kill(actor)
+            self._actors = []
+            if self._owns_ray:
+                self._ray.shutdown()
+        super().close()
+
+
+def _now() -> float:
+    import time
+    return time.monotonic()
+
+
+def _check_workers(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"num_workers must be a positive integer, got {n!r}")
+    return int(n)
+
+
+def _check_timeout(t):
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))
+                          or not 0 < t < math.inf):
+        raise ValueError(f"timeout must be a positive number of seconds or None, got {t!r}")
+    return t
+
+
+def make_evaluator(spec: PolicySpec, backend: str = "serial", num_workers: int = 1,
+                   noise: NoiseTable | np.ndarray | None = None, address: str | None = None,
+                   timeout: float | None = None) -> Evaluator:
+    """The evaluator for ``backend`` ("serial", "processes" or "ray"); ``address`` (Ray only)
+    joins an existing cluster. Raises ValueError for an unknown backend."""
+    if backend == "serial":
+        return SerialEvaluator(spec, noise)
+    if backend == "processes":
+        return ProcessEvaluator(spec, noise, num_workers, timeout=timeout)
+    if backend == "ray":
+        return RayEvaluator(spec, noise, num_workers, address=address, timeout=timeout)
+    raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
