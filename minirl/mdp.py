@@ -2,22 +2,24 @@
 
 A finite-horizon MDP has ``S`` states, ``A`` actions, horizon ``T``, initial distribution
 ``p0[s]``, transitions ``P[s, a, s'] = p(s'|s, a)``, rewards ``R[s, a] = r(s, a)`` and a discount
-``gamma`` (1 for the undiscounted objective of Lecture 000). Trajectories are
+``gamma`` (1 for the undiscounted objective of Stanford CS224R "Policy Gradients"; there is
+no default: every MDP states its discount). Trajectories are
 ``tau = (s_0, a_0, ..., s_{T-1}, a_{T-1})`` with
 
     p_theta(tau) = p0(s_0) prod_t pi_theta(a_t|s_t) p(s_{t+1}|s_t, a_t)
     J(theta)     = E_{tau ~ p_theta}[ sum_{t=0}^{T-1} gamma^t r(s_t, a_t) ]
 
-Exact quantities (Lecture 001, "Revisiting some useful objects"; Lecture 004, "performance
-difference lemma"), all by backward/forward dynamic programming over ``t = 0..T-1``:
+Exact quantities (Stanford CS224R, "Revisiting some useful objects"; Stanford CS234 "Lecture 6:
+Policy Gradient II", "Performance difference lemma"), all by backward/forward dynamic
+programming over ``t = 0..T-1``:
 
     Q_t(s, a) = r(s, a) + gamma sum_s' p(s'|s, a) V_{t+1}(s'),   V_T = 0
     V_t(s)    = sum_a pi(a|s) Q_t(s, a),   A_t(s, a) = Q_t(s, a) - V_t(s)
     d_0 = p0,  d_{t+1}(s') = sum_{s,a} d_t(s) pi(a|s) p(s'|s, a)
     J = sum_s p0(s) V_0(s)
 
-The tabular control algorithms (value iteration, Q-value iteration as in Lecture 001's
-"fitted Q iteration with the MDP" example, policy iteration) solve the *infinite-horizon*
+The tabular control algorithms (value iteration, Q-value iteration as in the "fitted Q
+iteration with the MDP" example of CS224R's Q-learning tutorial, policy iteration) solve the *infinite-horizon*
 discounted problem (``gamma < 1``, the horizon is ignored); ``backward_induction`` solves the
 finite-horizon one.
 
@@ -48,6 +50,9 @@ __all__ = [
     "finite_difference_gradient",
     "performance_difference",
     "surrogate_objective",
+    "clipped_surrogate_objective",
+    "mean_state_kl",
+    "log_state_ratios",
     "enumerate_trajectories",
     "sample_trajectories",
     "episode_flags",
@@ -79,7 +84,7 @@ class FiniteMDP:
     P: np.ndarray
     R: np.ndarray
     horizon: int
-    gamma: float = 1.0
+    gamma: float
 
     def __post_init__(self):
         p0 = np.asarray(self.p0, dtype=np.float64)
@@ -118,7 +123,7 @@ def random_mdp(
     num_states: int,
     num_actions: int,
     horizon: int,
-    gamma: float = 1.0,
+    gamma: float,
     *,
     concentration: float = 1.0,
 ) -> FiniteMDP:
@@ -216,10 +221,16 @@ def linear_softmax_policy(state_features: np.ndarray, num_actions: int) -> Softm
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_probs(mdp: FiniteMDP, pi: np.ndarray) -> np.ndarray:
+def _check_probs(mdp: FiniteMDP, pi: np.ndarray, name: str = "pi") -> np.ndarray:
+    """A policy table ``[S, A]`` whose rows are probability vectors, else ValueError naming it."""
     pi = np.asarray(pi, dtype=np.float64)
     if pi.shape != (mdp.num_states, mdp.num_actions):
-        raise ValueError(f"policy table must be [S, A] = {mdp.R.shape}, got {pi.shape}")
+        raise ValueError(f"{name} must be an [S, A] = {mdp.R.shape} table, got {pi.shape}")
+    if not np.isfinite(pi).all() or (pi < 0).any():
+        raise ValueError(f"{name} must hold finite probabilities >= 0")
+    dev = np.abs(pi.sum(axis=1) - 1.0).max()
+    if dev > 1e-9:
+        raise ValueError(f"every row of {name} must sum to 1 (off by up to {dev:.3g})")
     return pi
 
 
@@ -229,7 +240,7 @@ def policy_evaluation(mdp: FiniteMDP, pi: np.ndarray):
     Q_t(s, a) = r(s, a) + gamma sum_s' p(s'|s, a) V_{t+1}(s'),  V_T = 0,
     V_t(s) = sum_a pi(a|s) Q_t(s, a),  A_t = Q_t - V_t.
 
-    Lecture: 001 ("Revisiting some useful objects": V, Q, A). ``pi [S, A]``.
+    Lecture: Stanford CS224R ("Revisiting some useful objects": V, Q, A). ``pi [S, A]``.
     Returns ``Q [T, S, A]``, ``V [T, S]``, ``A [T, S, A]``.
     """
     pi = _check_probs(mdp, pi)
@@ -255,22 +266,29 @@ def state_distributions(mdp: FiniteMDP, pi: np.ndarray) -> np.ndarray:
 
 
 def exact_objective(mdp: FiniteMDP, pi: np.ndarray) -> float:
-    """``J(pi) = E[sum_{t<T} gamma^t r(s_t, a_t)] = sum_s p0(s) V_0(s)``. Lecture 000 ("Evaluating the RL objective")."""
+    """``J(pi) = E[sum_{t<T} gamma^t r(s_t, a_t)] = sum_s p0(s) V_0(s)``. Lecture: CS224R "Policy Gradients", "Evaluating the RL objective"."""
     _, V, _ = policy_evaluation(mdp, pi)
     return float(mdp.p0 @ V[0])
 
 
-def exact_gradient(mdp: FiniteMDP, policy: SoftmaxPolicy, theta: np.ndarray) -> np.ndarray:
+def exact_gradient(mdp: FiniteMDP, policy: SoftmaxPolicy, theta: np.ndarray, *,
+                   step_discount: bool = True) -> np.ndarray:
     """Analytic ``grad J`` by the policy-gradient theorem (used as a cross-check of the FD one).
 
     grad J = sum_t gamma^t sum_s d_t(s) sum_a pi(a|s) grad log pi(a|s) Q_t(s, a).
 
-    Lecture: 004 (policy gradient with advantages/Q, discounted). Returns ``[P]``.
+    ``step_discount=False`` drops the gamma^t factor: the exact expectation of the estimators
+    that omit it (``reward_to_go_weights(..., step_discount=False)``, or the PPO losses fed
+    A^pi without gamma^t). For gamma < 1 that vector field is biased and in general not the
+    gradient of any function of theta (Nota & Thomas 2020, arXiv:1906.07073).
+
+    Lecture: Stanford CS234 "Policy Gradient II" (g = E[sum_t gamma^t grad log pi A]).
+    Returns ``[P]``.
     """
     pi = policy.probs(theta)
     Q, _, _ = policy_evaluation(mdp, pi)
     d = state_distributions(mdp, pi)
-    disc = mdp.gamma ** np.arange(mdp.horizon)
+    disc = mdp.gamma ** np.arange(mdp.horizon) if step_discount else np.ones(mdp.horizon)
     return np.einsum("t,ts,sa,sap,tsa->p", disc, d, pi, policy.score_table(theta), Q)
 
 
@@ -298,10 +316,11 @@ def performance_difference(mdp: FiniteMDP, pi_new: np.ndarray, pi_old: np.ndarra
     J(pi') - J(pi) = E_{tau ~ pi'}[ sum_t gamma^t A^pi_t(s_t, a_t) ]
                    = sum_t gamma^t sum_s d^{pi'}_t(s) sum_a pi'(a|s) A^pi_t(s, a).
 
-    Lecture: 004 ("Performance difference lemma"); Kakade & Langford (2002).
+    Lecture: CS234 "Policy Gradient II", "Performance difference lemma"; Kakade & Langford (2002).
     ``pi_new``/``pi_old`` are ``[S, A]`` tables.
     """
-    _, _, A = policy_evaluation(mdp, pi_old)
+    pi_new = _check_probs(mdp, pi_new, "pi_new")
+    _, _, A = policy_evaluation(mdp, _check_probs(mdp, pi_old, "pi_old"))
     d = state_distributions(mdp, pi_new)
     disc = mdp.gamma ** np.arange(mdp.horizon)
     return float(np.einsum("t,ts,sa,tsa->", disc, d, pi_new, A))
@@ -313,15 +332,91 @@ def surrogate_objective(mdp: FiniteMDP, pi_new: np.ndarray, pi_old: np.ndarray) 
     L_pi(pi') = E_{tau ~ pi}[ sum_t gamma^t pi'(a_t|s_t)/pi(a_t|s_t) A^pi_t(s_t, a_t) ]
               = sum_t gamma^t sum_s d^pi_t(s) sum_a pi'(a|s) A^pi_t(s, a).
 
-    Lecture: 004 ("What did we gain from making that approximation?"); Schulman et al. (2015).
+    Lecture: CS234 "Policy Gradient II", "What did we gain from making that approximation?";
+    Schulman et al. (2015), arXiv:1502.05477.
     It agrees with ``J(pi') - J(pi)`` to first order: ``grad L_pi(pi')|_{pi'=pi} = grad J``.
     It is also the limit of the per-step ("common final form") off-policy estimator with
     behaviour policy ``pi``.
     """
-    _, _, A = policy_evaluation(mdp, pi_old)
+    pi_new = _check_probs(mdp, pi_new, "pi_new")
+    _, _, A = policy_evaluation(mdp, _check_probs(mdp, pi_old, "pi_old"))
     d = state_distributions(mdp, pi_old)
     disc = mdp.gamma ** np.arange(mdp.horizon)
     return float(np.einsum("t,ts,sa,tsa->", disc, d, pi_new, A))
+
+
+def clipped_surrogate_objective(mdp: FiniteMDP, pi_new: np.ndarray, pi_old: np.ndarray,
+                                clip_eps: float, *, pessimistic: bool = True) -> float:
+    """The expectation of PPO's clipped surrogate (or CS224R's "Trick #1") exactly.
+
+    L(pi') = sum_t gamma^t sum_s d^old_t(s) sum_a pi_old(a|s) f(r(s, a), A^old_t(s, a)),
+    r = pi'(a|s)/pi_old(a|s),
+    f = min(r A, clip(r, 1-eps, 1+eps) A)   (``pessimistic=True``, L^CLIP)
+    f = clip(r, 1-eps, 1+eps) A             (``pessimistic=False``, "Trick #1")
+
+    the exact mean of the sampled objective whose per-sample advantage is gamma^t A^old_t.
+    Lecture: CS234 "Policy Gradient II", "Clipped Objective"; CS224R "Proximal Policy
+    Optimization (PPO)", "Trick #1: Clip the importance weights" and "Trick #2: Take minimum".
+    """
+    pi_new = _check_probs(mdp, pi_new, "pi_new")
+    pi_old = _check_probs(mdp, pi_old, "pi_old")
+    eps = float(clip_eps)
+    if not 0.0 < eps < 1.0:
+        raise ValueError(f"clip_eps must be in (0, 1), got {clip_eps}")
+    _, _, A = policy_evaluation(mdp, pi_old)
+    d = state_distributions(mdp, pi_old)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(pi_old > 0, pi_new / pi_old, 1.0)
+    rA = r[None] * A
+    f = np.clip(r, 1.0 - eps, 1.0 + eps)[None] * A
+    if pessimistic:
+        f = np.minimum(rA, f)
+    disc = mdp.gamma ** np.arange(mdp.horizon)
+    return float(np.einsum("t,ts,sa,tsa->", disc, d, pi_old, f))
+
+
+KL_DIRECTIONS = ("old_new", "new_old")
+
+
+def mean_state_kl(mdp: FiniteMDP, pi_new: np.ndarray, pi_old: np.ndarray,
+                  direction: str) -> float:
+    """The state-averaged KL between two policies, states from the *old* policy, exactly.
+
+    D = (1/T) sum_{t<T} sum_s d^old_t(s) KL_s,  with
+    KL_s = KL(pi_old(.|s) || pi_new(.|s))   (``direction="old_new"``; CS234's PPO penalty
+                                            D_KL(theta || theta_k) = E_{s~d^{pi_k}} KL(pi_k, pi_theta))
+    KL_s = KL(pi_new(.|s) || pi_old(.|s))   (``direction="new_old"``; CS224R "Policy Gradients"
+                                            E_{s~pi_theta}[D_KL(pi_theta'(.|s) || pi_theta(.|s))])
+
+    ``d^old_t`` is the state distribution of ``pi_old`` at step t (the 1/T average is over the
+    steps a length-T rollout visits). Returns +inf where the support condition fails.
+    """
+    if direction not in KL_DIRECTIONS:
+        raise ValueError(f"direction must be one of {KL_DIRECTIONS}, got {direction!r}")
+    pi_new = _check_probs(mdp, pi_new, "pi_new")
+    pi_old = _check_probs(mdp, pi_old, "pi_old")
+    p, q = (pi_old, pi_new) if direction == "old_new" else (pi_new, pi_old)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * (np.log(p) - np.log(q)), 0.0)
+    kl_s = terms.sum(axis=1)
+    d = state_distributions(mdp, pi_old)
+    return float(d.sum(axis=0) @ kl_s) / mdp.horizon
+
+
+def log_state_ratios(mdp: FiniteMDP, pi_new: np.ndarray, pi_old: np.ndarray) -> np.ndarray:
+    """``[T, S]``: log d^new_t(s) - log d^old_t(s), the exact log state-marginal ratio.
+
+    -inf where only the new policy cannot reach s at step t; +inf where only the old one
+    cannot (importance sampling is then impossible); 0 where neither can (never looked up).
+    With ``pi_new``'s action ratio it gives the state-action marginal ratio
+    p_new(s_t, a_t)/p_old(s_t, a_t) of CS224R "Policy Gradients" (per-time-step importance
+    sampling before the "common final form" sets the state part to 1).
+    """
+    d_new = state_distributions(mdp, _check_probs(mdp, pi_new, "pi_new"))
+    d_old = state_distributions(mdp, _check_probs(mdp, pi_old, "pi_old"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log(d_new) - np.log(d_old)
+    return np.where((d_new == 0) & (d_old == 0), 0.0, out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,7 +493,7 @@ def backward_induction(mdp: FiniteMDP):
 
     Q*_t(s, a) = r(s, a) + gamma sum_s' p(s'|s, a) max_a' Q*_{t+1}(s', a'),  Q*_T = 0.
 
-    Lecture: 001 ("Bellman optimality equation"). Returns ``Q [T, S, A]``, ``V [T, S]``,
+    Lecture: CS224R Q-learning tutorial ("Bellman optimality equation"). Returns ``Q [T, S, A]``, ``V [T, S]``,
     ``greedy [T, S]`` (action indices).
     """
     T, (S, A) = mdp.horizon, mdp.R.shape
@@ -425,8 +520,8 @@ def q_value_iteration(mdp: FiniteMDP, tol: float = 1e-12, max_iter: int = 100_00
 
     Q_{k+1}(s, a) = sum_s' p(s'|s, a) ( r(s, a) + gamma max_a' Q_k(s', a') )
 
-    Lecture: 001 ("Tabular learning - fitted Q iteration", "Q-value iteration"); the update is a
-    gamma-contraction in max-norm, so it stops when ``max|Q_{k+1} - Q_k| <= tol (1 - gamma)``,
+    Lecture: CS224R Q-learning tutorial ("Tabular learning - fitted Q iteration", "Q-value
+    iteration"); the update is a gamma-contraction in max-norm, so it stops when ``max|Q_{k+1} - Q_k| <= tol (1 - gamma)``,
     which bounds ``|Q_k - Q*| <= tol``. Returns ``Q* [S, A]``, ``V* [S]``, greedy ``pi* [S]``
     and the number of iterations.
     """
@@ -444,7 +539,7 @@ def q_value_iteration(mdp: FiniteMDP, tol: float = 1e-12, max_iter: int = 100_00
 def value_iteration(mdp: FiniteMDP, tol: float = 1e-12, max_iter: int = 100_000):
     """State-value iteration ``V_{k+1}(s) = max_a [r(s, a) + gamma sum_s' p(s'|s, a) V_k(s')]``.
 
-    Lecture: 001 ("Bellman optimality equation"). Returns ``Q* [S, A]``, ``V* [S]``,
+    Lecture: CS224R Q-learning tutorial ("Bellman optimality equation"). Returns ``Q* [S, A]``, ``V* [S]``,
     greedy ``pi* [S]``, iterations.
     """
     _require_discount(mdp)
@@ -477,7 +572,7 @@ def infinite_horizon_objective(mdp: FiniteMDP, pi: np.ndarray) -> float:
 def policy_iteration(mdp: FiniteMDP, max_iter: int = 1_000):
     """Exact policy iteration: evaluate ``Q^pi`` by a linear solve, act greedily, repeat.
 
-    Lecture: 001 ("Policy iteration": policy evaluation <-> policy improvement
+    Lecture: CS224R Q-learning tutorial ("Policy iteration": policy evaluation <-> policy improvement
     ``pi'(s) = argmax_a Q^pi(s, a)``). Stops when the greedy policy is stable (finitely many
     deterministic policies, so it terminates). Returns ``Q* [S, A]``, ``V* [S]``, ``pi* [S]``,
     iterations.

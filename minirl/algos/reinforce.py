@@ -82,7 +82,7 @@ def pg_weights(ro: Rollout, cfg: REINFORCEConfig):
         w = (reward_to_go_weights(*args, **disc) if cfg.reward_to_go
              else full_return_weights(*args))
     elif cfg.baseline == "mean":
-        w = constant_baseline_weights(*args, **disc, **full)
+        w = constant_baseline_weights(*args, "mean", **disc, **full)
     else:
         w = state_baseline_weights(ro.rewards, ro.terminated, ro.truncated, ro.values,
                                    cfg.gamma, bootstrap_values=boot, **disc, **full)
@@ -139,8 +139,8 @@ class REINFORCE(OnPolicyAgent):
     name = "reinforce"
     Config = REINFORCEConfig
 
-    def __init__(self, env, config: REINFORCEConfig | None = None, seed: int = 0):
-        super().__init__(env, config, seed)
+    def __init__(self, env, config: REINFORCEConfig | None = None, seed: int = 0, **kwargs):
+        super().__init__(env, config, seed, **kwargs)   # kwargs: env_kwargs
         self.opt_states["pi"] = Adam(lr=self.config.lr).init(self.params[self.net.pi_slice])
         self.opt_states["vf"] = Adam(lr=self.config.vf_lr).init(self.params[self.net.vf_slice])
 

@@ -1,43 +1,74 @@
 """Score-function (REINFORCE) policy-gradient estimators, in two layers.
 
-Every estimator in Lectures 000/002/004 has the form
+Most estimators of the lectures have the form
 
     grad J(theta) ~= (1/N) sum_{i=1}^N sum_t w_{i,t} grad_theta log pi_theta(a_{i,t}|s_{i,t})
 
-and differs only in the per-step *weight* ``w_{i,t}`` multiplying the score. So:
+with a scalar per-step *weight* ``w_{i,t}`` multiplying the score. So:
 
-(a) **weight functions** take time-major ``[T, N]`` rollout arrays (``rewards, terminated,
-    truncated, logp, logp_old, values, adv, gamma``) and return ``w [T, N]``;
+(a) **weight functions** take time-major ``[T, N]`` rollout arrays and return ``w [T, N]``;
 (b) **assembly**: ``policy_gradient(scores, w)`` forms the sum above from per-step score
     vectors ``scores [T, N, P]`` (used with the exact tabular scores of ``minirl.mdp``), and
     ``policy_gradient_loss(logp, w)`` returns the lecture's pseudo-loss
     ``L = -(1/N) sum w * logp`` with ``dlogp = -w/N`` -- what an agent backpropagates through
-    ``dist.log_prob_backward(a, dlogp)`` and its network. Both give the same gradient:
-    ``-sum_{t,n} dlogp[t, n] * scores[t, n] == policy_gradient(scores, w)``.
+    ``dist.log_prob_backward(a, dlogp)`` and its network.
 
-| # | weight function                | w_t (k = step index within the episode)                     |
-|---|--------------------------------|-------------------------------------------------------------|
-| 1 | ``full_return_weights``        | R(tau) = sum_{t'} gamma^{t'} r_{t'}                          |
-| 2 | ``reward_to_go_weights``       | gamma^k G_t,  G_t = sum_{t'>=t} gamma^{t'-t} r_{t'}          |
-| 3 | ``constant_baseline_weights``  | gamma^k (G_t - b), b = mean episode return (or given);       |
-|   |                                | ``full_return=True``: R(tau) - b                             |
-| 4 | ``variance_optimal_baseline``  | b_j = E[g_j^2 R]/E[g_j^2], used as ``coordinate_baseline``   |
-| 5 | ``state_baseline_weights``     | gamma^k (G_t - b(s_t)); ``full_return=True``: R(tau) - b(s_t) |
-| 6 | ``advantage_weights``          | gamma^k A_t                                                  |
-| 7 | ``trajectory_is_weights``      | rho_{0:end} gamma^k (G_t - b(s_t))                           |
-| 8 | ``per_decision_is_weights``    | sum_{t'>=t} gamma^{t'} rho_{0:t'} r_{t'} - gamma^k rho_{0:t} b(s_t) |
-| 9 | ``per_step_is_weights``        | rho_t gamma^k (G_t - b(s_t))     ("common final form")       |
+One estimator is *not* a per-step weight: the per-coordinate variance-optimal baseline
+(``variance_optimal_baseline``) subtracts a different constant ``b_j`` for every parameter
+coordinate ``j``, so it enters in the assembly (``coordinate_baseline=b``), not in ``w``.
 
-(10 and 11, the PPO surrogates, are in ``minirl.objectives.ppo`` and return ``dlogp``.)
+| # | weight function                  | w_t (k = step index within the episode)                   |
+|---|----------------------------------|-----------------------------------------------------------|
+| 1 | ``full_return_weights``          | R(tau) = sum_{t'} gamma^{t'} r_{t'}                        |
+| 2 | ``reward_to_go_weights``         | gamma^k G_t,  G_t = sum_{t'>=t} gamma^{t'-t} r_{t'}        |
+| 3 | ``constant_baseline_weights``    | gamma^k (G_t - b), b a number, "mean" or "leave_one_out";  |
+|   |                                  | ``full_return=True``: R(tau) - b                           |
+| 4 | ``variance_optimal_baseline``    | b_j = E[g_j^2 R]/E[g_j^2], used as ``coordinate_baseline`` |
+| 5 | ``state_baseline_weights``       | gamma^k (G_t - b(s_t)); ``full_return=True``: R(tau) - b(s_t) |
+| 6 | ``advantage_weights``            | gamma^k A_t                                                |
+| 7 | ``trajectory_is_weights``        | rho_{0:end} gamma^k (G_t - b(s_t)); ``full_return=True``:  |
+|   |                                  | rho_{0:end} (R(tau) - b(s_t))                              |
+| 8 | ``per_decision_is_weights``      | sum_{t'>=t} gamma^{k'} rho_{0:t'} r_{t'} - gamma^k rho_{0:t} b(s_t) |
+| 9 | ``per_step_is_weights``          | rho_t gamma^k (G_t - b(s_t))     ("common final form")     |
+| 10| ``prefix_is_advantage_weights``  | rho_{0:t} gamma^k A_t                                      |
+| 11| ``marginal_is_weights``          | (d'_t(s_t)/d_t(s_t)) rho_t gamma^k (G_t - b(s_t))          |
+
+(The PPO surrogates and the KL terms are in ``minirl.objectives.ppo`` / ``.kl``; they return
+``dlogp`` of a loss.)
+
+**Conventions (one place).**
+
+* Argument order: the data arrays first (``rewards, terminated, truncated``, then
+  ``logp, logp_old``, ``log_state_ratio``, then ``values``), then ``gamma`` -- always
+  required: there is no default discount, so forgetting it is an error, never a silent
+  undiscounted estimate -- then keyword-only options.
+* Sign and scale: the weights are *ascent* weights and ``policy_gradient`` averages over
+  episodes (the lectures' ``(1/N) sum_i``), so it estimates ``+grad J``. The losses
+  (``policy_gradient_loss`` and the PPO losses) return the gradient of a loss to *descend*,
+  divided by a count of their choice (``num_episodes`` here, the sample count ``M`` for PPO).
+  ``policy_gradient_from_dlogp(scores, dlogp, loss_divisor, num_episodes)`` turns any of them
+  back into an estimate of ``grad J``: ``-(loss_divisor/num_episodes) sum dlogp * scores``.
+  The PPO losses contain no ``gamma^k``: pass them ``advantage_weights(...)`` (``gamma^k A``)
+  when the result should estimate ``grad J`` of the discounted objective.
+* Importance ratios are formed in log space (``kernels.importance``) and exponentiated once.
 
 **Discounting.** ``J = E[sum_t gamma^t r_t]``. The unbiased discounted estimators carry the
-factor ``gamma^k`` (``k`` = steps since the episode started; Lecture 004's
-``g = E[sum_t gamma^t grad log pi(a_t|s_t) A(s_t, a_t)]``). ``step_discount=False`` drops it,
-as almost every deep-RL agent does: the result is then *biased* for ``gamma < 1`` (it is the
-gradient of an objective that weights late states as much as early ones; Thomas 2014,
-"Bias in natural actor-critic algorithms"). With ``gamma = 1`` both agree. ``k`` counts from
-the first row of the rollout unless the column starts a new episode there; for rollouts that
-begin mid-episode pass ``start_steps [N]`` (the episode step of row 0).
+factor ``gamma^k`` (``k`` = steps since the episode started; Stanford CS234 "Policy Gradient
+II": ``g = E[sum_t gamma^t grad log pi(a_t|s_t) A(s_t, a_t)]``). ``step_discount=False`` drops
+it, as most deep-RL agents do. Its expectation is then
+
+    g~ = sum_t E_{s_t ~ d_t, a_t ~ pi}[ grad log pi(a_t|s_t) Q_t(s_t, a_t) ]
+
+(``minirl.mdp.exact_gradient(..., step_discount=False)``): every visited state's term counted
+with weight 1 instead of gamma^t. For gamma < 1 this is biased, and in general it is the
+gradient of *no* objective: its Jacobian with respect to theta is not symmetric (Nota &
+Thomas 2020, "Is the Policy Gradient a Gradient?", arXiv:1906.07073; Thomas 2014, "Bias in
+natural actor-critic algorithms"). With gamma = 1 both agree. ``k`` counts from the first row
+of the rollout unless the column starts a new episode there; for rollouts that begin
+mid-episode pass ``start_steps [N]`` (the episode step of row 0). The importance *products*
+(``trajectory_is_weights``, ``per_decision_is_weights``, ``prefix_is_advantage_weights``)
+need the decisions since the episode start, which a mid-episode rollout does not hold: they
+refuse ``start_steps`` other than 0.
 
 **Normalization.** ``policy_gradient`` divides by ``num_episodes`` (default ``N``: one
 trajectory per column, as in the lectures' ``1/N sum_i``). An agent whose rollout ``[T, N]``
@@ -50,6 +81,8 @@ unless every float input is float32. Reward-to-go and importance ratios come fro
 here re-implements them.
 """
 from __future__ import annotations
+
+import numbers
 
 import numpy as np
 
@@ -69,9 +102,12 @@ __all__ = [
     "trajectory_is_weights",
     "per_decision_is_weights",
     "per_step_is_weights",
+    "prefix_is_advantage_weights",
+    "marginal_is_weights",
     "policy_gradient",
     "per_episode_gradients",
     "policy_gradient_loss",
+    "policy_gradient_from_dlogp",
 ]
 
 
@@ -109,6 +145,19 @@ def _start_index(terminated, truncated) -> np.ndarray:
     return np.maximum.accumulate(np.where(starts, rows, 0), axis=0)
 
 
+def _start_steps(start_steps, n):
+    """``start_steps [N]``: non-negative integers (a float or a negative step is an error)."""
+    s0 = np.asarray(start_steps)
+    if s0.dtype.kind not in "iu":
+        raise TypeError(f"start_steps must be an integer array, got dtype {s0.dtype}")
+    s0 = s0.astype(np.int64).reshape(-1)
+    if s0.shape != (n,):
+        raise ValueError(f"start_steps must have shape ({n},), got {s0.shape}")
+    if (s0 < 0).any():
+        raise ValueError(f"start_steps must be >= 0, got {s0.min()}")
+    return s0
+
+
 def episode_steps(terminated, truncated, start_steps=None) -> np.ndarray:
     """Step index ``k`` of every step within its episode, ``[T, N]`` int (``[T]`` for 1-D input).
 
@@ -116,7 +165,8 @@ def episode_steps(terminated, truncated, start_steps=None) -> np.ndarray:
     otherwise, and k_0 = ``start_steps[n]`` (default 0): row 0 continues whatever episode was
     running when the rollout began, so ``start_steps`` shifts only that first segment.
 
-    Shapes: ``terminated, truncated [T, N]`` (or ``[T]``), ``start_steps [N]``.
+    Shapes: ``terminated, truncated [T, N]`` (or ``[T]``), ``start_steps [N]`` non-negative
+    integers. Raises TypeError/ValueError naming ``start_steps``.
     """
     terminated = as_bool(terminated, "terminated")
     truncated = as_bool(truncated, "truncated")
@@ -125,9 +175,7 @@ def episode_steps(terminated, truncated, start_steps=None) -> np.ndarray:
     rows = np.arange(start.shape[0])[:, None]
     k = rows - start
     if start_steps is not None:
-        s0 = np.asarray(start_steps, dtype=np.int64).reshape(-1)
-        if s0.shape != (k.shape[1],):
-            raise ValueError(f"start_steps must have shape ({k.shape[1]},), got {s0.shape}")
+        s0 = _start_steps(start_steps, k.shape[1])
         k = k + np.where(start == 0, s0[None, :], 0)
     return k.reshape(terminated.shape)
 
@@ -149,9 +197,18 @@ def episode_ids(terminated, truncated):
 
 
 def _discount_factor(gamma, terminated, truncated, start_steps, step_discount, dtype):
+    if start_steps is not None:  # validated even when unused
+        _start_steps(start_steps, _as2d(terminated).shape[1])
     if not step_discount or gamma == 1.0:
         return np.ones(terminated.shape, dtype=dtype)
     return (gamma ** episode_steps(terminated, truncated, start_steps)).astype(dtype)
+
+
+def _no_mid_episode_start(start_steps, name):
+    if start_steps is not None and np.any(np.asarray(start_steps) != 0):
+        raise ValueError(
+            f"start_steps must be 0 for {name}: its importance product needs every decision "
+            "since the episode start, and a rollout that begins mid-episode does not hold them")
 
 
 def _returns_and_flags(rewards, terminated, truncated, gamma, bootstrap_values, *extra):
@@ -183,19 +240,20 @@ def _episode_returns(G, terminated, truncated):
 
 
 # ---------------------------------------------------------------------------------------------
-# (a) Weight functions
+# (a) Weight functions: on-policy
 # ---------------------------------------------------------------------------------------------
 
 
-def full_return_weights(rewards, terminated, truncated, gamma: float = 1.0,
+def full_return_weights(rewards, terminated, truncated, gamma: float, *,
                         bootstrap_values=None) -> np.ndarray:
     """REINFORCE with the full return: every step of an episode is weighted by R(tau).
 
     grad J ~= (1/N) sum_i ( sum_t grad log pi(a_{i,t}|s_{i,t}) ) R(tau_i),
     R(tau) = sum_{t=0}^{T-1} gamma^t r(s_t, a_t)    (gamma^t counted from the episode start)
 
-    Lecture: 000 "Can we get the gradient of the RL objective?" / "Estimating the gradient"
-    (REINFORCE); 002 "Direct policy differentiation". Paper: Williams (1992).
+    Lecture: Stanford CS224R "Policy Gradients", slides "Can we get the gradient of the RL
+    objective?" / "Estimating the gradient" (REINFORCE); IIT Delhi COL778 "Policy Gradients",
+    "Direct Policy Differentiation". Paper: Williams (1992).
     Unbiased: yes, for complete episodes sampled from pi_theta (an episode cut by the end of
     the rollout contributes only its observed part, plus ``bootstrap_values`` if given).
 
@@ -206,7 +264,7 @@ def full_return_weights(rewards, terminated, truncated, gamma: float = 1.0,
     return _episode_returns(G, terminated, truncated)
 
 
-def reward_to_go_weights(rewards, terminated, truncated, gamma: float = 1.0, *,
+def reward_to_go_weights(rewards, terminated, truncated, gamma: float, *,
                          step_discount: bool = True, start_steps=None,
                          bootstrap_values=None) -> np.ndarray:
     """Reward-to-go (causality): the score at t is weighted by future rewards only.
@@ -214,10 +272,14 @@ def reward_to_go_weights(rewards, terminated, truncated, gamma: float = 1.0, *,
     grad J ~= (1/N) sum_i sum_t grad log pi(a_{i,t}|s_{i,t}) gamma^k G_{i,t},
     G_t = sum_{t'=t}^{end} gamma^{t'-t} r_{t'}     (k = step index within the episode)
 
-    Lecture: 000 "Improving the gradient - Using causality" (sum of future rewards);
-    002 "reward to go" Q-hat_{i,t}. Paper: Williams (1992); Sutton et al. (2000).
+    Lecture: CS224R "Policy Gradients", "Improving the gradient - Using causality" (sum of
+    future rewards); COL778 "Policy Gradients", "reward to go" Q-hat_{i,t}.
+    Paper: Williams (1992); Sutton et al. (2000).
     Unbiased: yes with ``step_discount=True`` (or gamma = 1), for complete on-policy episodes:
-    E[grad log pi(a_t|s_t) r_{t'}] = 0 for t' < t. ``step_discount=False``: biased if gamma < 1.
+    E[grad log pi(a_t|s_t) r_{t'}] = 0 for t' < t. ``step_discount=False`` has the expectation
+    sum_t E[grad log pi(a_t|s_t) Q_t(s_t, a_t)] (``minirl.mdp.exact_gradient(...,
+    step_discount=False)``), biased for gamma < 1 and in general the gradient of no function
+    of theta (its Jacobian is asymmetric; Nota & Thomas 2020) -- see the module docstring.
 
     Shapes: ``rewards, terminated, truncated [T, N]``; ``start_steps [N]``; returns ``[T, N]``.
     """
@@ -226,71 +288,93 @@ def reward_to_go_weights(rewards, terminated, truncated, gamma: float = 1.0, *,
     return _discount_factor(gamma, terminated, truncated, start_steps, step_discount, dtype) * G
 
 
-def constant_baseline_weights(rewards, terminated, truncated, gamma: float = 1.0,
-                              baseline: float | None = None, *, leave_one_out: bool = False,
+BATCH_BASELINES = ("mean", "leave_one_out")
+
+
+def constant_baseline_weights(rewards, terminated, truncated, gamma: float, baseline, *,
                               step_discount: bool = True, start_steps=None,
                               full_return: bool = False) -> np.ndarray:
     """Reward-to-go (or the full return) minus a constant baseline ``b``.
 
-    grad J ~= (1/N) sum_i sum_t grad log pi(a_{i,t}|s_{i,t}) gamma^k (G_{i,t} - b),
-    b = (1/N) sum_i R(tau_i)   (the batch mean return) unless ``baseline`` is given.
+    grad J ~= (1/N) sum_i sum_t grad log pi(a_{i,t}|s_{i,t}) gamma^k (G_{i,t} - b)
 
-    ``full_return=True`` is lecture 000's first form, grad log p(tau) (R(tau) - b): every step
-    of episode i is weighted by R(tau_i) - b (no gamma^k factor: R(tau) is already discounted
+    ``baseline`` must be chosen explicitly:
+      * a finite number: a fixed b;
+      * ``"mean"``: the batch mean return b = (1/E) sum_j R(tau_j) over the E episodes of the
+        batch (lecture's b = (1/N) sum_i r(tau));
+      * ``"leave_one_out"``: for episode i, the mean return of the *other* E - 1 episodes.
+
+    ``full_return=True`` is CS224R's first form, grad log p(tau) (R(tau) - b): every step of
+    episode i is weighted by R(tau_i) - b (no gamma^k factor: R(tau) is already discounted
     from the episode start, as in ``full_return_weights``).
 
-    Lecture: 000 "Improving the gradient - Introducing baselines" and "How to implement policy
-    gradients?"; 002 "Reducing variance by subtracting baseline".
-    Unbiased: yes for any *fixed* ``baseline`` (E[grad log p(tau) b] = 0). The batch mean is
-    computed from the same E episodes, each of which then correlates with its own baseline:
-    the expectation becomes grad J - (1/E) E[sum_t gamma^k grad log pi(a_t|s_t) R(tau)], i.e.
-    (1 - 1/E) grad J for gamma = 1. ``leave_one_out=True`` uses, for episode i, the mean
-    return of the *other* episodes and is unbiased again (needs E >= 2).
+    Lecture: CS224R "Policy Gradients", "Improving the gradient - Introducing baselines" and
+    "How to implement policy gradients?"; COL778 "Policy Gradients", "Reducing Variance by
+    Subtracting Baseline".
+    Unbiased: yes for a fixed number (E[grad log p(tau) b] = 0) and for ``"leave_one_out"``
+    (needs E >= 2). ``"mean"`` is biased: with E i.i.d. complete episodes, one per column, each
+    episode correlates with its own share of b, and the expectation is
 
-    Shapes: ``rewards, terminated, truncated [T, N]``; returns ``[T, N]``.
+        grad J - (1/E) E[ sum_t c_t grad log pi(a_t|s_t) R(tau) ],   c_t = gamma^k or 1,
+
+        = (1 - 1/E) grad J    when ``full_return=True`` (any gamma) or gamma = 1;
+
+    for reward-to-go with gamma < 1 the correction term is not proportional to grad J.
+
+    Shapes: ``rewards, terminated, truncated [T, N]``; returns ``[T, N]``. Raises ValueError
+    naming ``baseline`` for NaN/inf or an unknown string.
     """
     _, terminated, truncated, gamma, G, dtype = _returns_and_flags(
         rewards, terminated, truncated, gamma, None)
     R = _episode_returns(G, terminated, truncated)
-    if baseline is None:
+    if isinstance(baseline, str):
+        if baseline not in BATCH_BASELINES:
+            raise ValueError(f"baseline must be a number or one of {BATCH_BASELINES}, "
+                             f"got {baseline!r}")
         starts = _episode_starts(terminated, truncated).reshape(R.shape)
         ep_returns = R[starts]
         n = ep_returns.size
-        if leave_one_out:
+        if baseline == "leave_one_out":
             if n < 2:
-                raise ValueError("leave_one_out needs at least two episodes")
+                raise ValueError("baseline='leave_one_out' needs at least two episodes")
             b = (ep_returns.sum() - R) / (n - 1)
         else:
             b = ep_returns.mean()
     else:
-        if leave_one_out:
-            raise ValueError("leave_one_out applies to the batch-mean baseline, not a given one")
+        if isinstance(baseline, (bool, np.bool_)) or not isinstance(baseline, numbers.Real):
+            raise TypeError(f"baseline must be a real number or one of {BATCH_BASELINES}, "
+                            f"got {type(baseline).__name__}")
         b = float(baseline)
+        if not np.isfinite(b):
+            raise ValueError(f"baseline must be finite, got {b}")
     if full_return:
         return (R - b).astype(dtype, copy=False)
     return _discount_factor(gamma, terminated, truncated, start_steps, step_discount, dtype) * (G - b)
 
 
-def variance_optimal_baseline(scores, rewards, terminated, truncated, gamma: float = 1.0,
+def variance_optimal_baseline(scores, rewards, terminated, truncated, gamma: float, *,
                               sample_weight=None) -> np.ndarray:
     """Per-coordinate variance-optimal constant baseline for the full-return estimator.
 
     b_j = E[ g_j(tau)^2 R(tau) ] / E[ g_j(tau)^2 ],   g(tau) = sum_t grad log pi(a_t|s_t)
 
-    (the minimizer of Var[g_j (R - b_j)] over constants b_j). Use it as
+    This is the minimizer over constants b_j of Var[g_j (R - b_j)] (a theorem: the mean of
+    g_j (R - b_j) does not depend on b_j, so the variance is the quadratic
+    E[g_j^2 R^2] - 2 b_j E[g_j^2 R] + b_j^2 E[g_j^2] minus a constant). Use it as
     ``policy_gradient(scores, full_return_weights(...), coordinate_baseline=b)``, which forms
-    ``(1/N) sum_i g_j(tau_i) (R(tau_i) - b_j)``.
+    ``(1/N) sum_i g_j(tau_i) (R(tau_i) - b_j)``: a different constant per coordinate, so this
+    estimator is not a per-step weight.
 
-    Lecture: 002 "Analyzing variance" (dVar/db = 0  =>  b = E[g^2 r]/E[g^2]).
+    Lecture: COL778 "Policy Gradients", "Analyzing variance" (dVar/db = 0 => b = E[g^2 r]/E[g^2]).
     Paper: Greensmith, Bartlett & Baxter (2004); Peters & Schaal (2008).
     Unbiased: the estimator is unbiased when ``b`` is a constant independent of the batch it
-    is used on (e.g. the exact expectation, computed with ``sample_weight`` = trajectory
+    is used on (the exact expectation, computed with ``sample_weight`` = trajectory
     probabilities, or an estimate from another batch). Estimated from the same batch it is
-    consistent but slightly biased, like the batch-mean baseline.
+    consistent but biased in general, like the batch-mean baseline.
 
     Shapes: ``scores [T, N, P]``; ``rewards, terminated, truncated [T, N]``;
-    ``sample_weight [E]`` per episode (``E`` as numbered by ``episode_ids``) or None (equal).
-    Returns ``b [P]`` (0 where ``E[g_j^2] = 0``).
+    ``sample_weight [E]`` per episode (``E`` as numbered by ``episode_ids``; finite, >= 0, not
+    all 0; only their ratios matter) or None (equal). Returns ``b [P]`` (0 where E[g_j^2] = 0).
     """
     scores = as_float(scores, "scores")
     _, terminated, truncated, _, G, _ = _returns_and_flags(
@@ -300,27 +384,35 @@ def variance_optimal_baseline(scores, rewards, terminated, truncated, gamma: flo
     starts = _episode_starts(terminated, truncated).reshape(G.shape)
     R = np.zeros(E)
     R[ids[starts]] = G[starts]
-    p = np.full(E, 1.0 / E) if sample_weight is None else as_float(sample_weight, "sample_weight")
-    if p.shape != (E,):
-        raise ValueError(f"sample_weight must have shape ({E},), got {p.shape}")
+    if sample_weight is None:
+        p = np.full(E, 1.0 / E)
+    else:
+        p = as_float(sample_weight, "sample_weight", dtype=np.float64)
+        if p.shape != (E,):
+            raise ValueError(f"sample_weight must have shape ({E},), got {p.shape}")
+        if (p < 0).any() or not p.sum() > 0:
+            raise ValueError("sample_weight must be >= 0 with a positive sum")
     num = np.einsum("e,ep,e->p", p, g**2, R)
     den = np.einsum("e,ep->p", p, g**2)
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
-def state_baseline_weights(rewards, terminated, truncated, values, gamma: float = 1.0, *,
+def state_baseline_weights(rewards, terminated, truncated, values, gamma: float, *,
                            step_discount: bool = True, start_steps=None,
                            bootstrap_values=None, full_return: bool = False) -> np.ndarray:
     """Reward-to-go (or the full return) minus a state-dependent baseline ``b(s_t) = values[t]``.
 
     grad J ~= (1/N) sum_i sum_t grad log pi(a_{i,t}|s_{i,t}) gamma^k (G_{i,t} - b(s_{i,t}))
 
-    ``full_return=True`` weights step t by R(tau_i) - b(s_{i,t}) instead (no gamma^k factor):
-    still unbiased, since the baseline term has zero expectation whatever multiplies it, but
-    with the variance of the full return that causality removes.
+    ``full_return=True`` weights step t by R(tau_i) - b(s_{i,t}) instead (no gamma^k factor;
+    CS224R's grad log p(tau) (R(tau) - b) with b allowed to depend on s_t). Whether it has
+    more or less variance than the reward-to-go form depends on the MDP: neither ordering is
+    a theorem (``tests/minirl/objectives/test_policy_gradient.py`` shows an MDP where the full
+    return has less).
 
-    Lecture: 004 "Baseline b(s)" (E[grad log pi(a_t|s_t) b(s_t)] = 0) and "vanilla policy
-    gradient" with a refit value baseline. Paper: Williams (1992); Greensmith et al. (2004).
+    Lecture: Stanford CS234 "Lecture 6: Policy Gradient II", "Baseline b(s) Does Not Introduce
+    Bias" (E[grad log pi(a_t|s_t) b(s_t)] = 0) and '"Vanilla" Policy Gradient Algorithm' with a
+    refit baseline. Paper: Williams (1992); Greensmith et al. (2004).
     Unbiased: yes for any b that depends on s_t (and t) but not on a_t or later steps
     (``step_discount=True`` or gamma = 1, complete on-policy episodes).
 
@@ -334,14 +426,15 @@ def state_baseline_weights(rewards, terminated, truncated, values, gamma: float 
     return _discount_factor(gamma, terminated, truncated, start_steps, step_discount, dtype) * (G - values)
 
 
-def advantage_weights(adv, terminated, truncated, gamma: float = 1.0, *,
+def advantage_weights(adv, terminated, truncated, gamma: float, *,
                       step_discount: bool = True, start_steps=None) -> np.ndarray:
-    """Advantage-weighted policy gradient: the score at t is weighted by an advantage ``A_t``.
+    """Advantage-weighted policy gradient: the score at t is weighted by ``gamma^k A_t``.
 
     grad J = E_{tau ~ pi}[ sum_t gamma^t grad log pi(a_t|s_t) A^pi(s_t, a_t) ]
 
-    Lecture: 004 "Actor-critic" and the importance-sampling slide
-    ``g = E[sum_t gamma^t grad log pi(a_t|s_t) A^theta(s_t, a_t)]``; 001 "Batch actor-critic".
+    Lecture: CS234 "Policy Gradient II", "The Problems with Policy Gradients" (g = E[sum_t
+    gamma^t grad log pi(a_t|s_t) A^{pi_theta}(s_t, a_t)]) and the actor-critic slides;
+    CS224R "Batch actor-critic".
     Paper: Sutton, McAllester, Singh & Mansour (2000), policy gradient theorem.
     Unbiased: yes when ``adv`` is the true A^pi_t(s_t, a_t) (or Q^pi_t, or Q^pi_t - b(s_t)),
     with ``step_discount=True`` or gamma = 1; estimated advantages (GAE, n-step) carry their
@@ -355,6 +448,21 @@ def advantage_weights(adv, terminated, truncated, gamma: float = 1.0, *,
     return _discount_factor(gamma, terminated, truncated, start_steps, step_discount, adv.dtype) * adv
 
 
+# ---------------------------------------------------------------------------------------------
+# (a) Weight functions: off-policy (episodes sampled from a behaviour policy pi_b)
+# ---------------------------------------------------------------------------------------------
+
+
+def _log_ratios(logp, logp_old, terminated, truncated, mode, dtype):
+    """``log rho`` products of ``mode`` (kernels.importance), float64."""
+    logp = as_float(logp, "logp")
+    logp_old = as_float(logp_old, "logp_old")
+    same_shape("logp", logp, logp_old=logp_old)
+    _, log_rho = importance_weights(logp.astype(np.float64), logp_old.astype(np.float64),
+                                    terminated, truncated, mode)
+    return log_rho
+
+
 def _ratios(logp, logp_old, terminated, truncated, mode, dtype):
     logp = as_float(logp, "logp")
     logp_old = as_float(logp_old, "logp_old")
@@ -363,35 +471,47 @@ def _ratios(logp, logp_old, terminated, truncated, mode, dtype):
     return np.asarray(rho).astype(dtype, copy=False)
 
 
-def trajectory_is_weights(rewards, terminated, truncated, logp, logp_old, gamma: float = 1.0,
-                          values=None, *, step_discount: bool = True,
-                          start_steps=None) -> np.ndarray:
-    """Off-policy reward-to-go with the trajectory-product importance weight.
+def trajectory_is_weights(rewards, terminated, truncated, logp, logp_old, values,
+                          gamma: float, *, step_discount: bool = True, start_steps=None,
+                          full_return: bool = False) -> np.ndarray:
+    """Off-policy policy gradient with the trajectory-product importance weight.
 
     grad J(theta') ~= (1/N) sum_i [ prod_{t=0}^{end} pi_theta'(a_t|s_t)/pi_b(a_t|s_t) ]
                        sum_t grad log pi_theta'(a_{i,t}|s_{i,t}) gamma^k (G_{i,t} - b(s_{i,t}))
 
     with episodes sampled from the behaviour policy pi_b (``logp_old = log pi_b(a_t|s_t)``,
-    ``logp = log pi_theta'(a_t|s_t)``).
+    ``logp = log pi_theta'(a_t|s_t)``); ``values`` = b(s_t) or None (no baseline).
+    ``full_return=True`` weights every step by rho_{0:end} (R(tau) - b(s_t)) instead: the
+    off-policy REINFORCE of "Policy Gradients and Gradient-Free Optimization", slide
+    "Off-Policy Algorithms": (1/N) sum_{tau~Q} P_pi(tau)/Q(tau) R(tau) grad log P_pi(tau).
 
-    Lecture: 000 "Off-policy version of policy gradient? Importance sampling" (the product
-    p_theta'(tau)/p_theta(tau) = prod_t pi_theta'/pi_theta); 004 "Importance sampling".
+    Lecture: CS224R "Policy Gradients", "Off-policy version of policy gradient? Importance
+    sampling" (p_theta'(tau)/p_theta(tau) = prod_t pi_theta'/pi_theta, and the reward-to-go
+    form above); "Policy Gradients and Gradient-Free Optimization", "Off-Policy Algorithms".
     Paper: Precup, Sutton & Singh (2000); Levine & Koltun (2013), guided policy search.
-    Unbiased: yes, whenever pi_b has full support where pi_theta' is positive (complete
-    episodes; ``step_discount=True`` or gamma = 1); its variance grows exponentially in T.
+    Unbiased: yes, whenever pi_b > 0 wherever pi_theta' > 0 (complete episodes;
+    ``step_discount=True`` or gamma = 1, or ``full_return=True``).
+    Weight size (a theorem): with T steps, E_b[rho_{0:T-1}^2] lies between
+    (1 + min_s chi2_s)^T and (1 + max_s chi2_s)^T, chi2_s = sum_a pi'(a|s)^2/pi_b(a|s) - 1,
+    so the weight's second moment grows geometrically in T once the policies differ in every
+    state (CS224R: "can become very small or very large, for larger T").
 
-    Shapes: ``rewards, terminated, truncated, logp, logp_old, values [T, N]``; returns ``[T, N]``.
+    Shapes: ``rewards, terminated, truncated, logp, logp_old, values [T, N]``; returns
+    ``[T, N]``. ``start_steps`` must be None or 0 (the product needs the whole episode).
     """
+    _no_mid_episode_start(start_steps, "trajectory_is_weights")
     _, terminated, truncated, gamma, G, dtype = _returns_and_flags(
         rewards, terminated, truncated, gamma, None, ("values", values))
     values = _optional_values(values, "values", G.shape, dtype)
     rho = _ratios(logp, logp_old, terminated, truncated, "trajectory", dtype)
+    if full_return:
+        return rho * (_episode_returns(G, terminated, truncated) - values)
     disc = _discount_factor(gamma, terminated, truncated, start_steps, step_discount, dtype)
     return rho * disc * (G - values)
 
 
-def per_decision_is_weights(rewards, terminated, truncated, logp, logp_old, gamma: float = 1.0,
-                            values=None, *, step_discount: bool = True,
+def per_decision_is_weights(rewards, terminated, truncated, logp, logp_old, values,
+                            gamma: float, *, step_discount: bool = True,
                             start_steps=None) -> np.ndarray:
     """Off-policy policy gradient with per-decision importance weights.
 
@@ -402,14 +522,20 @@ def per_decision_is_weights(rewards, terminated, truncated, logp, logp_old, gamm
     each reward is corrected only for the decisions taken before it, because
     E_b[rho_{0:t'} grad log pi(a_t|s_t) r_{t'}] = E_pi[grad log pi(a_t|s_t) r_{t'}] for t <= t'.
 
-    Lecture: 000 "Off-policy version of policy gradient?" (trajectory weights -> per time
-    step); 004 "Importance sampling for policy gradients" (P(tau_t|theta)/P(tau_t|theta') =
-    prod_{t'<=t} ratio). Paper: Precup, Sutton & Singh (2000), per-decision importance sampling.
+    Lecture: CS224R "Policy Gradients", "Off-policy version of policy gradient? Importance
+    sampling" (the trajectory ratio, restricted here to the decisions before each reward);
+    CS234 "Policy Gradient II", "Importance Sampling for Policy Gradients" (the prefix ratio
+    P(tau_t|theta)/P(tau_t|theta') = prod_{t'<=t} pi_theta/pi_theta').
+    Paper: Precup, Sutton & Singh (2000), per-decision importance sampling.
     Unbiased: yes, whenever pi_b has full support (complete episodes, ``step_discount=True``
-    or gamma = 1); lower variance than the trajectory product.
+    or gamma = 1). Variance: *no* general ordering against ``trajectory_is_weights`` (the
+    tests show an MDP where it is higher). One identity holds: when every reward but the last
+    step's is 0 and there is no baseline, the two weights are equal.
 
-    Shapes: ``rewards, terminated, truncated, logp, logp_old, values [T, N]``; returns ``[T, N]``.
+    Shapes: ``rewards, terminated, truncated, logp, logp_old, values [T, N]``; returns
+    ``[T, N]``. ``start_steps`` must be None or 0.
     """
+    _no_mid_episode_start(start_steps, "per_decision_is_weights")
     rewards, terminated, truncated, gamma, _, dtype = _returns_and_flags(
         rewards, terminated, truncated, gamma, None, ("values", values))
     values = _optional_values(values, "values", rewards.shape, dtype)
@@ -419,25 +545,27 @@ def per_decision_is_weights(rewards, terminated, truncated, logp, logp_old, gamm
     return disc * (G_rho - rho * values)
 
 
-def per_step_is_weights(rewards, terminated, truncated, logp, logp_old, gamma: float = 1.0,
-                        values=None, *, step_discount: bool = True,
+def per_step_is_weights(rewards, terminated, truncated, logp, logp_old, values,
+                        gamma: float, *, step_discount: bool = True,
                         start_steps=None) -> np.ndarray:
     """The "common final form": importance ratio at step t only, state ratio taken as 1.
 
     grad J(theta') ~= (1/N) sum_i sum_t pi_theta'(a_t|s_t)/pi_b(a_t|s_t)
                          grad log pi_theta'(a_{i,t}|s_{i,t}) gamma^k (G_{i,t} - b(s_{i,t}))
 
-    Lecture: 000 "Off-policy policy gradient - Common final form" (the state ratio
-    pi_theta'(s_t)/pi_theta(s_t) "often approximated as 1"); 004 surrogate L_pi(pi').
+    It is exactly ``marginal_is_weights`` with ``log_state_ratio = 0``.
+
+    Lecture: CS224R "Policy Gradients", "Off-policy policy gradient - Common final form" (the
+    state ratio pi_theta'(s_t)/pi_theta(s_t) "often approximated as 1"); CS234 "Policy
+    Gradient II", the surrogate L_pi(pi').
     Paper: Degris, White & Sutton (2012), "Off-Policy Actor-Critic"; Schulman et al. (2015).
     Unbiased: **no** in general. Its expectation is
 
         sum_t gamma^t E_{s_t ~ d^b_t} sum_a pi_theta'(a|s_t) grad log pi_theta'(a|s_t) Q^b_t(s_t, a)
         = grad_theta' L_b(pi_theta'),   L_b(pi') = sum_t gamma^t E_{s~d^b_t, a~pi'}[A^b_t(s, a)],
 
-    the gradient of the surrogate of Lecture 004 built on the behaviour policy (states and
-    returns come from pi_b). It equals grad J(theta') exactly when pi_b = pi_theta' (then
-    rho = 1), and is close to it when the two policies are close.
+    the gradient of the surrogate built on the behaviour policy (states and returns come
+    from pi_b). It equals grad J(theta') exactly when pi_b = pi_theta' (then rho = 1).
 
     Shapes: ``rewards, terminated, truncated, logp, logp_old, values [T, N]``; returns ``[T, N]``.
     """
@@ -447,6 +575,100 @@ def per_step_is_weights(rewards, terminated, truncated, logp, logp_old, gamma: f
     rho = _ratios(logp, logp_old, terminated, truncated, "per_step", dtype)
     disc = _discount_factor(gamma, terminated, truncated, start_steps, step_discount, dtype)
     return rho * disc * (G - values)
+
+
+def prefix_is_advantage_weights(adv, terminated, truncated, logp, logp_old, gamma: float, *,
+                                step_discount: bool = True, start_steps=None) -> np.ndarray:
+    """Off-policy advantage-weighted gradient with prefix importance products.
+
+    g = E_{tau ~ pi_b}[ sum_t rho_{0:t} gamma^t grad log pi_theta(a_t|s_t) A^theta(s_t, a_t) ],
+    rho_{0:t} = P(tau_t|theta)/P(tau_t|b) = prod_{t'=0}^{t} pi_theta(a_t'|s_t')/pi_b(a_t'|s_t')
+
+    ``adv`` is the *target* policy's advantage A^theta_t(s_t, a_t) (not the behaviour's).
+
+    Lecture: CS234 "Lecture 6: Policy Gradient II", "Importance Sampling for Policy Gradients"
+    (the prefix ratio of tau_t = (s_0, a_0, ..., s_t, a_t) and "exploding or vanishing
+    importance sampling weights"). Paper: Precup, Sutton & Singh (2000).
+    Unbiased: yes when ``adv`` is the exact A^theta_t of the target policy, pi_b has full
+    support, and ``step_discount=True`` or gamma = 1 (the expectation of each step's term
+    under pi_b is its expectation under pi_theta: the states up to s_t and the actions up to
+    a_t are reweighted, and A^theta already averages the future under pi_theta).
+
+    Shapes: ``adv, terminated, truncated, logp, logp_old [T, N]``; returns ``[T, N]``.
+    ``start_steps`` must be None or 0.
+    """
+    _no_mid_episode_start(start_steps, "prefix_is_advantage_weights")
+    adv = as_float(adv, "adv")
+    terminated, truncated = _flags(terminated, truncated, adv.shape)
+    gamma = unit_interval(gamma, "gamma")
+    dtype = adv.dtype
+    rho = _ratios(logp, logp_old, terminated, truncated, "per_decision", dtype)
+    disc = _discount_factor(gamma, terminated, truncated, start_steps, step_discount, dtype)
+    return rho * disc * adv
+
+
+MARGINAL_FUTURES = ("behaviour", "per_decision")
+
+
+def marginal_is_weights(rewards, terminated, truncated, logp, logp_old, log_state_ratio, values,
+                        gamma: float, *, future: str = "behaviour", step_discount: bool = True,
+                        start_steps=None) -> np.ndarray:
+    """Per-time-step importance sampling with the exact state-action marginal ratio.
+
+    w_t = [p_theta'(s_t, a_t) / p_b(s_t, a_t)] gamma^k (F_t - b(s_t)),
+    p_theta'(s_t, a_t)/p_b(s_t, a_t) = [d'_t(s_t)/d^b_t(s_t)] * [pi_theta'(a_t|s_t)/pi_b(a_t|s_t)]
+
+    ``log_state_ratio[t] = log d'_t(s_t) - log d^b_t(s_t)`` (the state-marginal ratio at step
+    t of the episode; ``minirl.mdp.log_state_ratios`` computes it exactly on a finite MDP) and
+    the future term ``F_t``:
+      * ``future="behaviour"``: F_t = G_t, the reward-to-go as sampled (the lecture's form);
+      * ``future="per_decision"``: F_t = sum_{t'>=t} gamma^{t'-t} rho_{t+1:t'} r_{t'}, the
+        reward-to-go with every later decision reweighted (rho_{t+1:t} = 1).
+    Setting ``log_state_ratio = 0`` with ``future="behaviour"`` gives exactly the "common
+    final form" (``per_step_is_weights``).
+
+    Lecture: CS224R "Policy Gradients", "Off-policy version of policy gradient? Importance
+    sampling": "What if we consider the expectation over timesteps instead of trajectories?"
+    with the ratio pi_theta'(s_t, a_t)/pi_theta(s_t, a_t), "hard to measure" -- exact here.
+    Unbiased: with ``future="per_decision"``, yes (full support, ``step_discount=True`` or
+    gamma = 1): the step-t term's expectation under pi_b is
+    gamma^t E_{(s_t, a_t) ~ p_theta'}[grad log pi_theta'(a_t|s_t) (Q^{theta'}_t - b(s_t))].
+    With ``future="behaviour"`` (the lecture's form) **no**: its expectation is
+
+        sum_t gamma^t E_{s ~ d'_t, a ~ pi_theta'}[ grad log pi_theta'(a|s) (Q^b_t(s, a) - b(s)) ]
+
+    -- the right state-action distribution, but the returns after t still follow pi_b.
+
+    Shapes: ``rewards, terminated, truncated, logp, logp_old, log_state_ratio, values [T, N]``;
+    returns ``[T, N]``. ``log_state_ratio`` may hold -inf (a state the target never reaches:
+    weight 0) but not +inf or NaN.
+    """
+    if future not in MARGINAL_FUTURES:
+        raise ValueError(f"future must be one of {MARGINAL_FUTURES}, got {future!r}")
+    rewards, terminated, truncated, gamma, G, dtype = _returns_and_flags(
+        rewards, terminated, truncated, gamma, None, ("values", values))
+    values = _optional_values(values, "values", G.shape, dtype)
+    log_state = as_float(log_state_ratio, "log_state_ratio", dtype=np.float64, finite=False)
+    if log_state.shape != rewards.shape:
+        raise ValueError(f"log_state_ratio must have shape {rewards.shape}, got {log_state.shape}")
+    if np.isnan(log_state).any() or np.isposinf(log_state).any():
+        raise ValueError("log_state_ratio must not hold NaN or +inf")
+    log_rho = _log_ratios(logp, logp_old, terminated, truncated, "per_step", dtype)
+    if future == "per_decision":
+        # F_t = r_t + gamma rho_{t+1} F_{t+1} inside an episode, 0 after its last step.
+        rho = np.exp(_as2d(log_rho))
+        done = _as2d(terminated | truncated)
+        r2 = _as2d(rewards).astype(np.float64)
+        F = np.zeros(r2.shape)
+        nxt = np.zeros(r2.shape[1])
+        for t in range(r2.shape[0] - 1, -1, -1):
+            carry = 0.0 if t + 1 == r2.shape[0] else gamma * rho[t + 1] * nxt
+            F[t] = r2[t] + np.where(done[t], 0.0, carry)
+            nxt = F[t]
+        G = F.reshape(rewards.shape)
+    disc = _discount_factor(gamma, terminated, truncated, start_steps, step_discount, dtype)
+    w = np.exp(log_state + log_rho) * disc * (G - values)
+    return w.astype(dtype, copy=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,6 +697,15 @@ def _coordinate_baseline(coordinate_baseline, P):
     return b
 
 
+def _positive_count(x, name):
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a positive number, got {type(x).__name__}")
+    x = float(x)
+    if not (x > 0 and np.isfinite(x)):
+        raise ValueError(f"{name} must be positive and finite, got {x}")
+    return x
+
+
 def policy_gradient(scores, weights, *, num_episodes: float | None = None,
                     coordinate_baseline=None) -> np.ndarray:
     """Assemble a score-function gradient estimate from per-step weights.
@@ -486,16 +717,16 @@ def policy_gradient(scores, weights, *, num_episodes: float | None = None,
     ``variance_optimal_baseline``; with full-return weights this is exactly
     (1/N) sum_i g_j(tau_i) (R(tau_i) - b_j).
 
-    Lecture: 000 "Estimating the gradient" (the 1/N sum over sampled trajectories).
+    Lecture: CS224R "Policy Gradients", "Estimating the gradient" (the 1/N sum over sampled
+    trajectories).
     Unbiased: as unbiased as the weights (the assembly is linear).
 
     Shapes: ``scores [T, N, P]`` (or ``[T, P]``), ``weights [T, N]`` (or ``[T]``),
     ``coordinate_baseline [P]``; ``num_episodes`` defaults to ``N``. Returns ``[P]``.
     """
     scores, weights = _scores_and_weights(scores, weights)
-    n = weights.shape[1] if num_episodes is None else float(num_episodes)
-    if not n > 0:
-        raise ValueError(f"num_episodes must be positive, got {num_episodes}")
+    n = weights.shape[1] if num_episodes is None else _positive_count(num_episodes,
+                                                                      "num_episodes")
     g = np.einsum("tn,tnp->p", weights, scores)
     b = _coordinate_baseline(coordinate_baseline, scores.shape[2])
     if b is not None:
@@ -536,8 +767,9 @@ def policy_gradient_loss(logp, weights, *, num_episodes: float | None = None):
     ``dlogp`` to their distribution's ``log_prob_backward`` and then through the network, and
     descend on L.
 
-    Lecture: 000 "How to implement policy gradients?" (surrogate objective J-tilde, weighted
-    maximum likelihood); 002 "Policy gradient with automatic differentiation".
+    Lecture: CS224R "Policy Gradients", "How to implement policy gradients?" (surrogate
+    objective J-tilde, weighted maximum likelihood); COL778 "Policy Gradients", "Policy
+    Gradient with Automatic Differentiation" (the pseudo-loss).
     Unbiased: its gradient is exactly ``-policy_gradient(scores, w)``, as unbiased as ``w``.
 
     Shapes: ``logp, weights [T, N]`` (or any equal shapes; ``num_episodes`` defaults to the
@@ -549,8 +781,26 @@ def policy_gradient_loss(logp, weights, *, num_episodes: float | None = None):
     same_shape("logp", logp, weights=weights)
     if num_episodes is None:
         num_episodes = logp.shape[1] if logp.ndim >= 2 else 1
-    n = float(num_episodes)
-    if not n > 0:
-        raise ValueError(f"num_episodes must be positive, got {num_episodes}")
+    n = _positive_count(num_episodes, "num_episodes")
     loss = -float(np.sum(weights * logp)) / n
     return loss, (-weights / n).astype(result_dtype(logp, weights), copy=False)
+
+
+def policy_gradient_from_dlogp(scores, dlogp, *, loss_divisor: float,
+                               num_episodes: float) -> np.ndarray:
+    """Turn any loss's ``dlogp`` into an estimate of grad J averaged over episodes.
+
+    g = -(loss_divisor / num_episodes) sum_{t,n} dlogp[t, n] scores[t, n]
+
+    ``loss_divisor`` is the count the loss divided by: ``num_episodes`` given to
+    ``policy_gradient_loss`` (then g == ``policy_gradient(scores, w, num_episodes=...)``), or
+    ``M = logp.size`` for every loss in ``minirl.objectives.ppo`` and ``.kl``. For the PPO
+    losses to estimate grad J of the discounted objective, their ``adv`` must carry gamma^k
+    (``advantage_weights``).
+
+    Shapes: ``scores [T, N, P]`` (or ``[B, P]``), ``dlogp [T, N]`` (or ``[B]``); returns ``[P]``.
+    """
+    scores, dlogp = _scores_and_weights(scores, dlogp)
+    c = _positive_count(loss_divisor, "loss_divisor") / _positive_count(num_episodes,
+                                                                        "num_episodes")
+    return -c * np.einsum("tn,tnp->p", dlogp, scores)

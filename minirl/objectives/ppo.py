@@ -1,11 +1,13 @@
-"""PPO surrogate losses (clipped and KL-penalized) and their diagnostics.
+"""PPO surrogate losses (clipped, clipped-ratio, KL-penalized) and their diagnostics.
 
 With samples (s_t, a_t) from the old policy pi_k, ``logp_old = log pi_k(a_t|s_t)``,
 ``logp = log pi_theta(a_t|s_t)`` and the ratio r_t = exp(logp - logp_old):
 
     surrogate      L_k(theta)      = E_t[ r_t A_t ]
+    clipped ratio  L^TRICK1(theta) = E_t[ clip(r_t, 1-eps, 1+eps) A_t ]          (no min)
     clipped        L^CLIP(theta)   = E_t[ min(r_t A_t, clip(r_t, 1-eps, 1+eps) A_t) ]
     KL-penalized   L^KL(theta)     = E_t[ r_t A_t ] - beta * E_s[ KL(pi_k(.|s) || pi_theta(.|s)) ]
+                                     (or the other direction, ``direction="new_old"``)
 
 Every loss here is the *negative* objective (to be minimized), averaged over samples, and is
 returned as ``(loss, dlogp)`` -- or ``(kl, dlogits)`` for the exact categorical KL -- so an
@@ -14,27 +16,38 @@ agent does ``dlogits = dist.log_prob_backward(a, dlogp)`` and backpropagates. Be
 ``dlogp = -A / M``: the on-policy advantage-weighted gradient (``policy_gradient_loss`` with
 ``advantage_weights``), up to the 1/M normalization.
 
-Which KL to use. For a categorical policy use ``categorical_kl(logits, logits_old)``: the exact
-KL per visited state, zero gradient at theta = theta_k, no sampling noise. For other policies
-(Gaussian) either the distribution's closed-form KL (``minirl.distributions``) or the sample
-estimator inside ``kl_penalty_loss``: k3 = (r - 1) - log r, which is unbiased for
-KL(pi_k || pi_theta) (E_{a~pi_k}[r] = 1), always >= 0, and whose gradient (r - 1) grad log pi
-is unbiased for grad KL(pi_k || pi_theta) and vanishes per sample at r = 1 (Schulman 2020,
-"Approximating KL divergence").
+Which advantage to pass. ``A_t`` is whatever the caller supplies. The expectation of the
+gradient at theta = theta_k is grad J only if A_t carries the discount of its step:
+``adv = advantage_weights(A, terminated, truncated, gamma)`` = gamma^k A^pi_t. Fed A^pi_t
+itself (as the agents do, like most PPO code) the expectation is the ``step_discount=False``
+field sum_t E[grad log pi(a_t|s_t) Q_t] (``minirl.mdp.exact_gradient(...,
+step_discount=False)``), biased for gamma < 1. ``policy_gradient_from_dlogp(scores, dlogp,
+loss_divisor=M, num_episodes=E)`` turns ``dlogp`` into an estimate of grad J.
 
-Lecture: 004_233fd61d3e4def9e.txt "Proximal Policy Optimization" (adaptive KL penalty with
-beta doubling/halving at 1.5 delta; clipped objective), "What is KL-divergence?";
-001 "PPO clipping", "KL penalty". Paper: Schulman, Wolski, Dhariwal, Radford & Klimov (2017).
+Which KL to use (``minirl.objectives.kl`` has both directions). For a categorical policy the
+exact KL per visited state, ``categorical_kl`` (= ``kl.categorical_kl_old_new``, direction
+KL(pi_k || pi_theta)): zero gradient at theta = theta_k, no sampling noise. For other policies
+(Gaussian) either the distribution's closed-form KL (``minirl.distributions``) or the sample
+estimator inside ``kl_penalty_loss``: k3 = (r - 1) - log r for KL(pi_k || pi_theta), or
+r log r - (r - 1) for KL(pi_theta || pi_k); both unbiased, >= 0 per sample, with unbiased
+gradients that vanish per sample at r = 1 (Schulman 2020, "Approximating KL divergence").
+
+Lecture: Stanford CS234 "Lecture 6: Policy Gradient II", "Algorithm PPO with Adaptive KL
+Penalty" (beta doubling/halving at 1.5 delta), "Clipped Objective", "What is KL-divergence?";
+Stanford CS224R "Proximal Policy Optimization (PPO)" ("Trick #1: Clip the importance weights",
+"Trick #2: Take minimum"). Paper: Schulman, Wolski, Dhariwal, Radford & Klimov (2017),
+arXiv:1707.06347.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from kernels._validate import as_float, result_dtype, same_shape
-from minirl.distributions import Categorical
+from minirl.objectives.kl import KL_DIRECTIONS, categorical_kl_old_new, sample_kl_terms
 
 __all__ = [
     "ppo_clip_loss",
+    "clipped_ratio_loss",
     "surrogate_loss",
     "kl_penalty_loss",
     "categorical_kl",
@@ -78,11 +91,14 @@ def ppo_clip_loss(logp, logp_old, adv, clip_eps: float = 0.2):
     gradient; in the worsening direction the unclipped term is the minimum and still pulls back.
     On the kinks r = 1 +- eps the unclipped branch is taken (a valid subgradient).
 
-    Lecture: 004 "Clipped Objective" L^CLIP_{theta_k}(theta); 001 "PPO clipping".
-    Paper: Schulman et al. (2017), eq. (7).
-    Unbiased: at theta = theta_k its gradient is exactly the on-policy advantage-weighted
-    gradient (unbiased for grad J when A is the true advantage); elsewhere it is a pessimistic
-    surrogate, not an estimator of grad J.
+    Lecture: CS234 "Policy Gradient II", "Clipped Objective" L^CLIP_{theta_k}(theta); CS224R
+    "Proximal Policy Optimization (PPO)", "Trick #2: Take minimum".
+    Paper: Schulman et al. (2017), arXiv:1707.06347, eq. (7).
+    Unbiased: at theta = theta_k its gradient is the on-policy advantage-weighted gradient
+    -(1/M) sum_i A_i grad log pi: unbiased for grad J (after ``policy_gradient_from_dlogp``)
+    when ``adv`` = gamma^k A^pi (``advantage_weights``). Fed A^pi itself its expectation is
+    the biased ``step_discount=False`` field (see the module docstring); for gamma = 1 the two
+    agree. Away from theta_k it is a pessimistic surrogate, not an estimator of grad J.
 
     Shapes: ``logp, logp_old, adv`` any equal shape (``[B]`` or ``[T, N]``), M = their size.
     Returns ``(loss: float, dlogp)`` with ``dlogp`` shaped like ``logp``.
@@ -98,15 +114,48 @@ def ppo_clip_loss(logp, logp_old, adv, clip_eps: float = 0.2):
     return loss, dlogp.astype(dtype, copy=False)
 
 
+def clipped_ratio_loss(logp, logp_old, adv, clip_eps: float = 0.2):
+    """CS224R's "Trick #1": the surrogate with clipped importance weights, without the min.
+
+    loss  = -(1/M) sum_i clip(r_i, 1-eps, 1+eps) A_i,   r_i = exp(logp_i - logp_old_i)
+    dlogp = -(1/M) r_i A_i  where 1-eps < r_i < 1+eps, else 0
+
+    Outside the band the clipped ratio is constant, so *every* sample whose ratio left
+    [1-eps, 1+eps] stops contributing gradient, whichever way A points. L^CLIP
+    (``ppo_clip_loss``, "Trick #2") differs exactly on the samples that left the band in the
+    worsening direction (A > 0, r < 1-eps or A < 0, r > 1+eps): there the min picks r A, whose
+    gradient -(1/M) r A still pulls the ratio back. On the kinks r = 1 +- eps the gradient is
+    taken as 0 (a valid one-sided derivative).
+
+    Lecture: CS224R "Proximal Policy Optimization (PPO)", "Trick #1: Clip the importance
+    weights" ("Policy no longer incentivized to deviate significantly").
+    Paper: Schulman et al. (2017), arXiv:1707.06347, eq. (7) without the min.
+    Unbiased: at theta = theta_k its gradient equals ``ppo_clip_loss``'s (every r = 1);
+    elsewhere it is a surrogate, not an estimator of grad J.
+
+    Shapes: ``logp, logp_old, adv`` any equal shape, M = their size.
+    Returns ``(loss: float, dlogp)`` with ``dlogp`` shaped like ``logp``.
+    """
+    logp, _, adv, r, dtype = _ratio_inputs(logp, logp_old, adv)
+    eps = _check_eps(clip_eps)
+    M = logp.size
+    inside = (r > 1.0 - eps) & (r < 1.0 + eps)
+    loss = -float((np.clip(r, 1.0 - eps, 1.0 + eps) * adv).sum()) / M
+    dlogp = np.where(inside, -(r * adv) / M, 0.0)
+    return loss, dlogp.astype(dtype, copy=False)
+
+
 def surrogate_loss(logp, logp_old, adv):
     """The unclipped importance-weighted surrogate as a loss (beta = 0 in ``kl_penalty_loss``).
 
     loss = -(1/M) sum_i r_i A_i,   dlogp = -(1/M) r_i A_i
 
-    Lecture: 004 L_pi(pi') = E_{tau~pi}[sum_t gamma^t pi'(a_t|s_t)/pi(a_t|s_t) A^pi(s_t, a_t)];
-    000 "Common final form". Paper: Schulman et al. (2015), TRPO.
-    Unbiased: its gradient at theta = theta_k is the on-policy advantage-weighted gradient;
-    elsewhere it estimates grad L_k(theta) (the per-step "common final form"), not grad J.
+    Lecture: CS234 "Policy Gradient II", L_pi(pi') = E_{tau~pi}[sum_t gamma^t
+    pi'(a_t|s_t)/pi(a_t|s_t) A^pi(s_t, a_t)]; CS224R "Policy Gradients", "Common final form".
+    Paper: Schulman et al. (2015), arXiv:1502.05477 (TRPO).
+    Unbiased: with ``adv`` = gamma^k A^pi its gradient at theta = theta_k is unbiased for
+    grad J (as ``ppo_clip_loss``'s); elsewhere it estimates grad L_k(theta) (the per-step
+    "common final form"), not grad J.
 
     Shapes: ``logp, logp_old, adv`` equal shapes; returns ``(loss, dlogp)``.
     """
@@ -115,74 +164,69 @@ def surrogate_loss(logp, logp_old, adv):
     return -float((r * adv).sum()) / M, (-(r * adv) / M).astype(dtype, copy=False)
 
 
-def kl_penalty_loss(logp, logp_old, adv, beta: float):
-    """PPO's KL-penalized surrogate with the sample KL estimator k3, and ``dlogp``.
+def kl_penalty_loss(logp, logp_old, adv, beta: float, *, direction: str = "old_new"):
+    """PPO's KL-penalized surrogate with a sample KL estimator, and ``dlogp``.
 
-    loss  = -(1/M) sum_i r_i A_i + beta (1/M) sum_i [ (r_i - 1) - log r_i ]
-    dlogp = (1/M) ( -r_i A_i + beta (r_i - 1) )
+    direction "old_new" (default, CS234's PPO: KL(pi_k || pi_theta)):
+        loss  = -(1/M) sum_i r_i A_i + beta (1/M) sum_i [ (r_i - 1) - log r_i ]
+        dlogp = (1/M) ( -r_i A_i + beta (r_i - 1) )
+    direction "new_old" (CS224R's constraint: KL(pi_theta || pi_k)):
+        loss  = -(1/M) sum_i r_i A_i + beta (1/M) sum_i [ r_i log r_i - (r_i - 1) ]
+        dlogp = (1/M) ( -r_i A_i + beta r_i log r_i )
 
-    with (s_i, a_i) ~ pi_k: the penalty term estimates E_s[KL(pi_k(.|s) || pi_theta(.|s))]
-    without bias, and its gradient beta (r - 1) grad log pi estimates beta grad KL without
-    bias; it vanishes sample by sample at theta = theta_k. For categorical policies prefer
-    ``surrogate_loss`` + ``beta * categorical_kl`` (exact KL per state, no sampling noise).
+    with (s_i, a_i) ~ pi_k: the penalty term estimates the state-averaged KL of its direction
+    without bias, and its gradient estimates beta grad KL without bias; it vanishes sample by
+    sample at theta = theta_k (see ``minirl.objectives.kl``). For categorical policies
+    ``surrogate_loss`` + ``beta * kl.categorical_kl_*`` is exact per state (no sampling noise).
 
-    Lecture: 004 "PPO with adaptive KL penalty": theta_{k+1} = argmax L_{theta_k}(theta)
-    - beta_k D_KL(theta || theta_k), D_KL = E_{s~d^{pi_k}} KL(pi_k(.|s), pi_theta(.|s)).
-    Paper: Schulman et al. (2017), eq. (8); Schulman (2020), "Approximating KL divergence".
-    Unbiased: the KL term and its gradient are unbiased (states from pi_k); the total gradient
-    at theta = theta_k is the on-policy advantage-weighted gradient.
+    Lecture: CS234 "Policy Gradient II", "Algorithm PPO with Adaptive KL Penalty":
+    theta_{k+1} = argmax L_{theta_k}(theta) - beta_k D_KL(theta || theta_k),
+    D_KL = E_{s~d^{pi_k}} KL(pi_k(.|s), pi_theta(.|s)); CS224R "Policy Gradients", KL
+    constraint E_{s~pi_theta}[D_KL(pi_theta'(.|s) || pi_theta(.|s))] <= delta.
+    Paper: Schulman et al. (2017), arXiv:1707.06347, eq. (8); Schulman (2020).
+    Unbiased: the KL term and its gradient are unbiased (states and actions from pi_k); the
+    total gradient at theta = theta_k is ``surrogate_loss``'s.
 
     Shapes: ``logp, logp_old, adv`` equal shapes (M = size); returns ``(loss, dlogp)``.
     """
     logp, logp_old, adv, r, dtype = _ratio_inputs(logp, logp_old, adv)
     beta = float(beta)
-    if not beta >= 0.0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
+    if not (beta >= 0.0 and np.isfinite(beta)):
+        raise ValueError(f"beta must be finite and >= 0, got {beta}")
+    if direction not in KL_DIRECTIONS:
+        raise ValueError(f"direction must be one of {KL_DIRECTIONS}, got {direction!r}")
     M = logp.size
-    log_r = logp.astype(np.float64) - logp_old
-    k3 = np.expm1(log_r) - log_r  # (r - 1) - log r, accurate near r = 1
-    loss = (-float((r * adv).sum()) + beta * float(k3.sum())) / M
-    dlogp = (-(r * adv) + beta * np.expm1(log_r)) / M
+    terms, dterms = sample_kl_terms(logp.astype(np.float64) - logp_old, direction)
+    loss = (-float((r * adv).sum()) + beta * float(terms.sum())) / M
+    dlogp = (-(r * adv) + beta * dterms) / M
     return loss, dlogp.astype(dtype, copy=False)
 
 
 def categorical_kl(logits, logits_old):
     """Exact mean KL(pi_old(.|s) || pi_theta(.|s)) over a batch of states, and ``dlogits``.
 
-    kl      = (1/B) sum_b sum_a p_old[b, a] (log p_old[b, a] - log p[b, a])
-    dlogits = (1/B) (p[b] - p_old[b])        (gradient w.r.t. the *new* logits only)
+    The direction of CS234's PPO penalty ("old_new"); an alias of
+    ``minirl.objectives.kl.categorical_kl_old_new`` (see it; the other direction is
+    ``kl.categorical_kl_new_old``). Add ``beta * dlogits`` to the surrogate's
+    ``dist.log_prob_backward(a, dlogp)``.
 
-    which is exactly zero at logits = logits_old. Add ``beta * dlogits`` to the surrogate's
-    ``dist.log_prob_backward(a, dlogp)``. The divergence itself is computed by
-    ``minirl.distributions.Categorical.kl`` / ``kl_backward``.
-
-    Lecture: 004 "What is KL-divergence?", D_KL(pi'||pi)[s] = sum_a pi'(a|s) log(pi'/pi), and
-    the PPO penalty's D_KL(theta || theta_k) = E_{s~d^{pi_k}} KL(pi_k(.|s), pi_theta(.|s)).
-    Unbiased: for E_{s~d^{pi_k}}[KL] when the states are sampled from pi_k (exact per state).
-
-    Shapes: ``logits, logits_old [B, A]`` (or ``[..., A]``; the mean is over all batch
-    elements); returns ``(kl: float, dlogits)`` with ``dlogits`` shaped like ``logits``.
+    Shapes: ``logits, logits_old [B, A]``; returns ``(kl: float, dlogits)``.
     """
-    new = Categorical(logits)
-    old = Categorical(logits_old)
-    if new.logits.shape != old.logits.shape:
-        raise ValueError(
-            f"logits_old must have the shape of logits {new.logits.shape}, got {old.logits.shape}")
-    B = int(np.prod(new.batch_shape))
-    kl = old.kl(new)
-    _, dlogits = old.kl_backward(new, np.full(kl.shape, 1.0 / B))
-    return float(kl.sum()) / B, dlogits
+    return categorical_kl_old_new(logits, logits_old)
 
 
 def approx_kl(logp, logp_old):
     """Two sample estimates of KL(pi_old || pi_theta) from actions drawn from pi_old.
 
-    k1 = mean(logp_old - logp)             unbiased, can be negative, high variance
-    k3 = mean((r - 1) - log r)             unbiased, always >= 0, low variance near r = 1
+    k1 = mean(logp_old - logp)             unbiased; a term can be negative
+    k3 = mean((r - 1) - log r)             unbiased; every term >= 0
 
-    Diagnostics only (CleanRL logs both as ``old_approx_kl`` / ``approx_kl``).
-    Lecture: 004 "What is KL-divergence?". Paper: Schulman (2020), "Approximating KL divergence".
-    Unbiased: both, for samples from pi_old.
+    Per sample, k1's term is first order in log r and k3's second order ((log r)^2 / 2 + ...),
+    which is why k3 is the one logged as the KL. Diagnostics only (CleanRL logs both as
+    ``old_approx_kl`` / ``approx_kl``).
+    Lecture: CS234 "Policy Gradient II", "What is KL-divergence?". Paper: Schulman (2020),
+    "Approximating KL divergence".
+    Unbiased: both, for samples from pi_old; direction KL(pi_old || pi_theta).
 
     Shapes: ``logp, logp_old`` equal shapes. Returns ``(k1, k3)`` floats.
     """
@@ -194,7 +238,7 @@ def approx_kl(logp, logp_old):
 def clip_fraction(logp, logp_old, clip_eps: float = 0.2) -> float:
     """Fraction of samples whose ratio lies outside [1 - eps, 1 + eps] (``|r - 1| > eps``).
 
-    Diagnostic (CleanRL's ``clipfrac``). Lecture: 004 "Clipped Objective".
+    Diagnostic (CleanRL's ``clipfrac``). Lecture: CS234 "Policy Gradient II", "Clipped Objective".
     Shapes: ``logp, logp_old`` equal shapes; returns a float in [0, 1].
     """
     _, _, _, r, _ = _ratio_inputs(logp, logp_old)
@@ -205,7 +249,8 @@ def clip_fraction(logp, logp_old, clip_eps: float = 0.2) -> float:
 def adaptive_kl_beta(beta: float, kl: float, target_kl: float) -> float:
     """The adaptive-KL rule: double beta if KL >= 1.5 delta, halve it if KL <= delta / 1.5.
 
-    Lecture: 004 "Algorithm PPO with Adaptive KL Penalty". Paper: Schulman et al. (2017), sec. 4.
+    Lecture: CS234 "Policy Gradient II", "Algorithm PPO with Adaptive KL Penalty".
+    Paper: Schulman et al. (2017), arXiv:1707.06347, sec. 4.
     Returns the new beta (unchanged in between).
     """
     beta, kl, target_kl = float(beta), float(kl), float(target_kl)

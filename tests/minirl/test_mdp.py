@@ -204,10 +204,10 @@ def test_q_value_iteration_on_a_hand_solved_mdp():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(p0=[0.5, 0.6], P=np.full((2, 1, 2), 0.5), R=np.zeros((2, 1)), horizon=2), "p0"),
-    (dict(p0=[1.0, 0.0], P=np.full((2, 1, 2), 0.6), R=np.zeros((2, 1)), horizon=2), "P"),
-    (dict(p0=[1.0, 0.0], P=np.full((2, 1, 2), 0.5), R=np.zeros((3, 1)), horizon=2), "shape"),
-    (dict(p0=[1.0, 0.0], P=np.full((2, 1, 2), 0.5), R=np.zeros((2, 1)), horizon=0), "horizon"),
+    (dict(p0=[0.5, 0.6], P=np.full((2, 1, 2), 0.5), R=np.zeros((2, 1)), horizon=2, gamma=1.0), "p0"),
+    (dict(p0=[1.0, 0.0], P=np.full((2, 1, 2), 0.6), R=np.zeros((2, 1)), horizon=2, gamma=1.0), "P"),
+    (dict(p0=[1.0, 0.0], P=np.full((2, 1, 2), 0.5), R=np.zeros((3, 1)), horizon=2, gamma=1.0), "shape"),
+    (dict(p0=[1.0, 0.0], P=np.full((2, 1, 2), 0.5), R=np.zeros((2, 1)), horizon=0, gamma=1.0), "horizon"),
     (dict(p0=[1.0, 0.0], P=np.full((2, 1, 2), 0.5), R=np.zeros((2, 1)), horizon=1, gamma=1.5), "gamma"),
 ])
 def test_finite_mdp_rejects_invalid_input(kwargs, match):

@@ -35,9 +35,10 @@ def test_pg_weights_per_option():
     minus_b = w_fm - R                    # -b, the same at every step
     np.testing.assert_allclose(minus_b, np.full(R.shape, minus_b[0, 0]), rtol=1e-6)
     np.testing.assert_array_equal(w_fm, constant_baseline_weights(
-        ro.rewards, ro.terminated, ro.truncated, 0.9, full_return=True))
+        ro.rewards, ro.terminated, ro.truncated, 0.9, "mean", full_return=True))
     assert minus_b[0, 0] != 0
-    R_boot = full_return_weights(ro.rewards, ro.terminated, ro.truncated, 0.9, ro.next_values)
+    R_boot = full_return_weights(ro.rewards, ro.terminated, ro.truncated, 0.9,
+                                 bootstrap_values=ro.next_values)
     w_fv, _ = pg_weights(ro, REINFORCEConfig(reward_to_go=False, baseline="value", **base))
     np.testing.assert_allclose(w_fv, R_boot - ro.values, rtol=1e-5, atol=1e-5)
 

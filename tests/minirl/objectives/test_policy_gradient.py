@@ -123,8 +123,8 @@ def test_variance_optimal_baseline_beats_the_mean_strictly_somewhere():
     policy = tabular_softmax_policy(3, 3)
     theta = rng.standard_normal(9)
     b = enumerated_batch(mdp, policy, theta)
-    w = full_return_weights(b.rewards, b.terminated, b.truncated)
-    b_opt = variance_optimal_baseline(b.scores, b.rewards, b.terminated, b.truncated,
+    w = full_return_weights(b.rewards, b.terminated, b.truncated, 1.0)
+    b_opt = variance_optimal_baseline(b.scores, b.rewards, b.terminated, b.truncated, 1.0,
                                       sample_weight=b.prob)
     J = exact_objective(mdp, policy.probs(theta))
     var_opt = exact_variance(b.per_episode(w, coordinate_baseline=b_opt), b.prob)
@@ -166,9 +166,9 @@ def test_batch_mean_baseline_is_biased_by_one_minus_one_over_n_and_leave_one_out
             kw = dict(full_return=full_return)
             p = b.prob[i] * b.prob[j]
             mean_est += p * policy_gradient(b.scores[:, cols],
-                                            constant_baseline_weights(*args, **kw))
+                                            constant_baseline_weights(*args, "mean", **kw))
             loo_est += p * policy_gradient(
-                b.scores[:, cols], constant_baseline_weights(*args, leave_one_out=True, **kw))
+                b.scores[:, cols], constant_baseline_weights(*args, "leave_one_out", **kw))
         truth = grad_J(mdp, policy, theta)
         assert relative_error(mean_est, 0.5 * truth) < RTOL
         assert relative_error(loo_est, truth) < RTOL
@@ -195,7 +195,7 @@ def test_trajectory_and_per_decision_importance_sampling_are_unbiased(case):
     _, V, _ = policy_evaluation(mdp, behaviour)
     for fn in (trajectory_is_weights, per_decision_is_weights):
         for values in (None, b.at(V)):
-            w = fn(b.rewards, b.terminated, b.truncated, b.logp, b.logp_old, mdp.gamma, values)
+            w = fn(b.rewards, b.terminated, b.truncated, b.logp, b.logp_old, values, mdp.gamma)
             _assert_unbiased(exact_mean(b.per_episode(w), b.prob), truth)
 
 
@@ -209,7 +209,7 @@ def test_per_step_form_converges_to_the_gradient_of_the_behaviour_surrogate(case
     _, V, _ = policy_evaluation(mdp, behaviour)
     for values in (None, b.at(V)):
         w = per_step_is_weights(b.rewards, b.terminated, b.truncated, b.logp, b.logp_old,
-                                mdp.gamma, values)
+                                values, mdp.gamma)
         _assert_unbiased(exact_mean(b.per_episode(w), b.prob), truth)
 
 
@@ -217,7 +217,7 @@ def test_per_step_form_converges_to_the_gradient_of_the_behaviour_surrogate(case
 def test_off_policy_forms_equal_on_policy_when_behaviour_is_the_current_policy(case):
     mdp, policy, theta, _ = case
     b = enumerated_batch(mdp, policy, theta)  # behaviour = pi_theta: every ratio is 1
-    args = (b.rewards, b.terminated, b.truncated, b.logp, b.logp_old, mdp.gamma)
+    args = (b.rewards, b.terminated, b.truncated, b.logp, b.logp_old, None, mdp.gamma)
     on = reward_to_go_weights(b.rewards, b.terminated, b.truncated, mdp.gamma)
     for fn in (trajectory_is_weights, per_decision_is_weights, per_step_is_weights):
         np.testing.assert_allclose(fn(*args), on, rtol=1e-12, atol=1e-12)
@@ -232,7 +232,7 @@ def test_per_step_form_is_biased_off_policy():
     theta = 2 * rng.standard_normal(6)
     behaviour = policy.probs(np.zeros(6))
     b = enumerated_batch(mdp, policy, theta, behaviour=behaviour)
-    w = per_step_is_weights(b.rewards, b.terminated, b.truncated, b.logp, b.logp_old)
+    w = per_step_is_weights(b.rewards, b.terminated, b.truncated, b.logp, b.logp_old, None, 1.0)
     assert relative_error(exact_mean(b.per_episode(w), b.prob), grad_J(mdp, policy, theta)) > 1e-2
 
 
@@ -259,14 +259,14 @@ def test_monte_carlo_estimates_land_within_five_standard_errors(make_policy):
     b = sampled_batch(mdp, policy, theta, 4000, rng)
     for name in ON_POLICY:
         _mc_check(b.per_episode(_weights(name, mdp, policy, theta, b)), truth)
-    batch_mean = constant_baseline_weights(b.rewards, b.terminated, b.truncated, mdp.gamma)
+    batch_mean = constant_baseline_weights(b.rewards, b.terminated, b.truncated, mdp.gamma, "mean")
     _mc_check(b.per_episode(batch_mean), truth)
     w = full_return_weights(b.rewards, b.terminated, b.truncated, mdp.gamma)
     b_opt = variance_optimal_baseline(b.scores, b.rewards, b.terminated, b.truncated, mdp.gamma)
     _mc_check(b.per_episode(w, coordinate_baseline=b_opt), truth)
 
     off = sampled_batch(mdp, policy, theta, 4000, rng, behaviour=behaviour)
-    args = (off.rewards, off.terminated, off.truncated, off.logp, off.logp_old, mdp.gamma)
+    args = (off.rewards, off.terminated, off.truncated, off.logp, off.logp_old, None, mdp.gamma)
     _mc_check(off.per_episode(trajectory_is_weights(*args)), truth)
     _mc_check(off.per_episode(per_decision_is_weights(*args)), truth)
     surrogate_grad = finite_difference_gradient(
@@ -317,17 +317,17 @@ def test_hand_computed_weights_with_two_episodes_in_one_column():
     np.testing.assert_allclose(reward_to_go_weights(r, term, trunc, 0.5), [2, 1, 5, 2])
     np.testing.assert_allclose(
         reward_to_go_weights(r, term, trunc, 0.5, step_discount=False), [2, 2, 5, 4])
-    np.testing.assert_allclose(constant_baseline_weights(r, term, trunc, 0.5),
+    np.testing.assert_allclose(constant_baseline_weights(r, term, trunc, 0.5, "mean"),
                                [-1.5, -0.75, 1.5, 0.25])
-    np.testing.assert_allclose(constant_baseline_weights(r, term, trunc, 0.5, leave_one_out=True),
+    np.testing.assert_allclose(constant_baseline_weights(r, term, trunc, 0.5, "leave_one_out"),
                                [-3, -1.5, 3, 1])
     np.testing.assert_allclose(state_baseline_weights(r, term, trunc, [1, 1, 1, 1], 0.5),
                                [1, 0.5, 4, 1.5])
     # full return R(tau) = [2, 2, 5, 5] minus the baseline
-    np.testing.assert_allclose(constant_baseline_weights(r, term, trunc, 0.5, full_return=True),
+    np.testing.assert_allclose(constant_baseline_weights(r, term, trunc, 0.5, "mean", full_return=True),
                                [-1.5, -1.5, 1.5, 1.5])
     np.testing.assert_allclose(
-        constant_baseline_weights(r, term, trunc, 0.5, leave_one_out=True, full_return=True),
+        constant_baseline_weights(r, term, trunc, 0.5, "leave_one_out", full_return=True),
         [-3, -3, 3, 3])
     np.testing.assert_allclose(
         state_baseline_weights(r, term, trunc, [1, 2, 3, 4], 0.5, full_return=True),
@@ -343,24 +343,24 @@ def test_truncation_ends_an_episode_for_the_weights():
     r = np.array([1.0, 1.0, 1.0])
     term = np.zeros(3, bool)
     trunc = np.array([True, False, False])
-    np.testing.assert_allclose(full_return_weights(r, term, trunc), [1, 2, 2])
+    np.testing.assert_allclose(full_return_weights(r, term, trunc, 1.0), [1, 2, 2])
     # a truncated episode bootstraps from V(s_{t+1}) when bootstrap values are given
-    np.testing.assert_allclose(full_return_weights(r, term, trunc, 1.0, [10.0, 0, 0]), [11, 2, 2])
+    np.testing.assert_allclose(full_return_weights(r, term, trunc, 1.0, bootstrap_values=[10.0, 0, 0]), [11, 2, 2])
 
 
 def test_weight_functions_reject_bad_input():
     r = np.zeros((3, 2))
     term = np.zeros((3, 2), bool)
     with pytest.raises(ValueError, match="terminated"):
-        reward_to_go_weights(r, term[:2], term[:2])
+        reward_to_go_weights(r, term[:2], term[:2], 0.9)
     with pytest.raises(TypeError, match="terminated"):
-        reward_to_go_weights(r, term.astype(int), term)
+        reward_to_go_weights(r, term.astype(int), term, 0.9)
     with pytest.raises(ValueError, match="gamma"):
         reward_to_go_weights(r, term, term, 1.5)
     with pytest.raises(ValueError, match="values"):
-        state_baseline_weights(r, term, term, np.zeros((3, 1)))
-    with pytest.raises(ValueError, match="leave_one_out"):
-        constant_baseline_weights(r, term, term, baseline=1.0, leave_one_out=True)
+        state_baseline_weights(r, term, term, np.zeros((3, 1)), 0.9)
+    with pytest.raises(ValueError, match="baseline"):
+        constant_baseline_weights(r, term, term, 0.9, "median")
     with pytest.raises(ValueError, match="scores"):
         policy_gradient(np.zeros((3, 2)), r)
     with pytest.raises(ValueError, match="coordinate_baseline"):
@@ -399,12 +399,12 @@ def test_weights_reset_at_episode_boundaries_inside_a_column(case):
          full_return_weights(r, term, trunc, g)),
         (reward_to_go_weights(b.rewards, b.terminated, b.truncated, g),
          reward_to_go_weights(r, term, trunc, g)),
-        (constant_baseline_weights(b.rewards, b.terminated, b.truncated, g, baseline=0.3),
-         constant_baseline_weights(r, term, trunc, g, baseline=0.3)),
+        (constant_baseline_weights(b.rewards, b.terminated, b.truncated, g, 0.3),
+         constant_baseline_weights(r, term, trunc, g, 0.3)),
     ]
     for fn in (trajectory_is_weights, per_decision_is_weights, per_step_is_weights):
-        pairs.append((fn(b.rewards, b.terminated, b.truncated, b.logp, b.logp_old, g),
-                      fn(r, term, trunc, lp, lo, g)))
+        pairs.append((fn(b.rewards, b.terminated, b.truncated, b.logp, b.logp_old, None, g),
+                      fn(r, term, trunc, lp, lo, None, g)))
     for single, stacked in pairs:
         rows = per_episode_gradients(scores, stacked, term, trunc)  # [2K, P], column-major ids
         single_rows = b.per_episode(single)
