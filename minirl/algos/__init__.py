@@ -31,6 +31,7 @@ _REGISTRY: dict[str, str] = {
     "ppo": "minirl.algos.ppo:PPO",
     "a2c": "minirl.algos.actor_critic:A2C",
     "reinforce": "minirl.algos.reinforce:REINFORCE",
+    "sac": "minirl.algos.sac:SAC",
 }
 
 

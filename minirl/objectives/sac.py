@@ -43,12 +43,13 @@ import numpy as np
 
 from kernels._validate import as_bool, as_float, result_dtype, same_shape
 from minirl.distributions import TanhGaussian
-from minirl.nn import MLP, Workspace
+from minirl.nn import MLP, Linear, Workspace
+from minirl.nn.mlp import ForwardCache
 
 __all__ = [
     "LOG_STD_MIN", "LOG_STD_MAX", "critic_subset", "soft_q_targets", "critic_loss",
     "actor_loss", "temperature_loss", "policy_head", "q_values", "sample_actions",
-    "target_values", "critic_gradient", "actor_gradient",
+    "target_values", "critic_gradient", "actor_gradient", "input_gradient",
 ]
 
 #: The actor's log-std is clamped to [LOG_STD_MIN, LOG_STD_MAX] (Stable-Baselines3's range):
@@ -245,6 +246,31 @@ def target_values(actor: MLP, actor_params, critic: MLP, target_params, batch, g
     return soft_q_targets(batch.rewards, batch.terminated, next_q, logp2, gamma, alpha)
 
 
+def input_gradient(net: MLP, params: np.ndarray, cache: ForwardCache, dy) -> np.ndarray:
+    """``dL/dx`` of one ``net.forward(params, x)`` from ``dy = dL/dy``, without ``dL/dparams``.
+
+    The same products as ``net.backward`` minus every weight-gradient product (for a
+    256-256 critic, one of its three 256^3 matrix products): the actor loss needs the
+    critics' gradient w.r.t. their input action, never w.r.t. their weights.
+        Linear: dx = dy @ W^T;  activations: their own backward.
+    Shapes: dy like forward's y ``[B, out_dim]`` -> dx ``[B, in_dim]``.
+    """
+    ws = cache.workspace
+    if ws is not None and not ws._is_current(cache.batch, cache.generation):
+        raise RuntimeError("the cache's workspace buffers were overwritten by a later forward")
+    views = net.views(params)
+    g = np.asarray(dy, net.dtype).reshape(cache.batch, net.out_dim)
+    for i in range(len(net.layers) - 1, -1, -1):
+        layer = net.layers[i]
+        if isinstance(layer, Linear):
+            w = views[f"{i}.weight"]
+            # A one-column dy (the Q head) is an outer product; matmul's k=1 path is ~4x slower.
+            g = np.multiply(g, w[:, 0]) if g.shape[1] == 1 else g @ w.T
+        else:
+            _, g = layer.backward({}, cache.layer_caches[i], g)
+    return g.reshape(*cache.lead_shape, net.in_dim)
+
+
 def critic_gradient(critic: MLP, params: np.ndarray, obs, actions, targets, weights=None,
                     workspaces=None, out: np.ndarray | None = None):
     """``(loss, grad [K, n])`` of ``critic_loss`` w.r.t. every critic's flat parameters.
@@ -280,8 +306,7 @@ def actor_gradient(actor: MLP, actor_params: np.ndarray, critic: MLP, critic_par
     for j in range(critic_params.shape[0]):
         if reduction == "min" and not dq[j].any():
             continue                                   # no sample's min is this critic
-        _, dx = critic.backward(critic_params[j], caches[j], dq[j][:, None])
-        da += dx[:, obs_dim:]
+        da += input_gradient(critic, critic_params[j], caches[j], dq[j][:, None])[:, obs_dim:]
     dmean, dlog_std = dist.rsample_backward(eps, da, dlogp)
     # The clamp of log_std passes gradient only where it was not active.
     raw = out[:, D:]

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minirl.distributions import TanhGaussian
-from minirl.nn import MLP, Tanh
+from minirl.nn import MLP, ReLU, Tanh
 from minirl.objectives.sac import (
     LOG_STD_MAX,
     actor_gradient,
@@ -15,6 +15,7 @@ from minirl.objectives.sac import (
     critic_gradient,
     critic_loss,
     critic_subset,
+    input_gradient,
     policy_head,
     q_values,
     soft_q_targets,
@@ -187,6 +188,21 @@ def test_actor_gradient_zero_through_clamped_log_std():
     f = lambda p: actor_gradient(actor, p, critic, theta, obs, 0.2, LOW, HIGH,  # noqa: E731
                                  np.random.default_rng(0))[0]
     check_gradient(f, phi, dphi, dy=1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("act,out_dim", [(Tanh, 1), (ReLU, 1), (Tanh, 3)])
+def test_input_gradient_equals_the_networks_dx(act, out_dim):
+    rng = np.random.default_rng(6)
+    net = MLP([4, 16, 16, out_dim], act)
+    p = net.init(rng)
+    x, dy = rng.standard_normal((7, 4)), rng.standard_normal((7, out_dim))
+    y, cache = net.forward(p, x, net.workspace())
+    dx = input_gradient(net, p, cache, dy)
+    _, dx_ref = net.backward(p, cache, dy)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-14)
+    net.forward(p, x, cache.workspace)                      # overwrites the cache's buffers
+    with pytest.raises(RuntimeError, match="overwritten"):
+        input_gradient(net, p, cache, dy)
 
 
 def test_target_values_match_their_definition():

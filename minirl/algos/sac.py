@@ -1,0 +1,241 @@
+"""Soft Actor-Critic: twin (or ensemble) critics, a reparameterized tanh-Gaussian actor,
+Polyak-averaged target critics and a learned temperature alpha.
+
+    Input: replay buffer D, critics Q_theta_1..K, target critics theta'_j <- theta_j, actor
+    pi_phi (tanh-squashed Gaussian rescaled to the action box), log alpha, discount gamma,
+    smoothing tau, batch size B
+    for each vector env step t = 1, 2, ...:
+      1. Sample a_t ~ pi_phi(.|s_t) (uniform in the box before ``learning_starts``), step the
+         envs, store (s_t, a_t, r_t, s_{t+1}, terminated_t, truncated_t) in D, with s_{t+1}
+         the TRUE final observation where an episode was reset
+      repeat ``gradient_steps`` times (once ``learning_starts`` steps are stored):
+      2. Sample a minibatch {(s_i, a_i, r_i, s'_i, terminated_i)}_{i=1..B} ~ D
+      3. Targets: a'_i ~ pi_phi(.|s'_i),
+             y_i = r_i + gamma (1 - terminated_i) (min_{j in S} Q_theta'_j(s'_i, a'_i) - alpha log pi(a'_i|s'_i))
+         (S = all critics, or a random subset of ``target_subset`` critics; truncation bootstraps)
+      4. Critics: theta_j <- Adam step on (1/B) sum_i (Q_theta_j(s_i, a_i) - y_i)^2, j = 1..K
+      5. Actor: phi <- Adam step on (1/B) sum_i [alpha log pi(a~_i|s_i) - min_j Q_theta_j(s_i, a~_i)],
+             a~_i = offset + scale tanh(mu_phi(s_i) + sigma_phi(s_i) eps_i): the gradient flows
+             through a~ into the critics' input gradient dQ/da (reparameterization)
+      6. Temperature (``auto_alpha``): log alpha <- Adam step on
+             -(1/B) sum_i log alpha (log pi(a~_i|s_i) - target_entropy),  target = -dim(A)
+      7. Targets: theta'_j <- tau theta_j + (1 - tau) theta'_j
+
+alpha = 0 with ``auto_alpha=False`` is the lecture's "Soft Actor-Critic (no entropy term)".
+Every step is one call to a function of ``minirl.objectives.sac`` (tested by finite
+differences there) or of ``minirl.nn``.
+
+Lecture: Stanford CS224R "Off-Policy Actor-Critic Methods" (version 2: replay buffers, Q(s, a)
+with next actions from the current policy, reparameterization trick, SAC); "Critic Ensembling";
+"Actor Critic: SAC, Algorithm 1: Soft Actor-Critic (no entropy term)".
+Papers: Haarnoja et al. 2018 (arXiv:1801.01290, arXiv:1812.05905). Defaults: RL-Zoo's
+Pendulum-v1 SAC (Stable-Baselines3 defaults with lr 1e-3).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+from minirl.algos.base import ACTIVATIONS, Agent, check_config
+from minirl.nn import MLP, Adam, AdamState, polyak_update
+from minirl.objectives.sac import (ACTOR_Q_REDUCTIONS, actor_gradient, critic_gradient,
+                                   critic_subset, policy_head, target_values, temperature_loss)
+from minirl.replay import ReplayBuffer
+from minirl.rollout import EpisodeStats
+
+__all__ = ["SACConfig", "SAC"]
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    num_envs: int = 1                  # N parallel envs (one vector step = N transitions)
+    buffer_size: int = 1_000_000       # replay capacity (transitions)
+    batch_size: int = 256              # B, transitions per gradient step
+    learning_starts: int = 100         # env steps of uniform random actions before updates
+    gradient_steps: int = 1            # gradient steps per vector env step (update-to-data)
+    gamma: float = 0.99                # discount
+    tau: float = 0.005                 # Polyak coefficient of the target critics
+    lr: float = 1e-3                   # Adam learning rate (actor, critics, temperature)
+    hidden_sizes: tuple = (256, 256)   # hidden widths of the actor and of every critic
+    activation: str = "relu"           # "relu" or "tanh"
+    n_critics: int = 2                 # K critics (2: twin critics / clipped double Q)
+    target_subset: int = 0             # M critics in the target's min (0: all K; REDQ: 2)
+    actor_q: str = "min"               # actor's Q: "min" over the K critics, or "mean" (REDQ)
+    auto_alpha: bool = True            # learn alpha against the target entropy
+    alpha: float = 1.0                 # fixed alpha, or the initial alpha if auto_alpha
+    target_entropy_per_dim: float = -1.0   # target entropy = this * dim(A)
+    steps_per_iteration: int = 1000    # env steps per iteration (one callback / CSV row)
+    save_buffer: bool = True           # include the replay buffer in save() (exact resume)
+    vectorization: str = "sync"        # "sync" or "async" vector env
+    dtype: str = "float32"             # float type of networks and the replay buffer
+
+    def __post_init__(self):
+        check_config(self, buffer_size=(2, None), batch_size=(1, None),
+                     learning_starts=(0, None), gradient_steps=(0, None), tau=(0.0, 1.0),
+                     lr=(0.0, None), n_critics=(1, None), target_subset=(0, None),
+                     alpha=(0.0, None), target_entropy_per_dim=(-1e6, 1e6),
+                     steps_per_iteration=(1, None))
+        if self.target_subset > self.n_critics:
+            raise ValueError(f"target_subset must be <= n_critics={self.n_critics}, got "
+                             f"{self.target_subset}")
+        if self.actor_q not in ACTOR_Q_REDUCTIONS:
+            raise ValueError(f"actor_q must be one of {ACTOR_Q_REDUCTIONS}, got {self.actor_q!r}")
+        if self.auto_alpha and self.alpha <= 0.0:
+            raise ValueError(f"alpha (the initial alpha) must be > 0 with auto_alpha, got "
+                             f"{self.alpha}")
+
+
+class SAC(Agent):
+    """Soft Actor-Critic for bounded Box action spaces (see the module docstring)."""
+
+    name, Config = "sac", SACConfig
+    log_fields = ("critic_loss", "actor_loss", "alpha", "entropy", "q_mean")
+
+    # ----- construction ----------------------------------------------------------------
+
+    def _check_spaces(self) -> None:
+        super()._check_spaces()
+        space = self.action_space
+        if not (isinstance(space, spaces.Box) and len(space.shape) == 1):
+            raise TypeError(f"SAC needs a 1-D Box action space, got {space}")
+        if not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
+            raise ValueError(f"SAC needs a bounded action space (the tanh squashes into "
+                             f"[low, high]); got low={space.low}, high={space.high}")
+
+    def _build(self) -> None:
+        cfg, dt = self.config, np.dtype(self.config.dtype)
+        D = self.act_dim = int(self.action_space.shape[0])
+        self.low = self.action_space.low.astype(np.float64)
+        self.high = self.action_space.high.astype(np.float64)
+        act = ACTIVATIONS[cfg.activation]
+        self.actor = MLP([self.obs_dim, *cfg.hidden_sizes, 2 * D], act, dtype=dt)
+        self.critic = MLP([self.obs_dim + D, *cfg.hidden_sizes, 1], act, dtype=dt)
+        self.params = self.actor.init(self.rng, out_gain=0.01)           # phi
+        self.q_params = np.stack([self.critic.init(self.rng)             # [K, n] theta_j
+                                  for _ in range(cfg.n_critics)])
+        self.target_params = self.q_params.copy()                        # theta'_j
+        # log alpha is learned with auto_alpha; a fixed alpha (0 allowed) is read from cfg.
+        self.log_alpha = np.array([np.log(cfg.alpha) if cfg.auto_alpha else 0.0])
+        self.target_entropy = cfg.target_entropy_per_dim * D
+        self.adam = Adam(lr=cfg.lr)
+        self.opt_states = {"actor": self.adam.init(self.params),
+                           "critic": self.adam.init(self.q_params)}
+        if cfg.auto_alpha:
+            self.opt_states["alpha"] = self.adam.init(self.log_alpha)
+        self.buffer = ReplayBuffer(cfg.buffer_size, self.obs_space.shape, (D,), dt,
+                                   num_envs=cfg.num_envs, dtype=dt)
+        self.episodes = EpisodeStats(cfg.num_envs)
+        # Opt-in MLP workspaces (speed only): one per cache that must outlive another forward.
+        self._ws_pi = (self.actor.workspace(), [self.critic.workspace()
+                                                for _ in range(cfg.n_critics)])
+        self._ws_target = (self.actor.workspace(), self._ws_pi[1])
+        self._ws_act = self.actor.workspace()
+        self._steps_this_iter = 0
+
+    # ----- acting ----------------------------------------------------------------------
+
+    def _policy(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        """Actions in [low, high]: offset + scale tanh(mean) if deterministic, else a sample."""
+        return self._act(obs, deterministic, self.eval_rng)
+
+    def _act(self, obs, deterministic: bool, rng: np.random.Generator) -> np.ndarray:
+        out, _ = self.actor.forward(self.params, obs, self._ws_act)
+        dist = policy_head(out, self.low, self.high)
+        return dist.mode() if deterministic else dist.sample(rng)
+
+    # ----- one gradient step (steps 2-7) ----------------------------------------------
+
+    def _update(self) -> dict:
+        cfg = self.config
+        alpha = float(np.exp(self.log_alpha[0])) if cfg.auto_alpha else cfg.alpha
+        # 2. Minibatch from the replay buffer.
+        batch = self.buffer.sample(cfg.batch_size, self.rng)
+        # 3. Soft targets from the target critics and the CURRENT policy's next actions.
+        subset = critic_subset(cfg.n_critics, cfg.target_subset or cfg.n_critics, self.rng)
+        y = target_values(self.actor, self.params, self.critic, self.target_params, batch,
+                          cfg.gamma, alpha, self.low, self.high, self.rng, subset,
+                          self._ws_target)
+        # 4. Critic regression onto y (every critic on the same targets).
+        loss_q, grad_q = critic_gradient(self.critic, self.q_params, batch.obs, batch.actions,
+                                         y, workspaces=self._ws_pi[1])
+        self.q_params, self.opt_states["critic"] = self.adam.step(
+            self.q_params, grad_q, self.opt_states["critic"])
+        # 5. Actor through the reparameterized sample and the updated critics' input gradients.
+        loss_pi, grad_pi, logp = actor_gradient(self.actor, self.params, self.critic,
+                                                self.q_params, batch.obs, alpha, self.low,
+                                                self.high, self.rng, cfg.actor_q, self._ws_pi)
+        self.params, self.opt_states["actor"] = self.adam.step(
+            self.params, grad_pi, self.opt_states["actor"])
+        # 6. Temperature towards the target entropy (alpha of this step was fixed above).
+        if cfg.auto_alpha:
+            _, dla = temperature_loss(self.log_alpha[0], logp, self.target_entropy)
+            self.log_alpha, self.opt_states["alpha"] = self.adam.step(
+                self.log_alpha, np.array([dla]), self.opt_states["alpha"])
+        # 7. Polyak averaging of the target critics, in place.
+        polyak_update(self.target_params, self.q_params, cfg.tau, out=self.target_params)
+        return {"critic_loss": loss_q, "actor_loss": loss_pi, "alpha": alpha,
+                "entropy": -float(np.mean(logp)), "q_mean": float(np.mean(y))}
+
+    # ----- the loop (step 1 and the schedule of updates) -------------------------------
+
+    def _env_step(self, obs: np.ndarray):
+        """Step 1: act, step the envs, store the transition with the true next obs."""
+        if self.total_steps + self._steps_this_iter < self.config.learning_starts:
+            actions = self.rng.uniform(self.low, self.high, (self.config.num_envs, self.act_dim))
+        else:
+            actions = self._act(obs, False, self.rng)
+        env_actions = actions.astype(self.action_space.dtype)
+        next_obs, rewards, terminated, truncated, infos = self.envs.step(env_actions)
+        real_next = next_obs
+        if "_final_obs" in infos and infos["_final_obs"].any():
+            # SAME_STEP autoreset: next_obs holds the reset obs there; store the final one.
+            real_next = next_obs.copy()
+            for i in np.flatnonzero(infos["_final_obs"]):
+                real_next[i] = infos["final_obs"][i]
+        self.buffer.add(obs, actions, rewards, real_next, terminated, truncated)
+        self.episodes.track(rewards, terminated | truncated)
+        return next_obs
+
+    def learn(self, total_steps: int, callback=None) -> "SAC":
+        """Train for ``total_steps`` env steps (rounded up to whole vector steps)."""
+        total_steps = self._check_total_steps(total_steps)
+        cfg, N = self.config, self.config.num_envs
+        # Fresh episodes every call (seed from self.rng): a loaded agent continues exactly.
+        obs, _ = self.envs.reset(seed=int(self.rng.integers(2**31 - 1)))
+        self.episodes.reset()
+        done = 0
+        while done < total_steps:
+            self._steps_this_iter, metrics = 0, {}
+            n_iter = min(cfg.steps_per_iteration, total_steps - done)
+            while self._steps_this_iter < n_iter:
+                obs = self._env_step(obs)                                  # 1.
+                self._steps_this_iter += N
+                if self.total_steps + self._steps_this_iter >= max(cfg.learning_starts, 1) \
+                        and self.buffer.size >= cfg.batch_size:
+                    for _ in range(cfg.gradient_steps):                    # 2.-7.
+                        metrics = self._update()
+            done += self._steps_this_iter
+            if not self._end_iteration(callback, self._steps_this_iter, self.episodes.pop(),
+                                       **metrics):
+                break
+        return self
+
+    # ----- persistence ---------------------------------------------------------------------
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {**super().state_arrays(), "q_params": self.q_params,
+                  "target_params": self.target_params, "log_alpha": self.log_alpha}
+        if self.config.save_buffer:
+            arrays.update({f"buffer.{k}": v for k, v in self.buffer.state_arrays().items()})
+        return arrays
+
+    def set_state_arrays(self, arrays: dict[str, np.ndarray], opt_steps: dict) -> None:
+        super().set_state_arrays(arrays, opt_steps)
+        self.q_params = arrays["q_params"].copy()
+        self.target_params = arrays["target_params"].copy()
+        self.log_alpha = arrays["log_alpha"].copy()
+        if self.config.save_buffer:
+            self.buffer.set_state_arrays({k.split(".", 1)[1]: v for k, v in arrays.items()
+                                          if k.startswith("buffer.")})

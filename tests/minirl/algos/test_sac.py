@@ -1,0 +1,144 @@
+"""SAC agent: known-answer environments, Polyak targets, determinism, save/load, bad input."""
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from minirl.algos.sac import SAC, SACConfig
+
+SMALL = dict(hidden_sizes=(32, 32), batch_size=32, learning_starts=64, buffer_size=5000,
+             steps_per_iteration=100)
+
+
+class _ConstantRewardBox(gym.Env):
+    """Reward 1 every step, constant observation, Box actions; only a time limit ends it."""
+
+    observation_space = spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32)
+    action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.ones(1, dtype=np.float32), {}
+
+    def step(self, action):
+        return np.ones(1, dtype=np.float32), 1.0, False, False, {}
+
+
+def _constant_reward_env():
+    return gym.wrappers.TimeLimit(_ConstantRewardBox(), max_episode_steps=8)
+
+
+def test_continuous_bandit_mode_moves_to_the_optimum():
+    # reward 1 - (a - 0.5)^2, one step: Q(s, a) = r, the actor's mode must approach 0.5
+    cfg = SACConfig(gamma=0.0, lr=3e-3, **SMALL)
+    agent = SAC("minirl/ContinuousBandit-v0", cfg, seed=0)
+    before = float(agent.predict(np.ones(1), deterministic=True)[0])
+    agent.learn(1500)
+    after = float(agent.predict(np.ones(1), deterministic=True)[0])
+    assert abs(before) < 0.1                      # init: tanh(mean ~ 0)
+    assert abs(after - 0.5) < 0.1, after
+    assert agent.evaluate(3).mean() > 0.99
+
+
+def test_constant_reward_time_limit_q_reaches_one_over_one_minus_gamma():
+    # Only truncation ends episodes: with bootstrapping from the true final obs Q -> 1/(1-gamma)
+    # = 5; treating truncation as termination would give 1/(1 - gamma * 7/8) = 2.91 instead.
+    cfg = SACConfig(gamma=0.8, tau=0.05, lr=3e-3, auto_alpha=False, alpha=0.0, **SMALL)
+    agent = SAC(_constant_reward_env(), cfg, seed=1)
+    agent.learn(1500)
+    x = np.concatenate([np.ones((5, 1)), np.linspace(-0.9, 0.9, 5)[:, None]], axis=1)
+    q = [agent.critic.forward(agent.q_params[j], x)[0][:, 0] for j in range(2)]
+    np.testing.assert_allclose(np.array(q), 5.0, rtol=0.05)
+    # the buffer holds truncated transitions whose next obs is the true final obs
+    buf = agent.buffer
+    assert buf.truncated[:buf.size].any() and not buf.terminated[:buf.size].any()
+
+
+def test_one_update_moves_targets_by_polyak_and_alpha_towards_target_entropy():
+    agent = SAC("Pendulum-v1", SACConfig(**SMALL), seed=3)
+    agent.learn(100)                                # 64 random steps, then updates
+    old_target, old_q = agent.target_params.copy(), agent.q_params.copy()
+    metrics = agent._update()
+    tau = agent.config.tau
+    assert not np.array_equal(agent.q_params, old_q)
+    np.testing.assert_allclose(agent.target_params, tau * agent.q_params + (1 - tau) * old_target,
+                               rtol=1e-6, atol=1e-7)
+    assert set(metrics) == set(SAC.log_fields)
+    # log alpha moved against the sign of (entropy - target)
+    ent = metrics["entropy"]
+    log_alpha_before = np.log(metrics["alpha"])
+    assert np.sign(agent.log_alpha[0] - log_alpha_before) == np.sign(agent.target_entropy - ent)
+
+
+def test_no_entropy_variant_keeps_alpha_zero():
+    agent = SAC("Pendulum-v1", SACConfig(auto_alpha=False, alpha=0.0, **SMALL), seed=0)
+    seen = []
+    agent.learn(200, callback=lambda a, m: seen.append(m))
+    assert seen[-1]["alpha"] == 0.0 and "alpha" not in agent.opt_states
+
+
+def test_determinism_and_metrics():
+    runs = []
+    for _ in range(2):
+        agent = SAC("Pendulum-v1", SACConfig(**SMALL), seed=7)
+        seen = []
+        agent.learn(300, callback=lambda a, m: seen.append(m))
+        runs.append((agent, seen))
+    (a, sa), (b, sb) = runs
+    np.testing.assert_array_equal(a.params, b.params)
+    np.testing.assert_array_equal(a.q_params, b.q_params)
+    assert [m["critic_loss"] for m in sa] == [m["critic_loss"] for m in sb]
+    assert [m["steps"] for m in sa] == [100, 200, 300]
+    assert a.total_steps == 300 and a.iterations == 3
+    c = SAC("Pendulum-v1", SACConfig(**SMALL), seed=8).learn(300)
+    assert not np.array_equal(a.params, c.params)
+
+
+def test_save_load_round_trip_continues_bit_for_bit(tmp_path):
+    agent = SAC("Pendulum-v1", SACConfig(**SMALL), seed=2).learn(200)
+    agent.save(tmp_path / "sac.npz")
+    loaded = SAC.load(tmp_path / "sac.npz")
+    obs = np.random.default_rng(0).standard_normal((4, 3))
+    np.testing.assert_array_equal(loaded.predict(obs, True), agent.predict(obs, True))
+    agent.learn(150)
+    loaded.learn(150)
+    for name in ("params", "q_params", "target_params", "log_alpha"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(agent, name), err_msg=name)
+    from minirl.algos import load
+    assert isinstance(load(tmp_path / "sac.npz"), SAC)
+
+
+def test_vector_envs_and_ensemble_with_subset():
+    cfg = SACConfig(num_envs=2, n_critics=4, target_subset=2, actor_q="mean", **SMALL)
+    agent = SAC("Pendulum-v1", cfg, seed=0).learn(200)
+    assert agent.q_params.shape[0] == 4 and agent.buffer.size == 200
+    a = agent.predict(np.zeros((5, 3)))
+    assert a.shape == (5, 1) and np.all(np.abs(a) <= 2.0)
+
+
+def test_actions_respect_arbitrary_bounds():
+    env = gym.wrappers.TimeLimit(_ConstantRewardBox(), 8)
+    env.action_space = spaces.Box(np.array([3.0], np.float32), np.array([7.0], np.float32))
+    agent = SAC(env, SACConfig(**SMALL), seed=0).learn(100)
+    a = agent.predict(np.ones((200, 1)))
+    assert np.all((a >= 3.0) & (a <= 7.0)) and a.std() > 0.1
+    assert np.all((agent.buffer.actions[:100] >= 3.0) & (agent.buffer.actions[:100] <= 7.0))
+
+
+def test_bad_input():
+    with pytest.raises(TypeError, match="Box action space"):
+        SAC("CartPole-v1")
+    env = gym.wrappers.TimeLimit(_ConstantRewardBox(), 8)
+    env.action_space = spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32)
+    with pytest.raises(ValueError, match="bound"):   # the base or SAC names the bound
+        SAC(env)
+    for bad, field in [(dict(tau=1.5), "tau"), (dict(n_critics=0), "n_critics"),
+                       (dict(target_subset=3), "target_subset"), (dict(actor_q="max"), "actor_q"),
+                       (dict(batch_size=0), "batch_size"), (dict(alpha=0.0), "alpha"),
+                       (dict(gamma=2.0), "gamma"), (dict(activation="gelu"), "activation")]:
+        with pytest.raises(ValueError, match=field):
+            SACConfig(**bad)
+    with pytest.raises(TypeError, match="SACConfig"):
+        SAC("Pendulum-v1", config=object())
+    with pytest.raises(ValueError, match="total_steps"):
+        SAC("Pendulum-v1", SACConfig(**SMALL)).learn(0)
