@@ -7,6 +7,12 @@
     KL(p || q) = sum_a p_a (log p_a - log q_a)
         dKL/dz^p_j = p_j (log p_j - log q_j - KL),     dKL/dz^q_j = q_j - p_j
 
+Extreme logits: every finite logit is accepted. When two logits differ by more than the
+largest float (e.g. [1e308, -1e308]) the smaller one's log-probability overflows to -inf and
+its probability is exactly 0; such an action contributes 0 to the entropy, to KL(p||q) when
+p_a = 0, and to every gradient (0 * log 0 = 0), so results stay finite. KL(p||q) is +inf when
+q_a = 0 < p_a (the true value), and ``kl_backward`` then raises ValueError (no finite gradient).
+
 Lecture: shared/lectures/001 "Learning distributions with neural networks" (1D discrete
 actions: the net outputs a categorical distribution); 000/002 "surrogate objective"
 (cross-entropy for a discrete policy); 004 "What is KL-divergence?" (KL >= 0, KL(P||P) = 0).
@@ -216,15 +222,24 @@ class Categorical(_Frozen):
     def entropy(self) -> np.ndarray:
         """``H = -sum_a p_a log p_a``, shape ``[...]`` (0 <= H <= log A).
 
-        Terms with p_a = 0 contribute 0 (log p_a stays finite because it is a log-softmax).
+        Terms with p_a = 0 contribute 0, also when log p_a overflowed to -inf (logits more
+        than the largest float apart, e.g. [1e308, -1e308]: H = 0, not NaN).
         """
-        return -np.sum(self.probs * self.log_probs, axis=-1)
+        return 0.0 - np.sum(self._p_times(self.log_probs), axis=-1)  # 0 - x: H = +0, not -0
+
+    def _p_times(self, x: np.ndarray) -> np.ndarray:
+        """``p * x`` with the convention 0 * (+-inf) = 0 (p_a = 0 terms contribute nothing)."""
+        if np.isfinite(self.log_probs).all():  # the common case: no -inf log-probability
+            return self.probs * x
+        with np.errstate(invalid="ignore"):
+            px = self.probs * x
+        return np.where(self.probs == 0.0, 0.0, px).astype(px.dtype, copy=False)
 
     def entropy_backward(self, dent) -> np.ndarray:
         """``dlogits_j = dent * (-p_j (log p_j + H))``, shape ``[..., A]``."""
         dent = _upstream(dent, self.batch_shape, "dent", "entropy()")
         h = self.entropy()[..., None]
-        g = -self.probs * (self.log_probs + h)
+        g = -self._p_times(self.log_probs + h)
         return (np.asarray(dent)[..., None] * g).astype(self.dtype, copy=False)
 
     # -- KL divergence -------------------------------------------------------------------------
@@ -252,7 +267,12 @@ class Categorical(_Frozen):
         broadcast (e.g. other = a fixed ``[A]`` prior). Lecture: 004 "What is KL-divergence?".
         """
         self._other(other)
-        return np.sum(self.probs * (self.log_probs - other.log_probs), axis=-1)
+        return np.sum(self._kl_terms(other), axis=-1)
+
+    def _kl_terms(self, other: "Categorical") -> np.ndarray:
+        """``p_a (log p_a - log q_a)`` ``[..., A]``: 0 where p_a = 0, +inf where q_a = 0 < p_a."""
+        with np.errstate(invalid="ignore"):  # -inf - (-inf) where both are 0; masked below
+            return self._p_times(self.log_probs - other.log_probs)
 
     def kl_backward(self, other: "Categorical", dkl) -> tuple[np.ndarray, np.ndarray]:
         """``(dlogits_self, dlogits_other)`` of ``KL(self || other)``, each in its own shape.
@@ -262,9 +282,13 @@ class Categorical(_Frozen):
         """
         shape = self._other(other)
         dkl = np.asarray(_upstream(dkl, shape, "dkl", "kl(other)"))[..., None]
-        diff = self.log_probs - other.log_probs  # [..., A] broadcast batch
-        kl = np.sum(self.probs * diff, axis=-1, keepdims=True)
-        d_self = dkl * self.probs * (diff - kl)
+        terms = self._kl_terms(other)  # [..., A] broadcast batch
+        kl = np.sum(terms, axis=-1, keepdims=True)
+        if not np.isfinite(kl).all():
+            raise ValueError("kl_backward: KL(self || other) is +inf (other gives probability 0 "
+                             "to an action self gives probability > 0); no finite gradient")
+        with np.errstate(invalid="ignore"):
+            d_self = dkl * self._p_times(self.log_probs - other.log_probs - kl)
         d_other = dkl * (other.probs - self.probs)
         d_self = np.broadcast_to(d_self, shape + (self.n_actions,))
         d_other = np.broadcast_to(d_other, shape + (self.n_actions,))

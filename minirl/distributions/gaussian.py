@@ -91,12 +91,46 @@ def _softplus(x: np.ndarray) -> np.ndarray:
 
 
 def log1m_tanh2(u: np.ndarray) -> np.ndarray:
-    """``log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))``, finite for every finite u.
+    """``log(1 - tanh(u)^2) = 2 (log 2 - |u| - softplus(-2|u|))``, finite for every finite u.
 
     The naive form is ``log(0) = -inf`` once ``tanh(u)`` rounds to +-1 (|u| > ~19 in float64,
-    ~9 in float32); this one is exact: 1 - tanh^2 = 4 e^{-2u} / (1 + e^{-2u})^2.
+    ~9 in float32); this one is exact: 1 - tanh^2 = 4 e^{-2u} / (1 + e^{-2u})^2, and it is
+    even in u, so writing it with |u| keeps ``-2|u|`` from overflowing (u = -1e308 gives
+    -inf, the rounding of the true -4e308, instead of inf - inf = NaN).
     """
-    return 2.0 * (_LOG_2 - u - _softplus(-2.0 * u))
+    a = np.abs(u)
+    with np.errstate(over="ignore"):
+        return 2.0 * (_LOG_2 - a - _softplus(-2.0 * a))
+
+
+def _standardize(x, mean, log_std, std) -> tuple[np.ndarray, np.ndarray]:
+    """``(z, z / std)`` with ``z = (x - mean) / std``, both in the broadcast shape.
+
+    Plain arithmetic when it stays finite (the common case; float32 stays float32). Otherwise
+    (std under/overflowed, ``x - mean`` overflowed, or z itself is beyond the largest float)
+    both come from logarithms in float64,
+        z = sign(x - mean) exp(log|x - mean| - log_std),   z / std = ... - 2 log_std,
+    and are exactly 0 where x == mean. So a float32 log_std of -110 (std = 0 in float32) at
+    the mean gives z = 0, not 0/0 = NaN, and values beyond the largest float become +-inf,
+    their correct rounding.
+    """
+    with np.errstate(all="ignore"):
+        diff = x - mean
+        z = diff / std
+        zs = z / std
+    if np.isfinite(zs).all():
+        return z, zs
+    x64, m64 = np.asarray(x, np.float64), np.asarray(mean, np.float64)
+    ls = np.asarray(log_std, np.float64)
+    with np.errstate(all="ignore"):
+        d = x64 - m64
+        half = ~np.isfinite(d)  # |x - mean| > max float: work with (x - mean) / 2
+        if half.any():
+            d = np.where(half, x64 / 2.0 - m64 / 2.0, d)
+        log_d = np.log(np.abs(d)) + np.where(half, _LOG_2, 0.0)
+        z = np.where(d == 0.0, 0.0, np.sign(d) * np.exp(log_d - ls))
+        zs = np.where(d == 0.0, 0.0, np.sign(d) * np.exp(log_d - 2.0 * ls))
+    return z, zs
 
 
 class DiagGaussian(_Frozen):
@@ -127,7 +161,8 @@ class DiagGaussian(_Frozen):
             raise ValueError(
                 f"log_std must broadcast to mean's shape {mean.shape}, got {log_std.shape}"
             )
-        std = np.array(np.exp(log_std))  # np.array: a 0-d log_std gives a numpy scalar
+        with np.errstate(over="ignore", under="ignore"):  # std = inf / 0: see _standardize
+            std = np.array(np.exp(log_std))  # np.array: a 0-d log_std gives a numpy scalar
         std.flags.writeable = False
         set_ = object.__setattr__
         set_(self, "mean", mean)  # [..., D]
@@ -150,10 +185,11 @@ class DiagGaussian(_Frozen):
         """Broadcast per-sample gradients ``[..., D]`` -> the parameters' shapes and dtype."""
         dmean = np.broadcast_to(dmean, self.mean.shape)
         dlog_std = np.broadcast_to(dlog_std, self.mean.shape)
-        return (
-            np.array(dmean, dtype=self.dtype),
-            np.array(_sum_to_shape(dlog_std, self.log_std.shape), dtype=self.dtype),
-        )
+        with np.errstate(over="ignore"):  # a float64 value beyond float32's range -> +-inf
+            return (
+                np.array(dmean, dtype=self.dtype),
+                np.array(_sum_to_shape(dlog_std, self.log_std.shape), dtype=self.dtype),
+            )
 
     # -- sampling ------------------------------------------------------------------------------
 
@@ -197,15 +233,18 @@ class DiagGaussian(_Frozen):
         a: [..., D] -> [...]. Lecture: 002 (Gaussian policy log-likelihood).
         """
         a = _value(a, self.mean.shape, "a", self.dtype)
-        z = (a - self.mean) / self.std
-        return np.sum(-0.5 * z * z - self.log_std - 0.5 * _LOG_2PI, axis=-1)
+        z, _ = _standardize(a, self.mean, self.log_std, self.std)
+        with np.errstate(over="ignore"):  # z^2 beyond the largest float: log_prob = -inf
+            out = np.sum(-0.5 * z * z - self.log_std - 0.5 * _LOG_2PI, axis=-1)
+            return out.astype(self.dtype, copy=False)
 
     def log_prob_backward(self, a, dlogp) -> tuple[np.ndarray, np.ndarray]:
         """``dmean = dlogp * z / std``, ``dlog_std = dlogp * (z^2 - 1)`` (log_std's shape)."""
         a = _value(a, self.mean.shape, "a", self.dtype)
         g = np.asarray(_upstream(dlogp, self.batch_shape, "dlogp", "log_prob(a)"))[..., None]
-        z = (a - self.mean) / self.std
-        return self._grads(g * z / self.std, g * (z * z - 1.0))
+        z, z_over_std = _standardize(a, self.mean, self.log_std, self.std)
+        with np.errstate(over="ignore"):
+            return self._grads(g * z_over_std, g * (z * z - 1.0))
 
     # -- entropy -------------------------------------------------------------------------------
 
@@ -243,10 +282,27 @@ class DiagGaussian(_Frozen):
         Lecture: 004 "What is KL-divergence?" (here in closed form for Gaussians).
         """
         self._other(other)
-        ratio2 = np.exp(2.0 * (self.log_std - other.log_std))  # sp^2 / sq^2 without overflow
-        delta = (self.mean - other.mean) / other.std
-        terms = other.log_std - self.log_std + 0.5 * (ratio2 + delta * delta) - 0.5
-        return np.sum(terms, axis=-1)
+        x, delta, _ = self._kl_parts(other)
+        with np.errstate(over="ignore", invalid="ignore"):
+            terms = 0.5 * np.expm1(2.0 * x) - x + 0.5 * (delta * delta)
+            terms = np.where(x > 355.0, np.inf, terms)  # e^{2x} overflowed: inf - x, not NaN
+            return np.sum(terms, axis=-1).astype(np.result_type(self.dtype, other.dtype), copy=False)
+
+    def _kl_parts(self, other: "DiagGaussian") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(x, delta, delta / sq)`` in float64: x = log sp - log sq, delta = (mp - mq) / sq.
+
+        Each KL term is written as 0.5 expm1(2x) - x + delta^2 / 2 (= log sq - log sp +
+        (sp^2 + (mp - mq)^2) / (2 sq^2) - 1/2): no cancellation near p == q, no inf - inf
+        when one std is astronomically larger than the other.
+        """
+        f64 = np.float64
+        lsq = np.asarray(other.log_std, f64)
+        with np.errstate(over="ignore", under="ignore"):  # +-inf is the rounding of the truth
+            x = np.asarray(self.log_std, f64) - lsq
+            sq = np.exp(lsq)
+        delta, delta_over_sq = _standardize(np.asarray(self.mean, f64),
+                                            np.asarray(other.mean, f64), lsq, sq)
+        return x, delta, delta_over_sq
 
     def kl_backward(self, other: "DiagGaussian", dkl) -> tuple[tuple, tuple]:
         """``((dmean_p, dlog_std_p), (dmean_q, dlog_std_q))`` of ``KL(p=self || q=other)``.
@@ -256,12 +312,13 @@ class DiagGaussian(_Frozen):
         """
         shape = self._other(other)
         g = np.asarray(_upstream(dkl, shape[:-1], "dkl", "kl(other)"))[..., None]
-        ratio2 = np.exp(2.0 * (self.log_std - other.log_std))
-        delta = (self.mean - other.mean) / other.std
-        dm = g * delta / other.std
-        d_ls_p = g * (ratio2 - 1.0)
-        d_ls_q = g * (1.0 - ratio2 - delta * delta)
-        return _reduce(self, dm, d_ls_p, shape), _reduce(other, -dm, d_ls_q, shape)
+        x, delta, delta_over_sq = self._kl_parts(other)
+        with np.errstate(over="ignore"):
+            r1 = np.expm1(2.0 * x)  # sp^2 / sq^2 - 1
+            dm = g * delta_over_sq
+            d_ls_p = g * r1
+            d_ls_q = -g * (r1 + delta * delta)
+            return _reduce(self, dm, d_ls_p, shape), _reduce(other, -dm, d_ls_q, shape)
 
 
 def _reduce(dist: DiagGaussian, dmean, dlog_std, shape) -> tuple[np.ndarray, np.ndarray]:
@@ -299,7 +356,8 @@ class TanhGaussian(_Frozen):
         low, high = np.broadcast_to(low, (D,)).copy(), np.broadcast_to(high, (D,)).copy()
         if not np.all(low < high):
             raise ValueError(f"low must be < high in every dimension, got low={low}, high={high}")
-        scale, offset = (high - low) / 2.0, (high + low) / 2.0
+        # high/2 - low/2 == (high - low)/2 bit for bit, but cannot overflow for a huge box
+        scale, offset = high / 2.0 - low / 2.0, high / 2.0 + low / 2.0
         for arr in (low, high, scale, offset):
             arr.flags.writeable = False
         set_ = object.__setattr__
@@ -354,7 +412,12 @@ class TanhGaussian(_Frozen):
         """
         u = _value(u, self.mean.shape, "u", self.dtype)
         # Minus the log-det: the density in a-space is the u-density divided by |da/du|.
-        return self.base.log_prob(u) - (np.sum(log1m_tanh2(u), axis=-1) + self._log_scale_sum)
+        base, log_det = self.base.log_prob(u), np.sum(log1m_tanh2(u), axis=-1)
+        with np.errstate(invalid="ignore", over="ignore"):
+            out = base - (log_det + self._log_scale_sum)
+        # log N(u) falls like -u^2/2 and the log-det only like -2|u|: when both overflowed
+        # to -inf the density's true log is -inf, not -inf - (-inf) = NaN.
+        return np.where(base == -np.inf, base, out)[()].astype(self.dtype, copy=False)
 
     def log_prob_from_pre_tanh_backward(self, u, dlogp) -> tuple:
         """``(dmean, dlog_std, du)`` of ``log_prob_from_pre_tanh(u)``.
@@ -365,8 +428,10 @@ class TanhGaussian(_Frozen):
         u = _value(u, self.mean.shape, "u", self.dtype)
         dmean, dlog_std = self.base.log_prob_backward(u, dlogp)
         g = np.asarray(_upstream(dlogp, self.batch_shape, "dlogp", "log_prob(a)"))[..., None]
-        du = g * (-(u - self.mean) / (self.std * self.std) + 2.0 * np.tanh(u))
-        return dmean, dlog_std, np.array(du, dtype=self.dtype)
+        _, z_over_std = _standardize(u, self.mean, self.log_std, self.std)
+        with np.errstate(over="ignore"):
+            du = g * (-z_over_std + 2.0 * np.tanh(u))
+            return dmean, dlog_std, np.array(du, dtype=self.dtype)
 
     def _pre_tanh(self, a) -> np.ndarray:
         a = _value(a, self.mean.shape, "a", self.dtype)

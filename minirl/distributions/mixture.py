@@ -10,7 +10,10 @@
         d log pi / d log_std_kd = r_k (z_kd^2 - 1)
 
 The log-sum-exp keeps log_prob finite when every component density underflows (an action far
-from all means), where the naive log(sum_k w_k N_k) would be log(0) = -inf.
+from all means), where the naive log(sum_k w_k N_k) would be log(0) = -inf. Only when every
+component's log-density itself is below the largest negative float (z^2 beyond ~1e308) is
+log_prob -inf (the rounding of the true value); ``responsibilities`` and
+``log_prob_backward`` then raise ValueError naming ``a`` (the posterior is not computable).
 
 Lecture: shared/lectures/001 "Generative models for policies": Mixture of Gaussians, the net
 outputs mu_1, sigma_1, w_1, mu_2, sigma_2, w_2, ...; trained by maximum likelihood on expert
@@ -38,6 +41,7 @@ import math
 import numpy as np
 
 from kernels._validate import result_dtype
+from minirl.distributions.gaussian import _standardize
 from minirl.distributions.categorical import (
     _as_float,
     _check_rng,
@@ -53,8 +57,11 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 def _logsumexp(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``log sum exp(x)`` along ``axis``; -inf (not NaN) where every entry is -inf."""
     m = np.max(x, axis=axis, keepdims=True)
-    return (m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))).squeeze(axis)
+    m = np.where(m == -np.inf, 0.0, m).astype(x.dtype, copy=False)  # all -inf: exp(-inf) = 0
+    with np.errstate(divide="ignore"):
+        return (m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))).squeeze(axis)
 
 
 class MixtureOfGaussians(_Frozen):
@@ -86,7 +93,8 @@ class MixtureOfGaussians(_Frozen):
             if not ok:
                 raise ValueError(f"{name} must broadcast to {target} (from means {means.shape}), "
                                  f"got {arr.shape}")
-        stds = np.array(np.exp(log_stds))
+        with np.errstate(over="ignore", under="ignore"):  # 0 / inf handled by _standardize
+            stds = np.array(np.exp(log_stds))
         log_weights = log_softmax(logits)
         weights = np.exp(log_weights)
         for arr in (stds, log_weights, weights):
@@ -113,9 +121,21 @@ class MixtureOfGaussians(_Frozen):
     def _joint(self, a) -> tuple[np.ndarray, np.ndarray]:
         """``(log w_k + log N(a; mu_k, sigma_k)  [..., K],  z  [..., K, D])`` for a [..., D]."""
         a = _value(a, self.batch_shape + (self.event_dim,), "a", self.dtype)
-        z = (a[..., None, :] - self.means) / self.stds
-        log_n = np.sum(-0.5 * z * z - self.log_stds - 0.5 * _LOG_2PI, axis=-1)
-        return self.log_weights + log_n, z
+        z, z_over_std = _standardize(a[..., None, :], self.means, self.log_stds, self.stds)
+        with np.errstate(over="ignore"):  # z^2 beyond the largest float: log N = -inf
+            log_n = np.sum(-0.5 * z * z - self.log_stds - 0.5 * _LOG_2PI, axis=-1)
+            log_n = log_n.astype(self.dtype, copy=False)
+        return self.log_weights + log_n, z, z_over_std
+
+    def _posterior(self, joint: np.ndarray) -> np.ndarray:
+        """``r = softmax_k(joint)`` [..., K]; ValueError if a row is all -inf (no posterior)."""
+        if (joint == -np.inf).all(axis=-1).any():
+            raise ValueError("a is so far from every component that every log-density is -inf; "
+                             "the responsibilities (and log_prob's gradient) are not computable")
+        if np.isfinite(joint).all():
+            return np.exp(log_softmax(joint))
+        e = np.exp(joint - np.max(joint, axis=-1, keepdims=True))  # exp(-inf) = 0: r_k = 0
+        return e / np.sum(e, axis=-1, keepdims=True)
 
     # -- sampling ------------------------------------------------------------------------------
 
@@ -150,13 +170,13 @@ class MixtureOfGaussians(_Frozen):
 
         Lecture: 001 "Generative models for policies" (behaviour cloning maximizes this).
         """
-        joint, _ = self._joint(a)
+        joint, _, _ = self._joint(a)
         return _logsumexp(joint, axis=-1)
 
     def responsibilities(self, a) -> np.ndarray:
         """``r_k = p(k | a)``, the posterior over components given the action, ``[..., K]``."""
-        joint, _ = self._joint(a)
-        return np.exp(log_softmax(joint))
+        joint, _, _ = self._joint(a)
+        return self._posterior(joint)
 
     def log_prob_backward(self, a, dlogp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(dlogits, dmeans, dlog_stds)`` of ``log_prob(a)``, each in its parameter's shape.
@@ -164,16 +184,19 @@ class MixtureOfGaussians(_Frozen):
             dlogits_k = dlogp (r_k - w_k),  dmeans_kd = dlogp r_k z_kd / sigma_kd,
             dlog_stds_kd = dlogp r_k (z_kd^2 - 1)
         """
-        joint, z = self._joint(a)
+        joint, z, z_over_std = self._joint(a)
         g = np.asarray(_upstream(dlogp, self.batch_shape, "dlogp", "log_prob(a)"))[..., None]
-        r = np.exp(log_softmax(joint))  # [..., K]
+        r = self._posterior(joint)  # [..., K]
         kshape = self.means.shape[:-1]
         dlogits = _sum_to_shape(np.broadcast_to(g * (r - self.weights), kshape), self.logits.shape)
         gr = (g * r)[..., None]  # [..., K, 1]
-        dmeans = gr * z / self.stds
-        dlog_stds = _sum_to_shape(gr * (z * z - 1.0), self.log_stds.shape)
-        return (np.array(dlogits, dtype=self.dtype), np.array(dmeans, dtype=self.dtype),
-                np.array(dlog_stds, dtype=self.dtype))
+        with np.errstate(over="ignore", invalid="ignore"):
+            # r_k = 0 for a component whose z^2 overflowed: it contributes 0, not 0 * inf
+            dmeans = np.where(gr == 0.0, 0.0, gr * z_over_std)
+            dlog_stds = _sum_to_shape(np.where(gr == 0.0, 0.0, gr * (z * z - 1.0)),
+                                      self.log_stds.shape)
+            return (np.array(dlogits, dtype=self.dtype), np.array(dmeans, dtype=self.dtype),
+                    np.array(dlog_stds, dtype=self.dtype))
 
     # -- no closed forms -----------------------------------------------------------------------
 

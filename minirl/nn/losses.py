@@ -40,12 +40,26 @@ def _weights(weights, shape: tuple, dtype, name: str = "weights"):
 
 
 def _residual(pred, target):
-    """Validated ``(pred, r = pred - target, n = max(pred.size, 1))`` of a regression loss."""
+    """Validated ``(pred, r = pred - target, n = max(pred.size, 1), r_half)`` of a regression
+    loss. ``r_half`` is None unless ``pred - target`` overflowed (|r| > the largest float, e.g.
+    pred = 1e308, target = -1e308); then it is the finite ``pred/2 - target/2`` (exact scaling
+    by 2), from which the losses compute the right finite gradient instead of inf."""
     pred = _as_float(pred, "pred")
-    target = _as_float(target, "target")
+    target = _as_float(target, "target").astype(pred.dtype, copy=False)
     if pred.shape != target.shape:
         raise ValueError(f"pred {pred.shape} and target {target.shape} must have the same shape")
-    return pred, pred - target.astype(pred.dtype, copy=False), max(pred.size, 1)
+    with np.errstate(over="ignore"):
+        r = pred - target
+    r_half = None if np.isfinite(r).all() else pred / 2 - target / 2
+    return pred, r, max(pred.size, 1), r_half
+
+
+def _times(w, x):
+    """``w * x`` with 0 * inf = 0 (a zero weight removes its element, however large)."""
+    if w is None:
+        return x
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.where(w == 0, 0.0, w * x).astype(x.dtype, copy=False)
 
 
 def mse(pred, target, weights=None) -> tuple[float, np.ndarray]:
@@ -56,8 +70,11 @@ def mse(pred, target, weights=None) -> tuple[float, np.ndarray]:
     ``target`` gets no gradient (a stop-gradient, e.g. a TD target).
     Lecture: 001 (CS224R) DQN/SAC critic update ``1/N sum_i [Q(s_i, a_i) - y_i]^2``.
     """
-    pred, r, n = _residual(pred, target)
+    pred, r, n, r_half = _residual(pred, target)
     w = _weights(weights, pred.shape, pred.dtype)
+    if r_half is not None:  # |r| > max float: the loss is +inf, the gradient may be finite
+        with np.errstate(over="ignore"):
+            return float(np.sum(_times(w, r * r)) / n), _times(w, (4.0 / n) * r_half)
     wr = r if w is None else w * r
     value = float(np.sum(wr * r) / n)
     return value, (2.0 / n) * wr
@@ -75,14 +92,21 @@ def huber(pred, target, delta: float = 1.0, weights=None) -> tuple[float, np.nda
     """
     if not delta > 0:
         raise ValueError(f"delta must be > 0, got {delta}")
-    pred, r, n = _residual(pred, target)
+    pred, r, n, r_half = _residual(pred, target)
     a = np.abs(r)
-    per = np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+    with np.errstate(over="ignore"):
+        per = np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+        if r_half is not None:  # |r| > max float: delta |r| = 2 delta |r/2| may be finite
+            per = np.where(np.isfinite(r), per,
+                           (2.0 * delta) * np.abs(r_half) - 0.5 * delta * delta)
     grad = np.clip(r, -delta, delta)
     w = _weights(weights, pred.shape, pred.dtype)
     if w is not None:
-        per = w * per
+        per = _times(w, per)
         grad = w * grad
+    if r_half is not None:
+        with np.errstate(over="ignore"):
+            return float(np.sum(per / n)), grad / n
     return float(np.sum(per) / n), grad / n
 
 
@@ -90,10 +114,13 @@ def log_softmax(logits, axis: int = -1) -> np.ndarray:
     """``z - logsumexp(z)`` along ``axis``, stable for any finite logits (e.g. +-1e3).
 
     The maximum is subtracted before exponentiating, so ``exp`` never overflows and the
-    largest entry contributes ``exp(0) = 1`` to the sum (no ``log(0)``).
+    largest entry contributes ``exp(0) = 1`` to the sum (no ``log(0)``). An entry more than
+    the largest float below the maximum (e.g. [1e308, -1e308]) gets -inf: its true
+    log-probability is below -1.8e308, and its probability ``exp(-inf) = 0`` is exact.
     """
     z = _as_float(logits, "logits")
-    shifted = z - _reduce_keepdims(np.maximum, z, axis)
+    with np.errstate(over="ignore"):  # z - max overflows to -inf only below -max_float
+        shifted = z - _reduce_keepdims(np.maximum, z, axis)
     return shifted - np.log(_reduce_keepdims(np.add, np.exp(shifted), axis))
 
 
@@ -142,7 +169,7 @@ def softmax_cross_entropy(logits, labels, weights=None) -> tuple[float, np.ndarr
                       np.take_along_axis(grad, y[..., None], axis=-1) - 1.0, axis=-1)
     w = _weights(weights, y.shape, z.dtype)
     if w is not None:
-        picked = w * picked
+        picked = _times(w, picked)  # log p(y) = -inf (logits > max float apart) with w = 0
         grad *= w[..., None]
     return float(-np.sum(picked) / n), grad / n
 

@@ -228,3 +228,29 @@ def test_log_prob_and_backward_literals_on_a_batch():
     g = d.log_prob_backward(np.array([0, 1]), np.array([2.0, -1.0]))
     np.testing.assert_allclose(g, [[2.0 * 0.75, 2.0 * -0.75], [-1.0 * -0.25, -1.0 * 0.25]],
                                rtol=1e-12)
+
+
+# -- extreme but representable logits (issue: no silent NaN) ----------------------------------
+
+@pytest.mark.parametrize("dtype,big", [(np.float64, 1e308), (np.float32, 3e38)])
+def test_logits_further_apart_than_the_largest_float_give_exact_finite_answers(dtype, big):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not even a RuntimeWarning on the way
+        c = Categorical(np.array([big, -big], dtype=dtype))
+        np.testing.assert_array_equal(c.probs, [1.0, 0.0])
+        assert c.log_probs[1] == -np.inf  # the rounding of the true log p < -max float
+        assert c.entropy() == 0.0 and not np.signbit(c.entropy())
+        np.testing.assert_array_equal(c.entropy_backward(1.0), [0.0, 0.0])
+        assert c.kl(c) == 0.0
+        np.testing.assert_array_equal(c.kl_backward(c, 1.0)[0], [0.0, 0.0])
+        uniform = Categorical(np.zeros(2, dtype=dtype))
+        np.testing.assert_allclose(c.kl(uniform), np.log(2.0), rtol=1e-6)  # p = [1, 0]
+        d_self, d_other = c.kl_backward(uniform, 1.0)
+        np.testing.assert_array_equal(d_self, [0.0, 0.0])
+        np.testing.assert_allclose(d_other, [-0.5, 0.5])
+        assert uniform.kl(c) == np.inf  # q_1 = 0 < p_1: the true KL is infinite
+        with pytest.raises(ValueError, match="kl_backward.*inf"):
+            uniform.kl_backward(c, 1.0)
+        np.testing.assert_array_equal(c.log_prob_backward(np.array(1), 1.0), [-1.0, 1.0])
+        assert c.sample(np.random.default_rng(0)) == 0 and c.mode() == 0

@@ -384,3 +384,85 @@ def test_pickle_rebuilds_an_equal_distribution():
             np.testing.assert_array_equal(getattr(e, name), getattr(d, name))
     np.testing.assert_array_equal(e.low, d.low)
     np.testing.assert_array_equal(e.high, d.high)
+
+
+# -- extreme but representable parameters (issue: no silent NaN) ------------------------------
+
+def _no_warnings():
+    import warnings
+    cm = warnings.catch_warnings()
+    cm.__enter__()
+    warnings.simplefilter("error")
+    return cm
+
+
+@pytest.mark.parametrize("dtype,log_std", [(np.float32, -110.0), (np.float64, -800.0)])
+def test_log_prob_where_std_underflows_to_zero_is_the_finite_density(dtype, log_std):
+    cm = _no_warnings()
+    try:
+        d = DiagGaussian(np.zeros(2, dtype), np.full(2, log_std, dtype))
+        assert d.std[0] == 0.0  # exp(log_std) underflowed in this dtype
+        expected = 2 * (-log_std - 0.5 * math.log(2 * math.pi))  # 218.16 for float32 at -110
+        np.testing.assert_allclose(d.log_prob(np.zeros(2, dtype)), expected, rtol=1e-6)
+        assert d.log_prob(np.zeros(2, dtype)).dtype == dtype
+        dmean, dlog_std = d.log_prob_backward(np.zeros(2, dtype), 1.0)
+        np.testing.assert_array_equal(dmean, [0.0, 0.0])
+        np.testing.assert_array_equal(dlog_std, [-1.0, -1.0])
+        assert d.log_prob(np.ones(2, dtype)) == -np.inf  # z^2 beyond the largest float
+        # a tiny offset is still a finite z in float64 (1e-300 * e^800 = 2.7e47)
+        if dtype == np.float64:
+            z = math.exp(math.log(1e-300) + 800.0)
+            np.testing.assert_allclose(d.log_prob(np.array([1e-300, 0.0])),
+                                       expected - 0.5 * z * z, rtol=1e-12)
+    finally:
+        cm.__exit__(None, None, None)
+    np.testing.assert_allclose(
+        DiagGaussian(np.zeros(2, np.float32), np.full(2, -110, np.float32)).log_prob(
+            np.zeros(2, np.float32)), 218.16, atol=0.01)
+
+
+def test_far_apart_means_and_huge_stds_give_the_right_finite_values():
+    cm = _no_warnings()
+    try:
+        d = DiagGaussian(np.array([1e308]), np.array([709.0]))
+        z = -2.0 * (1e308 / math.exp(709.0))  # a - mean overflows, z does not
+        np.testing.assert_allclose(d.log_prob(np.array([-1e308])),
+                                   -0.5 * z * z - 709.0 - 0.5 * math.log(2 * math.pi))
+        dmean, dlog_std = d.log_prob_backward(np.array([-1e308]), 1.0)
+        np.testing.assert_allclose(dmean, [z / math.exp(709.0)])
+        np.testing.assert_allclose(dlog_std, [z * z - 1.0])
+        # KL with stds e^{+-400} apart: x = log sp - log sq = -800 gives 0.5 expm1(-1600) + 800
+        p, q = DiagGaussian(np.zeros(1), np.array([400.0])), DiagGaussian(np.zeros(1),
+                                                                          np.array([-400.0]))
+        assert p.kl(q) == np.inf
+        assert q.kl(p) == 799.5
+        (dm_q, dls_q), (dm_p, dls_p) = q.kl_backward(p, 1.0)
+        np.testing.assert_array_equal(dls_q, [-1.0])
+        np.testing.assert_array_equal(dls_p, [1.0])
+        big, small = (DiagGaussian(np.zeros(1), np.array([s * 1e308])) for s in (1, -1))
+        assert big.kl(small) == np.inf and small.kl(big) == np.inf
+        assert small.log_prob(np.zeros(1)) == 1e308 - 0.5 * math.log(2 * math.pi)
+        # KL near p == q keeps its precision (no 0.5 * (1 + 2x) - 0.5 - x cancellation)
+        a, b = DiagGaussian(np.zeros(1), np.array([1e-9])), DiagGaussian(np.zeros(1), np.zeros(1))
+        np.testing.assert_allclose(a.kl(b), 1e-18, rtol=1e-6)  # = x^2 + O(x^3)
+    finally:
+        cm.__exit__(None, None, None)
+
+
+@pytest.mark.parametrize("dtype,u", [(np.float64, -1e308), (np.float32, -3e38)])
+def test_tanh_gaussian_far_pre_tanh_values_and_huge_boxes(dtype, u):
+    cm = _no_warnings()
+    try:
+        t = TanhGaussian(np.zeros(1, dtype), np.zeros(1, dtype))
+        assert t.log_prob_from_pre_tanh(np.array([u], dtype)) == -np.inf  # not -inf - -inf
+        assert log1m_tanh2(np.array([u], dtype))[0] == -np.inf
+        np.testing.assert_allclose(t.log_prob_from_pre_tanh(np.array([-30.0], dtype)),
+                                   -450.0 - 0.5 * math.log(2 * math.pi)
+                                   - 2 * (math.log(2) - 30.0), rtol=1e-6)
+        big = np.finfo(dtype).max / 2
+        box = TanhGaussian(np.zeros(1, dtype), np.zeros(1, dtype), -big * 1.5, big * 1.5)
+        np.testing.assert_allclose(box.scale, [big * 1.5], rtol=1e-6)  # high - low overflows
+        assert box.offset[0] == 0.0
+        assert np.isfinite(box.log_prob(np.array([big], dtype)))
+    finally:
+        cm.__exit__(None, None, None)

@@ -168,3 +168,32 @@ def test_pickle_rebuilds_an_equal_distribution():
     e = pickle.loads(pickle.dumps(d))
     for name in ("logits", "means", "log_stds", "weights"):
         np.testing.assert_array_equal(getattr(e, name), getattr(d, name))
+
+
+# -- extreme but representable inputs (issue: no silent NaN) ----------------------------------
+
+def test_mixture_extreme_weights_stds_and_far_actions():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = MixtureOfGaussians(np.array([1e308, -1e308]), np.array([[0.0], [1.0]]),
+                               np.zeros((2, 1)))
+        np.testing.assert_allclose(m.log_prob(np.array([1.0])), -0.5 - 0.5 * math.log(2 * math.pi))
+        dlogits, dmeans, dlog_stds = m.log_prob_backward(np.array([1.0]), 1.0)
+        np.testing.assert_array_equal(dlogits, [0.0, 0.0])
+        np.testing.assert_array_equal(dmeans, [[1.0], [0.0]])
+        np.testing.assert_array_equal(dlog_stds, [[0.0], [0.0]])
+        # float32 std underflow at log_std -110: the density at the mean is finite
+        f = MixtureOfGaussians(np.zeros(2, np.float32), np.zeros((2, 1), np.float32),
+                               np.full((2, 1), -110.0, np.float32))
+        np.testing.assert_allclose(f.log_prob(np.zeros(1, np.float32)),
+                                   110.0 - 0.5 * math.log(2 * math.pi), rtol=1e-6)
+        # one component unreachably far: it gets responsibility 0, the other carries the rest
+        far = MixtureOfGaussians(np.zeros(2), np.array([[0.0], [1e300]]), np.zeros((2, 1)))
+        np.testing.assert_array_equal(far.responsibilities(np.array([0.0])), [1.0, 0.0])
+        np.testing.assert_allclose(far.log_prob(np.array([0.0])),
+                                   math.log(0.5) - 0.5 * math.log(2 * math.pi))
+        # every component unreachably far: log_prob -inf, the posterior is a named error
+        assert far.log_prob(np.array([-1e300])) == -np.inf
+        with pytest.raises(ValueError, match="a is so far"):
+            far.log_prob_backward(np.array([-1e300]), 1.0)

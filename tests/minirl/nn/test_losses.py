@@ -153,3 +153,35 @@ def test_log_softmax_short_axis_path_gives_numpys_bits(shape, dtype):
         out = log_softmax(z, axis=axis)
         assert out.dtype == dtype
         np.testing.assert_array_equal(out, ref)
+
+
+# -- extreme but representable inputs (issue: no silent NaN) ----------------------------------
+
+def test_regression_losses_when_pred_minus_target_overflows():
+    import warnings
+    pred, target = np.array([1e308, 0.0, 0.0, 0.0]), np.array([-1e308, 0.0, 0.0, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, grad = mse(pred, target)
+        assert value == np.inf  # (2e308)^2 / 4 is beyond the largest float
+        np.testing.assert_allclose(grad, [1e308, 0, 0, 0])  # 2 * 2e308 / 4: finite
+        value, grad = mse(pred, target, weights=np.array([0.0, 1, 1, 1]))
+        assert value == 0.0 and not grad.any()  # a zero weight removes even an inf term
+        value, grad = huber(pred, target, delta=0.1)
+        np.testing.assert_allclose(value, (0.1 * 2e307 * 10 - 0.005) / 4)  # 0.1 (2e308) / 4
+        np.testing.assert_allclose(grad, [0.025, 0, 0, 0])
+
+
+@pytest.mark.parametrize("dtype,big", [(np.float64, 1e308), (np.float32, 3e38)])
+def test_cross_entropy_with_logits_further_apart_than_the_largest_float(dtype, big):
+    import warnings
+    z = np.array([[big, -big], [0.0, 0.0]], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, grad = softmax_cross_entropy(z, np.array([1, 0]))
+        assert value == np.inf  # -log p(1) > max float: +inf is the true value's rounding
+        np.testing.assert_allclose(grad, [[0.5, -0.5], [-0.25, 0.25]])
+        value, grad = softmax_cross_entropy(z, np.array([1, 0]), weights=np.array([0.0, 1.0]))
+        np.testing.assert_allclose(value, np.log(2.0) / 2, rtol=1e-6)  # 0 * inf = 0 here
+        np.testing.assert_allclose(grad, [[0, 0], [-0.25, 0.25]])
+        np.testing.assert_array_equal(log_softmax(z)[0], [0.0, -np.inf])
