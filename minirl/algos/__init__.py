@@ -5,6 +5,7 @@
 | ``ppo``     | PPO         | ppo.py            | CS234 "Policy Gradient II" (PPO), CS224R GAE     |
 | ``a2c``     | A2C         | actor_critic.py   | CS224R batch actor-critic, CS234 n-step          |
 | ``reinforce``| REINFORCE  | reinforce.py      | CS224R/COL778 REINFORCE, CS234 vanilla PG        |
+| ``rs``, ``cem``, ``es``, ``ars`` | RandomSearch, CEM, ES, ARS | gradient_free.py | "Policy Gradients and Gradient-Free Optimization" |
 
 Every agent subclasses ``minirl.algos.base.Agent`` (on-policy ones ``OnPolicyAgent``). The
 registry maps a CLI name to ``"module:Class"`` and imports a module only when its agent is
@@ -31,7 +32,12 @@ _REGISTRY: dict[str, str] = {
     "ppo": "minirl.algos.ppo:PPO",
     "a2c": "minirl.algos.actor_critic:A2C",
     "reinforce": "minirl.algos.reinforce:REINFORCE",
+    "dqn": "minirl.algos.dqn:DQN",
     "sac": "minirl.algos.sac:SAC",
+    "rs": "minirl.algos.gradient_free:RandomSearch",
+    "cem": "minirl.algos.gradient_free:CEM",
+    "es": "minirl.algos.gradient_free:ES",
+    "ars": "minirl.algos.gradient_free:ARS",
 }
 
 
