@@ -150,6 +150,11 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
+    @property
+    def sampleable(self) -> int:
+        """Transitions ``sample`` may return (uniform sampling skips slot ``pos``)."""
+        return min(self.steps, self.slots - 1) * self.num_envs
+
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(capacity={self.capacity}, size={self.size}, "
                 f"num_envs={self.num_envs}, obs_shape={self.obs_shape})")
@@ -228,7 +233,7 @@ class ReplayBuffer:
         batch_size = _count(batch_size, "batch_size")
         if self.steps == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        usable = min(self.steps, self.slots - 1) * self.num_envs
+        usable = self.sampleable
         if batch_size > usable:
             raise ValueError(f"batch_size={batch_size} is more than the {usable} sampleable "
                              f"transitions stored")
@@ -353,6 +358,10 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             raise ValueError(f"eps must be > 0, got {eps}")
         self.tree = SumTree(self.capacity)
         self.max_priority = 1.0
+
+    @property
+    def sampleable(self) -> int:
+        return self.size
 
     def _written(self, start: int, T: int, flat) -> None:
         idx = np.arange(start, start + self.num_envs) if flat is None else flat

@@ -1,0 +1,336 @@
+"""Deep Q-Network (DQN) with its fixes as config flags: target networks (hard or Polyak),
+double DQN, n-step targets, Huber loss, gradient clipping, prioritized replay, epsilon-greedy
+or Boltzmann exploration, and an ensemble of K Q-heads with min/mean reduction.
+
+    Input: replay buffer D, Q-network Q_theta (K heads), target network theta' <- theta,
+           discount gamma, batch size B, target update interval C, exploration schedule
+    for iteration = 1, 2, ... (train_freq env steps each):
+      1. for each env step t: a_t = random w.p. eps_t, else argmax_a Q_theta(s_t, a) (or
+         a_t ~ softmax(Q_theta(s_t, .) / T_t)); uniform random before ``learning_starts``;
+         execute a_t, store (s_t, a_t, r_t, s_{t+1}, terminated, truncated) in D with the TRUE
+         s_{t+1} (the final observation at an autoreset);
+         every C env steps: theta' <- tau theta + (1 - tau) theta'  (tau = 1: hard copy)
+      2. once t > learning_starts, ``gradient_steps`` times:
+         a. sample a batch from D (uniform or prioritized; 1-step or n-step windows)
+         b. targets y_i = G_i + d_i Q_theta'(s'_i, argmax_a' Q_(theta' or theta)(s'_i, a'))
+            (G = r, d = gamma (1 - terminated) for 1 step; n-step: the buffer's G and gamma^m)
+         c. theta <- Adam step on clip(grad_theta 1/B sum_i w_i h(Q_theta(s_i, a_i) - y_i))
+            (h: squared error or Huber; w: PER importance weights, else 1)
+         d. prioritized replay: p_i <- (|delta_i| + eps)^alpha
+
+Lecture: Stanford CS224R, "Q-Learning: DQN pseudocode (Algorithm 1)", "How to make Q-learning
+stable?" (target networks), "Double Q-learning in practice", "N-step returns", "Practical
+Implementation Details" (semi-gradient and target network, hard/soft updates; Huber loss and
+gradient clipping; replay buffers), "Critic Ensembling", "What are good choices for data
+collection?" (epsilon-greedy, Boltzmann). Papers: Mnih et al. (2015), Nature 518; van Hasselt
+et al. (2016), arXiv:1509.06461; Schaul et al. (2016), arXiv:1511.05952.
+Defaults: RL-Zoo's CartPole-v1 DQN (Stable-Baselines3 semantics: train_freq and C count env
+steps, the target update uses tau, gradient norm clipped at 10, Huber loss with delta 1).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+from kernels.unique import argmax_first
+from minirl.algos.base import ACTIVATIONS, Agent, check_config
+from minirl.nn import MLP, Adam, clip_grad_norm, hard_update, polyak_update
+from minirl.objectives.q_learning import (ENSEMBLE_REDUCTIONS, boltzmann, epsilon_greedy,
+                                          linear_schedule, q_targets, td_loss)
+from minirl.replay import PrioritizedReplayBuffer, ReplayBuffer
+from minirl.rollout import EpisodeStats
+
+__all__ = ["DQNConfig", "DQN", "QNet", "dqn_targets", "dqn_gradient_step"]
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    num_envs: int = 1                  # N parallel envs
+    gamma: float = 0.99                # discount
+    lr: float = 2.3e-3                 # Adam learning rate
+    adam_eps: float = 1e-8             # Adam epsilon
+    batch_size: int = 64               # B transitions per gradient step
+    buffer_size: int = 100_000         # replay capacity (transitions, all envs)
+    learning_starts: int = 1000        # env steps of uniform random actions before training
+    train_freq: int = 256              # env steps collected per iteration
+    gradient_steps: int = 128          # gradient steps per iteration (after learning_starts)
+    target_update_interval: int = 10   # C: env steps between target updates
+    tau: float = 1.0                   # target update theta' <- tau theta + (1-tau) theta'
+    loss: str = "huber"                # "huber" or "mse" (the lecture's squared error)
+    huber_delta: float = 1.0           # delta of the Huber loss
+    max_grad_norm: float = 10.0        # global-norm gradient clipping
+    exploration: str = "epsilon"       # "epsilon" (epsilon-greedy) or "boltzmann"
+    exploration_fraction: float = 0.16  # fraction of a learn() call to anneal over
+    exploration_initial_eps: float = 1.0   # epsilon at the start
+    exploration_final_eps: float = 0.04    # epsilon after the annealing
+    temperature_initial: float = 1.0   # Boltzmann temperature at the start
+    temperature_final: float = 0.01    # Boltzmann temperature after the annealing
+    double: bool = False               # double DQN: the online net picks a', the target evaluates
+    n_step: int = 1                    # n of the n-step targets (1 = the TD target)
+    prioritized: bool = False          # prioritized replay
+    per_alpha: float = 0.6             # priority exponent alpha
+    per_beta0: float = 0.4             # initial importance exponent beta (annealed to 1)
+    per_eps: float = 1e-6              # priority offset eps in (|delta| + eps)^alpha
+    n_critics: int = 1                 # K independent Q-heads (ensemble)
+    ensemble_reduction: str = "min"    # "min" or "mean" over the K target heads
+    hidden_sizes: tuple = (256, 256)   # hidden layer widths of the Q-network
+    activation: str = "relu"           # "relu" or "tanh"
+    save_buffer: bool = True           # save the replay buffer with the agent
+    vectorization: str = "sync"        # "sync" or "async" vector env
+    dtype: str = "float32"             # float type of the networks and the buffer
+
+    def __post_init__(self):
+        check_config(self, lr=(0.0, None), adam_eps=(1e-12, None), batch_size=(1, None),
+                     buffer_size=(2, None), learning_starts=(0, None), train_freq=(1, None),
+                     gradient_steps=(0, None), target_update_interval=(1, None),
+                     tau=(0.0, 1.0), huber_delta=(1e-9, None), max_grad_norm=(1e-9, None),
+                     exploration_fraction=(0.0, 1.0), exploration_initial_eps=(0.0, 1.0),
+                     exploration_final_eps=(0.0, 1.0), temperature_initial=(1e-9, None),
+                     temperature_final=(1e-9, None), n_step=(1, None), per_alpha=(0.0, None),
+                     per_beta0=(0.0, 1.0), per_eps=(1e-12, None), n_critics=(1, None))
+        for name, allowed in (("loss", ("huber", "mse")),
+                              ("exploration", ("epsilon", "boltzmann")),
+                              ("ensemble_reduction", ENSEMBLE_REDUCTIONS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+
+
+class QNet:
+    """K independent Q-heads ``Q_k(s, .)`` (MLPs obs -> A values), one flat vector ``[K * n]``.
+
+    ``forward(params, obs, role)`` -> ``(q [K, B, A], caches)``; ``backward(params, caches,
+    dq [K, B, A], out)`` -> dL/dparams ``[K * n]``. Each ``role`` ("train", "next", "act")
+    has its own preallocated workspaces, so a forward for targets never overwrites the cache
+    the training step's backward needs.
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes, activation: str,
+                 n_critics: int, dtype):
+        self.mlp = MLP([obs_dim, *hidden_sizes, n_actions], ACTIVATIONS[activation],
+                       dtype=np.dtype(dtype))
+        self.K, self.n_actions, self.dtype = int(n_critics), int(n_actions), np.dtype(dtype)
+        self.n = self.mlp.n_params
+        self.n_params = self.K * self.n
+        self._ws = {role: [self.mlp.workspace() for _ in range(self.K)]
+                    for role in ("train", "next", "act")}
+        self._heads = (None, None)
+
+    def init(self, rng: np.random.Generator) -> np.ndarray:
+        """Orthogonal weights (gain sqrt 2 hidden, 1 output), zero biases, K draws."""
+        return np.concatenate([self.mlp.init(rng) for _ in range(self.K)])
+
+    def heads(self, params: np.ndarray) -> list[np.ndarray]:
+        """The K contiguous slices of ``params`` (the last list is reused for the same array)."""
+        if self._heads[0] is not params:
+            self._heads = (params, [params[k * self.n:(k + 1) * self.n] for k in range(self.K)])
+        return self._heads[1]
+
+    def forward(self, params: np.ndarray, obs: np.ndarray, role: str = "act"):
+        ws = self._ws[role]
+        outs = [self.mlp.forward(p, obs, ws[k]) for k, p in enumerate(self.heads(params))]
+        q = outs[0][0][None] if self.K == 1 else np.stack([o[0] for o in outs])
+        return q, [o[1] for o in outs]
+
+    def backward(self, params: np.ndarray, caches, dq: np.ndarray, out: np.ndarray):
+        for k, (p, g) in enumerate(zip(self.heads(params), self.heads(out))):
+            self.mlp.backward(p, caches[k], dq[k], need_dx=False, out=g)
+        return out
+
+
+def dqn_targets(qnet: QNet, params, target_params, obs_next, returns, discounts,
+                cfg: DQNConfig) -> np.ndarray:
+    """Step 2b: ``y [B]`` from the target net (double DQN: argmax by the online net)."""
+    q_next = qnet.forward(target_params, obs_next, "next")[0]
+    online = qnet.forward(params, obs_next, "act")[0] if cfg.double else None
+    return q_targets(returns, discounts, q_next if qnet.K > 1 else q_next[0],
+                     None if online is None else (online if qnet.K > 1 else online[0]),
+                     cfg.ensemble_reduction)
+
+
+def dqn_gradient_step(qnet: QNet, params, target_params, opt_state, adam: Adam, batch,
+                      cfg: DQNConfig, grad_buf: np.ndarray):
+    """Steps 2b-2c on one batch (``Transitions`` or ``NStepTransitions``).
+
+    Returns ``(params, opt_state, stats, td_errors [B])``; stats: loss, mean Q(s, a), the
+    pre-clip gradient norm.
+    """
+    if hasattr(batch, "discounts"):
+        returns, discounts = batch.returns, batch.discounts
+    else:  # 1-step: terminated stops the bootstrap, truncated keeps it
+        returns, discounts = batch.rewards, cfg.gamma * (~batch.terminated)
+    y = dqn_targets(qnet, params, target_params, batch.next_obs, returns, discounts, cfg)
+    q, caches = qnet.forward(params, batch.obs, "train")
+    weights = None if not cfg.prioritized else batch.weights
+    loss, dq, td = td_loss(q, batch.actions, y, cfg.loss, cfg.huber_delta, weights)
+    grad = qnet.backward(params, caches, dq, grad_buf)
+    grad, grad_norm = clip_grad_norm(grad, cfg.max_grad_norm)
+    params, opt_state = adam.step(params, grad, opt_state)
+    q_mean = float((td + y).mean())                     # mean Q(s_i, a_i) over heads
+    return params, opt_state, (loss, q_mean, grad_norm), td
+
+
+class DQN(Agent):
+    """DQN agent: ``DQN(env, DQNConfig(...), seed).learn(total_steps)``."""
+
+    name = "dqn"
+    Config = DQNConfig
+    log_fields = ("q_loss", "q_mean", "grad_norm", "epsilon", "temperature", "gradient_steps",
+                  "buffer_size")
+
+    def _check_spaces(self) -> None:
+        super()._check_spaces()
+        if not isinstance(self.action_space, spaces.Discrete):
+            raise TypeError(f"DQN needs a Discrete action space, got {self.action_space}")
+
+    def _build(self) -> None:
+        cfg = self.config
+        dt = np.dtype(cfg.dtype)
+        self.qnet = QNet(self.obs_dim, int(self.action_space.n), cfg.hidden_sizes,
+                         cfg.activation, cfg.n_critics, dt)
+        self.params = self.qnet.init(self.rng)
+        self.target_params = self.params.copy()
+        self.adam = Adam(lr=cfg.lr, eps=cfg.adam_eps)
+        self.opt_states["adam"] = self.adam.init(self.params)
+        buf_args = (cfg.buffer_size, self.obs_space.shape, (), np.int64, cfg.num_envs, dt)
+        self.buffer = (PrioritizedReplayBuffer(*buf_args, alpha=cfg.per_alpha,
+                                               beta0=cfg.per_beta0, eps=cfg.per_eps)
+                       if cfg.prioritized else ReplayBuffer(*buf_args))
+        self.episodes = EpisodeStats(cfg.num_envs)
+        self.extra_state["vector_steps"] = 0           # for the every-C-steps target update
+        self._grad = np.zeros(self.qnet.n_params, dt)
+
+    # ----- acting -----------------------------------------------------------------------
+    def _q(self, obs: np.ndarray) -> np.ndarray:
+        """Q(s, .) [B, A] for action selection (the mean over heads for an ensemble)."""
+        q = self.qnet.forward(self.params, obs, "act")[0]
+        return q[0] if self.qnet.K == 1 else q.mean(axis=0)
+
+    def _explore(self, obs: np.ndarray, progress_step: int, total: int,
+                 rng: np.random.Generator) -> np.ndarray:
+        """Step 1's behaviour policy: epsilon-greedy or Boltzmann at the scheduled value."""
+        cfg = self.config
+        if cfg.exploration == "epsilon":
+            eps = linear_schedule(progress_step, cfg.exploration_initial_eps,
+                                  cfg.exploration_final_eps, cfg.exploration_fraction, total)
+            return epsilon_greedy(self._q(obs), eps, rng)
+        temp = linear_schedule(progress_step, cfg.temperature_initial, cfg.temperature_final,
+                               cfg.exploration_fraction, total)
+        return boltzmann(self._q(obs), temp, rng)
+
+    def _policy(self, obs, deterministic):
+        if deterministic:  # a function of obs: ties (measure zero once trained) -> lowest a
+            return argmax_first(self._q(obs), axis=1)
+        return self._explore(obs, 1, 1, self.eval_rng)   # the final epsilon / temperature
+
+    # ----- learning ---------------------------------------------------------------------
+    def _true_next_obs(self, next_obs, ended, infos):
+        """s_{t+1} as the env produced it: rows that autoreset get ``infos["final_obs"]``."""
+        if not ended.any():
+            return next_obs
+        real = next_obs.copy()
+        rows = np.flatnonzero(infos["_final_obs"])
+        real[rows] = np.stack(infos["final_obs"][rows])
+        return real
+
+    def _update_target(self) -> None:
+        if self.config.tau == 1.0:
+            hard_update(self.target_params, self.params, out=self.target_params)
+        else:
+            polyak_update(self.target_params, self.params, self.config.tau,
+                          out=self.target_params)
+
+    def _collect(self, n_vec: int, start_steps: int, total: int) -> None:
+        """Step 1 for ``n_vec`` vector steps (``start_steps``: env steps done in this call)."""
+        cfg, envs, N = self.config, self.envs, self.config.num_envs
+        every = max(cfg.target_update_interval // N, 1)
+        obs = self._obs
+        for i in range(n_vec):
+            done_steps = self.total_steps + i * N
+            if done_steps < cfg.learning_starts:
+                actions = self.rng.integers(0, self.action_space.n, N)
+            else:
+                actions = self._explore(obs, start_steps + i * N, total, self.rng)
+            next_obs, rewards, terminated, truncated, infos = envs.step(actions)
+            ended = terminated | truncated
+            self.buffer.add(obs, actions, rewards,
+                            self._true_next_obs(next_obs, ended, infos), terminated, truncated)
+            self.episodes.track(rewards, ended)
+            self.extra_state["vector_steps"] += 1
+            if self.extra_state["vector_steps"] % every == 0:
+                self._update_target()
+            obs = next_obs
+        self._obs = obs
+
+    def _train(self, start_steps: int, total: int) -> dict:
+        """Step 2: ``gradient_steps`` updates; returns the mean loss, Q and gradient norm."""
+        cfg, sums, buf = self.config, np.zeros(3), self.buffer
+        beta = linear_schedule(start_steps, cfg.per_beta0, 1.0, 1.0, total)
+        kw = {"beta": beta} if cfg.prioritized else {}
+        for _ in range(cfg.gradient_steps):
+            # a. a batch of 1-step or n-step transitions
+            if cfg.n_step == 1:
+                batch = buf.sample(cfg.batch_size, self.rng, **kw)
+            else:
+                batch = buf.sample_nstep(cfg.batch_size, self.rng, cfg.n_step, cfg.gamma, **kw)
+            # b-c. targets from the target net, loss, clipped gradient, Adam step
+            self.params, self.opt_states["adam"], stats, td = dqn_gradient_step(
+                self.qnet, self.params, self.target_params, self.opt_states["adam"],
+                self.adam, batch, cfg, self._grad)
+            # d. new priorities |delta| for the sampled transitions
+            if cfg.prioritized:
+                buf.update_priorities(batch.indices, td)
+            sums += stats
+        return dict(zip(("q_loss", "q_mean", "grad_norm"),
+                        (sums / max(cfg.gradient_steps, 1)).tolist()))
+
+    def learn(self, total_steps: int, callback=None) -> "DQN":
+        """Train for ``total_steps`` env steps (rounded up to whole iterations of train_freq).
+
+        ``callback(agent, metrics)`` runs after every iteration; returning False stops.
+        """
+        cfg = self.config
+        total_steps = self._check_total_steps(total_steps)
+        n_vec = max(math.ceil(cfg.train_freq / cfg.num_envs), 1)   # vector steps / iteration
+        n_iters = math.ceil(total_steps / (n_vec * cfg.num_envs))
+        self._obs, _ = self.envs.reset(seed=int(self.rng.integers(2**31 - 1)))
+        self.episodes.reset()
+        done = 0                                                  # env steps in this call
+        for _ in range(n_iters):
+            # 1. act with the exploration policy, store true transitions, update the target
+            self._collect(n_vec, done, total_steps)
+            done += n_vec * cfg.num_envs
+            # 2. gradient steps once learning has started
+            stats = {"q_loss": math.nan, "q_mean": math.nan, "grad_norm": math.nan}
+            steps = 0
+            if self.total_steps + n_vec * cfg.num_envs > cfg.learning_starts \
+                    and cfg.gradient_steps > 0 and self.buffer.sampleable >= cfg.batch_size:
+                stats = self._train(done, total_steps)
+                steps = cfg.gradient_steps
+            sched = dict(epsilon=linear_schedule(
+                done, cfg.exploration_initial_eps, cfg.exploration_final_eps,
+                cfg.exploration_fraction, total_steps), temperature=linear_schedule(
+                done, cfg.temperature_initial, cfg.temperature_final,
+                cfg.exploration_fraction, total_steps))
+            if not self._end_iteration(callback, n_vec * cfg.num_envs, self.episodes.pop(),
+                                       **stats, **sched, gradient_steps=steps,
+                                       buffer_size=len(self.buffer)):
+                break
+        return self
+
+    # ----- persistence ------------------------------------------------------------------
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = super().state_arrays()
+        arrays["target_params"] = self.target_params
+        if self.config.save_buffer:
+            arrays.update({f"buffer.{k}": v for k, v in self.buffer.state_arrays().items()})
+        return arrays
+
+    def set_state_arrays(self, arrays, opt_steps) -> None:
+        super().set_state_arrays(arrays, opt_steps)
+        self.target_params = arrays["target_params"].copy()
+        if self.config.save_buffer:
+            self.buffer.set_state_arrays({k[len("buffer."):]: v for k, v in arrays.items()
+                                          if k.startswith("buffer.")})

@@ -1,0 +1,164 @@
+"""Tests for minirl/algos/dqn.py: known-answer environments, every flag, determinism,
+save/load, true final observations, CLI."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minirl.algos.dqn import DQN, DQNConfig, QNet, dqn_gradient_step
+from minirl.logger import TrainingLog
+from minirl.nn import Adam
+from minirl.objectives.q_learning import td_loss
+from minirl.replay import ReplayBuffer
+from minirl.testing.gradcheck import check_gradient
+
+SMALL = dict(hidden_sizes=(16,), batch_size=16, buffer_size=2000, learning_starts=50,
+             train_freq=16, gradient_steps=8, lr=1e-2, exploration_fraction=0.3)
+
+
+def _q_all(agent, obs):
+    return agent._q(np.asarray(obs, np.float64)[None])[0]
+
+
+@pytest.mark.parametrize("flags", [
+    dict(), dict(double=True), dict(n_step=3), dict(prioritized=True), dict(loss="mse"),
+    dict(n_critics=3, ensemble_reduction="min"), dict(n_critics=2, ensemble_reduction="mean"),
+    dict(exploration="boltzmann", temperature_final=0.05), dict(tau=0.2),
+    dict(num_envs=2), dict(dtype="float64"),
+], ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()) or "default")
+def test_one_step_bandit_q_converges_to_the_rewards(flags):
+    # minirl/Bandit-v0: reward 1 for action 1, 0 for action 0, then terminated: Q(s, .) = r
+    agent = DQN("minirl/Bandit-v0", DQNConfig(**{**SMALL, **flags}), seed=0)
+    agent.learn(1500)
+    np.testing.assert_allclose(_q_all(agent, [1.0]), [0.0, 1.0], atol=0.1)
+    assert agent.predict(np.ones(1, np.float32), deterministic=True) == 1
+
+
+class _TruncationAsTermination(ReplayBuffer):
+    """The classic bug: a time-limit end stored as a terminal state."""
+
+    def add(self, obs, actions, rewards, next_obs, terminated, truncated):
+        super().add(obs, actions, rewards, next_obs, terminated | truncated, truncated)
+
+
+def test_constant_reward_time_limit_bootstraps_only_when_truncation_is_kept_apart():
+    # reward 1 per step, constant obs, truncated after 8 steps: Q -> 1/(1-gamma) = 5 with the
+    # truncation bootstrapped; as a termination the fixed point is 1/(1 - gamma 7/8) = 3.33
+    # (squared error: the fixed point is the mean target; Huber's would lie nearer the median)
+    cfg = DQNConfig(**{**SMALL, "gamma": 0.8, "lr": 5e-3, "gradient_steps": 16, "loss": "mse"})
+    agent = DQN("minirl/ConstantReward-v0", cfg, seed=0)
+    agent.learn(3000)
+    np.testing.assert_allclose(_q_all(agent, [1.0]), 5.0, atol=0.25)
+    wrong = DQN("minirl/ConstantReward-v0", cfg, seed=0)
+    wrong.buffer = _TruncationAsTermination(cfg.buffer_size, (1,), (), np.int64)
+    wrong.learn(3000)
+    np.testing.assert_allclose(_q_all(wrong, [1.0]), 1 / (1 - 0.8 * 7 / 8), atol=0.25)
+
+
+def test_buffer_stores_the_true_final_observation():
+    # Corridor: one-hot position; at the right end the episode terminates and the env resets
+    # to the left end, but the stored next_obs must be the terminal cell
+    cfg = DQNConfig(**{**SMALL, "learning_starts": 10_000})      # random actions only
+    agent = DQN("minirl/Corridor-v0", cfg, seed=0)
+    agent.learn(1000)
+    b = agent.buffer
+    n = b.size
+    term = b.terminated[:n]
+    assert term.any() and b.truncated[:n].any()
+    np.testing.assert_array_equal(b.next_obs[:n][term].argmax(axis=1), 4)   # the right end
+    trunc = b.truncated[:n] & ~term
+    assert not np.array_equal(b.next_obs[:n][trunc], np.eye(5)[np.zeros(trunc.sum(), int)])
+
+
+def test_gradient_step_matches_finite_differences_through_the_network():
+    rng = np.random.default_rng(0)
+    cfg = DQNConfig(hidden_sizes=(8,), double=True, dtype="float64", max_grad_norm=1e9)
+    qnet = QNet(3, 2, (8,), "tanh", 2, np.float64)
+    params, target = qnet.init(rng), qnet.init(rng)
+    buf = ReplayBuffer(40, (3,), (), np.int64, dtype=np.float64)
+    for _ in range(30):
+        buf.add(rng.standard_normal((1, 3)), rng.integers(0, 2, 1), rng.standard_normal(1),
+                rng.standard_normal((1, 3)), rng.random(1) < 0.2, np.zeros(1, bool))
+    batch = buf.sample(10, rng)
+    adam = Adam(lr=0.0)                                     # lr 0: params unchanged
+    grad_buf = np.zeros(qnet.n_params)
+    new, _, (loss, _, _), _ = dqn_gradient_step(qnet, params, target, adam.init(params), adam,
+                                                batch, cfg, grad_buf)
+    np.testing.assert_array_equal(new, params)
+    from minirl.algos.dqn import dqn_targets
+    y = dqn_targets(qnet, params, target, batch.next_obs, batch.rewards,
+                    0.99 * ~batch.terminated, cfg)
+
+    def f(p):
+        return np.array(td_loss(qnet.forward(p, batch.obs, "train")[0], batch.actions, y,
+                                "huber", 1.0)[0])
+
+    check_gradient(f, params, grad_buf, dy=np.array(1.0))
+    assert f(params) == pytest.approx(loss)
+
+
+def test_polyak_target_update_and_hard_copy_every_c_steps():
+    agent = DQN("minirl/Bandit-v0", DQNConfig(**{**SMALL, "tau": 0.25}), seed=0)
+    agent.target_params = np.zeros_like(agent.params)
+    agent._update_target()
+    np.testing.assert_allclose(agent.target_params, 0.25 * agent.params, rtol=1e-6)
+    hard = DQN("minirl/Bandit-v0", DQNConfig(**{**SMALL, "target_update_interval": 5}), seed=0)
+    hard._obs, _ = hard.envs.reset(seed=0)
+    hard.target_params = np.zeros_like(hard.params)
+    hard._collect(4, 0, 100)
+    assert not hard.target_params.any()                     # 4 steps: no update yet
+    hard._collect(1, 4, 100)
+    np.testing.assert_array_equal(hard.target_params, hard.params)
+
+
+def test_determinism_and_save_load_round_trip(tmp_path):
+    cfg = DQNConfig(**{**SMALL, "prioritized": True, "n_step": 2})
+    a = DQN("CartPole-v1", cfg, seed=3).learn(400)
+    b = DQN("CartPole-v1", cfg, seed=3).learn(400)
+    np.testing.assert_array_equal(a.params, b.params)
+    a.save(tmp_path / "m.npz")
+    c = DQN.load(tmp_path / "m.npz")
+    obs = np.random.default_rng(0).standard_normal((32, 4)).astype(np.float32)
+    np.testing.assert_array_equal(a.predict(obs, deterministic=True),
+                                  c.predict(obs, deterministic=True))
+    np.testing.assert_array_equal(a.predict(obs), c.predict(obs))    # eval rng restored
+    a.learn(300)
+    c.learn(300)                                            # continues bit for bit
+    np.testing.assert_array_equal(a.params, c.params)
+    np.testing.assert_array_equal(a.target_params, c.target_params)
+
+
+def test_log_fields_reach_the_callback():
+    log = TrainingLog(None, fields=DQN.log_fields)
+    DQN("minirl/Bandit-v0", DQNConfig(**SMALL), seed=0).learn(200, log)
+    last = log.rows[-1]
+    assert last["gradient_steps"] == 8 and np.isfinite(last["q_loss"])
+    assert 0.04 <= last["epsilon"] <= 1.0
+
+
+def test_config_and_space_errors():
+    with pytest.raises(ValueError, match="n_step"):
+        DQNConfig(n_step=0)
+    with pytest.raises(ValueError, match="exploration"):
+        DQNConfig(exploration="greedy")
+    with pytest.raises(ValueError, match="tau"):
+        DQNConfig(tau=1.5)
+    with pytest.raises(TypeError, match="Discrete"):
+        DQN("minirl/ContinuousBandit-v0", DQNConfig(**SMALL))
+
+
+def test_cli_smoke_and_bad_input(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "minirl.cli", "train", "dqn", "--env", "CartPole-v1",
+           "--steps", "300", "--out", str(out), "--quiet",
+           "--set", "learning_starts=100", "--set", "train_freq=50", "--set", "gradient_steps=2",
+           "--set", "hidden_sizes=16", "--set", "double=true"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (out / "model.npz").exists() and (out / "progress.csv").exists()
+    header = (out / "progress.csv").read_text().splitlines()[0]
+    assert "q_loss" in header and "epsilon" in header
+    bad = subprocess.run(cmd[:-2] + ["--set", "n_step=0"], capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode == 2 and "n_step" in bad.stderr
