@@ -1,0 +1,254 @@
+"""SAC learning benchmark and its Stable-Baselines3 peer: ``python -m benchmarks.learning.sac``.
+
+    python -m benchmarks.learning.sac [--seeds 0 1 2 3 4] [--peer-seeds 0 1] [--steps 20000]
+                                      [--env Pendulum-v1] [--profile-updates 300] [--no-peer]
+
+For each seed, back to back in one process (one BLAS / torch thread): minirl's SAC with its
+defaults (RL-Zoo's Pendulum-v1 SAC settings: lr 1e-3, buffer 1e6, batch 256, learning_starts
+100, gamma 0.99, tau 0.005, one gradient step per env step, 256x256 ReLU networks, auto alpha
+with target entropy -dim(A)), then, for the ``--peer-seeds``, Stable-Baselines3's SAC with the
+same settings. Every run ends with a deterministic evaluation of 10 episodes (env seeds
+10000..10009, the same for both libraries). Before the runs, ``--profile-updates`` gradient
+steps of a warmed-up minirl agent are timed section by section (thread CPU time, so other
+processes on a shared machine do not inflate it), next to the time of one 256x256x256 float32
+matrix product, the unit most of a gradient step is made of.
+
+Writes ``benchmarks/results/learning_sac-<env>.csv``, ``learning_sb3-sac-<env>.csv`` (one row
+per seed), ``learning_sac_profile.csv`` and ``learning_sac.md`` (tables, medians, ratios and the
+command that produced them).
+"""
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+
+from minirl.algos.sac import SAC, SACConfig  # noqa: E402
+from minirl.logger import TrainingLog  # noqa: E402
+from minirl.nn import polyak_update  # noqa: E402
+from minirl.objectives.sac import (actor_gradient, critic_gradient, critic_subset,  # noqa: E402
+                                   target_values, temperature_loss)
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+COLUMNS = ["library", "seed", "env", "steps", "eval_return_mean", "eval_return_std",
+           "return_mean_100", "wall_s", "cpu_s", "steps_per_s", "command"]
+EVAL_EPISODES, EVAL_SEED = 10, 10_000
+
+
+def evaluate(act, env_id: str) -> np.ndarray:
+    """Returns of EVAL_EPISODES deterministic episodes, env seeds EVAL_SEED + k."""
+    env = gym.make(env_id)
+    out = np.zeros(EVAL_EPISODES)
+    for k in range(EVAL_EPISODES):
+        obs, _ = env.reset(seed=EVAL_SEED + k)
+        done = False
+        while not done:
+            obs, r, term, trunc, _ = env.step(act(obs))
+            out[k] += r
+            done = term or trunc
+    env.close()
+    return out
+
+
+def run_minirl(env_id: str, seed: int, steps: int) -> dict:
+    agent = SAC(env_id, SACConfig(), seed=seed)
+    log = TrainingLog(None)
+    cpu, wall = time.process_time(), time.perf_counter()
+    agent.learn(steps, callback=log)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    ev = evaluate(lambda o: agent.predict(o, deterministic=True), env_id)
+    return _row("minirl", env_id, seed, agent.total_steps, ev, log.recent_mean, wall, cpu)
+
+
+def run_sb3(env_id: str, seed: int, steps: int) -> dict:
+    """Stable-Baselines3 SAC, RL-Zoo Pendulum settings (lr 1e-3, all else SB3's defaults)."""
+    import torch
+    from stable_baselines3 import SAC as SB3SAC
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    torch.set_num_threads(1)
+    env = make_vec_env(env_id, n_envs=1, seed=seed)
+    returns = []
+
+    class Episodes(BaseCallback):
+        def _on_step(self):
+            returns.extend(i["episode"]["r"] for i in self.locals["infos"] if "episode" in i)
+            return True
+
+    model = SB3SAC("MlpPolicy", env, learning_rate=1e-3, seed=seed, device="cpu", verbose=0)
+    cpu, wall = time.process_time(), time.perf_counter()
+    model.learn(steps, callback=Episodes())
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    ev = evaluate(lambda o: model.predict(o, deterministic=True)[0], env_id)
+    return _row("sb3", env_id, seed, model.num_timesteps, ev, float(np.mean(returns[-100:])),
+                wall, cpu)
+
+
+def _row(lib, env_id, seed, steps, ev, mean100, wall, cpu) -> dict:
+    return {"library": lib, "seed": seed, "env": env_id, "steps": steps,
+            "eval_return_mean": round(float(ev.mean()), 1),
+            "eval_return_std": round(float(ev.std()), 1),
+            "return_mean_100": round(float(mean100), 1), "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2), "steps_per_s": round(steps / wall, 1)}
+
+
+# ----- where the time of one gradient step goes ----------------------------------------------
+
+def profile(env_id: str, n_updates: int, warmup_steps: int = 1000) -> list[dict]:
+    """Thread CPU time per section of ``SAC._update`` (the same calls, in the same order)."""
+    agent = SAC(env_id, SACConfig(), seed=0).learn(warmup_steps)
+    cfg, T = agent.config, time.thread_time
+    acc: dict[str, float] = {}
+
+    def lap(name, t0):
+        t = T()
+        acc[name] = acc.get(name, 0.0) + t - t0
+        return t
+
+    obs, _ = agent.envs.reset(seed=0)
+    for _ in range(n_updates):
+        t = T()
+        agent._steps_this_iter = 0
+        obs = agent._env_step(obs)
+        t = lap("env step + action + buffer add", t)
+        alpha = float(np.exp(agent.log_alpha[0]))
+        batch = agent.buffer.sample(cfg.batch_size, agent.rng)
+        t = lap("replay sample (B=256)", t)
+        subset = critic_subset(cfg.n_critics, cfg.n_critics, agent.rng)
+        y = target_values(agent.actor, agent.params, agent.critic, agent.target_params, batch,
+                          cfg.gamma, alpha, agent.low, agent.high, agent.rng, subset,
+                          agent._ws_target)
+        t = lap("targets: actor(s'), 2 target critics", t)
+        _, gq = critic_gradient(agent.critic, agent.q_params, batch.obs, batch.actions, y,
+                                workspaces=agent._ws_pi[1])
+        t = lap("critics: forward + backward", t)
+        agent.q_params, agent.opt_states["critic"] = agent.adam.step(
+            agent.q_params, gq, agent.opt_states["critic"])
+        t = lap("critics: Adam", t)
+        _, gp, logp = actor_gradient(agent.actor, agent.params, agent.critic, agent.q_params,
+                                     batch.obs, alpha, agent.low, agent.high, agent.rng,
+                                     cfg.actor_q, agent._ws_pi)
+        t = lap("actor: forward, critics' input grads, backward", t)
+        agent.params, agent.opt_states["actor"] = agent.adam.step(
+            agent.params, gp, agent.opt_states["actor"])
+        t = lap("actor: Adam", t)
+        _, dla = temperature_loss(agent.log_alpha[0], logp, agent.target_entropy)
+        agent.log_alpha, agent.opt_states["alpha"] = agent.adam.step(
+            agent.log_alpha, np.array([dla]), agent.opt_states["alpha"])
+        t = lap("temperature", t)
+        polyak_update(agent.target_params, agent.q_params, cfg.tau, out=agent.target_params)
+        lap("Polyak targets", t)
+    a = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
+    out = np.empty_like(a)
+    t = T()
+    for _ in range(200):
+        np.matmul(a, a, out=out)
+    mm = (T() - t) / 200
+    total = sum(acc.values())
+    rows = [{"section": k, "us_per_update": round(v / n_updates * 1e6, 1),
+             "share": round(v / total, 3)} for k, v in acc.items()]
+    rows.append({"section": "total", "us_per_update": round(total / n_updates * 1e6, 1),
+                 "share": 1.0})
+    # 256^3 products per update: targets 3 (actor, 2 critics), critics 6 (2 forward, 2 x
+    # (dW, dx) backward), actor 5 (forward, 2 critic forwards, 2 critic input grads) + 2
+    # (actor dW, dx of its hidden layer) = 16.
+    rows.append({"section": "one 256x256x256 float32 matmul", "us_per_update":
+                 round(mm * 1e6, 1), "share": ""})
+    rows.append({"section": "floor: 16 such matmuls", "us_per_update": round(16 * mm * 1e6, 1),
+                 "share": round(16 * mm / (total / n_updates), 3)})
+    return rows
+
+
+# ----- output --------------------------------------------------------------------------------
+
+def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, columns)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _median(rows, key):
+    return float(np.median([float(r[key]) for r in rows])) if rows else float("nan")
+
+
+def write_markdown(command: str, env_id: str, mini: list, peer: list, prof: list) -> Path:
+    lines = [f"# SAC on {env_id}: minirl vs Stable-Baselines3", "",
+             "Produced by:", "", f"    {command}", "",
+             "One BLAS / torch thread; both libraries run back to back in the same process, seed "
+             "by seed, on a 2-core machine shared with other jobs (wall times are noisy; CPU "
+             "times are the fairer comparison). Deterministic evaluation: 10 episodes, env "
+             f"seeds {EVAL_SEED}..{EVAL_SEED + EVAL_EPISODES - 1}.", "",
+             "| library | seed | steps | eval return (mean ± std) | last-100 training mean | "
+             "wall s | CPU s | steps/s |", "|---|---|---|---|---|---|---|---|"]
+    for r in mini + peer:
+        lines.append(f"| {r['library']} | {r['seed']} | {r['steps']} | {r['eval_return_mean']} "
+                     f"± {r['eval_return_std']} | {r['return_mean_100']} | {r['wall_s']} | "
+                     f"{r['cpu_s']} | {r['steps_per_s']} |")
+    ok = sum(float(r["eval_return_mean"]) >= -200 for r in mini)
+    lines += ["", f"minirl: {ok}/{len(mini)} seeds evaluate at >= -200 (issue: at least 4 of 5)."]
+    if mini and peer:
+        wm, ws = _median(mini, "wall_s"), _median(peer, "wall_s")
+        cm, cs = _median(mini, "cpu_s"), _median(peer, "cpu_s")
+        sm, ss = _median(mini, "steps_per_s"), _median(peer, "steps_per_s")
+        lines += ["", f"Medians over seeds: steps/s minirl {sm:.1f} / SB3 {ss:.1f} = "
+                  f"**{sm / ss:.2f}x** (wall {wm:.1f} s / {ws:.1f} s); CPU time {cm:.1f} s / "
+                  f"{cs:.1f} s = {cs / cm:.2f}x less CPU for minirl; eval return median "
+                  f"{_median(mini, 'eval_return_mean'):.1f} / {_median(peer, 'eval_return_mean'):.1f}."
+                  " Issue target: >= 3x SB3's steps/s."]
+    if prof:
+        lines += ["", "## Where one gradient step's time goes (minirl, thread CPU time)", "",
+                  "| section | us per update | share |", "|---|---|---|"]
+        lines += [f"| {r['section']} | {r['us_per_update']} | {r['share']} |" for r in prof]
+    out = RESULTS / "learning_sac.md"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.learning.sac", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", default="Pendulum-v1")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    p.add_argument("--peer-seeds", nargs="*", type=int, default=[0, 1])
+    p.add_argument("--steps", type=int, default=20_000)
+    p.add_argument("--profile-updates", type=int, default=300, help="0: no profile")
+    p.add_argument("--no-peer", action="store_true", help="skip Stable-Baselines3")
+    args = p.parse_args(argv)
+    command = "python -m benchmarks.learning.sac " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    RESULTS.mkdir(exist_ok=True)
+    tag = args.env.split("-")[0].lower()
+    prof = profile(args.env, args.profile_updates) if args.profile_updates > 0 else []
+    if prof:
+        _write_csv(RESULTS / "learning_sac_profile.csv", prof, ["section", "us_per_update",
+                                                                 "share"])
+        for r in prof:
+            print(f"{r['section']:50s} {r['us_per_update']:>10} {r['share']}", flush=True)
+    mini, peer = [], []
+    for seed in args.seeds:
+        for lib, run, rows in (("minirl", run_minirl, mini), ("sb3", run_sb3, peer)):
+            if lib == "sb3" and (args.no_peer or seed not in args.peer_seeds):
+                continue
+            row = {**run(args.env, seed, args.steps), "command": command}
+            rows.append(row)
+            print(", ".join(f"{k}={row[k]}" for k in COLUMNS[:-1]), flush=True)
+            _write_csv(RESULTS / f"learning_{'sac' if lib == 'minirl' else 'sb3-sac'}-{tag}.csv",
+                       rows, COLUMNS)
+            write_markdown(command, args.env, mini, peer, prof)
+    print(f"wrote {write_markdown(command, args.env, mini, peer, prof)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
