@@ -151,7 +151,9 @@ def sample_kl_terms(log_r, direction: str):
     ``log_r`` must be finite (the public functions check); shared with ``kl_penalty_loss``.
     """
     d = log_r
-    with np.errstate(over="ignore"):
+    # over: r overflows to inf (the true value is then too); invalid: the unused np.where
+    # branch may compute inf - inf, which is never selected.
+    with np.errstate(over="ignore", invalid="ignore"):
         rm1 = np.expm1(d)  # r - 1, accurate near r = 1
         if direction == "old_new":
             return rm1 - d, rm1

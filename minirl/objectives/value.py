@@ -15,15 +15,16 @@ Bias/variance: ``mc`` is unbiased for V^pi with high variance; ``td0`` has the l
 variance and is biased by the current V; ``nstep`` and ``gae`` (lam in [0, 1]) interpolate
 (GAE lam=0 is TD(0), lam=1 is Monte Carlo with the same bootstraps).
 
-Lecture: 001_140c9f6ea3140175.txt, "Estimating V^pi: Monte Carlo vs. Bootstrap", "N-step
-returns", "Generalized advantage estimation"; 004_233fd61d3e4def9e.txt, "N-step estimators"
-(bias/variance of the advantage estimators). Papers: Sutton & Barto (2018) ch. 7;
+Lecture: Stanford CS224R actor-critic lectures, "Estimating V^pi: Monte Carlo vs. Bootstrap",
+"N-step returns", "Generalized advantage estimation"; Stanford CS234 "Lecture 6: Policy
+Gradient II", the n-step advantage estimators A^(1) ... A^(inf) (bias/variance). Papers: Sutton & Barto (2018) ch. 7;
 Schulman et al., "High-Dimensional Continuous Control Using GAE", ICLR 2016.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from kernels._validate import as_float
 from kernels.gae import gae
 from kernels.nstep import nstep_targets
 from kernels.returns import discounted_returns
@@ -42,7 +43,13 @@ def advantages_and_targets(method: str, rewards, values, next_values, terminated
     Shapes: ``rewards, values, next_values, terminated, truncated`` all ``[T, N]``.
     ``lam`` is used by ``gae`` only, ``n`` by ``nstep`` only.
     Unbiased: ``mc`` yes (complete episodes); the others only when V = V^pi.
+    Raises ValueError naming ``values`` if it holds NaN/inf or is not shaped like ``rewards``
+    (the kernels check the other arrays).
     """
+    values = as_float(values, "values")
+    if values.shape != np.shape(rewards):
+        raise ValueError(f"values must have the shape of rewards {np.shape(rewards)}, "
+                         f"got {values.shape}")
     if method == "gae":
         return gae(rewards, values, next_values, terminated, truncated, gamma, lam)
     if method == "mc":
@@ -68,7 +75,7 @@ def value_loss(values, targets, values_old=None, clip: float = 0.0):
 
     Value clipping (Schulman et al.'s PPO2 code, not the PPO paper) is off by default in
     minirl: Andrychowicz et al. 2021 ("What matters in on-policy RL?") and Engstrom et al.
-    2020 found it does not help and can hurt. Lecture: 001 "Batch actor-critic" (fit V by
+    2020 found it does not help and can hurt. Lecture: CS224R "Batch actor-critic" (fit V by
     regression onto targets y_t).
     Shapes: ``values, targets, values_old`` [B]; returns ``(loss: float, dvalues [B])``.
     """

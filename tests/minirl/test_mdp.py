@@ -11,6 +11,7 @@ from minirl.mdp import (
     FiniteMDP,
     backward_induction,
     bellman_optimality_residual,
+    clipped_surrogate_objective,
     deterministic_policies,
     enumerate_trajectories,
     exact_gradient,
@@ -19,6 +20,8 @@ from minirl.mdp import (
     infinite_horizon_objective,
     infinite_horizon_values,
     linear_softmax_policy,
+    log_state_ratios,
+    mean_state_kl,
     performance_difference,
     policy_evaluation,
     policy_iteration,
@@ -219,3 +222,43 @@ def test_infinite_horizon_solvers_need_a_discount():
     mdp = random_mdp(np.random.default_rng(0), 2, 2, 2, gamma=1.0)
     with pytest.raises(ValueError, match="gamma < 1"):
         q_value_iteration(mdp)
+
+
+@pytest.mark.parametrize("table", [[[0.9, 0.9], [0.5, 0.5]], [[1.2, -0.2], [0.5, 0.5]],
+                                   [[np.nan, 1.0], [0.5, 0.5]], [[1.0, 0.0]]])
+def test_every_oracle_rejects_a_policy_table_that_is_not_a_distribution(table):
+    mdp = random_mdp(np.random.default_rng(0), 2, 2, 2, gamma=0.9)
+    good = np.full((2, 2), 0.5)
+    for fn in (exact_objective, policy_evaluation, enumerate_trajectories, state_distributions,
+               infinite_horizon_values):
+        with pytest.raises(ValueError, match="pi"):
+            fn(mdp, table)
+    for fn in (performance_difference, surrogate_objective, log_state_ratios):
+        with pytest.raises(ValueError, match="pi_new"):
+            fn(mdp, table, good)
+        with pytest.raises(ValueError, match="pi_old"):
+            fn(mdp, good, table)
+    with pytest.raises(ValueError, match="pi_new"):
+        mean_state_kl(mdp, table, good, "old_new")
+    with pytest.raises(ValueError, match="pi_old"):
+        clipped_surrogate_objective(mdp, good, table, 0.2)
+
+
+def test_log_state_ratios_and_mean_state_kl_by_hand():
+    """One absorbing state reached only by action 1: d_t and the KL by hand."""
+    P = np.zeros((2, 2, 2))
+    P[0, 0, 0] = P[0, 1, 1] = P[1, :, 1] = 1.0
+    mdp = FiniteMDP(p0=[1.0, 0.0], P=P, R=np.zeros((2, 2)), horizon=2, gamma=1.0)
+    old, new = np.array([[0.5, 0.5], [0.5, 0.5]]), np.array([[0.75, 0.25], [0.5, 0.5]])
+    lr = log_state_ratios(mdp, new, old)
+    np.testing.assert_allclose(lr, [[0.0, 0.0], [np.log(0.75 / 0.5), np.log(0.25 / 0.5)]])
+    kl0 = 0.5 * np.log(0.5 / 0.75) + 0.5 * np.log(0.5 / 0.25)   # KL(old || new) at state 0
+    # d^old: step 0 at state 0; step 1 half/half; state 1's policies agree
+    assert abs(mean_state_kl(mdp, new, old, "old_new") - (kl0 + 0.5 * kl0) / 2) < 1e-15
+    kl0r = 0.75 * np.log(0.75 / 0.5) + 0.25 * np.log(0.25 / 0.5)
+    assert abs(mean_state_kl(mdp, new, old, "new_old") - (kl0r + 0.5 * kl0r) / 2) < 1e-15
+
+
+def test_gamma_has_no_default():
+    with pytest.raises(TypeError):
+        random_mdp(np.random.default_rng(0), 2, 2, 2)

@@ -11,13 +11,16 @@ import pytest
 from hypothesis import given, settings
 
 from minirl.mdp import (
+    exact_gradient,
     exact_objective,
     finite_difference_gradient,
+    linear_softmax_policy,
+    log_state_ratios,
     policy_evaluation,
     random_mdp,
+    state_distributions,
     surrogate_objective,
     tabular_softmax_policy,
-    linear_softmax_policy,
 )
 from minirl.objectives.policy_gradient import (
     advantage_weights,
@@ -25,11 +28,14 @@ from minirl.objectives.policy_gradient import (
     episode_ids,
     episode_steps,
     full_return_weights,
+    marginal_is_weights,
     per_decision_is_weights,
     per_episode_gradients,
     per_step_is_weights,
     policy_gradient,
+    policy_gradient_from_dlogp,
     policy_gradient_loss,
+    prefix_is_advantage_weights,
     reward_to_go_weights,
     state_baseline_weights,
     trajectory_is_weights,
@@ -410,3 +416,256 @@ def test_weights_reset_at_episode_boundaries_inside_a_column(case):
         single_rows = b.per_episode(single)
         np.testing.assert_allclose(rows[0::2], single_rows, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(rows[1::2], single_rows[perm], rtol=1e-10, atol=1e-12)
+
+
+# --- claims about bias and variance, each checked exactly --------------------------------------
+
+
+def _jacobian(f, theta):
+    return np.stack([finite_difference_gradient(lambda x: f(x)[i], theta)
+                     for i in range(theta.size)])
+
+
+@given(policy_cases())
+def test_dropping_the_step_discount_gives_the_undiscounted_state_field(case):
+    """E[sum_t grad log pi(a_t|s_t) G_t] = sum_t E[grad log pi Q_t] (no gamma^t), exactly."""
+    mdp, policy, theta, _ = case
+    b = enumerated_batch(mdp, policy, theta)
+    w = reward_to_go_weights(b.rewards, b.terminated, b.truncated, mdp.gamma, step_discount=False)
+    _assert_unbiased(exact_mean(b.per_episode(w), b.prob),
+                     exact_gradient(mdp, policy, theta, step_discount=False))
+
+
+def test_the_undiscounted_state_field_is_the_gradient_of_no_objective():
+    """Nota & Thomas (2020): its Jacobian is asymmetric, so no J~ has it as gradient; the
+    discounted estimator's Jacobian is the Hessian of J (symmetric)."""
+    rng = np.random.default_rng(0)
+    mdp = random_mdp(rng, 2, 2, 3, gamma=0.5)
+    policy = tabular_softmax_policy(2, 2)
+    theta = rng.standard_normal(4)
+    Jac = _jacobian(lambda x: exact_gradient(mdp, policy, x, step_discount=False), theta)
+    asym = np.linalg.norm(Jac - Jac.T) / np.linalg.norm(Jac)
+    assert abs(asym - 0.4751) < 1e-3
+    H = _jacobian(lambda x: exact_gradient(mdp, policy, x), theta)
+    assert np.linalg.norm(H - H.T) / np.linalg.norm(H) < 1e-8
+
+
+def test_batch_mean_baseline_bias_for_a_discount_below_one():
+    """gamma = 0.5, E = 2 episodes: full return gives exactly (1 - 1/E) grad J; reward-to-go
+    gives grad J - (1/E) E[sum_t gamma^k grad log pi(a_t|s_t) R(tau)], not proportional."""
+    rng = np.random.default_rng(4)
+    mdp = random_mdp(rng, 2, 2, 2, gamma=0.5)
+    policy = tabular_softmax_policy(2, 2)
+    theta = rng.standard_normal(4)
+    b = enumerated_batch(mdp, policy, theta)
+    K = b.prob.size
+    est = {True: np.zeros(4), False: np.zeros(4)}
+    for i, j in itertools.product(range(K), repeat=2):
+        cols = [i, j]
+        args = (b.rewards[:, cols], b.terminated[:, cols], b.truncated[:, cols], mdp.gamma)
+        for full in (True, False):
+            w = constant_baseline_weights(*args, "mean", full_return=full)
+            est[full] += b.prob[i] * b.prob[j] * policy_gradient(b.scores[:, cols], w)
+    truth = grad_J(mdp, policy, theta)
+    assert relative_error(est[True], 0.5 * truth) < RTOL
+    R = full_return_weights(b.rewards, b.terminated, b.truncated, mdp.gamma)
+    gk = mdp.gamma ** episode_steps(b.terminated, b.truncated)
+    c = exact_mean(b.per_episode(gk * R), b.prob)
+    assert relative_error(est[False], truth - 0.5 * c) < RTOL
+    assert relative_error(est[False], 0.5 * truth) > 1e-2
+
+
+def test_per_decision_is_not_always_lower_variance_than_the_trajectory_product():
+    rng = np.random.default_rng(25)
+    mdp = random_mdp(rng, 2, 2, 2, 1.0)
+    policy = tabular_softmax_policy(2, 2)
+    theta = rng.standard_normal(4)
+    b = enumerated_batch(mdp, policy, theta, behaviour=np.full((2, 2), 0.5))
+    var = {fn: exact_variance(b.per_episode(fn(b.rewards, b.terminated, b.truncated, b.logp,
+                                                b.logp_old, None, 1.0)), b.prob).sum()
+           for fn in (trajectory_is_weights, per_decision_is_weights)}
+    assert abs(var[trajectory_is_weights] - 0.24185) < 1e-4
+    assert abs(var[per_decision_is_weights] - 0.28737) < 1e-4
+
+
+@given(policy_cases(max_trajectories=600))
+def test_per_decision_equals_the_trajectory_product_when_only_the_last_reward_is_nonzero(case):
+    mdp, policy, theta, behaviour = case
+    b = enumerated_batch(mdp, policy, theta, behaviour=behaviour)
+    r = np.zeros_like(b.rewards)
+    r[-1] = b.rewards[-1]
+    args = (r, b.terminated, b.truncated, b.logp, b.logp_old, None, mdp.gamma)
+    np.testing.assert_allclose(per_decision_is_weights(*args), trajectory_is_weights(*args),
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_full_return_can_have_less_variance_than_reward_to_go():
+    """No ordering theorem: here (S = 1, T = 2, gamma = 1, b(s_t) = V^pi_t) the full return
+    R(tau) - V(s_t) has less variance than G_t - V(s_t)."""
+    rng = np.random.default_rng(30)
+    S, T = int(rng.integers(1, 3)), int(rng.integers(2, 4))
+    mdp = random_mdp(rng, S, 2, T, 1.0)
+    policy = tabular_softmax_policy(S, 2)
+    theta = rng.standard_normal(S * 2)
+    b = enumerated_batch(mdp, policy, theta)
+    _, V, _ = policy_evaluation(mdp, policy.probs(theta))
+    var = {full: exact_variance(b.per_episode(state_baseline_weights(
+        b.rewards, b.terminated, b.truncated, b.at(V), 1.0, full_return=full)), b.prob).sum()
+        for full in (False, True)}
+    assert (S, T) == (1, 2) and var[True] < 0.75 * var[False]
+
+
+@given(policy_cases())
+def test_trajectory_weight_second_moment_lies_between_the_chi_square_powers(case):
+    """E_b[rho_{0:T-1}^2] in [(1 + min_s chi2_s)^T, (1 + max_s chi2_s)^T] (a theorem)."""
+    mdp, policy, theta, behaviour = case
+    b = enumerated_batch(mdp, policy, theta, behaviour=behaviour)
+    rho = np.exp((b.logp - b.logp_old).sum(axis=0))
+    second = b.prob @ rho**2
+    chi2 = (policy.probs(theta) ** 2 / behaviour).sum(axis=1) - 1.0
+    T = mdp.horizon
+    assert (1 + chi2.min()) ** T * (1 - 1e-10) <= second <= (1 + chi2.max()) ** T * (1 + 1e-10)
+
+
+# --- the missing lecture forms -------------------------------------------------------------
+
+
+@given(policy_cases())
+def test_prefix_products_with_the_target_advantage_are_unbiased(case):
+    """CS234: E_b[sum_t rho_{0:t} gamma^t grad log pi(a_t|s_t) A^theta_t] = grad J(theta)."""
+    mdp, policy, theta, behaviour = case
+    b = enumerated_batch(mdp, policy, theta, behaviour=behaviour)
+    _, _, A = policy_evaluation(mdp, policy.probs(theta))
+    w = prefix_is_advantage_weights(b.at(A), b.terminated, b.truncated, b.logp, b.logp_old,
+                                    mdp.gamma)
+    _assert_unbiased(exact_mean(b.per_episode(w), b.prob), grad_J(mdp, policy, theta))
+
+
+@given(policy_cases())
+def test_full_return_trajectory_is_is_unbiased(case):
+    """Off-policy REINFORCE: E_Q[P(tau)/Q(tau) (R(tau) - b(s_t)) grad log P(tau)] = grad J."""
+    mdp, policy, theta, behaviour = case
+    b = enumerated_batch(mdp, policy, theta, behaviour=behaviour)
+    table = np.random.default_rng(3).standard_normal((mdp.horizon, mdp.num_states))
+    for values in (None, b.at(table)):
+        w = trajectory_is_weights(b.rewards, b.terminated, b.truncated, b.logp, b.logp_old,
+                                  values, mdp.gamma, full_return=True)
+        _assert_unbiased(exact_mean(b.per_episode(w), b.prob), grad_J(mdp, policy, theta))
+
+
+def _marginal_case(mdp, policy, theta, behaviour):
+    b = enumerated_batch(mdp, policy, theta, behaviour=behaviour)
+    log_state = b.at(log_state_ratios(mdp, policy.probs(theta), behaviour))
+    return b, log_state
+
+
+@given(policy_cases())
+def test_marginal_ratio_with_per_decision_future_is_unbiased(case):
+    mdp, policy, theta, behaviour = case
+    b, log_state = _marginal_case(mdp, policy, theta, behaviour)
+    table = np.random.default_rng(5).standard_normal((mdp.horizon, mdp.num_states))
+    for values in (None, b.at(table)):
+        w = marginal_is_weights(b.rewards, b.terminated, b.truncated, b.logp, b.logp_old,
+                                log_state, values, mdp.gamma, future="per_decision")
+        _assert_unbiased(exact_mean(b.per_episode(w), b.prob), grad_J(mdp, policy, theta))
+
+
+@given(policy_cases())
+def test_marginal_ratio_with_behaviour_returns_has_the_stated_expectation(case):
+    """E = sum_t gamma^t E_{s~d'_t, a~pi'}[grad log pi'(a|s) Q^b_t(s, a)]; the state ratio set
+    to 1 gives the common final form exactly."""
+    mdp, policy, theta, behaviour = case
+    b, log_state = _marginal_case(mdp, policy, theta, behaviour)
+    pi = policy.probs(theta)
+    Qb, _, _ = policy_evaluation(mdp, behaviour)
+    d_new = state_distributions(mdp, pi)
+    disc = mdp.gamma ** np.arange(mdp.horizon)
+    stated = np.einsum("t,ts,sa,sap,tsa->p", disc, d_new, pi, policy.score_table(theta), Qb)
+    w = marginal_is_weights(b.rewards, b.terminated, b.truncated, b.logp, b.logp_old,
+                            log_state, None, mdp.gamma)
+    _assert_unbiased(exact_mean(b.per_episode(w), b.prob), stated)
+    args = (b.rewards, b.terminated, b.truncated, b.logp, b.logp_old)
+    np.testing.assert_allclose(
+        marginal_is_weights(*args, np.zeros_like(log_state), None, mdp.gamma),
+        per_step_is_weights(*args, None, mdp.gamma), rtol=1e-13, atol=1e-15)
+
+
+def test_bias_of_the_per_time_step_forms_measured():
+    """The lecture's per-time-step forms on one MDP (the numbers quoted in docs/lectures.md):
+    exact marginal ratio with behaviour returns, and the common final form (state ratio 1)."""
+    rng = np.random.default_rng(5)
+    mdp = random_mdp(rng, 3, 2, 4, gamma=1.0)
+    policy = tabular_softmax_policy(3, 2)
+    theta = 2 * rng.standard_normal(6)
+    behaviour = policy.probs(np.zeros(6))
+    b, log_state = _marginal_case(mdp, policy, theta, behaviour)
+    truth = grad_J(mdp, policy, theta)
+    args = (b.rewards, b.terminated, b.truncated, b.logp, b.logp_old)
+    err = {}
+    for name, w in (("marginal", marginal_is_weights(*args, log_state, None, 1.0)),
+                    ("per_step", per_step_is_weights(*args, None, 1.0)),
+                    ("unbiased", marginal_is_weights(*args, log_state, None, 1.0,
+                                                     future="per_decision"))):
+        mean = exact_mean(b.per_episode(w), b.prob)
+        err[name] = np.linalg.norm(mean - truth) / np.linalg.norm(truth)
+    assert err["unbiased"] < RTOL
+    assert abs(err["marginal"] - 0.1555) < 1e-3 and abs(err["per_step"] - 0.2123) < 1e-3
+
+
+# --- helper that turns any loss into an estimate of grad J -------------------------------------
+
+
+def test_policy_gradient_from_dlogp_undoes_each_loss_normalization():
+    rng = np.random.default_rng(0)
+    scores = rng.standard_normal((5, 3, 4))
+    w = rng.standard_normal((5, 3))
+    logp = rng.standard_normal((5, 3))
+    for n in (3, 15, 2.5):
+        _, dlogp = policy_gradient_loss(logp, w, num_episodes=n)
+        np.testing.assert_allclose(
+            policy_gradient_from_dlogp(scores, dlogp, loss_divisor=n, num_episodes=3),
+            policy_gradient(scores, w), rtol=1e-13)
+
+
+# --- inputs that must not pass silently ---------------------------------------------------------
+
+
+def test_every_estimator_input_is_checked_by_name():
+    r = np.ones((3, 2))
+    f = np.zeros((3, 2), bool)
+    lp = np.zeros((3, 2))
+    for bad in (np.nan, np.inf, -np.inf):
+        with pytest.raises(ValueError, match="baseline"):
+            constant_baseline_weights(r, f, f, 0.9, bad)
+    with pytest.raises(TypeError, match="baseline"):
+        constant_baseline_weights(r, f, f, 0.9, None)
+    with pytest.raises(ValueError, match="start_steps"):
+        reward_to_go_weights(r, f, f, 0.5, start_steps=[-3, -3])
+    with pytest.raises(TypeError, match="start_steps"):
+        reward_to_go_weights(r, f, f, 0.5, start_steps=[1.5, 0.0])
+    with pytest.raises(ValueError, match="start_steps"):
+        constant_baseline_weights(r, f, f, 0.5, 1.0, start_steps=[-1, 0])
+    with pytest.raises(TypeError):
+        reward_to_go_weights(r, f, f)  # gamma has no default
+    scores = np.zeros((3, 2, 4))
+    for sw in ([-1.0, 1.0], [0.0, 0.0], [np.nan, 1.0]):
+        with pytest.raises(ValueError, match="sample_weight"):
+            variance_optimal_baseline(scores, r, f, f, 1.0, sample_weight=sw)
+    for fn in (trajectory_is_weights, per_decision_is_weights):
+        with pytest.raises(ValueError, match="start_steps"):
+            fn(r, f, f, lp, lp, None, 0.9, start_steps=[2, 0])
+    with pytest.raises(ValueError, match="start_steps"):
+        prefix_is_advantage_weights(r, f, f, lp, lp, 0.9, start_steps=[0, 1])
+    with pytest.raises(ValueError, match="log_state_ratio"):
+        marginal_is_weights(r, f, f, lp, lp, np.full((3, 2), np.nan), None, 0.9)
+    with pytest.raises(ValueError, match="log_state_ratio"):
+        marginal_is_weights(r, f, f, lp, lp, np.zeros((2, 2)), None, 0.9)
+    with pytest.raises(ValueError, match="future"):
+        marginal_is_weights(r, f, f, lp, lp, lp, None, 0.9, future="target")
+    with pytest.raises(ValueError, match="values"):
+        state_baseline_weights(r, f, f, np.full((3, 2), np.nan), 0.9)
+    with pytest.raises(ValueError, match="num_episodes"):
+        policy_gradient_loss(lp, r, num_episodes=0)
+    # a target that never reaches a state (log ratio -inf) is weight 0, not NaN
+    w = marginal_is_weights(r, f, f, lp, lp, np.full((3, 2), -np.inf), None, 0.9)
+    assert np.all(w == 0.0)

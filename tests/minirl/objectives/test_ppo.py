@@ -6,6 +6,8 @@ from hypothesis import strategies as st
 
 from minirl.distributions import Categorical
 from minirl.mdp import (
+    clipped_surrogate_objective,
+    exact_gradient,
     exact_objective,
     finite_difference_gradient,
     policy_evaluation,
@@ -13,12 +15,14 @@ from minirl.mdp import (
     state_distributions,
     tabular_softmax_policy,
 )
-from minirl.objectives.policy_gradient import advantage_weights, policy_gradient_loss
+from minirl.objectives.policy_gradient import (advantage_weights, policy_gradient_from_dlogp,
+                                               policy_gradient_loss)
 from minirl.objectives.ppo import (
     adaptive_kl_beta,
     approx_kl,
     categorical_kl,
     clip_fraction,
+    clipped_ratio_loss,
     kl_penalty_loss,
     ppo_clip_loss,
     surrogate_loss,
@@ -219,3 +223,85 @@ def test_monte_carlo_surrogate_gradients_land_within_five_standard_errors():
                 truth = finite_difference_gradient(
                     lambda x: exact_objective(mdp, policy.probs(x)), theta_old)
                 assert relative_error(expected, truth) < 1e-6
+
+
+# --- what the clipped surrogate's gradient estimates at theta' = theta -------------------------
+
+
+def _expected_grad_at_theta_old(loss_fn, b, adv):
+    """E over enumerated trajectories of grad J estimated from ``loss_fn``'s dlogp (one
+    trajectory per column, loss averaged over all M = T*K samples)."""
+    T, K = adv.shape
+    _, dlogp = loss_fn(b.logp, b.logp, adv)
+    rows = np.stack([policy_gradient_from_dlogp(b.scores[:, [k]], dlogp[:, [k]],
+                                                loss_divisor=T * K, num_episodes=1)
+                     for k in range(K)])
+    return b.prob @ rows
+
+
+def test_clip_loss_fed_the_advantage_without_gamma_t_is_the_biased_field():
+    """Issue 10's numbers: A^pi alone gives sum_t E[grad log pi Q_t] (no gamma^t), not grad J;
+    gamma^k A^pi gives grad J."""
+    rng = np.random.default_rng(1)
+    mdp = random_mdp(rng, 2, 2, 3, gamma=0.5)
+    policy = tabular_softmax_policy(2, 2)
+    theta = rng.standard_normal(4)
+    b = enumerated_batch(mdp, policy, theta)
+    _, _, A = policy_evaluation(mdp, policy.probs(theta))
+    clip = lambda lp, lo, a: ppo_clip_loss(lp, lo, a, 0.2)  # noqa: E731
+    plain = _expected_grad_at_theta_old(clip, b, b.at(A))
+    np.testing.assert_allclose(plain, [0.58891, -0.58891, 0.10330, -0.10330], atol=1e-5)
+    np.testing.assert_allclose(plain, exact_gradient(mdp, policy, theta, step_discount=False),
+                               rtol=1e-10)
+    truth = finite_difference_gradient(lambda x: exact_objective(mdp, policy.probs(x)), theta)
+    np.testing.assert_allclose(truth, [0.39084, -0.39084, 0.05265, -0.05265], atol=1e-5)
+    discounted = _expected_grad_at_theta_old(
+        clip, b, advantage_weights(b.at(A), b.terminated, b.truncated, mdp.gamma))
+    assert relative_error(discounted, truth) < 1e-6
+
+
+# --- CS224R's Trick #1 (clipped ratio, no min) beside L^CLIP ----------------------------------
+
+
+@given(st.integers(0, 10**6), st.sampled_from([0.1, 0.2, 0.3]))
+def test_clipped_ratio_loss_gradient(seed, eps):
+    rng = np.random.default_rng(seed)
+    logp_old = rng.standard_normal((4, 3))
+    logp = logp_old + _away_from_kinks(rng, (4, 3), eps)
+    adv = rng.standard_normal((4, 3))
+    _, dlogp = clipped_ratio_loss(logp, logp_old, adv, eps)
+    check_gradient(lambda x: clipped_ratio_loss(x, logp_old, adv, eps)[0], logp, dlogp, dy=1.0)
+
+
+def test_trick_one_and_l_clip_gradients_exactly_on_a_finite_mdp():
+    """Each loss's expected gradient (samples from pi_old, adv = gamma^t A^old) is the gradient
+    of its exact objective, and the two differ by exactly the worsening-direction samples
+    outside the band, where L^CLIP keeps -r A / M and Trick #1 has 0."""
+    rng = np.random.default_rng(11)
+    mdp = random_mdp(rng, 2, 3, 3, gamma=0.9)
+    policy = tabular_softmax_policy(2, 3)
+    theta_old = rng.standard_normal(6)
+    theta = theta_old + 0.6 * rng.standard_normal(6)
+    pi_old, pi = policy.probs(theta_old), policy.probs(theta)
+    eps = 0.2
+    ratio = pi / pi_old
+    assert np.abs(ratio - (1 - eps)).min() > 1e-3 and np.abs(ratio - (1 + eps)).min() > 1e-3
+    b = enumerated_batch(mdp, policy, theta, behaviour=pi_old)
+    _, _, A = policy_evaluation(mdp, pi_old)
+    adv = advantage_weights(b.at(A), b.terminated, b.truncated, mdp.gamma)
+    T, K = adv.shape
+
+    def expected(loss_fn):
+        _, dlogp = loss_fn(b.logp, b.logp_old, adv, eps)
+        return b.prob @ (-np.einsum("tk,tkp->kp", dlogp * (T * K), b.scores))
+
+    g_clip, g_trick = expected(ppo_clip_loss), expected(clipped_ratio_loss)
+    for g, pessimistic in ((g_clip, True), (g_trick, False)):
+        fd = finite_difference_gradient(lambda x: clipped_surrogate_objective(
+            mdp, policy.probs(x), pi_old, eps, pessimistic=pessimistic), theta, eps=1e-6)
+        assert relative_error(g, fd) < 1e-6
+    r = np.exp(b.logp - b.logp_old)
+    worsening = ((adv > 0) & (r < 1 - eps)) | ((adv < 0) & (r > 1 + eps))
+    diff = b.prob @ np.einsum("tk,tkp->kp", np.where(worsening, r * adv, 0.0), b.scores)
+    assert np.linalg.norm(diff) > 1e-3
+    np.testing.assert_allclose(g_clip - g_trick, diff, rtol=1e-10, atol=1e-14)

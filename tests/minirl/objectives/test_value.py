@@ -63,3 +63,15 @@ def test_explained_variance():
     assert explained_variance(y, y) == 1.0
     assert explained_variance(np.full(3, 2.0), y) == 0.0
     assert np.isnan(explained_variance(y, np.ones(3)))
+
+
+def test_advantages_and_targets_name_bad_values():
+    r = np.ones((4, 2))
+    f = np.zeros((4, 2), bool)
+    for method in ("mc", "td0", "nstep", "gae"):
+        with pytest.raises(ValueError, match="values"):
+            advantages_and_targets(method, r, np.full((4, 2), np.nan), r, f, f, 0.9)
+        with pytest.raises(ValueError, match="values"):
+            advantages_and_targets(method, r, np.zeros((4, 1)), r, f, f, 0.9)
+        with pytest.raises(ValueError, match="values"):
+            advantages_and_targets(method, r, np.zeros((3, 2)), r, f, f, 0.9)
