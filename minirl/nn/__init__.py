@@ -17,8 +17,9 @@ from minirl.nn.init import (lecun_normal, lecun_uniform, orthogonal, xavier_norm
 from minirl.nn.layers import Identity, Linear, ReLU, Tanh
 from minirl.nn.losses import huber, log_softmax, mse, softmax_cross_entropy, weighted_nll
 from minirl.nn.mlp import MLP, ForwardCache, Sequential, Workspace
-from minirl.nn.optim import (SGD, Adam, AdamState, ConstantSchedule, LinearSchedule, SGDState,
-                             clip_grad_norm, hard_update, polyak_update)
+from minirl.nn.optim import (SGD, Adam, AdamState, ConstantSchedule, LinearSchedule,
+                             NonFiniteGradientError, SGDState, clip_grad_norm, hard_update,
+                             polyak_update)
 
 __all__ = [
     "Linear", "Tanh", "ReLU", "Identity",
@@ -26,5 +27,5 @@ __all__ = [
     "orthogonal", "xavier_uniform", "xavier_normal", "lecun_uniform", "lecun_normal", "zeros",
     "mse", "huber", "softmax_cross_entropy", "weighted_nll", "log_softmax",
     "SGD", "SGDState", "Adam", "AdamState", "ConstantSchedule", "LinearSchedule",
-    "clip_grad_norm", "polyak_update", "hard_update",
+    "clip_grad_norm", "polyak_update", "hard_update", "NonFiniteGradientError",
 ]

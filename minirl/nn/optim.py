@@ -16,9 +16,15 @@ Lecture: 001 (CS224R) "Practical implementation details": gradient clipping, har
 update ``w' <- w every N steps``, soft (Polyak) update ``w' <- tau w + (1 - tau) w'``;
 004 (CS234) "plug g into SGD or Adam". Adam: Kingma & Ba 2015; decoupled weight decay
 (AdamW): Loshchilov & Hutter 2019.
+
+Failure is loud: every hyperparameter is checked when the optimizer is built (a NaN, negative
+or infinite learning rate, a negative weight decay, a non-bool flag raise ValueError/TypeError
+naming it), and a step on a NaN/inf gradient, or one whose float32 second moment overflows,
+raises ``NonFiniteGradientError`` instead of silently writing NaN or taking a zero step.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Callable, Union
 
@@ -28,6 +34,41 @@ Schedule = Callable[[int], float]
 LearningRate = Union[float, Schedule]
 
 
+class NonFiniteGradientError(FloatingPointError):
+    """A gradient (or an optimizer statistic computed from it) is NaN or infinite.
+
+    Raised by ``clip_grad_norm`` and the optimizers' ``step`` instead of propagating NaN into
+    the parameters or, worse, silently taking a zero step; the message says which quantity.
+    Training has diverged (learning rate too large, rewards too large for the dtype, ...).
+    """
+
+
+def _real(x, name: str, lo: float = 0.0, hi: float = np.inf, *, lo_open: bool = False,
+          hi_open: bool = True) -> float:
+    """A real number (not a bool) in the interval from ``lo`` to ``hi``; NaN is never inside.
+    By default ``[lo, inf)``, so +inf is rejected too."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(x).__name__} {x!r}")
+    v = float(x)
+    ok_lo = v > lo if lo_open else v >= lo
+    ok_hi = v < hi if hi_open else v <= hi
+    if not (ok_lo and ok_hi):
+        interval = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+        raise ValueError(f"{name} must be in {interval}, got {x!r}")
+    return v
+
+
+def _flag(x, name: str) -> None:
+    if not isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(x).__name__} {x!r}")
+
+
+def _check_lr(lr, name: str = "lr") -> None:
+    """A number: finite and >= 0. A schedule: callable (its values are checked per step)."""
+    if not callable(lr):
+        _real(lr, name)
+
+
 # ----- learning-rate schedules -------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -35,6 +76,9 @@ class ConstantSchedule:
     """``lr(t) = lr`` for every update t."""
 
     lr: float
+
+    def __post_init__(self):
+        _real(self.lr, "lr")
 
     def __call__(self, t: int) -> float:
         return float(self.lr)
@@ -53,7 +97,12 @@ class LinearSchedule:
     n_updates: int
 
     def __post_init__(self):
-        if int(self.n_updates) < 1:
+        _real(self.lr0, "lr0")
+        _real(self.lr_end, "lr_end")
+        if isinstance(self.n_updates, (bool, np.bool_)) or not isinstance(
+                self.n_updates, numbers.Integral):
+            raise TypeError(f"n_updates must be an integer, got {self.n_updates!r}")
+        if self.n_updates < 1:
             raise ValueError(f"n_updates must be >= 1, got {self.n_updates}")
 
     def __call__(self, t: int) -> float:
@@ -62,7 +111,12 @@ class LinearSchedule:
 
 
 def _lr_at(lr: LearningRate, t: int) -> float:
-    return float(lr(t)) if callable(lr) else float(lr)
+    if not callable(lr):
+        return float(lr)
+    value = float(lr(t))
+    if not 0.0 <= value < np.inf:
+        raise ValueError(f"lr schedule gave lr({t}) = {value}; it must be finite and >= 0")
+    return value
 
 
 def _check(params: np.ndarray, grad: np.ndarray) -> None:
@@ -70,6 +124,13 @@ def _check(params: np.ndarray, grad: np.ndarray) -> None:
         raise TypeError("params and grad must be numpy arrays")
     if params.shape != grad.shape:
         raise ValueError(f"grad shape {grad.shape} differs from params shape {params.shape}")
+
+
+def _non_finite(grad: np.ndarray, who: str) -> NonFiniteGradientError:
+    bad = int(np.count_nonzero(~np.isfinite(grad)))
+    return NonFiniteGradientError(
+        f"{who}: grad has {bad} NaN/inf entries of {grad.size}; training diverged "
+        f"(lower the learning rate, clip gradients, or scale the rewards)")
 
 
 # ----- SGD ---------------------------------------------------------------------------------
@@ -97,8 +158,10 @@ class SGD:
     weight_decay: float = 0.0
 
     def __post_init__(self):
-        if not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        _check_lr(self.lr)
+        _real(self.momentum, "momentum", 0.0, 1.0)
+        _flag(self.nesterov, "nesterov")
+        _real(self.weight_decay, "weight_decay")
         if self.nesterov and self.momentum == 0.0:
             raise ValueError("nesterov=True needs momentum > 0")
 
@@ -109,6 +172,8 @@ class SGD:
              state: SGDState) -> tuple[np.ndarray, SGDState]:
         """One update; returns ``(new_params, new_state)``; inputs are not modified."""
         _check(params, grad)
+        if not np.isfinite(grad).all():
+            raise _non_finite(grad, "SGD.step")
         lr = _lr_at(self.lr, state.step)
         g = grad + self.weight_decay * params if self.weight_decay else grad
         b = self.momentum * state.velocity + g
@@ -149,12 +214,12 @@ class Adam:
     decoupled: bool = True
 
     def __post_init__(self):
+        _check_lr(self.lr)
         for name in ("beta1", "beta2"):
-            b = getattr(self, name)
-            if not 0.0 <= b < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {b}")
-        if not self.eps > 0:
-            raise ValueError(f"eps must be > 0, got {self.eps}")
+            _real(getattr(self, name), name, 0.0, 1.0)
+        _real(self.eps, "eps", lo_open=True)
+        _real(self.weight_decay, "weight_decay")
+        _flag(self.decoupled, "decoupled")
 
     def init(self, params: np.ndarray) -> AdamState:
         return AdamState(step=0, m=np.zeros_like(params), v=np.zeros_like(params))
@@ -177,6 +242,13 @@ class Adam:
         scratch *= 1.0 - self.beta2
         v = np.multiply(state.v, self.beta2)
         v += scratch                                       # beta2 v + (1 - beta2) g^2
+        if not np.isfinite(v).all():  # NaN/inf in g, or g^2 beyond float32 (|g| > 1.8e19)
+            if not np.isfinite(grad).all():
+                raise _non_finite(grad, "Adam.step")
+            raise NonFiniteGradientError(
+                f"Adam.step: the second moment v = E[g^2] overflowed {v.dtype} (|grad| up to "
+                f"{np.abs(grad).max():.3g}); the step would silently be 0. Clip gradients or "
+                f"use float64")
         # Fold both bias corrections into one scalar step size and the denominator.
         step_size = lr / (1.0 - self.beta1 ** t)
         denom = np.divide(v, 1.0 - self.beta2 ** t, out=scratch)
@@ -202,12 +274,39 @@ def clip_grad_norm(grad: np.ndarray, max_norm: float) -> tuple[np.ndarray, float
     Shapes: grad ``[n_params]`` (any shape; the norm is over all elements).
     Lecture: 001 (CS224R) "Dealing with TD gradients": gradient clipping.
     """
+    if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
+        raise TypeError(f"max_norm must be a real number, got {max_norm!r}")
     if not max_norm > 0:
         raise ValueError(f"max_norm must be > 0, got {max_norm}")
     grad = np.asarray(grad)
-    norm = float(np.sqrt(np.dot(grad.ravel(), grad.ravel())))
+    flat = grad.ravel()
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow goes to _clip_scaled
+        sq = float(np.dot(flat, flat))
+    if 0.0 < sq < np.inf:  # the common case: no overflow, underflow or non-finite entry
+        norm = float(np.sqrt(sq))
+        if norm > max_norm:
+            return grad * (max_norm / norm), norm
+        return grad, norm
+    return _clip_scaled(grad, float(max_norm))
+
+
+def _clip_scaled(grad: np.ndarray, max_norm: float) -> tuple[np.ndarray, float]:
+    """``clip_grad_norm`` when ``sum(g^2)`` over/underflowed (or is 0, or NaN/inf).
+
+    norm = s * ||g / s||  with  s = max|g|  (in float64; 1 <= ||g / s|| <= sqrt(n)), so a
+    float32 gradient of 1e20 has norm 1e20, not inf, and clips to the right direction instead
+    of to zero. A NaN/inf entry raises ``NonFiniteGradientError``.
+    """
+    if not np.isfinite(grad).all():
+        raise _non_finite(grad, "clip_grad_norm")
+    s = float(np.max(np.abs(grad), initial=0.0))
+    if s == 0.0:
+        return grad, 0.0
+    unit = grad.astype(np.float64) / s
+    r = float(np.sqrt(np.dot(unit.ravel(), unit.ravel())))
+    norm = s * r  # may round to inf only if the true norm exceeds the largest float
     if norm > max_norm:
-        return grad * (max_norm / norm), norm
+        return (unit * (max_norm / r)).astype(grad.dtype, copy=False), norm
     return grad, norm
 
 
@@ -223,8 +322,7 @@ def polyak_update(target: np.ndarray, online: np.ndarray, tau: float,
     Lecture: 001 (CS224R) "Semi-gradient and target network": soft target update (Polyak),
     and the SAC pseudocode's ``theta'_j <- tau theta_j + (1 - tau) theta'_j``.
     """
-    if not 0.0 <= tau <= 1.0:
-        raise ValueError(f"tau must be in [0, 1], got {tau}")
+    tau = _real(tau, "tau", 0.0, 1.0, hi_open=False)
     if target.shape != online.shape:
         raise ValueError(f"target {target.shape} and online {online.shape} differ in shape")
     res = np.multiply(target, 1.0 - tau, out=out)

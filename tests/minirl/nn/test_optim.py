@@ -175,3 +175,77 @@ def test_matches_torch_optimizers(make, make_torch):
         tp.grad = torch.tensor(g)
         topt.step()
     np.testing.assert_allclose(params, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+# -- overflow-free norms, non-finite gradients, argument validation (reliability issue) -------
+
+def test_clip_grad_norm_does_not_overflow_in_float32():
+    # rewards x1e20: the float32 sum of squares overflows; the old code returned 0 * grad
+    g = np.array([3e20, -4e20], dtype=np.float32)
+    clipped, norm = clip_grad_norm(g, 0.5)
+    np.testing.assert_allclose(norm, 5e20, rtol=1e-6)
+    np.testing.assert_allclose(clipped, [0.3, -0.4], rtol=1e-6)
+    assert clipped.dtype == np.float32
+    tiny = np.array([3e-30, 4e-30], dtype=np.float32)  # sum of squares underflows
+    same, norm = clip_grad_norm(tiny, 0.5)
+    assert same is tiny
+    np.testing.assert_allclose(norm, 5e-30, rtol=1e-6)
+    huge = np.array([1.5e308, 1.5e308])  # true norm 2.1e308 > max float: reported inf
+    clipped, norm = clip_grad_norm(huge, 1.0)
+    assert norm == np.inf
+    np.testing.assert_allclose(clipped, [2**-0.5, 2**-0.5])
+    assert clip_grad_norm(np.zeros(3), 1.0)[1] == 0.0
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_gradients_raise_a_named_error(bad):
+    from minirl.nn import NonFiniteGradientError
+    g = np.array([1.0, bad])
+    with pytest.raises(NonFiniteGradientError, match="clip_grad_norm: grad has 1 NaN/inf"):
+        clip_grad_norm(g, 1.0)
+    p = np.zeros(2)
+    for opt, who in ((Adam(lr=1e-3), "Adam.step"), (SGD(lr=1e-3), "SGD.step")):
+        with pytest.raises(NonFiniteGradientError, match=who):
+            opt.step(p, g, opt.init(p))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in multiply")
+def test_adam_second_moment_overflow_in_float32_is_an_error_not_a_zero_step():
+    from minirl.nn import NonFiniteGradientError
+    p = np.zeros(2, np.float32)
+    adam = Adam(lr=1e-3)
+    with pytest.raises(NonFiniteGradientError, match="second moment"):
+        adam.step(p, np.array([1e20, 0.0], np.float32), adam.init(p))
+    new, _ = adam.step(p, np.array([1e18, 0.0], np.float32), adam.init(p))
+    np.testing.assert_allclose(new, [-1e-3, 0.0], rtol=1e-5)  # Adam's first step: -lr sign(g)
+
+
+@pytest.mark.parametrize("make,name", [
+    (lambda: Adam(lr=float("nan")), "lr"), (lambda: Adam(lr=-0.1), "lr"),
+    (lambda: Adam(lr=float("inf")), "lr"), (lambda: SGD(lr=-0.1), "lr"),
+    (lambda: Adam(lr=1e-3, weight_decay=-0.01), "weight_decay"),
+    (lambda: SGD(lr=1e-3, weight_decay=-0.01), "weight_decay"),
+    (lambda: Adam(lr=1e-3, weight_decay=float("inf")), "weight_decay"),
+    (lambda: Adam(lr=1e-3, eps=0.0), "eps"), (lambda: Adam(lr=1e-3, eps=float("nan")), "eps"),
+    (lambda: Adam(lr=1e-3, beta1=float("nan")), "beta1"), (lambda: Adam(lr=1e-3, beta2=1.0), "beta2"),
+    (lambda: Adam(lr=1e-3, decoupled="no"), "decoupled"), (lambda: Adam(lr="0.1"), "lr"),
+    (lambda: SGD(lr=1e-3, momentum=float("nan")), "momentum"),
+    (lambda: SGD(lr=1e-3, momentum=0.9, nesterov=1), "nesterov"), (lambda: Adam(lr=True), "lr"),
+    (lambda: LinearSchedule(float("nan"), 0.0, 10), "lr0"),
+    (lambda: LinearSchedule(1e-3, -1.0, 10), "lr_end"),
+    (lambda: LinearSchedule(1e-3, 0.0, 2.5), "n_updates"),
+    (lambda: ConstantSchedule(float("inf")), "lr"),
+    (lambda: clip_grad_norm(np.ones(2), float("nan")), "max_norm"),
+    (lambda: polyak_update(np.ones(2), np.ones(2), float("nan")), "tau"),
+])
+def test_optimizer_arguments_are_validated_by_name(make, name):
+    with pytest.raises((TypeError, ValueError), match=name):
+        make()
+
+
+def test_a_schedule_that_goes_negative_is_caught_at_the_step():
+    p = np.zeros(1)
+    adam = Adam(lr=lambda t: -1.0)
+    with pytest.raises(ValueError, match=r"lr\(0\) = -1.0"):
+        adam.step(p, np.ones(1), adam.init(p))
+    assert Adam(lr=0.0).lr == 0.0 and clip_grad_norm(np.ones(1), float("inf"))[1] == 1.0
