@@ -9,6 +9,10 @@
              w_t = G_t                    (no baseline)
              w_t = G_t - mean_i R(tau_i)  (batch-mean baseline)
              w_t = G_t - b(s_t)           (learned baseline, the value net before its refit)
+         ``baseline="optimal"`` (full return only) has no per-step weight: each episode's
+         score vector g_i = sum_t grad log pi(a_t|s_t) (one backward pass per episode) and
+         g = (1/E) sum_i g_i (R(tau_i) - b_i), b_ij = sum_{l!=i} g_lj^2 R_l / sum_{l!=i} g_lj^2
+         (COL778's variance-optimal baseline per coordinate, leave-one-out: unbiased)
       3. Re-fit the baseline: minimize sum_t |b(s_t) - G_t|^2 (``vf_epochs`` passes of
          minibatch Adam steps on the value net)
       4. Update the policy with one Adam step along g = mean_t grad log pi(a_t|s_t) w_t
@@ -17,9 +21,10 @@ The weights of step 2 are the estimators of ``minirl.objectives.policy_gradient`
 ``step_discount=True`` they carry the gamma^k factor that makes the discounted estimator
 unbiased, off by default (the common, biased choice; see that module).
 
-Lecture: 004_233fd61d3e4def9e.txt, '"Vanilla" Policy Gradient Algorithm' (refit baseline);
-000_372fbf7095d3a5aa.txt, REINFORCE, "Using causality", "Introducing baselines";
-002_902aae7ba896f1e4.txt, reward to go. Paper: Williams (1992).
+Lecture: Stanford CS234 "Lecture 6: Policy Gradient II", '"Vanilla" Policy Gradient Algorithm'
+(refit baseline); Stanford CS224R "Policy Gradients", REINFORCE, "Using causality",
+"Introducing baselines"; IIT Delhi COL778 "Policy Gradients", reward to go and "Analyzing
+variance" (the optimal baseline). Paper: Williams (1992); Greensmith et al. (2004).
 """
 from __future__ import annotations
 
@@ -30,15 +35,17 @@ import numpy as np
 
 from minirl.algos.base import ActorCriticNet, OnPolicyAgent, check_config
 from minirl.nn import Adam, clip_grad_norm
-from minirl.objectives.policy_gradient import (constant_baseline_weights, full_return_weights,
+from minirl.objectives.policy_gradient import (constant_baseline_weights, episode_ids,
+                                               full_return_weights, optimal_baseline_gradient,
                                                policy_gradient_loss, reward_to_go_weights,
                                                state_baseline_weights)
 from minirl.objectives.value import advantages_and_targets, explained_variance, value_loss
 from minirl.rollout import Rollout, flatten
 
-__all__ = ["REINFORCEConfig", "REINFORCE", "pg_weights", "fit_baseline", "policy_step"]
+__all__ = ["REINFORCEConfig", "REINFORCE", "pg_weights", "fit_baseline", "policy_step",
+           "episode_score_vectors", "optimal_baseline_step"]
 
-BASELINES = ("none", "mean", "value")
+BASELINES = ("none", "mean", "value", "optimal")
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,7 @@ class REINFORCEConfig:
     num_steps: int = 250               # T steps per env per iteration (batch N*T = 2000)
     gamma: float = 0.99                # discount
     reward_to_go: bool = True          # G_t (causality) instead of the full return R(tau)
-    baseline: str = "value"            # "none", "mean" (batch mean return) or "value" (learned)
+    baseline: str = "value"            # "none", "mean" (batch mean), "value" (learned), "optimal"
     step_discount: bool = False        # weight step k of an episode by gamma^k (unbiased)
     norm_adv: bool = True              # normalize the weights w_t over the batch
     lr: float = 3e-3                   # policy Adam learning rate
@@ -68,6 +75,9 @@ class REINFORCEConfig:
                      vf_minibatch_size=(1, None), max_grad_norm=(1e-9, None))
         if self.baseline not in BASELINES:
             raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
+        if self.baseline == "optimal" and self.reward_to_go:
+            raise ValueError("baseline='optimal' is the full-return estimator's baseline: "
+                             "set reward_to_go=False")
 
 
 def pg_weights(ro: Rollout, cfg: REINFORCEConfig):
@@ -78,7 +88,7 @@ def pg_weights(ro: Rollout, cfg: REINFORCEConfig):
     args = (ro.rewards, ro.terminated, ro.truncated, cfg.gamma)
     disc = dict(step_discount=cfg.step_discount)
     full = dict(full_return=not cfg.reward_to_go)
-    if cfg.baseline == "none":
+    if cfg.baseline in ("none", "optimal"):  # "optimal": the plain returns, b applied later
         w = (reward_to_go_weights(*args, **disc) if cfg.reward_to_go
              else full_return_weights(*args))
     elif cfg.baseline == "mean":
@@ -133,6 +143,42 @@ def policy_step(net: ActorCriticNet, params: np.ndarray, opt_state, ro: Rollout,
                                "grad_norm": grad_norm}
 
 
+def episode_score_vectors(net: ActorCriticNet, params: np.ndarray, obs: np.ndarray,
+                          actions: np.ndarray, ids: np.ndarray, num_episodes: int) -> np.ndarray:
+    """g_i = sum_{t in episode i} grad_theta log pi(a_t|s_t) over the policy slice, ``[E, P_pi]``.
+
+    obs [B, obs_dim], actions [B, ...], ids [B] (episode of each row, 0..E-1): one forward
+    and one backward pass per episode (dlogp = 1 on its rows).
+    """
+    out = np.zeros((num_episodes, net.pi_slice.stop), dtype=np.float64)
+    order = np.argsort(ids, kind="stable")
+    bounds = np.searchsorted(ids[order], np.arange(num_episodes + 1))
+    for e in range(num_episodes):
+        rows = order[bounds[e]:bounds[e + 1]]
+        dist, _, cache = net.forward(params, obs[rows])
+        ddist = dist.log_prob_backward(actions[rows], np.ones(len(rows), dist.dtype))
+        out[e] = net.backward(params, cache, ddist)[net.pi_slice]
+    return out
+
+
+def optimal_baseline_step(net: ActorCriticNet, params: np.ndarray, opt_state, ro: Rollout,
+                          R: np.ndarray, cfg: REINFORCEConfig):
+    """Steps 2 and 4 for ``baseline="optimal"``: one Adam step along
+    g = (1/E) sum_i g_i (R(tau_i) - b_i) (``optimal_baseline_gradient``); ``R`` [T, N] is each
+    step's episode return. Returns (params, opt_state, stats)."""
+    ids, E = episode_ids(ro.terminated, ro.truncated)
+    ids = flatten(ids)
+    R_ep = np.zeros(E)
+    R_ep[ids] = flatten(R)  # every step of an episode carries the same R(tau)
+    g = episode_score_vectors(net, params, flatten(ro.obs), flatten(ro.actions), ids, E)
+    ascent, _ = optimal_baseline_gradient(g, R_ep)
+    grad, grad_norm = clip_grad_norm(-ascent.astype(params.dtype), cfg.max_grad_norm)
+    new_pi, opt_state = Adam(lr=cfg.lr).step(params[net.pi_slice], grad, opt_state)
+    params = params.copy()
+    params[net.pi_slice] = new_pi
+    return params, opt_state, {"grad_norm": grad_norm}
+
+
 class REINFORCE(OnPolicyAgent):
     """Vanilla policy gradient agent: ``REINFORCE(env, REINFORCEConfig(...), seed).learn(n)``."""
 
@@ -164,8 +210,10 @@ class REINFORCE(OnPolicyAgent):
                 self.params, self.opt_states["vf"], stats["value_loss"] = fit_baseline(
                     self.net, self.params, self.opt_states["vf"], flatten(ro.obs), flatten(G),
                     self.rng, cfg)
-            # 4. One policy-gradient step along mean_t grad log pi(a_t|s_t) w_t.
-            self.params, self.opt_states["pi"], pi_stats = policy_step(
+            # 4. One policy-gradient step along mean_t grad log pi(a_t|s_t) w_t (or, for the
+            #    optimal baseline, along the per-episode estimate of step 2).
+            step = optimal_baseline_step if cfg.baseline == "optimal" else policy_step
+            self.params, self.opt_states["pi"], pi_stats = step(
                 self.net, self.params, self.opt_states["pi"], ro, w, cfg)
             if not self._end_iteration(callback, lr=cfg.lr, **stats, **pi_stats):
                 break

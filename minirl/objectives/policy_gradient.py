@@ -97,6 +97,7 @@ __all__ = [
     "reward_to_go_weights",
     "constant_baseline_weights",
     "variance_optimal_baseline",
+    "optimal_baseline_gradient",
     "state_baseline_weights",
     "advantage_weights",
     "trajectory_is_weights",
@@ -395,6 +396,38 @@ def variance_optimal_baseline(scores, rewards, terminated, truncated, gamma: flo
     num = np.einsum("e,ep,e->p", p, g**2, R)
     den = np.einsum("e,ep->p", p, g**2)
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def optimal_baseline_gradient(episode_scores, episode_returns) -> tuple[np.ndarray, np.ndarray]:
+    """Full-return gradient with the per-coordinate variance-optimal baseline, leave-one-out.
+
+    g~_j = (1/E) sum_i g_ij (R_i - b_ij),
+    b_ij = sum_{l != i} g_lj^2 R_l / sum_{l != i} g_lj^2      (0 where that sum is 0)
+
+    with ``episode_scores[i] = g(tau_i) = sum_t grad log pi(a_t|s_t)`` of episode i (an agent
+    gets it from one backward pass per episode) and ``episode_returns[i] = R(tau_i)``. Each
+    episode's b_i is the sample version of COL778's b = E[g^2 r]/E[g^2] computed from the
+    *other* episodes, so it is independent of episode i.
+
+    Lecture: COL778 "Policy Gradients", "Analyzing variance". Paper: Greensmith, Bartlett &
+    Baxter (2004).
+    Unbiased: yes for E >= 2 i.i.d. complete on-policy episodes (E[g_i b_i] = E[g_i] E[b_i]
+    = 0 because b_i does not depend on episode i).
+
+    Shapes: ``episode_scores [E, P]``, ``episode_returns [E]``; returns ``(g~ [P], b [E, P])``.
+    """
+    g = as_float(episode_scores, "episode_scores", dtype=np.float64)
+    R = as_float(episode_returns, "episode_returns", dtype=np.float64)
+    if g.ndim != 2 or R.shape != (g.shape[0],):
+        raise ValueError(f"episode_scores must be [E, P] and episode_returns [E]; got "
+                         f"{g.shape} and {R.shape}")
+    if g.shape[0] < 2:
+        raise ValueError("episode_scores needs at least two episodes (leave-one-out)")
+    g2 = g * g
+    num = (g2 * R[:, None]).sum(axis=0) - g2 * R[:, None]   # [E, P]: sums over l != i
+    den = g2.sum(axis=0) - g2
+    b = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    return (g * (R[:, None] - b)).mean(axis=0), b
 
 
 def state_baseline_weights(rewards, terminated, truncated, values, gamma: float, *,

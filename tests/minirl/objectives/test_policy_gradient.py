@@ -29,6 +29,7 @@ from minirl.objectives.policy_gradient import (
     episode_steps,
     full_return_weights,
     marginal_is_weights,
+    optimal_baseline_gradient,
     per_decision_is_weights,
     per_episode_gradients,
     per_step_is_weights,
@@ -669,3 +670,28 @@ def test_every_estimator_input_is_checked_by_name():
     # a target that never reaches a state (log ratio -inf) is weight 0, not NaN
     w = marginal_is_weights(r, f, f, lp, lp, np.full((3, 2), -np.inf), None, 0.9)
     assert np.all(w == 0.0)
+
+
+def test_leave_one_out_optimal_baseline_gradient_is_unbiased_and_matches_its_formula():
+    """Exact expectation over every pair and triple of trajectories (E = 2, 3)."""
+    rng = np.random.default_rng(8)
+    mdp = random_mdp(rng, 2, 2, 2, gamma=0.9)
+    policy = tabular_softmax_policy(2, 2)
+    theta = rng.standard_normal(4)
+    b = enumerated_batch(mdp, policy, theta)
+    g = b.per_episode(np.ones_like(b.rewards))                          # [K, P] scores
+    R = full_return_weights(b.rewards, b.terminated, b.truncated, mdp.gamma)[0]
+    truth = grad_J(mdp, policy, theta)
+    K = b.prob.size
+    for E in (2, 3):
+        expected = np.zeros(4)
+        for idx in itertools.product(range(K), repeat=E):
+            est, _ = optimal_baseline_gradient(g[list(idx)], R[list(idx)])
+            expected += np.prod(b.prob[list(idx)]) * est
+        assert relative_error(expected, truth) < RTOL
+    # by hand: two episodes, one coordinate with a zero score in episode 1
+    est, bl = optimal_baseline_gradient([[1.0, 0.0], [2.0, 3.0]], [5.0, 1.0])
+    np.testing.assert_allclose(bl, [[1.0, 1.0], [5.0, 0.0]])
+    np.testing.assert_allclose(est, [(1 * (5 - 1) + 2 * (1 - 5)) / 2, (0 + 3 * 1) / 2])
+    with pytest.raises(ValueError, match="two episodes"):
+        optimal_baseline_gradient([[1.0]], [1.0])
