@@ -246,20 +246,25 @@ def target_values(actor: MLP, actor_params, critic: MLP, target_params, batch, g
     return soft_q_targets(batch.rewards, batch.terminated, next_q, logp2, gamma, alpha)
 
 
-def input_gradient(net: MLP, params: np.ndarray, cache: ForwardCache, dy) -> np.ndarray:
+def input_gradient(net: MLP, params: np.ndarray, cache: ForwardCache, dy,
+                   rows: np.ndarray | None = None) -> np.ndarray:
     """``dL/dx`` of one ``net.forward(params, x)`` from ``dy = dL/dy``, without ``dL/dparams``.
 
     The same products as ``net.backward`` minus every weight-gradient product (for a
     256-256 critic, one of its three 256^3 matrix products): the actor loss needs the
     critics' gradient w.r.t. their input action, never w.r.t. their weights.
         Linear: dx = dy @ W^T;  activations: their own backward.
-    Shapes: dy like forward's y ``[B, out_dim]`` -> dx ``[B, in_dim]``.
+    ``rows`` (int indices): only these samples' input gradients, from ``dy`` of those rows
+    (the others are zero; rows are independent, so this is the same numbers for them).
+    Shapes: x ``[B, in_dim]``; dy ``[B, out_dim]`` (``[len(rows), out_dim]`` with rows) ->
+    dx like dy's rows, ``[..., in_dim]``.
     """
     ws = cache.workspace
     if ws is not None and not ws._is_current(cache.batch, cache.generation):
         raise RuntimeError("the cache's workspace buffers were overwritten by a later forward")
     views = net.views(params)
-    g = np.asarray(dy, net.dtype).reshape(cache.batch, net.out_dim)
+    n = cache.batch if rows is None else len(rows)
+    g = np.asarray(dy, net.dtype).reshape(n, net.out_dim)
     for i in range(len(net.layers) - 1, -1, -1):
         layer = net.layers[i]
         if isinstance(layer, Linear):
@@ -267,8 +272,11 @@ def input_gradient(net: MLP, params: np.ndarray, cache: ForwardCache, dy) -> np.
             # A one-column dy (the Q head) is an outer product; matmul's k=1 path is ~4x slower.
             g = np.multiply(g, w[:, 0]) if g.shape[1] == 1 else g @ w.T
         else:
-            _, g = layer.backward({}, cache.layer_caches[i], g)
-    return g.reshape(*cache.lead_shape, net.in_dim)
+            layer_cache = cache.layer_caches[i]     # the activation's output (or None)
+            if rows is not None and layer_cache is not None:
+                layer_cache = layer_cache.take(rows, axis=0)
+            _, g = layer.backward({}, layer_cache, g)
+    return g.reshape(*cache.lead_shape, net.in_dim) if rows is None else g
 
 
 def critic_gradient(critic: MLP, params: np.ndarray, obs, actions, targets, weights=None,
@@ -303,10 +311,17 @@ def actor_gradient(actor: MLP, actor_params: np.ndarray, critic: MLP, critic_par
     loss, dlogp, dq = actor_loss(logp, q, alpha, reduction)
     obs_dim, D = critic.in_dim - a.shape[1], a.shape[1]
     da = np.zeros(a.shape, critic.dtype)
-    for j in range(critic_params.shape[0]):
-        if reduction == "min" and not dq[j].any():
-            continue                                   # no sample's min is this critic
-        da += input_gradient(critic, critic_params[j], caches[j], dq[j][:, None])[:, obs_dim:]
+    if reduction == "min":
+        # Sample i's loss depends on its argmin critic only: backpropagate each critic's rows
+        # alone, B rows in total instead of K * B.
+        for j in range(critic_params.shape[0]):
+            rows = np.flatnonzero(dq[j])
+            if rows.size:
+                dx = input_gradient(critic, critic_params[j], caches[j], dq[j, rows, None], rows)
+                da[rows] = dx[:, obs_dim:]
+    else:
+        for j in range(critic_params.shape[0]):
+            da += input_gradient(critic, critic_params[j], caches[j], dq[j][:, None])[:, obs_dim:]
     dmean, dlog_std = dist.rsample_backward(eps, da, dlogp)
     # The clamp of log_std passes gradient only where it was not active.
     raw = out[:, D:]

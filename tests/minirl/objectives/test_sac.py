@@ -200,6 +200,9 @@ def test_input_gradient_equals_the_networks_dx(act, out_dim):
     dx = input_gradient(net, p, cache, dy)
     _, dx_ref = net.backward(p, cache, dy)
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-14)
+    rows = np.array([5, 0, 3])
+    np.testing.assert_allclose(input_gradient(net, p, cache, dy[rows], rows), dx_ref[rows],
+                               rtol=1e-12, atol=1e-14)
     net.forward(p, x, cache.workspace)                      # overwrites the cache's buffers
     with pytest.raises(RuntimeError, match="overwritten"):
         input_gradient(net, p, cache, dy)
