@@ -124,6 +124,7 @@ class DeterministicPolicy:
         self.net = MLP([self.obs_dim, *hidden_sizes, self.act_dim], _ACTIVATIONS[activation],
                        dtype=np.float64)
         self.n_params = self.net.n_params
+        self.linear = not hidden_sizes
 
     def init(self, rng: np.random.Generator, zero: bool = False) -> np.ndarray:
         """Initial theta [n_params]: all zeros (ARS's linear policy) or orthogonal weights
@@ -131,7 +132,13 @@ class DeterministicPolicy:
         return self.net.zeros() if zero else self.net.init(rng, out_gain=0.01)
 
     def raw_actions(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
-        out, _ = self.net.forward(params, x)
+        if self.linear:   # the Linear layer's own two operations, without the MLP plumbing
+            n_w = self.obs_dim * self.act_dim
+            out = np.matmul(np.asarray(x, dtype=np.float64),
+                            params[:n_w].reshape(self.obs_dim, self.act_dim))
+            out += params[n_w:]
+        else:
+            out, _ = self.net.forward(params, x)
         return np.argmax(out, axis=1) if self.discrete else out
 
     def env_actions(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -189,12 +196,15 @@ def run_episode(env: gym.Env, policy: DeterministicPolicy, params: np.ndarray, s
     """
     obs, _ = env.reset(seed=int(seed))
     total, n, seen = 0.0, 0, []
+    if normalizer is not None:   # ObsNormalizer's formula, its sqrt taken once per episode
+        mean, std = normalizer.rms.mean, np.sqrt(normalizer.rms.var + normalizer.eps)
     while True:
         x = np.asarray(obs, dtype=np.float64).reshape(1, -1)
         if collect_obs:
             seen.append(x[0])
         if normalizer is not None:
-            x = normalizer(x, update=False)
+            x = (x - mean) / std
+            np.clip(x, -normalizer.clip, normalizer.clip, out=x)
         obs, r, terminated, truncated, _ = env.step(policy.env_actions(params, x)[0])
         total += float(r)
         n += 1

@@ -101,6 +101,22 @@ def test_deterministic_policy_actions():
     np.testing.assert_array_equal(policy.env_actions(policy.net.zeros(), np.ones((1, 4))), [0])
 
 
+def test_linear_fast_path_and_episode_normalization_match_the_generic_code():
+    env = gym.make("Pendulum-v1", max_episode_steps=40)
+    policy = DeterministicPolicy(env.observation_space, env.action_space)
+    params = np.random.default_rng(0).standard_normal(policy.n_params)
+    x = np.random.default_rng(1).normal(size=(6, 3))
+    np.testing.assert_array_equal(policy.raw_actions(params, x), policy.net.forward(params, x)[0])
+    norm = _norm(3)
+    obs, _ = env.reset(seed=5)
+    total, done = 0.0, False
+    while not done:   # what Agent.predict does: ObsNormalizer, then the policy
+        a = policy.env_actions(params, norm(obs[None].astype(np.float64)))[0]
+        obs, r, term, trunc, _ = env.step(a)
+        total, done = total + float(r), term or trunc
+    assert run_episode(env, policy, params, 5, norm)[0] == total
+
+
 def test_serial_is_deterministic_and_seeds_matter(serial_reference):
     with SerialEvaluator(CARTPOLE, TABLE) as ev:
         _assert_identical(_all_results(ev, CARTPOLE), serial_reference["cartpole"])
