@@ -163,9 +163,10 @@ def dqn_gradient_step(qnet: QNet, params, target_params, opt_state, adam: Adam, 
         returns, discounts = batch.rewards, cfg.gamma * (~batch.terminated)
     y = dqn_targets(qnet, params, target_params, batch.next_obs, returns, discounts, cfg)
     q, caches = qnet.forward(params, batch.obs, "train")
+    q = q[0] if qnet.K == 1 else q                      # [B, A] or [K, B, A]
     weights = None if not cfg.prioritized else batch.weights
     loss, dq, td = td_loss(q, batch.actions, y, cfg.loss, cfg.huber_delta, weights)
-    grad = qnet.backward(params, caches, dq, grad_buf)
+    grad = qnet.backward(params, caches, dq[None] if qnet.K == 1 else dq, grad_buf)
     grad, grad_norm = clip_grad_norm(grad, cfg.max_grad_norm)
     params, opt_state = adam.step(params, grad, opt_state)
     q_mean = float((td + y).mean())                     # mean Q(s_i, a_i) over heads

@@ -115,9 +115,9 @@ def epsilon_greedy(q, epsilon: float, rng: np.random.Generator) -> np.ndarray:
     the others ``eps / (A - 1)``. Lecture: CS224R "What are good choices for data collection?",
     "Q-Learning: DQN pseudocode (Algorithm 1)".
 
-    Shapes: q ``[B, A]`` -> int64 ``[B]``. Draws ``B`` uniforms for the coin, ``B`` random
-    actions and the tie-break uniforms from ``rng`` (always, so the stream does not depend on
-    the outcome).
+    Shapes: q ``[B, A]`` -> int64 ``[B]``. Draws ``B`` uniforms for the coin and ``B`` random
+    actions from ``rng`` always, and ``B`` tie-break uniforms only when some row of ``q`` has
+    tied maxima.
     """
     q = _q_values(q)
     epsilon = _real(epsilon, "epsilon")
@@ -126,7 +126,11 @@ def epsilon_greedy(q, epsilon: float, rng: np.random.Generator) -> np.ndarray:
     B, A = q.shape
     explore = rng.random(B) < epsilon
     random_actions = rng.integers(0, A, B)
-    greedy = argmax_random_tiebreak(q, axis=1, rng=rng)
+    greedy = q.argmax(axis=1)
+    # ties (all-equal Q at initialization, constant observations): uniform among the maxima;
+    # the kernel (and its draws) only when a row has one, which a trained net rarely has
+    if ((q == q[np.arange(B), greedy][:, None]).sum(axis=1) > 1).any():
+        greedy = argmax_random_tiebreak(q, axis=1, rng=rng)
     return np.where(explore, random_actions, greedy)
 
 
@@ -263,11 +267,10 @@ def td_loss(q, actions, targets, loss: str = "huber", delta: float = 1.0, weight
     Raises: ValueError naming the argument (shapes, action range, loss name, NaN).
     """
     q = np.asarray(q)
-    squeeze = q.ndim == 2
-    q3 = q[None] if squeeze else q
-    if q3.ndim != 3:
+    if q.ndim not in (2, 3):
         raise ValueError(f"q must have shape [B, A] or [K, B, A], got {q.shape}")
-    K, B, A = q3.shape
+    K = 1 if q.ndim == 2 else q.shape[0]
+    B, A = q.shape[-2:]
     actions = np.asarray(actions)
     if actions.shape != (B,) or actions.dtype.kind not in "iu":
         raise ValueError(f"actions must be integers of shape [B={B}], got {actions.dtype}"
@@ -278,19 +281,22 @@ def td_loss(q, actions, targets, loss: str = "huber", delta: float = 1.0, weight
     if targets.shape != (B,):
         raise ValueError(f"targets must have shape [B={B}], got {targets.shape}")
     rows = np.arange(B)
-    pred = q3[:, rows, actions]                                    # [K, B]
-    tgt = np.broadcast_to(targets.astype(q3.dtype, copy=False), (K, B))
-    w = None if weights is None else np.broadcast_to(np.asarray(weights, q3.dtype), (K, B))
+    pred = q[..., rows, actions]                                   # [B] or [K, B]
+    tgt = targets.astype(q.dtype, copy=False)
+    w = None if weights is None else np.asarray(weights, q.dtype)
+    if q.ndim == 3:
+        tgt = np.broadcast_to(tgt, (K, B))
+        w = None if w is None else np.broadcast_to(w, (K, B))
     if loss == "huber":
         value, dpred = huber(pred, tgt, delta=delta, weights=w)   # mean over K*B
     elif loss == "mse":
         value, dpred = mse(pred, tgt, weights=w)
     else:
         raise ValueError(f"loss must be 'mse' or 'huber', got {loss!r}")
-    dq = np.zeros_like(q3)
-    dq[:, rows, actions] = dpred * K                                # sum over heads
-    td_errors = (pred - tgt).mean(axis=0)
-    return value * K, (dq[0] if squeeze else dq), td_errors
+    dq = np.zeros_like(q)
+    dq[..., rows, actions] = dpred * K if K > 1 else dpred         # sum over heads
+    td_errors = pred - tgt if q.ndim == 2 else (pred - tgt).mean(axis=0)
+    return value * K, dq, td_errors
 
 
 # ----------------------------------------------------------------------------- overestimation

@@ -1,0 +1,298 @@
+"""DQN learning benchmarks and the Stable-Baselines3 DQN speed comparison.
+
+    python -m benchmarks.learning.dqn [--only NAME ...] [--seeds S ...] [--steps N] [--profile]
+
+| name                 | what                                             | criterion (per seed)          |
+|----------------------|--------------------------------------------------|-------------------------------|
+| dqn-cartpole         | minirl DQN, RL-Zoo CartPole-v1 settings, 50k     | deterministic eval >= 475     |
+| sb3-dqn-cartpole     | SB3 DQN, the same settings (torch, one thread)   | the same (reference)          |
+| double-dqn-cartpole  | dqn-cartpole with double=True                    | the same                      |
+| nstep-dqn-cartpole   | dqn-cartpole with n_step=3                       | the same                      |
+| dqn-acrobot          | RL-Zoo Acrobot-v1 settings, 100k                 | mean of last 100 >= -100      |
+| dqn-mountaincar      | RL-Zoo MountainCar-v0 settings, 120k             | mean of last 100 >= -120      |
+
+Seeds run in the outer loop and the selected benchmarks in the inner one, so minirl and SB3
+runs of one seed are back to back (the same machine load). Each benchmark's rows go to
+``benchmarks/results/learning_<name with _>.csv`` (rewritten after every seed), and every CSV
+present is summarized in ``benchmarks/results/learning_dqn.md`` with the commands that made
+them. ``--profile`` runs one minirl CartPole seed under cProfile and writes where the time goes
+(``learning_dqn_profile.txt`` and a table in the markdown). Threads are pinned to one before
+NumPy and torch are imported.
+"""
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from minirl.algos.dqn import DQN, DQNConfig  # noqa: E402
+from minirl.envs import make_env  # noqa: E402
+from minirl.logger import TrainingLog  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+COLUMNS = ["benchmark", "seed", "env", "steps", "criterion", "threshold", "reached",
+           "eval_return_mean", "final_return_mean_100", "wall_s", "cpu_s", "gradient_steps",
+           "gradient_steps_per_s", "steps_per_s", "command"]
+EVAL_EPISODES = 10
+CARTPOLE = {}  # DQNConfig's defaults are RL-Zoo's CartPole-v1 settings
+ACROBOT = dict(lr=6.3e-4, batch_size=128, buffer_size=50_000, learning_starts=0, gamma=0.99,
+               target_update_interval=250, train_freq=4, gradient_steps=4,
+               exploration_fraction=0.12, exploration_final_eps=0.1)
+MOUNTAINCAR = dict(lr=4e-3, batch_size=128, buffer_size=10_000, learning_starts=1000,
+                   gamma=0.98, target_update_interval=600, train_freq=16, gradient_steps=8,
+                   exploration_fraction=0.2, exploration_final_eps=0.07)
+
+
+@dataclass(frozen=True)
+class Spec:
+    impl: str                  # "minirl" or "sb3"
+    env: str
+    steps: int
+    criterion: str             # "eval" (deterministic evaluation) or "last100"
+    threshold: float
+    needed: int                # seeds (of 5) that must reach it; 0 = reference only
+    overrides: dict = field(default_factory=dict)
+
+
+SPECS = {
+    "dqn-cartpole": Spec("minirl", "CartPole-v1", 50_000, "eval", 475.0, 4, CARTPOLE),
+    "sb3-dqn-cartpole": Spec("sb3", "CartPole-v1", 50_000, "eval", 475.0, 0, CARTPOLE),
+    "double-dqn-cartpole": Spec("minirl", "CartPole-v1", 50_000, "eval", 475.0, 4,
+                                {"double": True}),
+    "nstep-dqn-cartpole": Spec("minirl", "CartPole-v1", 50_000, "eval", 475.0, 4,
+                               {"n_step": 3}),
+    "dqn-acrobot": Spec("minirl", "Acrobot-v1", 100_000, "last100", -100.0, 3, ACROBOT),
+    "dqn-mountaincar": Spec("minirl", "MountainCar-v0", 120_000, "last100", -120.0, 3,
+                            MOUNTAINCAR),
+}
+
+
+def evaluate(act, env_id: str, episodes: int = EVAL_EPISODES) -> float:
+    """Mean return of ``episodes`` deterministic episodes (env seeds 10000 + k) for both
+    implementations, so their evaluations are the same episodes' starts."""
+    env = make_env(env_id)
+    total = 0.0
+    for k in range(episodes):
+        obs, _ = env.reset(seed=10_000 + k)
+        done = False
+        while not done:
+            obs, r, terminated, truncated, _ = env.step(act(obs))
+            total += r
+            done = terminated or truncated
+    env.close()
+    return total / episodes
+
+
+def run_minirl(spec: Spec, seed: int, steps: int) -> dict:
+    agent = DQN(spec.env, DQNConfig(**spec.overrides), seed=seed)
+    log = TrainingLog(None, fields=DQN.log_fields)
+    cpu, wall = time.process_time(), time.perf_counter()
+    agent.learn(steps, callback=log)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    grad_steps = int(sum(r.get("gradient_steps", 0) or 0 for r in log.rows))
+    ev = evaluate(lambda o: int(agent.predict(o, deterministic=True)), spec.env)
+    return _row(spec, log.recent_mean, ev, wall, cpu, agent.total_steps, grad_steps)
+
+
+def run_sb3(spec: Spec, seed: int, steps: int) -> dict:
+    """Stable-Baselines3 DQN with the same (RL-Zoo) settings, torch on one thread."""
+    import torch
+    from stable_baselines3 import DQN as SB3DQN
+    from stable_baselines3.common.monitor import Monitor
+
+    torch.set_num_threads(1)
+    cfg = DQNConfig(**spec.overrides)
+    env = Monitor(make_env(spec.env))
+    model = SB3DQN("MlpPolicy", env, learning_rate=cfg.lr, batch_size=cfg.batch_size,
+                   buffer_size=cfg.buffer_size, learning_starts=cfg.learning_starts,
+                   gamma=cfg.gamma, target_update_interval=cfg.target_update_interval,
+                   train_freq=cfg.train_freq, gradient_steps=cfg.gradient_steps,
+                   exploration_fraction=cfg.exploration_fraction,
+                   exploration_final_eps=cfg.exploration_final_eps,
+                   max_grad_norm=cfg.max_grad_norm,
+                   policy_kwargs=dict(net_arch=list(cfg.hidden_sizes)), seed=seed, device="cpu")
+    cpu, wall = time.process_time(), time.perf_counter()
+    model.learn(steps)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    returns = env.get_episode_rewards()
+    last100 = float(np.mean(returns[-100:])) if returns else float("nan")
+    ev = evaluate(lambda o: int(model.predict(o, deterministic=True)[0]), spec.env)
+    return _row(spec, last100, ev, wall, cpu, model.num_timesteps, int(model._n_updates))
+
+
+def _row(spec, last100, ev, wall, cpu, steps, grad_steps) -> dict:
+    value = ev if spec.criterion == "eval" else last100
+    return {"env": spec.env, "steps": steps, "criterion": spec.criterion,
+            "threshold": spec.threshold, "reached": bool(value >= spec.threshold),
+            "eval_return_mean": round(ev, 1), "final_return_mean_100": round(last100, 1),
+            "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "gradient_steps": grad_steps,
+            "gradient_steps_per_s": round(grad_steps / wall), "steps_per_s": round(steps / wall)}
+
+
+def _csv_path(name: str) -> Path:
+    return RESULTS / f"learning_{name.replace('-', '_')}.csv"
+
+
+def write_csv(name: str, rows: list[dict]) -> None:
+    with open(_csv_path(name), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _read(name: str) -> list[dict]:
+    path = _csv_path(name)
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_markdown(profile_table: list[str] | None = None) -> Path:
+    """Summarize every DQN result CSV present into learning_dqn.md."""
+    lines = ["# minirl DQN learning benchmarks", "",
+             "One thread (BLAS and torch pinned). 'eval' = mean return of 10 deterministic "
+             "episodes (env seeds 10000..10009) after training; 'last 100' = mean return of the "
+             "last 100 training episodes. minirl and SB3 runs of a seed ran back to back.", "",
+             "| benchmark | env | steps | criterion | seeds reaching it | needed | eval return "
+             "(per seed) | last-100 mean (per seed) | wall s | gradient steps/s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    commands, missing = [], []
+    for name, spec in SPECS.items():
+        rows = _read(name)
+        if not rows:
+            missing.append(name)
+            continue
+        ok = sum(r["reached"] == "True" for r in rows)
+        verdict = "" if spec.needed == 0 else (" (met)" if ok >= spec.needed else " (MISSED)")
+        seeds = ", ".join(r["seed"] for r in rows)
+        walls = [float(r["wall_s"]) for r in rows]
+        gps = [float(r["gradient_steps_per_s"]) for r in rows]
+        lines.append(
+            f"| {name} (seeds {seeds}) | {spec.env} | {rows[0]['steps']} | {spec.criterion} >= "
+            f"{spec.threshold:g} | {ok}/{len(rows)}{verdict} | {spec.needed or '-'} of 5 | "
+            f"{', '.join(r['eval_return_mean'] for r in rows)} | "
+            f"{', '.join(r['final_return_mean_100'] for r in rows)} | "
+            f"median {np.median(walls):.1f} | median {np.median(gps):.0f} |")
+        for r in rows:
+            if r["command"] not in commands:
+                commands.append(r["command"])
+    lines += ["", "Produced by:", ""] + [f"    {c}" for c in commands]
+    ratio = _sb3_ratio()
+    if ratio:
+        lines += ["", ratio]
+    if missing:
+        lines += ["", "Not run (no result file): " + ", ".join(missing) + "."]
+    prof = RESULTS / "learning_dqn_profile.md"
+    if profile_table is not None:
+        prof.write_text("\n".join(profile_table) + "\n")
+    if prof.exists():
+        lines += ["", prof.read_text().rstrip()]
+    out = RESULTS / "learning_dqn.md"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def _sb3_ratio() -> str:
+    mine, sb3 = _read("dqn-cartpole"), _read("sb3-dqn-cartpole")
+    both = sorted({r["seed"] for r in mine} & {r["seed"] for r in sb3})
+    if not both:
+        return ""
+    m = [float(r["wall_s"]) for r in mine if r["seed"] in both]
+    s = [float(r["wall_s"]) for r in sb3 if r["seed"] in both]
+    per_seed = ", ".join(f"{a / b:.2f}" for a, b in zip(m, s))
+    me = [float(r["eval_return_mean"]) for r in mine if r["seed"] in both]
+    se = [float(r["eval_return_mean"]) for r in sb3 if r["seed"] in both]
+    return (f"minirl DQN / SB3 DQN on CartPole-v1, same settings, seeds {', '.join(both)}, one "
+            f"thread, back to back: wall time {np.median(m):.1f} s / {np.median(s):.1f} s = "
+            f"{np.median(m) / np.median(s):.2f} (medians; per seed {per_seed}; target <= 0.33). "
+            f"Deterministic eval: minirl median {np.median(me):.1f}, SB3 median "
+            f"{np.median(se):.1f}.")
+
+
+def profile(steps: int, command: str) -> list[str]:
+    """cProfile one minirl CartPole run; return a markdown table of where the time goes."""
+    import cProfile
+    import pstats
+
+    agent = DQN("CartPole-v1", DQNConfig(), seed=0)
+    prof = cProfile.Profile()
+    prof.enable()
+    agent.learn(steps)
+    prof.disable()
+    stats = pstats.Stats(prof)
+    with open(RESULTS / "learning_dqn_profile.txt", "w") as f:
+        stats.stream = f
+        f.write(f"# {command}\n")
+        stats.sort_stats("cumulative").print_stats(40)
+    total = stats.total_tt
+    parts = [("dqn.py", "learn", "whole learn() call"),
+             ("dqn.py", "dqn_gradient_step", "gradient steps (2a-2c without sampling)"),
+             ("dqn.py", "dqn_targets", "  targets: target-net forward + max"),
+             ("mlp.py", "backward", "  network backward (all calls)"),
+             ("optim.py", "step", "  Adam"),
+             ("q_learning.py", "td_loss", "  TD loss (Huber) and dL/dq"),
+             ("replay.py", "sample", "sampling the batch (2a)"),
+             ("dqn.py", "_collect", "acting and storing (step 1)"),
+             ("sync_vector_env.py", "step", "  env.step (gymnasium SyncVectorEnv)"),
+             ("dqn.py", "_explore", "  action selection (forward + epsilon-greedy)"),
+             ("replay.py", "add", "  buffer.add"),
+             ("mlp.py", "forward", "network forward (all calls)")]
+    out = ["## Where minirl's DQN time goes (cProfile, CartPole-v1, seed 0, "
+           f"{steps} steps; profiler overhead inflates small calls)", "",
+           "| part | cumulative s | share |", "|---|---|---|"]
+    for file, func, label in parts:
+        cum = sum(v[3] for k, v in stats.stats.items()
+                  if k[0].endswith(file) and k[2] == func)
+        out.append(f"| {label} | {cum:.1f} | {100 * cum / total:.0f}% |")
+    out += ["", "Full listing: benchmarks/results/learning_dqn_profile.txt."]
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.learning.dqn")
+    p.add_argument("--only", nargs="+", choices=list(SPECS), default=None)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    p.add_argument("--steps", type=int, default=None, help="override every budget (smoke runs)")
+    p.add_argument("--profile", action="store_true", help="also profile one minirl run")
+    args = p.parse_args(argv)
+    command = "python -m benchmarks.learning.dqn " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    names = args.only or ([] if args.profile else list(SPECS))
+    todo = []
+    for name in names:
+        if SPECS[name].impl == "sb3":
+            try:
+                import stable_baselines3  # noqa: F401
+                import torch  # noqa: F401
+            except ImportError:
+                print(f"skipping {name}: stable-baselines3/torch not installed")
+                continue
+        todo.append(name)
+    rows = {name: [] for name in todo}
+    for seed in args.seeds:
+        for name in todo:
+            spec = SPECS[name]
+            steps = args.steps or spec.steps
+            run = run_sb3 if spec.impl == "sb3" else run_minirl
+            row = {"benchmark": name, "seed": seed, **run(spec, seed, steps), "command": command}
+            rows[name].append(row)
+            write_csv(name, rows[name])
+            print(f"{name} seed {seed}: eval {row['eval_return_mean']} last100 "
+                  f"{row['final_return_mean_100']} wall {row['wall_s']} s", flush=True)
+    table = profile(args.steps or SPECS["dqn-cartpole"].steps, command) if args.profile else None
+    print(write_markdown(table).read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
