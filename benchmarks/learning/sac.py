@@ -204,8 +204,8 @@ def write_markdown(command: str, env_id: str, mini: list, peer: list, prof: list
         lines += ["", f"Medians over seeds: steps/s minirl {sm:.1f} / SB3 {ss:.1f} = "
                   f"**{sm / ss:.2f}x** (wall {wm:.1f} s / {ws:.1f} s); CPU time {cm:.1f} s / "
                   f"{cs:.1f} s = {cs / cm:.2f}x less CPU for minirl; eval return median "
-                  f"{_median(mini, 'eval_return_mean'):.1f} / {_median(peer, 'eval_return_mean'):.1f}."
-                  " Issue target: >= 3x SB3's steps/s."]
+                  f"{_median(mini, 'eval_return_mean'):.1f} / "
+                  f"{_median(peer, 'eval_return_mean'):.1f}. Issue target: >= 3x SB3's steps/s."]
     if prof:
         lines += ["", "## Where one gradient step's time goes (minirl, thread CPU time)", "",
                   "| section | us per update | share |", "|---|---|---|"]

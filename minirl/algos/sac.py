@@ -8,13 +8,15 @@ Polyak-averaged target critics and a learned temperature alpha.
       1. Sample a_t ~ pi_phi(.|s_t) (uniform in the box before ``learning_starts``), step the
          envs, store (s_t, a_t, r_t, s_{t+1}, terminated_t, truncated_t) in D, with s_{t+1}
          the TRUE final observation where an episode was reset
-      repeat ``gradient_steps`` times (once ``learning_starts`` steps are stored):
+      repeat ``gradient_steps`` times (once ``learning_starts`` steps and a batch are stored):
       2. Sample a minibatch {(s_i, a_i, r_i, s'_i, terminated_i)}_{i=1..B} ~ D
       3. Targets: a'_i ~ pi_phi(.|s'_i),
-             y_i = r_i + gamma (1 - terminated_i) (min_{j in S} Q_theta'_j(s'_i, a'_i) - alpha log pi(a'_i|s'_i))
+             y_i = r_i + gamma (1 - terminated_i)
+                       * (min_{j in S} Q_theta'_j(s'_i, a'_i) - alpha log pi(a'_i|s'_i))
          (S = all critics, or a random subset of ``target_subset`` critics; truncation bootstraps)
       4. Critics: theta_j <- Adam step on (1/B) sum_i (Q_theta_j(s_i, a_i) - y_i)^2, j = 1..K
-      5. Actor: phi <- Adam step on (1/B) sum_i [alpha log pi(a~_i|s_i) - min_j Q_theta_j(s_i, a~_i)],
+      5. Actor: phi <- Adam step on
+             (1/B) sum_i [alpha log pi(a~_i|s_i) - min_j Q_theta_j(s_i, a~_i)],
              a~_i = offset + scale tanh(mu_phi(s_i) + sigma_phi(s_i) eps_i): the gradient flows
              through a~ into the critics' input gradient dQ/da (reparameterization)
       6. Temperature (``auto_alpha``): log alpha <- Adam step on
@@ -53,7 +55,8 @@ class SACConfig:
     num_envs: int = 1                  # N parallel envs (one vector step = N transitions)
     buffer_size: int = 1_000_000       # replay capacity (transitions)
     batch_size: int = 256              # B, transitions per gradient step
-    learning_starts: int = 100         # env steps of uniform random actions before updates
+    learning_starts: int = 100         # env steps of uniform random actions; updates start
+                                       # once this many and batch_size transitions are stored
     gradient_steps: int = 1            # gradient steps per vector env step (update-to-data)
     gamma: float = 0.99                # discount
     tau: float = 0.005                 # Polyak coefficient of the target critics

@@ -3,7 +3,8 @@
 With a replay batch (s_i, a_i, r_i, s'_i, terminated_i), K critics Q_j (targets Q'_j), a
 tanh-squashed Gaussian actor pi_phi and the temperature alpha:
 
-    target     y_i = r_i + gamma (1 - terminated_i) (min_{j in S} Q'_j(s'_i, a'_i) - alpha log pi(a'_i|s'_i)),
+    target     y_i = r_i + gamma (1 - terminated_i)
+                         * (min_{j in S} Q'_j(s'_i, a'_i) - alpha log pi(a'_i|s'_i)),
                a'_i ~ pi_phi(.|s'_i)  (the CURRENT policy, not the buffer's action)
     critics    L_Q(theta) = sum_j (1/B) sum_i (Q_j(s_i, a_i) - y_i)^2
     actor      L_pi(phi) = (1/B) sum_i [alpha log pi(a~_i|s_i) - min_j Q_j(s_i, a~_i)],
