@@ -32,6 +32,7 @@ _REGISTRY: dict[str, str] = {
     "ppo": "minirl.algos.ppo:PPO",
     "a2c": "minirl.algos.actor_critic:A2C",
     "reinforce": "minirl.algos.reinforce:REINFORCE",
+    "reinforce-offpolicy": "minirl.algos.offpolicy_reinforce:OffPolicyREINFORCE",
     "dqn": "minirl.algos.dqn:DQN",
     "sac": "minirl.algos.sac:SAC",
     "rs": "minirl.algos.gradient_free:RandomSearch",
