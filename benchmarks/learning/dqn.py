@@ -1,6 +1,7 @@
 """DQN learning benchmarks and the Stable-Baselines3 DQN speed comparison.
 
     python -m benchmarks.learning.dqn [--only NAME ...] [--seeds S ...] [--steps N] [--profile]
+    python -m benchmarks.learning.dqn --table      # only rebuild the markdown
 
 | name                 | what                                             | criterion (per seed)          |
 |----------------------|--------------------------------------------------|-------------------------------|
@@ -264,7 +265,12 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--steps", type=int, default=None, help="override every budget (smoke runs)")
     p.add_argument("--profile", action="store_true", help="also profile one minirl run")
+    p.add_argument("--table", action="store_true",
+                   help="only rewrite learning_dqn.md from the result files present")
     args = p.parse_args(argv)
+    if args.table:
+        print(write_markdown().read_text())
+        return 0
     command = "python -m benchmarks.learning.dqn " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     names = args.only or ([] if args.profile else list(SPECS))
