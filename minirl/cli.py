@@ -1,13 +1,30 @@
 """The ``minirl`` command line: train, evaluate and plot.
 
     minirl train ALGO --env ENV_ID [--steps N] [--seed S] [--out DIR] [--set key=value ...]
+                 [--force] [--checkpoint-every STEPS]
+    minirl train --resume DIR [--steps N] [--checkpoint-every STEPS]
     minirl eval DIR [--episodes K] [--render-mode MODE] [--stochastic] [--seed S]
     minirl plot DIR... [--out PNG]
 
 ``train`` validates everything (algorithm, env id, every ``--set`` key and value) before it
 creates DIR (default ``runs/<algo>-<env>-<seed>``), then writes ``config.json``,
-``progress.csv`` (one row per iteration), ``model.npz`` and ``curve.png``. Errors in the input
-print one line naming the culprit and exit with status 2.
+``progress.csv`` (one row per iteration), ``model.npz`` and ``curve.png``, each atomically
+(``minirl.io``). A non-empty DIR is refused unless ``--force`` (which first removes the old
+run's files) or ``--resume DIR``.
+
+Interrupts and checkpoints: Ctrl-C (SIGINT) or SIGTERM stops training at the end of the
+current iteration, saves model, CSV and curve, prints one line and exits 130 / 143 (a second
+signal stops at once without saving). ``--checkpoint-every STEPS`` saves model and CSV along the
+way. ``--resume DIR`` loads DIR/model.npz and continues the run's step count and CSV up to
+its ``steps`` (or ``--steps``). A resumed run is not bit-identical to an uninterrupted one:
+every ``learn`` call starts fresh episodes (the envs are reset with a seed drawn from the
+agent's generator), and schedules (lr/clip annealing, exploration) run over each ``learn``
+call's own length — for the same reasons ``learn(a)`` then ``learn(b)`` differs from
+``learn(a + b)``.
+
+Exit status: 0 success; 2 bad input (one line naming the argument, file or value, nothing
+written); 1 a file or runtime failure during training (one line; divergence names the
+iteration and keeps the last good model); 130 / 143 interrupted by SIGINT / SIGTERM.
 
 BLAS is pinned to one thread before NumPy loads: the networks are small, and extra threads
 only add synchronization (and contention with the env) on the hot path.
@@ -22,11 +39,12 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-__all__ = ["main", "parse_overrides", "UsageError"]
+__all__ = ["main", "parse_overrides", "UsageError", "RunError"]
 
 
 class UsageError(Exception):
@@ -77,13 +95,23 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="minirl", description="Train, evaluate and plot minirl agents.")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train an agent")
-    t.add_argument("algo", help="algorithm (see minirl.algos: ppo, a2c, reinforce, ...)")
-    t.add_argument("--env", required=True, help="gymnasium environment id")
-    t.add_argument("--steps", type=int, default=100_000, help="env steps (default 100000)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("algo", nargs="?", help="algorithm (see minirl.algos: ppo, a2c, reinforce, ...)")
+    t.add_argument("--env", help="gymnasium environment id")
+    t.add_argument("--steps", type=int, default=None,
+                   help="total env steps of the run (default 100000; with --resume: as saved)")
+    t.add_argument("--seed", type=int, default=None, help="seed (default 0)")
+    t.add_argument("--force", action="store_true",
+                   help="overwrite a non-empty --out directory (its old run files are removed)")
+    t.add_argument("--resume", metavar="DIR", default=None,
+                   help="continue the run in DIR from its last checkpoint (same config)")
+    t.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
+                   help="also save model.npz and progress.csv every STEPS env steps")
     t.add_argument("--out", default=None, help="output directory (default runs/<algo>-<env>-<seed>)")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field (repeatable)")
+    t.add_argument("--demos", dest="overrides", action="append", type=lambda p: f"demos={p}",
+                   metavar="PATH", help="bc/dagger demonstrations (.npz or Minari dataset "
+                   "directory); the same as --set demos=PATH")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     e = sub.add_parser("eval", help="evaluate a trained agent")
     e.add_argument("run", help="run directory (or model.npz)")
@@ -97,60 +125,207 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+RUN_FILES = ("config.json", "progress.csv", "model.npz", "curve.png",
+             ".progress.csv.live", ".progress.csv.state.json")
+
+
+class RunError(Exception):
+    """A file or runtime failure (unreadable model, unwritable directory, divergence): printed
+    as one line, exit status 1."""
+
+
+class _Stop(Exception):
+    """Raised by the signal handler on a second Ctrl-C/SIGTERM: stop now, save nothing."""
+
+
+def _check_run_dir(out: Path, force: bool) -> None:
+    """Refuse a non-empty run directory unless ``--force`` (which removes the old run's files
+    first, so no old model.npz can end up beside a new config.json)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            names = ", ".join(sorted(p.name for p in out.iterdir())[:4])
+            raise UsageError(f"--out {out} is not empty ({names}); pass --force to overwrite it "
+                             f"or --resume {out} to continue it")
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+
+
+def _resume_args(args):
+    """(algo, env, seed, target steps, config kwargs) of the run in ``args.resume``."""
+    given = [flag for flag, v in (("ALGO", args.algo), ("--env", args.env), ("--out", args.out),
+                                  ("--set", args.overrides), ("--seed", args.seed),
+                                  ("--force", args.force)) if v]
+    if given:
+        raise UsageError(f"--resume continues a run as it was configured; drop {', '.join(given)}")
+    run = Path(args.resume)
+    for name in ("config.json", "model.npz", "progress.csv"):
+        if not (run / name).is_file():
+            raise UsageError(f"--resume {run}: no {name} there (not a run directory, or a run "
+                             f"that never reached its first checkpoint)")
+    try:
+        saved = json.loads((run / "config.json").read_text())
+        return run, saved["algo"], saved["env"], int(saved["seed"]), int(saved["steps"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"--resume {run}: unreadable config.json ({type(e).__name__}: {e})") \
+            from None
+
+
 def _train(args) -> int:
-    from minirl.algos import ALGOS, PRESETS
+    from minirl.algos import ALGOS, PRESETS, load
     from minirl.envs import check_env_id
 
     # Validate everything before anything is written.
-    if args.algo not in ALGOS:
-        raise UsageError(f"unknown algorithm {args.algo!r} (choose from {', '.join(sorted(ALGOS))})")
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise UsageError(f"--checkpoint-every must be a positive number of steps, got "
+                         f"{args.checkpoint_every}")
+    if args.resume:
+        out, algo_name, env_id, seed, target = _resume_args(args)
+        target = args.steps if args.steps is not None else target
+    else:
+        if not args.algo or not args.env:
+            raise UsageError("train needs ALGO and --env (or --resume DIR)")
+        algo_name, env_id, target = args.algo, args.env, args.steps or 100_000
+        seed = 0 if args.seed is None else args.seed
+        if seed < 0:
+            raise UsageError(f"--seed must be a non-negative integer, got {seed}")
+    if algo_name not in ALGOS:
+        raise UsageError(f"unknown algorithm {algo_name!r} (choose from {', '.join(sorted(ALGOS))})")
     try:
-        check_env_id(args.env)
+        check_env_id(env_id)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    if args.steps < 1:
-        raise UsageError(f"--steps must be positive, got {args.steps}")
-    algo = ALGOS[args.algo]
-    config = parse_overrides(algo.Config, args.overrides, PRESETS.get((args.algo, args.env)))
-    out = Path(args.out or f"runs/{args.algo}-{args.env.replace('/', '_')}-{args.seed}")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a directory")
+    if target < 1:
+        raise UsageError(f"--steps must be positive, got {target}")
+    algo = ALGOS[algo_name]
+    if args.resume:
+        try:
+            agent = load(out / "model.npz")
+        except (TypeError, ValueError) as e:
+            raise UsageError(f"--resume {out}: {e}") from None
+        if agent.total_steps >= target:
+            raise UsageError(f"--resume {out}: already trained {agent.total_steps} of "
+                             f"{target} steps; pass a larger --steps to train on")
+        config = agent.config
+    else:
+        config = parse_overrides(algo.Config, args.overrides, PRESETS.get((algo_name, env_id)))
+        out = Path(args.out or f"runs/{algo_name}-{env_id.replace('/', '_')}-{seed}")
+        _check_run_dir(out, args.force)
+        try:
+            agent = algo(env_id, config, seed=seed)  # may still reject the env's spaces
+        except (TypeError, ValueError) as e:
+            raise UsageError(f"{algo_name} on {env_id}: {e}") from None
+
+    from minirl.io import atomic_write_text
+    from minirl.logger import TrainingLog
+
     try:
-        agent = algo(args.env, config, seed=args.seed)  # may still reject the env's spaces
-    except (TypeError, ValueError) as e:
-        raise UsageError(f"{args.algo} on {args.env}: {e}") from None
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "config.json", json.dumps(
+            {"algo": algo_name, "env": env_id, "seed": seed, "steps": target,
+             "config": dataclasses.asdict(config)}, indent=2) + "\n")
+        log = TrainingLog(out / "progress.csv", fields=algo.log_fields, resume=bool(args.resume))
+    except OSError as e:
+        raise UsageError(f"cannot write to {out}: {e.strerror or e}") from None
+    except ValueError as e:
+        raise UsageError(f"--resume {out}: {e}") from None
+    return _run(agent, log, out, algo_name, env_id, seed, target, args)
+
+
+def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: int, args) -> int:
+    """Train to ``target`` steps with checkpoints; save on success, interrupt or divergence."""
+    import signal
 
     from tqdm import tqdm
 
-    from minirl.logger import TrainingLog
     from minirl.plot import plot_runs
 
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(
-        {"algo": args.algo, "env": args.env, "seed": args.seed, "steps": args.steps,
-         "config": dataclasses.asdict(config)}, indent=2) + "\n")
-    log = TrainingLog(out / "progress.csv", fields=algo.log_fields)
-    bar = tqdm(total=args.steps, unit="step", unit_scale=True, disable=args.quiet,
-               desc=f"{args.algo} {args.env}", dynamic_ncols=True)
+    def checkpoint() -> None:
+        agent.save(out / "model.npz")
+        log.checkpoint()
+
+    caught: list[int] = []
+
+    def on_signal(signum, frame):
+        caught.append(signum)
+        if len(caught) > 1:  # a second Ctrl-C: stop at once, without saving
+            raise _Stop()
+
+    every = args.checkpoint_every
+    next_ckpt = [agent.total_steps + every if every else None]
+    start_steps = agent.total_steps
+    bar = tqdm(total=target, initial=start_steps, unit="step", unit_scale=True,
+               disable=args.quiet, desc=f"{algo_name} {env_id}", dynamic_ncols=True)
 
     def callback(agent, metrics):
         log(agent, metrics)
-        bar.update(min(metrics["steps"], args.steps) - bar.n)
+        bar.update(min(metrics["steps"], target) - bar.n)
         bar.set_postfix(ret100=f"{log.recent_mean:.1f}", refresh=False)
+        if next_ckpt[0] is not None and metrics["steps"] >= next_ckpt[0]:
+            checkpoint()
+            next_ckpt[0] = metrics["steps"] + every
+        return not caught  # a signal stops training at the end of this iteration
 
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     start = time.perf_counter()
+    failure = None
     try:
-        agent.learn(args.steps, callback=callback)
-    finally:
+        agent.learn(target - start_steps, callback=callback)
+    except _Stop:
         bar.close()
-        log.close()
+        print(f"minirl: interrupted twice at step {agent.total_steps}; not saved "
+              f"(the last checkpoint in {out}/ is kept)", file=sys.stderr)
+        return 128 + caught[0]
+    except (ArithmeticError, ValueError) as e:  # divergence: NaN/inf gradients or outputs
+        failure = e
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        bar.close()
     wall = time.perf_counter() - start
-    agent.save(out / "model.npz")
-    plot_runs([out], out / "curve.png", title=f"{args.algo} on {args.env}")
-    print(f"{args.algo} {args.env} seed {args.seed}: {agent.total_steps} steps in {wall:.1f} s "
-          f"({agent.total_steps / wall:.0f} steps/s), mean return of the last 100 episodes "
-          f"{log.recent_mean:.1f}; wrote {out}/")
+    try:
+        if failure is not None:
+            return _diverged(agent, log, out, failure, checkpoint)
+        checkpoint()
+        log.close(keep_state=bool(caught))  # an interrupted run keeps what --resume needs
+        curve = plot_runs([out], out / "curve.png", title=f"{algo_name} on {env_id}")
+    except OSError as e:
+        raise RunError(f"cannot write to {out}: {e.strerror or e}") from None
+    if caught:
+        print(f"minirl: interrupted at step {agent.total_steps}; saved {out / 'model.npz'}, "
+              f"{out / 'progress.csv'} and {curve} (continue with: minirl train --resume {out})",
+              file=sys.stderr)
+        return 128 + caught[0]
+    score = ("no episode finished" if math.isnan(log.recent_mean) else
+             f"mean return of the last 100 episodes {log.recent_mean:.1f}")
+    done = agent.total_steps - start_steps
+    print(f"{algo_name} {env_id} seed {seed}: {done} steps in {wall:.1f} s "
+          f"({done / max(wall, 1e-9):.0f} steps/s), {score}; wrote {out}/")
     return 0
+
+
+def _diverged(agent, log, out: Path, error: Exception, checkpoint) -> int:
+    """Keep the last good model: the current one if every saved array is finite (the failing
+    update was refused before it touched the parameters), else the last checkpoint."""
+    import numpy as np
+
+    iteration = agent.iterations + 1
+    arrays = agent.state_arrays()
+    finite = all(np.all(np.isfinite(a)) for k, a in arrays.items()
+                 if np.asarray(a).dtype.kind == "f" and not k.startswith("buffer."))
+    if finite:
+        checkpoint()
+        kept = f"saved the model after iteration {agent.iterations} to {out / 'model.npz'}"
+    elif (out / "model.npz").is_file():
+        log.checkpoint()
+        kept = f"kept the last checkpoint {out / 'model.npz'}"
+    else:
+        kept = "no finite model to save"
+    log.close(keep_state=True)
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    raise RunError(f"training diverged in iteration {iteration} (after step {agent.total_steps}):"
+                   f" {reason}; {kept}")
 
 
 def _eval(args) -> int:
@@ -162,9 +337,17 @@ def _eval(args) -> int:
         raise UsageError(f"no model.npz in {path}")
     if args.episodes < 1:
         raise UsageError(f"--episodes must be positive, got {args.episodes}")
-    agent = load(model)
-    returns = agent.evaluate(args.episodes, deterministic=not args.stochastic,
-                             render_mode=args.render_mode, seed=args.seed)
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
+    try:
+        agent = load(model)
+    except (TypeError, ValueError) as e:
+        raise UsageError(str(e) if str(model) in str(e) else f"{model}: {e}") from None
+    try:
+        returns = agent.evaluate(args.episodes, deterministic=not args.stochastic,
+                                 render_mode=args.render_mode, seed=args.seed)
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"eval {model}: {e}") from None
     print(f"{agent.name} {agent.env_id}: mean return {returns.mean():.2f} +- {returns.std():.2f} "
           f"over {args.episodes} episodes")
     return 0
@@ -178,7 +361,13 @@ def _plot(args) -> int:
             progress_csv(run)
         except FileNotFoundError as e:
             raise UsageError(str(e)) from None
-    print(f"wrote {plot_runs(args.runs, args.out)}")
+    try:
+        written = plot_runs(args.runs, args.out)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    except OSError as e:
+        raise UsageError(f"cannot write --out {args.out}: {e.strerror or e}") from None
+    print(f"wrote {written}")
     return 0
 
 
@@ -189,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"minirl: error: {e}", file=sys.stderr)
         return 2
+    except RunError as e:
+        print(f"minirl: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ _REGISTRY: dict[str, str] = {
     "cem": "minirl.algos.gradient_free:CEM",
     "es": "minirl.algos.gradient_free:ES",
     "ars": "minirl.algos.gradient_free:ARS",
+    "bc": "minirl.algos.bc:BC", "dagger": "minirl.algos.dagger:DAgger",
 }
 
 

@@ -43,7 +43,7 @@ from minirl.objectives.imitation import (autoregressive_inputs, autoregressive_n
 __all__ = ["POLICIES", "make_policy", "L2Policy", "CategoricalPolicy", "GaussianPolicy",
            "MixturePolicy", "AutoregressivePolicy", "DiffusionPolicy"]
 
-LOG_STD_MIN, LOG_STD_MAX = -5.0, 1.0
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 0.0
 _ACT = {"tanh": Tanh, "relu": ReLU}
 
 
