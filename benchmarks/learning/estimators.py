@@ -1,0 +1,214 @@
+"""``python -m benchmarks.learning.estimators [--seeds S ...] [--steps N] [--batches M] [--episodes E]``
+
+Two measurements on CartPole-v1, written to ``benchmarks/results/learning_estimators.md``
+(plus ``learning_estimators_curves.csv`` and ``learning_estimators_variance.csv``):
+
+1. **Off-policy vs on-policy REINFORCE at equal env steps.** ``reinforce-offpolicy`` (episode
+   replay buffer, trajectory importance weights, buffer-mean baseline) against on-policy
+   ``reinforce`` twice: with the same estimator family (full return, batch-mean baseline) and
+   with its defaults (reward-to-go, learned value baseline). Each run gets the same budget
+   of env steps; reported per seed: the last-100-episode mean return at the end, and the
+   first step at which it reached 195 and 450.
+2. **Gradient variance of the full-return estimator under three baselines.** At fixed policy
+   snapshots (on-policy REINFORCE with a learned value baseline, trained for 0, 10k and 40k
+   steps, float64), ``M`` independent batches of ``E`` complete episodes are collected with
+   the frozen policy; each batch gives four estimates of grad J:
+       none     (1/E) sum_i g_i R_i
+       mean     (1/E) sum_i g_i (R_i - mean_j R_j)          (batch mean, as REINFORCE "mean")
+       learned  (1/E) sum_i sum_t grad log pi(a_t|s_t) (R_i - V(s_t))       (REINFORCE "value")
+       optimal  (1/E) sum_i g_i (R_i - b_i), b_ij leave-one-out E[g_j^2 R]/E[g_j^2] per
+                coordinate (REINFORCE "optimal", ``optimal_baseline_gradient``)
+   with g_i = sum_t grad log pi(a_t|s_t) of episode i (policy parameters only). Reported:
+   the total variance tr Cov over the M batches, and its ratio to "none".
+
+Threads are pinned to one before NumPy is imported. Single machine, same command for all
+numbers; medians where several seeds.
+"""
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+
+from minirl.algos.offpolicy_reinforce import OffPolicyREINFORCE, OffPolicyREINFORCEConfig  # noqa: E402,E501
+from minirl.algos.reinforce import REINFORCE, REINFORCEConfig  # noqa: E402
+from minirl.logger import TrainingLog  # noqa: E402
+from minirl.objectives.policy_gradient import optimal_baseline_gradient  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+ENV = "CartPole-v1"
+GAMMA = 0.99
+
+RUNS = {
+    "offpolicy (buffer, trajectory IS, mean b)":
+        lambda: (OffPolicyREINFORCE, OffPolicyREINFORCEConfig(gamma=GAMMA)),
+    "on-policy, full return, mean b":
+        lambda: (REINFORCE, REINFORCEConfig(gamma=GAMMA, reward_to_go=False, baseline="mean")),
+    "on-policy defaults (reward-to-go, learned b)":
+        lambda: (REINFORCE, REINFORCEConfig(gamma=GAMMA)),
+}
+
+
+def learning_curves(seeds, steps):
+    rows = []
+    for name, make in RUNS.items():
+        for seed in seeds:
+            algo, cfg = make()
+            log = TrainingLog(None, fields=algo.log_fields)
+            wall = time.perf_counter()
+            agent = algo(ENV, cfg, seed=seed).learn(steps, log)
+            wall = time.perf_counter() - wall
+            first = {th: log.first_reached(th) for th in (195.0, 450.0)}
+            rows.append({"run": name, "seed": seed, "steps": agent.total_steps,
+                         "final_return_mean_100": round(log.recent_mean, 1),
+                         "first_step_195": first[195.0][0] if first[195.0] else "",
+                         "first_step_450": first[450.0][0] if first[450.0] else "",
+                         "wall_s": round(wall, 1)})
+            print(rows[-1], flush=True)
+    return rows
+
+
+def _episodes(agent, num, rng, env):
+    """``num`` complete episodes with the frozen policy: list of (obs [L, d], actions [L],
+    rewards [L])."""
+    out = []
+    for _ in range(num):
+        obs, _ = env.reset(seed=int(rng.integers(2**31 - 1)))
+        O, A, R = [], [], []
+        done = False
+        while not done:
+            x = np.asarray(obs, dtype=agent.net.dtype)[None]
+            a, _, _ = agent.net.act(agent.params, x, rng)
+            O.append(x[0])
+            A.append(a[0])
+            obs, r, term, trunc, _ = env.step(int(a[0]))
+            R.append(r)
+            done = term or trunc
+        out.append((np.array(O), np.array(A), np.array(R, dtype=np.float64)))
+    return out
+
+
+def _score_vectors(agent, obs, actions, dlogp):
+    """sum_t dlogp_t grad_theta log pi(a_t|s_t) over the policy slice (one backward pass)."""
+    net = agent.net
+    dist, _, cache = net.forward(agent.params, obs)
+    # net.backward gives the gradient of L with dL/dlogp = dlogp: exactly sum_t dlogp_t score_t
+    return net.backward(agent.params, cache, dist.log_prob_backward(actions, dlogp))[net.pi_slice]
+
+
+def batch_estimates(agent, episodes):
+    """The four estimates of grad J from one batch of episodes (see the module docstring)."""
+    g, h, R = [], [], []
+    for obs, actions, rewards in episodes:
+        L = len(rewards)
+        R.append(float(rewards @ GAMMA ** np.arange(L)))
+        g.append(_score_vectors(agent, obs, actions, np.ones(L)))
+        h.append(_score_vectors(agent, obs, actions, agent.net.value(agent.params, obs)))
+    g, h, R = np.array(g), np.array(h), np.array(R)
+    return {"none": (g * R[:, None]).mean(0),
+            "mean": (g * (R - R.mean())[:, None]).mean(0),
+            "learned": (g * R[:, None] - h).mean(0),
+            "optimal": optimal_baseline_gradient(g, R)[0]}
+
+
+def gradient_variance(snapshots, batches, episodes, seed=0):
+    rows = []
+    cfg = REINFORCEConfig(gamma=GAMMA, reward_to_go=False, baseline="value", dtype="float64")
+    agent = REINFORCE(ENV, cfg, seed=seed)
+    trained = 0
+    env = gym.make(ENV)
+    for snap in snapshots:
+        if snap > trained:
+            agent.learn(snap - trained)
+            trained = agent.total_steps
+        rng = np.random.default_rng([seed, snap])
+        est = {k: [] for k in ("none", "mean", "learned", "optimal")}
+        lengths = []
+        for _ in range(batches):
+            eps = _episodes(agent, episodes, rng, env)
+            lengths += [len(e[2]) for e in eps]
+            for k, v in batch_estimates(agent, eps).items():
+                est[k].append(v)
+        var = {k: float(np.var(np.array(v), axis=0, ddof=1).sum()) for k, v in est.items()}
+        mean_none = np.mean(est["none"], axis=0)
+        for k in est:
+            m = np.mean(est[k], axis=0)
+            rows.append({"trained_steps": trained, "mean_episode_length": round(np.mean(lengths), 1),
+                         "baseline": k, "total_variance": var[k],
+                         "ratio_to_none": var[k] / var["none"],
+                         "cosine_mean_vs_none": float(m @ mean_none / (np.linalg.norm(m)
+                                                      * np.linalg.norm(mean_none)))})
+            print(rows[-1], flush=True)
+    env.close()
+    return rows
+
+
+def _write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def write_markdown(command, curves, variance, batches, episodes):
+    lines = ["# Estimators on CartPole-v1: off-policy REINFORCE and the optimal baseline", "",
+             f"Produced by `{command}` (one thread, gamma = {GAMMA}).", "",
+             "## Off-policy vs on-policy REINFORCE at equal env steps", "",
+             "| run | seeds | final mean return (last 100), per seed | median | first step "
+             "reaching 195 | first step reaching 450 | wall s (median) |",
+             "|---|---|---|---|---|---|---|"]
+    for name in RUNS:
+        rs = [r for r in curves if r["run"] == name]
+        finals = [r["final_return_mean_100"] for r in rs]
+        lines.append(
+            f"| {name} | {len(rs)} | {', '.join(str(x) for x in finals)} | "
+            f"{np.median(finals):.1f} | {', '.join(str(r['first_step_195'] or '-') for r in rs)} | "
+            f"{', '.join(str(r['first_step_450'] or '-') for r in rs)} | "
+            f"{np.median([r['wall_s'] for r in rs]):.1f} |")
+    lines += ["", f"Budget: {curves[0]['steps']} env steps per run (whole iterations, so the "
+              "runs end within one iteration of each other; the exact counts are in "
+              "learning_estimators_curves.csv).", "",
+              "## Gradient variance of the full-return estimator", "",
+              f"{batches} independent batches of {episodes} complete episodes per snapshot, "
+              "frozen policy; total variance = sum over policy parameters of the sample "
+              "variance of the batch estimate.", "",
+              "| policy trained for (steps) | mean episode length | baseline | total variance "
+              "| ratio to no baseline | cosine of mean estimate with no-baseline mean |",
+              "|---|---|---|---|---|---|"]
+    for r in variance:
+        lines.append(f"| {r['trained_steps']} | {r['mean_episode_length']} | {r['baseline']} | "
+                     f"{r['total_variance']:.4g} | {r['ratio_to_none']:.3f} | "
+                     f"{r['cosine_mean_vs_none']:.3f} |")
+    out = RESULTS / "learning_estimators.md"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=100_000)
+    p.add_argument("--snapshots", type=int, nargs="+", default=[0, 10_000, 40_000])
+    p.add_argument("--batches", type=int, default=30)
+    p.add_argument("--episodes", type=int, default=10)
+    args = p.parse_args(argv)
+    command = "python -m benchmarks.learning.estimators " + shlex.join(sys.argv[1:] if argv is None
+                                                                       else argv)
+    curves = learning_curves(args.seeds, args.steps)
+    _write_csv(RESULTS / "learning_estimators_curves.csv", curves)
+    variance = gradient_variance(args.snapshots, args.batches, args.episodes)
+    _write_csv(RESULTS / "learning_estimators_variance.csv", variance)
+    print(write_markdown(command.strip(), curves, variance, args.batches, args.episodes))
+
+
+if __name__ == "__main__":
+    main()
