@@ -6,6 +6,7 @@
 | ``a2c``     | A2C         | actor_critic.py   | CS224R batch actor-critic, CS234 n-step          |
 | ``reinforce``| REINFORCE  | reinforce.py      | CS224R/COL778 REINFORCE, CS234 vanilla PG        |
 | ``rs``, ``cem``, ``es``, ``ars`` | RandomSearch, CEM, ES, ARS | gradient_free.py | "Policy Gradients and Gradient-Free Optimization" |
+| ``dqn``     | DQN         | dqn.py            | CS224R Q-learning "DQN pseudocode (Algorithm 1)" |
 
 Every agent subclasses ``minirl.algos.base.Agent`` (on-policy ones ``OnPolicyAgent``). The
 registry maps a CLI name to ``"module:Class"`` and imports a module only when its agent is
