@@ -95,12 +95,16 @@ class FiniteMDP:
         S, A = R.shape
         if p0.shape != (S,) or P.shape != (S, A, S):
             raise ValueError(f"inconsistent shapes p0 {p0.shape}, P {P.shape}, R {R.shape}")
+        for name, x in (("p0", p0), ("P", P), ("R", R)):
+            if not np.isfinite(x).all():
+                raise ValueError(f"{name} contains NaN or inf")
         if (p0 < 0).any() or abs(p0.sum() - 1.0) > 1e-12:
             raise ValueError("p0 must be a probability vector")
         if (P < 0).any() or np.abs(P.sum(-1) - 1.0).max() > 1e-12:
             raise ValueError("P[s, a, :] must be probability vectors")
-        if int(self.horizon) < 1:
-            raise ValueError(f"horizon must be >= 1, got {self.horizon}")
+        if isinstance(self.horizon, bool) or not isinstance(self.horizon, (int, np.integer)) \
+                or self.horizon < 1:
+            raise ValueError(f"horizon must be an integer >= 1, got {self.horizon!r}")
         if not 0.0 <= float(self.gamma) <= 1.0:
             raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
         object.__setattr__(self, "p0", p0)
@@ -298,6 +302,8 @@ def finite_difference_gradient(f, theta: np.ndarray, eps: float = 1e-4) -> np.nd
     g_i = (-f(x+2h) + 8 f(x+h) - 8 f(x-h) + f(x-2h)) / (12 h); truncation error O(h^4),
     so with ``h = 1e-4`` the smooth oracles here agree with analytic gradients to ~1e-12.
     """
+    if not (np.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be positive and finite, got {eps}")
     theta = np.array(theta, dtype=np.float64, copy=True)
     g = np.empty_like(theta)
     for i in range(theta.size):

@@ -251,11 +251,15 @@ def adaptive_kl_beta(beta: float, kl: float, target_kl: float) -> float:
 
     Lecture: CS234 "Policy Gradient II", "Algorithm PPO with Adaptive KL Penalty".
     Paper: Schulman et al. (2017), arXiv:1707.06347, sec. 4.
-    Returns the new beta (unchanged in between).
+    Returns the new beta (unchanged in between). Raises ValueError naming ``kl`` for a NaN,
+    infinite or negative KL (which would otherwise leave beta unchanged without a word).
     """
     beta, kl, target_kl = float(beta), float(kl), float(target_kl)
-    if not (beta > 0 and target_kl > 0):
-        raise ValueError(f"beta and target_kl must be positive, got {beta}, {target_kl}")
+    if not (0 < beta < np.inf and 0 < target_kl < np.inf):
+        raise ValueError(f"beta and target_kl must be positive and finite, got {beta}, "
+                         f"{target_kl}")
+    if not (kl >= 0 and np.isfinite(kl)):  # NaN would silently keep beta
+        raise ValueError(f"kl must be finite and >= 0, got {kl}")
     if kl >= 1.5 * target_kl:
         return 2.0 * beta
     if kl <= target_kl / 1.5:

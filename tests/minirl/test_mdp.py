@@ -262,3 +262,15 @@ def test_log_state_ratios_and_mean_state_kl_by_hand():
 def test_gamma_has_no_default():
     with pytest.raises(TypeError):
         random_mdp(np.random.default_rng(0), 2, 2, 2)
+
+
+def test_finite_mdp_rejects_nan_and_fractional_horizons():
+    ok = dict(p0=[1.0, 0.0], P=np.full((2, 1, 2), 0.5), R=np.zeros((2, 1)), horizon=2, gamma=1.0)
+    for key, bad in (("p0", [np.nan, 1.0]), ("R", [[np.nan], [0.0]]),
+                     ("P", np.full((2, 1, 2), np.nan))):
+        with pytest.raises(ValueError, match=key):
+            FiniteMDP(**{**ok, key: bad})
+    with pytest.raises(ValueError, match="horizon"):
+        FiniteMDP(**{**ok, "horizon": 2.5})
+    with pytest.raises(ValueError, match="eps"):
+        finite_difference_gradient(lambda x: x.sum(), np.zeros(2), eps=0.0)

@@ -305,3 +305,11 @@ def test_trick_one_and_l_clip_gradients_exactly_on_a_finite_mdp():
     diff = b.prob @ np.einsum("tk,tkp->kp", np.where(worsening, r * adv, 0.0), b.scores)
     assert np.linalg.norm(diff) > 1e-3
     np.testing.assert_allclose(g_clip - g_trick, diff, rtol=1e-10, atol=1e-14)
+
+
+def test_adaptive_kl_beta_rejects_a_kl_that_would_silently_keep_beta():
+    for kl in (np.nan, np.inf, -0.1):
+        with pytest.raises(ValueError, match="kl"):
+            adaptive_kl_beta(1.0, kl, 0.01)
+    with pytest.raises(ValueError, match="target_kl"):
+        adaptive_kl_beta(1.0, 0.01, np.inf)
