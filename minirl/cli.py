@@ -186,7 +186,8 @@ def _train(args) -> int:
     else:
         if not args.algo or not args.env:
             raise UsageError("train needs ALGO and --env (or --resume DIR)")
-        algo_name, env_id, target = args.algo, args.env, args.steps or 100_000
+        algo_name, env_id = args.algo, args.env
+        target = 100_000 if args.steps is None else args.steps
         seed = 0 if args.seed is None else args.seed
         if seed < 0:
             raise UsageError(f"--seed must be a non-negative integer, got {seed}")

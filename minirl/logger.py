@@ -4,6 +4,17 @@
     agent.learn(100_000, callback=log)        # log(agent, metrics) writes one row
     log.close()
 
+Memory stays flat over any run length: with a path, rows are streamed to disk and not kept
+(only the last ``window`` episode returns and a few counters are); ``first_reached`` reads
+the rows back from the file. Without a path the rows are kept in ``self.rows`` (tests, short
+benchmark runs). ``benchmarks/soak.py`` records the resident set size over 1M steps.
+
+Files: rows go to a live file ``.progress.csv.live`` next to ``path`` as they come (flushed
+each row, so ``tail -f`` works); ``checkpoint()`` and ``close()`` copy it atomically to
+``path`` (``minirl.io``), together with ``.progress.csv.state.json`` (the episode window and
+the wall-clock offset). So ``path`` is always complete and matches the model saved at the same
+checkpoint, and ``TrainingLog(path, resume=True)`` continues it exactly where it stopped.
+
 Columns (empty when an algorithm does not produce a quantity):
 
 | column               | meaning                                                          |
@@ -21,12 +32,16 @@ Columns (empty when an algorithm does not produce a quantity):
 from __future__ import annotations
 
 import csv
+import json
 import math
+import os
 import time
 from collections import deque
 from pathlib import Path
 
 import numpy as np
+
+from minirl.io import atomic_copy, atomic_write_text
 
 __all__ = ["FIELDS", "TrainingLog", "read_csv"]
 
@@ -39,59 +54,132 @@ FIELDS = [
 
 
 class TrainingLog:
-    """Callback that writes a CSV row per iteration and tracks the last 100 episode returns.
+    """Callback that writes a CSV row per iteration and tracks the last ``window`` returns.
 
-    ``path=None`` keeps the rows in memory only (``self.rows``). ``fields``: extra columns
-    after the common ones (an agent's ``log_fields``). ``first_reached(threshold)``
-    gives the first (steps, wall_time) at which ``return_mean_100`` reached ``threshold``
-    (with at least ``min_episodes`` episodes in the window).
+    ``path=None`` keeps the rows in memory only (``self.rows``); with a path nothing grows
+    with the run (``self.rows`` is empty unless ``keep_rows=True``). ``fields``: extra
+    columns after the common ones (an agent's ``log_fields``). ``resume=True`` continues the
+    snapshot at ``path`` (rows, episode window, wall clock) instead of starting afresh.
+    ``first_reached(threshold)`` gives the first (steps, wall_time) at which
+    ``return_mean_100`` reached ``threshold`` (with at least ``min_episodes`` episodes seen).
     """
 
     def __init__(self, path: str | Path | None = None, window: int = 100,
-                 fields: tuple[str, ...] = ()):
+                 fields: tuple[str, ...] = (), resume: bool = False,
+                 keep_rows: bool | None = None):
         self.fields = FIELDS + [f for f in fields if f not in FIELDS]
         self.recent = deque(maxlen=window)
+        self.keep_rows = path is None if keep_rows is None else bool(keep_rows)
         self.rows: list[dict] = []
+        self.path = None if path is None else Path(path)
+        self.n_rows = 0
+        self._wall_offset = 0.0
+        self._file = self._writer = None
+        if self.path is None:
+            if resume:
+                raise ValueError("resume=True needs the path of the log to continue")
+        else:
+            self._live = self.path.with_name(f".{self.path.name}.live")
+            self._state = self.path.with_name(f".{self.path.name}.state.json")
+            if resume:
+                self._resume()
+            else:
+                self._file = open(self._live, "w", newline="")
+                self._writer = csv.DictWriter(self._file, self.fields)
+                self._writer.writeheader()
+                self._file.flush()
         self.start = time.perf_counter()
-        self._file = open(path, "w", newline="") if path is not None else None
-        self._writer = csv.DictWriter(self._file, self.fields) if self._file else None
-        if self._writer:
-            self._writer.writeheader()
-            self._file.flush()
+
+    def _resume(self) -> None:
+        """Start the live file from the snapshot at ``path`` and restore the window/clock."""
+        with open(self.path, newline="") as f:
+            header = next(csv.reader(f), None)
+        if header is None or header[:len(FIELDS)] != FIELDS:
+            raise ValueError(f"{self.path} is not a minirl progress CSV (cannot resume it)")
+        self.fields = header + [f for f in self.fields if f not in header]
+        state = {}
+        if self._state.is_file():
+            state = json.loads(self._state.read_text())
+        self.recent.extend(state.get("recent", []))
+        self._wall_offset = float(state.get("wall_time", 0.0))
+        self.n_rows = int(state.get("rows", 0))
+        atomic_copy(self.path, self._live)
+        self._file = open(self._live, "a", newline="")
+        self._writer = csv.DictWriter(self._file, self.fields)
 
     def __call__(self, agent, metrics: dict) -> None:
-        wall = time.perf_counter() - self.start
+        wall = time.perf_counter() - self.start + self._wall_offset
         rets, lens = metrics.get("episode_returns", []), metrics.get("episode_lengths", [])
         self.recent.extend(rets)
         row = {k: v for k, v in metrics.items() if k in self.fields}
         row.update(
             wall_time=wall, steps_per_s=metrics["steps"] / wall if wall > 0 else math.nan,
             episodes=len(rets),
-            episode_return_mean=float(np.mean(rets)) if rets else math.nan,
-            episode_length_mean=float(np.mean(lens)) if lens else math.nan,
+            episode_return_mean=float(np.mean(rets)) if len(rets) else math.nan,
+            episode_length_mean=float(np.mean(lens)) if len(lens) else math.nan,
             return_mean_100=self.recent_mean,
         )
-        self.rows.append(row)
+        self.n_rows += 1
+        self.last_row = row
+        if self.keep_rows:
+            self.rows.append(row)
         if self._writer:
             self._writer.writerow({k: _fmt(row.get(k)) for k in self.fields})
             self._file.flush()
 
     @property
     def recent_mean(self) -> float:
+        """Mean of the last ``window`` episode returns (NaN before the first episode ends)."""
         return float(np.mean(self.recent)) if self.recent else math.nan
 
     def first_reached(self, threshold: float, min_episodes: int = 100):
         """(steps, wall_time) of the first row with return_mean_100 >= threshold, else None."""
         seen = 0
-        for row in self.rows:
+        for row in self._iter_rows():
             seen += row["episodes"]
             if seen >= min_episodes and row["return_mean_100"] >= threshold:
                 return row["steps"], row["wall_time"]
         return None
 
-    def close(self) -> None:
-        if self._file:
-            self._file.close()
+    def _iter_rows(self):
+        """Every row so far, from memory or streamed back from the live file (O(1) memory)."""
+        if self.keep_rows or self.path is None:
+            yield from self.rows
+            return
+        if self._file is not None:
+            self._file.flush()
+        with open(self._live if self._file is not None else self.path, newline="") as f:
+            for r in csv.DictReader(f):
+                yield {k: _parse(r.get(k)) for k in ("steps", "episodes", "return_mean_100",
+                                                    "wall_time")}
+
+    def checkpoint(self) -> None:
+        """Atomically copy the rows so far to ``path`` (with the window and clock state)."""
+        if self.path is None or self._file is None:
+            return
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        atomic_copy(self._live, self.path)
+        last_wall = getattr(self, "last_row", {}).get("wall_time", self._wall_offset)
+        atomic_write_text(self._state, json.dumps(
+            {"recent": list(self.recent), "wall_time": last_wall, "rows": self.n_rows}))
+
+    def close(self, keep_state: bool = False) -> None:
+        """Final ``checkpoint()``; then the live file is removed, and the state file too unless
+        ``keep_state`` (a run that may be resumed: interrupted, diverged). Safe to call twice.
+        Resuming a log without its state file starts a fresh episode window."""
+        if self._file is None:
+            return
+        self.checkpoint()
+        self._file.close()
+        self._file = self._writer = None
+        os.unlink(self._live)
+        if not keep_state:
+            self._state.unlink(missing_ok=True)
+
+
+def _parse(x) -> float:
+    return math.nan if x in (None, "") else float(x)
 
 
 def _fmt(x) -> str:
@@ -103,10 +191,31 @@ def _fmt(x) -> str:
 
 
 def read_csv(path: str | Path) -> dict[str, np.ndarray]:
-    """Columns of a progress CSV as float arrays (empty cells become NaN)."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return {k: np.array([]) for k in FIELDS}
-    return {k: np.array([float(r[k]) if r.get(k) not in (None, "") else np.nan for r in rows])
-            for k in rows[0]}
+    """Columns of a progress CSV as float arrays (empty cells become NaN).
+
+    Raises FileNotFoundError for a missing file and ValueError naming the file (and the line)
+    for anything that is not a progress CSV: binary junk, no ``steps`` column, a non-numeric
+    cell, a row with the wrong number of cells.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if not header or "steps" not in header:
+                raise ValueError("no header with a 'steps' column")
+            cols: dict[str, list[float]] = {k: [] for k in header}
+            for line, cells in enumerate(reader, start=2):
+                if len(cells) != len(header):
+                    raise ValueError(f"line {line} has {len(cells)} cells, the header "
+                                     f"{len(header)}")
+                for k, cell in zip(header, cells):
+                    try:
+                        cols[k].append(_parse(cell))
+                    except ValueError:
+                        raise ValueError(f"line {line}, column {k!r}: {cell!r} is not a "
+                                         f"number") from None
+    except FileNotFoundError:
+        raise
+    except (ValueError, UnicodeDecodeError, csv.Error, OSError) as e:
+        raise ValueError(f"{path} is not a readable progress CSV: {e}") from None
+    return {k: np.array(v, dtype=np.float64) for k, v in cols.items()}

@@ -3,7 +3,9 @@
     plot_runs(["runs/ppo-CartPole-v1-0", "runs/ppo-CartPole-v1-1"], "curves.png")
 
 Each run is a directory holding ``progress.csv`` (or the CSV path itself); one line per run:
-the mean return of the last 100 episodes against env steps.
+the mean return of the last 100 episodes against env steps. The PNG is written atomically
+(``minirl.io.save_figure``): an existing file is replaced only by a complete new one. A path
+without a suffix gets ``.png``, and ``plot_runs`` returns the path it actually wrote.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
 import numpy as np  # noqa: E402
 
+from minirl.io import save_figure  # noqa: E402
 from minirl.logger import read_csv  # noqa: E402
 
 __all__ = ["progress_csv", "plot_runs"]
@@ -31,7 +34,10 @@ def progress_csv(run: str | Path) -> Path:
 
 def plot_runs(runs, out: str | Path, y: str = "return_mean_100", labels=None,
               title: str | None = None) -> Path:
-    """Draw ``y`` against env steps for every run into one PNG at ``out``; returns ``out``."""
+    """Draw ``y`` against env steps for every run into one image at ``out``; returns the path
+    written (``out``, plus ``.png`` if it had no suffix). Raises FileNotFoundError for a run
+    without a CSV, ValueError naming the file for a malformed CSV or an unknown image format,
+    OSError if ``out`` cannot be written (nothing is left behind then)."""
     paths = [progress_csv(r) for r in runs]  # fail before drawing anything
     labels = labels or [p.parent.name if p.name == "progress.csv" else p.stem for p in paths]
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -48,7 +54,7 @@ def plot_runs(runs, out: str | Path, y: str = "return_mean_100", labels=None,
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    try:
+        return save_figure(fig, out, dpi=100)
+    finally:
+        plt.close(fig)
