@@ -22,6 +22,9 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+_UMASK = os.umask(0)  # read the process umask once (os.umask can only read by setting)
+os.umask(_UMASK)
+
 __all__ = ["atomic_open", "atomic_write_text", "atomic_write_bytes", "atomic_copy",
            "save_figure"]
 
@@ -39,6 +42,8 @@ def atomic_open(path: str | Path, mode: str = "wb", **kwargs) -> Iterator[IO]:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):  # mkstemp makes 0600; give the file the usual permissions
+            os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush()

@@ -76,7 +76,10 @@ def mse(pred, target, weights=None) -> tuple[float, np.ndarray]:
         with np.errstate(over="ignore"):
             return float(np.sum(_times(w, r * r)) / n), _times(w, (4.0 / n) * r_half)
     wr = r if w is None else w * r
-    value = float(np.sum(wr * r) / n)
+    # The value is a Python float: sum in float64 so a float32 residual of 1e20 gives 1e40, not
+    # an overflow to inf (the gradient stays in the input's dtype).
+    r64 = r.astype(np.float64, copy=False)
+    value = float(np.sum((r64 if w is None else w * r64) * r64) / n)
     return value, (2.0 / n) * wr
 
 
