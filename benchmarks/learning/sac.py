@@ -2,6 +2,7 @@
 
     python -m benchmarks.learning.sac [--seeds 0 1 2 3 4] [--peer-seeds 0 1] [--steps 20000]
                                       [--env Pendulum-v1] [--profile-updates 300] [--no-peer]
+                                      [--suffix S] [--table-only]
 
 For each seed, back to back in one process (one BLAS / torch thread): minirl's SAC with its
 defaults (RL-Zoo's Pendulum-v1 SAC settings: lr 1e-3, buffer 1e6, batch 256, learning_starts
@@ -13,9 +14,10 @@ steps of a warmed-up minirl agent are timed section by section (thread CPU time,
 processes on a shared machine do not inflate it), next to the time of one 256x256x256 float32
 matrix product, the unit most of a gradient step is made of.
 
-Writes ``benchmarks/results/learning_sac-<env>.csv``, ``learning_sb3-sac-<env>.csv`` (one row
-per seed), ``learning_sac_profile.csv`` and ``learning_sac.md`` (tables, medians, ratios and the
-command that produced them).
+Writes ``benchmarks/results/learning_sac-<env><suffix>.csv``, ``learning_sb3-sac-<env><suffix>.csv``
+(one row per seed, with the command), ``learning_sac_profile.csv`` and ``learning_sac.md``,
+which is rebuilt from every such CSV (``--suffix`` lets several commands share the seeds of a
+long benchmark; speed ratios are only formed between rows of the same command).
 """
 import os
 
@@ -182,30 +184,47 @@ def _median(rows, key):
     return float(np.median([float(r[key]) for r in rows])) if rows else float("nan")
 
 
-def write_markdown(command: str, env_id: str, mini: list, peer: list, prof: list) -> Path:
-    lines = [f"# SAC on {env_id}: minirl vs Stable-Baselines3", "",
-             "Produced by:", "", f"    {command}", "",
-             "One BLAS / torch thread; both libraries run back to back in the same process, seed "
-             "by seed, on a 2-core machine shared with other jobs (wall times are noisy; CPU "
-             "times are the fairer comparison). Deterministic evaluation: 10 episodes, env "
-             f"seeds {EVAL_SEED}..{EVAL_SEED + EVAL_EPISODES - 1}.", "",
-             "| library | seed | steps | eval return (mean ± std) | last-100 training mean | "
-             "wall s | CPU s | steps/s |", "|---|---|---|---|---|---|---|---|"]
+def _read(pattern: str) -> list[dict]:
+    rows = []
+    for path in sorted(RESULTS.glob(pattern)):
+        with open(path, newline="") as f:
+            rows += list(csv.DictReader(f))
+    return rows
+
+
+def write_markdown(env_id: str) -> Path:
+    """Rebuild ``learning_sac.md`` from the CSVs of ``env_id`` and the profile CSV."""
+    tag = env_id.split("-")[0].lower()
+    mini, peer = _read(f"learning_sac-{tag}*.csv"), _read(f"learning_sb3-sac-{tag}*.csv")
+    prof = _read("learning_sac_profile.csv")
+    commands = list(dict.fromkeys(r["command"] for r in mini + peer))
+    lines = [f"# SAC on {env_id}: minirl vs Stable-Baselines3", "", "Produced by:", ""]
+    lines += [f"    {c}" for c in commands]
+    lines += ["", "One BLAS / torch thread; within one command both libraries run back to back in "
+              "the same process, seed by seed, on a 2-core machine shared with other jobs (wall "
+              "times are noisy; CPU times are the fairer comparison). Deterministic evaluation: "
+              f"10 episodes, env seeds {EVAL_SEED}..{EVAL_SEED + EVAL_EPISODES - 1}.", "",
+              "| library | seed | steps | eval return (mean ± std) | last-100 training mean | "
+              "wall s | CPU s | steps/s | command |", "|---|---|---|---|---|---|---|---|---|"]
     for r in mini + peer:
         lines.append(f"| {r['library']} | {r['seed']} | {r['steps']} | {r['eval_return_mean']} "
                      f"± {r['eval_return_std']} | {r['return_mean_100']} | {r['wall_s']} | "
-                     f"{r['cpu_s']} | {r['steps_per_s']} |")
+                     f"{r['cpu_s']} | {r['steps_per_s']} | {commands.index(r['command']) + 1} |")
     ok = sum(float(r["eval_return_mean"]) >= -200 for r in mini)
     lines += ["", f"minirl: {ok}/{len(mini)} seeds evaluate at >= -200 (issue: at least 4 of 5)."]
-    if mini and peer:
-        wm, ws = _median(mini, "wall_s"), _median(peer, "wall_s")
-        cm, cs = _median(mini, "cpu_s"), _median(peer, "cpu_s")
-        sm, ss = _median(mini, "steps_per_s"), _median(peer, "steps_per_s")
-        lines += ["", f"Medians over seeds: steps/s minirl {sm:.1f} / SB3 {ss:.1f} = "
-                  f"**{sm / ss:.2f}x** (wall {wm:.1f} s / {ws:.1f} s); CPU time {cm:.1f} s / "
-                  f"{cs:.1f} s = {cs / cm:.2f}x less CPU for minirl; eval return median "
-                  f"{_median(mini, 'eval_return_mean'):.1f} / "
-                  f"{_median(peer, 'eval_return_mean'):.1f}. Issue target: >= 3x SB3's steps/s."]
+    for i, c in enumerate(commands, 1):
+        m = [r for r in mini if r["command"] == c]
+        p = [r for r in peer if r["command"] == c]
+        if not (m and p):
+            continue
+        wm, ws = _median(m, "wall_s"), _median(p, "wall_s")
+        cm, cs = _median(m, "cpu_s"), _median(p, "cpu_s")
+        sm, ss = _median(m, "steps_per_s"), _median(p, "steps_per_s")
+        lines += ["", f"Command {i}, medians over its seeds: steps/s minirl {sm:.1f} / SB3 "
+                  f"{ss:.1f} = **{sm / ss:.2f}x** (wall {wm:.1f} s / {ws:.1f} s); CPU time "
+                  f"{cm:.1f} s / {cs:.1f} s = **{cs / cm:.2f}x** less CPU for minirl; eval return "
+                  f"median {_median(m, 'eval_return_mean'):.1f} / "
+                  f"{_median(p, 'eval_return_mean'):.1f}. Issue target: >= 3x SB3's steps/s."]
     if prof:
         lines += ["", "## Where one gradient step's time goes (minirl, thread CPU time)", "",
                   "| section | us per update | share |", "|---|---|---|"]
@@ -224,11 +243,16 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=20_000)
     p.add_argument("--profile-updates", type=int, default=300, help="0: no profile")
     p.add_argument("--no-peer", action="store_true", help="skip Stable-Baselines3")
+    p.add_argument("--suffix", default="", help="CSV name suffix (several commands, one table)")
+    p.add_argument("--table-only", action="store_true", help="only rebuild learning_sac.md")
     args = p.parse_args(argv)
     command = "python -m benchmarks.learning.sac " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     RESULTS.mkdir(exist_ok=True)
-    tag = args.env.split("-")[0].lower()
+    if args.table_only:
+        print(f"wrote {write_markdown(args.env)}")
+        return 0
+    tag = args.env.split("-")[0].lower() + args.suffix
     prof = profile(args.env, args.profile_updates) if args.profile_updates > 0 else []
     if prof:
         _write_csv(RESULTS / "learning_sac_profile.csv", prof, ["section", "us_per_update",
@@ -245,8 +269,8 @@ def main(argv=None) -> int:
             print(", ".join(f"{k}={row[k]}" for k in COLUMNS[:-1]), flush=True)
             _write_csv(RESULTS / f"learning_{'sac' if lib == 'minirl' else 'sb3-sac'}-{tag}.csv",
                        rows, COLUMNS)
-            write_markdown(command, args.env, mini, peer, prof)
-    print(f"wrote {write_markdown(command, args.env, mini, peer, prof)}")
+            write_markdown(args.env)
+    print(f"wrote {write_markdown(args.env)}")
     return 0
 
 
