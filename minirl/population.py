@@ -430,6 +430,11 @@ class ProcessEvaluator(Evaluator):
         return sorted(p.pid for p in (self._pool._processes or {}).values())
 
     def _map(self, chunks, bounds):
+        dead = [p for p in (self._pool._processes or {}).values() if not p.is_alive()]
+        if dead:   # found before new work is queued behind it
+            self._kill()
+            raise WorkerError(f"a population worker process died (pid {dead[0].pid}, exit code "
+                              f"{dead[0].exitcode}) before tasks 0..{bounds[-1] - 1}")
         futures = [self._pool.submit(_process_run, c) for c in chunks]
         # returns when all are done, one raised, or the timeout passed
         done, pending = cf.wait(futures, timeout=self.timeout, return_when=cf.FIRST_EXCEPTION)

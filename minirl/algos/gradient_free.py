@@ -15,11 +15,12 @@ iteration (``_step``), with the update rules of ``minirl.objectives.gradient_fre
        2. evaluate
        3. recombine the mu best with log-rank weights                      (es_recombine)
        "gradient" (Salimans et al. 2017):
-       1. sample n = K/2 directions eps_i; 2. evaluate theta +- sigma eps_i
+       1. sample n = K/2 directions eps_i; 2. evaluate theta +- sigma eps_i (same env seed)
        3. centered ranks of all 2n returns; g = es_gradient(...)    (centered_ranks)
        4. Adam step on -g with L2 coefficient l2_coef
   ARS  1. sample N directions delta_i ~ N(0, I)
-       2. evaluate theta +- nu delta_i (V2: observations normalized with frozen statistics)
+       2. evaluate theta +- nu delta_i (V2: observations normalized with frozen statistics;
+          both episodes of a direction start from the same env seed)
        3. theta <- theta + alpha/(b sigma_R) sum_{top b} (r_i^+ - r_i^-) delta_i (ars_update)
        4. V2: fold every state visited this iteration into the running mean and variance
 
@@ -189,9 +190,12 @@ class PolicySearchAgent(Agent):
             self._evaluator.close()
             self._evaluator = None
 
-    def _run(self, k: int, **batch):
-        """K episodes with env seeds from the run's generator (normalizer frozen)."""
-        seeds = self.rng.integers(0, 2**31 - 1, size=k)
+    def _run(self, k: int, pairs: bool = False, **batch):
+        """K episodes with env seeds from the run's generator (normalizer frozen). ``pairs``:
+        tasks 2i and 2i+1 (theta + and - one direction) share a seed -- common random
+        numbers, so r+ - r- measures the perturbation and not two different start states."""
+        seeds = self.rng.integers(0, 2**31 - 1, size=k // 2 if pairs else k)
+        seeds = seeds.repeat(2) if pairs else seeds
         res = self.evaluator.evaluate(seeds, obs_norm=self.obs_normalizer,
                                       collect_obs=self.obs_normalizer is not None, **batch)
         self._episodes.append(res)
@@ -312,7 +316,7 @@ class ES(PolicySearchAgent):
         n = cfg.population_size // 2
         # 1. n directions eps_i;  2. evaluate theta + sigma eps_i and theta - sigma eps_i
         idx, eps = self._directions(n)
-        res = self._run(2 * n, theta=self.params, noise_idx=idx.repeat(2),
+        res = self._run(2 * n, pairs=True, theta=self.params, noise_idx=idx.repeat(2),
                         noise_scale=np.tile([cfg.noise_std, -cfg.noise_std], n))
         # 3. centered ranks of all 2n returns, antithetic gradient estimate
         ranks = centered_ranks(res.returns)
@@ -335,7 +339,7 @@ class ARS(PolicySearchAgent):
         # 1. N directions delta_i ~ N(0, I) (noise-table slices)
         idx, deltas = self._directions(n)
         # 2. evaluate theta + nu delta_i and theta - nu delta_i (2N episodes)
-        res = self._run(2 * n, theta=self.params, noise_idx=idx.repeat(2),
+        res = self._run(2 * n, pairs=True, theta=self.params, noise_idx=idx.repeat(2),
                         noise_scale=np.tile([cfg.noise_std, -cfg.noise_std], n))
         # 3. theta += alpha / (b sigma_R) sum_{top b} (r+ - r-) delta
         self.params, sigma_r, _ = ars_update(self.params, deltas, res.returns[0::2],

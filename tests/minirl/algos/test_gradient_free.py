@@ -10,6 +10,7 @@ from minirl.algos.gradient_free import (ARS, CEM, ES, ARSConfig, CEMConfig, ESCo
                                         RandomSearch, RSConfig)
 from minirl.cli import main
 from minirl.logger import read_csv
+from minirl.objectives.gradient_free import ars_update
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
 SMALL = dict(noise_table_size=10_000)
@@ -111,6 +112,27 @@ def test_save_load_predicts_and_continues_bit_for_bit(name, tmp_path):
         np.testing.assert_array_equal(loaded.opt_states[key].v, agent.opt_states[key].v)
 
 
+def test_ars_iteration_is_the_update_rule_on_its_own_episodes():
+    agent = _make("ars-v1", env="Pendulum-v1", max_episode_steps=10)
+    calls, evaluate = [], agent.evaluator.evaluate
+
+    def spy(seeds, *args, **kwargs):
+        calls.append((seeds, kwargs, evaluate(seeds, *args, **kwargs)))
+        return calls[-1][2]
+
+    agent.evaluator.evaluate = spy
+    theta0 = agent.params.copy()
+    agent.learn(1)
+    (seeds, kw, res), = calls
+    # each direction's + and - episodes share an env seed (common random numbers)
+    np.testing.assert_array_equal(seeds[0::2], seeds[1::2])
+    assert len(set(seeds[0::2].tolist())) == agent.config.num_directions
+    np.testing.assert_array_equal(kw["noise_scale"], np.tile([0.1, -0.1], 4))
+    deltas = agent.noise.rows(kw["noise_idx"][0::2], agent.policy.n_params)
+    expected, _, _ = ars_update(theta0, deltas, res.returns[0::2], res.returns[1::2], 0.05)
+    np.testing.assert_array_equal(agent.params, expected)
+
+
 def _ars_pendulum(**kw):
     cfg = ARSConfig(num_directions=4, top_directions=2, max_episode_steps=25, **SMALL, **kw)
     return ARS("Pendulum-v1", cfg, seed=7)
@@ -126,14 +148,9 @@ def test_ars_v2_bit_identical_on_serial_and_two_processes():
 
 
 @pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (extra 'ray')")
-def test_ars_v2_bit_identical_on_ray_with_two_workers():
-    import ray
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        agent = _ars_pendulum(backend="ray", num_workers=2).learn(600)
-        agent.close()
-    finally:
-        ray.shutdown()
+def test_ars_v2_bit_identical_on_ray_with_two_workers(ray_session):
+    agent = _ars_pendulum(backend="ray", num_workers=2).learn(600)
+    agent.close()
     ref = _ars_pendulum().learn(600)
     np.testing.assert_array_equal(agent.params, ref.params)
     np.testing.assert_array_equal(agent.obs_normalizer.rms.var, ref.obs_normalizer.rms.var)
