@@ -1,0 +1,69 @@
+"""Tests for minirl/imitation/experts.py: the analytic controllers reach expert returns,
+collection is deterministic, adapters and errors."""
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from minirl.imitation import (CartPoleExpert, PendulumExpert, PredictExpert, as_expert,
+                              collect_demonstrations)
+from minirl.imitation.experts import cartpole_lqr_gain
+
+
+def test_cartpole_lqr_expert_balances_for_500_steps():
+    d = collect_demonstrations("cartpole", "CartPole-v1", 10, seed=0)
+    np.testing.assert_array_equal(d.episode_returns(), np.full(10, 500.0))
+    assert d.truncated.sum() == 10 and not d.terminated.any()
+
+
+def test_cartpole_gain_stabilizes_the_linearized_closed_loop():
+    k = cartpole_lqr_gain()
+    assert k.shape == (4,)
+    # Signs: push right (u > 0) when the pole leans right (theta > 0).
+    assert -k[2] > 0 and -k[3] > 0
+    assert CartPoleExpert()(np.array([[0.0, 0.0, 0.05, 0.0], [0.0, 0.0, -0.05, 0.0]])).tolist() \
+        == [1, 0]
+
+
+def test_pendulum_expert_swings_up_and_balances():
+    d = collect_demonstrations("pendulum", "Pendulum-v1", 10, seed=0)
+    returns = d.episode_returns()
+    assert returns.mean() > -200 and returns.min() > -400     # a trained SAC gets about -150
+    assert np.abs(d.actions).max() <= 2.0
+    # Balancing at the top: the last 50 steps of every episode are near upright.
+    cos = d.obs[:, 0].reshape(10, 200)[:, -50:]
+    assert cos.min() > 0.99
+
+
+def test_pendulum_torque_law():
+    ex = PendulumExpert()
+    # Near the top: PD on the angle. theta = 0.1 rad, at rest -> u = -10 * 0.1.
+    u = ex(np.array([[np.cos(0.1), np.sin(0.1), 0.0]]))
+    assert u.shape == (1, 1) and u[0, 0] == pytest.approx(-1.0)
+    # At the bottom moving with w > 0 (energy < 1): pump in the direction of motion, clipped.
+    assert ex(np.array([[-1.0, 0.0, 1.0]]))[0, 0] == 2.0
+
+
+def test_collection_is_deterministic_and_seeded():
+    a = collect_demonstrations("pendulum", "Pendulum-v1", 2, seed=5)
+    b = collect_demonstrations("pendulum", "Pendulum-v1", 2, seed=5)
+    c = collect_demonstrations("pendulum", "Pendulum-v1", 2, seed=6)
+    assert a.equals(b) and not np.array_equal(a.obs, c.obs)
+
+
+def test_adapters_and_errors():
+    class Model:
+        def predict(self, obs, deterministic=True):
+            return np.ones(len(obs), np.int64), None          # SB3-style (actions, state)
+
+    assert isinstance(as_expert(Model()), PredictExpert)
+    np.testing.assert_array_equal(as_expert(Model())(np.zeros((3, 4))), [1, 1, 1])
+    assert isinstance(as_expert("auto", "CartPole-v1"), CartPoleExpert)
+    d = collect_demonstrations(lambda obs: np.zeros(len(obs), np.int64), gym.make("CartPole-v1"),
+                               1, seed=0)
+    assert d.env_id == "CartPole-v1" and (d.actions == 0).all()
+    with pytest.raises(ValueError, match="expert 'nope'"):
+        as_expert("nope")
+    with pytest.raises(ValueError, match="expert action outside"):
+        collect_demonstrations(lambda obs: np.full(len(obs), 3), "CartPole-v1", 1, seed=0)
+    with pytest.raises(ValueError, match="n_episodes"):
+        collect_demonstrations("cartpole", "CartPole-v1", 0, seed=0)
