@@ -8,16 +8,17 @@ returns and step counts; three backends share one interface and give the same bi
     res = ev.evaluate(seeds, params=P_batch)                       # params [K, P]
     res = ev.evaluate(seeds, theta=theta, noise_idx=idx, noise_scale=s)
           # episode k runs theta + s_k * table[idx_k : idx_k + P]  (s_k = +sigma, -sigma, 0)
-    res.returns [K] float64, res.lengths [K] int64, res.obs_stats (per-episode moments)
+    res.returns [K] float64, res.lengths [K] int64,
+    res.obs_count [K], res.obs_mean [K, obs_dim], res.obs_var [K, obs_dim] (if collect_obs)
     ev.close()
 
-| backend       | where episodes run                                  | needs                      |
-|---------------|-----------------------------------------------------|----------------------------|
-| ``serial``    | this process, one env                               | -                          |
-| ``processes`` | ``num_workers`` local processes (concurrent.futures) | standard library           |
-| ``ray``       | ``num_workers`` Ray actors, each with its own env;  | ``pip install ray`` (extra |
-|               | the noise table is put in the object store once;    | ``ray``)                   |
-|               | ``address=...`` joins an existing cluster           |                            |
+| backend       | where episodes run                                   | needs                     |
+|---------------|------------------------------------------------------|---------------------------|
+| ``serial``    | this process, one env                                | -                         |
+| ``processes`` | ``num_workers`` local processes (concurrent.futures) | standard library          |
+| ``ray``       | ``num_workers`` Ray actors, each with its own env;   | ``pip install ray`` (the  |
+|               | the noise table is put in the object store once;     | ``ray`` extra)            |
+|               | ``address=...`` joins an existing cluster            |                           |
 
 Bit-identical on every backend and worker count: each episode is a pure function of (its
 parameters, its env seed, the frozen observation-normalizer statistics). The caller draws the
