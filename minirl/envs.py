@@ -22,10 +22,26 @@ Known-answer environments (registered on import of this module):
 | ``minirl/ContinuousBandit-v0``  | ``[1.0]``         | Box[-1, 1]  | ``1 - (a - 0.5)^2``     | terminated after 1 step      |
 | ``minirl/Corridor-v0``          | one-hot position  | Discrete(2) | -1 per step             | terminated at the right end  |
 |                                 | (5 cells)         | left, right |                         | truncated after 20 steps     |
+| ``minirl/MultiDiscreteBandit-v0``| ``[1.0]``        | MultiDiscrete([3, 2]) | mean of [a0 == 2, a1 == 0] | terminated after 1 step |
+| ``minirl/MultiBinaryBandit-v0`` | ``[1.0]``         | MultiBinary(3) | mean of a == [1, 0, 1] | terminated after 1 step      |
+| ``minirl/DictObsBandit-v0``     | Dict(cue: Discrete(2), noise: Box(2)) | Discrete(2) | 1 if a == cue | terminated after 1 step |
+| ``minirl/ImageObs-v0``          | Box(0, 255, (8, 8, 3), uint8) | Discrete(2) | 0 | terminated after 1 step; exists to be refused (images) |
+| ``minirl/OffsetBandit-v0``      | ``[1.0]``         | Discrete(3, start=-1) | 1 for action +1, else 0; any action outside {-1, 0, 1} raises | terminated after 1 step |
 
 ``ConstantReward``: with correct time-limit bootstrapping V(s) -> 1/(1-gamma); treating the
 truncation as a termination instead gives the average finite-horizon return
 mean_k (1 - gamma^k)/(1 - gamma), k = 1..8 — the truncation test tells the two apart.
+The last four check the spaces of ``minirl.spaces`` end to end: the best policy is known
+(MultiDiscrete [2, 0], MultiBinary [1, 0, 1], the action equal to the cue, the env action +1),
+so an agent that learns them shows its distribution, its action offsets and its observation
+flattening are right.
+
+Observation flattening and env options: ``make_env`` and ``make_vector_env`` pass
+``env_kwargs`` to ``gymnasium.make`` (e.g. ``{"continuous": True}`` for LunarLander-v3) and,
+unless the observations already are 1-D Boxes, wrap the env in gymnasium's
+``FlattenObservation`` (single or vector form): Discrete observations become one-hot vectors,
+Dict/Tuple/multi-dimensional Box observations are flattened, images are refused (see
+``minirl.spaces``).
 """
 from __future__ import annotations
 
@@ -36,11 +52,19 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from minirl.spaces import UnsupportedSpaceError, flatten_observation_wrapper, needs_flattening
+
 __all__ = [
     "ConstantRewardEnv",
     "BanditEnv",
     "ContinuousBanditEnv",
     "CorridorEnv",
+    "MultiDiscreteBanditEnv",
+    "MultiBinaryBanditEnv",
+    "DictObsBanditEnv",
+    "OffsetBanditEnv",
+    "ImageObsEnv",
+    "parse_env_kwargs",
     "check_env_id",
     "make_env",
     "make_vector_env",
@@ -117,12 +141,104 @@ class CorridorEnv(gym.Env):
         return self._obs(), -1.0, terminated, False, {}
 
 
+class MultiDiscreteBanditEnv(gym.Env):
+    """One step; reward = fraction of the two choices equal to the best action [2, 0]."""
+
+    observation_space = spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32)
+    action_space = spaces.MultiDiscrete([3, 2])
+    best = np.array([2, 0])
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.ones(1, dtype=np.float32), {}
+
+    def step(self, action):
+        if not self.action_space.contains(np.asarray(action, dtype=np.int64)):
+            raise ValueError(f"action {action!r} is not in {self.action_space}")
+        reward = float(np.mean(np.asarray(action) == self.best))
+        return np.ones(1, dtype=np.float32), reward, True, False, {}
+
+
+class MultiBinaryBanditEnv(gym.Env):
+    """One step; reward = fraction of the three bits equal to the best action [1, 0, 1]."""
+
+    observation_space = spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32)
+    action_space = spaces.MultiBinary(3)
+    best = np.array([1, 0, 1])
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.ones(1, dtype=np.float32), {}
+
+    def step(self, action):
+        if not self.action_space.contains(np.asarray(action, dtype=np.int8)):
+            raise ValueError(f"action {action!r} is not in {self.action_space}")
+        reward = float(np.mean(np.asarray(action) == self.best))
+        return np.ones(1, dtype=np.float32), reward, True, False, {}
+
+
+class DictObsBanditEnv(gym.Env):
+    """One step; the observation is a Dict with a random cue bit (and two noise numbers); the
+    reward is 1 if the action equals the cue. Only a policy that reads the cue out of the
+    flattened Dict gets more than 1/2."""
+
+    observation_space = spaces.Dict({"cue": spaces.Discrete(2),
+                                     "noise": spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)})
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.cue = int(self.np_random.integers(2))
+        noise = self.np_random.uniform(-1, 1, size=2).astype(np.float32)
+        return {"cue": self.cue, "noise": noise}, {}
+
+    def step(self, action):
+        obs = {"cue": self.cue, "noise": np.zeros(2, np.float32)}
+        return obs, float(int(action) == self.cue), True, False, {}
+
+
+class OffsetBanditEnv(gym.Env):
+    """One step with actions Discrete(3, start=-1) = {-1, 0, 1}; action 1 pays 1. An action
+    outside the space (e.g. 2, an index not offset by ``start``) raises ValueError."""
+
+    observation_space = spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32)
+    action_space = spaces.Discrete(3, start=-1)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.ones(1, dtype=np.float32), {}
+
+    def step(self, action):
+        if not self.action_space.contains(np.int64(action)):
+            raise ValueError(f"action {action!r} is not in {self.action_space}")
+        return np.ones(1, dtype=np.float32), float(int(action) == 1), True, False, {}
+
+
+class ImageObsEnv(gym.Env):
+    """An env with image observations, which minirl refuses by name (see minirl.spaces)."""
+
+    observation_space = spaces.Box(0, 255, shape=(8, 8, 3), dtype=np.uint8)
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros((8, 8, 3), np.uint8), {}
+
+    def step(self, action):
+        return np.zeros((8, 8, 3), np.uint8), 0.0, True, False, {}
+
+
 def _register() -> None:
     table = [
         ("minirl/ConstantReward-v0", "minirl.envs:ConstantRewardEnv", 8),
         ("minirl/Bandit-v0", "minirl.envs:BanditEnv", None),
         ("minirl/ContinuousBandit-v0", "minirl.envs:ContinuousBanditEnv", None),
         ("minirl/Corridor-v0", "minirl.envs:CorridorEnv", 20),
+        ("minirl/MultiDiscreteBandit-v0", "minirl.envs:MultiDiscreteBanditEnv", None),
+        ("minirl/MultiBinaryBandit-v0", "minirl.envs:MultiBinaryBanditEnv", None),
+        ("minirl/DictObsBandit-v0", "minirl.envs:DictObsBanditEnv", None),
+        ("minirl/OffsetBandit-v0", "minirl.envs:OffsetBanditEnv", None),
+        ("minirl/ImageObs-v0", "minirl.envs:ImageObsEnv", None),
     ]
     for env_id, entry_point, limit in table:
         if env_id not in gym.envs.registry:
@@ -139,31 +255,108 @@ def check_env_id(env_id: str) -> str:
     return env_id
 
 
-def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
-    """One environment by id (for evaluation and rendering)."""
+def parse_env_kwargs(pairs) -> dict:
+    """``["continuous=true", "gravity=-9.8"]`` -> ``{"continuous": True, "gravity": -9.8}``.
+
+    Values are read as booleans (true/false, case-insensitive), then integers, then floats,
+    then ``none``; anything else stays a string. Raises ValueError naming a pair without "=".
+    """
+    out = {}
+    for pair in pairs or ():
+        key, sep, text = str(pair).partition("=")
+        key, text = key.strip(), text.strip()
+        if not sep or not key:
+            raise ValueError(f"--env-kwargs {pair!r}: expected key=value")
+        low = text.lower()
+        if low in ("true", "false"):
+            out[key] = low == "true"
+        elif low == "none":
+            out[key] = None
+        else:
+            for conv in (int, float, str):
+                try:
+                    out[key] = conv(text)
+                    break
+                except ValueError:
+                    continue
+    return out
+
+
+def _check_env_kwargs(env_kwargs) -> dict:
+    if env_kwargs is None:
+        return {}
+    if not isinstance(env_kwargs, dict) or not all(isinstance(k, str) for k in env_kwargs):
+        raise TypeError(f"env_kwargs must be a dict with str keys, got {env_kwargs!r}")
+    return dict(env_kwargs)
+
+
+def make_env(env_id: str, render_mode: str | None = None, env_kwargs: dict | None = None,
+             flatten: bool = True) -> gym.Env:
+    """One environment by id (for evaluation and rendering), made with ``env_kwargs`` and,
+    if ``flatten`` and its observations are not 1-D Boxes, wrapped in FlattenObservation."""
     check_env_id(env_id)
-    if render_mode is None:
-        return gym.make(env_id)
-    return gym.make(env_id, render_mode=render_mode)
+    kwargs = _check_env_kwargs(env_kwargs)
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    env = gym.make(env_id, **kwargs)
+    return flatten_observation_wrapper(env) if flatten else env
 
 
-def _env_fn(env_id: str) -> Callable[[], gym.Env]:
+def _env_fn(env_id: str, env_kwargs: dict) -> Callable[[], gym.Env]:
     # The passive env checker only inspects the first call; skip its wrapper layer on the hot path.
-    return lambda: gym.make(env_id, disable_env_checker=True)
+    return lambda: gym.make(env_id, disable_env_checker=True, **env_kwargs)
+
+
+def _flat_env_fn(env_id: str, env_kwargs: dict) -> Callable[[], gym.Env]:
+    return lambda: flatten_observation_wrapper(_env_fn(env_id, env_kwargs)())
 
 
 def make_vector_env(
     env: str | gym.Env | VectorEnv,
     num_envs: int = 1,
     vectorization: str = "sync",
+    env_kwargs: dict | None = None,
+    flatten: bool = True,
 ) -> VectorEnv:
     """A ``SAME_STEP``-autoreset vector environment from an id, an env, or a vector env.
 
     env: an id registered with gymnasium (``num_envs`` copies are made, ``vectorization``
         ``"sync"`` or ``"async"``); a single ``gymnasium.Env`` (wrapped as a one-env
         ``SyncVectorEnv``; ``num_envs`` must be 1); or a ``VectorEnv`` whose autoreset mode
-        is already ``SAME_STEP`` (returned as is).
+        is already ``SAME_STEP``.
+    env_kwargs: keyword arguments for ``gymnasium.make`` (env ids only).
+    flatten: wrap every sub-env in ``gymnasium.wrappers.FlattenObservation`` unless its
+        observations already are 1-D Boxes. The wrapper sits inside the vector env, so the
+        true final observations in ``infos["final_obs"]`` come out flat too (gymnasium's
+        vector-level FlattenObservation refuses SAME_STEP vector envs). A given VectorEnv
+        whose observations are not 1-D Boxes is refused: its sub-envs are out of reach.
+        Raises ``minirl.spaces.UnsupportedSpaceError`` (a TypeError) for images and other
+        spaces that cannot be flattened.
     """
+    env_kwargs = _check_env_kwargs(env_kwargs)
+    raw_space = None
+    if isinstance(env, VectorEnv):
+        if flatten and needs_flattening(env.single_observation_space):
+            raise UnsupportedSpaceError(
+                f"the vector env's observation space {env.single_observation_space} is not a "
+                "1-D Box; wrap each sub-env in gymnasium.wrappers.FlattenObservation, or pass "
+                "an env id or a single env and minirl will")
+    elif isinstance(env, gym.Env):
+        raw_space = env.observation_space
+        env = flatten_observation_wrapper(env) if flatten else env
+    elif flatten and isinstance(env, str) and env in gym.envs.registry:
+        probe = gym.make(env, disable_env_checker=True, **env_kwargs)   # its raw space
+        raw_space = probe.observation_space
+        probe.close()
+    envs = _make_vector_env(env, num_envs, vectorization, env_kwargs,
+                            _flat_env_fn if flatten else _env_fn)
+    # What the env itself emits (before flattening), for predict() on raw observations.
+    envs.raw_single_observation_space = raw_space or envs.single_observation_space
+    return envs
+
+
+def _make_vector_env(env, num_envs: int, vectorization: str, env_kwargs: dict,
+                     env_fn) -> VectorEnv:
     if isinstance(env, VectorEnv):
         mode = env.metadata.get("autoreset_mode")
         if mode != AutoresetMode.SAME_STEP:
@@ -179,7 +372,7 @@ def make_vector_env(
             raise ValueError("a single env instance can only make a vector env of num_envs=1")
         return gym.vector.SyncVectorEnv([lambda: env], autoreset_mode=AutoresetMode.SAME_STEP)
     check_env_id(env)
-    fns = [_env_fn(env) for _ in range(num_envs)]
+    fns = [env_fn(env, env_kwargs) for _ in range(num_envs)]
     if vectorization == "sync":
         return gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
     if vectorization == "async":

@@ -34,6 +34,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from minirl.normalize import ObsNormalizer, RewardScaler
+from minirl.spaces import ActionAdapter
 
 __all__ = ["Rollout", "allocate_rollout", "flatten", "EpisodeStats", "RolloutCollector"]
 
@@ -63,12 +64,12 @@ def allocate_rollout(
 ) -> Rollout:
     """Zeroed ``Rollout`` buffers for ``num_steps`` x ``num_envs`` transitions."""
     T, N = num_steps, num_envs
-    if isinstance(action_space, spaces.Discrete):
-        actions = np.zeros((T, N), dtype=np.int64)
-    elif isinstance(action_space, spaces.Box):
-        actions = np.zeros((T, N, *action_space.shape), dtype=dtype)
-    else:
-        raise TypeError(f"unsupported action space {action_space} (Discrete or Box)")
+    # Stored actions have the policy's shape: [T, N] indices (Discrete), [T, N, K] indices or
+    # bits (MultiDiscrete, MultiBinary), [T, N, D] floats (Box; unclipped / pre-squash).
+    adapter = (action_space if isinstance(action_space, ActionAdapter)
+               else ActionAdapter(action_space, dtype=dtype))
+    act_dtype = adapter.dtype if adapter.kind != "gaussian" else dtype
+    actions = np.zeros((T, N, *adapter.shape), dtype=act_dtype)
     return Rollout(
         obs=np.zeros((T, N, *observation_space.shape), dtype=dtype),
         actions=actions,
@@ -134,6 +135,7 @@ class RolloutCollector:
         obs_normalizer: ObsNormalizer | None = None,
         reward_scaler: RewardScaler | None = None,
         dtype=np.float64,
+        action_adapter: ActionAdapter | None = None,
     ):
         if envs.metadata.get("autoreset_mode") != AutoresetMode.SAME_STEP:
             raise ValueError("RolloutCollector needs a vector env with AutoresetMode.SAME_STEP")
@@ -142,12 +144,13 @@ class RolloutCollector:
         self.num_envs = envs.num_envs
         self.obs_normalizer = obs_normalizer
         self.reward_scaler = reward_scaler
+        # How stored actions reach the env: Discrete/MultiDiscrete offset by ``start``, Box
+        # clipped or squashed into its bounds (see minirl.spaces.ActionAdapter).
+        self.adapter = (action_adapter if action_adapter is not None
+                        else ActionAdapter(envs.single_action_space, dtype=dtype))
         self.buffer = allocate_rollout(
-            self.num_steps, self.num_envs, envs.single_observation_space,
-            envs.single_action_space, dtype,
+            self.num_steps, self.num_envs, envs.single_observation_space, self.adapter, dtype,
         )
-        space = envs.single_action_space
-        self._box = (space.low, space.high) if isinstance(space, spaces.Box) else None
         self.obs = None
         self.episodes = EpisodeStats(self.num_envs)
 
@@ -182,9 +185,9 @@ class RolloutCollector:
             b.values[t] = values
             if t > 0:  # V(s_{t}) of the rows that went on is the previous row's V(s_{t+1})
                 b.next_values[t - 1] = values if patch is None else np.where(ended, patch, values)
-            # Box actions are clipped only on their way to the env; logp is of the raw sample.
-            env_actions = actions if self._box is None else np.clip(actions, *self._box)
-            self.obs, rewards, terminated, truncated, infos = envs.step(env_actions)
+            # Box actions are clipped (or squashed) only on their way to the env; logp is of
+            # the stored sample. Discrete indices 0..n-1 become start..start+n-1 there.
+            self.obs, rewards, terminated, truncated, infos = envs.step(self.adapter.to_env(actions))
             ended, patch = self._end_of_episodes(terminated, truncated, infos, value)
             self.episodes.track(rewards, ended)
             if self.reward_scaler is not None:

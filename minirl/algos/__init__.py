@@ -12,8 +12,8 @@ Every agent subclasses ``minirl.algos.base.Agent`` (on-policy ones ``OnPolicyAge
 registry maps a CLI name to ``"module:Class"`` and imports a module only when its agent is
 asked for, so one family's import cost (or a missing optional package) never touches another.
 
-``PRESETS[(algo, env_id)]`` holds config overrides that make an algorithm's defaults work on a
-given environment; the CLI applies them before ``--set``.
+``PRESETS[(algo, env_id)]`` holds tuned config overrides for one environment (the table and
+the source of every row: ``minirl.presets``); the CLI applies them before ``--set``.
 """
 from __future__ import annotations
 
@@ -63,17 +63,8 @@ class _Registry(Mapping):
 
 ALGOS: Mapping[str, type[Agent]] = _Registry(_REGISTRY)
 
-PRESETS: dict[tuple[str, str], dict] = {
-    # Pendulum without gSDE: a short horizon (gamma 0.95) and a low GAE lambda (0.1), as in
-    # RLlib's tuned Pendulum PPO, with RL-Zoo-style 10 epochs of 64-sample minibatches and
-    # normalized observations and rewards. Passes -250 after 110-160k steps and settles near
-    # -170 (lr 1e-3 got there sooner but two of five seeds fell back to about -330).
-    ("ppo", "Pendulum-v1"): dict(
-        num_envs=4, num_steps=512, gamma=0.95, lam=0.1, num_epochs=10, minibatch_size=64,
-        lr=3e-4, anneal_lr=False, clip_eps=0.2, anneal_clip=False, normalize_obs=True,
-        normalize_reward=True,
-    ),
-}
+# Tuned settings per (algorithm, env id), each with its source: minirl/presets.py.
+from minirl.presets import PRESETS  # noqa: E402
 
 
 def load(path, env=None) -> Agent:

@@ -59,6 +59,7 @@ class A2CConfig:
     activation: str = "tanh"           # "tanh" or "relu"
     shared_trunk: bool = False         # one network with a policy head and a value head
     log_std_init: float = 0.0          # initial log std of Gaussian policies
+    action_bounds: str = "clip"        # Box actions: "clip" or "squash" (tanh; minirl.spaces)
     normalize_obs: bool = False        # running mean/std observation normalization
     normalize_reward: bool = False     # scale rewards by the std of the discounted return
     vectorization: str = "sync"        # "sync" or "async" vector env
@@ -68,6 +69,8 @@ class A2CConfig:
         check_config(self, lam=(0.0, 1.0), n_step=(1, None), lr=(0.0, None),
                      adam_eps=(1e-12, None), max_grad_norm=(1e-9, None), vf_coef=(0.0, None),
                      ent_coef=(0.0, None))
+        if self.action_bounds not in ("clip", "squash"):
+            raise ValueError(f"action_bounds must be 'clip' or 'squash', got {self.action_bounds!r}")
         if self.value_target not in VALUE_TARGETS:
             raise ValueError(f"value_target must be one of {VALUE_TARGETS}, "
                              f"got {self.value_target!r}")
@@ -104,8 +107,8 @@ class A2C(OnPolicyAgent):
     name = "a2c"
     Config = A2CConfig
 
-    def __init__(self, env, config: A2CConfig | None = None, seed: int = 0):
-        super().__init__(env, config, seed)
+    def __init__(self, env, config: A2CConfig | None = None, seed: int = 0, **kwargs):
+        super().__init__(env, config, seed, **kwargs)   # kwargs: env_kwargs
         self.opt_states["adam"] = Adam(lr=self.config.lr).init(self.params)
 
     def learn(self, total_steps: int, callback=None) -> "A2C":

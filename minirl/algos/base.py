@@ -15,6 +15,8 @@ Two classes:
 
     theta = [actor MLP | log_std (Box only) | critic MLP]      (one flat vector)
     Discrete(A): logits = actor(s) [B, A]           -> Categorical(logits)
+    MultiDiscrete(nvec): logits [B, sum(nvec)]      -> MultiCategorical (one softmax per entry)
+    MultiBinary(K):      logits [B, K]              -> Bernoulli (one sigmoid per bit)
     Box(D):      mean   = actor(s) [B, D], log_std [D] (state-independent) -> DiagGaussian
     V(s)         = critic(s)[:, 0]  [B]
     shared=True: one MLP s -> [logits or mean | V] (shared hidden layers, two output heads).
@@ -41,11 +43,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from minirl.distributions import Categorical, DiagGaussian
 from minirl.envs import make_env, make_vector_env
 from minirl.nn import MLP, AdamState, ReLU, Tanh
 from minirl.normalize import ObsNormalizer, RewardScaler
 from minirl.rollout import EpisodeStats, RolloutCollector
+from minirl.spaces import ActionAdapter, flatten_observation, needs_flattening
 
 __all__ = ["ActorCriticNet", "Agent", "OnPolicyAgent", "check_config", "check_seed",
            "load_agent_state", "read_saved"]
@@ -95,20 +97,20 @@ def check_seed(seed) -> int:
 class ActorCriticNet:
     """pi(a|s) and V(s) with every parameter in one flat vector (see module docstring)."""
 
-    def __init__(self, obs_dim: int, action_space: spaces.Space, hidden_sizes=(64, 64),
-                 activation: str = "tanh", shared: bool = False, log_std_init: float = 0.0,
-                 dtype=np.float32):
-        self.discrete = isinstance(action_space, spaces.Discrete)
-        if not self.discrete and not (isinstance(action_space, spaces.Box)
-                                      and len(action_space.shape) == 1):
-            raise TypeError(f"action space must be Discrete or a 1-D Box, got {action_space}")
-        self.act_dim = int(action_space.n) if self.discrete else int(action_space.shape[0])
+    def __init__(self, obs_dim: int, action_space: spaces.Space | ActionAdapter,
+                 hidden_sizes=(64, 64), activation: str = "tanh", shared: bool = False,
+                 log_std_init: float = 0.0, dtype=np.float32):
+        # The action space's policy head (minirl.spaces): which distribution, how many outputs.
+        self.adapter = (action_space if isinstance(action_space, ActionAdapter)
+                        else ActionAdapter(action_space, dtype=dtype))
+        self.discrete = self.adapter.n_std == 0     # the head's logits are all the policy has
+        self.act_dim = self.adapter.head_dim
         self.shared, self.log_std_init = bool(shared), float(log_std_init)
         act, sizes = ACTIVATIONS[activation], [int(obs_dim), *hidden_sizes]
         self.dtype = np.dtype(dtype)
         self.actor = MLP([*sizes, self.act_dim + (1 if shared else 0)], act, dtype=self.dtype)
         self.critic = None if shared else MLP([*sizes, 1], act, dtype=self.dtype)
-        n_std = 0 if self.discrete else self.act_dim
+        n_std = self.adapter.n_std
         a = self.actor.n_params
         self.actor_slice, self.log_std_slice = slice(0, a), slice(a, a + n_std)
         self.pi_slice = slice(0, a + n_std)             # what the policy loss moves
@@ -151,8 +153,7 @@ class ActorCriticNet:
         else:
             v, cache_v = self.critic.forward(p_critic, obs, self._ws["critic"])
             head, values = out, v[:, 0]
-        dist = (Categorical._trusted(head) if self.discrete
-                else DiagGaussian(head, params[self.log_std_slice]))
+        dist = self.adapter.distribution(head, params[self.log_std_slice])
         return dist, values.copy(), (cache_a, cache_v)
 
     def backward(self, params: np.ndarray, cache, ddist, dvalues=None) -> np.ndarray:
@@ -213,19 +214,29 @@ class Agent:
     Config: type = None
     log_fields: tuple[str, ...] = ()
 
-    def __init__(self, env: str | gym.Env | gym.vector.VectorEnv, config=None, seed: int = 0):
+    def __init__(self, env: str | gym.Env | gym.vector.VectorEnv, config=None, seed: int = 0,
+                 env_kwargs: dict | None = None):
         config = self.Config() if config is None else config
         if not isinstance(config, self.Config):
             raise TypeError(f"config must be a {self.Config.__name__}, got {type(config).__name__}")
         self.config, self.seed = config, check_seed(seed)
         self.env_id = env if isinstance(env, str) else getattr(getattr(env, "spec", None), "id", None)
+        self.env_kwargs = dict(env_kwargs or {})     # gymnasium.make options (env ids only)
         num_envs = getattr(config, "num_envs", 1)
-        self.envs = make_vector_env(env, num_envs, getattr(config, "vectorization", "sync"))
+        # Observations that are not 1-D Boxes (Discrete, Dict, ...) arrive flattened (one-hot
+        # for Discrete): see minirl.spaces. raw_obs_space is what the env itself emits.
+        self.envs = make_vector_env(env, num_envs, getattr(config, "vectorization", "sync"),
+                                    env_kwargs=self.env_kwargs)
         if self.envs.num_envs != num_envs:
             raise ValueError(f"the vector env has {self.envs.num_envs} envs but config.num_envs "
                              f"is {num_envs}")
         self.obs_space = self.envs.single_observation_space
+        self.raw_obs_space = getattr(self.envs, "raw_single_observation_space", self.obs_space)
         self.action_space = self.envs.single_action_space
+        # Discrete/MultiDiscrete ``start`` offsets, Box clip-or-squash, unbounded Box refused.
+        self.action_adapter = ActionAdapter(self.action_space,
+                                            getattr(config, "action_bounds", "clip"),
+                                            dtype=getattr(config, "dtype", "float64"))
         self._check_spaces()
         self.obs_dim = int(np.prod(self.obs_space.shape))
         self.rng = np.random.default_rng(self.seed)
@@ -285,6 +296,11 @@ class Agent:
     def _prepare_obs(self, obs) -> tuple[np.ndarray, bool]:
         """(x [B, obs_dim] float64, normalized if the agent normalizes; single) from one
         observation ``[*obs_shape]`` or a batch ``[B, *obs_shape]``."""
+        if needs_flattening(self.raw_obs_space):   # raw Discrete/Dict/... or flat input
+            x, single = flatten_observation(self.raw_obs_space, obs)
+            if self.obs_normalizer is not None:
+                x = self.obs_normalizer(x, update=False)
+            return x, single
         obs = np.asarray(obs, dtype=np.float64)
         shape = self.obs_space.shape
         single = obs.shape == shape
@@ -296,11 +312,10 @@ class Agent:
         return x, single
 
     def _to_env_actions(self, actions: np.ndarray) -> np.ndarray:
-        """Network actions [B, ...] -> actions the env accepts (Box: clipped to the bounds)."""
-        space = self.action_space
-        if isinstance(space, spaces.Box):
-            return np.clip(actions, space.low, space.high)
-        return actions
+        """Network actions [B, ...] -> actions the env accepts: Discrete/MultiDiscrete offset by
+        ``start``, MultiBinary/Box reshaped to the space, Box clipped (or squashed) into its
+        bounds (``minirl.spaces.ActionAdapter.to_env``)."""
+        return self.action_adapter.to_env(actions)
 
     def predict(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """Env-ready actions for obs ``[*obs_shape]`` -> ``[*act_shape]`` or a batch
@@ -319,7 +334,9 @@ class Agent:
             seed = check_seed(seed)
         if self.env_id is None:
             raise ValueError("evaluate needs an agent built from an env id (or an env with a spec)")
-        env = make_env(self.env_id, render_mode=render_mode)
+        # Raw observations (flatten=False): predict flattens them as training did.
+        env = make_env(self.env_id, render_mode=render_mode, env_kwargs=self.env_kwargs,
+                       flatten=False)
         returns = np.zeros(n_episodes)
         try:
             for k in range(n_episodes):
@@ -365,7 +382,7 @@ class Agent:
         so a failed save (full disk, interrupt) leaves any previous file at ``path`` intact."""
         meta = {
             "algo": self.name, "config": dataclasses.asdict(self.config), "env_id": self.env_id,
-            "seed": self.seed, "total_steps": self.total_steps, "iterations": self.iterations,
+            "env_kwargs": self.env_kwargs, "seed": self.seed, "total_steps": self.total_steps, "iterations": self.iterations,
             "opt_steps": {n: st.step for n, st in self.opt_states.items()},
             "extra_state": self.extra_state,
             "rng": self.rng.bit_generator.state, "eval_rng": self.eval_rng.bit_generator.state,
@@ -391,7 +408,7 @@ class Agent:
         if meta.get("algo") != cls.name:
             raise ValueError(f"{path} holds a {meta.get('algo')!r} agent, not {cls.name!r}")
         agent = cls(env if env is not None else meta["env_id"], cls.Config(**meta["config"]),
-                    seed=meta["seed"])
+                    seed=meta["seed"], env_kwargs=meta.get("env_kwargs"))
         load_agent_state(agent, meta, arrays, path)
         return agent
 
@@ -405,8 +422,9 @@ class OnPolicyAgent(Agent):
         self.reward_scaler = (RewardScaler(cfg.num_envs, cfg.gamma)
                               if cfg.normalize_reward else None)
         self.collector = RolloutCollector(self.envs, cfg.num_steps, self.obs_normalizer,
-                                          self.reward_scaler, dtype=np.dtype(cfg.dtype))
-        self.net = ActorCriticNet(self.obs_dim, self.action_space, cfg.hidden_sizes,
+                                          self.reward_scaler, dtype=np.dtype(cfg.dtype),
+                                          action_adapter=self.action_adapter)
+        self.net = ActorCriticNet(self.obs_dim, self.action_adapter, cfg.hidden_sizes,
                                   cfg.activation, getattr(cfg, "shared_trunk", False),
                                   cfg.log_std_init, dtype=np.dtype(cfg.dtype))
         self.params = self.net.init(self.rng)

@@ -19,7 +19,10 @@ Value clipping is available (``vf_clip``) but off by default (see objectives/val
 
 Lecture: 004_233fd61d3e4def9e.txt, "Algorithm PPO with Adaptive KL Penalty" and
 "Algorithm PPO with Clipped Objective"; 001_140c9f6ea3140175.txt, "PPO clipping", "GAE".
-Paper: Schulman et al. (2017), arXiv:1707.06347. Defaults: RL-Zoo's CartPole-v1 PPO.
+Paper: Schulman et al. (2017), arXiv:1707.06347. Defaults: the paper's / Stable-Baselines3's
+general settings (gamma 0.99, lambda 0.95, 10 epochs of 64-sample minibatches over a 2048-step
+batch, here 8 envs x 256 steps, lr 3e-4 and clip 0.2 held constant); tuned settings per
+environment (e.g. RL-Zoo's CartPole-v1 row) are in minirl.presets.
 """
 from __future__ import annotations
 
@@ -43,19 +46,19 @@ __all__ = ["PPOConfig", "PPO", "Batch", "make_batch", "minibatches", "normalize_
 @dataclass(frozen=True)
 class PPOConfig:
     num_envs: int = 8                  # N parallel envs
-    num_steps: int = 32                # T steps per env per iteration (batch N*T = 256)
-    gamma: float = 0.98                # discount
-    lam: float = 0.8                   # GAE lambda
+    num_steps: int = 256               # T steps per env per iteration (batch N*T = 2048)
+    gamma: float = 0.99                # discount
+    lam: float = 0.95                  # GAE lambda
     loss: str = "clip"                 # "clip" (L^CLIP) or "kl" (adaptive KL penalty)
     clip_eps: float = 0.2              # clip range eps of L^CLIP
-    anneal_clip: bool = True           # anneal eps linearly to 0 over a learn() call
+    anneal_clip: bool = False          # anneal eps linearly to 0 over a learn() call
     kl_target: float = 0.01            # delta of the adaptive KL rule ("kl" loss)
     kl_beta: float = 1.0               # initial penalty beta_0 ("kl" loss)
-    num_epochs: int = 20               # K passes over each batch
-    minibatch_size: int = 256          # samples per Adam step
-    lr: float = 1e-3                   # Adam learning rate
+    num_epochs: int = 10               # K passes over each batch
+    minibatch_size: int = 64           # samples per Adam step
+    lr: float = 3e-4                   # Adam learning rate
     adam_eps: float = 1e-5             # Adam epsilon (SB3's PPO value)
-    anneal_lr: bool = True             # anneal lr linearly to 0 over a learn() call
+    anneal_lr: bool = False            # anneal lr linearly to 0 over a learn() call
     max_grad_norm: float = 0.5         # global-norm gradient clipping
     vf_coef: float = 0.5               # c_v, weight of the value loss
     vf_clip: float = 0.0               # PPO2-style value clipping range; 0 = off
@@ -66,6 +69,7 @@ class PPOConfig:
     activation: str = "tanh"           # "tanh" or "relu"
     shared_trunk: bool = False         # one network with a policy head and a value head
     log_std_init: float = 0.0          # initial log std of Gaussian policies
+    action_bounds: str = "clip"        # Box actions: "clip" or "squash" (tanh; minirl.spaces)
     normalize_obs: bool = False        # running mean/std observation normalization
     normalize_reward: bool = False     # scale rewards by the std of the discounted return
     vectorization: str = "sync"        # "sync" or "async" vector env
@@ -76,6 +80,8 @@ class PPOConfig:
                      kl_beta=(1e-9, None), num_epochs=(1, None), minibatch_size=(1, None),
                      lr=(0.0, None), adam_eps=(1e-12, None), max_grad_norm=(1e-9, None), vf_coef=(0.0, None),
                      vf_clip=(0.0, None), ent_coef=(0.0, None), target_kl=(0.0, None))
+        if self.action_bounds not in ("clip", "squash"):
+            raise ValueError(f"action_bounds must be 'clip' or 'squash', got {self.action_bounds!r}")
         if self.loss not in ("clip", "kl"):
             raise ValueError(f"loss must be 'clip' or 'kl', got {self.loss!r}")
 
@@ -183,8 +189,8 @@ class PPO(OnPolicyAgent):
     name = "ppo"
     Config = PPOConfig
 
-    def __init__(self, env, config: PPOConfig | None = None, seed: int = 0):
-        super().__init__(env, config, seed)
+    def __init__(self, env, config: PPOConfig | None = None, seed: int = 0, **kwargs):
+        super().__init__(env, config, seed, **kwargs)   # kwargs: env_kwargs
         self.opt_states["adam"] = Adam(lr=self.config.lr).init(self.params)
         self.extra_state["kl_beta"] = self.config.kl_beta
 

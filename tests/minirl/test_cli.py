@@ -48,7 +48,7 @@ def test_eval_and_plot(tmp_path, capsys):
     (["train", "ppo", "--env", "CartPole-v1", "--set", "anneal_lr=maybe"], "anneal_lr"),
     (["train", "ppo", "--env", "CartPole-v1", "--set", "lr"], "key=value"),
     (["train", "ppo", "--env", "CartPole-v1", "--steps", "0"], "--steps"),
-    (["train", "ppo", "--env", "FrozenLake-v1"], "observation"),
+    (["train", "ppo", "--env", "minirl/ImageObs-v0"], "image"),  # FrozenLake-v1 trains now
 ])
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(argv, needle, tmp_path, capsys):
     out = tmp_path / "never"

@@ -43,8 +43,12 @@ def test_init_gains_and_layout():
 
 
 def test_rejects_unsupported_action_space():
-    with pytest.raises(TypeError, match="Discrete or a 1-D Box"):
-        ActorCriticNet(4, spaces.MultiDiscrete([2, 2]))
+    # MultiDiscrete/MultiBinary are supported now (tests/minirl/test_spaces.py); a Text space
+    # and an unbounded Box are not.
+    with pytest.raises(TypeError, match="not supported"):
+        ActorCriticNet(4, spaces.Text(5))
+    with pytest.raises(ValueError, match="infinite bound"):
+        ActorCriticNet(4, spaces.Box(-np.inf, np.inf, (2,)))
 
 
 def test_predict_shapes_clipping_and_evaluate():

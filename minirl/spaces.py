@@ -1,0 +1,287 @@
+"""The observation and action spaces users bring, mapped to what minirl's MLP policies use.
+
+Observations: every network sees a flat float vector ``[obs_dim]``. gymnasium's own
+``FlattenObservation`` wrapper does the flattening (around each sub-env of a vector env, see
+``minirl.envs.make_vector_env``), with these rules (``gymnasium.spaces.flatten``):
+
+| observation space                 | what the network sees                               |
+|-----------------------------------|-----------------------------------------------------|
+| Box, 1-D                          | as is                                               |
+| Box, any other shape (not images) | flattened, row-major                                |
+| Discrete(n, start)                | one-hot of length n (``x - start`` set to 1)        |
+| MultiDiscrete(nvec)               | one one-hot per entry, concatenated (sum(nvec))     |
+| MultiBinary(n)                    | the n bits as floats                                |
+| Dict / Tuple of the above         | each part flattened, concatenated (Dict: key order) |
+
+One-hot encoding is what makes the finite MDPs of the lectures (FrozenLake-v1, Taxi-v3,
+CliffWalking-v1: ``Discrete`` states) usable by every agent: a linear layer on a one-hot input
+is a table lookup, so the network can represent any tabular value function. Image
+observations (a Box of rank 3, or a uint8 Box of rank 2) and the structured spaces gymnasium
+cannot flatten to a fixed size (Text, Graph, Sequence) are rejected with
+``UnsupportedSpaceError`` naming what is supported: minirl has no convolutional layers.
+
+Actions (``ActionAdapter``): the policy's distribution family, the shape of the actions the
+rollout stores, and the map from a stored action to the env's action:
+
+| action space               | distribution                 | stored action      | to the env                      |
+|----------------------------|------------------------------|--------------------|---------------------------------|
+| Discrete(n, start)         | Categorical (n logits)       | int64 []           | ``a + start``                   |
+| MultiDiscrete(nvec, start) | MultiCategorical (sum(nvec)) | int64 [K]          | ``a + start``, reshaped to nvec |
+| MultiBinary(n)             | Bernoulli (n logits)         | int64 [n]          | int8, reshaped to n             |
+| Box, finite bounds         | DiagGaussian (D means + log-std) | float [D]      | ``bounds="clip"``: clip(a, low, high); ``"squash"``: low + (tanh(a) + 1) (high - low) / 2 |
+| Box, an infinite bound     | rejected (``UnboundedActionSpaceError``)                                              |
+
+Clip vs squash for a bounded Box: with ``"clip"`` (the default, as in Stable-Baselines3's
+PPO/A2C) the Gaussian sample is stored unclipped and its log-probability is the Gaussian's;
+only the env sees the clipped action, so all mass beyond a bound acts like the bound itself.
+With ``"squash"`` the stored action is the pre-squash sample u and the env receives
+``offset + scale * tanh(u)`` (exactly ``TanhGaussian``'s map): every action is inside the box
+and the policy can put its mass near a bound without wasting it beyond. For ratio-based
+losses this needs no new gradient: log pi(a|s) = log N(u; mu, sigma) - sum_d log|da_d/du_d|,
+and the Jacobian term does not depend on the policy parameters, so ratios and score
+gradients of the squashed policy equal the Gaussian's on u. The entropy bonus is then the
+Gaussian's entropy of u (the squashed entropy has no closed form). Deterministic actions are
+``TanhGaussian``'s mode, ``offset + scale * tanh(mean)``.
+
+Lecture: Stanford CS224R, "Learning distributions with neural networks" (the network outputs a
+distribution over the action space: categorical for discrete, Gaussian for continuous);
+Haarnoja et al. (2018), "Soft Actor-Critic", arXiv:1801.01290, Appendix C (tanh squashing).
+"""
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from minirl.distributions import Bernoulli, Categorical, DiagGaussian, MultiCategorical
+
+__all__ = [
+    "UnsupportedSpaceError",
+    "UnboundedActionSpaceError",
+    "ACTION_BOUNDS",
+    "check_observation_space",
+    "needs_flattening",
+    "flat_observation_space",
+    "observation_dim",
+    "flatten_observation_wrapper",
+    "flatten_observation",
+    "ActionAdapter",
+]
+
+ACTION_BOUNDS = ("clip", "squash")
+
+SUPPORTED_OBS = ("Box of any shape except images (flattened), Discrete (one-hot), MultiDiscrete "
+                 "(one-hot per entry), MultiBinary, and Dict/Tuple of these (flattened)")
+SUPPORTED_ACTIONS = ("Discrete, MultiDiscrete, MultiBinary, and Box with finite bounds")
+
+
+class UnsupportedSpaceError(TypeError):
+    """An observation or action space minirl's MLP policies cannot handle (message says why)."""
+
+
+class UnboundedActionSpaceError(UnsupportedSpaceError, ValueError):
+    """An action Box with an infinite bound: neither clipping nor squashing has a target."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Observations
+# ----------------------------------------------------------------------------------------------
+
+
+def _is_image(space: spaces.Box) -> bool:
+    return len(space.shape) == 3 or (len(space.shape) == 2 and space.dtype == np.uint8)
+
+
+def check_observation_space(space: spaces.Space, name: str = "observation space") -> spaces.Space:
+    """Return ``space`` if minirl can flatten it, else raise ``UnsupportedSpaceError``.
+
+    Raises for images (rank-3 Box, or uint8 rank-2 Box), for Text/Graph/Sequence/OneOf, and
+    for any part of a Dict/Tuple that is one of those; the message names the offending
+    (sub)space and lists what is supported.
+    """
+    if isinstance(space, spaces.Box):
+        if _is_image(space):
+            raise UnsupportedSpaceError(
+                f"{name} {space} looks like an image (shape {space.shape}, {space.dtype}); "
+                f"minirl's networks are MLPs without convolutions. Supported: {SUPPORTED_OBS}. "
+                "Wrap the env to give a feature vector (e.g. a Box of rank 1).")
+        return space
+    if isinstance(space, (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)):
+        return space
+    if isinstance(space, spaces.Dict):
+        for key, sub in space.spaces.items():
+            check_observation_space(sub, f"{name}[{key!r}]")
+        return space
+    if isinstance(space, spaces.Tuple):
+        for i, sub in enumerate(space.spaces):
+            check_observation_space(sub, f"{name}[{i}]")
+        return space
+    raise UnsupportedSpaceError(f"{name} {space} is not supported. Supported: {SUPPORTED_OBS}.")
+
+
+def needs_flattening(space: spaces.Space) -> bool:
+    """True unless ``space`` is already a 1-D Box (checked first; raises if unsupported)."""
+    check_observation_space(space)
+    return not (isinstance(space, spaces.Box) and len(space.shape) == 1)
+
+
+def flat_observation_space(space: spaces.Space) -> spaces.Box:
+    """The 1-D Box the network sees for ``space`` (``gymnasium.spaces.flatten_space``)."""
+    if not needs_flattening(space):
+        return space
+    return spaces.flatten_space(space)
+
+
+def observation_dim(space: spaces.Space) -> int:
+    """Length of the flat observation vector for ``space`` (e.g. Discrete(16) -> 16)."""
+    return int(flat_observation_space(space).shape[0])
+
+
+def flatten_observation_wrapper(env: gym.Env) -> gym.Env:
+    """``env`` itself if its observations are 1-D Boxes, else gymnasium's FlattenObservation."""
+    if not needs_flattening(env.observation_space):
+        return env
+    return gym.wrappers.FlattenObservation(env)
+
+
+def flatten_observation(space: spaces.Space, obs) -> tuple[np.ndarray, bool]:
+    """``(x [B, obs_dim] float64, single)`` for observations of ``space`` as users pass them.
+
+    Accepted, tried in this order (``single`` says whether one observation was given):
+      - one raw observation of ``space`` (a dict for Dict, a tuple for Tuple, an int for
+        Discrete, an array of ``space.shape`` otherwise);
+      - a list of raw observations, or an array ``[B, *space.shape]`` (integers for Discrete);
+      - already-flat input ``[obs_dim]`` or ``[B, obs_dim]`` (what the network sees); for a
+        Discrete space it must be float, since an integer array means a batch of states.
+    Raises ValueError naming ``obs`` when it fits none of these.
+    """
+    flat_dim = observation_dim(space)
+    if isinstance(space, (spaces.Dict, spaces.Tuple)) and isinstance(obs, (dict, tuple)):
+        return np.asarray(spaces.flatten(space, obs), dtype=np.float64)[None], True
+    if isinstance(obs, list):
+        rows = [flatten_observation(space, o)[0] for o in obs]
+        return (np.concatenate(rows) if rows else np.zeros((0, flat_dim))), False
+    arr = np.asarray(obs)
+    raw_ok = isinstance(space, (spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)) or (
+        isinstance(space, spaces.Discrete) and arr.dtype.kind in "iu")
+    if raw_ok and arr.shape == space.shape:
+        return np.asarray(spaces.flatten(space, arr), dtype=np.float64)[None], True
+    if raw_ok and arr.ndim == len(space.shape) + 1 and arr.shape[1:] == space.shape:
+        if not needs_flattening(space):
+            return arr.astype(np.float64), False
+        return np.stack([spaces.flatten(space, o) for o in arr]).astype(np.float64), False
+    if arr.ndim in (1, 2) and arr.shape[-1] == flat_dim and arr.dtype.kind in "fiub":
+        return (arr[None] if arr.ndim == 1 else arr).astype(np.float64), arr.ndim == 1
+    raise ValueError(f"obs must be an observation of {space}, a batch of them, or flat vectors "
+                     f"of length {flat_dim}; got shape {arr.shape} ({arr.dtype})")
+
+
+# ----------------------------------------------------------------------------------------------
+# Actions
+# ----------------------------------------------------------------------------------------------
+
+
+class ActionAdapter:
+    """The policy head for an env's action ``space`` and the way back to the env.
+
+    Attributes:
+        kind        "categorical", "multi_categorical", "bernoulli" or "gaussian"
+        head_dim    columns the network emits (logits or means)
+        n_std       free log-std parameters (Box: D, else 0)
+        shape       shape of one stored action ([] or [K] or [D])
+        dtype       int64 for discrete kinds, the float dtype for Box
+        bounds      "clip" or "squash" (Box only; see the module docstring)
+
+    Methods: ``distribution(head, log_std)`` -> the policy distribution over stored actions;
+    ``to_env(actions [B, *shape])`` -> env actions ``[B, *space.shape]`` (offset by ``start``,
+    reshaped, clipped or squashed); ``deterministic(dist)`` -> the mode in stored-action form.
+    """
+
+    def __init__(self, space: spaces.Space, bounds: str = "clip", dtype=np.float32):
+        if bounds not in ACTION_BOUNDS:
+            raise ValueError(f"bounds must be one of {ACTION_BOUNDS}, got {bounds!r}")
+        self.space, self.bounds = space, bounds
+        self.float_dtype = np.dtype(dtype)
+        self.n_std, self.shape, self.dtype = 0, (), np.dtype(np.int64)
+        if isinstance(space, spaces.Discrete):
+            self.kind, self.head_dim = "categorical", int(space.n)
+            self.start = int(space.start)
+        elif isinstance(space, spaces.MultiDiscrete):
+            self.kind = "multi_categorical"
+            self.nvec = np.asarray(space.nvec, dtype=np.int64).reshape(-1)
+            self.start = np.asarray(space.start, dtype=np.int64).reshape(-1)
+            self.head_dim, self.shape = int(self.nvec.sum()), (self.nvec.size,)
+        elif isinstance(space, spaces.MultiBinary):
+            self.kind = "bernoulli"
+            k = int(np.prod(space.shape))
+            self.head_dim, self.shape = k, (k,)
+        elif isinstance(space, spaces.Box):
+            low, high = (np.asarray(b, dtype=np.float64).reshape(-1) for b in (space.low, space.high))
+            if not (np.isfinite(low).all() and np.isfinite(high).all()):
+                raise UnboundedActionSpaceError(
+                    f"action space {space} has an infinite bound; minirl clips or squashes "
+                    "Gaussian actions into the box, so it needs finite low and high (wrap the "
+                    "env with gymnasium.wrappers.RescaleAction or ClipAction to a finite box)")
+            self.kind = "gaussian"
+            self.head_dim = self.n_std = low.size
+            self.shape, self.dtype = (low.size,), self.float_dtype
+            self.low, self.high = low, high
+            self.scale, self.offset = (high - low) / 2.0, (high + low) / 2.0
+        else:
+            raise UnsupportedSpaceError(f"action space {space} is not supported. "
+                                        f"Supported: {SUPPORTED_ACTIONS}.")
+
+    def __repr__(self) -> str:
+        extra = f", bounds={self.bounds!r}" if self.kind == "gaussian" else ""
+        return f"ActionAdapter({self.space}, kind={self.kind!r}{extra})"
+
+    def distribution(self, head: np.ndarray, log_std: np.ndarray | None = None, trusted=True):
+        """The policy distribution for network outputs ``head`` [B, head_dim] (and log_std)."""
+        if self.kind == "categorical":
+            return Categorical._trusted(head) if trusted else Categorical(head)
+        if self.kind == "multi_categorical":
+            return (MultiCategorical._trusted(head, self.nvec) if trusted
+                    else MultiCategorical(head, self.nvec))
+        if self.kind == "bernoulli":
+            return Bernoulli._trusted(head) if trusted else Bernoulli(head)
+        return DiagGaussian(head, log_std)
+
+    def to_env(self, actions: np.ndarray) -> np.ndarray:
+        """Stored actions ``[B, *shape]`` -> what ``env.step`` takes, ``[B, *space.shape]``."""
+        actions = np.asarray(actions)
+        B = actions.shape[0]
+        if self.kind == "categorical":
+            return actions + self.start if self.start else actions
+        if self.kind == "multi_categorical":
+            return (actions + self.start).reshape((B, *self.space.shape))
+        if self.kind == "bernoulli":
+            return actions.astype(self.space.dtype).reshape((B, *self.space.shape))
+        if self.bounds == "squash":   # TanhGaussian's map u -> offset + scale tanh(u)
+            a = self.offset + self.scale * np.tanh(actions)
+            a = np.clip(a, self.low, self.high)      # tanh rounding to +-1 in float32
+        else:
+            a = np.clip(actions, self.low, self.high)
+        return a.astype(self.space.dtype, copy=False).reshape((B, *self.space.shape))
+
+    def from_env(self, env_actions) -> np.ndarray:
+        """Env actions ``[B, *space.shape]`` -> stored actions (inverse of ``to_env`` where it
+        exists; for a squashed Box, atanh of the rescaled action, clipped 1e-6 inside the box).
+        For imitation data and tests."""
+        a = np.asarray(env_actions)
+        B = a.shape[0]
+        if self.kind == "categorical":
+            return a.astype(np.int64) - self.start
+        if self.kind == "multi_categorical":
+            return a.reshape(B, -1).astype(np.int64) - self.start
+        if self.kind == "bernoulli":
+            return a.reshape(B, -1).astype(np.int64)
+        a = a.reshape(B, -1).astype(np.float64)
+        if self.bounds == "squash":
+            y = np.clip((a - self.offset) / self.scale, -1 + 1e-6, 1 - 1e-6)
+            a = np.arctanh(y)
+        return a.astype(self.float_dtype)
+
+    def mode(self, dist) -> np.ndarray:
+        """The deterministic stored action of ``dist`` (its mode; for "squash" the mean of u,
+        which ``to_env`` maps to TanhGaussian's mode offset + scale tanh(mean))."""
+        return dist.mode()

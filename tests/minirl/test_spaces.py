@@ -1,0 +1,204 @@
+"""Tests for minirl/spaces.py: observation flattening, action adapters, and the spaces through
+the public path (agents on known-answer envs with each space)."""
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from minirl.algos import A2C, PPO, REINFORCE, A2CConfig, PPOConfig, REINFORCEConfig
+from minirl.distributions import Bernoulli, Categorical, DiagGaussian, MultiCategorical
+from minirl.envs import make_env, make_vector_env
+from minirl.spaces import (ActionAdapter, UnboundedActionSpaceError, UnsupportedSpaceError,
+                           check_observation_space, flat_observation_space, flatten_observation,
+                           observation_dim)
+
+# -- observations --------------------------------------------------------------------------------
+
+
+def test_flat_observation_spaces_and_dims():
+    assert observation_dim(spaces.Box(-1, 1, (3,))) == 3
+    assert observation_dim(spaces.Box(-1, 1, (2, 3))) == 6
+    assert observation_dim(spaces.Discrete(16)) == 16
+    assert observation_dim(spaces.MultiDiscrete([3, 2])) == 5
+    assert observation_dim(spaces.MultiBinary(4)) == 4
+    d = spaces.Dict({"cue": spaces.Discrete(2), "pos": spaces.Box(-1, 1, (2,))})
+    assert observation_dim(d) == 4
+    assert observation_dim(spaces.Tuple((spaces.Discrete(3), spaces.Box(0, 1, (1,))))) == 4
+    assert isinstance(flat_observation_space(d), spaces.Box)
+
+
+def test_discrete_observation_is_one_hot_of_x_minus_start():
+    x, single = flatten_observation(spaces.Discrete(4, start=1), 2)
+    assert single
+    np.testing.assert_array_equal(x, [[0, 1, 0, 0]])
+    x, single = flatten_observation(spaces.Discrete(3), np.array([0, 2]))
+    assert not single
+    np.testing.assert_array_equal(x, [[1, 0, 0], [0, 0, 1]])
+    # already-flat one-hot input passes through
+    x, single = flatten_observation(spaces.Discrete(3), np.array([0.0, 1.0, 0.0]))
+    assert single and x.tolist() == [[0, 1, 0]]
+
+
+def test_dict_tuple_and_box_observations_flatten():
+    d = spaces.Dict({"cue": spaces.Discrete(2), "pos": spaces.Box(-1, 1, (2,))})
+    x, single = flatten_observation(d, {"cue": 1, "pos": np.array([0.5, -0.25])})
+    assert single
+    np.testing.assert_array_equal(x, [[0, 1, 0.5, -0.25]])  # Dict keys in sorted order
+    x, single = flatten_observation(d, [{"cue": 0, "pos": np.zeros(2)}] * 3)
+    assert x.shape == (3, 4) and not single
+    x, single = flatten_observation(spaces.Box(-1, 1, (2, 3)), np.arange(6.0).reshape(2, 3))
+    assert single and x.tolist() == [[0, 1, 2, 3, 4, 5]]
+    x, single = flatten_observation(spaces.Box(-1, 1, (2, 3)), np.zeros((5, 2, 3)))
+    assert x.shape == (5, 6) and not single
+    with pytest.raises(ValueError, match="obs must be"):
+        flatten_observation(spaces.Box(-1, 1, (2, 3)), np.zeros(4))
+
+
+def test_images_and_unflattenable_spaces_are_refused_by_name():
+    with pytest.raises(UnsupportedSpaceError, match="image.*Supported: Box"):
+        check_observation_space(spaces.Box(0, 255, (64, 64, 3), np.uint8))
+    with pytest.raises(UnsupportedSpaceError, match=r"observation space\['img'\]"):
+        check_observation_space(spaces.Dict({"img": spaces.Box(0, 255, (8, 8), np.uint8)}))
+    with pytest.raises(UnsupportedSpaceError, match="Text"):
+        check_observation_space(spaces.Text(5))
+    assert issubclass(UnsupportedSpaceError, TypeError)
+    with pytest.raises(TypeError, match="image"):
+        PPO("minirl/ImageObs-v0")
+
+
+def test_vector_env_final_obs_is_flattened_too():
+    envs = make_vector_env("minirl/DictObsBandit-v0", 2)
+    obs, _ = envs.reset(seed=0)
+    assert obs.shape == (2, 4) and envs.raw_single_observation_space["cue"].n == 2
+    _, _, terminated, _, infos = envs.step(np.array([0, 1]))
+    assert terminated.all() and all(f.shape == (4,) for f in infos["final_obs"])
+    with pytest.raises(UnsupportedSpaceError, match="FlattenObservation"):
+        make_vector_env(gym.make_vec("FrozenLake-v1", 2, vectorization_mode="sync",
+                                     vector_kwargs={"autoreset_mode":
+                                                    gym.vector.AutoresetMode.SAME_STEP}))
+
+
+def test_env_kwargs_reach_gymnasium_make():
+    env = make_env("FrozenLake-v1", env_kwargs={"map_name": "8x8"})
+    assert env.observation_space.shape == (64,)   # one-hot of 8x8 states
+    envs = make_vector_env("FrozenLake-v1", 2, env_kwargs={"map_name": "8x8"})
+    assert envs.single_observation_space.shape == (64,)
+
+
+# -- actions -------------------------------------------------------------------------------------
+
+
+def test_discrete_start_offsets_the_env_action():
+    ad = ActionAdapter(spaces.Discrete(3, start=-1))
+    assert ad.kind == "categorical" and ad.head_dim == 3
+    np.testing.assert_array_equal(ad.to_env(np.array([0, 1, 2])), [-1, 0, 1])
+    np.testing.assert_array_equal(ad.from_env(np.array([-1, 0, 1])), [0, 1, 2])
+    assert isinstance(ad.distribution(np.zeros((2, 3))), Categorical)
+
+
+def test_multidiscrete_and_multibinary_adapters():
+    md = ActionAdapter(spaces.MultiDiscrete([[3, 2], [2, 2]], start=[[1, 0], [0, -1]]))
+    assert md.head_dim == 9 and md.shape == (4,)
+    env_a = md.to_env(np.array([[2, 1, 0, 1]]))
+    assert env_a.shape == (1, 2, 2)
+    np.testing.assert_array_equal(env_a, [[[3, 1], [0, 0]]])
+    assert md.space.contains(env_a[0])
+    assert isinstance(md.distribution(np.zeros((1, 9))), MultiCategorical)
+    mb = ActionAdapter(spaces.MultiBinary((2, 2)))
+    env_b = mb.to_env(np.array([[1, 0, 0, 1]]))
+    assert env_b.shape == (1, 2, 2) and env_b.dtype == np.int8 and mb.space.contains(env_b[0])
+    assert isinstance(mb.distribution(np.zeros((1, 4))), Bernoulli)
+
+
+def test_box_clip_and_squash():
+    space = spaces.Box(np.array([-2, 0], np.float32), np.array([2, 10], np.float32))
+    clip, squash = ActionAdapter(space, "clip"), ActionAdapter(space, "squash")
+    u = np.array([[-5.0, 5.0], [0.0, 0.0]])
+    np.testing.assert_allclose(clip.to_env(u), [[-2, 5], [0, 0]])
+    # squash: low + (tanh(u) + 1) (high - low) / 2, TanhGaussian's map
+    np.testing.assert_allclose(squash.to_env(u), [[2 * np.tanh(-5.0), 5 + 5 * np.tanh(5.0)],
+                                                  [0, 5]], rtol=1e-6)
+    assert squash.to_env(np.array([[1e3, -1e3]])).tolist() == [[2.0, 0.0]]  # inside the box
+    np.testing.assert_allclose(squash.from_env(squash.to_env(u[1:])), u[1:], atol=1e-6)
+    assert isinstance(clip.distribution(np.zeros((1, 2)), np.zeros(2)), DiagGaussian)
+    with pytest.raises(ValueError, match="bounds"):
+        ActionAdapter(space, "tanh")
+
+
+def test_unbounded_box_is_refused_with_a_named_error():
+    with pytest.raises(UnboundedActionSpaceError, match="infinite bound"):
+        ActionAdapter(spaces.Box(-np.inf, np.inf, (2,)))
+    assert issubclass(UnboundedActionSpaceError, ValueError)
+
+
+# -- through the agents --------------------------------------------------------------------------
+
+SMALL = dict(num_envs=8, num_steps=8, hidden_sizes=(16,), num_epochs=4, minibatch_size=32,
+             lr=3e-3)
+
+
+def test_offset_discrete_actions_reach_env_and_predict():
+    # Discrete(3, start=-1): the env raises on an action outside {-1, 0, 1}; action +1 pays 1.
+    agent = PPO("minirl/OffsetBandit-v0", PPOConfig(**SMALL), seed=0).learn(2048)
+    a = agent.predict(np.ones((16, 1)))
+    assert set(a.tolist()) <= {-1, 0, 1}
+    assert agent.predict(np.ones(1), deterministic=True) == 1
+    np.testing.assert_array_equal(agent.evaluate(3), [1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("env_id,best", [("minirl/MultiDiscreteBandit-v0", [2, 0]),
+                                         ("minirl/MultiBinaryBandit-v0", [1, 0, 1])])
+def test_ppo_learns_multidiscrete_and_multibinary_bandits(env_id, best):
+    agent = PPO(env_id, PPOConfig(**SMALL), seed=0).learn(3072)
+    np.testing.assert_array_equal(agent.predict(np.ones(1), deterministic=True), best)
+    assert agent.evaluate(2).tolist() == [1.0, 1.0]
+
+
+def test_a2c_learns_multidiscrete_bandit():
+    cfg = A2CConfig(num_envs=8, num_steps=4, hidden_sizes=(16,), lr=1e-2)
+    agent = A2C("minirl/MultiDiscreteBandit-v0", cfg, seed=0).learn(4000)
+    np.testing.assert_array_equal(agent.predict(np.ones(1), deterministic=True), [2, 0])
+
+
+def test_ppo_reads_the_cue_of_a_dict_observation():
+    agent = PPO("minirl/DictObsBandit-v0", PPOConfig(**SMALL), seed=0).learn(4096)
+    for cue in (0, 1):   # raw Dict observations go through predict
+        obs = {"cue": cue, "noise": np.zeros(2, np.float32)}
+        assert agent.predict(obs, deterministic=True) == cue
+    assert agent.evaluate(10, seed=0).mean() == 1.0
+
+
+def test_ppo_squash_learns_continuous_bandit_inside_the_box():
+    cfg = PPOConfig(num_envs=8, num_steps=8, hidden_sizes=(16,), num_epochs=4,
+                    minibatch_size=32, lr=3e-3, action_bounds="squash")
+    agent = PPO("minirl/ContinuousBandit-v0", cfg, seed=0).learn(4096)
+    a = agent.predict(np.ones(1), deterministic=True)
+    assert abs(a[0] - 0.5) < 0.1                              # the best action
+    assert np.abs(agent.predict(np.ones((64, 1)))).max() < 1.0    # strictly inside (tanh)
+
+
+@pytest.mark.parametrize("algo,cfg", [
+    (PPO, PPOConfig(num_envs=2, num_steps=32, hidden_sizes=(8,))),
+    (A2C, A2CConfig(num_envs=2, hidden_sizes=(8,))),
+    (REINFORCE, REINFORCEConfig(num_envs=2, num_steps=32, hidden_sizes=(8,),
+                                vf_minibatch_size=32)),
+])
+@pytest.mark.parametrize("env_id,n", [("FrozenLake-v1", 16), ("Taxi-v4", 500),
+                                      ("CliffWalking-v1", 48)])
+def test_every_on_policy_agent_trains_on_discrete_observations(algo, cfg, env_id, n):
+    agent = algo(env_id, cfg, seed=0)
+    assert agent.obs_dim == n                                 # one-hot states
+    agent.learn(64)
+    a = agent.predict(0)                                      # a raw state index works
+    assert agent.action_space.contains(a)
+    assert agent.predict(np.array([0, 1, 2])).shape == (3,)
+
+
+def test_env_kwargs_are_saved_and_restored(tmp_path):
+    agent = PPO("FrozenLake-v1", PPOConfig(num_envs=2, num_steps=16, hidden_sizes=(8,)),
+                env_kwargs={"map_name": "8x8"})
+    assert agent.obs_dim == 64
+    agent.save(tmp_path / "m.npz")
+    back = PPO.load(tmp_path / "m.npz")
+    assert back.env_kwargs == {"map_name": "8x8"} and back.obs_dim == 64
+    assert back.evaluate(1).shape == (1,)
