@@ -1,0 +1,108 @@
+"""Tests for minirl/algos/dagger.py: beta schedule, action mixing, distances, the intervention
+gate (hand-made sequences), label counting, aggregation, determinism and save/load."""
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from minirl.algos import ALGOS
+from minirl.algos.dagger import (DAgger, DAggerConfig, action_distance, dagger_beta,
+                                 intervention_gate, mix_actions)
+
+
+def test_beta_schedule():
+    assert [dagger_beta(i, 1.0, 0.5) for i in range(4)] == [1.0, 0.5, 0.25, 0.125]
+    assert dagger_beta(3, 0.0, 0.5) == 0.0
+    with pytest.raises(ValueError, match="iteration"):
+        dagger_beta(-1, 1.0, 0.5)
+
+
+def test_mix_actions_frequency_and_extremes():
+    rng = np.random.default_rng(0)
+    learner, expert = np.zeros((10_000, 2)), np.ones((10_000, 2))
+    actions, mask = mix_actions(learner, expert, 0.3, rng)
+    np.testing.assert_array_equal(actions[mask], 1.0)
+    np.testing.assert_array_equal(actions[~mask], 0.0)
+    assert abs(mask.mean() - 0.3) < 4 * np.sqrt(0.3 * 0.7 / 10_000)
+    assert not mix_actions(learner, expert, 0.0, rng)[1].any()
+    assert mix_actions(np.zeros(5, int), np.ones(5, int), 1.0, rng)[1].all()
+    with pytest.raises(ValueError, match="differ in shape"):
+        mix_actions(np.zeros(3), np.zeros(4), 0.5, rng)
+
+
+def test_action_distance():
+    np.testing.assert_array_equal(action_distance(np.array([0, 1, 1]), np.array([0, 0, 1]),
+                                                  spaces.Discrete(2)), [0.0, 1.0, 0.0])
+    box = spaces.Box(np.array([-2.0, 0.0]), np.array([2.0, 1.0]), dtype=np.float64)
+    # Scaled to [-1, 1]: a difference of 1 in dim 0 (range 4) is 0.5; 0.5 in dim 1 (range 1) is 1.
+    d = action_distance(np.array([[1.0, 0.5]]), np.array([[0.0, 0.0]]), box)
+    assert d[0] == pytest.approx(np.hypot(0.5, 1.0))
+
+
+def test_intervention_gate_takes_over_and_holds():
+    dist = np.array([0.1, 0.9, 0.1, 0.1, 0.1, 0.9, 0.9, 0.1])
+    remaining, control = np.zeros(1, np.int64), []
+    for d in dist:
+        c, remaining = intervention_gate(np.array([d]), 0.5, 3, remaining)
+        control.append(bool(c[0]))
+    # Takes over at step 1, holds for 3 steps (1, 2, 3), free at 4, takes over at 5 (5, 6, 7).
+    assert control == [False, True, True, True, False, True, True, True]
+
+
+def _cfg(**kw):
+    base = dict(policy="categorical", init_episodes=1, steps_per_iter=100,
+                updates_per_iter=50, batch_size=64)
+    return DAggerConfig(**{**base, **kw})
+
+
+def test_dagger_labels_every_visited_state():
+    metrics = []
+    agent = DAgger("CartPole-v1", _cfg(), seed=0)
+    agent.learn(300, callback=lambda a, m: metrics.append(m))
+    # D starts with one expert episode (500 pairs) and gains 100 labels per iteration.
+    assert [m["labels"] for m in metrics] == [600, 700, 800]
+    assert [m["steps"] for m in metrics] == [100, 200, 300]
+    assert all(m["beta"] == 0.0 and m["expert_control"] == 0.0 for m in metrics)
+    assert agent.data_obs.shape == (800, 4) and agent.extra_state["expert_queries"] == 300
+    # The aggregated labels are the expert's actions at the visited states.
+    np.testing.assert_array_equal(agent.data_actions[500:], agent.expert(agent.data_obs[500:]))
+
+
+def test_beta_one_executes_the_expert():
+    metrics = []
+    DAgger("CartPole-v1", _cfg(beta0=1.0, beta_decay=0.5), seed=0).learn(
+        200, callback=lambda a, m: metrics.append(m))
+    assert metrics[0]["beta"] == 1.0 and metrics[0]["expert_control"] == 1.0
+    assert metrics[1]["beta"] == 0.5
+
+
+def test_intervention_labels_only_expert_controlled_steps():
+    metrics = []
+    agent = DAgger("Pendulum-v1", _cfg(policy="l2", gate="intervention", gate_threshold=0.3,
+                                       gate_hold=5, steps_per_iter=200), seed=0)
+    agent.learn(600, callback=lambda a, m: metrics.append(m))
+    added = np.diff([200] + [m["labels"] for m in metrics])     # one 200-step expert episode
+    controlled = np.array([m["expert_control"] for m in metrics]) * 200
+    np.testing.assert_array_equal(added, controlled)            # labels == expert steps
+    assert agent.extra_state["expert_queries"] == 600           # the expert watched every step
+    assert metrics[0]["expert_control"] > 0                     # a fresh learner gets corrected
+
+
+def test_deterministic_and_save_load_with_the_aggregated_data(tmp_path):
+    a = DAgger("CartPole-v1", _cfg(), seed=2).learn(200)
+    b = DAgger("CartPole-v1", _cfg(), seed=2).learn(200)
+    np.testing.assert_array_equal(a.params, b.params)
+    np.testing.assert_array_equal(a.data_obs, b.data_obs)
+    a.save(tmp_path / "dagger.npz")
+    c = ALGOS["dagger"].load(tmp_path / "dagger.npz")
+    np.testing.assert_array_equal(c.data_obs, a.data_obs)
+    np.testing.assert_array_equal(c.predict(a.data_obs[:10], True), a.predict(a.data_obs[:10], True))
+    assert c.extra_state == a.extra_state
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="gate must be"):
+        DAggerConfig(gate="always")
+    with pytest.raises(ValueError, match="beta0"):
+        DAggerConfig(beta0=1.5)
+    with pytest.raises(ValueError, match="expert 'nope'"):
+        DAgger("CartPole-v1", _cfg(expert="nope"))
