@@ -113,6 +113,16 @@ def _parser() -> argparse.ArgumentParser:
                    metavar="PATH", help="bc/dagger demonstrations (.npz or Minari dataset "
                    "directory); the same as --set demos=PATH")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--env-kwargs", action="append", default=[], metavar="KEY=VALUE",
+                   help="option for gymnasium.make, e.g. continuous=true (repeatable)")
+    t.add_argument("--eval-every", type=int, default=None, metavar="STEPS",
+                   help="evaluate deterministically on a separate env every STEPS env steps; "
+                        "the best model goes to best_model.npz, the curve to evaluations.csv, "
+                        "progress.csv and curve.png")
+    t.add_argument("--eval-episodes", type=int, default=5, help="episodes per evaluation")
+    pr = sub.add_parser("presets", help="list the tuned settings per (algorithm, env)")
+    pr.add_argument("--algo", default=None, help="only this algorithm's rows")
+    pr.add_argument("--env", default=None, help="only this environment's rows")
     e = sub.add_parser("eval", help="evaluate a trained agent")
     e.add_argument("run", help="run directory (or model.npz)")
     e.add_argument("--episodes", type=int, default=10)
@@ -125,7 +135,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-RUN_FILES = ("config.json", "progress.csv", "model.npz", "curve.png",
+RUN_FILES = ("config.json", "progress.csv", "model.npz", "curve.png", "evaluations.csv",
+             "best_model.npz",
              ".progress.csv.live", ".progress.csv.state.json")
 
 
@@ -199,6 +210,16 @@ def _train(args) -> int:
         raise UsageError(str(e)) from None
     if target < 1:
         raise UsageError(f"--steps must be positive, got {target}")
+    for flag, v in (("--eval-every", args.eval_every), ("--eval-episodes", args.eval_episodes)):
+        if v is not None and v < 1:
+            raise UsageError(f"{flag} must be a positive integer, got {v}")
+    from minirl.envs import parse_env_kwargs
+    try:
+        env_kwargs = parse_env_kwargs(args.env_kwargs)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.resume and env_kwargs:
+        raise UsageError("--resume continues a run as it was configured; drop --env-kwargs")
     algo = ALGOS[algo_name]
     if args.resume:
         try:
@@ -213,10 +234,12 @@ def _train(args) -> int:
         config = parse_overrides(algo.Config, args.overrides, PRESETS.get((algo_name, env_id)))
         out = Path(args.out or f"runs/{algo_name}-{env_id.replace('/', '_')}-{seed}")
         _check_run_dir(out, args.force)
-        try:
-            agent = algo(env_id, config, seed=seed)  # may still reject the env's spaces
+        try:  # may still reject the env's spaces (or an option gymnasium.make refuses)
+            agent = algo(env_id, config, seed=seed, env_kwargs=env_kwargs)
         except (TypeError, ValueError) as e:
             raise UsageError(f"{algo_name} on {env_id}: {e}") from None
+        from minirl.presets import describe
+        print(describe(algo_name, env_id))   # whether a preset applies, and its source
 
     from minirl.io import atomic_write_text
     from minirl.logger import TrainingLog
@@ -225,8 +248,11 @@ def _train(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "config.json", json.dumps(
             {"algo": algo_name, "env": env_id, "seed": seed, "steps": target,
-             "config": dataclasses.asdict(config)}, indent=2) + "\n")
-        log = TrainingLog(out / "progress.csv", fields=algo.log_fields, resume=bool(args.resume))
+             "env_kwargs": agent.env_kwargs, "config": dataclasses.asdict(config)},
+            indent=2) + "\n")
+        from minirl.evaluation import EVAL_FIELDS
+        fields = (*algo.log_fields, *(EVAL_FIELDS if args.eval_every else ()))
+        log = TrainingLog(out / "progress.csv", fields=fields, resume=bool(args.resume))
     except OSError as e:
         raise UsageError(f"cannot write to {out}: {e.strerror or e}") from None
     except ValueError as e:
@@ -259,7 +285,13 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
     bar = tqdm(total=target, initial=start_steps, unit="step", unit_scale=True,
                disable=args.quiet, desc=f"{algo_name} {env_id}", dynamic_ncols=True)
 
+    from minirl.evaluation import Evaluator, plot_with_eval
+    evaluator = (Evaluator(args.eval_every, args.eval_episodes, out)
+                 if args.eval_every else None)
+
     def callback(agent, metrics):
+        if evaluator is not None:   # first, so that progress.csv gets the evaluation columns
+            evaluator(agent, metrics)
         log(agent, metrics)
         bar.update(min(metrics["steps"], target) - bar.n)
         bar.set_postfix(ret100=f"{log.recent_mean:.1f}", refresh=False)
@@ -290,7 +322,9 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
             return _diverged(agent, log, out, failure, checkpoint)
         checkpoint()
         log.close(keep_state=bool(caught))  # an interrupted run keeps what --resume needs
-        curve = plot_runs([out], out / "curve.png", title=f"{algo_name} on {env_id}")
+        curve = (plot_with_eval(out, out / "curve.png", title=f"{algo_name} on {env_id}")
+                 if evaluator is not None else
+                 plot_runs([out], out / "curve.png", title=f"{algo_name} on {env_id}"))
     except OSError as e:
         raise RunError(f"cannot write to {out}: {e.strerror or e}") from None
     if caught:
@@ -354,6 +388,20 @@ def _eval(args) -> int:
     return 0
 
 
+def _presets(args) -> int:
+    """Print the tuned rows (algorithm, env, overrides, source), optionally filtered."""
+    from minirl.presets import TABLE
+
+    rows = [p for p in TABLE if (args.algo in (None, p.algo)) and (args.env in (None, p.env))]
+    if not rows:
+        raise UsageError(f"no preset for algo={args.algo!r}, env={args.env!r}")
+    for p in rows:
+        sets = " ".join(f"{k}={v}" for k, v in p.overrides.items())
+        print(f"{p.algo:<6} {p.env:<26} {sets}")
+        print(f"{'':<6} {'':<26} source: {p.source}" + (f"; note: {p.note}" if p.note else ""))
+    return 0
+
+
 def _plot(args) -> int:
     from minirl.plot import plot_runs, progress_csv
 
@@ -375,7 +423,8 @@ def _plot(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"train": _train, "eval": _eval, "plot": _plot}[args.command](args)
+        return {"train": _train, "eval": _eval, "plot": _plot,
+                "presets": _presets}[args.command](args)
     except UsageError as e:
         print(f"minirl: error: {e}", file=sys.stderr)
         return 2

@@ -57,3 +57,27 @@ def test_single_env_instance_is_wrapped():
     envs = make_vector_env(gym.make("minirl/Bandit-v0"))
     obs, _ = envs.reset(seed=0)
     assert obs.shape == (1, 1) and np.all(obs == 1.0)
+
+
+def test_parse_env_kwargs_types():
+    from minirl.envs import parse_env_kwargs
+
+    assert parse_env_kwargs(["continuous=true", "gravity=-9.8", "n=3", "name=8x8", "x=None"]) \
+        == {"continuous": True, "gravity": -9.8, "n": 3, "name": "8x8", "x": None}
+    with pytest.raises(ValueError, match="key=value"):
+        parse_env_kwargs(["oops"])
+
+
+def test_space_bandits_pay_their_best_actions():
+    for env_id, best, worst in [("minirl/MultiDiscreteBandit-v0", [2, 0], [0, 1]),
+                                ("minirl/MultiBinaryBandit-v0", [1, 0, 1], [0, 1, 0]),
+                                ("minirl/OffsetBandit-v0", 1, -1)]:
+        env = make_env(env_id)
+        env.reset(seed=0)
+        assert env.step(np.array(best))[1] == 1.0
+        env.reset()
+        assert env.step(np.array(worst))[1] == 0.0
+    with pytest.raises(ValueError, match="not in"):
+        env = make_env("minirl/OffsetBandit-v0")
+        env.reset(seed=0)
+        env.step(2)                              # an index that was not offset by start
