@@ -41,22 +41,33 @@ def _fingerprint() -> str:
     return h.hexdigest()
 
 
-def ensure_venv() -> None:
-    """Create .venv and install this checkout (editable, with test extras) if needed."""
+# What each job installs. The test run covers the optional integrations too (Ray population
+# evaluation, Minari datasets), so it installs those extras: a newcomer's `tasks.py test`
+# exercises everything CI does. Training needs only minirl itself.
+EXTRAS = {"train": "", "bench": "test", "test": "test,ray,minari"}
+
+
+def ensure_venv(extras: str = "test") -> None:
+    """Create .venv and install this checkout (editable, with ``extras``) if needed."""
     if not PY.exists():
         if _run([sys.executable, "-m", "venv", VENV]) != 0:
             sys.exit("tasks.py: could not create the virtual environment in .venv")
-    want = _fingerprint()
-    if STAMP.exists() and STAMP.read_text() == want:
+    have = STAMP.read_text().splitlines() if STAMP.exists() else []
+    fingerprint = _fingerprint()
+    installed = set(have[1].split(",")) - {""} if len(have) > 1 and have[0] == fingerprint else None
+    wanted = set(extras.split(",")) - {""}
+    if installed is not None and wanted <= installed:
         return
+    extras = ",".join(sorted(wanted | (installed or set())))
+    spec = f".[{extras}]" if extras else "."
     steps = [
         [PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
-        [PY, "-m", "pip", "install", "--quiet", "-e", ".[test]"],
+        [PY, "-m", "pip", "install", "--quiet", "-e", spec],
     ]
     for cmd in steps:
         if _run(cmd) != 0:
             sys.exit("tasks.py: installing minirl into .venv failed (see pip's output above)")
-    STAMP.write_text(want)
+    STAMP.write_text(f"{fingerprint}\n{extras}\n")
 
 
 def main(argv: list[str]) -> int:
@@ -64,7 +75,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     job, rest = argv[0], argv[1:]
-    ensure_venv()
+    ensure_venv(EXTRAS[job])
     env = dict(os.environ)
     if job == "test":
         return _run([PY, "-m", "pytest", *rest], env=env)
