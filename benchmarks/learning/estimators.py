@@ -1,4 +1,4 @@
-"""``python -m benchmarks.learning.estimators [--seeds S ...] [--steps N] [--batches M] [--episodes E]``
+"""``python -m benchmarks.learning.estimators [--part all|curves|variance] [--seeds S ...] [--steps N] [--batches M] [--episodes E]``
 
 Two measurements on CartPole-v1, written to ``benchmarks/results/learning_estimators.md``
 (plus ``learning_estimators_curves.csv`` and ``learning_estimators_variance.csv``):
@@ -12,12 +12,16 @@ Two measurements on CartPole-v1, written to ``benchmarks/results/learning_estima
 2. **Gradient variance of the full-return estimator under three baselines.** At fixed policy
    snapshots (on-policy REINFORCE with a learned value baseline, trained for 0, 10k and 40k
    steps, float64), ``M`` independent batches of ``E`` complete episodes are collected with
-   the frozen policy; each batch gives four estimates of grad J:
-       none     (1/E) sum_i g_i R_i
-       mean     (1/E) sum_i g_i (R_i - mean_j R_j)          (batch mean, as REINFORCE "mean")
-       learned  (1/E) sum_i sum_t grad log pi(a_t|s_t) (R_i - V(s_t))       (REINFORCE "value")
-       optimal  (1/E) sum_i g_i (R_i - b_i), b_ij leave-one-out E[g_j^2 R]/E[g_j^2] per
-                coordinate (REINFORCE "optimal", ``optimal_baseline_gradient``)
+   the frozen policy; each batch gives these estimates of grad J:
+       none          (1/E) sum_i g_i R_i
+       mean          (1/E) sum_i g_i (R_i - mean_j R_j)     (batch mean, as REINFORCE "mean")
+       mean-loo      the same with mean_{j != i} R_j (unbiased); "mean" is exactly
+                     (1 - 1/E) "mean-loo", so biased by that factor, variance by its square
+       learned       (1/E) sum_i sum_t grad log pi(a_t|s_t) (R_i - V(s_t))  (REINFORCE "value")
+       optimal       (1/E) sum_i g_i (R_i - b_i), b_ij leave-one-out E[g_j^2 R]/E[g_j^2] per
+                     coordinate (REINFORCE "optimal", ``optimal_baseline_gradient``)
+       optimal-prev  b_j = E[g_j^2 R]/E[g_j^2] estimated on the *previous* batch (unbiased,
+                     ``variance_optimal_baseline``'s formula on independent data)
    with g_i = sum_t grad log pi(a_t|s_t) of episode i (policy parameters only). Reported:
    the total variance tr Cov over the M batches, and its ratio to "none".
 
@@ -105,8 +109,9 @@ def _score_vectors(agent, obs, actions, dlogp):
     return net.backward(agent.params, cache, dist.log_prob_backward(actions, dlogp))[net.pi_slice]
 
 
-def batch_estimates(agent, episodes):
-    """The four estimates of grad J from one batch of episodes (see the module docstring)."""
+def batch_estimates(agent, episodes, prev=None):
+    """The estimates of grad J from one batch of episodes (see the module docstring), and
+    ``(g, R)`` for the next batch's "optimal-prev". ``prev``: the previous batch's (g, R)."""
     g, h, R = [], [], []
     for obs, actions, rewards in episodes:
         L = len(rewards)
@@ -114,10 +119,18 @@ def batch_estimates(agent, episodes):
         g.append(_score_vectors(agent, obs, actions, np.ones(L)))
         h.append(_score_vectors(agent, obs, actions, agent.net.value(agent.params, obs)))
     g, h, R = np.array(g), np.array(h), np.array(R)
-    return {"none": (g * R[:, None]).mean(0),
-            "mean": (g * (R - R.mean())[:, None]).mean(0),
-            "learned": (g * R[:, None] - h).mean(0),
-            "optimal": optimal_baseline_gradient(g, R)[0]}
+    E = len(R)
+    out = {"none": (g * R[:, None]).mean(0),
+           "mean": (g * (R - R.mean())[:, None]).mean(0),
+           "mean-loo": (g * (R - (R.sum() - R) / (E - 1))[:, None]).mean(0),
+           "learned": (g * R[:, None] - h).mean(0),
+           "optimal": optimal_baseline_gradient(g, R)[0]}
+    if prev is not None:
+        gp, Rp = prev
+        den = (gp**2).sum(0)
+        b = np.divide((gp**2 * Rp[:, None]).sum(0), den, out=np.zeros(g.shape[1]), where=den > 0)
+        out["optimal-prev"] = (g * (R[:, None] - b)).mean(0)
+    return out, (g, R)
 
 
 def gradient_variance(snapshots, batches, episodes, seed=0):
@@ -131,18 +144,22 @@ def gradient_variance(snapshots, batches, episodes, seed=0):
             agent.learn(snap - trained)
             trained = agent.total_steps
         rng = np.random.default_rng([seed, snap])
-        est = {k: [] for k in ("none", "mean", "learned", "optimal")}
+        est = {k: [] for k in ("none", "mean", "mean-loo", "learned", "optimal",
+                               "optimal-prev")}
         lengths = []
+        _, prev = batch_estimates(agent, _episodes(agent, episodes, rng, env))  # for "-prev"
         for _ in range(batches):
             eps = _episodes(agent, episodes, rng, env)
             lengths += [len(e[2]) for e in eps]
-            for k, v in batch_estimates(agent, eps).items():
+            values, prev = batch_estimates(agent, eps, prev)
+            for k, v in values.items():
                 est[k].append(v)
         var = {k: float(np.var(np.array(v), axis=0, ddof=1).sum()) for k, v in est.items()}
         mean_none = np.mean(est["none"], axis=0)
         for k in est:
             m = np.mean(est[k], axis=0)
-            rows.append({"trained_steps": trained, "mean_episode_length": round(np.mean(lengths), 1),
+            rows.append({"trained_steps": trained,
+                         "mean_episode_length": round(float(np.mean(lengths)), 1),
                          "baseline": k, "total_variance": var[k],
                          "ratio_to_none": var[k] / var["none"],
                          "cosine_mean_vs_none": float(m @ mean_none / (np.linalg.norm(m)
@@ -159,9 +176,11 @@ def _write_csv(path, rows):
         w.writerows(rows)
 
 
-def write_markdown(command, curves, variance, batches, episodes):
+def write_markdown(curves, variance, batches, episodes):
+    commands = sorted({r["command"] for r in curves} | {r["command"] for r in variance})
     lines = ["# Estimators on CartPole-v1: off-policy REINFORCE and the optimal baseline", "",
-             f"Produced by `{command}` (one thread, gamma = {GAMMA}).", "",
+             "Produced by (one thread, gamma = %g):" % GAMMA, ""]
+    lines += [f"    {c}" for c in commands] + ["",
              "## Off-policy vs on-policy REINFORCE at equal env steps", "",
              "| run | seeds | final mean return (last 100), per seed | median | first step "
              "reaching 195 | first step reaching 450 | wall s (median) |",
@@ -180,7 +199,13 @@ def write_markdown(command, curves, variance, batches, episodes):
               "## Gradient variance of the full-return estimator", "",
               f"{batches} independent batches of {episodes} complete episodes per snapshot, "
               "frozen policy; total variance = sum over policy parameters of the sample "
-              "variance of the batch estimate.", "",
+              "variance of the batch estimate. The baselines are defined in the module docstring "
+              "of `benchmarks/learning/estimators.py`. `mean` is exactly (1 - 1/E) times `mean-loo` "
+              f"(E = {episodes}: R_i - mean_j R_j = (1 - 1/E)(R_i - mean_(j != i) R_j)), so its "
+              "mean is (1 - 1/E) grad J and its variance (1 - 1/E)^2 times `mean-loo`'s; "
+              "`mean-loo`, `optimal` (leave-one-out, as "
+              "`REINFORCE(baseline=\"optimal\")`) and `optimal-prev` (b from the previous "
+              "batch) are unbiased.", "",
               "| policy trained for (steps) | mean episode length | baseline | total variance "
               "| ratio to no baseline | cosine of mean estimate with no-baseline mean |",
               "|---|---|---|---|---|---|"]
@@ -193,8 +218,22 @@ def write_markdown(command, curves, variance, batches, episodes):
     return out
 
 
+def _read_csv(path):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k, v in r.items():
+            try:
+                r[k] = float(v) if "." in v or "e" in v else int(v)
+            except ValueError:
+                pass
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--part", choices=("all", "curves", "variance"), default="all",
+                   help="run one part; the other is read from its CSV")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--snapshots", type=int, nargs="+", default=[0, 10_000, 40_000])
@@ -203,11 +242,21 @@ def main(argv=None):
     args = p.parse_args(argv)
     command = "python -m benchmarks.learning.estimators " + shlex.join(sys.argv[1:] if argv is None
                                                                        else argv)
-    curves = learning_curves(args.seeds, args.steps)
-    _write_csv(RESULTS / "learning_estimators_curves.csv", curves)
-    variance = gradient_variance(args.snapshots, args.batches, args.episodes)
-    _write_csv(RESULTS / "learning_estimators_variance.csv", variance)
-    print(write_markdown(command.strip(), curves, variance, args.batches, args.episodes))
+    command = command.strip()
+    paths = (RESULTS / "learning_estimators_curves.csv",
+             RESULTS / "learning_estimators_variance.csv")
+    if args.part in ("all", "curves"):
+        curves = [{**r, "command": command} for r in learning_curves(args.seeds, args.steps)]
+        _write_csv(paths[0], curves)
+    else:
+        curves = _read_csv(paths[0])
+    if args.part in ("all", "variance"):
+        variance = [{**r, "command": command}
+                    for r in gradient_variance(args.snapshots, args.batches, args.episodes)]
+        _write_csv(paths[1], variance)
+    else:
+        variance = _read_csv(paths[1])
+    print(write_markdown(curves, variance, args.batches, args.episodes))
 
 
 if __name__ == "__main__":

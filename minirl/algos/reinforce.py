@@ -12,7 +12,8 @@
          ``baseline="optimal"`` (full return only) has no per-step weight: each episode's
          score vector g_i = sum_t grad log pi(a_t|s_t) (one backward pass per episode) and
          g = (1/E) sum_i g_i (R(tau_i) - b_i), b_ij = sum_{l!=i} g_lj^2 R_l / sum_{l!=i} g_lj^2
-         (COL778's variance-optimal baseline per coordinate, leave-one-out: unbiased)
+         (COL778's variance-optimal baseline per coordinate, leave-one-out: unbiased for
+         complete episodes; the batch's cut first/last segments count as episodes, as above)
       3. Re-fit the baseline: minimize sum_t |b(s_t) - G_t|^2 (``vf_epochs`` passes of
          minibatch Adam steps on the value net)
       4. Update the policy with one Adam step along g = mean_t grad log pi(a_t|s_t) w_t

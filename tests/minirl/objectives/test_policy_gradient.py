@@ -695,3 +695,17 @@ def test_leave_one_out_optimal_baseline_gradient_is_unbiased_and_matches_its_for
     np.testing.assert_allclose(est, [(1 * (5 - 1) + 2 * (1 - 5)) / 2, (0 + 3 * 1) / 2])
     with pytest.raises(ValueError, match="two episodes"):
         optimal_baseline_gradient([[1.0]], [1.0])
+
+
+def test_batch_mean_full_return_weights_are_one_minus_one_over_e_times_leave_one_out():
+    """R_i - mean_j R_j = (1 - 1/E)(R_i - mean_{j != i} R_j): the batch-mean estimator is the
+    unbiased leave-one-out one shrunk by (1 - 1/E), exactly."""
+    rng = np.random.default_rng(0)
+    r = rng.standard_normal((4, 5))
+    term = np.zeros((4, 5), bool)
+    term[-1] = True
+    args = (r, term, np.zeros_like(term), 0.9)
+    np.testing.assert_allclose(
+        constant_baseline_weights(*args, "mean", full_return=True),
+        (1 - 1 / 5) * constant_baseline_weights(*args, "leave_one_out", full_return=True),
+        rtol=1e-13, atol=1e-14)
