@@ -48,7 +48,7 @@ from minirl.population import PolicySpec, make_evaluator  # noqa: E402
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 LEARN_COLUMNS = ["benchmark", "impl", "seed", "env", "budget", "steps", "iterations",
                  "threshold", "reached", "first_step", "final_return", "wall_s",
-                 "wall_per_iter_ms", "command"]
+                 "wall_per_iter_ms", "cpu_s", "cpu_per_iter_ms", "command"]
 SCALE_COLUMNS = ["backend", "workers", "env", "episodes_per_iter", "median_iter_s", "efficiency",
                  "predicted_iter_s", "same_params_as_serial", "episode_s", "driver_s",
                  "task_overhead_s", "command"]
@@ -101,21 +101,23 @@ def _score(act, env_id: str, n: int) -> float:
 
 def run_minirl(name: str, spec: Spec, seed: int, budget: int) -> dict:
     agent = ARS(spec.env, ARSConfig(**spec.config), seed=seed)
-    state = {"first": None, "eval_s": 0.0}
+    state = {"first": None, "eval_s": 0.0, "eval_cpu": 0.0}
 
     def callback(ag, m):
         if m["iteration"] % spec.eval_every == 0 and state["first"] is None:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             if _score(lambda o: ag.predict(o, deterministic=True), spec.env, 5) >= spec.threshold:
                 state["first"] = m["steps"]
             state["eval_s"] += time.perf_counter() - t
+            state["eval_cpu"] += time.process_time() - c
 
-    wall = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     agent.learn(budget, callback=callback)
     wall = time.perf_counter() - wall - state["eval_s"]
+    cpu = time.process_time() - cpu - state["eval_cpu"]
     final = _score(lambda o: agent.predict(o, deterministic=True), spec.env, 10)
     return _row(name, "minirl", spec, seed, budget, agent.total_steps, agent.iterations,
-                state["first"], final, wall)
+                state["first"], final, wall, cpu)
 
 
 def run_sb3(name: str, spec: Spec, seed: int, budget: int) -> dict:
@@ -141,7 +143,7 @@ def run_sb3(name: str, spec: Spec, seed: int, budget: int) -> dict:
         x = norm.normalize_obs(obs) if norm is not None else obs
         return model.predict(x, deterministic=True)[0]
 
-    state = {"first": None, "eval_s": 0.0}
+    state = {"first": None, "eval_s": 0.0, "eval_cpu": 0.0}
 
     class Evaluate(BaseCallback):
         def _on_step(self):
@@ -150,25 +152,28 @@ def run_sb3(name: str, spec: Spec, seed: int, budget: int) -> dict:
         def _on_rollout_start(self):   # once per iteration, before its candidates
             it = self.model._n_updates
             if it and it % spec.eval_every == 0 and state["first"] is None:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 if _score(act, spec.env, 5) >= spec.threshold:
                     state["first"] = self.model.num_timesteps
                 state["eval_s"] += time.perf_counter() - t
+                state["eval_cpu"] += time.process_time() - c
 
-    wall = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     model.learn(budget, callback=Evaluate())
     wall = time.perf_counter() - wall - state["eval_s"]
+    cpu = time.process_time() - cpu - state["eval_cpu"]
     final = _score(act, spec.env, 10)
     return _row(name, "sb3-contrib", spec, seed, budget, model.num_timesteps, model._n_updates,
-                state["first"], final, wall)
+                state["first"], final, wall, cpu)
 
 
-def _row(name, impl, spec, seed, budget, steps, iters, first, final, wall) -> dict:
+def _row(name, impl, spec, seed, budget, steps, iters, first, final, wall, cpu) -> dict:
     return {"benchmark": name, "impl": impl, "seed": seed, "env": spec.env, "budget": budget,
             "steps": steps, "iterations": iters, "threshold": spec.threshold,
             "reached": first is not None, "first_step": first if first is not None else "",
             "final_return": round(final, 1), "wall_s": round(wall, 2),
-            "wall_per_iter_ms": round(1000 * wall / max(iters, 1), 2)}
+            "wall_per_iter_ms": round(1000 * wall / max(iters, 1), 2), "cpu_s": round(cpu, 2),
+            "cpu_per_iter_ms": round(1000 * cpu / max(iters, 1), 2)}
 
 
 # ----- scaling -----------------------------------------------------------------------------
@@ -280,10 +285,16 @@ def write_report() -> Path:
     if rows:
         lines += ["| benchmark | impl | env | budget | threshold | seeds reaching it | needed | "
                   "first step (per seed) | final return (per seed) | median wall s | "
-                  "median ms / iteration |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "median wall ms / iteration | median CPU ms / iteration |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         groups = {}
         for r in rows:
             groups.setdefault((r["benchmark"], r["impl"]), []).append(r)
+
+        def med(rs, key):
+            vals = [float(r[key]) for r in rs if r.get(key) not in (None, "")]
+            return float(np.median(vals)) if vals else math.nan
+
         for (name, impl), rs in groups.items():
             spec = SPECS[name]
             ok = sum(r["reached"] == "True" for r in rs)
@@ -292,19 +303,21 @@ def write_report() -> Path:
                 f"| {name} | {impl} | {spec.env} | {rs[0]['budget']} | {spec.threshold:g} | "
                 f"{ok}/{len(rs)}{verdict} | {spec.needed if impl == 'minirl' else '-'} | "
                 f"{', '.join(r['first_step'] or '-' for r in rs)} | "
-                f"{', '.join(r['final_return'] for r in rs)} | "
-                f"{np.median([float(r['wall_s']) for r in rs]):.1f} | "
-                f"{np.median([float(r['wall_per_iter_ms']) for r in rs]):.2f} |")
+                f"{', '.join(r['final_return'] for r in rs)} | {med(rs, 'wall_s'):.1f} | "
+                f"{med(rs, 'wall_per_iter_ms'):.2f} | {med(rs, 'cpu_per_iter_ms'):.2f} |")
         for name in SPECS:
             if (name, "minirl") in groups and (name, "sb3-contrib") in groups:
-                m = np.median([float(r["wall_per_iter_ms"]) for r in groups[(name, "minirl")]])
-                s = np.median([float(r["wall_per_iter_ms"]) for r in groups[(name, "sb3-contrib")]])
-                fm = np.median([float(r["final_return"]) for r in groups[(name, "minirl")]])
-                fs = np.median([float(r["final_return"]) for r in groups[(name, "sb3-contrib")]])
-                lines.append("")
-                lines.append(f"{name}: sb3-contrib / minirl wall time per iteration = {s:.2f} / "
-                             f"{m:.2f} ms = {s / m:.2f}x (target >= 3x), median final return "
-                             f"minirl {fm:.1f}, sb3-contrib {fs:.1f}.")
+                m, p = groups[(name, "minirl")], groups[(name, "sb3-contrib")]
+                ratios = [float(b["wall_per_iter_ms"]) / float(a["wall_per_iter_ms"])
+                          for a, b in zip(m, p)]
+                cpu = [float(b["cpu_per_iter_ms"]) / float(a["cpu_per_iter_ms"])
+                       for a, b in zip(m, p)]
+                lines += ["", f"{name}: sb3-contrib / minirl time per iteration, per seed (each "
+                          f"pair back to back): wall {', '.join(f'{x:.1f}x' for x in ratios)} "
+                          f"(median {np.median(ratios):.1f}x), CPU "
+                          f"{', '.join(f'{x:.1f}x' for x in cpu)} (median {np.median(cpu):.1f}x); "
+                          f"target >= 3x. Median final return: minirl "
+                          f"{med(m, 'final_return'):.1f}, sb3-contrib {med(p, 'final_return'):.1f}."]
     if srows:
         lines += ["", "## Scaling (ARS, Pendulum-v1, N = 16: 32 episodes of 200 steps per "
                   "iteration; median of 8 iterations)", "",
