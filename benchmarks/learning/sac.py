@@ -120,8 +120,7 @@ def profile(env_id: str, n_updates: int, warmup_steps: int = 1000) -> list[dict]
     obs, _ = agent.envs.reset(seed=0)
     for _ in range(n_updates):
         t = T()
-        agent._steps_this_iter = 0
-        obs = agent._env_step(obs)
+        obs = agent._env_step(obs, uniform=False)
         t = lap("env step + action + buffer add", t)
         alpha = float(np.exp(agent.log_alpha[0]))
         batch = agent.buffer.sample(cfg.batch_size, agent.rng)

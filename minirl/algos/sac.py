@@ -135,7 +135,6 @@ class SAC(Agent):
                                                 for _ in range(cfg.n_critics)])
         self._ws_target = (self.actor.workspace(), self._ws_pi[1])
         self._ws_act = self.actor.workspace()
-        self._steps_this_iter = 0
 
     # ----- acting ----------------------------------------------------------------------
 
@@ -183,9 +182,10 @@ class SAC(Agent):
 
     # ----- the loop (step 1 and the schedule of updates) -------------------------------
 
-    def _env_step(self, obs: np.ndarray):
-        """Step 1: act, step the envs, store the transition with the true next obs."""
-        if self.total_steps + self._steps_this_iter < self.config.learning_starts:
+    def _env_step(self, obs: np.ndarray, uniform: bool) -> np.ndarray:
+        """Step 1: act (uniformly in the box if ``uniform``, else a ~ pi), step the envs, store
+        the transition with the true next obs; returns the obs to act on next."""
+        if uniform:
             actions = self.rng.uniform(self.low, self.high, (self.config.num_envs, self.act_dim))
         else:
             actions = self._act(obs, False, self.rng)
@@ -210,18 +210,17 @@ class SAC(Agent):
         self.episodes.reset()
         done = 0
         while done < total_steps:
-            self._steps_this_iter, metrics = 0, {}
+            n, metrics = 0, {}           # env steps of this iteration; its last update's metrics
             n_iter = min(cfg.steps_per_iteration, total_steps - done)
-            while self._steps_this_iter < n_iter:
-                obs = self._env_step(obs)                                  # 1.
-                self._steps_this_iter += N
-                if self.total_steps + self._steps_this_iter >= max(cfg.learning_starts, 1) \
-                        and self.buffer.size >= cfg.batch_size:
+            while n < n_iter:
+                seen = self.total_steps + n                                # env steps so far
+                obs = self._env_step(obs, uniform=seen < cfg.learning_starts)   # 1.
+                n += N
+                if seen + N >= max(cfg.learning_starts, 1) and self.buffer.size >= cfg.batch_size:
                     for _ in range(cfg.gradient_steps):                    # 2.-7.
                         metrics = self._update()
-            done += self._steps_this_iter
-            if not self._end_iteration(callback, self._steps_this_iter, self.episodes.pop(),
-                                       **metrics):
+            done += n
+            if not self._end_iteration(callback, n, self.episodes.pop(), **metrics):
                 break
         return self
 
