@@ -226,6 +226,8 @@ def write_markdown(env_id: str) -> Path:
                   f"{_median(p, 'eval_return_mean'):.1f}. Issue target: >= 3x SB3's steps/s."]
     if prof:
         lines += ["", "## Where one gradient step's time goes (minirl, thread CPU time)", "",
+                  f"Produced by `{prof[0].get('command') or '(the first command above)'}`, "
+                  "after 1000 env steps of warm-up, Pendulum-v1, default config.", "",
                   "| section | us per update | share |", "|---|---|---|"]
         lines += [f"| {r['section']} | {r['us_per_update']} | {r['share']} |" for r in prof]
     out = RESULTS / "learning_sac.md"
@@ -237,7 +239,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.learning.sac", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default="Pendulum-v1")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4],
+                   help="minirl seeds (none: only the profile)")
     p.add_argument("--peer-seeds", nargs="*", type=int, default=[0, 1])
     p.add_argument("--steps", type=int, default=20_000)
     p.add_argument("--profile-updates", type=int, default=300, help="0: no profile")
@@ -254,8 +257,9 @@ def main(argv=None) -> int:
     tag = args.env.split("-")[0].lower() + args.suffix
     prof = profile(args.env, args.profile_updates) if args.profile_updates > 0 else []
     if prof:
+        prof = [{**r, "command": command} for r in prof]
         _write_csv(RESULTS / "learning_sac_profile.csv", prof, ["section", "us_per_update",
-                                                                 "share"])
+                                                                 "share", "command"])
         for r in prof:
             print(f"{r['section']:50s} {r['us_per_update']:>10} {r['share']}", flush=True)
     mini, peer = [], []
