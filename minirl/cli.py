@@ -375,7 +375,7 @@ def _eval(args) -> int:
     if args.seed is not None and args.seed < 0:
         raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
     try:
-        agent = load(model)
+        agent = load(model, training=False)  # in-process envs: no vector-env workers started
     except (TypeError, ValueError) as e:
         raise UsageError(str(e) if str(model) in str(e) else f"{model}: {e}") from None
     try:

@@ -67,9 +67,11 @@ ALGOS: Mapping[str, type[Agent]] = _Registry(_REGISTRY)
 from minirl.presets import PRESETS  # noqa: E402
 
 
-def load(path, env=None) -> Agent:
-    """Load any saved agent; the algorithm is read from the file."""
+def load(path, env=None, training: bool = True) -> Agent:
+    """Load any saved agent; the algorithm is read from the file. ``training=False`` (for
+    evaluation only) builds its envs in-process, starting no vector-env worker processes."""
     meta, _ = read_saved(path)
     if meta.get("algo") not in ALGOS:
         raise ValueError(f"{path} holds an unknown algorithm {meta.get('algo')!r}")
-    return ALGOS[meta["algo"]].load(path, env)
+    # (only passed when False: an agent class may override load without the argument)
+    return ALGOS[meta["algo"]].load(path, env, **({} if training else {"training": False}))

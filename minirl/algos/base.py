@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +42,7 @@ import numpy as np
 from gymnasium import spaces
 
 from minirl.envs import make_env, make_vector_env
+from minirl.io import atomic_open
 from minirl.nn import MLP, AdamState, ReLU, Tanh
 from minirl.normalize import ObsNormalizer, RewardScaler
 from minirl.rollout import EpisodeStats, RolloutCollector
@@ -55,11 +54,21 @@ __all__ = ["ActorCriticNet", "Agent", "OnPolicyAgent", "check_config", "check_se
 ACTIVATIONS = {"tanh": Tanh, "relu": ReLU}
 
 
+#: Config fields for which +inf is a meaningful value (no clipping / a pure quadratic loss).
+INFINITE_OK = frozenset({"max_grad_norm", "huber_delta"})
+
+
 def check_config(cfg, **ranges) -> None:
-    """Validate the fields agent configs share (each only if ``cfg`` has it), plus ``ranges``:
-    name -> (lo, hi) for numbers that must lie in [lo, hi] (hi None: unbounded; an int ``lo``
-    makes the field an integer field). Raises ValueError naming the field. Normalizes
-    ``hidden_sizes`` to a tuple (JSON gives back lists)."""
+    """Validate an agent config; raises ValueError naming the field.
+
+    Every field is checked against the type of its default: a bool field must hold a bool
+    (``anneal_lr='no'`` is refused, not read as true), an int field an integer (not 2.5, not
+    True), a float field a real number that is not NaN and, unless listed in ``INFINITE_OK``,
+    not +-inf; a str field a str. Then the fields agent configs share (each only if ``cfg``
+    has it) and ``ranges``: name -> (lo, hi) for numbers that must lie in [lo, hi] (hi None:
+    unbounded above but finite; an int ``lo`` makes the field an integer field). Normalizes
+    ``hidden_sizes`` to a tuple of ints (JSON gives back lists)."""
+    _check_field_types(cfg)
     shared = {"num_envs": (1, None), "num_steps": (1, None), "gamma": (0.0, 1.0)}
     ranges = {**{k: v for k, v in shared.items() if hasattr(cfg, k)}, **ranges}
     if hasattr(cfg, "hidden_sizes"):
@@ -75,14 +84,65 @@ def check_config(cfg, **ranges) -> None:
         x = getattr(cfg, name)
         if isinstance(lo, int) and not isinstance(x, (int, np.integer)):
             raise ValueError(f"{name} must be an integer, got {x!r}")
-        if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) or \
-                not lo <= x <= (float("inf") if hi is None else hi):
-            raise ValueError(f"{name} must be in [{lo}, {'inf' if hi is None else hi}], got {x!r}")
+        if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{name} must be a number, got {x!r}")
+        upper_ok = x <= hi if hi is not None else (x < float("inf") or name in INFINITE_OK)
+        if not (lo <= x and upper_ok):  # NaN fails both
+            raise ValueError(f"{name} must be in [{lo}, {'inf)' if hi is None else f'{hi}]'}, "
+                             f"got {x!r}")
     choices = {"activation": tuple(ACTIVATIONS), "dtype": ("float32", "float64"),
                "vectorization": ("sync", "async")}
     for name, allowed in choices.items():
         if hasattr(cfg, name) and getattr(cfg, name) not in allowed:
             raise ValueError(f"{name} must be one of {allowed}, got {getattr(cfg, name)!r}")
+
+
+def _check_field_types(cfg) -> None:
+    """Each field's value has the kind of its default (bool, int, finite float, str)."""
+    for f in dataclasses.fields(cfg):
+        default = f.default
+        if default is dataclasses.MISSING or default is None:
+            continue
+        x = getattr(cfg, f.name)
+        if isinstance(default, bool):
+            if not isinstance(x, (bool, np.bool_)):
+                raise ValueError(f"{f.name} must be a bool (True or False), got {x!r}")
+        elif isinstance(default, int):
+            if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
+                raise ValueError(f"{f.name} must be an integer, got {x!r}")
+        elif isinstance(default, float):
+            if isinstance(x, (bool, np.bool_)) or not isinstance(
+                    x, (int, float, np.integer, np.floating)):
+                raise ValueError(f"{f.name} must be a number, got {x!r}")
+            if x != x or (abs(x) == float("inf") and f.name not in INFINITE_OK):
+                raise ValueError(f"{f.name} must be finite, got {x!r}")
+        elif isinstance(default, str) and not isinstance(x, str):
+            raise ValueError(f"{f.name} must be a string, got {x!r}")
+
+
+def _env_spec(env) -> tuple[str | None, str | None]:
+    """``(spec JSON, problem)`` for what an agent was built from.
+
+    An env id: (None, None) — it is rebuilt from the id (and env_kwargs). An env object:
+    its gymnasium spec as JSON, which ``gym.make`` turns back into the same env *with its
+    registered wrappers* (``FlattenObservation(FrozenLake-v1)`` stays flattened); if it has no
+    spec or the spec does not serialize (a wrapper holding a lambda), (None, the reason), and
+    ``evaluate``/``load`` then ask for the env instead of silently using the bare id. A vector
+    env is rebuilt from its id when it has one.
+    """
+    if isinstance(env, str):
+        return None, None
+    spec = getattr(env, "spec", None)
+    if isinstance(env, gym.vector.VectorEnv):
+        if getattr(spec, "id", None) is not None:
+            return None, None
+        return None, "it was built from a vector env without a registered id"
+    if spec is None:
+        return None, f"it was built from an env object without a gymnasium spec ({env})"
+    try:
+        return spec.to_json(), None
+    except (TypeError, ValueError) as e:
+        return None, f"the spec of its env {env} cannot be saved ({e})"
 
 
 def check_seed(seed) -> int:
@@ -221,6 +281,7 @@ class Agent:
             raise TypeError(f"config must be a {self.Config.__name__}, got {type(config).__name__}")
         self.config, self.seed = config, check_seed(seed)
         self.env_id = env if isinstance(env, str) else getattr(getattr(env, "spec", None), "id", None)
+        self.env_spec, self._env_problem = _env_spec(env)  # how evaluate/load rebuild the env
         self.env_kwargs = dict(env_kwargs or {})     # gymnasium.make options (env ids only)
         num_envs = getattr(config, "num_envs", 1)
         # Observations that are not 1-D Boxes (Discrete, Dict, ...) arrive flattened (one-hot
@@ -325,18 +386,35 @@ class Agent:
         return actions[0] if single else actions
 
     def evaluate(self, n_episodes: int = 10, deterministic: bool = True,
-                 render_mode: str | None = None, seed: int | None = None) -> np.ndarray:
-        """Returns of ``n_episodes`` episodes on a fresh single env, ``[n_episodes]``."""
+                 render_mode: str | None = None, seed: int | None = None,
+                 env: gym.Env | None = None) -> np.ndarray:
+        """Returns of ``n_episodes`` episodes on a fresh single env, ``[n_episodes]``.
+
+        The env is rebuilt as the agent was built: from its id (and env_kwargs), or from the
+        gymnasium spec of the env object it was given (its registered wrappers included). An
+        env object whose spec cannot be rebuilt (e.g. a wrapper holding a lambda) raises
+        ValueError; pass ``env=`` (a single env, used as is and not closed) for those."""
         if isinstance(n_episodes, bool) or not isinstance(n_episodes, (int, np.integer)) \
                 or n_episodes < 1:
             raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
         if seed is not None:
             seed = check_seed(seed)
-        if self.env_id is None:
-            raise ValueError("evaluate needs an agent built from an env id (or an env with a spec)")
+        if env is not None:  # the caller's own env instance: used as is, left open
+            return self._eval_episodes(env, n_episodes, deterministic, seed, close=False)
+        if self._env_problem is not None:
+            raise ValueError(f"evaluate: cannot rebuild the env ({self._env_problem}); pass env=")
+        if self.env_spec is not None:  # built from an env object: rebuilt with its wrappers
+            kwargs = {} if render_mode is None else {"render_mode": render_mode}
+            env = gym.make(gym.envs.registration.EnvSpec.from_json(self.env_spec), **kwargs)
+            return self._eval_episodes(env, n_episodes, deterministic, seed)
         # Raw observations (flatten=False): predict flattens them as training did.
         env = make_env(self.env_id, render_mode=render_mode, env_kwargs=self.env_kwargs,
                        flatten=False)
+        return self._eval_episodes(env, n_episodes, deterministic, seed)
+
+    def _eval_episodes(self, env: gym.Env, n_episodes: int, deterministic: bool,
+                       seed, close: bool = True) -> np.ndarray:
+        """Returns of ``n_episodes`` episodes of ``predict`` on ``env`` (closed if ``close``)."""
         returns = np.zeros(n_episodes)
         try:
             for k in range(n_episodes):
@@ -347,7 +425,8 @@ class Agent:
                     returns[k] += r
                     done = terminated or truncated
         finally:
-            env.close()
+            if close:
+                env.close()
         return returns
 
     # ----- persistence ---------------------------------------------------------------------
@@ -385,31 +464,25 @@ class Agent:
             "env_kwargs": self.env_kwargs, "seed": self.seed, "total_steps": self.total_steps, "iterations": self.iterations,
             "opt_steps": {n: st.step for n, st in self.opt_states.items()},
             "extra_state": self.extra_state,
+            "env_spec": self.env_spec, "env_problem": self._env_problem,
             "rng": self.rng.bit_generator.state, "eval_rng": self.eval_rng.bit_generator.state,
         }
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, meta=np.array(json.dumps(meta)), **self.state_arrays())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_open(path, "wb") as f:
+            np.savez(f, meta=np.array(json.dumps(meta)), **self.state_arrays())
 
     @classmethod
-    def load(cls, path: str | Path, env=None) -> "Agent":
+    def load(cls, path: str | Path, env=None, training: bool = True) -> "Agent":
         """An agent restored from ``save``; ``env`` defaults to the saved env id. Raises
         ValueError if the file holds another algorithm or arrays that do not fit the agent."""
         meta, arrays = read_saved(path)
         if meta.get("algo") != cls.name:
             raise ValueError(f"{path} holds a {meta.get('algo')!r} agent, not {cls.name!r}")
-        agent = cls(env if env is not None else meta["env_id"], cls.Config(**meta["config"]),
+        agent = cls(_saved_env(path, meta, env, training), _saved_config(cls, meta, training),
                     seed=meta["seed"], env_kwargs=meta.get("env_kwargs"))
         load_agent_state(agent, meta, arrays, path)
+        if env is None:  # rebuilt from the saved id or spec: evaluate rebuilds it the same way
+            agent.env_id, agent.env_spec = meta.get("env_id"), meta.get("env_spec")
+            agent._env_problem = None
         return agent
 
 
@@ -449,6 +522,29 @@ class OnPolicyAgent(Agent):
         cfg = self.config
         return super()._end_iteration(callback, cfg.num_envs * cfg.num_steps,
                                       self.collector.pop_episodes(), **metrics)
+
+
+def _saved_config(cls, meta: dict, training: bool):
+    """The saved config; for an evaluation-only load (``training=False``) with sync
+    vectorization, so no worker processes are started for envs that only evaluate."""
+    config = cls.Config(**meta["config"])
+    if not training and getattr(config, "vectorization", "sync") != "sync":
+        config = dataclasses.replace(config, vectorization="sync")
+    return config
+
+
+def _saved_env(path, meta: dict, env, training: bool):
+    """What ``load`` builds the agent from: ``env`` if given, else the env of the saved spec
+    (wrappers included), else the saved env id; ValueError asking for ``env=`` if the agent
+    was built from an env minirl cannot rebuild."""
+    if env is not None:
+        return env
+    if meta.get("env_spec"):  # only env objects have one, and those train with num_envs=1
+        return gym.make(gym.envs.registration.EnvSpec.from_json(meta["env_spec"]))
+    if meta.get("env_id") is None or meta.get("env_problem"):
+        reason = meta.get("env_problem") or "no env id was saved"
+        raise ValueError(f"{path}: cannot rebuild the agent's env ({reason}); pass env= to load")
+    return meta["env_id"]
 
 
 def read_saved(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
