@@ -223,6 +223,10 @@ class MultiCategorical(_Frozen):
         with np.errstate(invalid="ignore"):
             diff = self.log_probs - other.log_probs
             kl_k = np.add.reduceat(self._plogp(diff), self.offsets, axis=-1)[..., self._group]
+        if not np.isfinite(kl_k).all():
+            raise ValueError("kl_backward: KL(self || other) is +inf (other gives probability 0 "
+                             "to an action self gives probability > 0); no finite gradient")
+        with np.errstate(invalid="ignore"):
             d_self = np.broadcast_to(dkl * self._plogp(diff - kl_k), shape + (diff.shape[-1],))
         width = (int(self.nvec.sum()),)
         d_other = np.broadcast_to(dkl * (other.probs - self.probs), shape + width)
@@ -298,7 +302,8 @@ class Bernoulli(_Frozen):
     def log_prob(self, a) -> np.ndarray:
         """``-sum_k softplus((1 - 2 a_k) z_k)``, [...]."""
         a = self._bits(a)
-        return -np.sum(_softplus(np.where(a == 1, -self.logits, self.logits)), axis=-1)
+        with np.errstate(over="ignore"):  # a sum below -max float is -inf, its rounding
+            return -np.sum(_softplus(np.where(a == 1, -self.logits, self.logits)), axis=-1)
 
     def log_prob_backward(self, a, dlogp) -> np.ndarray:
         """``dlogits = dlogp * (a - p)``, [..., K]."""

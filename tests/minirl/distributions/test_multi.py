@@ -235,3 +235,18 @@ def test_bernoulli_errors_name_the_argument():
     with pytest.raises(ValueError, match="bits"):
         d.kl(Bernoulli(np.zeros((2, 2))))
     np.testing.assert_array_equal(d.log_prob(np.ones((2, 3), bool)), d.log_prob(np.ones((2, 3), int)))
+
+
+@pytest.mark.parametrize("dtype,big", [(np.float64, 1e308), (np.float32, 3e38)])
+def test_infinite_kl_has_a_named_error_not_a_nan_gradient(dtype, big):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = MultiCategorical(np.array([big, -big, 0, 0], dtype), [2, 2])
+        u = MultiCategorical(np.zeros(4, dtype), [2, 2])
+        assert u.kl(m) == np.inf
+        with pytest.raises(ValueError, match="kl_backward.*inf"):
+            u.kl_backward(m, 1.0)
+        b = Bernoulli(np.array([big, -big], dtype))
+        assert b.log_prob(np.array([0, 1])) == -np.inf  # -2 * big: below -max float
+        assert b.log_prob(np.array([1, 0])) == 0.0
