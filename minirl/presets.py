@@ -31,7 +31,7 @@ the row's ``note`` rather than silently dropped:
   minirl has no gSDE. Rows that rely on it (PPO/A2C on Pendulum-v1, MountainCarContinuous-v0,
   the continuous A2C rows) use state-independent Gaussian noise instead; PPO on Pendulum-v1
   uses a documented alternative that reaches the same return (below).
-* ``ortho_init=False``: minirl's actor-critic always uses orthogonal initialization.
+* ``ortho_init=False`` maps to ``ortho_init=False`` (PyTorch's default uniform init).
 * ``use_rms_prop`` (A2C): minirl's A2C uses Adam (eps 1e-5).
 * ``alive_bonus_offset`` (ARS): no reward offset.
 
@@ -73,9 +73,8 @@ class Preset:
 
 _NORM = dict(normalize_obs=True, normalize_reward=True)
 _MUJOCO_PPO = dict(num_envs=1, activation="relu", hidden_sizes=(256, 256), log_std_init=-2.0,
-                   **_NORM)
+                   ortho_init=False, **_NORM)
 _NO_SDE = "no gSDE in minirl: state-independent Gaussian noise instead"
-_NO_ORTHO = "ortho_init=False not available (minirl always initializes orthogonally)"
 
 TABLE: tuple[Preset, ...] = (
     # ------------------------------------------------------------------ PPO
@@ -92,9 +91,9 @@ TABLE: tuple[Preset, ...] = (
     Preset("ppo", "MountainCarContinuous-v0", dict(
         num_envs=1, num_steps=8, minibatch_size=256, gamma=0.9999, lr=7.77e-5, ent_coef=0.00429,
         clip_eps=0.1, num_epochs=10, lam=0.9, max_grad_norm=5.0, vf_coef=0.19,
-        log_std_init=-3.29, **_NORM),
+        log_std_init=-3.29, ortho_init=False, **_NORM),
         _zoo("ppo", "MountainCarContinuous-v0"), 20_000,
-        note=f"{_NO_SDE} (the zoo row relies on it: use_sde, log_std_init -3.29); {_NO_ORTHO}"),
+        note=f"{_NO_SDE} (the zoo row relies on it: use_sde, log_std_init -3.29)"),
     Preset("ppo", "Pendulum-v1", dict(
         num_envs=4, num_steps=512, gamma=0.95, lam=0.1, num_epochs=10, minibatch_size=64,
         lr=3e-4, anneal_lr=False, clip_eps=0.2, anneal_clip=False, **_NORM),
@@ -123,13 +122,11 @@ TABLE: tuple[Preset, ...] = (
     Preset("ppo", "Hopper-v5", dict(
         num_steps=512, minibatch_size=32, gamma=0.999, lr=9.80828e-5, ent_coef=0.00229519,
         clip_eps=0.2, num_epochs=5, lam=0.99, max_grad_norm=0.7, vf_coef=0.835671,
-        **_MUJOCO_PPO), _zoo("ppo", "Hopper-v4") + "; v5 has v4's dynamics", 1_000_000,
-        note=_NO_ORTHO),
+        **_MUJOCO_PPO), _zoo("ppo", "Hopper-v4") + "; v5 has v4's dynamics", 1_000_000),
     Preset("ppo", "HalfCheetah-v5", dict(
         num_steps=512, minibatch_size=64, gamma=0.98, lr=2.0633e-5, ent_coef=0.000401762,
         clip_eps=0.1, num_epochs=20, lam=0.92, max_grad_norm=0.8, vf_coef=0.58096,
-        **_MUJOCO_PPO), _zoo("ppo", "HalfCheetah-v4") + "; v5 has v4's dynamics", 1_000_000,
-        note=_NO_ORTHO),
+        **_MUJOCO_PPO), _zoo("ppo", "HalfCheetah-v4") + "; v5 has v4's dynamics", 1_000_000),
     # ------------------------------------------------------------------ A2C
     Preset("a2c", "CartPole-v1", dict(num_envs=8, ent_coef=0.0),
            _zoo("a2c", "CartPole-v1"), 500_000),
@@ -142,22 +139,25 @@ TABLE: tuple[Preset, ...] = (
         _zoo("a2c", "LunarLander-v3"), 200_000, note="RMSprop -> Adam"),
     Preset("a2c", "Pendulum-v1", dict(
         num_envs=8, ent_coef=0.0, max_grad_norm=0.5, num_steps=8, lam=0.9, vf_coef=0.4,
-        gamma=0.9, norm_adv=False, lr=7e-4, anneal_lr=True, log_std_init=-2.0, **_NORM),
-        _zoo("a2c", "Pendulum-v1"), 1_000_000, note=f"{_NO_SDE}; RMSprop -> Adam; {_NO_ORTHO}"),
+        gamma=0.9, norm_adv=False, lr=7e-4, anneal_lr=True, log_std_init=-2.0, ortho_init=False,
+        **_NORM),
+        _zoo("a2c", "Pendulum-v1"), 1_000_000, note=f"{_NO_SDE}; RMSprop -> Adam"),
     Preset("a2c", "LunarLanderContinuous-v3", dict(
         num_envs=4, ent_coef=0.0, max_grad_norm=0.5, num_steps=8, lam=0.9, vf_coef=0.4,
-        gamma=0.99, norm_adv=False, lr=7e-4, anneal_lr=True, log_std_init=-2.0, **_NORM),
+        gamma=0.99, norm_adv=False, lr=7e-4, anneal_lr=True, log_std_init=-2.0, ortho_init=False,
+        **_NORM),
         _zoo("a2c", "LunarLanderContinuous-v3"), 5_000_000,
-        note=f"{_NO_SDE}; RMSprop -> Adam; {_NO_ORTHO}"),
+        note=f"{_NO_SDE}; RMSprop -> Adam"),
     Preset("a2c", "MountainCarContinuous-v0", dict(
-        num_envs=4, num_steps=100, ent_coef=0.0, log_std_init=0.0, **_NORM),
+        num_envs=4, num_steps=100, ent_coef=0.0, log_std_init=0.0, ortho_init=False, **_NORM),
         _zoo("a2c", "MountainCarContinuous-v0"), 100_000,
-        note=f"{_NO_SDE} (the zoo row relies on it); RMSprop -> Adam; {_NO_ORTHO}"),
+        note=f"{_NO_SDE} (the zoo row relies on it); RMSprop -> Adam"),
     Preset("a2c", "BipedalWalker-v3", dict(
         num_envs=16, ent_coef=0.0, max_grad_norm=0.5, num_steps=8, lam=0.9, vf_coef=0.4,
-        gamma=0.99, norm_adv=False, lr=9.6e-4, anneal_lr=True, log_std_init=-2.0, **_NORM),
+        gamma=0.99, norm_adv=False, lr=9.6e-4, anneal_lr=True, log_std_init=-2.0, ortho_init=False,
+        **_NORM),
         _zoo("a2c", "BipedalWalker-v3"), 5_000_000,
-        note=f"{_NO_SDE}; RMSprop -> Adam; {_NO_ORTHO}"),
+        note=f"{_NO_SDE}; RMSprop -> Adam"),
     Preset("a2c", "Hopper-v5", dict(num_envs=1, **_NORM),
            _zoo("a2c", "Hopper-v4") + "; v5 has v4's dynamics", 1_000_000,
            note="RMSprop -> Adam"),

@@ -23,13 +23,13 @@ cannot flatten to a fixed size (Text, Graph, Sequence) are rejected with
 Actions (``ActionAdapter``): the policy's distribution family, the shape of the actions the
 rollout stores, and the map from a stored action to the env's action:
 
-| action space               | distribution                 | stored action      | to the env                      |
-|----------------------------|------------------------------|--------------------|---------------------------------|
-| Discrete(n, start)         | Categorical (n logits)       | int64 []           | ``a + start``                   |
-| MultiDiscrete(nvec, start) | MultiCategorical (sum(nvec)) | int64 [K]          | ``a + start``, reshaped to nvec |
-| MultiBinary(n)             | Bernoulli (n logits)         | int64 [n]          | int8, reshaped to n             |
-| Box, finite bounds         | DiagGaussian (D means + log-std) | float [D]      | ``bounds="clip"``: clip(a, low, high); ``"squash"``: low + (tanh(a) + 1) (high - low) / 2 |
-| Box, an infinite bound     | rejected (``UnboundedActionSpaceError``)                                              |
+| action space               | distribution               | stored action | to the env            |
+|----------------------------|----------------------------|---------------|-----------------------|
+| Discrete(n, start)         | Categorical (n logits)     | int64 []      | a + start             |
+| MultiDiscrete(nvec, start) | MultiCategorical           | int64 [K]     | a + start, reshaped   |
+| MultiBinary(n)             | Bernoulli (n logits)       | int64 [n]     | int8, reshaped        |
+| Box, finite bounds         | DiagGaussian (D means, log-std) | float [D] | clip or squash (below) |
+| Box, an infinite bound     | refused: ``UnboundedActionSpaceError``                             |
 
 Clip vs squash for a bounded Box: with ``"clip"`` (the default, as in Stable-Baselines3's
 PPO/A2C) the Gaussian sample is stored unclipped and its log-probability is the Gaussian's;
@@ -216,7 +216,8 @@ class ActionAdapter:
             k = int(np.prod(space.shape))
             self.head_dim, self.shape = k, (k,)
         elif isinstance(space, spaces.Box):
-            low, high = (np.asarray(b, dtype=np.float64).reshape(-1) for b in (space.low, space.high))
+            low, high = (np.asarray(b, dtype=np.float64).reshape(-1)
+                         for b in (space.low, space.high))
             if not (np.isfinite(low).all() and np.isfinite(high).all()):
                 raise UnboundedActionSpaceError(
                     f"action space {space} has an infinite bound; minirl clips or squashes "

@@ -44,6 +44,7 @@ from gymnasium import spaces
 from minirl.envs import make_env, make_vector_env
 from minirl.io import atomic_open
 from minirl.nn import MLP, AdamState, ReLU, Tanh
+from minirl.nn.init import lecun_uniform
 from minirl.normalize import ObsNormalizer, RewardScaler
 from minirl.rollout import EpisodeStats, RolloutCollector
 from minirl.spaces import ActionAdapter, flatten_observation, needs_flattening
@@ -159,13 +160,14 @@ class ActorCriticNet:
 
     def __init__(self, obs_dim: int, action_space: spaces.Space | ActionAdapter,
                  hidden_sizes=(64, 64), activation: str = "tanh", shared: bool = False,
-                 log_std_init: float = 0.0, dtype=np.float32):
+                 log_std_init: float = 0.0, dtype=np.float32, ortho_init: bool = True):
         # The action space's policy head (minirl.spaces): which distribution, how many outputs.
         self.adapter = (action_space if isinstance(action_space, ActionAdapter)
                         else ActionAdapter(action_space, dtype=dtype))
         self.discrete = self.adapter.n_std == 0     # the head's logits are all the policy has
         self.act_dim = self.adapter.head_dim
         self.shared, self.log_std_init = bool(shared), float(log_std_init)
+        self.ortho_init = bool(ortho_init)
         act, sizes = ACTIVATIONS[activation], [int(obs_dim), *hidden_sizes]
         self.dtype = np.dtype(dtype)
         self.actor = MLP([*sizes, self.act_dim + (1 if shared else 0)], act, dtype=self.dtype)
@@ -184,8 +186,20 @@ class ActorCriticNet:
             self._ws["critic"] = self.critic.workspace()
 
     def init(self, rng: np.random.Generator) -> np.ndarray:
-        """Orthogonal init, gain sqrt(2) hidden, 0.01 policy head, 1 value head; biases 0."""
+        """Orthogonal init, gain sqrt(2) hidden, 0.01 policy head, 1 value head; biases 0.
+
+        ``ortho_init=False`` (RL-Zoo's ``ortho_init=False`` rows): every weight
+        U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default for a Linear layer, with no head
+        scaling (biases stay 0, where PyTorch draws them from the same uniform)."""
         params = np.zeros(self.n_params, self.dtype)
+        if not self.ortho_init:
+            g = float(1.0 / np.sqrt(3.0))       # lecun_uniform's a = g sqrt(3 / fan_in)
+            kw = dict(weight_init=lecun_uniform, hidden_gain=g, out_gain=g)
+            params[self.actor_slice] = self.actor.init(rng, **kw)
+            if not self.shared:
+                params[self.vf_slice] = self.critic.init(rng, **kw)
+            params[self.log_std_slice] = self.log_std_init
+            return params
         params[self.actor_slice] = self.actor.init(rng, out_gain=0.01 if not self.shared else 1.0)
         if self.shared:  # one output layer, two heads: shrink only the policy columns
             w = self.actor.views(params[self.actor_slice])[f"{len(self.actor.layers) - 1}.weight"]
@@ -499,7 +513,8 @@ class OnPolicyAgent(Agent):
                                           action_adapter=self.action_adapter)
         self.net = ActorCriticNet(self.obs_dim, self.action_adapter, cfg.hidden_sizes,
                                   cfg.activation, getattr(cfg, "shared_trunk", False),
-                                  cfg.log_std_init, dtype=np.dtype(cfg.dtype))
+                                  cfg.log_std_init, dtype=np.dtype(cfg.dtype),
+                                  ortho_init=getattr(cfg, "ortho_init", True))
         self.params = self.net.init(self.rng)
 
     def _act(self, obs, rng):

@@ -70,6 +70,7 @@ class PPOConfig:
     shared_trunk: bool = False         # one network with a policy head and a value head
     log_std_init: float = 0.0          # initial log std of Gaussian policies
     action_bounds: str = "clip"        # Box actions: "clip" or "squash" (tanh; minirl.spaces)
+    ortho_init: bool = True            # orthogonal init (False: PyTorch's default uniform)
     normalize_obs: bool = False        # running mean/std observation normalization
     normalize_reward: bool = False     # scale rewards by the std of the discounted return
     vectorization: str = "sync"        # "sync" or "async" vector env

@@ -67,3 +67,20 @@ def test_describe_says_whether_a_preset_applies_and_where_from():
 def test_published_results_have_a_row():
     for key in RL_ZOO_RESULTS:
         assert key in PRESETS, key
+
+
+def test_ortho_init_false_is_pytorchs_default_uniform():
+    import numpy as np
+    from gymnasium import spaces
+
+    from minirl.algos.base import ActorCriticNet
+
+    box = spaces.Box(-1, 1, (2,))
+    net = ActorCriticNet(16, box, (64,), dtype=np.float64, ortho_init=False, log_std_init=-2.0)
+    params = net.init(np.random.default_rng(0))
+    w = net.actor.views(params[net.actor_slice])["0.weight"]
+    assert np.abs(w).max() <= 1 / np.sqrt(16) and np.abs(w).max() > 0.9 / np.sqrt(16)
+    np.testing.assert_allclose(w.std(), 1 / np.sqrt(3 * 16), rtol=0.1)
+    np.testing.assert_array_equal(params[net.log_std_slice], [-2.0, -2.0])
+    ortho = ActorCriticNet(16, box, (64,), dtype=np.float64).init(np.random.default_rng(0))
+    assert not np.allclose(ortho, params)
