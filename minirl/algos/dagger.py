@@ -13,7 +13,8 @@
          every visited state (DAgger) or only the expert-controlled ones (intervention)
       3. Aggregate D <- D u {(s', a*)}
       4. Update the policy: ``updates_per_iter`` minibatch Adam steps of the BC loss on D
-         (warm-started from the current parameters)
+         (warm-started from the current parameters; the observation normalizer is refit to
+         all of D first)
 
 ``learn(total_steps)`` counts environment steps of step 1. Metrics per iteration: ``labels``
 (expert-labelled pairs in D, the demonstrations included: the budget the compounding-errors
@@ -42,6 +43,7 @@ from minirl.algos.base import check_config, load_agent_state, read_saved
 from minirl.algos.bc import BC, BCConfig, bc_step
 from minirl.imitation.dataset import Demonstrations, check_actions
 from minirl.imitation.experts import as_expert, collect_demonstrations
+from minirl.normalize import ObsNormalizer
 from minirl.rollout import EpisodeStats
 
 __all__ = ["DAggerConfig", "DAgger", "dagger_beta", "mix_actions", "action_distance",
@@ -160,7 +162,6 @@ class DAgger(BC):
                                                  self.config.init_episodes, 10_000 * self.seed)
         d = self.demonstrations()
         self._aggregate(d.obs, d.actions)
-        self._fit_normalizer(d.obs)
 
     def _aggregate(self, obs: np.ndarray, actions: np.ndarray) -> None:
         """Step 3: D <- D u {(s', a*)} (raw observations, env actions)."""
@@ -198,6 +199,12 @@ class DAgger(BC):
     def _update(self, n_updates: int) -> float:
         """Step 4 (and 0): minibatch Adam steps of the BC loss on all of D."""
         cfg = self.config
+        if self.obs_normalizer is not None:
+            # Statistics of all of D, refit as D grows: fit to the first demonstrations only
+            # (a few near-identical states), states the learner later visits would land far
+            # outside them and be clipped, losing exactly the corrective information.
+            self.obs_normalizer = ObsNormalizer(self.obs_space.shape)
+            self.obs_normalizer(self.data_obs, update=True)
         obs = self._normalize(self.data_obs)
         actions = self.policy_actions(self.data_actions)
         losses = []
