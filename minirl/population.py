@@ -144,8 +144,8 @@ class DeterministicPolicy:
 
     def env_actions(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
         a = self.raw_actions(params, x)
-        if self.discrete:
-            return a
+        if self.discrete:   # indices 0..n-1 -> the env's start..start+n-1
+            return a + int(self.action_space.start)
         return np.clip(a, self.action_space.low, self.action_space.high)
 
 

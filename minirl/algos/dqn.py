@@ -254,7 +254,9 @@ class DQN(Agent):
                 actions = self.rng.integers(0, self.action_space.n, N)
             else:
                 actions = self._explore(obs, start_steps + i * N, total, self.rng)
-            next_obs, rewards, terminated, truncated, infos = envs.step(actions)
+            # indices 0..n-1 -> the env's start..start+n-1 (Discrete(n, start))
+            next_obs, rewards, terminated, truncated, infos = envs.step(
+                self._to_env_actions(actions))
             ended = terminated | truncated
             self.buffer.add(obs, actions, rewards,
                             self._true_next_obs(next_obs, ended, infos), terminated, truncated)

@@ -202,3 +202,16 @@ def test_env_kwargs_are_saved_and_restored(tmp_path):
     back = PPO.load(tmp_path / "m.npz")
     assert back.env_kwargs == {"map_name": "8x8"} and back.obs_dim == 64
     assert back.evaluate(1).shape == (1,)
+
+
+def test_dqn_and_ars_offset_discrete_actions():
+    # OffsetBanditEnv raises on an action outside Discrete(3, start=-1) = {-1, 0, 1}.
+    from minirl.algos import ALGOS
+
+    dqn = ALGOS["dqn"]("minirl/OffsetBandit-v0", ALGOS["dqn"].Config(
+        learning_starts=64, train_freq=16, gradient_steps=8, batch_size=32, hidden_sizes=(16,),
+        target_update_interval=16, exploration_fraction=0.5), seed=0).learn(1024)
+    assert dqn.predict(np.ones(1), deterministic=True) == 1
+    ars = ALGOS["ars"]("minirl/OffsetBandit-v0", ALGOS["ars"].Config(num_directions=2), seed=0)
+    ars.learn(200)
+    assert ars.action_space.contains(ars.predict(np.ones(1), deterministic=True))
