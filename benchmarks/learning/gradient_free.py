@@ -259,7 +259,8 @@ def run_scaling(command: str, env: str = "Pendulum-v1", n_dir: int = 16, iters: 
 # ----- report --------------------------------------------------------------------------------
 
 def write_report() -> Path:
-    paths = [RESULTS / f"learning_gradient_free_{n}.csv" for n in SPECS]
+    paths = [RESULTS / f"learning_gradient_free_{n}{suffix}.csv" for n in SPECS
+             for suffix in ("", "_peer")]
     rows = []
     for path in paths:
         if path.exists():
@@ -308,12 +309,14 @@ def write_report() -> Path:
         for name in SPECS:
             if (name, "minirl") in groups and (name, "sb3-contrib") in groups:
                 m, p = groups[(name, "minirl")], groups[(name, "sb3-contrib")]
+                by_seed = {r["seed"]: r for r in m}
+                pairs = [(by_seed[b["seed"]], b) for b in p if b["seed"] in by_seed]
                 ratios = [float(b["wall_per_iter_ms"]) / float(a["wall_per_iter_ms"])
-                          for a, b in zip(m, p)]
+                          for a, b in pairs]
                 cpu = [float(b["cpu_per_iter_ms"]) / float(a["cpu_per_iter_ms"])
-                       for a, b in zip(m, p)]
-                lines += ["", f"{name}: sb3-contrib / minirl time per iteration, per seed (each "
-                          f"pair back to back): wall {', '.join(f'{x:.1f}x' for x in ratios)} "
+                       for a, b in pairs]
+                lines += ["", f"{name}: sb3-contrib / minirl time per iteration, per seed "
+                          f"{', '.join(b['seed'] for _, b in pairs)}: wall {', '.join(f'{x:.1f}x' for x in ratios)} "
                           f"(median {np.median(ratios):.1f}x), CPU "
                           f"{', '.join(f'{x:.1f}x' for x in cpu)} (median {np.median(cpu):.1f}x); "
                           f"target >= 3x. Median final return: minirl "
@@ -386,7 +389,9 @@ def main(argv=None) -> int:
                     row = {**run(name, spec, seed, budget), "command": command}
                     rows.append(row)
                     print(", ".join(f"{k}={row[k]}" for k in LEARN_COLUMNS[:-1]), flush=True)
-            with open(RESULTS / f"learning_gradient_free_{name}.csv", "w", newline="") as f:
+            suffix = "" if "learning" in args.only else "_peer"    # a peer-only run
+            with open(RESULTS / f"learning_gradient_free_{name}{suffix}.csv", "w",
+                      newline="") as f:
                 w = csv.DictWriter(f, LEARN_COLUMNS)
                 w.writeheader()
                 w.writerows(rows)
