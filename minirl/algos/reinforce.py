@@ -166,7 +166,8 @@ def optimal_baseline_step(net: ActorCriticNet, params: np.ndarray, opt_state, ro
                           R: np.ndarray, cfg: REINFORCEConfig):
     """Steps 2 and 4 for ``baseline="optimal"``: one Adam step along
     g = (1/E) sum_i g_i (R(tau_i) - b_i) (``optimal_baseline_gradient``); ``R`` [T, N] is each
-    step's episode return. Returns (params, opt_state, stats)."""
+    step's episode return. ``norm_adv`` does not apply (there are no per-step weights).
+    Returns (params, opt_state, stats)."""
     ids, E = episode_ids(ro.terminated, ro.truncated)
     ids = flatten(ids)
     R_ep = np.zeros(E)
