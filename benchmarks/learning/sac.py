@@ -191,6 +191,18 @@ def _read(pattern: str) -> list[dict]:
     return rows
 
 
+def _floor_sentence(peer: list, prof: list) -> str:
+    """SB3's CPU time per env step against 3x minirl's matmul floor, from the measured rows."""
+    mm = [float(r["us_per_update"]) for r in prof if r["section"].startswith("one 256")]
+    if not (peer and mm):
+        return ""
+    sb3_ms = _median(peer, "cpu_s") / _median(peer, "steps") * 1e3
+    floor_ms = 15 * mm[0] / 1e3
+    return (f" Here: SB3 used {sb3_ms:.2f} ms of CPU per env step (median), so 3x its speed "
+            f"means at most {sb3_ms / 3:.2f} ms per step for minirl, against a floor of "
+            f"15 x {mm[0] / 1e3:.3f} = {floor_ms:.2f} ms of matrix products alone.")
+
+
 def write_markdown(env_id: str) -> Path:
     """Rebuild ``learning_sac.md`` from the CSVs of ``env_id`` and the profile CSV."""
     tag = env_id.split("-")[0].lower()
@@ -234,10 +246,10 @@ def write_markdown(env_id: str) -> Path:
               "- Speed target: a gradient step of this SAC (two 256x256 critics, batch 256) is "
               "at least 15 products of 256x256x256 float32 matrices (see the profile); at one "
               "BLAS thread their time alone bounds minirl's steps/s. SB3's step does the same "
-              "products plus three more (its actor-loss backward also forms the critics' weight "
-              "gradients), so 3x SB3's steps/s would need SB3 to spend at least 3x the matmul "
+              "products plus three more (its actor-loss backward also forms both critics' weight "
+              "gradients and sends every sample through both critics, not only its min), so 3x SB3's steps/s would need SB3 to spend at least 3x the matmul "
               "floor per step; where it does not, the 3x target is out of reach at one thread "
-              "whatever the overhead.",
+              "whatever the overhead." + _floor_sentence(peer, prof),
               "- minirl starts updating once `learning_starts` (100) steps and one batch (256 "
               "transitions) are stored; SB3 starts at 100 and samples with replacement.",
               "- Not run: MountainCarContinuous-v0 and the MuJoCo tasks (InvertedPendulum-v5, "
