@@ -53,6 +53,14 @@ MOUNTAINCAR = dict(lr=4e-3, batch_size=128, buffer_size=10_000, learning_starts=
                    exploration_fraction=0.2, exploration_final_eps=0.07)
 
 
+# Facts about the runs that the CSVs do not hold (kept next to the code that wrote them).
+NOTES = [
+    "Machine: 2 cores shared with up to 8 other sessions; the 1-minute load average was "
+    "10-24 while these runs were made, so wall times are several times an idle machine's and "
+    "the minirl/SB3 ratio is noisier than usual (CPU time is the steadier comparison).",
+]
+
+
 @dataclass(frozen=True)
 class Spec:
     impl: str                  # "minirl" or "sb3"
@@ -188,6 +196,7 @@ def write_markdown(profile_table: list[str] | None = None) -> Path:
             if r["command"] not in commands:
                 commands.append(r["command"])
     lines += ["", "Produced by:", ""] + [f"    {c}" for c in commands]
+    lines += [""] + NOTES
     ratio = _sb3_ratio()
     if ratio:
         lines += ["", ratio]
@@ -211,11 +220,15 @@ def _sb3_ratio() -> str:
     m = [float(r["wall_s"]) for r in mine if r["seed"] in both]
     s = [float(r["wall_s"]) for r in sb3 if r["seed"] in both]
     per_seed = ", ".join(f"{a / b:.2f}" for a, b in zip(m, s))
+    mc = [float(r["cpu_s"]) for r in mine if r["seed"] in both]
+    sc = [float(r["cpu_s"]) for r in sb3 if r["seed"] in both]
     me = [float(r["eval_return_mean"]) for r in mine if r["seed"] in both]
     se = [float(r["eval_return_mean"]) for r in sb3 if r["seed"] in both]
     return (f"minirl DQN / SB3 DQN on CartPole-v1, same settings, seeds {', '.join(both)}, one "
             f"thread, back to back: wall time {np.median(m):.1f} s / {np.median(s):.1f} s = "
-            f"{np.median(m) / np.median(s):.2f} (medians; per seed {per_seed}; target <= 0.33). "
+            f"{np.median(m) / np.median(s):.2f} (medians; per seed {per_seed}; target <= 0.33); "
+            f"CPU time {np.median(mc):.1f} s / {np.median(sc):.1f} s = "
+            f"{np.median(mc) / np.median(sc):.2f}. "
             f"Deterministic eval: minirl median {np.median(me):.1f}, SB3 median "
             f"{np.median(se):.1f}.")
 
