@@ -247,9 +247,10 @@ def write_markdown(env_id: str) -> Path:
               "at least 15 products of 256x256x256 float32 matrices (see the profile); at one "
               "BLAS thread their time alone bounds minirl's steps/s. SB3's step does the same "
               "products plus three more (its actor-loss backward also forms both critics' weight "
-              "gradients and sends every sample through both critics, not only its min), so 3x SB3's steps/s would need SB3 to spend at least 3x the matmul "
-              "floor per step; where it does not, the 3x target is out of reach at one thread "
-              "whatever the overhead." + _floor_sentence(peer, prof),
+              "gradients and sends every sample through both critics, not only its min), so "
+              "3x SB3's steps/s would need SB3 to spend at least 3x the matmul floor per step; "
+              "where it does not, the 3x target is out of reach at one thread whatever the "
+              "overhead." + _floor_sentence(peer, prof),
               "- minirl starts updating once `learning_starts` (100) steps and one batch (256 "
               "transitions) are stored; SB3 starts at 100 and samples with replacement.",
               "- Not run: MountainCarContinuous-v0 and the MuJoCo tasks (InvertedPendulum-v5, "
