@@ -709,3 +709,22 @@ def test_batch_mean_full_return_weights_are_one_minus_one_over_e_times_leave_one
         constant_baseline_weights(*args, "mean", full_return=True),
         (1 - 1 / 5) * constant_baseline_weights(*args, "leave_one_out", full_return=True),
         rtol=1e-13, atol=1e-14)
+
+
+def test_variance_optimal_baseline_from_the_same_batch_is_biased():
+    """The docstring's "biased in general" when b is estimated on the batch it is used on:
+    exact expectation over every pair of trajectories (E = 2)."""
+    rng = np.random.default_rng(4)
+    mdp = random_mdp(rng, 2, 2, 2, gamma=1.0)
+    policy = tabular_softmax_policy(2, 2)
+    theta = rng.standard_normal(4)
+    b = enumerated_batch(mdp, policy, theta)
+    K = b.prob.size
+    expected = np.zeros(4)
+    for i, j in itertools.product(range(K), repeat=2):
+        cols = [i, j]
+        args = (b.rewards[:, cols], b.terminated[:, cols], b.truncated[:, cols], 1.0)
+        bl = variance_optimal_baseline(b.scores[:, cols], *args)
+        expected += b.prob[i] * b.prob[j] * policy_gradient(
+            b.scores[:, cols], full_return_weights(*args), coordinate_baseline=bl)
+    assert relative_error(expected, grad_J(mdp, policy, theta)) > 1e-3

@@ -13,6 +13,7 @@ from minirl.mdp import (
     policy_evaluation,
     random_mdp,
     state_distributions,
+    surrogate_objective,
     tabular_softmax_policy,
 )
 from minirl.objectives.policy_gradient import (advantage_weights, policy_gradient_from_dlogp,
@@ -111,7 +112,9 @@ def test_surrogate_gradients_at_theta_old_are_the_advantage_weighted_gradient(ca
     reference = b.per_episode(adv)  # [K, P]
     _, dlogp_pg = policy_gradient_loss(b.logp, adv, num_episodes=1)
     for loss_fn in (lambda: ppo_clip_loss(b.logp, b.logp, adv, 0.2),
+                    lambda: clipped_ratio_loss(b.logp, b.logp, adv, 0.2),
                     lambda: kl_penalty_loss(b.logp, b.logp, adv, 1.7),
+                    lambda: kl_penalty_loss(b.logp, b.logp, adv, 1.7, direction="new_old"),
                     lambda: surrogate_loss(b.logp, b.logp, adv)):
         _, dlogp = loss_fn()
         # losses are means over the T*K samples; rescale to the per-trajectory sum
@@ -296,6 +299,11 @@ def test_trick_one_and_l_clip_gradients_exactly_on_a_finite_mdp():
         return b.prob @ (-np.einsum("tk,tkp->kp", dlogp * (T * K), b.scores))
 
     g_clip, g_trick = expected(ppo_clip_loss), expected(clipped_ratio_loss)
+    # the unclipped surrogate estimates grad L_old(pi_theta) (CS234's L_pi(pi'), old states)
+    g_sur = expected(lambda lp, lo, a, _: surrogate_loss(lp, lo, a))
+    fd = finite_difference_gradient(
+        lambda x: surrogate_objective(mdp, policy.probs(x), pi_old), theta)
+    assert relative_error(g_sur, fd) < 1e-6
     for g, pessimistic in ((g_clip, True), (g_trick, False)):
         fd = finite_difference_gradient(lambda x: clipped_surrogate_objective(
             mdp, policy.probs(x), pi_old, eps, pessimistic=pessimistic), theta, eps=1e-6)
