@@ -389,12 +389,13 @@ def main(argv=None) -> int:
                     row = {**run(name, spec, seed, budget), "command": command}
                     rows.append(row)
                     print(", ".join(f"{k}={row[k]}" for k in LEARN_COLUMNS[:-1]), flush=True)
-            suffix = "" if "learning" in args.only else "_peer"    # a peer-only run
-            with open(RESULTS / f"learning_gradient_free_{name}{suffix}.csv", "w",
-                      newline="") as f:
-                w = csv.DictWriter(f, LEARN_COLUMNS)
-                w.writeheader()
-                w.writerows(rows)
+                    # rewritten after every seed, so a stopped run keeps the seeds it finished
+                    suffix = "" if "learning" in args.only else "_peer"    # a peer-only run
+                    with open(RESULTS / f"learning_gradient_free_{name}{suffix}.csv", "w",
+                              newline="") as f:
+                        w = csv.DictWriter(f, LEARN_COLUMNS)
+                        w.writeheader()
+                        w.writerows(rows)
     if "scaling" in args.only:
         run_scaling(command)
     print(f"wrote {write_report()}")
