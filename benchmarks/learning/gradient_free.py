@@ -278,8 +278,11 @@ def write_report() -> Path:
     lines = ["# Gradient-free search benchmarks (ARS, linear policy)", "",
              "Produced by (each command wrote the rows that name it in the CSVs):", ""]
     lines += [f"    {c}" for c in commands] + ["",
-             "One BLAS/torch thread per process, on a 2-core machine shared with other jobs (so "
-             "absolute times are noisy; minirl/peer pairs ran back to back per seed). "
+             "One BLAS/torch thread per process, on a 2-core machine shared with other jobs "
+             "(load average up to ~20 during these runs), so wall times are inflated and noisy; "
+             "CPU time per iteration (process time, evaluation excluded) is the comparison the "
+             "load does not move. A run with both implementations ran each seed's pair back to "
+             "back; a '--only peer' run ran the peer alone, after the minirl rows. "
              "'first step': env steps when the unperturbed policy's mean over 5 fixed-seed "
              "episodes (checked every few iterations) first reached the threshold; 'final': "
              "mean over 10 fixed-seed episodes after the budget.", ""]
