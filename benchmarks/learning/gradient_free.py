@@ -51,7 +51,7 @@ LEARN_COLUMNS = ["benchmark", "impl", "seed", "env", "budget", "steps", "iterati
                  "wall_per_iter_ms", "cpu_s", "cpu_per_iter_ms", "command"]
 SCALE_COLUMNS = ["backend", "workers", "env", "episodes_per_iter", "median_iter_s", "efficiency",
                  "predicted_iter_s", "same_params_as_serial", "episode_s", "driver_s",
-                 "task_overhead_s", "command"]
+                 "episode_cpu_s", "driver_cpu_s", "task_overhead_s", "command"]
 EVAL_SEEDS = 10_000          # fixed evaluation seeds 10000, 10001, ...
 
 
@@ -179,27 +179,32 @@ def _row(name, impl, spec, seed, budget, steps, iters, first, final, wall, cpu) 
 # ----- scaling -----------------------------------------------------------------------------
 
 def _timed_iterations(backend: str, workers: int, env: str, n_dir: int, iters: int):
-    """(median seconds per iteration, median evaluate seconds, final params) of ARS."""
+    """(median seconds per iteration, median evaluate seconds, final params, median CPU
+    seconds per iteration, median evaluate CPU seconds) of ARS (CPU: this process only)."""
     agent = ARS(env, ARSConfig(num_directions=n_dir, top_directions=n_dir // 2,
                                noise_std=0.3, backend=backend, num_workers=workers), seed=0)
     ev = agent.evaluator
-    eval_times, stamps = [], []
+    eval_times, eval_cpu, stamps, cpus = [], [], [], []
     evaluate = ev.evaluate
 
     def timed(*a, **kw):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         out = evaluate(*a, **kw)
         eval_times.append(time.perf_counter() - t)
+        eval_cpu.append(time.process_time() - c)
         return out
 
     ev.evaluate = timed
     agent.learn(1, callback=lambda ag, m: stamps.append(time.perf_counter()))  # warm-up
-    stamps = [time.perf_counter()]
+    stamps, cpus = [time.perf_counter()], [time.process_time()]
     eval_times.clear()
+    eval_cpu.clear()
     while len(stamps) <= iters:
-        agent.learn(1, callback=lambda ag, m: stamps.append(time.perf_counter()))
+        agent.learn(1, callback=lambda ag, m: (stamps.append(time.perf_counter()),
+                                               cpus.append(time.process_time())))
     agent.close()
-    return float(np.median(np.diff(stamps))), float(np.median(eval_times)), agent.params
+    return (float(np.median(np.diff(stamps))), float(np.median(eval_times)), agent.params,
+            float(np.median(np.diff(cpus))), float(np.median(eval_cpu)))
 
 
 def _task_overhead(backend: str, workers: int, reps: int = 20) -> float:
@@ -235,19 +240,21 @@ def run_scaling(command: str, env: str = "Pendulum-v1", n_dir: int = 16, iters: 
         backends.append(("ray", 2))
     k, rows, meas = 2 * n_dir, [], {}
     for backend, w in backends:
-        t_iter, t_eval, params = _timed_iterations(backend, w, env, n_dir, iters)
-        meas[(backend, w)] = (t_iter, t_eval, params)
+        meas[(backend, w)] = _timed_iterations(backend, w, env, n_dir, iters)
+        t_iter = meas[(backend, w)][0]
         print(f"# scaling {backend} x{w}: {t_iter:.3f} s/iteration", flush=True)
-    t1, e1, p1 = meas[("serial", 1)]
-    c, d = e1 / k, t1 - e1
+    t1, e1, p1, t1_cpu, e1_cpu = meas[("serial", 1)]
+    c, d = e1 / k, t1 - e1                      # wall, under this machine's load
+    c_cpu, d_cpu = e1_cpu / k, t1_cpu - e1_cpu  # CPU: what a dedicated core would take
     over = {b: _task_overhead(b, 2) for b in {b for b, _ in backends if b != "serial"}}
-    for (backend, w), (t_iter, _, params) in meas.items():
+    for (backend, w), (t_iter, _, params, _, _) in meas.items():
         pred = t1 if backend == "serial" else _predict(d, c, over[backend], k, w)
         rows.append({"backend": backend, "workers": w, "env": env, "episodes_per_iter": k,
                      "median_iter_s": round(t_iter, 4), "efficiency": round(t1 / (w * t_iter), 3),
                      "predicted_iter_s": round(pred, 4),
                      "same_params_as_serial": bool(np.array_equal(params, p1)),
                      "episode_s": f"{c:.6g}", "driver_s": f"{d:.6g}",
+                     "episode_cpu_s": f"{c_cpu:.6g}", "driver_cpu_s": f"{d_cpu:.6g}",
                      "task_overhead_s": f"{over.get(backend, 0.0):.6g}", "command": command})
     with open(RESULTS / "learning_gradient_free_scaling.csv", "w", newline="") as f:
         wr = csv.DictWriter(f, SCALE_COLUMNS)
@@ -334,17 +341,20 @@ def write_report() -> Path:
                          f"{r['efficiency']} | {r['predicted_iter_s']} | "
                          f"{r['same_params_as_serial']} |")
         if srows:
-            c, d = float(srows[0]["episode_s"]), float(srows[0]["driver_s"])
+            c, d = float(srows[0]["episode_cpu_s"]), float(srows[0]["driver_cpu_s"])
             over = {r["backend"]: float(r["task_overhead_s"]) for r in srows
                     if r["backend"] != "serial"}
-            lines += ["", "Efficiency = T_serial / (W T_W). Two workers on a 2-core machine that "
+            lines += ["", "Efficiency = T_serial / (W T_W); 'predicted by T(W)' uses the wall-time "
+                      "c, d and o measured in the same run. Two workers on a 2-core machine that "
                       "other jobs share cannot reach 1.0; the measured load is part of the "
                       "number.", "",
                       "### Projection to 64 cores", "",
                       "T(W) = d + ceil(K/W) c + ceil(C/W) o with C = min(K, 4W) chunks (each "
-                      "worker takes chunks in turn and pays one round trip per chunk). Measured "
-                      f"here: d = {1000 * d:.2f} ms driver time per iteration, c = {1000 * c:.3f} "
-                      f"ms per {srows[0]['env']} episode (200 steps), per-task round trip o: "
+                      "worker takes chunks in turn and pays one round trip per chunk). For a "
+                      "dedicated core, c and d are this run's CPU times (serial evaluator): "
+                      f"d = {1000 * d:.2f} ms driver time per iteration, c = {1000 * c:.3f} ms "
+                      f"per {srows[0]['env']} episode (200 steps); the per-task round trip o is "
+                      "wall time measured under this machine's load (pessimistic): "
                       + ", ".join(f"{b} {1000 * o:.2f} ms" for b, o in over.items()) + ".", "",
                       "| directions N | episodes K | serial T(1) s | Ray 64 workers T(64) s | "
                       "speed-up | efficiency |", "|---|---|---|---|---|---|"]
