@@ -37,6 +37,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
@@ -163,6 +164,19 @@ def _check_run_dir(out: Path, force: bool) -> None:
             (out / name).unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def _workers_ignore_sigint():
+    """Env worker processes started inside (``vectorization=async``) inherit SIGINT ignored:
+    a Ctrl-C in the terminal goes to the whole process group, and a worker that died of it
+    would break the step this process needs to finish its iteration and save."""
+    import signal
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def _resume_args(args):
     """(algo, env, seed, target steps, config kwargs) of the run in ``args.resume``."""
     given = [flag for flag, v in (("ALGO", args.algo), ("--env", args.env), ("--out", args.out),
@@ -223,7 +237,8 @@ def _train(args) -> int:
     algo = ALGOS[algo_name]
     if args.resume:
         try:
-            agent = load(out / "model.npz")
+            with _workers_ignore_sigint():
+                agent = load(out / "model.npz")
         except (TypeError, ValueError) as e:
             raise UsageError(f"--resume {out}: {e}") from None
         if agent.total_steps >= target:
@@ -235,7 +250,8 @@ def _train(args) -> int:
         out = Path(args.out or f"runs/{algo_name}-{env_id.replace('/', '_')}-{seed}")
         _check_run_dir(out, args.force)
         try:  # may still reject the env's spaces (or an option gymnasium.make refuses)
-            agent = algo(env_id, config, seed=seed, env_kwargs=env_kwargs)
+            with _workers_ignore_sigint():
+                agent = algo(env_id, config, seed=seed, env_kwargs=env_kwargs)
         except (TypeError, ValueError) as e:
             raise UsageError(f"{algo_name} on {env_id}: {e}") from None
         from minirl.presets import describe

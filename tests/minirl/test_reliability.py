@@ -130,19 +130,23 @@ def test_failed_saves_leave_the_previous_files_intact(tmp_path, monkeypatch):
 
 # -- item 8: SIGINT / SIGTERM save and exit 130 / 143; eval and --resume afterwards ------------
 
-def _interrupt(out, sig):
-    """Start a long CLI training run, wait for its first rows, send ``sig``; (code, stderr)."""
+def _interrupt(out, sig, *extra, group=False):
+    """Start a long CLI training run, wait for its first rows, send ``sig`` (to its whole
+    process group if ``group``, as a terminal's Ctrl-C does); (code, stderr)."""
     cmd = [sys.executable, "-m", "minirl.cli", "train", "ppo", "--env", "CartPole-v1",
-           "--steps", "10000000", "--quiet", "--out", str(out), *TINY]
+           "--steps", "10000000", "--quiet", "--out", str(out), *TINY, *extra]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, start_new_session=group)
     live = out / ".progress.csv.live"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if live.is_file() and live.read_text().count("\n") >= 4:  # header + 3 iterations
             break
         time.sleep(0.05)
-    proc.send_signal(sig)
+    if group:
+        os.killpg(proc.pid, sig)  # its own session: the group is the run and its env workers
+    else:
+        proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     return proc.returncode, err.strip()
 
@@ -185,6 +189,14 @@ def test_sigterm_saves_and_exits_143(tmp_path):
     code, err = _interrupt(out, signal.SIGTERM)
     assert code == 143, err
     assert "interrupted at step" in err and "saved" in err
+    assert load(out / "model.npz").total_steps == read_csv(out / "progress.csv")["steps"][-1]
+
+
+def test_ctrl_c_to_the_process_group_with_async_env_workers(tmp_path):
+    out = tmp_path / "run"
+    code, err = _interrupt(out, signal.SIGINT, "--set", "vectorization=async", group=True)
+    assert code == 130, err  # the workers ignored the Ctrl-C, so the last iteration finished
+    assert err.startswith("minirl: interrupted at step ") and "\n" not in err
     assert load(out / "model.npz").total_steps == read_csv(out / "progress.csv")["steps"][-1]
 
 
