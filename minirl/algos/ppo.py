@@ -114,7 +114,11 @@ def normalize_advantages(adv: np.ndarray) -> np.ndarray:
     if adv.size < 2:
         return adv
     centered = adv - adv.mean()
-    std = np.sqrt(np.mean(centered * centered))     # = adv.std(), without a second mean
+    with np.errstate(over="ignore"):
+        std = np.sqrt(np.mean(centered * centered))  # = adv.std(), without a second mean
+    if not np.isfinite(std):  # float32 squares overflow past |A| ~ 1e19: redo in float64
+        c64 = adv.astype(np.float64) - adv.astype(np.float64).mean()
+        return (c64 / (np.sqrt(np.mean(c64 * c64)) + 1e-8)).astype(adv.dtype)
     return centered / (std + 1e-8)
 
 

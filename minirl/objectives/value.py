@@ -79,8 +79,12 @@ def value_loss(values, targets, values_old=None, clip: float = 0.0):
     regression onto targets y_t).
     Shapes: ``values, targets, values_old`` [B]; returns ``(loss: float, dvalues [B])``.
     """
-    if clip <= 0.0:
+    if not clip >= 0.0:  # NaN too
+        raise ValueError(f"clip must be >= 0, got {clip}")
+    if clip == 0.0:
         return mse(values, targets)
+    if values_old is None:  # values - None would be a bare TypeError deep inside
+        raise ValueError("values_old is required when clip > 0 (the clip is around V_old)")
     B = max(values.size, 1)
     delta = np.clip(values - values_old, -clip, clip)
     v_clipped = values_old + delta
@@ -94,5 +98,6 @@ def value_loss(values, targets, values_old=None, clip: float = 0.0):
 def explained_variance(values, targets) -> float:
     """1 - Var[y - V] / Var[y]: 1 is a perfect fit, 0 no better than a constant, NaN if
     Var[y] = 0. Diagnostic of the critic. Shapes: any equal shapes."""
-    var_y = float(np.var(targets))
-    return float("nan") if var_y == 0.0 else 1.0 - float(np.var(targets - values)) / var_y
+    y = np.asarray(targets, np.float64)  # float64: float32 squares overflow past ~1e19
+    var_y = float(np.var(y))
+    return float("nan") if var_y == 0.0 else 1.0 - float(np.var(y - values)) / var_y

@@ -373,3 +373,17 @@ def test_evaluation_only_load_starts_no_worker_processes(tmp_path):
     assert isinstance(loaded.envs, gym.vector.SyncVectorEnv)
     np.testing.assert_array_equal(loaded.params, agent.params)
     assert loaded.evaluate(1, seed=0).shape == (1,)
+
+
+# -- the same kinds found elsewhere: float32 norms and an optional array -----------------------
+
+def test_other_float32_norms_and_optional_arrays():
+    from minirl.algos.ppo import normalize_advantages
+    from minirl.objectives.value import explained_variance, value_loss
+    adv = np.array([1e20, -1e20, 3e20], np.float32)  # squares overflow float32
+    np.testing.assert_allclose(normalize_advantages(adv), [0.0, -1.5**0.5, 1.5**0.5], rtol=1e-6)
+    assert explained_variance(np.zeros(3, np.float32), adv) == 0.0  # not inf / inf = NaN
+    with pytest.raises(ValueError, match="values_old"):
+        value_loss(np.zeros(2), np.ones(2), None, clip=0.2)
+    with pytest.raises(ValueError, match="clip"):
+        value_loss(np.zeros(2), np.ones(2), np.zeros(2), clip=float("nan"))
