@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 from gymnasium import spaces
 
+from minirl.io import atomic_open
+
 __all__ = ["Demonstrations", "space_to_json", "space_from_json", "check_actions"]
 
 
@@ -260,11 +262,12 @@ class Demonstrations:
     # ----- .npz ---------------------------------------------------------------------------
 
     def save_npz(self, path: str | Path) -> None:
-        """Write every array plus a JSON ``meta`` string to ``path`` (no pickle)."""
+        """Write every array plus a JSON ``meta`` string to ``path`` (no pickle), atomically:
+        a failed write leaves a previous file at ``path`` intact (``minirl.io``)."""
         meta = {"format": "minirl.Demonstrations", "version": 1, "env_id": self.env_id,
                 "observation_space": space_to_json(self.observation_space),
                 "action_space": space_to_json(self.action_space)}
-        with open(path, "wb") as f:
+        with atomic_open(path, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta)), obs=self.obs, actions=self.actions,
                      rewards=self.rewards, terminated=self.terminated, truncated=self.truncated,
                      final_obs=self.final_obs, episode_lengths=self.episode_lengths)
