@@ -55,7 +55,7 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 CSV = RESULTS / "imitation_compounding.csv"
 PEER_CSV = RESULTS / "imitation_peer.csv"
 COLUMNS = ["env", "method", "seed", "labels", "env_steps", "updates", "return_mean",
-           "wall_s", "command"]
+           "wall_s", "cpu_s", "command"]
 EVAL_EPISODES, EVAL_SEED = 5, 10_000
 
 SETTINGS = {
@@ -122,7 +122,15 @@ def run_dagger(env_id: str, seed: int, gate: str, command: str) -> list[dict]:
 # ----- the imitation library (runs in its own interpreter) --------------------------------------
 
 def peer_worker(args: dict) -> None:
-    """BC and DAgger of the ``imitation`` library with the same expert, budget and evaluation."""
+    """BC and DAgger of the ``imitation`` library with the same expert, budget and evaluation.
+
+    Policy: SB3's ActorCriticPolicy with a 64-64 tanh MLP (imitation's BC maximizes its
+    log-likelihood: categorical for CartPole, Gaussian for Pendulum, entropy weight 1e-3),
+    Adam 1e-3, batch 256, ``BC_UPDATES`` batches. DAgger: SimpleDAggerTrainer from one
+    demonstration episode, beta = 0 (as minirl's run), ``UPDATES_PER_ITER`` batches per round;
+    its rounds collect whole episodes of at least max(rollout, 256) steps, so its label count
+    overshoots the budget (reported as is).
+    """
     import tempfile
 
     import gymnasium as gym
@@ -132,6 +140,7 @@ def peer_worker(args: dict) -> None:
     from imitation.algorithms.dagger import SimpleDAggerTrainer
     from imitation.data import rollout
     from imitation.data.wrappers import RolloutInfoWrapper
+    from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -141,13 +150,29 @@ def peer_worker(args: dict) -> None:
     s = SETTINGS[env_id]
     expert = {"CartPole-v1": CartPoleExpert, "Pendulum-v1": PendulumExpert}[env_id]()
     rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
 
     def expert_fn(obs, state=None, episode_start=None):
         return expert(np.asarray(obs)), state
 
+    class ExpertPolicy(BasePolicy):      # SimpleDAggerTrainer wants an SB3 policy
+        def _predict(self, observation, deterministic=False):
+            return torch.as_tensor(expert(observation.cpu().numpy()))
+
     def make(limit=None):
         kw = {} if limit is None else {"max_episode_steps": limit}
-        return DummyVecEnv([lambda: RolloutInfoWrapper(gym.make(env_id, **kw))])
+        venv = DummyVecEnv([lambda: RolloutInfoWrapper(gym.make(env_id, **kw))])
+        venv.seed(1000 * seed)
+        return venv
+
+    def trainer(demos=None):
+        venv = make()
+        policy = ActorCriticPolicy(venv.observation_space, venv.action_space,
+                                   lr_schedule=lambda _: COMMON["lr"], net_arch=[64, 64],
+                                   activation_fn=torch.nn.Tanh)
+        return ibc.BC(observation_space=venv.observation_space, action_space=venv.action_space,
+                      rng=rng, policy=policy, demonstrations=demos,
+                      batch_size=COMMON["batch_size"], optimizer_kwargs={"lr": COMMON["lr"]})
 
     def score(policy) -> float:
         env, total = gym.make(env_id), 0.0
@@ -155,46 +180,68 @@ def peer_worker(args: dict) -> None:
             obs, _ = env.reset(seed=EVAL_SEED + k)
             done = False
             while not done:
-                act = policy.predict(obs[None], deterministic=True)[0][0]
+                act = policy.predict(obs, deterministic=True)[0]
                 obs, r, term, trunc, _ = env.step(act)
                 total += r
                 done = term or trunc
         return total / EVAL_EPISODES
 
-    venv = make(s["demo_len"])
-    venv.seed(1000 * seed)
-    trajs = rollout.rollout(expert_fn, venv, rollout.make_sample_until(
-        min_timesteps=None, min_episodes=budget // s["demo_len"]), rng=rng)
-    transitions = rollout.flatten_trajectories(trajs)[:budget]
+    trajs = rollout.generate_trajectories(expert_fn, make(s["demo_len"]),
+                                          rollout.make_sample_until(
+                                              min_timesteps=None,
+                                              min_episodes=budget // s["demo_len"]), rng=rng)
+    trajs = trajs[:budget // s["demo_len"]]
     out = []
-    start = time.perf_counter()
-    bc = ibc.BC(observation_space=venv.observation_space, action_space=venv.action_space,
-                demonstrations=transitions, rng=rng, batch_size=COMMON["batch_size"],
-                optimizer_kwargs={"lr": COMMON["lr"]},
-                policy=None)
+    start, cpu = time.perf_counter(), time.process_time()
+    bc = trainer(rollout.flatten_trajectories(trajs))
     bc.train(n_batches=BC_UPDATES, progress_bar=False, log_interval=10**9)
-    out.append(dict(method="imitation-bc", labels=len(transitions), env_steps=0,
+    out.append(dict(method="imitation-bc", labels=sum(len(t.acts) for t in trajs), env_steps=0,
                     updates=BC_UPDATES, return_mean=score(bc.policy),
-                    wall_s=time.perf_counter() - start))
-    start = time.perf_counter()
-    bc2 = ibc.BC(observation_space=venv.observation_space, action_space=venv.action_space,
-                 rng=rng, batch_size=COMMON["batch_size"], optimizer_kwargs={"lr": COMMON["lr"]})
-    env = make()
-    env.seed(1000 * seed)
+                    wall_s=time.perf_counter() - start, cpu_s=time.process_time() - cpu))
+    start, cpu = time.perf_counter(), time.process_time()
+    bc2 = trainer()
     with tempfile.TemporaryDirectory() as tmp:
-        dagger = SimpleDAggerTrainer(venv=env, scratch_dir=tmp, expert_policy=expert_fn,
-                                     bc_trainer=bc2, rng=rng, expert_trajs=trajs[:1])
-        dagger.train(total_timesteps=budget - s["demo_len"],
-                     rollout_round_min_episodes=1, rollout_round_min_timesteps=s["rollout"],
+        venv = make()
+        dagger = SimpleDAggerTrainer(venv=venv, scratch_dir=tmp,
+                                     expert_policy=ExpertPolicy(venv.observation_space,
+                                                                venv.action_space),
+                                     bc_trainer=bc2, rng=rng, expert_trajs=trajs[:1],
+                                     beta_schedule=lambda round_num: 0.0)
+        dagger.train(total_timesteps=budget - s["demo_len"], rollout_round_min_episodes=1,
+                     rollout_round_min_timesteps=s["rollout"],
                      bc_train_kwargs={"n_batches": UPDATES_PER_ITER, "progress_bar": False,
                                       "log_interval": 10**9})
-        labels = sum(len(t) for t in trajs[:1]) + dagger._all_demos and 0 or None
         n_labels = int(sum(len(t.acts) for t in dagger._all_demos))
-    out.append(dict(method="imitation-dagger", labels=n_labels,
-                    env_steps=int(dagger._last_loaded_round + 1), updates=None,
-                    return_mean=score(bc2.policy), wall_s=time.perf_counter() - start))
-    del labels
+        rounds = int(dagger.round_num)
+    out.append(dict(method="imitation-dagger", labels=n_labels, env_steps=n_labels - len(
+        trajs[0].acts), updates=UPDATES_PER_ITER * (rounds + 1), return_mean=score(bc2.policy),
+        wall_s=time.perf_counter() - start, cpu_s=time.process_time() - cpu))
     print(json.dumps(out))
+
+
+def run_minirl_at_budget(env_id: str, seed: int, labels: int, command: str) -> list[dict]:
+    """minirl's BC and DAgger at one label budget, timed (wall and CPU) for the peer table."""
+    from minirl.algos.bc import BC, BCConfig
+    from minirl.algos.dagger import DAgger, DAggerConfig
+    s = SETTINGS[env_id]
+    out = []
+    start, cpu = time.perf_counter(), time.process_time()
+    demos = demonstrations(env_id, seed, labels // s["demo_len"])
+    agent = BC(env_id, BCConfig(policy=s["policy"], val_fraction=0.0, eval_interval=BC_UPDATES,
+                                **COMMON), seed=seed, demos=demos).learn(BC_UPDATES)
+    out.append(dict(method="bc", labels=len(demos), env_steps=0, updates=BC_UPDATES,
+                    return_mean=evaluate(agent), wall_s=time.perf_counter() - start,
+                    cpu_s=time.process_time() - cpu))
+    start, cpu = time.perf_counter(), time.process_time()
+    cfg = DAggerConfig(policy=s["policy"], steps_per_iter=s["rollout"],
+                       updates_per_iter=UPDATES_PER_ITER, **COMMON)
+    agent = DAgger(env_id, cfg, seed=seed, demos=demos.first_episodes(1))
+    agent.learn(labels - s["demo_len"])
+    out.append(dict(method="dagger", labels=agent.extra_state["n_data"],
+                    env_steps=agent.total_steps, updates=UPDATES_PER_ITER * (agent.iterations + 1),
+                    return_mean=evaluate(agent), wall_s=time.perf_counter() - start,
+                    cpu_s=time.process_time() - cpu))
+    return [dict(env=env_id, seed=seed, command=command, **r) for r in out]
 
 
 def run_peer(python: str, env_id: str, seed: int, labels: int, command: str) -> list[dict]:
@@ -289,12 +336,18 @@ def write_report(command: str) -> None:
                   + ", ".join(f"{m} {w:.1f}" for m, w in walls.items()), ""]
     if peer:
         lines += ["## Peer: the `imitation` library (BC, SimpleDAggerTrainer)", "",
-                  "Same expert, label budget, batch size, learning rate and evaluation episodes; "
-                  "torch one thread.", "",
-                  "| env | seed | method | labels | return | wall s |", "|---|---:|---|---:|---:|---:|"]
+                  "Same expert, label budget, network (64-64 tanh), batch size, learning rate, "
+                  "number of BC batches and evaluation episodes; torch one thread. minirl's pair "
+                  "and the library's ran back to back per seed in one command (the library in "
+                  "its own venv: it needs gymnasium 0.29). The library's DAgger rounds collect "
+                  "whole episodes of at least 256 steps, so its label count overshoots the "
+                  "budget. CPU seconds are the fairer speed measure on this shared machine.", "",
+                  "| env | seed | method | labels | return | wall s | CPU s |",
+                  "|---|---:|---|---:|---:|---:|---:|"]
         for r in peer:
             lines.append(f"| {r['env']} | {r['seed']} | {r['method']} | {r['labels']} | "
-                         f"{float(r['return_mean']):.1f} | {float(r['wall_s']):.1f} |")
+                         f"{float(r['return_mean']):.1f} | {float(r['wall_s']):.1f} | "
+                         f"{float(r['cpu_s']):.1f} |")
         lines += ["", f"Made by: `{peer[0]['command']}`", ""]
     (RESULTS / "imitation.md").write_text("\n".join(lines) + "\n")
     plot(rows)
@@ -338,7 +391,7 @@ def main(argv=None) -> int:
     p.add_argument("--peer-python", default="/tmp/imitation-peer/bin/python",
                    help="interpreter of a venv with imitation and torch==2.13.0+cpu")
     p.add_argument("--peer-labels", type=int, nargs="+", default=None,
-                   help="label budgets for the peer (default: 400 CartPole, 1600 Pendulum)")
+                   help="label budgets for the peer (default: 320 CartPole, 1600 Pendulum)")
     p.add_argument("--table", action="store_true", help="only rebuild the markdown and plot")
     p.add_argument("--peer-worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -366,12 +419,14 @@ def main(argv=None) -> int:
                           flush=True)
                 write_csv(CSV, rows)
     if args.peer or args.peer_only:
-        budgets = dict(zip(SETTINGS, args.peer_labels or [400, 1600]))
+        budgets = dict(zip(SETTINGS, args.peer_labels or [320, 1600]))
         peer_rows = []
         for env_id in args.envs:
             for seed in args.seeds:
+                # Back to back in one command: minirl's pair, then the library's.
+                peer_rows += run_minirl_at_budget(env_id, seed, budgets[env_id], command)
                 peer_rows += run_peer(args.peer_python, env_id, seed, budgets[env_id], command)
-                print(peer_rows[-2:], flush=True)
+                print(peer_rows[-4:], flush=True)
                 write_csv(PEER_CSV, peer_rows)
     write_report(read_csv(CSV)[0]["command"] if read_csv(CSV) else command)
     return 0

@@ -67,3 +67,12 @@ def test_adapters_and_errors():
         collect_demonstrations(lambda obs: np.full(len(obs), 3), "CartPole-v1", 1, seed=0)
     with pytest.raises(ValueError, match="n_episodes"):
         collect_demonstrations("cartpole", "CartPole-v1", 0, seed=0)
+
+
+def test_a_saved_minirl_agent_is_an_expert(tmp_path):
+    from minirl.algos.bc import BC, BCConfig
+    demos = collect_demonstrations("cartpole", "CartPole-v1", 2, seed=0)
+    agent = BC("CartPole-v1", BCConfig(eval_interval=50), seed=0, demos=demos).learn(50)
+    agent.save(tmp_path / "model.npz")
+    d = collect_demonstrations(str(tmp_path / "model.npz"), "CartPole-v1", 1, seed=7)
+    np.testing.assert_array_equal(d.actions, agent.predict(d.obs, deterministic=True))
