@@ -178,10 +178,11 @@ def _workers_ignore_sigint():
 
 
 def _resume_args(args):
-    """(algo, env, seed, target steps, config kwargs) of the run in ``args.resume``."""
+    """(run dir, algo, env id, seed, target steps) of the run in ``args.resume``."""
     given = [flag for flag, v in (("ALGO", args.algo), ("--env", args.env), ("--out", args.out),
                                   ("--set", args.overrides), ("--seed", args.seed),
-                                  ("--force", args.force)) if v]
+                                  ("--force", args.force))
+             if v is not None and v is not False and v != []]  # --seed 0 counts as given
     if given:
         raise UsageError(f"--resume continues a run as it was configured; drop {', '.join(given)}")
     run = Path(args.resume)
