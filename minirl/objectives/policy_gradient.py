@@ -17,21 +17,23 @@ One estimator is *not* a per-step weight: the per-coordinate variance-optimal ba
 (``variance_optimal_baseline``) subtracts a different constant ``b_j`` for every parameter
 coordinate ``j``, so it enters in the assembly (``coordinate_baseline=b``), not in ``w``.
 
-| # | weight function                  | w_t (k = step index within the episode)                   |
-|---|----------------------------------|-----------------------------------------------------------|
-| 1 | ``full_return_weights``          | R(tau) = sum_{t'} gamma^{t'} r_{t'}                        |
-| 2 | ``reward_to_go_weights``         | gamma^k G_t,  G_t = sum_{t'>=t} gamma^{t'-t} r_{t'}        |
-| 3 | ``constant_baseline_weights``    | gamma^k (G_t - b), b a number, "mean" or "leave_one_out";  |
-|   |                                  | ``full_return=True``: R(tau) - b                           |
-| 4 | ``variance_optimal_baseline``    | b_j = E[g_j^2 R]/E[g_j^2], used as ``coordinate_baseline`` |
-| 5 | ``state_baseline_weights``       | gamma^k (G_t - b(s_t)); ``full_return=True``: R(tau) - b(s_t) |
-| 6 | ``advantage_weights``            | gamma^k A_t                                                |
-| 7 | ``trajectory_is_weights``        | rho_{0:end} gamma^k (G_t - b(s_t)); ``full_return=True``:  |
-|   |                                  | rho_{0:end} (R(tau) - b(s_t))                              |
-| 8 | ``per_decision_is_weights``      | sum_{t'>=t} gamma^{k'} rho_{0:t'} r_{t'} - gamma^k rho_{0:t} b(s_t) |
-| 9 | ``per_step_is_weights``          | rho_t gamma^k (G_t - b(s_t))     ("common final form")     |
-| 10| ``prefix_is_advantage_weights``  | rho_{0:t} gamma^k A_t                                      |
-| 11| ``marginal_is_weights``          | (d'_t(s_t)/d_t(s_t)) rho_t gamma^k (G_t - b(s_t))          |
+| #  | weight function                 | w_t (k = step index within the episode)                |
+|----|---------------------------------|--------------------------------------------------------|
+| 1  | ``full_return_weights``         | R(tau) = sum_{t'} gamma^{t'} r_{t'}                     |
+| 2  | ``reward_to_go_weights``        | gamma^k G_t,  G_t = sum_{t'>=t} gamma^{t'-t} r_{t'}     |
+| 3  | ``constant_baseline_weights``   | gamma^k (G_t - b), b a number, "mean" or               |
+|    |                                 | "leave_one_out"; ``full_return=True``: R(tau) - b       |
+| 4  | ``variance_optimal_baseline``   | b_j = E[g_j^2 R]/E[g_j^2] (``coordinate_baseline``)     |
+| 5  | ``state_baseline_weights``      | gamma^k (G_t - b(s_t)); ``full_return=True``:           |
+|    |                                 | R(tau) - b(s_t)                                         |
+| 6  | ``advantage_weights``           | gamma^k A_t                                             |
+| 7  | ``trajectory_is_weights``       | rho_{0:end} gamma^k (G_t - b(s_t));                     |
+|    |                                 | ``full_return=True``: rho_{0:end} (R(tau) - b(s_t))     |
+| 8  | ``per_decision_is_weights``     | sum_{t'>=t} gamma^{k'} rho_{0:t'} r_{t'}                |
+|    |                                 |   - gamma^k rho_{0:t} b(s_t)                            |
+| 9  | ``per_step_is_weights``         | rho_t gamma^k (G_t - b(s_t))   ("common final form")    |
+| 10 | ``prefix_is_advantage_weights`` | rho_{0:t} gamma^k A_t                                   |
+| 11 | ``marginal_is_weights``         | (d'_t(s_t)/d_t(s_t)) rho_t gamma^k (G_t - b(s_t))       |
 
 (The PPO surrogates and the KL terms are in ``minirl.objectives.ppo`` / ``.kl``; they return
 ``dlogp`` of a loss.)
