@@ -92,7 +92,8 @@ def mix_actions(learner, expert, beta: float, rng: np.random.Generator):
     """
     learner, expert = np.asarray(learner), np.asarray(expert)
     if learner.shape != expert.shape:
-        raise ValueError(f"learner {learner.shape} and expert {expert.shape} actions differ in shape")
+        raise ValueError(f"learner {learner.shape} and expert {expert.shape} actions differ "
+                         "in shape")
     mask = rng.random(learner.shape[0]) < beta
     sel = mask.reshape((-1,) + (1,) * (learner.ndim - 1))
     return np.where(sel, expert, learner), mask
@@ -143,8 +144,9 @@ class DAgger(BC):
         super()._build()
         self.expert = as_expert(self.config.expert if self._expert_arg is None
                                 else self._expert_arg, self.env_id)
-        act_shape = () if isinstance(self.action_space, spaces.Discrete) else self.action_space.shape
-        act_dtype = np.int64 if isinstance(self.action_space, spaces.Discrete) else np.float64
+        discrete = isinstance(self.action_space, spaces.Discrete)
+        act_shape = () if discrete else self.action_space.shape
+        act_dtype = np.int64 if discrete else np.float64
         self.data_obs = np.zeros((0, self.obs_dim))
         self.data_actions = np.zeros((0, *act_shape), act_dtype)
         self.extra_state.update(n_data=0, expert_queries=0, dagger_iteration=0)

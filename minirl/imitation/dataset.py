@@ -76,7 +76,8 @@ def check_actions(actions: np.ndarray, space: spaces.Space, name: str = "actions
     actions = np.asarray(actions)
     if isinstance(space, spaces.Discrete):
         if actions.ndim != 1:
-            raise ValueError(f"{name} for a Discrete space must have shape [M], got {actions.shape}")
+            raise ValueError(f"{name} for a Discrete space must have shape [M], "
+                             f"got {actions.shape}")
         if actions.dtype.kind == "f":
             if not np.isfinite(actions).all():
                 raise ValueError(f"{name} contains NaN or inf")
@@ -230,7 +231,8 @@ class Demonstrations:
 
     def episode_returns(self) -> np.ndarray:
         """sum_t r_t per episode, ``[E]``."""
-        return np.add.reduceat(self.rewards, np.concatenate([[0], np.cumsum(self.episode_lengths)[:-1]]))
+        starts = np.concatenate([[0], np.cumsum(self.episode_lengths)[:-1]])
+        return np.add.reduceat(self.rewards, starts)
 
     def episode(self, i: int) -> dict:
         """Episode ``i`` as a dict in :meth:`from_episodes`' format (obs with T+1 rows)."""
@@ -329,7 +331,8 @@ class Demonstrations:
 
     @classmethod
     def load(cls, path: str | Path) -> "Demonstrations":
-        """A ``.npz`` file (:meth:`load_npz`) or a Minari dataset directory (:meth:`from_minari`)."""
+        """A ``.npz`` file (:meth:`load_npz`) or a Minari dataset directory
+        (:meth:`from_minari`)."""
         p = Path(path)
         if p.is_dir():
             return cls.from_minari(p)

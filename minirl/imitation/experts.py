@@ -136,7 +136,8 @@ def as_expert(expert, env_id: str | None = None) -> Callable[[np.ndarray], np.nd
     raise TypeError(f"expert must be callable or have predict, got {type(expert).__name__}")
 
 
-def collect_demonstrations(expert, env: str | gym.Env, n_episodes: int, seed: int) -> Demonstrations:
+def collect_demonstrations(expert, env: str | gym.Env, n_episodes: int,
+                           seed: int) -> Demonstrations:
     """Roll out ``expert`` for ``n_episodes`` full episodes and record them.
 
     expert: anything :func:`as_expert` accepts. env: an env id or a ``gymnasium.Env``.

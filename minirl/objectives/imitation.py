@@ -35,7 +35,8 @@ q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I),  abar_t = prod_{j<=t} (1 - b
 The schedule is the cosine one of Nichol & Dhariwal 2021 (arXiv:2102.09672):
 abar_t = f(t)/f(0), f(t) = cos^2(((t/K + s)/(1 + s)) pi/2), s = 0.008, beta_t =
 min(1 - abar_t/abar_{t-1}, 0.999); a linear schedule is also given. Training: t ~ U{1..K},
-eps ~ N(0, I), x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, minimize ||eps - eps_theta(s, x_t, t)||^2.
+eps ~ N(0, I), x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, minimize
+||eps - eps_theta(s, x_t, t)||^2.
 Sampling: x_K ~ N(0, I), then K reverse steps (``ddpm_reverse_step``).
 """
 from __future__ import annotations
@@ -65,7 +66,8 @@ def _batch(x, name: str, ndim: int) -> np.ndarray:
 def _same(ref_name, ref, **others):
     for name, arr in others.items():
         if arr.shape != ref.shape:
-            raise ValueError(f"{name} must have the shape of {ref_name} {ref.shape}, got {arr.shape}")
+            raise ValueError(f"{name} must have the shape of {ref_name} {ref.shape}, "
+                             f"got {arr.shape}")
 
 
 # ----- version 0: deterministic policy --------------------------------------------------------
@@ -339,7 +341,8 @@ def ddpm_reverse_step(x_t, t: int, eps_pred, z, betas, clip: float | None = 1.0)
         x0_hat  = (x_t - sqrt(1 - abar_t) eps_theta) / sqrt(abar_t), clipped to [-clip, clip]
         mean    = sqrt(abar_{t-1}) beta_t / (1 - abar_t) x0_hat
                   + sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t) x_t
-        x_{t-1} = mean + sqrt(beta_tilde_t) z,  beta_tilde_t = (1 - abar_{t-1}) beta_t / (1 - abar_t)
+        x_{t-1} = mean + sqrt(beta_tilde_t) z,
+                  beta_tilde_t = (1 - abar_{t-1}) beta_t / (1 - abar_t)
 
     with abar_0 = 1 (the last step t = 1 adds no noise). Without clipping, the mean equals
     (x_t - beta_t / sqrt(1 - abar_t) eps_theta) / sqrt(alpha_t); clipping x0_hat to the

@@ -95,7 +95,8 @@ def test_deterministic_and_save_load_with_the_aggregated_data(tmp_path):
     a.save(tmp_path / "dagger.npz")
     c = ALGOS["dagger"].load(tmp_path / "dagger.npz")
     np.testing.assert_array_equal(c.data_obs, a.data_obs)
-    np.testing.assert_array_equal(c.predict(a.data_obs[:10], True), a.predict(a.data_obs[:10], True))
+    obs = a.data_obs[:10]
+    np.testing.assert_array_equal(c.predict(obs, True), a.predict(obs, True))
     assert c.extra_state == a.extra_state
 
 

@@ -62,7 +62,8 @@ def test_policy_density_integrates_to_one_over_the_box(kind):
 
 def test_autoregressive_sampling_is_dimension_by_dimension_and_deterministic_mode():
     pol = make_policy("autoregressive", 2, BOX, (16,), n_bins=4)
-    params = pol.init(np.random.default_rng(0)) + np.random.default_rng(1).normal(0, 1, pol.n_params)
+    params = pol.init(np.random.default_rng(0))
+    params += np.random.default_rng(1).normal(0, 1, pol.n_params)
     obs = np.random.default_rng(2).standard_normal((500, 2))
     a = pol.act(params, obs, np.random.default_rng(3), deterministic=False)
     centres_0 = -2.0 + (np.arange(4) + 0.5) * 1.0
