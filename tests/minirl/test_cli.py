@@ -9,7 +9,8 @@ from minirl.cli import main
 def _train(tmp_path, *extra, name="run"):
     out = tmp_path / name
     code = main(["train", "ppo", "--env", "minirl/Bandit-v0", "--steps", "512", "--quiet",
-                 "--out", str(out), "--set", "num_epochs=2", "--set", "hidden_sizes=8", *extra])
+                 "--out", str(out), "--set", "num_epochs=2", "--set", "hidden_sizes=8",
+                 "--set", "num_envs=8", "--set", "num_steps=32", *extra])  # 2 iterations
     return code, out
 
 
@@ -40,7 +41,7 @@ def test_eval_and_plot(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["train", "dqn", "--env", "CartPole-v1"], "unknown algorithm 'dqn'"),
+    (["train", "nosuchalgo", "--env", "CartPole-v1"], "unknown algorithm 'nosuchalgo'"),
     (["train", "ppo", "--env", "NoSuchEnv-v9"], "'NoSuchEnv-v9'"),
     (["train", "ppo", "--env", "CartPole-v1", "--set", "gama=0.9"], "gama"),
     (["train", "ppo", "--env", "CartPole-v1", "--set", "lr=fast"], "lr=fast"),
