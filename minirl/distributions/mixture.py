@@ -41,7 +41,6 @@ import math
 import numpy as np
 
 from kernels._validate import result_dtype
-from minirl.distributions.gaussian import _standardize
 from minirl.distributions.categorical import (
     _as_float,
     _check_rng,
@@ -52,6 +51,7 @@ from minirl.distributions.categorical import (
     _value,
     log_softmax,
 )
+from minirl.distributions.gaussian import _standardize
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
