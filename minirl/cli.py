@@ -321,6 +321,8 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
     start = time.perf_counter()
     failure = None
     try:
+        if args.resume:  # the schedules (lr/clip annealing, exploration) continue, not restart
+            agent.schedule_offset = agent.total_steps
         agent.learn(target - start_steps, callback=callback)
     except _Stop:
         bar.close()

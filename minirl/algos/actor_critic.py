@@ -120,10 +120,11 @@ class A2C(OnPolicyAgent):
         cfg = self.config
         total_steps = self._check_total_steps(total_steps)
         n_iters = math.ceil(total_steps / (cfg.num_envs * cfg.num_steps))
-        anneal = LinearSchedule(1.0, 0.0, n_iters)
+        done_iters = self.schedule_offset // (cfg.num_envs * cfg.num_steps)  # resumed runs
+        anneal = LinearSchedule(1.0, 0.0, done_iters + n_iters)
         self._start_learning()
         for k in range(n_iters):
-            adam = Adam(lr=cfg.lr * (anneal(k) if cfg.anneal_lr else 1.0), eps=cfg.adam_eps)
+            adam = Adam(lr=cfg.lr * (anneal(done_iters + k) if cfg.anneal_lr else 1.0), eps=cfg.adam_eps)
             # 1. Collect T steps from each of N envs with pi_theta.
             ro = self.collector.collect(self._act, self._value, self.rng)
             # 2-3. Value targets y_t by the chosen estimator; advantages A_t.

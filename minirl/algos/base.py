@@ -323,6 +323,11 @@ class Agent:
         self.extra_state: dict[str, Any] = {}
         self.total_steps = 0
         self.iterations = 0
+        # Env steps of the run that came before this learn() call and count towards its
+        # schedules (lr/clip annealing, exploration, PER beta). 0: each learn() call anneals
+        # over itself; `minirl train --resume` sets it to the steps already done, so a resumed
+        # run continues its schedules where the interrupted one stopped.
+        self.schedule_offset = 0
         self._build()
 
     # ----- hooks a subclass implements ---------------------------------------------------

@@ -301,22 +301,23 @@ class DQN(Agent):
         self._obs, _ = self.envs.reset(seed=int(self.rng.integers(2**31 - 1)))
         self.episodes.reset()
         done = 0                                                  # env steps in this call
+        off, horizon = self.schedule_offset, self.schedule_offset + total_steps  # resumed runs
         for _ in range(n_iters):
             # 1. act with the exploration policy, store true transitions, update the target
-            self._collect(n_vec, done, total_steps)
+            self._collect(n_vec, off + done, horizon)
             done += n_vec * cfg.num_envs
             # 2. gradient steps once learning has started
             stats = {"q_loss": math.nan, "q_mean": math.nan, "grad_norm": math.nan}
             steps = 0
             if self.total_steps + n_vec * cfg.num_envs > cfg.learning_starts \
                     and cfg.gradient_steps > 0 and self.buffer.sampleable >= cfg.batch_size:
-                stats = self._train(done, total_steps)
+                stats = self._train(off + done, horizon)
                 steps = cfg.gradient_steps
             sched = dict(epsilon=linear_schedule(
-                done, cfg.exploration_initial_eps, cfg.exploration_final_eps,
-                cfg.exploration_fraction, total_steps), temperature=linear_schedule(
-                done, cfg.temperature_initial, cfg.temperature_final,
-                cfg.exploration_fraction, total_steps))
+                off + done, cfg.exploration_initial_eps, cfg.exploration_final_eps,
+                cfg.exploration_fraction, horizon), temperature=linear_schedule(
+                off + done, cfg.temperature_initial, cfg.temperature_final,
+                cfg.exploration_fraction, horizon))
             if not self._end_iteration(callback, n_vec * cfg.num_envs, self.episodes.pop(),
                                        **stats, **sched, gradient_steps=steps,
                                        buffer_size=len(self.buffer)):

@@ -207,11 +207,13 @@ class PPO(OnPolicyAgent):
         cfg = self.config
         total_steps = self._check_total_steps(total_steps)
         n_iters = math.ceil(total_steps / (cfg.num_envs * cfg.num_steps))
-        anneal = LinearSchedule(1.0, 0.0, n_iters)
+        done_iters = self.schedule_offset // (cfg.num_envs * cfg.num_steps)  # resumed runs
+        anneal = LinearSchedule(1.0, 0.0, done_iters + n_iters)
         self._start_learning()
         for k in range(n_iters):
-            lr = cfg.lr * (anneal(k) if cfg.anneal_lr else 1.0)
-            clip_eps = cfg.clip_eps * (anneal(k) if cfg.anneal_clip else 1.0)
+            frac_left = anneal(done_iters + k)
+            lr = cfg.lr * (frac_left if cfg.anneal_lr else 1.0)
+            clip_eps = cfg.clip_eps * (frac_left if cfg.anneal_clip else 1.0)
             beta = self.extra_state["kl_beta"]
             # 1. Collect T steps from each of N envs with pi_k.
             ro = self.collector.collect(self._act, self._value, self.rng)

@@ -130,11 +130,11 @@ def test_failed_saves_leave_the_previous_files_intact(tmp_path, monkeypatch):
 
 # -- item 8: SIGINT / SIGTERM save and exit 130 / 143; eval and --resume afterwards ------------
 
-def _interrupt(out, sig, *extra, group=False):
+def _interrupt(out, sig, *extra, group=False, steps=10_000_000):
     """Start a long CLI training run, wait for its first rows, send ``sig`` (to its whole
     process group if ``group``, as a terminal's Ctrl-C does); (code, stderr)."""
     cmd = [sys.executable, "-m", "minirl.cli", "train", "ppo", "--env", "CartPole-v1",
-           "--steps", "10000000", "--quiet", "--out", str(out), *TINY, *extra]
+           "--steps", str(steps), "--quiet", "--out", str(out), *TINY, *extra]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=group)
     live = out / ".progress.csv.live"
@@ -387,3 +387,19 @@ def test_other_float32_norms_and_optional_arrays():
         value_loss(np.zeros(2), np.ones(2), None, clip=0.2)
     with pytest.raises(ValueError, match="clip"):
         value_loss(np.zeros(2), np.ones(2), np.zeros(2), clip=float("nan"))
+
+
+def test_resumed_run_continues_its_lr_schedule_where_the_interrupt_left_it(tmp_path, capsys):
+    """lr annealed over the whole run: the CSV's lr column after an interrupt and --resume is
+    exactly lr0 * (1 - k / n_iters) for every iteration k, as in an uninterrupted run."""
+    out = tmp_path / "run"
+    code, err = _interrupt(out, signal.SIGINT, "--set", "anneal_lr=true", "--set", "lr=0.001",
+                           steps=6400)
+    assert code == 130, err
+    done = load(out / "model.npz").total_steps
+    assert 0 < done < 6400
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    lr = read_csv(out / "progress.csv")["lr"]
+    k = np.arange(100)
+    assert len(lr) == 100
+    np.testing.assert_allclose(lr, 0.001 * (1.0 - k / 100), rtol=1e-7)

@@ -266,3 +266,27 @@ def test_learn_rejects_non_positive_total_steps_before_touching_anything(name, s
     with pytest.raises(err, match="total_steps"):
         agent.learn(steps)
     assert agent.rng.bit_generator.state == state and agent.total_steps == 0
+
+
+@pytest.mark.parametrize("make,key", [
+    (lambda: PPO("CartPole-v1", PPOConfig(num_envs=1, num_steps=16, num_epochs=1, minibatch_size=16,
+                                          hidden_sizes=(8,), anneal_lr=True, anneal_clip=True)),
+     "clip_eps"),
+    (lambda: A2C("CartPole-v1", A2CConfig(num_envs=1, num_steps=16, hidden_sizes=(8,),
+                                          anneal_lr=True)), "lr"),
+    (lambda: __import__("minirl.algos.dqn", fromlist=["DQN"]).DQN(
+        "CartPole-v1", __import__("minirl.algos.dqn", fromlist=["DQNConfig"]).DQNConfig(
+            num_envs=1, train_freq=16, learning_starts=10_000, hidden_sizes=(8,),
+            exploration_fraction=1.0)), "epsilon"),
+])
+def test_schedule_offset_continues_schedules_of_an_interrupted_run(make, key):
+    """What `minirl train --resume` does: after a learn() stopped early, a new learn() over the
+    remaining steps with schedule_offset = steps done anneals exactly as the whole run would."""
+    full = []
+    make().learn(160, callback=lambda a, m: full.append(m[key]))
+    parts, agent = [], make()
+    agent.learn(160, callback=lambda a, m: parts.append(m[key]) or len(parts) < 4)
+    agent.schedule_offset = agent.total_steps
+    agent.learn(160 - agent.total_steps, callback=lambda a, m: parts.append(m[key]))
+    assert len(full) == 10 and len(set(full)) == 10  # it does anneal
+    np.testing.assert_array_equal(parts, full)
