@@ -16,10 +16,10 @@ Interrupts and checkpoints: Ctrl-C (SIGINT) or SIGTERM stops training at the end
 current iteration, saves model, CSV and curve, prints one line and exits 130 / 143 (a second
 signal stops at once without saving). ``--checkpoint-every STEPS`` saves model and CSV along the
 way. ``--resume DIR`` loads DIR/model.npz and continues the run's step count and CSV up to
-its ``steps`` (or ``--steps``). A resumed run is not bit-identical to an uninterrupted one:
-every ``learn`` call starts fresh episodes (the envs are reset with a seed drawn from the
-agent's generator), and schedules (lr/clip annealing, exploration) run over each ``learn``
-call's own length — for the same reasons ``learn(a)`` then ``learn(b)`` differs from
+its ``steps`` (or ``--steps``), schedules included (lr/clip annealing and exploration pick up
+where they stopped: ``agent.schedule_offset``). A resumed run is still not bit-identical to an
+uninterrupted one: every ``learn`` call starts fresh episodes (the envs are reset with a seed
+drawn from the agent's generator) — one reason why ``learn(a)`` then ``learn(b)`` differs from
 ``learn(a + b)``.
 
 Exit status: 0 success; 2 bad input (one line naming the argument, file or value, nothing
