@@ -46,7 +46,7 @@ from minirl.io import atomic_open
 from minirl.nn import MLP, AdamState, ReLU, Tanh
 from minirl.nn.init import lecun_uniform
 from minirl.normalize import ObsNormalizer, RewardScaler
-from minirl.rollout import EpisodeStats, RolloutCollector
+from minirl.rollout import RolloutCollector
 from minirl.spaces import ActionAdapter, flatten_observation, needs_flattening
 
 __all__ = ["ActorCriticNet", "Agent", "OnPolicyAgent", "check_config", "check_seed",
