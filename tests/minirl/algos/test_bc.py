@@ -125,3 +125,14 @@ def test_config_and_data_errors(cartpole_demos):
         BC("CartPole-v1", demos="x.npz")
     with pytest.raises(TypeError, match="needs a Box"):
         BC("CartPole-v1", BCConfig(policy="mog"))
+
+
+def test_cli_trains_bc_from_a_demos_file(cartpole_demos, tmp_path):
+    from minirl.cli import main
+    cartpole_demos.save_npz(tmp_path / "demos.npz")
+    out = tmp_path / "run"
+    assert main(["train", "bc", "--env", "CartPole-v1", "--demos", str(tmp_path / "demos.npz"),
+                 "--set", "policy=categorical", "--set", "eval_interval=50", "--steps", "100",
+                 "--out", str(out), "--quiet"]) == 0
+    agent = ALGOS["bc"].load(out / "model.npz")
+    assert agent.config.demos == str(tmp_path / "demos.npz") and agent.total_steps == 100
