@@ -354,7 +354,12 @@ def write_report(command: str) -> None:
                   "and the library's ran back to back per seed in one command (the library in "
                   "its own venv: it needs gymnasium 0.29). The library's DAgger rounds collect "
                   "whole episodes of at least 256 steps, so its label count overshoots the "
-                  "budget. CPU seconds are the fairer speed measure on this shared machine.", "",
+                  "budget, and it trains fewer batches (200 per round, few rounds) than "
+                  "minirl's DAgger (200 per 10- or 100-step iteration), so only the BC rows are "
+                  "equal work. The library's BC maximizes the likelihood of SB3's policy "
+                  "(categorical on CartPole, a Gaussian with a state-independent std on "
+                  "Pendulum, evaluated at its mean), where minirl's Pendulum rows regress with "
+                  "L2. CPU seconds are the fairer speed measure on this shared machine.", "",
                   "| env | seed | method | labels | return | wall s | CPU s |",
                   "|---|---:|---|---:|---:|---:|---:|"]
         for r in peer:
