@@ -21,9 +21,11 @@ every action range; ``act`` maps back. Log-probabilities are of the env-unit act
 | ``autoregressive``| n_bins logits per dimension           | autoregressive_nll (teacher forced)| greedy / ancestral, bin centres    |
 | ``diffusion``    | eps_theta [B, D]                       | diffusion_eps_loss                 | K denoising steps from x_K         |
 
-log_std heads are squashed to [LOG_STD_MIN, LOG_STD_MAX] = [-5, 1] (in the scaled units) by
+log_std heads are squashed to [LOG_STD_MIN, LOG_STD_MAX] = [-5, 0] (in the scaled units) by
 log_std = lo + (hi - lo) sigmoid(h): the NLL of near-deterministic expert data would otherwise
-drive sigma to 0 and the loss to -inf.
+drive sigma to 0 and the loss to -inf, and sigma = 1 is already the half-width of the scaled
+action box (a larger cap let the Gaussian "explain" hard states by a wide sigma instead of
+moving its mean).
 
 Lecture: Stanford CS224R "Imitation Learning" ("Learning distributions with neural networks",
 "Generative models for policies", "Imitation learning - version 0 / version 1").
