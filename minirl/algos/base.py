@@ -489,6 +489,11 @@ class Agent:
         with atomic_open(path, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta)), **self.state_arrays())
 
+    def _prepare_load(self, meta: dict) -> None:
+        """Hook run on the freshly built agent before the saved arrays are checked against
+        ``state_arrays()``: an agent whose array sizes depend on saved state (e.g. a dataset
+        that grew during training) resizes them here from ``meta``."""
+
     @classmethod
     def load(cls, path: str | Path, env=None, training: bool = True) -> "Agent":
         """An agent restored from ``save``; ``env`` defaults to the saved env id. Raises
@@ -498,6 +503,7 @@ class Agent:
             raise ValueError(f"{path} holds a {meta.get('algo')!r} agent, not {cls.name!r}")
         agent = cls(_saved_env(path, meta, env, training), _saved_config(cls, meta, training),
                     seed=meta["seed"], env_kwargs=meta.get("env_kwargs"))
+        agent._prepare_load(meta)
         load_agent_state(agent, meta, arrays, path)
         if env is None:  # rebuilt from the saved id or spec: evaluate rebuilds it the same way
             agent.env_id, agent.env_spec = meta.get("env_id"), meta.get("env_spec")

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from minirl.algos.base import check_config, load_agent_state, read_saved
+from minirl.algos.base import check_config
 from minirl.algos.bc import BC, BCConfig, bc_step
 from minirl.imitation.dataset import Demonstrations, check_actions
 from minirl.imitation.experts import as_expert, collect_demonstrations
@@ -182,19 +182,11 @@ class DAgger(BC):
         self.data_obs = arrays["data_obs"].copy()
         self.data_actions = arrays["data_actions"].copy()
 
-    @classmethod
-    def load(cls, path, env=None) -> "DAgger":
-        """As ``Agent.load``, with the fresh agent's dataset sized from the file first."""
-        meta, arrays = read_saved(path)
-        if meta.get("algo") != cls.name:
-            raise ValueError(f"{path} holds a {meta.get('algo')!r} agent, not {cls.name!r}")
-        agent = cls(env if env is not None else meta["env_id"], cls.Config(**meta["config"]),
-                    seed=meta["seed"], env_kwargs=meta.get("env_kwargs"))
+    def _prepare_load(self, meta: dict) -> None:
+        """Size the fresh agent's dataset D like the saved one, so ``load`` can check it."""
         n = int(meta.get("extra_state", {}).get("n_data", 0))
-        agent.data_obs = np.zeros((n, agent.obs_dim))
-        agent.data_actions = np.zeros((n, *agent.data_actions.shape[1:]), agent.data_actions.dtype)
-        load_agent_state(agent, meta, arrays, path)
-        return agent
+        self.data_obs = np.zeros((n, self.obs_dim))
+        self.data_actions = np.zeros((n, *self.data_actions.shape[1:]), self.data_actions.dtype)
 
     # ----- training --------------------------------------------------------------------------
 

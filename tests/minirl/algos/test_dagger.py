@@ -98,6 +98,13 @@ def test_deterministic_and_save_load_with_the_aggregated_data(tmp_path):
     obs = a.data_obs[:10]
     np.testing.assert_array_equal(c.predict(obs, True), a.predict(obs, True))
     assert c.extra_state == a.extra_state
+    # the generic loader, evaluation only (no training workers), and the CLI's eval path
+    from minirl.algos import load
+    from minirl.cli import main
+    d = load(tmp_path / "dagger.npz", training=False)
+    np.testing.assert_array_equal(d.data_obs, a.data_obs)
+    np.testing.assert_array_equal(d.predict(obs, True), a.predict(obs, True))
+    assert main(["eval", str(tmp_path / "dagger.npz"), "--episodes", "1"]) == 0
 
 
 def test_config_errors():
