@@ -9,6 +9,7 @@
 | sb3-dqn-cartpole     | SB3 DQN, the same settings (torch, one thread)   | the same (reference)          |
 | double-dqn-cartpole  | dqn-cartpole with double=True                    | the same                      |
 | nstep-dqn-cartpole   | dqn-cartpole with n_step=3                       | the same                      |
+| dqn-uniform-init-cartpole | dqn-cartpole with PyTorch's default init    | the same                      |
 | dqn-acrobot          | RL-Zoo Acrobot-v1 settings, 100k                 | mean of last 100 >= -100      |
 | dqn-mountaincar      | RL-Zoo MountainCar-v0 settings, 120k             | mean of last 100 >= -120      |
 
@@ -79,6 +80,8 @@ SPECS = {
                                 {"double": True}),
     "nstep-dqn-cartpole": Spec("minirl", "CartPole-v1", 50_000, "eval", 475.0, 4,
                                {"n_step": 3}),
+    "dqn-uniform-init-cartpole": Spec("minirl", "CartPole-v1", 50_000, "eval", 475.0, 4,
+                                      {"init": "uniform"}),
     "dqn-acrobot": Spec("minirl", "Acrobot-v1", 100_000, "last100", -100.0, 3, ACROBOT),
     "dqn-mountaincar": Spec("minirl", "MountainCar-v0", 120_000, "last100", -120.0, 3,
                             MOUNTAINCAR),

@@ -77,6 +77,7 @@ class DQNConfig:
     n_critics: int = 1                 # K independent Q-heads (ensemble)
     ensemble_reduction: str = "min"    # "min" or "mean" over the K target heads
     hidden_sizes: tuple = (256, 256)   # hidden layer widths of the Q-network
+    init: str = "orthogonal"           # "orthogonal" or "uniform" (PyTorch's Linear default)
     activation: str = "relu"           # "relu" or "tanh"
     save_buffer: bool = True           # save the replay buffer with the agent
     vectorization: str = "sync"        # "sync" or "async" vector env
@@ -93,7 +94,8 @@ class DQNConfig:
                      per_beta0=(0.0, 1.0), per_eps=(1e-12, None), n_critics=(1, None))
         for name, allowed in (("loss", ("huber", "mse")),
                               ("exploration", ("epsilon", "boltzmann")),
-                              ("ensemble_reduction", ENSEMBLE_REDUCTIONS)):
+                              ("ensemble_reduction", ENSEMBLE_REDUCTIONS),
+                              ("init", ("orthogonal", "uniform"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
@@ -118,9 +120,22 @@ class QNet:
                     for role in ("train", "next", "act")}
         self._heads = (None, None)
 
-    def init(self, rng: np.random.Generator) -> np.ndarray:
-        """Orthogonal weights (gain sqrt 2 hidden, 1 output), zero biases, K draws."""
-        return np.concatenate([self.mlp.init(rng) for _ in range(self.K)])
+    def init(self, rng: np.random.Generator, scheme: str = "orthogonal") -> np.ndarray:
+        """K independent draws. ``"orthogonal"``: gain sqrt 2 hidden, 1 output, zero biases.
+        ``"uniform"``: every weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's
+        ``nn.Linear`` default, what Stable-Baselines3's DQN starts from); nonzero biases put
+        the first layer's ReLU kinks away from the origin, where CartPole's states lie."""
+        if scheme == "orthogonal":
+            return np.concatenate([self.mlp.init(rng) for _ in range(self.K)])
+        heads = []
+        for _ in range(self.K):
+            p = self.mlp.zeros()
+            for name, view in self.mlp.views(p).items():
+                layer = self.mlp.layers[int(name.split(".")[0])]
+                a = 1.0 / np.sqrt(layer.in_features)
+                view[...] = rng.uniform(-a, a, size=view.shape)
+            heads.append(p)
+        return np.concatenate(heads)
 
     def heads(self, params: np.ndarray) -> list[np.ndarray]:
         """The K contiguous slices of ``params`` (the last list is reused for the same array)."""
@@ -191,7 +206,7 @@ class DQN(Agent):
         dt = np.dtype(cfg.dtype)
         self.qnet = QNet(self.obs_dim, int(self.action_space.n), cfg.hidden_sizes,
                          cfg.activation, cfg.n_critics, dt)
-        self.params = self.qnet.init(self.rng)
+        self.params = self.qnet.init(self.rng, cfg.init)
         self.target_params = self.params.copy()
         self.adam = Adam(lr=cfg.lr, eps=cfg.adam_eps)
         self.opt_states["adam"] = self.adam.init(self.params)

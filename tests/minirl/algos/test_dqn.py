@@ -162,3 +162,15 @@ def test_cli_smoke_and_bad_input(tmp_path):
     bad = subprocess.run(cmd[:-2] + ["--set", "n_step=0"], capture_output=True, text=True,
                          timeout=300)
     assert bad.returncode == 2 and "n_step" in bad.stderr
+
+
+def test_uniform_init_is_pytorchs_linear_default():
+    agent = DQN("CartPole-v1", DQNConfig(hidden_sizes=(16, 8), init="uniform"), seed=0)
+    views = agent.qnet.mlp.views(agent.params)
+    for name, fan_in in (("0", 4), ("2", 16), ("4", 8)):
+        for part in ("weight", "bias"):
+            x = views[f"{name}.{part}"]
+            bound = 1 / np.sqrt(fan_in)
+            assert np.abs(x).max() <= bound and np.abs(x).max() > 0.5 * bound
+    with pytest.raises(ValueError, match="init"):
+        DQNConfig(init="xavier")
