@@ -384,7 +384,12 @@ def main(argv=None) -> int:
                    help="learning benchmarks to run (default: all whose env is available)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--budget", type=int, default=None, help="override every budget (smoke runs)")
+    p.add_argument("--report-only", action="store_true",
+                   help="only rebuild the markdown table from the CSVs in benchmarks/results")
     args = p.parse_args(argv)
+    if args.report_only:
+        print(f"wrote {write_report()}")
+        return 0
     command = ("python -m benchmarks.learning.gradient_free "
                + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)))
     RESULTS.mkdir(exist_ok=True)
