@@ -188,7 +188,7 @@ def _read(path: Path | None = None) -> list[dict]:
     for p in ([path] if path else sorted(RESULTS.glob("learning_suite*.csv"))):
         if p.exists():
             with open(p, newline="") as f:
-                rows += list(csv.DictReader(f))
+                rows += [r for r in csv.DictReader(f) if "impl" in r]
     return rows
 
 
@@ -211,7 +211,9 @@ def write_table(notes: str = "") -> Path:
     lines = ["# Environment suite: minirl with presets vs Stable-Baselines3 (RL-Zoo settings) "
              "and RL-Zoo's published results", "",
              "Final return: mean of 10 deterministic episodes per seed (seeds 10000+), then "
-             "mean +- std over seeds. CPU s: process time of training (one thread). "
+             "mean +- std over seeds. CPU s: process time of training (one thread), median over "
+             "seeds; steps/s: env steps per wall-clock second (slowed by whatever else runs "
+             "on the machine). "
              "RL-Zoo published: benchmark.md of rl-baselines3-zoo@22e3ff2 (one agent, env "
              "version and budget as named).", "",
              "| algo | env | budget | seeds | minirl final return | SB3 (RL-Zoo settings) | "
