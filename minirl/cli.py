@@ -1,14 +1,17 @@
 """The ``minirl`` command line: train, evaluate and plot.
 
     minirl train ALGO --env ENV_ID [--steps N] [--seed S] [--out DIR] [--set key=value ...]
-                 [--force] [--checkpoint-every STEPS]
+                 [--force] [--checkpoint-every STEPS] [--env-kwargs key=value ...]
+                 [--eval-every STEPS] [--eval-episodes K]
     minirl train --resume DIR [--steps N] [--checkpoint-every STEPS]
+    minirl presets [--algo ALGO] [--env ENV_ID]
     minirl eval DIR [--episodes K] [--render-mode MODE] [--stochastic] [--seed S]
     minirl plot DIR... [--out PNG]
 
 ``train`` validates everything (algorithm, env id, every ``--set`` key and value) before it
 creates DIR (default ``runs/<algo>-<env>-<seed>``), then writes ``config.json``,
-``progress.csv`` (one row per iteration), ``model.npz`` and ``curve.png``, each atomically
+``progress.csv`` (one row per iteration), ``model.npz`` and ``curve.png`` (with
+``--eval-every`` also ``evaluations.csv`` and ``best_model.npz``), each atomically
 (``minirl.io``). A non-empty DIR is refused unless ``--force`` (which first removes the old
 run's files) or ``--resume DIR``.
 

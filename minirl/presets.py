@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Preset", "TABLE", "PRESETS", "RL_ZOO_RESULTS", "find", "overrides_for"]
+__all__ = ["Preset", "TABLE", "PRESETS", "RL_ZOO_RESULTS", "find", "overrides_for", "describe"]
 
 _ZOO = "RL-Baselines3-Zoo hyperparams/{}.yml, {} (DLR-RM/rl-baselines3-zoo@22e3ff2)"
 
