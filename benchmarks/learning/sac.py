@@ -206,7 +206,8 @@ def _floor_sentence(peer: list, prof: list) -> str:
 def write_markdown(env_id: str) -> Path:
     """Rebuild ``learning_sac.md`` from the CSVs of ``env_id`` and the profile CSV."""
     tag = env_id.split("-")[0].lower()
-    mini, peer = _read(f"learning_sac-{tag}*.csv"), _read(f"learning_sb3-sac-{tag}*.csv")
+    mini, peer = (sorted(_read(f"learning_{name}-{tag}*.csv"), key=lambda r: int(r["seed"]))
+                  for name in ("sac", "sb3-sac"))
     prof = _read("learning_sac_profile.csv")
     commands = list(dict.fromkeys(r["command"] for r in mini + peer))
     lines = [f"# SAC on {env_id}: minirl vs Stable-Baselines3", "", "Produced by:", ""]
@@ -251,6 +252,9 @@ def write_markdown(env_id: str) -> Path:
               "3x SB3's steps/s would need SB3 to spend at least 3x the matmul floor per step; "
               "where it does not, the 3x target is out of reach at one thread whatever the "
               "overhead." + _floor_sentence(peer, prof),
+              "- Rows of different commands may come from different minirl commits whose "
+              "updates are bit-identical (same learning curves); compare speed only within one "
+              "command.",
               "- minirl starts updating once `learning_starts` (100) steps and one batch (256 "
               "transitions) are stored; SB3 starts at 100 and samples with replacement.",
               "- Not run: MountainCarContinuous-v0 and the MuJoCo tasks (InvertedPendulum-v5, "
