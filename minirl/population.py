@@ -74,13 +74,15 @@ class PolicySpec:
     env: a gymnasium id, or a picklable zero-argument callable returning an env (e.g.
     ``functools.partial(gym.make, "Pendulum-v1", g=9.81)``). hidden_sizes: () is the linear
     policy a = W s + b, (64, 64) a two-hidden-layer MLP. max_episode_steps: cut episodes after
-    this many steps (None: only the env's own time limit).
+    this many steps (None: only the env's own time limit). bias: False drops the linear
+    policy's bias, a = W s (the ARS paper's linear policy M; linear policies only).
     """
 
     env: str | Callable[[], gym.Env]
     hidden_sizes: tuple = ()
     activation: str = "tanh"
     max_episode_steps: int | None = None
+    bias: bool = True
 
     def __post_init__(self):
         if not (isinstance(self.env, str) or callable(self.env)):
@@ -96,6 +98,9 @@ class PolicySpec:
         m = self.max_episode_steps
         if m is not None and (isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1):
             raise ValueError(f"max_episode_steps must be a positive integer or None, got {m!r}")
+        if not isinstance(self.bias, (bool, np.bool_)) or (not self.bias and self.hidden_sizes):
+            raise ValueError(f"bias must be a bool, and False only for a linear policy "
+                             f"(hidden_sizes=()), got bias={self.bias!r}")
 
     def make_env(self) -> gym.Env:
         if isinstance(self.env, str):
@@ -109,10 +114,12 @@ class DeterministicPolicy:
     ``raw_actions(params, x)``: x [B, obs_dim] (normalized) -> Discrete: argmax indices [B]
     (ties: lowest index); Box: network outputs [B, act_dim], unclipped.
     ``env_actions``: the same, Box outputs clipped to the bounds (what the env receives).
+    Linear policy layout: theta = [W (obs_dim x act_dim, row-major), b (act_dim)], a = s W + b;
+    ``bias=False``: theta = W only, a = s W (the ARS paper's M = W^T, no bias).
     """
 
     def __init__(self, obs_space: spaces.Space, action_space: spaces.Space,
-                 hidden_sizes=(), activation: str = "tanh"):
+                 hidden_sizes=(), activation: str = "tanh", bias: bool = True):
         if not (isinstance(obs_space, spaces.Box) and len(obs_space.shape) == 1):
             raise TypeError(f"observation space must be a 1-D Box, got {obs_space}")
         self.discrete = isinstance(action_space, spaces.Discrete)
@@ -124,20 +131,25 @@ class DeterministicPolicy:
         self.act_dim = int(action_space.n) if self.discrete else int(action_space.shape[0])
         self.net = MLP([self.obs_dim, *hidden_sizes, self.act_dim], _ACTIVATIONS[activation],
                        dtype=np.float64)
-        self.n_params = self.net.n_params
         self.linear = not hidden_sizes
+        if not bias and not self.linear:
+            raise ValueError("bias=False needs a linear policy (hidden_sizes=())")
+        self.bias = bool(bias)
+        self.n_params = self.net.n_params if self.bias else self.obs_dim * self.act_dim
 
     def init(self, rng: np.random.Generator, zero: bool = False) -> np.ndarray:
         """Initial theta [n_params]: all zeros (ARS's linear policy) or orthogonal weights
         with a small (0.01-gain) output layer."""
-        return self.net.zeros() if zero else self.net.init(rng, out_gain=0.01)
+        theta = self.net.zeros() if zero else self.net.init(rng, out_gain=0.01)
+        return theta if self.bias else theta[:self.n_params].copy()
 
     def raw_actions(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
         if self.linear:   # the Linear layer's own two operations, without the MLP plumbing
             n_w = self.obs_dim * self.act_dim
             out = np.matmul(np.asarray(x, dtype=np.float64),
                             params[:n_w].reshape(self.obs_dim, self.act_dim))
-            out += params[n_w:]
+            if self.bias:
+                out += params[n_w:]
         else:
             out, _ = self.net.forward(params, x)
         return np.argmax(out, axis=1) if self.discrete else out
@@ -240,7 +252,8 @@ class _Worker:
     def _setup(self):
         self.env = self.spec.make_env()
         self.policy = DeterministicPolicy(self.env.observation_space, self.env.action_space,
-                                          self.spec.hidden_sizes, self.spec.activation)
+                                          self.spec.hidden_sizes, self.spec.activation,
+                                          self.spec.bias)
 
     def run(self, chunk: dict) -> tuple:
         if self.env is None:
@@ -290,7 +303,7 @@ class Evaluator:
         env = spec.make_env()
         try:
             policy = DeterministicPolicy(env.observation_space, env.action_space,
-                                         spec.hidden_sizes, spec.activation)
+                                         spec.hidden_sizes, spec.activation, spec.bias)
         finally:
             env.close()
         self.obs_dim, self.n_params = policy.obs_dim, policy.n_params

@@ -1,7 +1,8 @@
 """Gradient-free policy search: random search, cross-entropy method, evolution strategies, ARS.
 
 Each agent searches the flat parameter vector theta of a deterministic policy (a linear policy
-a = W s + b with ``hidden_layers=()``, an MLP otherwise) using episode returns only. One
+a = W s + b with ``hidden_layers=()``, a = W s without the bias as in the ARS paper with
+``policy_bias=False``, an MLP otherwise) using episode returns only. One
 iteration (``_step``), with the update rules of ``minirl.objectives.gradient_free``:
 
   RS   1. sample K candidates theta + sigma eps_k around the incumbent theta, eps_k ~ N(0, I)
@@ -64,6 +65,7 @@ __all__ = ["SearchConfig", "RSConfig", "CEMConfig", "ESConfig", "ARSConfig", "Po
 class SearchConfig:
     hidden_layers: tuple = ()          # hidden widths of the policy MLP; () = linear policy
     activation: str = "tanh"           # "tanh" or "relu" (MLP only)
+    policy_bias: bool = True           # False: linear policy a = W s, no bias (the ARS paper's)
     normalize_obs: bool = False        # running observation normalization (ARS V2)
     max_episode_steps: int = 0         # cut episodes after this many steps; 0 = env's limit
     eval_episodes: int = 0             # episodes of the unperturbed policy per iteration
@@ -81,6 +83,9 @@ class SearchConfig:
                 for h in layers):
             raise ValueError(f"hidden_layers must be positive integer widths, got {layers!r}")
         object.__setattr__(self, "hidden_layers", tuple(int(h) for h in layers))
+        if not isinstance(self.policy_bias, bool) or (not self.policy_bias and layers):
+            raise ValueError(f"policy_bias must be a bool, False only with hidden_layers=(), "
+                             f"got {self.policy_bias!r}")
         if self.activation not in ("tanh", "relu"):
             raise ValueError(f"activation must be 'tanh' or 'relu', got {self.activation!r}")
         if self.backend not in BACKENDS:
@@ -160,7 +165,7 @@ class PolicySearchAgent(Agent):
     def _build(self) -> None:
         cfg = self.config
         self.policy = DeterministicPolicy(self.obs_space, self.action_space, cfg.hidden_layers,
-                                          cfg.activation)
+                                          cfg.activation, cfg.policy_bias)
         linear = not cfg.hidden_layers
         self.params = self.policy.init(self.rng, zero=linear)
         self.noise = NoiseTable(cfg.noise_table_size, seed=[self.seed, 2]) \
@@ -180,7 +185,7 @@ class PolicySearchAgent(Agent):
                 raise ValueError("gradient-free agents need an env id (workers build their envs)")
             cfg = self.config
             spec = PolicySpec(self.env_id, cfg.hidden_layers, cfg.activation,
-                              cfg.max_episode_steps or None)
+                              cfg.max_episode_steps or None, cfg.policy_bias)
             self._evaluator = make_evaluator(spec, cfg.backend, cfg.num_workers, self.noise,
                                              address=cfg.ray_address or None)
         return self._evaluator

@@ -94,6 +94,28 @@ def test_deterministic_policy_actions():
     np.testing.assert_array_equal(policy.env_actions(policy.net.zeros(), np.ones((1, 4))), [0])
 
 
+def test_linear_policy_without_bias_is_w_s_and_the_evaluator_runs_it():
+    env = gym.make("Pendulum-v1")
+    policy = DeterministicPolicy(env.observation_space, env.action_space, bias=False)
+    with_bias = DeterministicPolicy(env.observation_space, env.action_space)
+    assert policy.n_params == 3 and with_bias.n_params == 4
+    np.testing.assert_array_equal(policy.init(np.random.default_rng(0), zero=True), np.zeros(3))
+    w = np.array([0.5, -1.0, 2.0])
+    x = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(policy.raw_actions(w, x), [[4.5], [0.0]])
+    # the same actions as the biased layout with a zero bias, so the same episode return
+    spec = PolicySpec("Pendulum-v1", max_episode_steps=20, bias=False)
+    with SerialEvaluator(spec) as ev:
+        assert ev.n_params == 3
+        got = ev.evaluate([3], w[None]).returns[0]
+    assert got == run_episode(gym.make("Pendulum-v1"), with_bias, np.append(w, 0.0), 3,
+                              max_steps=20)[0]
+    with pytest.raises(ValueError, match="bias"):
+        PolicySpec("Pendulum-v1", hidden_sizes=(4,), bias=False)
+    with pytest.raises(ValueError, match="bias"):
+        DeterministicPolicy(env.observation_space, env.action_space, (4,), bias=False)
+
+
 def test_linear_fast_path_and_episode_normalization_match_the_generic_code():
     env = gym.make("Pendulum-v1", max_episode_steps=40)
     policy = DeterministicPolicy(env.observation_space, env.action_space)

@@ -2,6 +2,7 @@
 backend, save/load bit for bit, log the population statistics, and reject bad configs."""
 import importlib.util
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -133,6 +134,39 @@ def test_ars_iteration_is_the_update_rule_on_its_own_episodes():
     np.testing.assert_array_equal(agent.params, expected)
 
 
+def test_ars_without_bias_is_the_papers_linear_policy_m():
+    # Mania et al. (2018) search M [act_dim, obs_dim], a = M s, no bias. With N = b = 1 every
+    # step is +-2 alpha delta, so a bias coordinate would random-walk into a constant action
+    # (the Swimmer benchmark stayed far below 325 with it). Pendulum: obs_dim 3, act_dim 1.
+    agent = _make("ars-v1", env="Pendulum-v1", max_episode_steps=10, policy_bias=False)
+    assert agent.policy.n_params == 3 and agent.params.shape == (3,)
+    calls, evaluate = [], agent.evaluator.evaluate
+
+    def spy(seeds, *args, **kwargs):
+        calls.append((seeds, kwargs, evaluate(seeds, *args, **kwargs)))
+        return calls[-1][2]
+
+    agent.evaluator.evaluate = spy
+    agent.learn(1)
+    (seeds, kw, res), = calls
+    deltas = agent.noise.rows(kw["noise_idx"][0::2], 3)
+    expected, _, _ = ars_update(np.zeros(3), deltas, res.returns[0::2], res.returns[1::2], 0.05)
+    np.testing.assert_array_equal(agent.params, expected)
+    assert np.abs(agent.params).max() > 0
+    obs = np.array([[0.3, -0.2, 1.5], [0.0, 0.0, 0.0]])
+    expected_actions = np.clip(obs @ agent.params[:, None], -2.0, 2.0).astype(np.float32)
+    np.testing.assert_array_equal(agent.predict(obs, deterministic=True), expected_actions)
+    # the workers run the same bias-free policy: an episode re-run by hand gives its return
+    env = gym.make("Pendulum-v1")
+    theta = kw["theta"] + kw["noise_scale"][0] * deltas[0]
+    o, _ = env.reset(seed=int(seeds[0]))
+    total = 0.0
+    for _ in range(10):
+        o, r, _, _, _ = env.step(np.clip(o @ theta, -2.0, 2.0).reshape(1))
+        total += float(r)
+    np.testing.assert_allclose(res.returns[0], total, rtol=1e-12)
+
+
 def _ars_pendulum(**kw):
     cfg = ARSConfig(num_directions=4, top_directions=2, max_episode_steps=25, **SMALL, **kw)
     return ARS("Pendulum-v1", cfg, seed=7)
@@ -171,6 +205,8 @@ def test_ars_v2_bit_identical_on_ray_with_two_workers(ray_session):
     (RSConfig, dict(hidden_layers=(0,)), "hidden_layers"),
     (RSConfig, dict(hidden_layers="64"), "hidden_layers"),
     (RSConfig, dict(activation="gelu"), "activation"),
+    (ARSConfig, dict(hidden_layers=(8,), policy_bias=False), "policy_bias"),
+    (ARSConfig, dict(policy_bias=0), "policy_bias"),
 ])
 def test_config_validation_names_the_field(cls, kwargs, field):
     with pytest.raises(ValueError, match=field):
