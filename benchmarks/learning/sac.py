@@ -261,6 +261,8 @@ def write_markdown(env_id: str) -> Path:
               "time, so at most 219 s of CPU) is well below the CPU time it took here; against "
               "that figure minirl's CPU time here would be a much smaller ratio. Re-measure "
               "both back to back on a quiet machine before quoting a speed-up.",
+              "- A command may have been stopped before its last seed: its results are the "
+              "rows listed with its number, nothing more.",
               "- Rows of different commands may come from different minirl commits whose "
               "updates are bit-identical (same learning curves); compare speed only within one "
               "command.",
