@@ -58,12 +58,12 @@ MOUNTAINCAR = dict(lr=4e-3, batch_size=128, buffer_size=10_000, learning_starts=
 # Facts about the runs that the CSVs do not hold (kept next to the code that wrote them).
 NOTES = [
     "Machine: 2 cores shared with up to 8 other sessions; the 1-minute load average was "
-    "10-24 while these runs were made, so wall times are several times an idle machine's and "
+    "8-27 while these runs were made, so wall times are several times an idle machine's and "
     "the minirl/SB3 ratio is noisier than usual (CPU time is the steadier comparison).",
     "",
     "DQNConfig's default init is now 'uniform' (PyTorch's Linear default, SB3's starting "
     "point): dqn-uniform-init-cartpole is the default agent. dqn-cartpole, the double/n-step "
-    "variants and MountainCar ran with the earlier default, orthogonal weights and zero biases, "
+    "variants, Acrobot and MountainCar ran with the earlier default, orthogonal weights and zero biases, "
     "which learned CartPole markedly worse (last-100 means above). The minirl/SB3 time ratio "
     "comes from dqn-cartpole: init does not change the work done per step.",
 ]
@@ -259,7 +259,18 @@ def _sb3_ratio() -> str:
             f"CPU time {np.median(mc):.1f} s / {np.median(sc):.1f} s = "
             f"{np.median(mc) / np.median(sc):.2f}. "
             f"Deterministic eval: minirl median {np.median(me):.1f}, SB3 median "
-            f"{np.median(se):.1f}.")
+            f"{np.median(se):.1f}." + _default_vs_sb3(se))
+
+
+def _default_vs_sb3(sb3_evals) -> str:
+    """The default agent (uniform init) against SB3's final evaluations."""
+    rows = _read("dqn-uniform-init-cartpole")
+    if not rows:
+        return ""
+    ev = [float(r["eval_return_mean"]) for r in rows]
+    return (f" The default agent (init=uniform, seeds {', '.join(r['seed'] for r in rows)}): "
+            f"eval median {np.median(ev):.1f}, {sum(e >= 475 for e in ev)}/{len(ev)} seeds >= "
+            f"475, SB3 {sum(e >= 475 for e in sb3_evals)}/{len(sb3_evals)}.")
 
 
 def profile(steps: int, command: str) -> list[str]:
