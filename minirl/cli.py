@@ -453,6 +453,9 @@ def main(argv: list[str] | None = None) -> int:
     except RunError as e:
         print(f"minirl: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `minirl presets | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (no error at exit)
+        return 1
 
 
 if __name__ == "__main__":

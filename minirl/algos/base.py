@@ -401,6 +401,8 @@ class Agent:
         """Env-ready actions for obs ``[*obs_shape]`` -> ``[*act_shape]`` or a batch
         ``[B, *obs_shape]`` -> ``[B, *act_shape]``. Sampling uses the evaluation generator."""
         x, single = self._prepare_obs(obs)
+        if not np.all(np.isfinite(x)):  # else the network reports NaN logits, not the input
+            raise ValueError("obs contains NaN or inf")
         actions = self._to_env_actions(self._policy(x, bool(deterministic)))
         return actions[0] if single else actions
 
@@ -412,7 +414,10 @@ class Agent:
         The env is rebuilt as the agent was built: from its id (and env_kwargs), or from the
         gymnasium spec of the env object it was given (its registered wrappers included). An
         env object whose spec cannot be rebuilt (e.g. a wrapper holding a lambda) raises
-        ValueError; pass ``env=`` (a single env, used as is and not closed) for those."""
+        ValueError; pass ``env=`` (a single env, used as is and not closed) for those.
+        Episode k is reset with ``seed + k``; without ``seed``, a fresh env's seed is drawn from
+        the agent's evaluation generator (a loaded agent evaluates like the saved one), and an
+        ``env=`` instance keeps its own random stream."""
         if isinstance(n_episodes, bool) or not isinstance(n_episodes, (int, np.integer)) \
                 or n_episodes < 1:
             raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
@@ -422,6 +427,8 @@ class Agent:
             return self._eval_episodes(env, n_episodes, deterministic, seed, close=False)
         if self._env_problem is not None:
             raise ValueError(f"evaluate: cannot rebuild the env ({self._env_problem}); pass env=")
+        if seed is None:  # a fresh env: its episodes' seeds come from the evaluation generator,
+            seed = int(self.eval_rng.integers(2**31))  # so one agent state, one set of returns
         if self.env_spec is not None:  # built from an env object: rebuilt with its wrappers
             kwargs = {} if render_mode is None else {"render_mode": render_mode}
             env = gym.make(gym.envs.registration.EnvSpec.from_json(self.env_spec), **kwargs)

@@ -63,3 +63,26 @@ def test_eval_and_plot_missing_runs_exit_2(tmp_path, capsys):
     assert main(["eval", str(tmp_path)]) == 2
     assert main(["plot", str(tmp_path / "nope")]) == 2
     assert "no progress.csv" in capsys.readouterr().err
+
+
+def test_eval_without_seed_is_reproducible(tmp_path, capsys):
+    # `minirl eval RUN` twice printed different means (fresh envs reset from OS entropy); the
+    # episodes' seeds now come from the saved evaluation generator.
+    run = tmp_path / "r"
+    assert main(["train", "ppo", "--env", "CartPole-v1", "--steps", "64", "--out", str(run),
+                 "--quiet", "--set", "num_envs=1", "--set", "num_steps=64"]) == 0
+    capsys.readouterr()
+    lines = []
+    for _ in range(2):
+        assert main(["eval", str(run), "--episodes", "4", "--stochastic"]) == 0
+        lines.append(capsys.readouterr().out)
+    assert lines[0] == lines[1] and "over 4 episodes" in lines[0]
+
+
+def test_closed_stdout_pipe_is_not_a_traceback():
+    # `minirl presets | head -1` ended in a BrokenPipeError traceback.
+    import subprocess
+    import sys
+    r = subprocess.run(f"'{sys.executable}' -m minirl.cli presets | head -c 10 > /dev/null",
+                       shell=True, capture_output=True, text=True, timeout=120)
+    assert r.stderr == ""

@@ -290,3 +290,15 @@ def test_schedule_offset_continues_schedules_of_an_interrupted_run(make, key):
     agent.learn(160 - agent.total_steps, callback=lambda a, m: parts.append(m[key]))
     assert len(full) == 10 and len(set(full)) == 10  # it does anneal
     np.testing.assert_array_equal(parts, full)
+
+
+def test_predict_names_a_non_finite_obs_and_evaluate_is_reproducible(tmp_path):
+    agent = PPO("CartPole-v1", PPOConfig(num_envs=1, num_steps=32), seed=0)
+    for bad in (np.full(4, np.nan), np.array([[0.0, 0.0, np.inf, 0.0]])):
+        with pytest.raises(ValueError, match="obs contains NaN or inf"):
+            agent.predict(bad)
+    agent.save(tmp_path / "a.npz")
+    first = agent.evaluate(3, deterministic=False)
+    again = PPO.load(tmp_path / "a.npz").evaluate(3, deterministic=False)
+    np.testing.assert_array_equal(first, again)       # seed=None: from the evaluation rng
+    assert len(set(first.tolist())) > 1 or len(set(agent.evaluate(3).tolist())) > 1
