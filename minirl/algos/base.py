@@ -570,6 +570,10 @@ def _saved_env(path, meta: dict, env, training: bool):
     """What ``load`` builds the agent from: ``env`` if given, else the env of the saved spec
     (wrappers included), else the saved env id; ValueError asking for ``env=`` if the agent
     was built from an env minirl cannot rebuild."""
+    n = meta["config"].get("num_envs", 1)
+    if isinstance(env, gym.Env) and n != 1:  # (make_vec_env's own message says no more)
+        raise ValueError(f"{path}: the agent runs num_envs={n} envs and one env instance makes "
+                         "one; pass env= an env id, then evaluate(env=instance) to use yours")
     if env is not None:
         return env
     if meta.get("env_spec"):  # only env objects have one, and those train with num_envs=1

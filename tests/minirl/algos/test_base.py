@@ -302,3 +302,12 @@ def test_predict_names_a_non_finite_obs_and_evaluate_is_reproducible(tmp_path):
     again = PPO.load(tmp_path / "a.npz").evaluate(3, deterministic=False)
     np.testing.assert_array_equal(first, again)       # seed=None: from the evaluation rng
     assert len(set(first.tolist())) > 1 or len(set(agent.evaluate(3).tolist())) > 1
+
+
+def test_load_with_an_env_instance_for_a_multi_env_agent_says_what_to_pass(tmp_path):
+    # was: "a single env instance can only make a vector env of num_envs=1" (no file, no fix)
+    PPO("CartPole-v1", PPOConfig(num_envs=2, num_steps=16), seed=0).save(tmp_path / "a.npz")
+    with pytest.raises(ValueError, match=r"a\.npz: the agent runs num_envs=2 .* env id"):
+        PPO.load(tmp_path / "a.npz", env=gym.make("CartPole-v1"), training=False)
+    agent = PPO.load(tmp_path / "a.npz", env="CartPole-v1")
+    assert agent.evaluate(1, env=gym.make("CartPole-v1")).shape == (1,)
