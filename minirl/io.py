@@ -16,6 +16,7 @@ Used for ``model.npz`` (``Agent.save``), ``config.json``, ``progress.csv`` snaps
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -40,6 +41,8 @@ def atomic_open(path: str | Path, mode: str = "wb", **kwargs) -> Iterator[IO]:
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
+    if path.is_dir():  # else os.replace fails naming the temporary file, not ``path``
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file path", str(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         if hasattr(os, "fchmod"):  # mkstemp makes 0600; give the file the usual permissions

@@ -403,3 +403,14 @@ def test_resumed_run_continues_its_lr_schedule_where_the_interrupt_left_it(tmp_p
     k = np.arange(100)
     assert len(lr) == 100
     np.testing.assert_allclose(lr, 0.001 * (1.0 - k / 100), rtol=1e-7)
+
+
+def test_save_to_a_directory_names_the_directory(tmp_path):
+    # was: IsADirectoryError naming a temporary file in the directory's parent
+    from minirl.algos import PPO, PPOConfig
+    target = tmp_path / "run"
+    target.mkdir()
+    agent = PPO("CartPole-v1", PPOConfig(num_envs=1, num_steps=16), seed=0)
+    with pytest.raises(IsADirectoryError, match=r"is a directory, not a file path: .*run") as e:
+        agent.save(target)
+    assert e.value.filename == str(target) and sorted(tmp_path.iterdir()) == [target]
