@@ -101,3 +101,24 @@ def test_linear_gradients_across_batch_size_code_paths(batch):
     check_gradient(lambda b: layer.forward({**p, "bias": b}, x)[0], p["bias"], dp["bias"], dy)
     check_gradient(lambda w: layer.forward({**p, "weight": w}, x)[0], p["weight"],
                    dp["weight"], dy)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 5), (64, 40), (300, 70)])
+def test_relu_forward_same_bits_as_scalar_maximum(dtype, shape):
+    """Arrays of 1024+ elements compare against a cached zero array (a faster NumPy loop);
+    the bits must equal np.maximum(x, 0)'s, also for -0.0, NaN and +-inf, in place or not,
+    and for a non-contiguous input (which keeps the scalar 0)."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[:6] = [-0.0, 0.0, np.nan, -np.inf, np.inf, -np.nan]
+    ref = np.maximum(x, 0)
+    y, cache = ReLU().forward({}, x)
+    assert y.dtype == dtype and cache is y
+    assert np.array_equal(y.view(np.uint8), ref.view(np.uint8))
+    xc = x.copy()
+    y_in, _ = ReLU().forward({}, xc, out=xc)
+    assert y_in is xc and np.array_equal(y_in.view(np.uint8), ref.view(np.uint8))
+    xt = x.T                                              # not C-contiguous
+    assert ReLU().forward({}, xt)[0].tobytes() == np.maximum(xt, 0).tobytes()
+
