@@ -122,3 +122,24 @@ def test_relu_forward_same_bits_as_scalar_maximum(dtype, shape):
     xt = x.T                                              # not C-contiguous
     assert ReLU().forward({}, xt)[0].tobytes() == np.maximum(xt, 0).tobytes()
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_one_output_dx_same_bits_as_matmul(dtype):
+    """A one-output layer forms dx = dy W^T as a broadcast product; the bits must equal
+    matmul's, whose sum onto +0 turns a -0.0 product into +0.0."""
+    rng = np.random.default_rng(3)
+    layer = Linear(40, 1)
+    p = {"weight": rng.standard_normal((40, 1)).astype(dtype),
+         "bias": rng.standard_normal(1).astype(dtype)}
+    p["weight"][:3, 0] = [0.0, -0.0, 1e-30]
+    x = rng.standard_normal((300, 40)).astype(dtype)
+    _, cache = layer.forward(p, x)
+    dy = rng.standard_normal((300, 1)).astype(dtype)
+    dy[:3, 0] = [0.0, -0.0, -1e-30]
+    ref = np.matmul(dy, p["weight"].T)
+    _, dx = layer.backward(p, cache, dy)
+    assert dx.dtype == dtype and np.array_equal(dx.view(np.uint8), ref.view(np.uint8))
+    assert np.signbit(dx).sum() == np.signbit(ref).sum() > 0   # negative values kept
+    buf = np.empty((300, 40), dtype)
+    _, dx2 = layer.backward(p, cache, dy, dx_out=buf)
+    assert dx2 is buf and np.array_equal(dx2.view(np.uint8), ref.view(np.uint8))
