@@ -237,9 +237,9 @@ def write_table(notes: str = "") -> Path:
         if s:
             ok_ret = mm >= min(sv) if sv else False
             ok_cpu = mcpu <= scpu / 3
-            verdict = ("met" if ok_ret and ok_cpu else
-                       "return short of the peer's seed range" if not ok_ret else
-                       "CPU above a third of the peer's")
+            misses = (([] if ok_ret else ["mean return below the peer's worst seed"])
+                      + ([] if ok_cpu else ["CPU above a third of the peer's"]))
+            verdict = "; ".join(misses) if misses else "met"
             ratio = f"{mcpu / scpu:.2f}"
         else:
             verdict, ratio = "no peer run", "-"
