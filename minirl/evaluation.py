@@ -115,13 +115,10 @@ def plot_with_eval(run: str | Path, out: str | Path, title: str | None = None) -
     """The training curve (mean of the last 100 episodes) of the run directory ``run`` and its
     evaluation curve (mean +- std of the deterministic evaluations) in one PNG at ``out``;
     returns the path written (atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from minirl.io import save_figure
     from minirl.logger import read_csv
+    from minirl.plot import finish_figure  # imported first: it selects the Agg backend
+
+    import matplotlib.pyplot as plt
 
     run = Path(run)
     cols = read_csv(run / "progress.csv")
@@ -133,14 +130,4 @@ def plot_with_eval(run: str | Path, out: str | Path, title: str | None = None) -
         ax.plot(ev["steps"], ev["eval_return_mean"], "o-", label="deterministic evaluation")
         ax.fill_between(ev["steps"], ev["eval_return_mean"] - ev["eval_return_std"],
                         ev["eval_return_mean"] + ev["eval_return_std"], alpha=0.2)
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("return")
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    try:
-        return save_figure(fig, out, dpi=100)
-    finally:
-        plt.close(fig)
+    return finish_figure(fig, ax, out, title, "return")

@@ -47,8 +47,15 @@ def plot_runs(runs, out: str | Path, y: str = "return_mean_100", labels=None,
             raise ValueError(f"{path} has no column {y!r}")
         ok = ~np.isnan(cols[y])
         ax.plot(cols["steps"][ok], cols[y][ok], label=label)
+    return finish_figure(fig, ax, out, title,
+                         "mean return (last 100 episodes)" if y == "return_mean_100" else y)
+
+
+def finish_figure(fig, ax, out: str | Path, title: str | None, ylabel: str) -> Path:
+    """Label, grid and legend a learning-curve figure, write it atomically to ``out`` (a PNG)
+    and close it; returns the path written."""
     ax.set_xlabel("env steps")
-    ax.set_ylabel("mean return (last 100 episodes)" if y == "return_mean_100" else y)
+    ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
