@@ -212,6 +212,10 @@ def _train(args) -> int:
     if args.resume:
         out, algo_name, env_id, seed, target = _resume_args(args)
         target = args.steps if args.steps is not None else target
+        saved = json.loads((out / "config.json").read_text())
+        if args.eval_every is None and saved.get("eval_every"):  # keep evaluating as before
+            args.eval_every = int(saved["eval_every"])
+            args.eval_episodes = int(saved.get("eval_episodes") or args.eval_episodes)
     else:
         if not args.algo or not args.env:
             raise UsageError("train needs ALGO and --env (or --resume DIR)")
@@ -268,7 +272,9 @@ def _train(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "config.json", json.dumps(
             {"algo": algo_name, "env": env_id, "seed": seed, "steps": target,
-             "env_kwargs": agent.env_kwargs, "config": dataclasses.asdict(config)},
+             "env_kwargs": agent.env_kwargs, "eval_every": args.eval_every,
+             "eval_episodes": args.eval_episodes if args.eval_every else None,
+             "config": dataclasses.asdict(config)},
             indent=2) + "\n")
         from minirl.evaluation import EVAL_FIELDS
         fields = (*algo.log_fields, *(EVAL_FIELDS if args.eval_every else ()))
@@ -308,6 +314,8 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
     from minirl.evaluation import Evaluator, plot_with_eval
     evaluator = (Evaluator(args.eval_every, args.eval_episodes, out)
                  if args.eval_every else None)
+    if evaluator is not None and args.resume:  # keep the run's evaluations and best score
+        evaluator.resume(agent.total_steps)
 
     def callback(agent, metrics):
         if evaluator is not None:   # first, so that progress.csv gets the evaluation columns

@@ -82,6 +82,26 @@ class Evaluator:
                 agent.save(self.out_dir / "best_model.npz")
         self.best = max(self.best, mean)
 
+    def resume(self, steps: int) -> None:
+        """Continue a run interrupted at ``steps``: keep the rows of its ``evaluations.csv``
+        up to ``steps`` (later ones belong to no saved model), their best mean (so
+        ``best_model.npz`` is replaced only by a better policy) and the evaluation schedule
+        (the next one at the first multiple of ``every`` past ``steps``)."""
+        self.next_at = (int(steps) // self.every + 1) * self.every
+        if self.out_dir is None or not (self.out_dir / "evaluations.csv").is_file():
+            return
+        cols = read_evaluations(self.out_dir)
+        keep = cols["steps"] <= steps
+        k = min(self.episodes, sum(name.startswith("return_") for name in cols))
+        for i in np.flatnonzero(keep):
+            row = [int(cols["steps"][i]), float(cols["eval_return_mean"][i]),
+                   float(cols["eval_return_std"][i])]
+            self.history.append(tuple(row))
+            returns = [float(cols[f"return_{j}"][i]) for j in range(k)]
+            self._rows.append(row + returns + [math.nan] * (self.episodes - k))
+        if self.history:
+            self.best = max(mean for _, mean, _ in self.history)
+
     def wrap(self, inner=None):
         """A callback that evaluates first (so ``inner``, e.g. a TrainingLog, sees the
         evaluation columns) and then returns what ``inner`` returns."""

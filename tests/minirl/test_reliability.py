@@ -414,3 +414,28 @@ def test_save_to_a_directory_names_the_directory(tmp_path):
     with pytest.raises(IsADirectoryError, match=r"is a directory, not a file path: .*run") as e:
         agent.save(target)
     assert e.value.filename == str(target) and sorted(tmp_path.iterdir()) == [target]
+
+
+def test_resume_keeps_the_evaluations_the_best_score_and_the_eval_schedule(tmp_path, capsys):
+    """An interrupted run with --eval-every, resumed without repeating the flag: the earlier
+    rows of evaluations.csv stay, evaluation goes on at the multiples of --eval-every, and
+    best_model.npz holds the best evaluation of the whole run."""
+    from minirl.evaluation import read_evaluations
+
+    out = tmp_path / "run"
+    code, err = _interrupt(out, signal.SIGINT, "--eval-every", "128", "--eval-episodes", "2",
+                           steps=2560)
+    assert code == 130, err
+    before = read_evaluations(out)
+    done = load(out / "model.npz").total_steps
+    assert len(before["steps"]) >= 1 and before["steps"][-1] <= done
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    after = read_evaluations(out)
+    n = len(before["steps"])
+    np.testing.assert_array_equal(after["steps"][:n], before["steps"])
+    np.testing.assert_array_equal(after["eval_return_mean"][:n], before["eval_return_mean"])
+    np.testing.assert_array_equal(after["steps"], np.arange(1, 21) * 128)  # every 128 steps
+    best = load(out / "best_model.npz")
+    i = int(np.argmax(after["eval_return_mean"]))  # the first best evaluation
+    assert best.total_steps == after["steps"][i]
