@@ -103,9 +103,13 @@ class PolicySpec:
                              f"(hidden_sizes=()), got bias={self.bias!r}")
 
     def make_env(self) -> gym.Env:
-        if isinstance(self.env, str):
-            return gym.make(self.env, disable_env_checker=True)
-        return self.env()
+        """A fresh env; observations that are not 1-D Boxes (Discrete, Dict, ...) are
+        flattened as for every other agent (``minirl.spaces.flatten_observation_wrapper``)."""
+        from minirl.spaces import flatten_observation_wrapper
+
+        env = gym.make(self.env, disable_env_checker=True) if isinstance(self.env, str) \
+            else self.env()
+        return flatten_observation_wrapper(env)
 
 
 class DeterministicPolicy:

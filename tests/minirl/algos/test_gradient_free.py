@@ -223,3 +223,17 @@ def test_bad_env_and_total_steps():
         agent.learn(0)
     with pytest.raises(TypeError, match="total_steps"):
         agent.learn(1.5)
+
+
+@pytest.mark.parametrize("name", ["rs", "cem", "es", "ars"])
+def test_discrete_observations_are_one_hot_in_the_population_envs_too(name):
+    """FrozenLake's Discrete(16) states reach the population's workers one-hot, as they reach
+    every other agent (they used to raise inside learn: 'observation space must be a 1-D Box')."""
+    from minirl.algos import ALGOS
+
+    agent = ALGOS[name]("FrozenLake-v1", seed=0)
+    assert agent.obs_dim == 16
+    agent.learn(300)
+    assert agent.total_steps >= 300
+    assert agent.predict(np.int64(3)) in range(4)
+    assert agent.evaluate(2).shape == (2,)
