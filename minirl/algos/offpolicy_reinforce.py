@@ -36,6 +36,7 @@ weighted importance sampling: Mahmood, van Hasselt & Sutton (2014).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -199,11 +200,13 @@ class OffPolicyREINFORCE(Agent):
         self._running = [[] for _ in range(self.envs.num_envs)]
         self._stats = EpisodeStats(self.envs.num_envs)
 
-    def collect_episodes(self, n: int) -> int:
-        """Step 1: step the envs until ``n`` episodes finished; store each with its behaviour
-        log-probs. Returns the number of env steps taken."""
+    def collect_episodes(self, n: int, max_steps: int | None = None) -> int:
+        """Step 1: step the envs until ``n`` episodes finished, or ``max_steps`` env steps were
+        taken (the rest of the budget: an env without a time limit must not run past
+        ``learn``'s ``total_steps``); store each finished episode with its behaviour log-probs
+        (unfinished ones go on in the next call). Returns the number of env steps taken."""
         finished, steps = 0, 0
-        while finished < n:
+        while finished < n and (max_steps is None or steps < max_steps):
             obs = self._obs.astype(self.net.dtype)
             actions, logp, _ = self.net.act(self.params, obs, self.rng)
             self._obs, rewards, terminated, truncated, _ = self.envs.step(
@@ -237,7 +240,8 @@ class OffPolicyREINFORCE(Agent):
         return ess
 
     def learn(self, total_steps: int, callback=None) -> "OffPolicyREINFORCE":
-        """Train for at least ``total_steps`` env steps (whole iterations).
+        """Train for ``total_steps`` env steps (rounded up to whole vector steps); the last
+        iteration collects only what is left of the budget.
 
         ``callback(agent, metrics)`` runs after every iteration; returning False stops.
         """
@@ -247,13 +251,15 @@ class OffPolicyREINFORCE(Agent):
         done = 0
         while done < total_steps:
             # 1. Run the current policy; store finished episodes with log Q(a_t|s_t).
-            n_steps = self.collect_episodes(cfg.episodes_per_iter)
-            # 2. Update the baseline.
-            b = buffer_baseline(self.buffer, cfg.gamma, cfg.baseline)
-            # 3. Gradient steps on episodes sampled from the buffer, weighted by P_pi/Q.
-            k = min(cfg.batch_episodes, len(self.buffer))
-            ess = [self.gradient_step(self.buffer.sample(k, self.rng), b)
-                   for _ in range(cfg.num_batches)]
+            n_steps = self.collect_episodes(cfg.episodes_per_iter, total_steps - done)
+            ess = [math.nan]
+            if len(self.buffer):  # (an env without a time limit may not have ended one yet)
+                # 2. Update the baseline.
+                b = buffer_baseline(self.buffer, cfg.gamma, cfg.baseline)
+                # 3. Gradient steps on episodes sampled from the buffer, weighted by P_pi/Q.
+                k = min(cfg.batch_episodes, len(self.buffer))
+                ess = [self.gradient_step(self.buffer.sample(k, self.rng), b)
+                       for _ in range(cfg.num_batches)]
             done += n_steps
             if not self._end_iteration(callback, n_steps, self._stats.pop(), lr=cfg.lr,
                                        buffer_episodes=len(self.buffer),

@@ -111,3 +111,16 @@ def test_registry_config_errors_and_save_load(tmp_path):
     np.testing.assert_array_equal(again.params, agent.params)
     obs = np.zeros((3, agent.obs_dim))
     np.testing.assert_array_equal(again.predict(obs, True), agent.predict(obs, True))
+
+
+def test_budget_bounds_collection_on_an_env_without_a_time_limit(tmp_path):
+    """CliffWalking-v1 has no time limit: 'minirl train reinforce-offpolicy --steps 1000' ran
+    41,300 steps (8 whole episodes per iteration). The budget now bounds collection."""
+    from minirl.cli import main
+    from minirl.logger import read_csv
+
+    out = tmp_path / "run"
+    assert main(["train", "reinforce-offpolicy", "--env", "CliffWalking-v1", "--steps", "1000",
+                 "--quiet", "--out", str(out)]) == 0
+    steps = read_csv(out / "progress.csv")["steps"]
+    assert steps[-1] <= 1000 + 8  # at most one vector step past the budget
