@@ -342,6 +342,8 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
         return 128 + caught[0]
     except (ArithmeticError, ValueError) as e:  # divergence: NaN/inf gradients or outputs
         failure = e
+    except TypeError as e:  # e.g. an --env-kwargs value of a type the env cannot use
+        failure = e
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
@@ -389,6 +391,10 @@ def _diverged(agent, log, out: Path, error: Exception, checkpoint) -> int:
         kept = "no finite model to save"
     log.close(keep_state=True)
     reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if isinstance(error, TypeError):  # not a divergence: say what failed, and the likely cause
+        hint = " (check --env-kwargs)" if getattr(agent, "env_kwargs", None) else ""
+        raise RunError(f"training failed in iteration {iteration} (after step "
+                       f"{agent.total_steps}): TypeError: {reason}{hint}; {kept}")
     raise RunError(f"training diverged in iteration {iteration} (after step {agent.total_steps}):"
                    f" {reason}; {kept}")
 

@@ -439,3 +439,13 @@ def test_resume_keeps_the_evaluations_the_best_score_and_the_eval_schedule(tmp_p
     best = load(out / "best_model.npz")
     i = int(np.argmax(after["eval_return_mean"]))  # the first best evaluation
     assert best.total_steps == after["steps"][i]
+
+
+def test_an_env_option_of_the_wrong_type_is_one_line_naming_env_kwargs(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "ppo", "--env", "Pendulum-v1", "--env-kwargs", "g=abc", "--steps",
+                 "64", "--quiet", "--out", str(out), *TINY])
+    assert code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("minirl: error: training failed in iteration 1") and "\n" not in err
+    assert "TypeError" in err and "--env-kwargs" in err
