@@ -369,7 +369,9 @@ def _make_vector_env(env, num_envs: int, vectorization: str, env_kwargs: dict,
         raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
     if isinstance(env, gym.Env):
         if num_envs != 1:
-            raise ValueError("a single env instance can only make a vector env of num_envs=1")
+            raise ValueError(f"a single env instance can only make a vector env of num_envs=1 "
+                             f"(got num_envs={num_envs}): pass a config with num_envs=1, or "
+                             f"the env id to train on {num_envs} copies")
         return gym.vector.SyncVectorEnv([lambda: env], autoreset_mode=AutoresetMode.SAME_STEP)
     check_env_id(env)
     fns = [env_fn(env, env_kwargs) for _ in range(num_envs)]

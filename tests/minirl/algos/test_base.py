@@ -311,3 +311,8 @@ def test_load_with_an_env_instance_for_a_multi_env_agent_says_what_to_pass(tmp_p
         PPO.load(tmp_path / "a.npz", env=gym.make("CartPole-v1"), training=False)
     agent = PPO.load(tmp_path / "a.npz", env="CartPole-v1")
     assert agent.evaluate(1, env=gym.make("CartPole-v1")).shape == (1,)
+
+
+def test_env_instance_with_a_multi_env_config_says_what_to_do():
+    with pytest.raises(ValueError, match="num_envs=8.*pass a config with num_envs=1"):
+        PPO(gym.make("CartPole-v1"))
