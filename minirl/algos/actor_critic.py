@@ -18,8 +18,9 @@ Targets and advantages use the critic *before* this step's update (as in the lec
 fitted to targets computed from the data just collected). The score is not multiplied by
 gamma^k (``step_discount=False`` in ``advantage_weights``): the usual, slightly biased choice.
 
-Lecture: 001_140c9f6ea3140175.txt, "A Full Algorithm Walkthrough" (batch actor-critic) and
-"Estimating V^pi: Monte Carlo vs. Bootstrap", "N-step returns", "GAE"; 004_233fd61d3e4def9e.txt,
+Lecture: Stanford CS224R lectures, "A Full Algorithm Walkthrough" (batch actor-critic) and
+"Estimating V^pi: Monte Carlo vs. Bootstrap", "N-step returns", "GAE";
+Stanford CS234 "Lecture 6: Policy Gradient II",
 "Actor-critic", "N-step estimators". Paper: Mnih et al. (2016), A3C (the synchronous A2C
 variant); defaults follow Stable-Baselines3's A2C (with Adam in place of RMSprop).
 """

@@ -17,8 +17,9 @@ Both KL estimates of pi_k -> pi_{k+1} are reported after step 3 on the whole bat
 ``approx_kl_k1 = mean(logp_old - logp)`` and ``approx_kl_k3 = mean((r - 1) - log r)``.
 Value clipping is available (``vf_clip``) but off by default (see objectives/value.py).
 
-Lecture: 004_233fd61d3e4def9e.txt, "Algorithm PPO with Adaptive KL Penalty" and
-"Algorithm PPO with Clipped Objective"; 001_140c9f6ea3140175.txt, "PPO clipping", "GAE".
+Lecture: Stanford CS234 "Lecture 6: Policy Gradient II", "Algorithm PPO with Adaptive KL
+Penalty" and
+"Algorithm PPO with Clipped Objective"; Stanford CS224R lectures, "PPO clipping", "GAE".
 Paper: Schulman et al. (2017), arXiv:1707.06347. Defaults: the paper's / Stable-Baselines3's
 general settings (gamma 0.99, lambda 0.95, 10 epochs of 64-sample minibatches over a 2048-step
 batch, here 8 envs x 256 steps, lr 3e-4 and clip 0.2 held constant); tuned settings per

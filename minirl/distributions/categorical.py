@@ -13,7 +13,8 @@ its probability is exactly 0; such an action contributes 0 to the entropy, to KL
 p_a = 0, and to every gradient (0 * log 0 = 0), so results stay finite. KL(p||q) is +inf when
 q_a = 0 < p_a (the true value), and ``kl_backward`` then raises ValueError (no finite gradient).
 
-Lecture: shared/lectures/001 "Learning distributions with neural networks" (1D discrete
+Lecture: Stanford CS224R, imitation learning, "Learning distributions with neural networks"
+(1D discrete
 actions: the net outputs a categorical distribution); 000/002 "surrogate objective"
 (cross-entropy for a discrete policy); 004 "What is KL-divergence?" (KL >= 0, KL(P||P) = 0).
 

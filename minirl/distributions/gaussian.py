@@ -9,7 +9,7 @@ DiagGaussian, pi(a|s) = N(a; mu, diag(sigma^2)),  sigma = exp(log_std),  z = (a 
     reparameterization:  a = mu + sigma * eps,  eps ~ N(0, I)
         dL/dmu = dL/da,   dL/dlog_std = dL/da * sigma * eps
 
-(Lecture 002 writes the log-likelihood gradient as -1/2 Sigma^-1 (f - a) df/dtheta; the factor
+(COL778 writes the log-likelihood gradient as -1/2 Sigma^-1 (f - a) df/dtheta; the factor
 1/2 is a slip in the slide: d/dmu of -1/2 ||mu - a||^2_Sigma is -Sigma^-1 (mu - a) = z / sigma.)
 
 TanhGaussian, for a bounded box [low, high] (SAC): u ~ N(mu, sigma^2), a = offset + scale tanh(u),

@@ -15,7 +15,8 @@ component's log-density itself is below the largest negative float (z^2 beyond ~
 log_prob -inf (the rounding of the true value); ``responsibilities`` and
 ``log_prob_backward`` then raise ValueError naming ``a`` (the posterior is not computable).
 
-Lecture: shared/lectures/001 "Generative models for policies": Mixture of Gaussians, the net
+Lecture: Stanford CS224R, imitation learning, "Generative models for policies": Mixture of
+Gaussians, the net
 outputs mu_1, sigma_1, w_1, mu_2, sigma_2, w_2, ...; trained by maximum likelihood on expert
 actions (behaviour cloning: loss = -mean log_prob). Reference: Bishop 1994, "Mixture Density
 Networks".

@@ -30,7 +30,7 @@ def test_pg_weights_per_option():
     w_v, G = pg_weights(ro, REINFORCEConfig(baseline="value", **base))
     # learned baseline: w = G - V(s) where G bootstraps V only at cut episodes
     np.testing.assert_allclose(w_v, G - ro.values, rtol=1e-5, atol=1e-5)
-    # full return with a baseline (lecture 000's R(tau) - b): constant within each episode
+    # full return with a baseline (CS224R Policy Gradients: R(tau) - b), constant per episode
     # for the batch mean, R(tau) - V(s_t) for the learned one
     R = full_return_weights(ro.rewards, ro.terminated, ro.truncated, 0.9)
     w_fm, _ = pg_weights(ro, REINFORCEConfig(reward_to_go=False, baseline="mean", **base))

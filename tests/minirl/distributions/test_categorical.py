@@ -91,7 +91,7 @@ def test_kl_is_zero_to_itself_and_nonnegative(shape, A, seed):
     p, q = Categorical(_logits(rng, shape, A)), Categorical(_logits(rng, shape, A))
     np.testing.assert_allclose(p.kl(p), 0.0, atol=1e-12)
     assert np.all(p.kl(q) >= -1e-12)
-    # definition from lecture 004: sum_a p log(p / q)
+    # definition from CS234 Policy Gradient II: sum_a p log(p / q)
     np.testing.assert_allclose(p.kl(q), np.sum(p.probs * np.log(p.probs / q.probs), -1),
                                rtol=1e-9, atol=1e-12)
 

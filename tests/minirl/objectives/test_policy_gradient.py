@@ -82,7 +82,7 @@ def _weights(name, mdp, policy, theta, b, seed=0):
     if name == "state_baseline":  # any b(s_t, t): here random, not V
         table = np.random.default_rng(seed).standard_normal((mdp.horizon, mdp.num_states))
         return state_baseline_weights(b.rewards, b.terminated, b.truncated, b.at(table), g)
-    if name == "full_return_constant_baseline":  # lecture 000: grad log p(tau) (R(tau) - b)
+    if name == "full_return_constant_baseline":  # CS224R: grad log p(tau) (R(tau) - b)
         return constant_baseline_weights(b.rewards, b.terminated, b.truncated, g, baseline=0.7,
                                          full_return=True)
     if name == "full_return_state_baseline":  # R(tau) - b(s_t, t)
