@@ -70,7 +70,10 @@ def check_config(cfg, **ranges) -> None:
     unbounded above but finite; an int ``lo`` makes the field an integer field). Normalizes
     ``hidden_sizes`` to a tuple of ints (JSON gives back lists)."""
     _check_field_types(cfg)
-    shared = {"num_envs": (1, None), "num_steps": (1, None), "gamma": (0.0, 1.0)}
+    # log_std_init: exp(+-20) spans 2e-9 .. 5e8, far past any useful initial action std, and
+    # keeps float32 sigma, sigma^2 and 1/sigma^2 finite (-1e308 passed before and overflowed).
+    shared = {"num_envs": (1, None), "num_steps": (1, None), "gamma": (0.0, 1.0),
+              "log_std_init": (-20.0, 20.0)}
     ranges = {**{k: v for k, v in shared.items() if hasattr(cfg, k)}, **ranges}
     if hasattr(cfg, "hidden_sizes"):
         sizes = cfg.hidden_sizes

@@ -449,3 +449,13 @@ def test_an_env_option_of_the_wrong_type_is_one_line_naming_env_kwargs(tmp_path,
     err = capsys.readouterr().err.strip()
     assert err.startswith("minirl: error: training failed in iteration 1") and "\n" not in err
     assert "TypeError" in err and "--env-kwargs" in err
+
+
+@pytest.mark.parametrize("value", ["-1e308", "25", "-21"])
+def test_log_std_init_outside_a_representable_range_exits_2(value, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "ppo", "--env", "Pendulum-v1", "--set", f"log_std_init={value}",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "log_std_init must be in [-20.0, 20.0]" in err and "\n" not in err
+    assert not out.exists()
