@@ -71,6 +71,8 @@ def load(path, env=None, training: bool = True) -> Agent:
     """Load any saved agent; the algorithm is read from the file. ``training=False`` (for
     evaluation only) builds its envs in-process, starting no vector-env worker processes."""
     meta, _ = read_saved(path)
+    if "algo" not in meta:  # e.g. a demonstrations .npz: an npz, but no saved agent
+        raise ValueError(f"{path} is not a saved minirl agent (it records no algorithm)")
     if meta.get("algo") not in ALGOS:
         raise ValueError(f"{path} holds an unknown algorithm {meta.get('algo')!r}")
     # (only passed when False: an agent class may override load without the argument)

@@ -459,3 +459,11 @@ def test_log_std_init_outside_a_representable_range_exits_2(value, tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert "log_std_init must be in [-20.0, 20.0]" in err and "\n" not in err
     assert not out.exists()
+
+
+def test_eval_of_an_npz_that_is_no_saved_agent_says_so(tmp_path, capsys):
+    path = tmp_path / "demos.npz"
+    np.savez(path, meta=np.array(json.dumps({"kind": "demonstrations"})), obs=np.zeros(3))
+    assert main(["eval", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is not a saved minirl agent" in err and "\n" not in err
