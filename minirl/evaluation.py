@@ -147,7 +147,9 @@ def plot_with_eval(run: str | Path, out: str | Path, title: str | None = None) -
     ax.plot(cols["steps"][ok], cols["return_mean_100"][ok], label="training (last 100 episodes)")
     if (run / "evaluations.csv").is_file():
         ev = read_evaluations(run)
-        ax.plot(ev["steps"], ev["eval_return_mean"], "o-", label="deterministic evaluation")
+        (line,) = ax.plot(ev["steps"], ev["eval_return_mean"], "o-",
+                          label="deterministic evaluation")
         ax.fill_between(ev["steps"], ev["eval_return_mean"] - ev["eval_return_std"],
-                        ev["eval_return_mean"] + ev["eval_return_std"], alpha=0.2)
+                        ev["eval_return_mean"] + ev["eval_return_std"], alpha=0.2,
+                        color=line.get_color())  # the band in its line's colour
     return finish_figure(fig, ax, out, title, "return")
