@@ -79,10 +79,16 @@ def l2_loss(pred, actions) -> tuple[float, np.ndarray]:
     Lecture: CS224R "Imitation learning - version 0". With multimodal data the minimizer is
     the conditional mean E[a|s], the average of the modes.
     """
-    pred = _batch(pred, "pred", 2)
-    actions = _batch(actions, "actions", 2).astype(pred.dtype, copy=False)
-    _same("pred", pred, actions=actions)
-    r = pred - actions
+    return _squared_error(pred, actions, "pred", "actions")
+
+
+def _squared_error(pred, target, pred_name: str, target_name: str):
+    """``(1/B sum_i ||pred_i - target_i||^2, 2 (pred - target) / B)`` for ``[B, D]`` inputs,
+    validated under the caller's argument names (L2 cloning and the DDPM loss share it)."""
+    pred = _batch(pred, pred_name, 2)
+    target = _batch(target, target_name, 2).astype(pred.dtype, copy=False)
+    _same(pred_name, pred, **{target_name: target})
+    r = pred - target
     b = pred.shape[0]
     return float(np.sum(r * r) / b), 2.0 * r / b
 
@@ -327,12 +333,7 @@ def diffusion_eps_loss(eps_pred, eps) -> tuple[float, np.ndarray]:
     eps_pred (eps_theta(s, x_t, t)) and eps ``[B, D]``; dL/deps_theta = 2 (eps_theta - eps)/B.
     Ho et al. 2020, Algorithm 1 (the "simple" objective).
     """
-    eps_pred = _batch(eps_pred, "eps_pred", 2)
-    eps = _batch(eps, "eps", 2).astype(eps_pred.dtype, copy=False)
-    _same("eps_pred", eps_pred, eps=eps)
-    r = eps_pred - eps
-    b = eps_pred.shape[0]
-    return float(np.sum(r * r) / b), 2.0 * r / b
+    return _squared_error(eps_pred, eps, "eps_pred", "eps")
 
 
 def ddpm_reverse_step(x_t, t: int, eps_pred, z, betas, clip: float | None = 1.0) -> np.ndarray:
