@@ -18,6 +18,7 @@ Known-answer environments (registered on import of this module):
 | id                              | obs               | actions     | reward                  | ends                         |
 |---------------------------------|-------------------|-------------|-------------------------|------------------------------|
 | ``minirl/ConstantReward-v0``    | ``[1.0]``         | Discrete(2) | 1 every step            | truncated after 8 steps      |
+| ``minirl/ConstantRewardBox-v0`` | ``[1.0]``         | Box[-1, 1]  | 1 every step            | truncated after 8 steps      |
 | ``minirl/Bandit-v0``            | ``[1.0]``         | Discrete(2) | 1 for action 1, else 0  | terminated after 1 step      |
 | ``minirl/ContinuousBandit-v0``  | ``[1.0]``         | Box[-1, 1]  | ``1 - (a - 0.5)^2``     | terminated after 1 step      |
 | ``minirl/Corridor-v0``          | one-hot position  | Discrete(2) | -1 per step             | terminated at the right end  |
@@ -56,6 +57,7 @@ from minirl.spaces import UnsupportedSpaceError, flatten_observation_wrapper, ne
 
 __all__ = [
     "ConstantRewardEnv",
+    "ConstantRewardBoxEnv",
     "BanditEnv",
     "ContinuousBanditEnv",
     "CorridorEnv",
@@ -83,6 +85,12 @@ class ConstantRewardEnv(gym.Env):
 
     def step(self, action):
         return np.ones(1, dtype=np.float32), 1.0, False, False, {}
+
+
+class ConstantRewardBoxEnv(ConstantRewardEnv):
+    """``ConstantRewardEnv`` with one continuous action in [-1, 1] (SAC's time-limit test)."""
+
+    action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
 
 
 class BanditEnv(gym.Env):
@@ -231,6 +239,7 @@ class ImageObsEnv(gym.Env):
 def _register() -> None:
     table = [
         ("minirl/ConstantReward-v0", "minirl.envs:ConstantRewardEnv", 8),
+        ("minirl/ConstantRewardBox-v0", "minirl.envs:ConstantRewardBoxEnv", 8),
         ("minirl/Bandit-v0", "minirl.envs:BanditEnv", None),
         ("minirl/ContinuousBandit-v0", "minirl.envs:ContinuousBanditEnv", None),
         ("minirl/Corridor-v0", "minirl.envs:CorridorEnv", 20),

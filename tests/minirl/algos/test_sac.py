@@ -5,27 +5,14 @@ import pytest
 from gymnasium import spaces
 
 from minirl.algos.sac import SAC, SACConfig
+from minirl.envs import ConstantRewardBoxEnv
 
 SMALL = dict(hidden_sizes=(32, 32), batch_size=32, learning_starts=64, buffer_size=5000,
              steps_per_iteration=100)
 
 
-class _ConstantRewardBox(gym.Env):
-    """Reward 1 every step, constant observation, Box actions; only a time limit ends it."""
-
-    observation_space = spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32)
-    action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        return np.ones(1, dtype=np.float32), {}
-
-    def step(self, action):
-        return np.ones(1, dtype=np.float32), 1.0, False, False, {}
-
-
 def _constant_reward_env():
-    return gym.wrappers.TimeLimit(_ConstantRewardBox(), max_episode_steps=8)
+    return gym.wrappers.TimeLimit(ConstantRewardBoxEnv(), max_episode_steps=8)
 
 
 def test_continuous_bandit_mode_moves_to_the_optimum():
@@ -117,7 +104,7 @@ def test_vector_envs_and_ensemble_with_subset():
 
 
 def test_actions_respect_arbitrary_bounds():
-    env = gym.wrappers.TimeLimit(_ConstantRewardBox(), 8)
+    env = gym.wrappers.TimeLimit(ConstantRewardBoxEnv(), 8)
     env.action_space = spaces.Box(np.array([3.0], np.float32), np.array([7.0], np.float32))
     agent = SAC(env, SACConfig(**SMALL), seed=0).learn(100)
     a = agent.predict(np.ones((200, 1)))
@@ -128,7 +115,7 @@ def test_actions_respect_arbitrary_bounds():
 def test_bad_input():
     with pytest.raises(TypeError, match="Box action space"):
         SAC("CartPole-v1")
-    env = gym.wrappers.TimeLimit(_ConstantRewardBox(), 8)
+    env = gym.wrappers.TimeLimit(ConstantRewardBoxEnv(), 8)
     env.action_space = spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32)
     with pytest.raises(ValueError, match="bound"):   # the base or SAC names the bound
         SAC(env)
