@@ -1,0 +1,48 @@
+"""The suite table's verdict and its CSV superseding rule (``benchmarks/learning/suite.py``)."""
+from benchmarks.learning import suite
+
+
+def test_verdict_needs_peer_and_zoo_and_cpu():
+    # PPO MountainCarContinuous-v0: minirl 0 in 3/3 seeds, SB3 (74, 94, 0), RL-Zoo 88.3 +- 2.6.
+    # The old rule (mean >= the peer's worst seed) called this met.
+    ok, lines = suite.verdict([0.0, 0.0, 0.0], [74.26, 93.98, -0.04], (88.343, 2.572), 0.24)
+    assert not ok
+    assert lines[0].startswith("peer MISSED: 0.0 < 56.1 - 40.5 = 15.6")
+    assert lines[1].startswith("RL-Zoo MISSED: 0.0 < 88.3 - 2.6 = 85.8")
+    assert lines[2].startswith("CPU met: 0.24")
+
+
+def test_verdict_met_and_each_failure_named():
+    ok, lines = suite.verdict([-128.2, -145.4, -129.0], [-133.2, -134.0, -135.3],
+                              (-172.2, 104.2), 0.31)
+    assert ok and all(" met" in x for x in lines)
+    ok, lines = suite.verdict([-128.2, -145.4, -129.0], [-133.2, -134.0, -135.3],
+                              (-172.2, 104.2), 0.47)
+    assert not ok and lines[2].startswith("CPU MISSED: 0.47")
+    ok, lines = suite.verdict([-74.7], [], (-73.5, 18.2), None)   # peer not run: not met
+    assert not ok and lines == ["peer not run", "RL-Zoo met: -74.7 >= -73.5 - 18.2 = -91.7"]
+    ok, lines = suite.verdict([1.0], [1.0], None, 0.1)             # no published row
+    assert not ok and lines[1] == "no RL-Zoo result"
+
+
+def test_newer_csv_supersedes_same_impl_algo_env_only():
+    def row(f, impl, env, seed, ret):
+        return {"_file": f, "impl": impl, "algo": "ppo", "env": env, "seed": str(seed),
+                "budget": "20000", "final_return": str(ret)}
+    rows = ([row("learning_suite.csv", "minirl", "MCC", s, 0.0) for s in range(3)]
+            + [row("learning_suite.csv", "minirl", "Pendulum", 0, -130)]
+            + [row("learning_suite_sb3.csv", "sb3", "MCC", s, 80) for s in range(3)]
+            + [row("learning_suite_sde.csv", "minirl", "MCC", s, 90) for s in range(3)])
+    times = {"learning_suite.csv": 1.0, "learning_suite_sb3.csv": 2.0,
+             "learning_suite_sde.csv": 3.0}
+    kept, old = suite.supersede(rows, times.get)
+    assert sorted((r["_file"], r["impl"], r["env"]) for r in kept) == sorted(
+        [("learning_suite.csv", "minirl", "Pendulum")]
+        + [("learning_suite_sb3.csv", "sb3", "MCC")] * 3
+        + [("learning_suite_sde.csv", "minirl", "MCC")] * 3)
+    assert [(r["_file"], r["_by"]) for r in old] == [
+        ("learning_suite.csv", "learning_suite_sde.csv")] * 3
+    # An older sde file would not override the newer one.
+    times["learning_suite_sde.csv"] = 0.5
+    kept, old = suite.supersede(rows, times.get)
+    assert {r["_file"] for r in old} == {"learning_suite_sde.csv"}
