@@ -264,6 +264,7 @@ def _train(args) -> int:
             raise UsageError(f"{algo_name} on {env_id}: {e}") from None
         from minirl.presets import describe
         print(describe(algo_name, env_id))   # whether a preset applies, and its source
+    _say_rounding(agent, target)
 
     from minirl.io import atomic_write_text
     from minirl.logger import TrainingLog
@@ -284,6 +285,22 @@ def _train(args) -> int:
     except ValueError as e:
         raise UsageError(f"--resume {out}: {e}") from None
     return _run(agent, log, out, algo_name, env_id, seed, target, args)
+
+
+def _say_rounding(agent, target: int) -> None:
+    """One line when an on-policy agent will train past ``target``: it collects whole batches
+    of num_envs x num_steps env steps, so --steps is rounded up to the next multiple."""
+    from minirl.algos.base import OnPolicyAgent
+
+    if not isinstance(agent, OnPolicyAgent):
+        return
+    batch = agent.config.num_envs * agent.config.num_steps
+    todo = target - agent.total_steps
+    if todo % batch:
+        end = agent.total_steps + -(-todo // batch) * batch
+        print(f"minirl: --steps {target} is not a whole number of batches of num_envs x "
+              f"num_steps = {agent.config.num_envs} x {agent.config.num_steps} = {batch} "
+              f"steps; training runs to step {end}")
 
 
 def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: int, args) -> int:

@@ -46,6 +46,7 @@ Dict/Tuple/multi-dimensional Box observations are flattened, images are refused 
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import gymnasium as gym
@@ -306,9 +307,48 @@ def make_env(env_id: str, render_mode: str | None = None, env_kwargs: dict | Non
     check_env_id(env_id)
     kwargs = _check_env_kwargs(env_kwargs)
     if render_mode is not None:
+        check_render_mode(None, render_mode)
+        modes = _registered_render_modes(env_id)
+        if modes is not None and render_mode not in modes:  # before an env that takes no
+            raise ValueError(f"render_mode {render_mode!r} is not one of this env's render "
+                             f"modes {modes}")             # render_mode fails to construct
         kwargs["render_mode"] = render_mode
-    env = gym.make(env_id, **kwargs)
+    with warnings.catch_warnings():  # a render_mode the env lacks: our error, not its warning
+        warnings.filterwarnings("ignore", message=".*render_mode.*")
+        env = check_render_mode(gym.make(env_id, **kwargs), render_mode)
     return flatten_observation_wrapper(env) if flatten else env
+
+
+def _registered_render_modes(env_id: str) -> list[str] | None:
+    """The ``metadata["render_modes"]`` of the class registered under ``env_id``, or None if
+    it cannot be told without making the env."""
+    try:
+        entry = gym.spec(env_id).entry_point
+        creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) \
+            else entry
+        return list(creator.metadata.get("render_modes") or [])
+    except Exception:  # noqa: BLE001 - unknown: make the env and check its own metadata
+        return None
+
+
+def check_render_mode(env: gym.Env | None, render_mode: str | None) -> gym.Env | None:
+    """``env`` (None: check the type only) if ``render_mode`` is None or one of its ``metadata["render_modes"]``; else the
+    env is closed and ValueError names the modes it has (gymnasium itself only warns, and the
+    run would go on without rendering). TypeError if ``render_mode`` is not a string."""
+    if render_mode is None:
+        return env
+    if not isinstance(render_mode, str):
+        if env is not None:
+            env.close()
+        raise TypeError(f"render_mode must be a string or None, got {render_mode!r}")
+    if env is None:  # only the type was to be checked
+        return env
+    modes = list(env.metadata.get("render_modes") or [])
+    if render_mode not in modes:
+        env.close()
+        raise ValueError(f"render_mode {render_mode!r} is not one of this env's render modes "
+                         f"{modes}")
+    return env
 
 
 def _env_fn(env_id: str, env_kwargs: dict) -> Callable[[], gym.Env]:

@@ -41,7 +41,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from minirl.envs import make_env, make_vector_env
+from minirl.envs import check_render_mode, make_env, make_vector_env
 from minirl.io import atomic_open
 from minirl.nn import MLP, AdamState, ReLU, Tanh
 from minirl.nn.init import lecun_uniform
@@ -426,6 +426,7 @@ class Agent:
             raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
         if seed is not None:
             seed = check_seed(seed)
+        check_render_mode(None, render_mode)
         if env is not None:  # the caller's own env instance: used as is, left open
             return self._eval_episodes(env, n_episodes, deterministic, seed, close=False)
         if self._env_problem is not None:
@@ -434,7 +435,8 @@ class Agent:
             seed = int(self.eval_rng.integers(2**31))  # so one agent state, one set of returns
         if self.env_spec is not None:  # built from an env object: rebuilt with its wrappers
             kwargs = {} if render_mode is None else {"render_mode": render_mode}
-            env = gym.make(gym.envs.registration.EnvSpec.from_json(self.env_spec), **kwargs)
+            env = check_render_mode(gym.make(
+                gym.envs.registration.EnvSpec.from_json(self.env_spec), **kwargs), render_mode)
             return self._eval_episodes(env, n_episodes, deterministic, seed)
         # Raw observations (flatten=False): predict flattens them as training did.
         env = make_env(self.env_id, render_mode=render_mode, env_kwargs=self.env_kwargs,
@@ -494,6 +496,8 @@ class Agent:
             "opt_steps": {n: st.step for n, st in self.opt_states.items()},
             "extra_state": self.extra_state,
             "env_spec": self.env_spec, "env_problem": self._env_problem,
+            "spaces": {"observation": _space_signature(self.raw_obs_space),
+                       "action": _space_signature(self.action_space)},
             "rng": self.rng.bit_generator.state, "eval_rng": self.eval_rng.bit_generator.state,
         }
         with atomic_open(path, "wb") as f:
@@ -513,6 +517,7 @@ class Agent:
             raise ValueError(f"{path} holds a {meta.get('algo')!r} agent, not {cls.name!r}")
         agent = cls(_saved_env(path, meta, env, training), _saved_config(cls, meta, training),
                     seed=meta["seed"], env_kwargs=meta.get("env_kwargs"))
+        _check_saved_spaces(agent, meta, path)
         agent._prepare_load(meta)
         load_agent_state(agent, meta, arrays, path)
         if env is None:  # rebuilt from the saved id or spec: evaluate rebuilds it the same way
@@ -585,6 +590,27 @@ def _saved_env(path, meta: dict, env, training: bool):
         reason = meta.get("env_problem") or "no env id was saved"
         raise ValueError(f"{path}: cannot rebuild the agent's env ({reason}); pass env= to load")
     return meta["env_id"]
+
+
+def _space_signature(space) -> str:
+    """What of a space a saved agent depends on: a Box's class and shape (its bounds may be
+    wrapped differently at evaluation), every other space in full (``str``)."""
+    if isinstance(space, spaces.Box):
+        return f"Box(shape={tuple(space.shape)})"
+    return str(space)
+
+
+def _check_saved_spaces(agent: Agent, meta: dict, path) -> None:
+    """ValueError if the env ``load`` built has other observation or action spaces than the
+    saved agent's (files from before spaces were saved are not checked)."""
+    saved = meta.get("spaces")
+    if not saved:
+        return
+    for kind, space in (("observation", agent.raw_obs_space), ("action", agent.action_space)):
+        if saved.get(kind) is not None and saved[kind] != _space_signature(space):
+            raise ValueError(f"{path}: the agent was trained with {kind} space {saved[kind]}, "
+                             f"but the env given has {_space_signature(space)} "
+                             f"(saved env id {meta.get('env_id')!r})")
 
 
 def read_saved(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:

@@ -86,3 +86,36 @@ def test_closed_stdout_pipe_is_not_a_traceback():
     r = subprocess.run(f"'{sys.executable}' -m minirl.cli presets | head -c 10 > /dev/null",
                        shell=True, capture_output=True, text=True, timeout=120)
     assert r.stderr == ""
+
+
+def test_eval_with_a_render_mode_the_env_lacks_exits_2(tmp_path, capsys):
+    # gymnasium only warns about an unknown render_mode and the run would go on unrendered.
+    _, run = _train(tmp_path)
+    capsys.readouterr()
+    assert main(["eval", str(run), "--render-mode", "bogus"]) == 2
+    err = capsys.readouterr().err
+    assert "render_mode 'bogus'" in err and "render modes []" in err  # Bandit renders nothing
+
+
+def test_train_says_when_steps_round_up_to_whole_batches(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", "ppo", "--env", "minirl/Bandit-v0", "--steps", "300", "--quiet",
+                 "--out", str(out), "--set", "num_epochs=1", "--set", "hidden_sizes=8",
+                 "--set", "num_envs=8", "--set", "num_steps=32"]) == 0
+    said = capsys.readouterr().out
+    assert "--steps 300 is not a whole number of batches" in said and "to step 512" in said
+    assert len((out / "progress.csv").read_text().splitlines()) == 1 + 2
+    capsys.readouterr()
+    _train(tmp_path, name="whole")  # 512 = 2 batches: nothing to say
+    assert "not a whole number" not in capsys.readouterr().out
+
+
+def test_eval_of_a_model_loaded_on_another_env_names_the_spaces(tmp_path):
+    from minirl.algos import load
+
+    _, run = _train(tmp_path)
+    with pytest.raises(ValueError, match=r"trained with observation space Box\(shape=\(1,\)\), "
+                                         r"but the env given has Box\(shape=\(4,\)\)"):
+        load(run / "model.npz", env="CartPole-v1")
+    with pytest.raises(ValueError, match=r"action space Discrete\(2\).*Box\(shape=\(1,\)\)"):
+        load(run / "model.npz", env="minirl/ContinuousBandit-v0")
