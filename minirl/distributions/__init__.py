@@ -20,6 +20,9 @@ MixtureOfGaussians(logits, means, log_stds)  multimodal imitation policies; samp
                             log_prob (+ backward to all three parameters)
 MultiCategorical(logits, nvec)  MultiDiscrete actions: a product of categoricals (as Categorical)
 Bernoulli(logits)           MultiBinary actions: a product of Bernoullis (as Categorical)
+StateDependentNoise(mean, log_std [F, D], features)  gSDE: a = mu + z(s)^T theta, held noise;
+                            rsample_with_noise(eps), log_prob, entropy, kl (+ backward to
+                            mean, log_std and features); sample_noise(log_std, rng, batch)
 ==========================  ===================================================================
 
 See each module's docstring for the equations and the full method list.
@@ -28,6 +31,7 @@ from minirl.distributions.categorical import Categorical, log_softmax
 from minirl.distributions.gaussian import ATANH_CLIP_EPS, DiagGaussian, TanhGaussian
 from minirl.distributions.mixture import MixtureOfGaussians
 from minirl.distributions.multi import Bernoulli, MultiCategorical
+from minirl.distributions.sde import SDE_EPSILON, StateDependentNoise, sample_noise
 
 __all__ = [
     "ATANH_CLIP_EPS",
@@ -36,6 +40,9 @@ __all__ = [
     "DiagGaussian",
     "MixtureOfGaussians",
     "MultiCategorical",
+    "SDE_EPSILON",
+    "StateDependentNoise",
     "TanhGaussian",
     "log_softmax",
+    "sample_noise",
 ]

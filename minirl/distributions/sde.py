@@ -1,0 +1,291 @@
+"""Generalized state-dependent exploration (gSDE): noise that is a function of the state.
+
+The policy's action is its mean plus a noise that is *linear in the policy's last hidden
+features* z(s) [F], with a random matrix theta_eps [F, D] that is held fixed for several steps:
+
+    a = mu(s) + eps(s),      eps(s) = z(s)^T theta_eps,      theta_eps_jk ~ N(0, sigma_jk^2)
+    sigma = exp(log_std),    log_std [F, D] a free parameter (one std per entry, "full std")
+
+For a fixed state the noise is a sum of independent Gaussians, so the action's marginal law is
+a diagonal Gaussian whose variance depends on the state:
+
+    a | s ~ N(mu(s), diag(var(s))),      var_k(s) = sum_j z_j(s)^2 sigma_jk^2 + epsilon
+
+``epsilon`` (``SDE_EPSILON`` = 1e-6, Stable-Baselines3's value) keeps the variance positive
+where every feature is 0 (z = 0 would give var = 0: log_prob = +-inf, no gradient); it caps
+the smallest std at 1e-3. It is part of the density (log_prob, entropy, kl) only: the
+held-noise action ``rsample_with_noise`` is exactly mu + z^T theta_eps (the two variances
+differ by at most epsilon). Everything this class computes goes through that diagonal
+Gaussian with log std
+
+    ls_k(s) = 1/2 log var_k(s)                                        (float64, see below)
+
+and the chain rule back to (log_std, z):
+
+    d ls_k / d log_std_jk = z_j^2 sigma_jk^2 / var_k          (the share of feature j)
+    d ls_k / d z_j        = z_j sigma_jk^2 / var_k
+
+so every quantity has exact gradients with respect to ``mean``, ``log_std`` AND ``features``.
+Stable-Baselines3's default (``learn_features=False``) treats z as a constant for the noise:
+minirl's actor-critic network does the same and drops ``dfeatures`` (the mean still gets its
+gradient through the last layer); the distribution itself returns them so they are tested.
+
+var_k is computed as (z^2) @ sigma^2 + epsilon when that is finite; when sigma^2 or z^2
+overflow, as exp(logsumexp_j(2 log|z_j| + 2 log_std_jk) (+) log epsilon), so any finite
+input gives a finite (or +inf, the true rounding) log std instead of NaN.
+
+Held noise: the agent draws the standard-normal ``eps`` [F, D] (one per env: [N, F, D]) with
+``sample_noise`` at the start of every rollout and again every ``sde_sample_freq`` steps, and
+acts with a = mu + z^T (sigma * eps) for all the steps in between: the exploration is smooth
+in time (the same state gives the same action while eps is held) and still state dependent.
+
+Paper: Raffin, Kober & Stulp (2021), "Smooth Exploration for Robotic Reinforcement Learning",
+CoRL, arXiv:2005.05719 (Section 3, gSDE). Lecture: IIT Delhi COL778, "Policy Gradients"
+("Policy Gradients for Policies Parameterized as a Gaussian Likelihood"), whose log-likelihood
+gradient this is, with a state-dependent covariance.
+
+API (``[...]`` is the batch shape, ``D`` the action dimension, ``F`` the feature dimension;
+every backward returns ``(dmean [..., D], dlog_std [F, D], dfeatures [..., F])`` in the
+parameters' dtype):
+
+    StateDependentNoise(mean [..., D], log_std [F, D], features [..., F], epsilon=SDE_EPSILON)
+        gaussian            the implied DiagGaussian(mean, ls) (read-only)
+        sample(rng) -> [..., D]           from the marginal N(mu, var) (a fresh theta per row)
+        mode() -> mean
+        rsample_with_noise(eps) -> [..., D]       a = mu + z^T (sigma * eps); eps [F, D] (one
+                                          matrix for the batch) or [..., F, D] (one per row)
+        rsample_with_noise_backward(eps, da) -> (dmean, dlog_std, dfeatures)
+        log_prob(a) -> [...];     log_prob_backward(a, dlogp)
+        entropy() -> [...];       entropy_backward(dent)
+        kl(other) -> [...];       kl_backward(other, dkl) -> (grads of self, grads of other)
+    sample_noise(log_std [F, D], rng, batch_shape=()) -> eps [*batch_shape, F, D] ~ N(0, I)
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kernels._validate import result_dtype
+from minirl.distributions.categorical import (
+    _as_float,
+    _check_rng,
+    _Frozen,
+    _param,
+    _sum_to_shape,
+    _value,
+)
+from minirl.distributions.gaussian import DiagGaussian
+
+__all__ = ["SDE_EPSILON", "StateDependentNoise", "sample_noise"]
+
+#: Added to the state-dependent variance (Stable-Baselines3's ``epsilon``): std >= 1e-3.
+SDE_EPSILON = 1e-6
+
+
+def sample_noise(log_std, rng: np.random.Generator, batch_shape=()) -> np.ndarray:
+    """Standard-normal noise ``eps`` [*batch_shape, F, D] for ``rsample_with_noise``.
+
+    The exploration matrix is theta_eps = exp(log_std) * eps ~ N(0, sigma^2) per entry; it is
+    formed when acting, so the held eps follows log_std if that changes. dtype: log_std's.
+    """
+    log_std = _as_float(log_std, "log_std")
+    if log_std.ndim != 2:
+        raise ValueError(f"log_std must have shape [F, D], got {log_std.shape}")
+    shape = (*tuple(batch_shape), *log_std.shape)
+    return _check_rng(rng).standard_normal(shape).astype(log_std.dtype, copy=False)
+
+
+def _implied_log_std(log_std: np.ndarray, z: np.ndarray, epsilon: float) -> tuple:
+    """``(ls [..., D], ratio)`` in float64: ls = 1/2 log(z^2 @ sigma^2 + epsilon).
+
+    ``ratio`` is a callable ``g [..., D] -> (dlog_std [F, D], dz [..., F])`` applying the
+    chain rule d ls / d(log_std, z) to an upstream gradient g of ls.
+    """
+    L, z = np.asarray(log_std, np.float64), np.asarray(z, np.float64)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        s2 = np.exp(2.0 * L)                     # sigma^2 [F, D]
+        var = (z * z) @ s2 + epsilon              # [..., D]
+    if np.isfinite(s2).all() and np.isfinite(var).all():
+        ls = 0.5 * np.log(var)
+
+        def chain(g):
+            h = g / var                                          # [..., D]
+            z2 = (z * z).reshape(-1, z.shape[-1])
+            dL = s2 * (z2.T @ h.reshape(-1, h.shape[-1]))        # [F, D]
+            dz = z * (h @ s2.T)                                  # [..., F]
+            return dL, dz
+        return ls, chain
+    # Overflow somewhere: everything in log space. t_jk = 2 log|z_j| + 2 L_jk, [..., F, D].
+    with np.errstate(divide="ignore"):
+        log_z2 = 2.0 * np.log(np.abs(z))                         # -inf where z == 0
+    t = log_z2[..., :, None] + 2.0 * L                           # [..., F, D]
+    m = np.maximum(np.max(t, axis=-2), math.log(epsilon))        # [..., D], finite
+    with np.errstate(under="ignore", over="ignore"):
+        total = np.sum(np.exp(t - m[..., None, :]), axis=-2) + np.exp(math.log(epsilon) - m)
+        log_var = m + np.log(total)
+    ls = 0.5 * log_var
+
+    def chain(g):
+        with np.errstate(under="ignore", over="ignore", invalid="ignore"):
+            r = np.exp(2.0 * L - log_var[..., None, :])          # sigma^2 / var, [..., F, D]
+            w = np.exp(t - log_var[..., None, :])                # z^2 sigma^2 / var (<= 1)
+            dL = np.sum(w * g[..., None, :], axis=tuple(range(w.ndim - 2)))
+            dz = np.sum(r * g[..., None, :], axis=-1) * z
+        return dL, dz
+    return ls, chain
+
+
+class StateDependentNoise(_Frozen):
+    """gSDE policy: a | s ~ N(mean, diag(z^2 @ exp(2 log_std) + epsilon)) (module docstring).
+
+    Shapes: mean ``[..., D]``; log_std ``[F, D]``; features ``[..., F]`` with the batch shape
+    of mean. float32 is kept only if all three are float32. Raises ValueError naming the
+    argument for a wrong shape, NaN/inf, or an epsilon that is not a positive finite number.
+    """
+
+    __slots__ = ("mean", "log_std", "features", "epsilon", "gaussian", "batch_shape",
+                 "event_dim", "feature_dim", "dtype", "_chain")
+
+    def __init__(self, mean, log_std, features, epsilon: float = SDE_EPSILON) -> None:
+        mean_in = _as_float(mean, "mean")
+        log_std_in = _as_float(log_std, "log_std")
+        feat_in = _as_float(features, "features")
+        dtype = result_dtype(mean_in, log_std_in, feat_in)
+        mean = _param(mean_in, "mean", dtype)
+        log_std = _param(log_std_in, "log_std", dtype)
+        z = _param(feat_in, "features", dtype)
+        if mean.ndim < 1 or mean.shape[-1] < 1:
+            raise ValueError(f"mean must have shape [..., D] with D >= 1, got {mean.shape}")
+        D = mean.shape[-1]
+        if log_std.ndim != 2 or log_std.shape[1] != D or log_std.shape[0] < 1:
+            raise ValueError(f"log_std must have shape [F, {D}] (F features), got {log_std.shape}")
+        F = log_std.shape[0]
+        if z.shape != (*mean.shape[:-1], F):
+            raise ValueError(f"features must have shape {(*mean.shape[:-1], F)} (mean's batch "
+                             f"shape and F={F}), got {z.shape}")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)) \
+                or not (0.0 < epsilon < math.inf):
+            raise ValueError(f"epsilon must be a positive finite number, got {epsilon!r}")
+        ls, chain = _implied_log_std(log_std, z, float(epsilon))
+        set_ = object.__setattr__
+        set_(self, "mean", mean)            # [..., D]
+        set_(self, "log_std", log_std)      # [F, D]
+        set_(self, "features", z)           # [..., F]
+        set_(self, "epsilon", float(epsilon))
+        set_(self, "gaussian", DiagGaussian(mean, ls.astype(dtype)))   # the marginal law
+        set_(self, "batch_shape", mean.shape[:-1])
+        set_(self, "event_dim", D)
+        set_(self, "feature_dim", F)
+        set_(self, "dtype", dtype)
+        set_(self, "_chain", chain)
+
+    def _init_args(self) -> tuple:
+        return (self.mean, self.log_std, self.features, self.epsilon)
+
+    def __repr__(self) -> str:
+        return (f"StateDependentNoise(batch_shape={self.batch_shape}, D={self.event_dim}, "
+                f"F={self.feature_dim}, epsilon={self.epsilon})")
+
+    def _grads(self, dmean, dls) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(dmean, d implied log std) of the Gaussian -> (dmean, dlog_std, dfeatures)."""
+        dL, dz = self._chain(np.asarray(dls, np.float64))
+        with np.errstate(over="ignore"):
+            return (np.array(np.broadcast_to(dmean, self.mean.shape), dtype=self.dtype),
+                    np.array(dL, dtype=self.dtype), np.array(dz, dtype=self.dtype))
+
+    # -- sampling ------------------------------------------------------------------------------
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """One action per batch element from the marginal N(mean, var), ``[..., D]``.
+
+        Equivalent to a fresh exploration matrix for every row (plus the epsilon variance);
+        the agents explore with ``rsample_with_noise`` and a held eps instead."""
+        return self.gaussian.sample(rng)
+
+    def mode(self) -> np.ndarray:
+        """The deterministic action: the mean, ``[..., D]`` (a copy)."""
+        return self.mean.copy()
+
+    def _noise(self, eps) -> np.ndarray:
+        F, D = self.feature_dim, self.event_dim
+        eps = _as_float(eps, "eps", dtype=self.dtype)
+        if eps.shape != (F, D) and eps.shape != (*self.batch_shape, F, D):
+            raise ValueError(f"eps must have shape {(F, D)} or {(*self.batch_shape, F, D)}, "
+                             f"got {eps.shape}")
+        return eps
+
+    def rsample_with_noise(self, eps) -> np.ndarray:
+        """``a = mean + z^T (exp(log_std) * eps)`` [..., D] for a held standard-normal eps.
+
+        eps: ``[F, D]`` (one exploration matrix for every row) or ``[..., F, D]`` (one per
+        row, e.g. per env). Deterministic given eps: the same state gives the same action.
+        """
+        eps = self._noise(eps)
+        with np.errstate(over="ignore"):
+            theta = np.exp(self.log_std) * eps                   # [(...,) F, D]
+            if eps.ndim == 2:
+                noise = self.features @ theta
+            else:
+                noise = np.einsum("...f,...fd->...d", self.features, theta)
+        return (self.mean + noise).astype(self.dtype, copy=False)
+
+    def rsample_with_noise_backward(self, eps, da) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pathwise gradients of L(a) for a = mean + z^T (sigma * eps):
+
+            dmean = da,   dlog_std_jk = sum_rows z_j sigma_jk eps_jk da_k,
+            dfeatures_j = sum_k sigma_jk eps_jk da_k
+        """
+        eps = self._noise(eps).astype(np.float64)
+        da = _value(da, self.mean.shape, "da", self.dtype).astype(np.float64)
+        z = self.features.astype(np.float64)
+        theta = np.exp(self.log_std.astype(np.float64)) * eps
+        if eps.ndim == 2:
+            z2, da2 = z.reshape(-1, z.shape[-1]), da.reshape(-1, da.shape[-1])
+            dL = theta * (z2.T @ da2)
+            dz = da @ theta.T
+        else:
+            outer = z[..., :, None] * da[..., None, :]           # [..., F, D]
+            dL = _sum_to_shape(theta * outer, self.log_std.shape)
+            dz = np.einsum("...fd,...d->...f", theta, da)
+        with np.errstate(over="ignore"):
+            return (np.array(da, dtype=self.dtype), np.array(dL, dtype=self.dtype),
+                    np.array(dz, dtype=self.dtype))
+
+    # -- log-likelihood, entropy, KL: the implied Gaussian's, chained to (log_std, z) ----------
+
+    def log_prob(self, a) -> np.ndarray:
+        """``log N(a; mean, var) = sum_k [-(a_k - mu_k)^2 / (2 var_k) - ls_k - log(2 pi)/2]``."""
+        return self.gaussian.log_prob(a)
+
+    def log_prob_backward(self, a, dlogp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(dmean, dlog_std [F, D], dfeatures)`` of ``log_prob(a)``."""
+        dmean, dls = self.gaussian.log_prob_backward(a, dlogp)
+        return self._grads(dmean, dls)
+
+    def entropy(self) -> np.ndarray:
+        """``H = D/2 log(2 pi e) + sum_k ls_k(s)``, ``[...]`` (depends on the state via z)."""
+        return self.gaussian.entropy()
+
+    def entropy_backward(self, dent) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(0, dlog_std, dfeatures)`` of ``entropy()``: dH/d ls_k = 1."""
+        dmean, dls = self.gaussian.entropy_backward(dent)
+        return self._grads(dmean, dls)
+
+    def _other(self, other) -> None:
+        if not isinstance(other, StateDependentNoise):
+            raise TypeError(f"other must be a StateDependentNoise, got {type(other).__name__}")
+        if other.mean.shape != self.mean.shape:
+            raise ValueError(f"other must have mean shape {self.mean.shape} like self, got "
+                             f"{other.mean.shape}")
+
+    def kl(self, other: "StateDependentNoise") -> np.ndarray:
+        """``KL(self || other)`` per state, ``[...]``: the implied diagonal Gaussians' KL."""
+        self._other(other)
+        return self.gaussian.kl(other.gaussian)
+
+    def kl_backward(self, other: "StateDependentNoise", dkl) -> tuple[tuple, tuple]:
+        """``((dmean, dlog_std, dfeatures) of self, (dmean, dlog_std, dfeatures) of other)``."""
+        self._other(other)
+        (dmp, dlp), (dmq, dlq) = self.gaussian.kl_backward(other.gaussian, dkl)
+        return self._grads(dmp, dlp), other._grads(dmq, dlq)

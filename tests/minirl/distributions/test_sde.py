@@ -1,0 +1,235 @@
+"""Tests for minirl/distributions/sde.py: the gSDE distribution (StateDependentNoise)."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate
+
+from minirl.distributions import SDE_EPSILON, DiagGaussian, StateDependentNoise, sample_noise
+from minirl.testing.gradcheck import check_gradient
+
+batch_shapes = st.lists(st.integers(1, 3), min_size=0, max_size=2).map(tuple)
+dims = st.integers(1, 3)
+feats = st.integers(1, 4)
+seeds = st.integers(0, 2**32 - 1)
+# Few examples: every one runs (batch + F + F*D) * 2 forward passes per check.
+SETTINGS = settings(max_examples=30)
+
+
+def _params(rng, shape, F, D, ls_shift=0.0):
+    mean = rng.standard_normal(shape + (D,))
+    log_std = rng.uniform(-1.0, 0.5, size=(F, D)) + ls_shift
+    z = rng.standard_normal(shape + (F,))
+    return mean, log_std, z
+
+
+def _check_triple(q, mean, log_std, z, grads, dy):
+    """Gradient-check (dmean, dlog_std, dfeatures) of q(mean, log_std, z), one at a time."""
+    dmean, dlog_std, dz = grads
+    assert dmean.shape == mean.shape and dlog_std.shape == log_std.shape and dz.shape == z.shape
+    check_gradient(lambda m: q(m, log_std, z), mean, dmean, dy)
+    check_gradient(lambda s: q(mean, s, z), log_std, dlog_std, dy)
+    check_gradient(lambda f: q(mean, log_std, f), z, dz, dy)
+
+
+def _implied(mean, log_std, z, eps=SDE_EPSILON):
+    """The diagonal Gaussian of the implied variance, written out independently."""
+    var = (np.asarray(z) ** 2) @ np.exp(2.0 * np.asarray(log_std)) + eps
+    return DiagGaussian(mean, 0.5 * np.log(var))
+
+
+# ----- gradients by central finite differences (float64) ------------------------------------
+
+
+@SETTINGS
+@given(batch_shapes, dims, feats, seeds)
+def test_log_prob_backward(shape, D, F, seed):
+    rng = np.random.default_rng(seed)
+    mean, log_std, z = _params(rng, shape, F, D)
+    a = mean + rng.standard_normal(shape + (D,))
+    dlogp = rng.standard_normal(shape)
+    grads = StateDependentNoise(mean, log_std, z).log_prob_backward(a, dlogp)
+    _check_triple(lambda m, s, f: StateDependentNoise(m, s, f).log_prob(a),
+                  mean, log_std, z, grads, dlogp)
+
+
+@SETTINGS
+@given(batch_shapes, dims, feats, seeds)
+def test_entropy_backward(shape, D, F, seed):
+    rng = np.random.default_rng(seed)
+    mean, log_std, z = _params(rng, shape, F, D)
+    dent = rng.standard_normal(shape)
+    grads = StateDependentNoise(mean, log_std, z).entropy_backward(dent)
+    assert not np.any(grads[0])
+    _check_triple(lambda m, s, f: StateDependentNoise(m, s, f).entropy(),
+                  mean, log_std, z, grads, dent)
+
+
+@SETTINGS
+@given(batch_shapes, dims, feats, seeds)
+def test_kl_backward_both_sides(shape, D, F, seed):
+    rng = np.random.default_rng(seed)
+    p_args, q_args = _params(rng, shape, F, D), _params(rng, shape, F, D)
+    dkl = rng.standard_normal(shape)
+    gp, gq = StateDependentNoise(*p_args).kl_backward(StateDependentNoise(*q_args), dkl)
+    _check_triple(lambda m, s, f: StateDependentNoise(m, s, f).kl(StateDependentNoise(*q_args)),
+                  *p_args, gp, dkl)
+    _check_triple(lambda m, s, f: StateDependentNoise(*p_args).kl(StateDependentNoise(m, s, f)),
+                  *q_args, gq, dkl)
+
+
+@SETTINGS
+@given(batch_shapes, dims, feats, seeds, st.booleans())
+def test_rsample_with_noise_backward(shape, D, F, seed, per_row):
+    rng = np.random.default_rng(seed)
+    mean, log_std, z = _params(rng, shape, F, D)
+    eps = rng.standard_normal((shape if per_row else ()) + (F, D))
+    da = rng.standard_normal(shape + (D,))
+    grads = StateDependentNoise(mean, log_std, z).rsample_with_noise_backward(eps, da)
+    _check_triple(lambda m, s, f: StateDependentNoise(m, s, f).rsample_with_noise(eps),
+                  mean, log_std, z, grads, da)
+
+
+def test_gradients_in_the_overflow_path():
+    """log_std ~ 360: sigma^2 = e^720 overflows float64, so the log-space path runs; its
+    gradients are checked the same way (the values are ~720, finite differences still hold)."""
+    rng = np.random.default_rng(3)
+    mean, log_std, z = _params(rng, (4,), 3, 2, ls_shift=360.0)
+    z[0, 1] = 0.0                                           # a zero feature on that path too
+    d = StateDependentNoise(mean, log_std, z)
+    assert np.all(np.isfinite(d.gaussian.log_std)) and np.all(d.gaussian.log_std > 359)
+    dent = rng.standard_normal(4)
+    _check_triple(lambda m, s, f: StateDependentNoise(m, s, f).entropy(), mean, log_std, z,
+                  d.entropy_backward(dent), dent)
+    a = mean + np.exp(360.0) * rng.standard_normal((4, 2))
+    dlogp = rng.standard_normal(4)
+    _check_triple(lambda m, s, f: StateDependentNoise(m, s, f).log_prob(a), mean, log_std, z,
+                  d.log_prob_backward(a, dlogp), dlogp)
+
+
+# ----- the law of the action ----------------------------------------------------------------
+
+
+def test_log_prob_is_the_implied_diagonal_gaussian():
+    rng = np.random.default_rng(0)
+    mean, log_std, z = _params(rng, (5,), 4, 3)
+    a = rng.standard_normal((5, 3))
+    d, ref = StateDependentNoise(mean, log_std, z), _implied(mean, log_std, z)
+    np.testing.assert_allclose(d.log_prob(a), ref.log_prob(a), rtol=1e-12)
+    np.testing.assert_allclose(d.entropy(), ref.entropy(), rtol=1e-12)
+    q = StateDependentNoise(*_params(rng, (5,), 4, 3))
+    np.testing.assert_allclose(d.kl(q), ref.kl(_implied(q.mean, q.log_std, q.features)),
+                               rtol=1e-12)
+    assert np.all(d.kl(q) > 0) and np.allclose(d.kl(d), 0.0)
+
+
+@pytest.mark.parametrize("z", [[0.7, -1.3, 0.2], [0.0, 0.0, 0.0], [1e-4, 0.0, 0.0]])
+def test_density_integrates_to_one(z):
+    """D = 1: the integral of exp(log_prob) over the real line is 1 (also when var = eps)."""
+    log_std = np.array([[-0.5], [0.3], [-2.0]])
+    d = StateDependentNoise(np.array([0.4]), log_std, np.array(z))
+    sd = float(np.exp(d.gaussian.log_std[0]))
+    total, _ = integrate.quad(lambda x: math.exp(d.log_prob([x])), 0.4 - 40 * sd,
+                              0.4 + 40 * sd, points=[0.4], limit=200)
+    assert total == pytest.approx(1.0, abs=1e-8)
+
+
+def test_held_noise_has_the_implied_variance():
+    """Over many noise draws, a = mu + z^T (sigma * eps) has mean mu and variance
+    z^2 @ sigma^2 per dimension (the epsilon is in the density only)."""
+    rng = np.random.default_rng(0)
+    mean, log_std, z = _params(rng, (2,), 4, 3)
+    d = StateDependentNoise(mean, log_std, z)
+    eps = sample_noise(log_std, rng, (20000, 2))                   # [M, 2, F, D]
+    a = mean + np.einsum("bf,mbfd->mbd", z, np.exp(log_std) * eps)     # [M, 2, D]
+    np.testing.assert_array_equal(d.rsample_with_noise(eps[7]), a[7])
+    var = (z ** 2) @ np.exp(2 * log_std)
+    np.testing.assert_allclose(a.mean(0), mean, atol=4 * np.sqrt(var.max() / 20000))
+    np.testing.assert_allclose(a.var(0), var, rtol=0.05)
+    np.testing.assert_allclose(d.sample(rng).shape, (2, 3))
+
+
+def test_one_noise_matrix_for_the_batch_is_linear_in_the_features():
+    """The same eps for every row: the noise is z(s)^T theta, so equal features give equal
+    noise and doubling the features doubles it (state-dependent and smooth in z)."""
+    rng = np.random.default_rng(1)
+    log_std = rng.uniform(-1, 0, (3, 2))
+    eps = sample_noise(log_std, rng)
+    z = rng.standard_normal(3)
+    d = StateDependentNoise(np.zeros((3, 2)), log_std, np.stack([z, z, 2 * z]))
+    a = d.rsample_with_noise(eps)
+    np.testing.assert_array_equal(a[0], a[1])
+    np.testing.assert_allclose(a[2], 2 * a[0], rtol=1e-14)
+    np.testing.assert_allclose(a[0], z @ (np.exp(log_std) * eps), rtol=1e-14)
+
+
+# ----- extremes, validation, dtype, determinism ---------------------------------------------
+
+
+def test_zero_features_give_the_epsilon_variance_not_nan():
+    d = StateDependentNoise(np.zeros((2, 1)), np.zeros((3, 1)), np.zeros((2, 3)))
+    np.testing.assert_allclose(d.gaussian.log_std, 0.5 * np.log(SDE_EPSILON))   # std 1e-3
+    assert np.all(np.isfinite(d.log_prob(np.array([[0.0], [0.5]]))))
+    for g in d.log_prob_backward(np.array([[0.0], [0.5]]), 1.0) + d.entropy_backward(1.0):
+        assert np.all(np.isfinite(g))
+    np.testing.assert_array_equal(d.rsample_with_noise(np.ones((3, 1))), np.zeros((2, 1)))
+
+
+def test_huge_and_tiny_inputs_stay_finite_or_exact():
+    # features 1e200: z^2 overflows; log std = log|z| + log sigma exactly
+    d = StateDependentNoise(np.zeros(1), np.zeros((1, 1)), np.array([1e200]))
+    np.testing.assert_allclose(d.gaussian.log_std, [200 * math.log(10)], rtol=1e-15)
+    assert np.isfinite(d.log_prob([1e200])) and np.isfinite(d.entropy())
+    # float32 with log_std 40: sigma^2 = e^80 overflows float32, not float64
+    d32 = StateDependentNoise(np.zeros((1, 1), np.float32), np.full((2, 1), 40.0, np.float32),
+                              np.ones((1, 2), np.float32))
+    assert d32.dtype == np.float32 and np.isfinite(d32.log_prob(np.zeros((1, 1), np.float32)))
+
+
+def test_float32_kept_and_float64_wins():
+    f32 = [np.zeros((2, 1), np.float32), np.zeros((3, 1), np.float32), np.ones((2, 3), np.float32)]
+    d = StateDependentNoise(*f32)
+    assert d.dtype == np.float32 and d.log_prob(np.zeros((2, 1), np.float32)).dtype == np.float32
+    assert all(g.dtype == np.float32 for g in d.log_prob_backward(np.zeros((2, 1)), 1.0))
+    assert StateDependentNoise(f32[0], f32[1], f32[2].astype(np.float64)).dtype == np.float64
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    (dict(mean=np.zeros((2, 1)), log_std=np.zeros(3), features=np.zeros((2, 3))), "log_std"),
+    (dict(mean=np.zeros((2, 1)), log_std=np.zeros((3, 2)), features=np.zeros((2, 3))), "log_std"),
+    (dict(mean=np.zeros((2, 1)), log_std=np.zeros((3, 1)), features=np.zeros((2, 4))), "features"),
+    (dict(mean=np.zeros((2, 1)), log_std=np.zeros((3, 1)), features=np.zeros((3, 3))), "features"),
+    (dict(mean=np.zeros((2, 1)), log_std=np.zeros((3, 1)), features=np.full((2, 3), np.nan)),
+     "features"),
+    (dict(mean=np.zeros((2, 1)), log_std=np.zeros((3, 1)), features=np.zeros((2, 3)),
+          epsilon=0.0), "epsilon"),
+    (dict(mean=np.zeros((2, 1)), log_std=np.zeros((3, 1)), features=np.zeros((2, 3)),
+          epsilon=float("inf")), "epsilon"),
+])
+def test_invalid_arguments_are_named(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        StateDependentNoise(**kwargs)
+
+
+def test_noise_shape_and_type_errors():
+    d = StateDependentNoise(np.zeros((2, 1)), np.zeros((3, 1)), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="eps"):
+        d.rsample_with_noise(np.zeros((4, 3, 1)))
+    with pytest.raises(TypeError, match="rng"):
+        sample_noise(np.zeros((3, 1)), 0)
+    with pytest.raises(ValueError, match="log_std"):
+        sample_noise(np.zeros(3), np.random.default_rng(0))
+    with pytest.raises(TypeError, match="StateDependentNoise"):
+        d.kl(DiagGaussian(np.zeros((2, 1)), np.zeros(1)))
+
+
+def test_same_seed_same_noise_and_samples():
+    log_std = np.full((4, 2), -1.0)
+    a, b = (sample_noise(log_std, np.random.default_rng(5), (3,)) for _ in range(2))
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (3, 4, 2)
+    d = StateDependentNoise(np.zeros((3, 2)), log_std, np.ones((3, 4)))
+    np.testing.assert_array_equal(d.sample(np.random.default_rng(9)),
+                                  d.sample(np.random.default_rng(9)))
