@@ -27,10 +27,14 @@ Keys the zoo leaves out take Stable-Baselines3's defaults; a row spells such a k
 wherever minirl's default differs (e.g. SAC's lr). What minirl does not have is recorded in
 the row's ``note`` rather than silently dropped:
 
-* ``use_sde`` (generalized state-dependent exploration, Raffin et al. 2021, arXiv:2005.05719):
-  minirl has no gSDE. Rows that rely on it (PPO/A2C on Pendulum-v1, MountainCarContinuous-v0,
-  the continuous A2C rows) use state-independent Gaussian noise instead; PPO on Pendulum-v1
-  uses a documented alternative that reaches the same return (below).
+* ``use_sde``, ``sde_sample_freq`` (generalized state-dependent exploration, Raffin et al.
+  2021, arXiv:2005.05719) map to the PPO/A2C fields of the same names
+  (``minirl.distributions.StateDependentNoise``; log_std_init then sets every entry of the
+  [features, actions] log-std matrix). The MountainCarContinuous-v0 rows use it as the zoo
+  does. The other rows that rely on it in the zoo (A2C on Pendulum-v1,
+  LunarLanderContinuous-v3, BipedalWalker-v3; SAC rows) still use state-independent noise
+  (not re-measured with gSDE); PPO on Pendulum-v1 uses a documented alternative that
+  reaches the same return (below).
 * ``ortho_init=False`` maps to ``ortho_init=False`` (PyTorch's default uniform init).
 * ``use_rms_prop`` (A2C): minirl's A2C uses Adam (eps 1e-5).
 * ``alive_bonus_offset`` (ARS): no reward offset.
@@ -91,9 +95,8 @@ TABLE: tuple[Preset, ...] = (
     Preset("ppo", "MountainCarContinuous-v0", dict(
         num_envs=1, num_steps=8, minibatch_size=256, gamma=0.9999, lr=7.77e-5, ent_coef=0.00429,
         clip_eps=0.1, num_epochs=10, lam=0.9, max_grad_norm=5.0, vf_coef=0.19,
-        log_std_init=-3.29, ortho_init=False, **_NORM),
-        _zoo("ppo", "MountainCarContinuous-v0"), 20_000,
-        note=f"{_NO_SDE} (the zoo row relies on it: use_sde, log_std_init -3.29)"),
+        log_std_init=-3.29, ortho_init=False, use_sde=True, sde_sample_freq=-1, **_NORM),
+        _zoo("ppo", "MountainCarContinuous-v0"), 20_000),
     Preset("ppo", "Pendulum-v1", dict(
         num_envs=4, num_steps=512, gamma=0.95, lam=0.1, num_epochs=10, minibatch_size=64,
         lr=3e-4, anneal_lr=False, clip_eps=0.2, anneal_clip=False, **_NORM),
@@ -149,9 +152,9 @@ TABLE: tuple[Preset, ...] = (
         _zoo("a2c", "LunarLanderContinuous-v3"), 5_000_000,
         note=f"{_NO_SDE}; RMSprop -> Adam"),
     Preset("a2c", "MountainCarContinuous-v0", dict(
-        num_envs=4, num_steps=100, ent_coef=0.0, log_std_init=0.0, ortho_init=False, **_NORM),
-        _zoo("a2c", "MountainCarContinuous-v0"), 100_000,
-        note=f"{_NO_SDE} (the zoo row relies on it); RMSprop -> Adam"),
+        num_envs=4, num_steps=100, ent_coef=0.0, log_std_init=0.0, ortho_init=False,
+        use_sde=True, sde_sample_freq=16, **_NORM),
+        _zoo("a2c", "MountainCarContinuous-v0"), 100_000, note="RMSprop -> Adam"),
     Preset("a2c", "BipedalWalker-v3", dict(
         num_envs=16, ent_coef=0.0, max_grad_norm=0.5, num_steps=8, lam=0.9, vf_coef=0.4,
         gamma=0.99, norm_adv=False, lr=9.6e-4, anneal_lr=True, log_std_init=-2.0, ortho_init=False,

@@ -42,6 +42,8 @@ __all__ = ["Rollout", "allocate_rollout", "flatten", "EpisodeStats", "RolloutCol
 ActFn = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray, np.ndarray]]
 # value(obs [B, *obs_shape]) -> values [B]
 ValueFn = Callable[[np.ndarray], np.ndarray]
+# reset_noise(rng): redraw the policy's held exploration noise (gSDE)
+NoiseFn = Callable[[np.random.Generator], None]
 
 
 @dataclass
@@ -170,13 +172,24 @@ class RolloutCollector:
             return obs
         return self.obs_normalizer(obs, update=update)
 
-    def collect(self, act: ActFn, value: ValueFn, rng: np.random.Generator) -> Rollout:
-        """Run ``num_steps`` vector steps with ``act``; return the filled buffer (reused)."""
+    def collect(self, act: ActFn, value: ValueFn, rng: np.random.Generator,
+                reset_noise: NoiseFn | None = None, reset_every: int = -1) -> Rollout:
+        """Run ``num_steps`` vector steps with ``act``; return the filled buffer (reused).
+
+        ``reset_noise(rng)`` (a policy with held exploration noise, gSDE) is called before
+        step 0 and, if ``reset_every`` > 0, before every step t with t % reset_every == 0;
+        ``act`` keeps the noise in between (Stable-Baselines3's ``sde_sample_freq`` schedule:
+        counted from the start of each rollout, not reset at episode ends).
+        """
         if self.obs is None:
             raise RuntimeError("call reset(seed) before collect()")
+        if isinstance(reset_every, bool) or not isinstance(reset_every, (int, np.integer)):
+            raise TypeError(f"reset_every must be an integer, got {reset_every!r}")
         b, envs = self.buffer, self.envs
         ended = patch = None
         for t in range(self.num_steps):
+            if reset_noise is not None and (t == 0 or (reset_every > 0 and t % reset_every == 0)):
+                reset_noise(rng)
             obs = self._normalize(self.obs, update=True)
             actions, logp, values = act(obs, rng)
             b.obs[t] = obs

@@ -59,7 +59,9 @@ class A2CConfig:
     hidden_sizes: tuple = (64, 64)     # hidden layer widths
     activation: str = "tanh"           # "tanh" or "relu"
     shared_trunk: bool = False         # one network with a policy head and a value head
-    log_std_init: float = 0.0          # initial log std of Gaussian policies
+    log_std_init: float = 0.0          # initial log std of Gaussian policies (gSDE: every entry)
+    use_sde: bool = False              # Box actions: gSDE, noise z(s)^T theta held for a while
+    sde_sample_freq: int = -1          # gSDE: redraw the noise every k steps; -1/0: per rollout
     action_bounds: str = "clip"        # Box actions: "clip" or "squash" (tanh; minirl.spaces)
     ortho_init: bool = True            # orthogonal init (False: PyTorch's default uniform)
     normalize_obs: bool = False        # running mean/std observation normalization
@@ -70,7 +72,7 @@ class A2CConfig:
     def __post_init__(self):
         check_config(self, lam=(0.0, 1.0), n_step=(1, None), lr=(0.0, None),
                      adam_eps=(1e-12, None), max_grad_norm=(1e-9, None), vf_coef=(0.0, None),
-                     ent_coef=(0.0, None))
+                     ent_coef=(0.0, None), sde_sample_freq=(-1, None))
         if self.action_bounds not in ("clip", "squash"):
             raise ValueError(f"action_bounds must be 'clip' or 'squash', got {self.action_bounds!r}")
         if self.value_target not in VALUE_TARGETS:
@@ -96,7 +98,7 @@ def a2c_loss_and_grad(net: ActorCriticNet, params: np.ndarray, ro: Rollout, adv:
     ddist = dist.log_prob_backward(actions, dlogp)
     if cfg.ent_coef > 0.0:
         dent = dist.entropy_backward(np.full(entropy.shape, -cfg.ent_coef / entropy.size))
-        ddist = ddist + dent if net.discrete else (ddist[0] + dent[0], ddist[1] + dent[1])
+        ddist = ddist + dent if net.discrete else tuple(x + y for x, y in zip(ddist, dent))
     grad = net.backward(params, cache, ddist, cfg.vf_coef * dvalues)
     loss = pi_loss + cfg.vf_coef * v_loss - cfg.ent_coef * float(entropy.mean())
     return loss, grad, {"policy_loss": pi_loss, "value_loss": v_loss,
@@ -127,7 +129,7 @@ class A2C(OnPolicyAgent):
         for k in range(n_iters):
             adam = Adam(lr=cfg.lr * (anneal(done_iters + k) if cfg.anneal_lr else 1.0), eps=cfg.adam_eps)
             # 1. Collect T steps from each of N envs with pi_theta.
-            ro = self.collector.collect(self._act, self._value, self.rng)
+            ro = self._collect()
             # 2-3. Value targets y_t by the chosen estimator; advantages A_t.
             adv, targets = advantages_and_targets(
                 cfg.value_target, ro.rewards, ro.values, ro.next_values, ro.terminated,

@@ -18,6 +18,9 @@ Two classes:
     MultiDiscrete(nvec): logits [B, sum(nvec)]      -> MultiCategorical (one softmax per entry)
     MultiBinary(K):      logits [B, K]              -> Bernoulli (one sigmoid per bit)
     Box(D):      mean   = actor(s) [B, D], log_std [D] (state-independent) -> DiagGaussian
+    Box(D), use_sde=True: mean = actor(s), log_std [F, D] (F = last hidden width), features
+                 z(s) = the actor's last hidden layer -> StateDependentNoise (gSDE; the
+                 features get no gradient through the noise, Stable-Baselines3's default)
     V(s)         = critic(s)[:, 0]  [B]
     shared=True: one MLP s -> [logits or mean | V] (shared hidden layers, two output heads).
 
@@ -42,6 +45,7 @@ import numpy as np
 from gymnasium import spaces
 
 from minirl.envs import check_render_mode, make_env, make_vector_env
+from minirl.distributions.sde import StateDependentNoise, sample_noise
 from minirl.io import atomic_open
 from minirl.nn import MLP, AdamState, ReLU, Tanh
 from minirl.nn.init import lecun_uniform
@@ -163,7 +167,8 @@ class ActorCriticNet:
 
     def __init__(self, obs_dim: int, action_space: spaces.Space | ActionAdapter,
                  hidden_sizes=(64, 64), activation: str = "tanh", shared: bool = False,
-                 log_std_init: float = 0.0, dtype=np.float32, ortho_init: bool = True):
+                 log_std_init: float = 0.0, dtype=np.float32, ortho_init: bool = True,
+                 use_sde: bool = False):
         # The action space's policy head (minirl.spaces): which distribution, how many outputs.
         self.adapter = (action_space if isinstance(action_space, ActionAdapter)
                         else ActionAdapter(action_space, dtype=dtype))
@@ -171,11 +176,17 @@ class ActorCriticNet:
         self.act_dim = self.adapter.head_dim
         self.shared, self.log_std_init = bool(shared), float(log_std_init)
         self.ortho_init = bool(ortho_init)
+        self.use_sde = bool(use_sde)
+        if self.use_sde and self.adapter.kind != "gaussian":
+            raise ValueError("use_sde (gSDE) needs a Box action space, got "
+                             f"{self.adapter.space}")
         act, sizes = ACTIVATIONS[activation], [int(obs_dim), *hidden_sizes]
         self.dtype = np.dtype(dtype)
         self.actor = MLP([*sizes, self.act_dim + (1 if shared else 0)], act, dtype=self.dtype)
         self.critic = None if shared else MLP([*sizes, 1], act, dtype=self.dtype)
-        n_std = self.adapter.n_std
+        # gSDE: one log-std per (feature, action) entry, the [F, D] matrix stored row-major.
+        self.feature_dim = int(sizes[-1])
+        n_std = self.feature_dim * self.act_dim if self.use_sde else self.adapter.n_std
         a = self.actor.n_params
         self.actor_slice, self.log_std_slice = slice(0, a), slice(a, a + n_std)
         self.pi_slice = slice(0, a + n_std)             # what the policy loss moves
@@ -230,12 +241,17 @@ class ActorCriticNet:
         else:
             v, cache_v = self.critic.forward(p_critic, obs, self._ws["critic"])
             head, values = out, v[:, 0]
-        dist = self.adapter.distribution(head, params[self.log_std_slice])
+        if self.use_sde:  # z(s): the input of the actor's output layer (its last hidden)
+            dist = StateDependentNoise(head, params[self.log_std_slice].reshape(
+                self.feature_dim, self.act_dim), cache_a.layer_caches[-1])
+        else:
+            dist = self.adapter.distribution(head, params[self.log_std_slice])
         return dist, values.copy(), (cache_a, cache_v)
 
     def backward(self, params: np.ndarray, cache, ddist, dvalues=None) -> np.ndarray:
-        """dtheta [n_params] from ddist (dlogits [B, A] or (dmean [B, D], dlog_std [D])) and
-        dvalues [B] (None: the critic gets no gradient)."""
+        """dtheta [n_params] from ddist (dlogits [B, A] or (dmean [B, D], dlog_std [D]); gSDE:
+        (dmean, dlog_std [F, D][, dfeatures]), dfeatures ignored) and dvalues [B] (None: the
+        critic gets no gradient)."""
         cache_a, cache_v = cache
         p_actor, p_critic = self._split(params)
         # Written into one persistent buffer whose slices the MLPs have memoized views of
@@ -243,7 +259,7 @@ class ActorCriticNet:
         grad, (g_actor, g_critic) = self._grad, self._grad_split
         dhead = ddist if self.discrete else ddist[0]
         if not self.discrete:
-            grad[self.log_std_slice] = ddist[1]
+            grad[self.log_std_slice] = np.reshape(ddist[1], -1)
         if self.shared:
             dout = np.zeros((dhead.shape[0], self.act_dim + 1), self.dtype)
             dout[:, :self.act_dim] = dhead
@@ -257,10 +273,14 @@ class ActorCriticNet:
         self.actor.backward(p_actor, cache_a, dhead, need_dx=False, out=g_actor)
         return grad.copy()
 
-    def act(self, params: np.ndarray, obs: np.ndarray, rng: np.random.Generator):
-        """Sample a ~ pi(.|s): (actions [B, ...], logp [B], values [B]) — the rollout's ``act``."""
+    def act(self, params: np.ndarray, obs: np.ndarray, rng: np.random.Generator,
+            noise: np.ndarray | None = None):
+        """Sample a ~ pi(.|s): (actions [B, ...], logp [B], values [B]) — the rollout's ``act``.
+
+        gSDE with ``noise`` (standard-normal eps [F, D] or [B, F, D], held by the caller):
+        a = mean + z(s)^T (sigma * eps), no draw from ``rng``."""
         dist, values, _ = self.forward(params, obs)
-        actions = dist.sample(rng)
+        actions = dist.sample(rng) if noise is None else dist.rsample_with_noise(noise)
         return actions, dist.log_prob(actions), values
 
     def value(self, params: np.ndarray, obs: np.ndarray) -> np.ndarray:
@@ -528,7 +548,14 @@ class Agent:
 
 class OnPolicyAgent(Agent):
     """What PPO, A2C and REINFORCE share: the actor-critic network ``self.net`` with flat
-    ``self.params``, optional reward scaling, and a ``RolloutCollector`` of ``[T, N]`` batches."""
+    ``self.params``, optional reward scaling, and a ``RolloutCollector`` of ``[T, N]`` batches.
+
+    gSDE (``config.use_sde``, Box actions): each env explores with its own standard-normal
+    noise ``self.sde_noise`` [N, F, D], drawn from ``self.rng`` at the start of every rollout
+    and every ``config.sde_sample_freq`` steps of it (<= 0: once per rollout), and held in
+    between (Stable-Baselines3's on-policy schedule). It is not saved: every ``learn`` starts
+    with a rollout, which draws it afresh. ``predict(deterministic=False)`` samples the
+    marginal N(mu, var(s)) with the evaluation generator (a fresh noise matrix per call)."""
 
     def _build(self) -> None:
         cfg = self.config
@@ -540,11 +567,31 @@ class OnPolicyAgent(Agent):
         self.net = ActorCriticNet(self.obs_dim, self.action_adapter, cfg.hidden_sizes,
                                   cfg.activation, getattr(cfg, "shared_trunk", False),
                                   cfg.log_std_init, dtype=np.dtype(cfg.dtype),
-                                  ortho_init=getattr(cfg, "ortho_init", True))
+                                  ortho_init=getattr(cfg, "ortho_init", True),
+                                  use_sde=getattr(cfg, "use_sde", False))
         self.params = self.net.init(self.rng)
+        self.sde_noise = None       # gSDE exploration noise eps [N, F, D], held between draws
+
+    def _reset_noise(self, rng: np.random.Generator) -> None:
+        """Draw each env's gSDE noise eps [N, F, D] ~ N(0, I) (theta_eps = sigma * eps)."""
+        log_std = self.params[self.net.log_std_slice].reshape(self.net.feature_dim, -1)
+        self.sde_noise = sample_noise(log_std, rng, (self.config.num_envs,))
 
     def _act(self, obs, rng):
-        return self.net.act(self.params, obs, rng)
+        if not self.net.use_sde:
+            return self.net.act(self.params, obs, rng)
+        if self.sde_noise is None or self.sde_noise.shape[0] != len(obs):
+            self._reset_noise(rng)      # a caller that steps without _collect
+        return self.net.act(self.params, obs, rng, noise=self.sde_noise)
+
+    def _collect(self):
+        """Step 1 of every on-policy algorithm: one ``[T, N]`` rollout with pi_theta (gSDE
+        noise redrawn at its start and every ``sde_sample_freq`` steps)."""
+        if not self.net.use_sde:
+            return self.collector.collect(self._act, self._value, self.rng)
+        return self.collector.collect(self._act, self._value, self.rng,
+                                      reset_noise=self._reset_noise,
+                                      reset_every=self.config.sde_sample_freq)
 
     def _value(self, obs):
         return self.net.value(self.params, obs)

@@ -69,7 +69,9 @@ class PPOConfig:
     hidden_sizes: tuple = (64, 64)     # hidden layer widths of actor and critic
     activation: str = "tanh"           # "tanh" or "relu"
     shared_trunk: bool = False         # one network with a policy head and a value head
-    log_std_init: float = 0.0          # initial log std of Gaussian policies
+    log_std_init: float = 0.0          # initial log std of Gaussian policies (gSDE: every entry)
+    use_sde: bool = False              # Box actions: gSDE, noise z(s)^T theta held for a while
+    sde_sample_freq: int = -1          # gSDE: redraw the noise every k steps; -1/0: per rollout
     action_bounds: str = "clip"        # Box actions: "clip" or "squash" (tanh; minirl.spaces)
     ortho_init: bool = True            # orthogonal init (False: PyTorch's default uniform)
     normalize_obs: bool = False        # running mean/std observation normalization
@@ -81,7 +83,8 @@ class PPOConfig:
         check_config(self, lam=(0.0, 1.0), clip_eps=(1e-6, 0.999), kl_target=(1e-9, None),
                      kl_beta=(1e-9, None), num_epochs=(1, None), minibatch_size=(1, None),
                      lr=(0.0, None), adam_eps=(1e-12, None), max_grad_norm=(1e-9, None), vf_coef=(0.0, None),
-                     vf_clip=(0.0, None), ent_coef=(0.0, None), target_kl=(0.0, None))
+                     vf_clip=(0.0, None), ent_coef=(0.0, None), target_kl=(0.0, None),
+                     sde_sample_freq=(-1, None))
         if self.action_bounds not in ("clip", "squash"):
             raise ValueError(f"action_bounds must be 'clip' or 'squash', got {self.action_bounds!r}")
         if self.loss not in ("clip", "kl"):
@@ -144,7 +147,7 @@ def ppo_loss_and_grad(net: ActorCriticNet, params: np.ndarray, mb: Batch, cfg: P
     if cfg.ent_coef > 0.0:  # d(-c_e mean H)/dH = -c_e / B
         entropy = dist.entropy()
         dent = dist.entropy_backward(np.full(entropy.shape, -cfg.ent_coef / entropy.size))
-        ddist = ddist + dent if net.discrete else (ddist[0] + dent[0], ddist[1] + dent[1])
+        ddist = ddist + dent if net.discrete else tuple(x + y for x, y in zip(ddist, dent))
         loss -= cfg.ent_coef * float(entropy.mean())
     grad = net.backward(params, cache, ddist, cfg.vf_coef * dvalues)
     if cfg.target_kl > 0.0:  # only early stopping needs the minibatch's KL
@@ -217,7 +220,7 @@ class PPO(OnPolicyAgent):
             clip_eps = cfg.clip_eps * (frac_left if cfg.anneal_clip else 1.0)
             beta = self.extra_state["kl_beta"]
             # 1. Collect T steps from each of N envs with pi_k.
-            ro = self.collector.collect(self._act, self._value, self.rng)
+            ro = self._collect()
             # 2. Advantages by GAE(gamma, lam); value targets R_t = A_t + V(s_t).
             adv, returns = advantages_and_targets("gae", ro.rewards, ro.values, ro.next_values,
                                                   ro.terminated, ro.truncated, cfg.gamma, cfg.lam)
