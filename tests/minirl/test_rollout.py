@@ -146,3 +146,24 @@ def test_box_actions_clipped_only_on_the_way_to_the_env():
     b = collector.collect(act, lambda obs: np.zeros(len(obs)), np.random.default_rng(0))
     assert np.all(b.actions == 5.0)  # the sample as drawn, whose log-prob was computed
     np.testing.assert_allclose(b.rewards, 1.0 - (1.0 - 0.5) ** 2)  # the env saw a = 1.0
+
+
+@pytest.mark.parametrize("every,expected", [(4, [0, 4, 8]), (5, [0, 5, 10]), (-1, [0]),
+                                            (0, [0]), (1, list(range(12)))])
+def test_reset_noise_at_rollout_start_and_every_k_steps(every, expected):
+    """gSDE's schedule: a redraw before step 0 of every collect and before each step t with
+    t % every == 0 (every > 0), counted within the rollout, not reset at episode ends."""
+    collector = RolloutCollector(clock_envs(), 12)
+    collector.reset(seed=0)
+    policy, seen, draws = ClockPolicy(), [], []
+    reset_noise = lambda rng: draws.append(len(seen))
+
+    def act(obs, rng):
+        seen.append(obs[2, 0])           # env 2 never ends: its clock is the global step
+        return policy.act(obs, rng)
+    collector.collect(act, policy.value, np.random.default_rng(0), reset_noise, every)
+    assert draws == expected
+    collector.collect(act, policy.value, np.random.default_rng(0), reset_noise, every)
+    assert draws == expected + [12 + t for t in expected]
+    with pytest.raises(TypeError, match="reset_every"):
+        collector.collect(act, policy.value, np.random.default_rng(0), reset_noise, 2.0)

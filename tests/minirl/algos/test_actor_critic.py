@@ -64,3 +64,50 @@ def test_truncation_bootstraps_value_to_infinite_horizon():
 def test_config_rejects_unknown_value_target():
     with pytest.raises(ValueError, match="value_target"):
         A2CConfig(value_target="lambda")
+
+
+# ----- gSDE (use_sde) -----------------------------------------------------------------------
+
+
+def test_a2c_sde_loss_gradient_matches_finite_differences():
+    """With the noise's features held (SB3's learn_features=False), the analytic gradient is
+    the finite-difference gradient of the loss with z(s) fixed at its current value."""
+    from minirl.distributions import StateDependentNoise
+    cfg = A2CConfig(num_envs=2, num_steps=4, hidden_sizes=(8,), ent_coef=0.05, dtype="float64",
+                    use_sde=True, sde_sample_freq=2, log_std_init=-0.5)
+    agent = A2C("Pendulum-v1", cfg)
+    agent.params[agent.net.log_std_slice] += np.random.default_rng(3).normal(0, 0.3, 8)
+    agent._start_learning()
+    ro = agent._collect()
+    rng = np.random.default_rng(0)
+    adv, targets = rng.standard_normal((4, 2)), rng.standard_normal((4, 2))
+    _, grad, _ = a2c_loss_and_grad(agent.net, agent.params, ro, adv, targets, cfg)
+    z0 = agent.net.forward(agent.params, ro.obs.reshape(8, -1))[0].features.copy()
+    frozen = A2C("Pendulum-v1", cfg).net
+    forward = frozen.forward
+    frozen.forward = lambda p, x: (lambda d, v, c: (StateDependentNoise(d.mean, d.log_std, z0),
+                                                    v, c))(*forward(p, x))
+    f = lambda p: a2c_loss_and_grad(frozen, p, ro, adv, targets, cfg)[0]
+    check_gradient(f, agent.params, grad, dy=1.0, rtol=1e-5)
+
+
+def test_a2c_sde_noise_schedule_determinism_and_save_load(tmp_path):
+    from minirl.algos import load
+    cfg = A2CConfig(num_envs=2, num_steps=10, hidden_sizes=(8,), use_sde=True,
+                    sde_sample_freq=4, normalize_obs=True)
+    redraws = []
+    agent = A2C("MountainCarContinuous-v0", cfg, seed=1)
+    reset = agent._reset_noise
+    agent._reset_noise = lambda rng: (redraws.append(agent.collector.episodes._ep_length[0]),
+                                      reset(rng))
+    agent.learn(40)                          # 2 rollouts of 10 steps: draws at t = 0, 4, 8
+    assert redraws == [0, 4, 8, 10, 14, 18]
+    other = A2C("MountainCarContinuous-v0", cfg, seed=1).learn(40)
+    np.testing.assert_array_equal(agent.params, other.params)
+    agent.save(tmp_path / "m.npz")
+    loaded = load(tmp_path / "m.npz")
+    other.learn(40)
+    loaded.learn(40)
+    np.testing.assert_array_equal(loaded.params, other.params)
+    with pytest.raises(ValueError, match="sde_sample_freq"):
+        A2CConfig(sde_sample_freq=-3)

@@ -103,3 +103,141 @@ def test_ppo_learns_corridor():
     cfg = PPOConfig(num_steps=32, **SMALL)
     r, _ = returns_per_iteration(PPO("minirl/Corridor-v0", cfg), 4000)
     assert r[-3:].mean() >= -5.0 and r[-3:].mean() - r[:2].mean() >= 3.0  # optimum is -4
+
+
+# ----- gSDE (use_sde) -----------------------------------------------------------------------
+
+from minirl.distributions import StateDependentNoise  # noqa: E402
+
+SDE_BOX = spaces.Box(-1, 1, (2,))
+
+
+def frozen_feature_net(net, params, obs):
+    """A second net whose gSDE features are held at their value for ``params`` and ``obs``:
+    the function whose gradient minirl computes (SB3's learn_features=False: the noise's
+    features get no gradient; the mean still does, through every layer)."""
+    z0 = net.forward(params, obs)[0].features.copy()
+    frozen = ActorCriticNet(3, SDE_BOX, (8,), dtype=np.float64, use_sde=True)
+    plain_forward = frozen.forward
+
+    def forward(p, x):
+        dist, values, cache = plain_forward(p, x)
+        return StateDependentNoise(dist.mean, dist.log_std, z0), values, cache
+    frozen.forward = forward
+    return frozen
+
+
+@pytest.mark.parametrize("loss", ["clip", "kl"])
+def test_ppo_sde_loss_gradient_matches_finite_differences(loss):
+    rng = np.random.default_rng(1)
+    net = ActorCriticNet(3, SDE_BOX, (8,), dtype=np.float64, use_sde=True, log_std_init=-0.5)
+    params = net.init(np.random.default_rng(2))
+    params[net.log_std_slice] += 0.3 * rng.standard_normal(net.log_std_slice.stop
+                                                           - net.log_std_slice.start)
+    mb = _batch(rng, net, params=params, noise=0.1)
+    cfg = PPOConfig(loss=loss, ent_coef=0.05, dtype="float64", use_sde=True)
+    _, grad, _ = ppo_loss_and_grad(net, params, mb, cfg, clip_eps=0.2, beta=0.7)
+    assert np.any(grad[net.log_std_slice])
+    frozen = frozen_feature_net(net, params, mb.obs)
+    f = lambda p: ppo_loss_and_grad(frozen, p, mb, cfg, 0.2, 0.7)[0]
+    check_gradient(f, params, grad, dy=1.0, rtol=1e-5)
+
+
+def test_sde_net_layout_and_init():
+    net = ActorCriticNet(3, SDE_BOX, (16, 8), dtype=np.float64, use_sde=True,
+                         log_std_init=-3.29, ortho_init=False)
+    params = net.init(np.random.default_rng(0))
+    assert net.feature_dim == 8 and net.log_std_slice.stop - net.log_std_slice.start == 16
+    np.testing.assert_array_equal(params[net.log_std_slice], -3.29)
+    dist = net.forward(params, np.ones((5, 3)))[0]
+    assert isinstance(dist, StateDependentNoise) and dist.log_std.shape == (8, 2)
+    assert dist.features.shape == (5, 8) and np.all(np.abs(dist.features) < 1)  # tanh layer
+    with pytest.raises(ValueError, match="use_sde"):
+        ActorCriticNet(3, spaces.Discrete(2), (8,), use_sde=True)
+
+
+def test_sde_config_is_validated():
+    with pytest.raises(ValueError, match="sde_sample_freq"):
+        PPOConfig(sde_sample_freq=-2)
+    with pytest.raises(ValueError, match="sde_sample_freq"):
+        PPOConfig(sde_sample_freq=1.5)
+    with pytest.raises(ValueError, match="use_sde"):
+        PPOConfig(use_sde="yes")
+    with pytest.raises(ValueError, match="use_sde"):
+        PPO("CartPole-v1", PPOConfig(use_sde=True))
+    PPOConfig(use_sde=True, sde_sample_freq=0)   # 0 and -1: once per rollout, as in SB3
+
+
+def _spy_noise(agent):
+    calls, act = [], agent.net.act
+
+    def spy(params, obs, rng, noise=None):
+        calls.append(noise.copy())
+        return act(params, obs, rng, noise)
+    agent.net.act = spy
+    return calls
+
+
+@pytest.mark.parametrize("freq", [4, -1])
+def test_sde_noise_held_for_sample_freq_steps_then_redrawn(freq):
+    agent = PPO("Pendulum-v1", PPOConfig(num_envs=2, num_steps=12, hidden_sizes=(8,),
+                                         use_sde=True, sde_sample_freq=freq), seed=0)
+    calls = _spy_noise(agent)
+    agent._start_learning()
+    ro = agent._collect()
+    obs, actions = ro.obs.copy(), ro.actions.copy()   # the buffer is reused by the next call
+    agent._collect()
+    assert len(calls) == 24 and calls[0].shape == (2, 8, 1)
+    assert not np.array_equal(calls[0][0], calls[0][1])           # one noise per env
+    period = freq if freq > 0 else 12
+    for t in range(12):
+        np.testing.assert_array_equal(calls[t], calls[period * (t // period)])   # held
+    for t in range(period, 12, period):
+        assert not np.array_equal(calls[t], calls[t - 1])         # redrawn every freq steps
+    assert not np.array_equal(calls[12], calls[11])               # and at the next rollout
+    for t in (0, 5, 11):   # the stored action is mu + z^T (sigma * eps) with the held eps
+        dist = agent.net.forward(agent.params, obs[t])[0]
+        np.testing.assert_allclose(dist.rsample_with_noise(calls[t]), actions[t],
+                                   rtol=1e-6, atol=1e-7)
+
+
+def _sde_agent(seed=0):
+    return PPO("Pendulum-v1", PPOConfig(num_envs=2, num_steps=16, num_epochs=2,
+                                        minibatch_size=16, hidden_sizes=(8,), use_sde=True,
+                                        sde_sample_freq=4, log_std_init=-1.0, ent_coef=0.01,
+                                        normalize_obs=True), seed=seed)
+
+
+def test_sde_same_seed_same_parameters_and_deterministic_predict_is_the_mean():
+    a, b = _sde_agent().learn(64), _sde_agent().learn(64)
+    np.testing.assert_array_equal(a.params, b.params)
+    assert not np.array_equal(a.params, _sde_agent(1).learn(64).params)
+    obs = np.stack([a.envs.single_observation_space.sample() for _ in range(8)])
+    mean = a.net.forward(a.params, a._prepare_obs(obs)[0])[0].mean
+    np.testing.assert_array_equal(a.predict(obs, deterministic=True), np.clip(mean, -2, 2))
+    assert not np.array_equal(a.predict(obs), a.predict(obs, deterministic=True))
+
+
+def test_sde_save_load_round_trip_continues_bit_for_bit(tmp_path):
+    from minirl.algos import load
+    agent = _sde_agent().learn(64)
+    agent.save(tmp_path / "m.npz")
+    loaded = load(tmp_path / "m.npz")
+    assert loaded.config.use_sde and loaded.config.sde_sample_freq == 4
+    np.testing.assert_array_equal(loaded.params[loaded.net.log_std_slice],
+                                  agent.params[agent.net.log_std_slice])   # the [F, D] matrix
+    obs = np.stack([agent.envs.single_observation_space.sample() for _ in range(4)])
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True),
+                                  agent.predict(obs, deterministic=True))
+    np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
+    agent.learn(64)
+    loaded.learn(64)
+    np.testing.assert_array_equal(loaded.params, agent.params)
+    np.testing.assert_array_equal(loaded.sde_noise, agent.sde_noise)
+
+
+def test_ppo_sde_learns_continuous_bandit():
+    cfg = PPOConfig(num_steps=32, lr=3e-3, anneal_lr=False, use_sde=True, log_std_init=-0.5,
+                    **SMALL)
+    r, _ = returns_per_iteration(PPO("minirl/ContinuousBandit-v0", cfg), 4096)
+    assert r[-3:].mean() - r[:2].mean() >= 0.3 and r[-3:].mean() >= 0.85
