@@ -9,7 +9,6 @@
 | sb3-dqn-cartpole     | SB3 DQN, the same settings (torch, one thread)   | the same (reference)          |
 | double-dqn-cartpole  | dqn-cartpole with double=True                    | the same                      |
 | nstep-dqn-cartpole   | dqn-cartpole with n_step=3                       | the same                      |
-| dqn-uniform-init-cartpole | dqn-cartpole with PyTorch's default init    | the same                      |
 | dqn-acrobot          | RL-Zoo Acrobot-v1 settings, 100k                 | mean of last 100 >= -100      |
 | dqn-mountaincar      | RL-Zoo MountainCar-v0 settings, 120k             | mean of last 100 >= -120      |
 
@@ -38,15 +37,22 @@ import numpy as np  # noqa: E402
 
 from minirl.algos.dqn import DQN, DQNConfig  # noqa: E402
 from minirl.envs import make_env  # noqa: E402
+from minirl.evaluation import Evaluator  # noqa: E402
 from minirl.logger import TrainingLog  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 COLUMNS = ["benchmark", "seed", "env", "steps", "criterion", "threshold", "reached",
            "eval_return_mean", "final_return_mean_100", "wall_s", "cpu_s", "gradient_steps",
-           "gradient_steps_per_s", "steps_per_s", "command"]
+           "gradient_steps_per_s", "steps_per_s", "best_eval_return_mean", "best_at_steps",
+           "eval_overhead_s", "command"]
 EVAL_EPISODES = 10
-CARTPOLE = {}  # DQNConfig's defaults are RL-Zoo's CartPole-v1 settings
-ORTHO = {"init": "orthogonal"}  # the runs made with orthogonal init say so explicitly
+CARTPOLE = {}  # DQNConfig's defaults are RL-Zoo's CartPole-v1 settings (init: 'uniform')
+# Periodic deterministic evaluation during CartPole runs (RL-Zoo/SB3 EvalCallback practice):
+# every BEST_EVERY env steps, BEST_EPISODES episodes (seeds 1000000 + k); the best mean's
+# parameters are kept and scored after training with the same 10-episode evaluation as the
+# final model. Reported beside the final model's score, never instead of it; its time is
+# subtracted from the run's wall/CPU time (SB3 runs do no evaluation during training).
+BEST_EVERY, BEST_EPISODES = 5_000, 5
 ACROBOT = dict(lr=6.3e-4, batch_size=128, buffer_size=50_000, learning_starts=0, gamma=0.99,
                target_update_interval=250, train_freq=4, gradient_steps=4,
                exploration_fraction=0.12, exploration_final_eps=0.1)
@@ -81,18 +87,16 @@ class Spec:
 
 
 SPECS = {
-    "dqn-cartpole": Spec("minirl", "CartPole-v1", 50_000, "eval", 475.0, 4, ORTHO),
+    "dqn-cartpole": Spec("minirl", "CartPole-v1", 50_000, "eval", 475.0, 4, CARTPOLE),
     "sb3-dqn-cartpole": Spec("sb3", "CartPole-v1", 50_000, "eval", 475.0, 0, CARTPOLE),
     "double-dqn-cartpole": Spec("minirl", "CartPole-v1", 50_000, "eval", 475.0, 4,
-                                {"double": True, **ORTHO}),
+                                {"double": True}),
     "nstep-dqn-cartpole": Spec("minirl", "CartPole-v1", 50_000, "eval", 475.0, 4,
-                               {"n_step": 3, **ORTHO}),
-    "dqn-uniform-init-cartpole": Spec("minirl", "CartPole-v1", 50_000, "eval", 475.0, 4,
-                                      {"init": "uniform"}),
+                               {"n_step": 3}),
     "dqn-acrobot": Spec("minirl", "Acrobot-v1", 100_000, "last100", -100.0, 3,
-                        {**ACROBOT, **ORTHO}),
+                        ACROBOT),
     "dqn-mountaincar": Spec("minirl", "MountainCar-v0", 120_000, "last100", -120.0, 3,
-                            {**MOUNTAINCAR, **ORTHO}),
+                            MOUNTAINCAR),
 }
 
 
@@ -112,15 +116,45 @@ def evaluate(act, env_id: str, episodes: int = EVAL_EPISODES) -> float:
     return total / episodes
 
 
+class BestModel:
+    """Training callback: the Evaluator's periodic deterministic evaluation, plus a copy of the
+    parameters at the best mean so far, and the time spent evaluating (to subtract)."""
+
+    def __init__(self, inner):
+        self.evaluator = Evaluator(BEST_EVERY, BEST_EPISODES)
+        self.inner, self.params, self.at = inner, None, None
+        self.wall = self.cpu = 0.0
+
+    def __call__(self, agent, metrics):
+        cpu, wall = time.process_time(), time.perf_counter()
+        best = self.evaluator.best
+        self.evaluator(agent, metrics)
+        if self.evaluator.best > best:
+            self.params, self.at = agent.params.copy(), int(metrics["steps"])
+        self.wall += time.perf_counter() - wall
+        self.cpu += time.process_time() - cpu
+        return self.inner(agent, metrics)
+
+
 def run_minirl(spec: Spec, seed: int, steps: int) -> dict:
     agent = DQN(spec.env, DQNConfig(**spec.overrides), seed=seed)
     log = TrainingLog(None, fields=DQN.log_fields)
+    callback = BestModel(log) if spec.criterion == "eval" else log
     cpu, wall = time.process_time(), time.perf_counter()
-    agent.learn(steps, callback=log)
+    agent.learn(steps, callback=callback)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    extra = {}
+    if callback is not log and callback.params is not None:
+        wall, cpu = wall - callback.wall, cpu - callback.cpu
+        final = agent.params
+        agent.params = callback.params
+        extra = {"best_eval_return_mean": round(evaluate(
+            lambda o: int(agent.predict(o, deterministic=True)), spec.env), 1),
+            "best_at_steps": callback.at, "eval_overhead_s": round(callback.wall, 2)}
+        agent.params = final
     grad_steps = int(sum(r.get("gradient_steps", 0) or 0 for r in log.rows))
     ev = evaluate(lambda o: int(agent.predict(o, deterministic=True)), spec.env)
-    return _row(spec, log.recent_mean, ev, wall, cpu, agent.total_steps, grad_steps)
+    return {**_row(spec, log.recent_mean, ev, wall, cpu, agent.total_steps, grad_steps), **extra}
 
 
 def run_sb3(spec: Spec, seed: int, steps: int) -> dict:
