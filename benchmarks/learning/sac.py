@@ -131,7 +131,7 @@ def profile(env_id: str, n_updates: int, warmup_steps: int = 1000) -> list[dict]
                           agent._ws_target)
         t = lap("targets: actor(s'), 2 target critics", t)
         _, gq = critic_gradient(agent.critic, agent.q_params, batch.obs, batch.actions, y,
-                                workspaces=agent._ws_pi[1])
+                                workspace=agent._ws_pi[1])
         t = lap("critics: forward + backward", t)
         agent.q_params, agent.opt_states["critic"] = agent.adam.step(
             agent.q_params, gq, agent.opt_states["critic"])

@@ -5,10 +5,12 @@ Polyak-averaged target critics and a learned temperature alpha.
     pi_phi (tanh-squashed Gaussian rescaled to the action box), log alpha, discount gamma,
     smoothing tau, batch size B
     for each vector env step t = 1, 2, ...:
-      1. Sample a_t ~ pi_phi(.|s_t) (uniform in the box before ``learning_starts``), step the
+      1. Sample a_t ~ pi_phi(.|s_t) (uniform in the box before ``learning_starts``; with
+         ``noise_beta`` > 0 the sample's eps is colored noise over time), step the
          envs, store (s_t, a_t, r_t, s_{t+1}, terminated_t, truncated_t) in D, with s_{t+1}
          the TRUE final observation where an episode was reset
-      repeat ``gradient_steps`` times (once ``learning_starts`` steps and a batch are stored):
+      every ``train_freq``-th t, repeat ``gradient_steps`` times (once ``learning_starts``
+      steps and a batch are stored):
       2. Sample a minibatch {(s_i, a_i, r_i, s'_i, terminated_i)}_{i=1..B} ~ D
       3. Targets: a'_i ~ pi_phi(.|s'_i),
              y_i = r_i + gamma (1 - terminated_i)
@@ -30,7 +32,8 @@ differences there) or of ``minirl.nn``.
 Lecture: Stanford CS224R "Off-Policy Actor-Critic Methods" (version 2: replay buffers, Q(s, a)
 with next actions from the current policy, reparameterization trick, SAC); "Critic Ensembling";
 "Actor Critic: SAC, Algorithm 1: Soft Actor-Critic (no entropy term)".
-Papers: Haarnoja et al. 2018 (arXiv:1801.01290, arXiv:1812.05905). Defaults: RL-Zoo's
+Papers: Haarnoja et al. 2018 (arXiv:1801.01290, arXiv:1812.05905); colored exploration
+noise: Eberhard et al. 2023, "Pink Noise Is All You Need" (ICLR 2023). Defaults: RL-Zoo's
 Pendulum-v1 SAC (Stable-Baselines3 defaults with lr 1e-3).
 """
 from __future__ import annotations
@@ -42,8 +45,9 @@ from gymnasium import spaces
 
 from minirl.algos.base import ACTIVATIONS, Agent, check_config
 from minirl.nn import MLP, Adam, AdamState, polyak_update
-from minirl.objectives.sac import (ACTOR_Q_REDUCTIONS, actor_gradient, critic_gradient,
-                                   critic_subset, policy_head, target_values, temperature_loss)
+from minirl.objectives.sac import (ACTOR_Q_REDUCTIONS, EnsembleWorkspace, actor_gradient,
+                                   colored_noise, critic_gradient, critic_subset, policy_head,
+                                   target_values, temperature_loss)
 from minirl.replay import ReplayBuffer
 from minirl.rollout import EpisodeStats
 
@@ -57,7 +61,9 @@ class SACConfig:
     batch_size: int = 256              # B, transitions per gradient step
     learning_starts: int = 100         # env steps of uniform random actions; updates start
                                        # once this many and batch_size transitions are stored
-    gradient_steps: int = 1            # gradient steps per vector env step (update-to-data)
+    gradient_steps: int = 1            # gradient steps per update round (update-to-data ratio
+                                       # gradient_steps / train_freq per vector env step)
+    train_freq: int = 1                # vector env steps between update rounds
     gamma: float = 0.99                # discount
     tau: float = 0.005                 # Polyak coefficient of the target critics
     lr: float = 1e-3                   # Adam learning rate (actor, critics, temperature)
@@ -69,6 +75,11 @@ class SACConfig:
     auto_alpha: bool = True            # learn alpha against the target entropy
     alpha: float = 1.0                 # fixed alpha, or the initial alpha if auto_alpha
     target_entropy_per_dim: float = -1.0   # target entropy = this * dim(A)
+    noise_beta: float = 0.0            # exploration: the eps of a ~ pi is colored noise with
+                                       # spectrum 1/f^beta over time (0: white, SAC's own
+                                       # i.i.d. sampling; 1: pink, Eberhard et al. 2023)
+    noise_seq_len: int = 1000          # colored noise: sequence length (~ episode length);
+                                       # a new sequence per env at every episode start
     steps_per_iteration: int = 1000    # env steps per iteration (one callback / CSV row)
     save_buffer: bool = True           # include the replay buffer in save() (exact resume)
     vectorization: str = "sync"        # "sync" or "async" vector env
@@ -76,7 +87,8 @@ class SACConfig:
 
     def __post_init__(self):
         check_config(self, buffer_size=(2, None), batch_size=(1, None),
-                     learning_starts=(0, None), gradient_steps=(0, None), tau=(0.0, 1.0),
+                     learning_starts=(0, None), gradient_steps=(0, None), train_freq=(1, None),
+                     noise_beta=(0.0, 10.0), noise_seq_len=(2, None), tau=(0.0, 1.0),
                      lr=(0.0, None), n_critics=(1, None), target_subset=(0, None),
                      alpha=(0.0, None), target_entropy_per_dim=(-1e6, 1e6),
                      steps_per_iteration=(1, None))
@@ -131,10 +143,12 @@ class SAC(Agent):
                                    num_envs=cfg.num_envs, dtype=dt)
         self.episodes = EpisodeStats(cfg.num_envs)
         # Opt-in MLP workspaces (speed only): one per cache that must outlive another forward.
-        self._ws_pi = (self.actor.workspace(), [self.critic.workspace()
-                                                for _ in range(cfg.n_critics)])
+        self._ws_pi = (self.actor.workspace(), EnsembleWorkspace(self.critic))
         self._ws_target = (self.actor.workspace(), self._ws_pi[1])
         self._ws_act = self.actor.workspace()
+        # Colored exploration noise (noise_beta > 0): eps [N, D, L] per env, read at _noise_pos.
+        self._noise = np.zeros((cfg.num_envs, D, cfg.noise_seq_len))
+        self._noise_pos = np.full(cfg.num_envs, cfg.noise_seq_len)
 
     # ----- acting ----------------------------------------------------------------------
 
@@ -161,7 +175,7 @@ class SAC(Agent):
                           self._ws_target)
         # 4. Critic regression onto y (every critic on the same targets).
         loss_q, grad_q = critic_gradient(self.critic, self.q_params, batch.obs, batch.actions,
-                                         y, workspaces=self._ws_pi[1])
+                                         y, workspace=self._ws_pi[1])
         self.q_params, self.opt_states["critic"] = self.adam.step(
             self.q_params, grad_q, self.opt_states["critic"])
         # 5. Actor through the reparameterized sample and the updated critics' input gradients.
@@ -185,8 +199,11 @@ class SAC(Agent):
     def _env_step(self, obs: np.ndarray, uniform: bool) -> np.ndarray:
         """Step 1: act (uniformly in the box if ``uniform``, else a ~ pi), step the envs, store
         the transition with the true next obs; returns the obs to act on next."""
+        cfg = self.config
         if uniform:
-            actions = self.rng.uniform(self.low, self.high, (self.config.num_envs, self.act_dim))
+            actions = self.rng.uniform(self.low, self.high, (cfg.num_envs, self.act_dim))
+        elif cfg.noise_beta > 0.0:
+            actions = self._act_colored(obs)
         else:
             actions = self._act(obs, False, self.rng)
         env_actions = actions.astype(self.action_space.dtype)
@@ -199,7 +216,22 @@ class SAC(Agent):
                 real_next[i] = infos["final_obs"][i]
         self.buffer.add(obs, actions, rewards, real_next, terminated, truncated)
         self.episodes.track(rewards, terminated | truncated)
+        self._noise_pos[terminated | truncated] = cfg.noise_seq_len     # fresh noise next episode
         return next_obs
+
+    def _act_colored(self, obs) -> np.ndarray:
+        """a = offset + scale tanh(mean + std eps) with eps the next step of each env's
+        colored-noise sequence (``colored_noise``; a new one when used up or at an episode
+        start)."""
+        cfg = self.config
+        for i in np.flatnonzero(self._noise_pos >= cfg.noise_seq_len):
+            self._noise[i] = colored_noise(cfg.noise_beta, self._noise.shape[1:], self.rng)
+            self._noise_pos[i] = 0
+        eps = self._noise[np.arange(cfg.num_envs), :, self._noise_pos]             # [N, D]
+        self._noise_pos += 1
+        out, _ = self.actor.forward(self.params, obs, self._ws_act)
+        dist = policy_head(out, self.low, self.high)
+        return dist.offset + dist.scale * np.tanh(dist.mean + dist.std * eps.astype(dist.dtype))
 
     def learn(self, total_steps: int, callback=None) -> "SAC":
         """Train for ``total_steps`` env steps (rounded up to whole vector steps)."""
@@ -208,6 +240,7 @@ class SAC(Agent):
         # Fresh episodes every call (seed from self.rng): a loaded agent continues exactly.
         obs, _ = self.envs.reset(seed=int(self.rng.integers(2**31 - 1)))
         self.episodes.reset()
+        self._noise_pos[:] = cfg.noise_seq_len
         done = 0
         while done < total_steps:
             n, metrics = 0, {}           # env steps of this iteration; its last update's metrics
@@ -216,7 +249,9 @@ class SAC(Agent):
                 seen = self.total_steps + n                                # env steps so far
                 obs = self._env_step(obs, uniform=seen < cfg.learning_starts)   # 1.
                 n += N
-                if seen + N >= max(cfg.learning_starts, 1) and self.buffer.size >= cfg.batch_size:
+                round_due = (seen // N + 1) % cfg.train_freq == 0     # every train_freq-th
+                if (round_due and seen + N >= max(cfg.learning_starts, 1)
+                        and self.buffer.size >= cfg.batch_size):
                     for _ in range(cfg.gradient_steps):                    # 2.-7.
                         metrics = self._update()
             done += n

@@ -40,17 +40,20 @@ Chen et al. 2021 (REDQ, min over a random subset, arXiv:2101.05982).
 """
 from __future__ import annotations
 
+import functools
+from typing import NamedTuple
+
 import numpy as np
 
 from kernels._validate import as_bool, as_float, result_dtype, same_shape
 from minirl.distributions import TanhGaussian
 from minirl.nn import MLP, Linear, Workspace
-from minirl.nn.mlp import ForwardCache
 
 __all__ = [
     "LOG_STD_MIN", "LOG_STD_MAX", "critic_subset", "soft_q_targets", "critic_loss",
     "actor_loss", "temperature_loss", "policy_head", "q_values", "sample_actions",
     "target_values", "critic_gradient", "actor_gradient", "input_gradient",
+    "EnsembleWorkspace", "ensemble_forward", "ensemble_backward", "colored_noise",
 ]
 
 #: The actor's log-std is clamped to [LOG_STD_MIN, LOG_STD_MAX] (Stable-Baselines3's range):
@@ -183,6 +186,45 @@ def temperature_loss(log_alpha: float, logp, target_entropy: float):
     return -float(log_alpha) * c, -c
 
 
+def colored_noise(beta: float, shape: tuple, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian noise with power spectrum S(f) ~ 1/f^beta along the last axis, unit variance.
+
+    shape ``(..., T)``: independent sequences of length T (e.g. ``[N, D, T]``: one per env
+    and action dimension). beta = 0 is white noise, 1 pink, 2 red (Brownian-like: strongly
+    correlated in time, like an Ornstein-Uhlenbeck process far below its cutoff).
+    Algorithm (Timmer & Koenig 1995, as in Eberhard et al.'s reference code): draw the real
+    and imaginary parts of every positive frequency f_k = k/T as N(0, f_k^(-beta/2)) (f_0
+    replaced by 1/T; the imaginary parts at f = 0 and, for even T, at f = 1/2 are 0 and their
+    real parts scaled by sqrt 2), inverse real FFT, divide by the theoretical standard
+    deviation of a sample, so every sample is N(0, 1) marginally (the sequence is stationary).
+    Paper: Eberhard, Hollenstein, Pinneri & Martius 2023, "Pink Noise Is All You Need:
+    Colored Noise Exploration in Deep Reinforcement Learning" (ICLR 2023).
+    """
+    if not (isinstance(beta, (int, float, np.integer, np.floating)) and 0.0 <= beta <= 10.0):
+        raise ValueError(f"beta must be a number in [0, 10], got {beta!r}")
+    shape = tuple(int(n) for n in shape)
+    T = shape[-1] if shape else 0
+    if T < 2 or any(n < 1 for n in shape):
+        raise ValueError(f"shape must end in a sequence length >= 2, got {shape}")
+    f = np.fft.rfftfreq(T)
+    f[0] = 1.0 / T                                   # f_min: the lowest resolved frequency
+    w = f ** (-beta / 2.0)                           # amplitude per frequency
+    s_r = rng.standard_normal((*shape[:-1], len(f))) * w
+    s_i = rng.standard_normal((*shape[:-1], len(f))) * w
+    s_i[..., 0] = 0.0
+    s_r[..., 0] *= np.sqrt(2.0)
+    if T % 2 == 0:                                   # the Nyquist frequency is real
+        s_i[..., -1] = 0.0
+        s_r[..., -1] *= np.sqrt(2.0)
+    # Var(y_t) T^2 = 2 w_0^2 + 4 sum_{0<k<T/2} w_k^2 (+ 2 w_{T/2}^2 for even T): exactly 1
+    # after the division (the reference code leaves out the f = 0 term: variance 1.09 for pink).
+    var = 2.0 * w[0] ** 2 + 4.0 * np.sum(w[1:] ** 2)
+    if T % 2 == 0:
+        var -= 2.0 * w[-1] ** 2
+    sigma = np.sqrt(var) / T
+    return np.fft.irfft(s_r + 1j * s_i, n=T, axis=-1) / sigma
+
+
 # ----- networks: policy head, Q-values, targets and the two gradients -------------------------
 
 def policy_head(out: np.ndarray, low, high) -> TanhGaussian:
@@ -201,20 +243,148 @@ def _inputs(obs: np.ndarray, actions: np.ndarray, dtype) -> np.ndarray:
     return np.concatenate([np.asarray(obs, dtype), np.asarray(actions, dtype)], axis=1)
 
 
-def q_values(critic: MLP, params: np.ndarray, obs, actions, workspaces=None):
-    """``q [K, B]`` = Q_j(s, a) for the K rows of ``params [K, n]``, and the K forward caches.
+class EnsembleCache(NamedTuple):
+    """What ``ensemble_backward`` / ``input_gradient`` need from one ``ensemble_forward``."""
 
-    ``workspaces``: optional list of K ``critic.workspace()`` (one per critic, since each
-    cache must outlive the next critic's forward).
+    layer_caches: list          # per layer: a Linear's input, an activation's output [K, B, .]
+    n_nets: int                 # K
+    batch: int                  # B
+    workspace: "EnsembleWorkspace | None"
+    generation: int             # the workspace's generation at forward time
+
+
+class EnsembleWorkspace:
+    """Preallocated ``[K, B, width]`` buffers for ``ensemble_forward`` / ``ensemble_backward``,
+    keyed by (K, B); a forward with it invalidates the caches of its earlier forwards of
+    the same (K, B) (a backward of such a cache raises ``RuntimeError``). Speed only."""
+
+    def __init__(self, net: MLP):
+        self.net, self._buffers, self._generation = net, {}, {}
+
+    def buffers(self, K: int, B: int) -> tuple[list, list]:
+        key = (K, B)
+        if key not in self._buffers:
+            fwd, bwd, dim = [], [], self.net.in_dim
+            for layer in self.net.layers:
+                out_dim = layer.output_dim(dim)
+                fwd.append(np.empty((K, B, out_dim), self.net.dtype) if layer.has_params else None)
+                bwd.append(np.empty((K, B, dim), self.net.dtype))
+                dim = out_dim
+            self._buffers[key] = (fwd, bwd)
+        return self._buffers[key]
+
+    def _advance(self, K: int, B: int) -> int:
+        self._generation[K, B] = self._generation.get((K, B), 0) + 1
+        return self._generation[K, B]
+
+
+def _stacked_views(net: MLP, params: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """Per layer ``{name: [K, *shape] view}`` of ``params [K, n]`` (rows: the K networks'
+    flat vectors in ``net``'s layout; each matrix stays contiguous, so BLAS reads it in place)."""
+    if params.ndim != 2 or params.shape[1] != net.n_params or params.dtype != net.dtype \
+            or params.strides[1] != params.itemsize:
+        raise ValueError(f"params must be [K, {net.n_params}] {net.dtype} with contiguous rows, "
+                         f"got {params.shape} {params.dtype}")
+    K, out = params.shape[0], []
+    for slots in net._slots:
+        out.append({name: params[:, a:b].reshape(K, *shape) for name, a, b, shape in slots})
+    return out
+
+
+def ensemble_forward(net: MLP, params: np.ndarray, x: np.ndarray,
+                     workspace: EnsembleWorkspace | None = None):
+    """``y [K, B, out]`` of K networks of one architecture on ONE shared input ``x [B, in]``.
+
+    Each Linear layer is one stacked product ``np.matmul([K, B, in], [K, in, out])`` (the
+    first one broadcasts x), so K critics cost one call per layer instead of K; every
+    matrix product and element-wise operation is the one ``net.forward`` does per network.
+    Returns ``(y, EnsembleCache)``.
     """
-    x = _inputs(obs, actions, critic.dtype)
+    x = np.asarray(x, net.dtype)
     K, B = params.shape[0], x.shape[0]
-    q, caches = np.empty((K, B), critic.dtype), []
-    for j in range(K):
-        y, cache = critic.forward(params[j], x, None if workspaces is None else workspaces[j])
-        q[j] = y[:, 0]
-        caches.append(cache)
-    return q, caches
+    views = _stacked_views(net, params)
+    if workspace is not None:
+        outs, generation = workspace.buffers(K, B)[0], workspace._advance(K, B)
+    else:
+        outs, generation = None, 0
+    h, caches = x, []
+    for i, layer in enumerate(net.layers):
+        if isinstance(layer, Linear):
+            v = views[i]
+            y = np.matmul(h, v["weight"], out=None if outs is None else outs[i])
+            y += v["bias"][:, None, :]
+            caches.append(h)
+            h = y
+        else:
+            h, cache = layer.forward({}, h, out=h)      # in place on the Linear's output
+            caches.append(cache)
+    return h, EnsembleCache(caches, K, B, workspace, generation)
+
+
+def _check_cache(cache: EnsembleCache) -> None:
+    ws = cache.workspace
+    if ws is not None and ws._generation.get((cache.n_nets, cache.batch)) != cache.generation:
+        raise RuntimeError("the cache's workspace buffers were overwritten by a later forward")
+
+
+def ensemble_backward(net: MLP, params: np.ndarray, cache: EnsembleCache, dy: np.ndarray,
+                      out: np.ndarray | None = None) -> np.ndarray:
+    """``dparams [K, n]`` of K networks from ``dy [K, B, out]`` (no input gradient).
+
+    Per network: dW = h^T dy, db = sum_B dy, dh = dy W^T through the activations' backward,
+    as ``net.backward(..., need_dx=False)``, with one stacked product per layer.
+    """
+    _check_cache(cache)
+    K, B = params.shape[0], cache.batch
+    views = _stacked_views(net, params)
+    grad = np.empty_like(params) if out is None else out
+    gviews = _stacked_views(net, grad)
+    dxs = None if cache.workspace is None else cache.workspace.buffers(K, B)[1]
+    g = np.asarray(dy, net.dtype)
+    first = next(i for i, l in enumerate(net.layers) if l.has_params)
+    ones = _ones(B, net.dtype)
+    owned = False                                    # g is ours to overwrite (not dy)
+    for i in range(len(net.layers) - 1, first - 1, -1):
+        layer, h = net.layers[i], cache.layer_caches[i]
+        if isinstance(layer, Linear):
+            gv = gviews[i]
+            hT = h.T if h.ndim == 2 else h.transpose(0, 2, 1)
+            np.matmul(hT, g, out=gv["weight"])                        # [K, in, out]
+            np.matmul(ones, g, out=gv["bias"])                        # [K, out]
+            if i == first:
+                break
+            wT = views[i]["weight"].transpose(0, 2, 1)                # [K, out, in]
+            dx = None if dxs is None else dxs[i]
+            if g.shape[2] == 1:      # a Q head: an outer product (matmul's k=1 path is slow)
+                g = np.multiply(g, wT, out=dx)
+                g += 0.0             # as Linear.backward: -0.0 products become +0.0
+            else:
+                g = np.matmul(g, wT, out=dx)
+            owned = True
+        else:
+            dx = dxs[i] if dxs is not None else (g if owned and layer.backward_in_place else None)
+            _, g = layer.backward({}, h, g, dx_out=dx)
+            owned = True
+    return grad
+
+
+@functools.lru_cache(maxsize=8)
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of n ones (the bias gradient 1^T dy as one BLAS product)."""
+    ones = np.ones(n, dtype)
+    ones.flags.writeable = False
+    return ones
+
+
+def q_values(critic: MLP, params: np.ndarray, obs, actions,
+             workspace: EnsembleWorkspace | None = None):
+    """``q [K, B]`` = Q_j(s, a) for the K rows of ``params [K, n]``, and the forward cache.
+
+    All K critics in one ``ensemble_forward`` (one stacked product per layer).
+    ``workspace``: optional ``EnsembleWorkspace(critic)``.
+    """
+    y, cache = ensemble_forward(critic, params, _inputs(obs, actions, critic.dtype), workspace)
+    return y[:, :, 0], cache
 
 
 def sample_actions(actor: MLP, params: np.ndarray, obs, low, high, rng: np.random.Generator,
@@ -237,7 +407,7 @@ def target_values(actor: MLP, actor_params, critic: MLP, target_params, batch, g
 
     a' ~ pi(.|s') from the current actor; next_q from the target critics ``target_params
     [K, n]`` (rows ``subset`` only, if given); then ``soft_q_targets``.
-    ``workspaces``: optional ``(actor workspace, [critic workspaces])``.
+    ``workspaces``: optional ``(actor Workspace, critics' EnsembleWorkspace)``.
     """
     ws_a, ws_q = (None, None) if workspaces is None else workspaces
     a2, logp2, *_ = sample_actions(actor, actor_params, batch.next_obs, low, high, rng, ws_a)
@@ -247,9 +417,9 @@ def target_values(actor: MLP, actor_params, critic: MLP, target_params, batch, g
     return soft_q_targets(batch.rewards, batch.terminated, next_q, logp2, gamma, alpha)
 
 
-def input_gradient(net: MLP, params: np.ndarray, cache: ForwardCache, dy,
+def input_gradient(net: MLP, params: np.ndarray, cache: EnsembleCache, j: int, dy,
                    rows: np.ndarray | None = None) -> np.ndarray:
-    """``dL/dx`` of one ``net.forward(params, x)`` from ``dy = dL/dy``, without ``dL/dparams``.
+    """``dL/dx`` of network ``j`` of one ``ensemble_forward(net, params, x)``, from ``dy``.
 
     The same products as ``net.backward`` minus every weight-gradient product (for a
     256-256 critic, one of its three 256^3 matrix products): the actor loss needs the
@@ -257,42 +427,36 @@ def input_gradient(net: MLP, params: np.ndarray, cache: ForwardCache, dy,
         Linear: dx = dy @ W^T;  activations: their own backward.
     ``rows`` (int indices): only these samples' input gradients, from ``dy`` of those rows
     (the others are zero; rows are independent, so this is the same numbers for them).
-    Shapes: x ``[B, in_dim]``; dy ``[B, out_dim]`` (``[len(rows), out_dim]`` with rows) ->
-    dx like dy's rows, ``[..., in_dim]``.
+    Shapes: params [K, n]; x ``[B, in_dim]``; dy ``[B, out_dim]`` (``[len(rows), out_dim]``
+    with rows) -> dx like dy's rows, ``[..., in_dim]``.
     """
-    ws = cache.workspace
-    if ws is not None and not ws._is_current(cache.batch, cache.generation):
-        raise RuntimeError("the cache's workspace buffers were overwritten by a later forward")
-    views = net.views(params)
+    _check_cache(cache)
+    views = net._layer_params(np.ascontiguousarray(params[j]))
     n = cache.batch if rows is None else len(rows)
     g = np.asarray(dy, net.dtype).reshape(n, net.out_dim)
     for i in range(len(net.layers) - 1, -1, -1):
         layer = net.layers[i]
         if isinstance(layer, Linear):
-            w = views[f"{i}.weight"]
+            w = views[i]["weight"]
             # A one-column dy (the Q head) is an outer product; matmul's k=1 path is ~4x slower.
             g = np.multiply(g, w[:, 0]) if g.shape[1] == 1 else g @ w.T
         else:
-            layer_cache = cache.layer_caches[i]     # the activation's output (or None)
-            if rows is not None and layer_cache is not None:
-                layer_cache = layer_cache.take(rows, axis=0)
+            layer_cache = cache.layer_caches[i]     # the activation's output [K, B, width]
+            layer_cache = layer_cache[j] if rows is None else layer_cache[j].take(rows, axis=0)
             _, g = layer.backward({}, layer_cache, g)
-    return g.reshape(*cache.lead_shape, net.in_dim) if rows is None else g
+    return g
 
 
 def critic_gradient(critic: MLP, params: np.ndarray, obs, actions, targets, weights=None,
-                    workspaces=None, out: np.ndarray | None = None):
+                    workspace: EnsembleWorkspace | None = None, out: np.ndarray | None = None):
     """``(loss, grad [K, n])`` of ``critic_loss`` w.r.t. every critic's flat parameters.
 
     params [K, n]; obs [B, obs_dim]; actions [B, D] (the buffer's actions); targets [B].
     ``out``: optional [K, n] destination for the gradient.
     """
-    q, caches = q_values(critic, params, obs, actions, workspaces)
+    q, cache = q_values(critic, params, obs, actions, workspace)
     loss, dq = critic_loss(q, targets, weights)
-    grad = np.empty_like(params) if out is None else out
-    for j in range(params.shape[0]):
-        critic.backward(params[j], caches[j], dq[j][:, None], need_dx=False, out=grad[j])
-    return loss, grad
+    return loss, ensemble_backward(critic, params, cache, dq[:, :, None], out=out)
 
 
 def actor_gradient(actor: MLP, actor_params: np.ndarray, critic: MLP, critic_params: np.ndarray,
@@ -304,11 +468,11 @@ def actor_gradient(actor: MLP, actor_params: np.ndarray, critic: MLP, critic_par
     ``actor_loss(logp, Q_j(s, a~))`` with critics ``critic_params [K, n]`` held fixed, and
     backpropagates: dQ_j/da from each critic's input gradient (action columns), then
     ``rsample_backward`` (pathwise: tanh, rescale and the log-det of logp), then the actor MLP.
-    ``workspaces``: optional ``(actor workspace, [critic workspaces])``.
+    ``workspaces``: optional ``(actor Workspace, critics' EnsembleWorkspace)``.
     """
     ws_a, ws_q = (None, None) if workspaces is None else workspaces
     a, logp, dist, eps, out, cache = sample_actions(actor, actor_params, obs, low, high, rng, ws_a)
-    q, caches = q_values(critic, critic_params, obs, a, ws_q)
+    q, qcache = q_values(critic, critic_params, obs, a, ws_q)
     loss, dlogp, dq = actor_loss(logp, q, alpha, reduction)
     obs_dim, D = critic.in_dim - a.shape[1], a.shape[1]
     da = np.zeros(a.shape, critic.dtype)
@@ -318,11 +482,11 @@ def actor_gradient(actor: MLP, actor_params: np.ndarray, critic: MLP, critic_par
         for j in range(critic_params.shape[0]):
             rows = np.flatnonzero(dq[j])
             if rows.size:
-                dx = input_gradient(critic, critic_params[j], caches[j], dq[j, rows, None], rows)
+                dx = input_gradient(critic, critic_params, qcache, j, dq[j, rows, None], rows)
                 da[rows] = dx[:, obs_dim:]
     else:
         for j in range(critic_params.shape[0]):
-            da += input_gradient(critic, critic_params[j], caches[j], dq[j][:, None])[:, obs_dim:]
+            da += input_gradient(critic, critic_params, qcache, j, dq[j][:, None])[:, obs_dim:]
     dmean, dlog_std = dist.rsample_backward(eps, da, dlogp)
     # The clamp of log_std passes gradient only where it was not active.
     raw = out[:, D:]

@@ -122,10 +122,41 @@ def test_bad_input():
     for bad, field in [(dict(tau=1.5), "tau"), (dict(n_critics=0), "n_critics"),
                        (dict(target_subset=3), "target_subset"), (dict(actor_q="max"), "actor_q"),
                        (dict(batch_size=0), "batch_size"), (dict(alpha=0.0), "alpha"),
-                       (dict(gamma=2.0), "gamma"), (dict(activation="gelu"), "activation")]:
+                       (dict(gamma=2.0), "gamma"), (dict(activation="gelu"), "activation"),
+                       (dict(train_freq=0), "train_freq"), (dict(noise_beta=-1.0), "noise_beta"),
+                       (dict(noise_seq_len=1), "noise_seq_len")]:
         with pytest.raises(ValueError, match=field):
             SACConfig(**bad)
     with pytest.raises(TypeError, match="SACConfig"):
         SAC("Pendulum-v1", config=object())
     with pytest.raises(ValueError, match="total_steps"):
         SAC("Pendulum-v1", SACConfig(**SMALL)).learn(0)
+
+
+def test_train_freq_schedules_rounds_of_gradient_steps():
+    # 300 vector steps, 2 envs: learning_starts 64 env steps and a batch of 32 stored after
+    # vector step 32; rounds at vector steps 32, 36, ..., 148 (a multiple of 4) = 30 rounds.
+    cfg = SACConfig(num_envs=2, train_freq=4, gradient_steps=3, **SMALL)
+    agent = SAC("Pendulum-v1", cfg, seed=0).learn(300)
+    assert agent.opt_states["critic"].step == 30 * 3
+    one = SAC("Pendulum-v1", SACConfig(num_envs=2, **SMALL), seed=0).learn(300)
+    assert one.opt_states["critic"].step == 150 - 32 + 1
+
+
+def test_colored_exploration_noise_is_deterministic_and_correlated():
+    cfg = SACConfig(noise_beta=2.0, noise_seq_len=50, **SMALL)
+    a = SAC(_constant_reward_env(), cfg, seed=4)
+    b = SAC(_constant_reward_env(), cfg, seed=4)
+    a.learn(200)
+    b.learn(200)
+    np.testing.assert_array_equal(a.params, b.params)
+    np.testing.assert_array_equal(a.buffer.actions, b.buffer.actions)
+    # after learning_starts (64 uniform steps) the policy's eps is red noise: consecutive
+    # actions of an episode move together (white eps: lag-1 correlation ~0 at this init)
+    white = SAC(_constant_reward_env(), SACConfig(**SMALL), seed=4).learn(200)
+
+    def lag1(agent):
+        x = agent.buffer.actions[64:200, 0]
+        x = x - x.mean()
+        return float(np.sum(x[1:] * x[:-1]) / np.sum(x * x))
+    assert lag1(a) > 0.5 and abs(lag1(white)) < 0.3, (lag1(a), lag1(white))

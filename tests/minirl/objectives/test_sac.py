@@ -10,11 +10,15 @@ from minirl.distributions import TanhGaussian
 from minirl.nn import MLP, ReLU, Tanh
 from minirl.objectives.sac import (
     LOG_STD_MAX,
+    EnsembleWorkspace,
     actor_gradient,
     actor_loss,
     critic_gradient,
     critic_loss,
+    colored_noise,
     critic_subset,
+    ensemble_backward,
+    ensemble_forward,
     input_gradient,
     policy_head,
     q_values,
@@ -194,18 +198,47 @@ def test_actor_gradient_zero_through_clamped_log_std():
 def test_input_gradient_equals_the_networks_dx(act, out_dim):
     rng = np.random.default_rng(6)
     net = MLP([4, 16, 16, out_dim], act)
-    p = net.init(rng)
+    p = np.stack([net.init(rng), net.init(rng)])
     x, dy = rng.standard_normal((7, 4)), rng.standard_normal((7, out_dim))
-    y, cache = net.forward(p, x, net.workspace())
-    dx = input_gradient(net, p, cache, dy)
-    _, dx_ref = net.backward(p, cache, dy)
-    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-14)
+    y, cache = ensemble_forward(net, p, x, EnsembleWorkspace(net))
     rows = np.array([5, 0, 3])
-    np.testing.assert_allclose(input_gradient(net, p, cache, dy[rows], rows), dx_ref[rows],
-                               rtol=1e-12, atol=1e-14)
-    net.forward(p, x, cache.workspace)                      # overwrites the cache's buffers
+    for j in range(2):
+        y_ref, cache_ref = net.forward(p[j], x)
+        np.testing.assert_allclose(y[j], y_ref, rtol=1e-12, atol=1e-14)
+        _, dx_ref = net.backward(p[j], cache_ref, dy)
+        np.testing.assert_allclose(input_gradient(net, p, cache, j, dy), dx_ref,
+                                   rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(input_gradient(net, p, cache, j, dy[rows], rows),
+                                   dx_ref[rows], rtol=1e-12, atol=1e-14)
+    ensemble_forward(net, p, x, cache.workspace)           # overwrites the cache's buffers
     with pytest.raises(RuntimeError, match="overwritten"):
-        input_gradient(net, p, cache, dy)
+        input_gradient(net, p, cache, 0, dy)
+    with pytest.raises(RuntimeError, match="overwritten"):
+        ensemble_backward(net, p, cache, np.ones((2, 7, out_dim)))
+
+
+@pytest.mark.parametrize("act,K,B", [(Tanh, 3, 7), (ReLU, 2, 130), (ReLU, 1, 1)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_ensemble_forward_backward_equal_each_networks_own(act, K, B, dtype):
+    """The stacked products give each network's forward and parameter gradient (bit for bit
+    in float64 here; float32 to rounding), with and without a workspace."""
+    rng = np.random.default_rng(7)
+    net = MLP([5, 16, 16, 1], act, dtype=dtype)
+    p = np.stack([net.init(rng) for _ in range(K)])
+    x = rng.standard_normal((B, 5))
+    dy = rng.standard_normal((K, B, 1)).astype(dtype)
+    tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+    for ws in (None, EnsembleWorkspace(net)):
+        y, cache = ensemble_forward(net, p, x, ws)
+        grad = ensemble_backward(net, p, cache, dy)
+        assert y.shape == (K, B, 1) and grad.shape == p.shape and grad.dtype == dtype
+        for j in range(K):
+            y_ref, c = net.forward(p[j], x)
+            np.testing.assert_allclose(y[j], y_ref, **tol)
+            g_ref, _ = net.backward(p[j], c, dy[j], need_dx=False)
+            np.testing.assert_allclose(grad[j], g_ref, **tol)
+    with pytest.raises(ValueError, match="params"):
+        ensemble_forward(net, p.astype(np.float16), x)
 
 
 def test_target_values_match_their_definition():
@@ -227,8 +260,7 @@ def test_target_values_match_their_definition():
 def test_float32_networks_give_float32_gradients():
     actor, critic, phi, theta, obs, rng = _nets(5, dtype=np.float32)
     loss, dphi, logp = actor_gradient(actor, phi, critic, theta, obs, 0.2, LOW, HIGH, rng,
-                                      workspaces=(actor.workspace(),
-                                                  [critic.workspace(), critic.workspace()]))
+                                      workspaces=(actor.workspace(), EnsembleWorkspace(critic)))
     assert dphi.dtype == np.float32 and logp.dtype == np.float32
     loss_q, grad = critic_gradient(critic, theta, obs, rng.uniform(LOW, HIGH, (B, D)),
                                    np.zeros(B, np.float32))
@@ -258,3 +290,42 @@ def test_tanh_gaussian_with_bounds_integrates_to_one_2d():
     p = np.exp(TanhGaussian(m, s, lo, hi).log_prob(a))
     cell = np.prod((hi - lo) / n)
     assert np.sum(p) * cell == pytest.approx(1.0, abs=2e-3)
+
+
+# --- colored exploration noise (Eberhard et al. 2023) -----------------------------------------
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 2.0])
+@pytest.mark.parametrize("T", [64, 65])
+def test_colored_noise_has_unit_variance_and_its_spectrum_autocorrelation(beta, T):
+    n = 4000
+    x = colored_noise(beta, (n, T), np.random.default_rng(0))
+    assert x.shape == (n, T) and x.dtype == np.float64
+    # every time step is N(0, 1) across sequences (stationary, exactly unit variance)
+    np.testing.assert_allclose(x.var(axis=0).mean(), 1.0, atol=0.02)
+    np.testing.assert_allclose(x.mean(), 0.0, atol=0.02)
+    # lag-1 autocorrelation = sum_k S(f_k) cos(2 pi f_k) / sum_k S(f_k), S = f^-beta
+    f = np.fft.rfftfreq(T)
+    f[0] = 1.0 / T
+    w2 = f ** -beta
+    c = np.full(len(f), 2.0)             # weights: DC and (even T) Nyquist count once
+    c[0] = 1.0
+    if T % 2 == 0:
+        c[-1] = 1.0
+    rho = np.sum(c * w2 * np.cos(2 * np.pi * np.fft.rfftfreq(T))) / np.sum(c * w2)
+    emp = np.mean(x[:, 1:] * x[:, :-1])
+    assert emp == pytest.approx(rho, abs=0.02)
+    if beta == 0.0:
+        assert abs(emp) < 0.02
+    else:
+        assert emp > 0.5                 # pink and red noise are correlated in time
+
+
+def test_colored_noise_is_deterministic_and_rejects_bad_input():
+    a = colored_noise(1.0, (2, 3, 100), np.random.default_rng(3))
+    np.testing.assert_array_equal(a, colored_noise(1.0, (2, 3, 100), np.random.default_rng(3)))
+    assert not np.array_equal(a, colored_noise(1.0, (2, 3, 100), np.random.default_rng(4)))
+    for beta, shape in [(-1.0, (5,)), (float("nan"), (5,)), ("1", (5,)), (1.0, (1,)),
+                        (1.0, ()), (1.0, (0, 5))]:
+        with pytest.raises(ValueError, match="beta|shape"):
+            colored_noise(beta, shape, np.random.default_rng(0))
