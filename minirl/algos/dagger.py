@@ -2,7 +2,9 @@
 
     0. Given demonstrations D from the expert, train pi_theta on D (behaviour cloning)
     for iteration i = 0, 1, 2, ...:
-      1. Roll out the learned policy for ``steps_per_iter`` steps: s'_1, a_hat_1, ..., s'_T.
+      1. Roll out the learned policy for T_i = steps_per_iter * steps_growth^i steps (rounded;
+         growth 1: a constant T; growth 2 with T_0 = |D| doubles D every iteration):
+         s'_1, a_hat_1, ..., s'_T.
          ``gate="none"`` (DAgger): at each step the expert's action is executed with
          probability beta_i = beta0 * beta_decay^i, else the learner's (beta0 = 0: the
          slide's pure learner rollout; Ross et al. use beta_1 = 1, beta_i = p^(i-1)).
@@ -12,9 +14,11 @@
       2. Query the expert's action a* = pi_expert(s') at the visited states; the labels are
          every visited state (DAgger) or only the expert-controlled ones (intervention)
       3. Aggregate D <- D u {(s', a*)}
-      4. Update the policy: ``updates_per_iter`` minibatch Adam steps of the BC loss on D
-         (warm-started from the current parameters; the observation normalizer is refit to
-         all of D first)
+      4. Update the policy: ``updates_per_iter`` minibatch Adam steps of the BC loss on D,
+         warm-started from the current parameters (``warm_start=True``) or from fresh
+         parameters and a fresh Adam state (``False``: Ross et al.'s "train classifier
+         pi_{i+1} on D", the same training BC gets on a dataset of that size); the
+         observation normalizer is refit to all of D first
 
 ``learn(total_steps)`` counts environment steps of step 1. Metrics per iteration: ``labels``
 (expert-labelled pairs in D, the demonstrations included: the budget the compounding-errors
@@ -57,7 +61,10 @@ class DAggerConfig(BCConfig):
     expert: str = "auto"               # "auto" (CartPole/Pendulum controller), "cartpole",
     #                                    "pendulum", or a saved agent .npz (or pass expert=)
     init_episodes: int = 1             # expert episodes collected as D when demos is ""
-    steps_per_iter: int = 200          # env steps rolled out per iteration (step 1)
+    steps_per_iter: int = 200          # env steps rolled out in iteration 0 (step 1)
+    steps_growth: float = 1.0          # T_i = round(steps_per_iter * steps_growth^i)
+    warm_start: bool = True            # step 4 continues from the current parameters (else
+    #                                    fresh parameters and Adam state every iteration)
     updates_per_iter: int = 200        # Adam steps on D per iteration (step 4, and step 0)
     beta0: float = 0.0                 # probability of executing the expert's action, i = 0
     beta_decay: float = 0.5            # beta_i = beta0 * beta_decay^i
@@ -70,7 +77,8 @@ class DAggerConfig(BCConfig):
     def __post_init__(self):
         super().__post_init__()
         check_config(self, init_episodes=(1, None), steps_per_iter=(1, None),
-                     updates_per_iter=(1, None), beta0=(0.0, 1.0), beta_decay=(0.0, 1.0),
+                     updates_per_iter=(1, None), steps_growth=(1.0, 100.0),
+                     beta0=(0.0, 1.0), beta_decay=(0.0, 1.0),
                      gate_threshold=(0.0, None), gate_hold=(1, None))
         if self.gate not in GATES:
             raise ValueError(f"gate must be one of {GATES}, got {self.gate!r}")
@@ -211,15 +219,21 @@ class DAgger(BC):
         self.best_params = self.params          # DAgger deploys the latest policy
         return float(np.mean(losses))
 
-    def _rollout(self, beta: float):
-        """Steps 1-2: ``(label_obs, label_actions, n_expert_steps)`` of one rollout segment."""
+    def _restart(self) -> None:
+        """Step 4 with ``warm_start=False``: fresh parameters and Adam state (from self.rng)."""
+        self.params = self.policy.init(self.rng)
+        self.opt_states["policy"] = self.adam.init(self.params)
+
+    def _rollout(self, beta: float, n_steps: int):
+        """Steps 1-2: ``(label_obs, label_actions, n_expert_steps)`` of one rollout segment of
+        ``n_steps`` env steps (rounded up to a multiple of num_envs)."""
         cfg, space = self.config, self.action_space
         n_envs = cfg.num_envs
         if self._obs is None:
             self._obs, _ = self.envs.reset(seed=int(self.rng.integers(2**31 - 1)))
             self._remaining[:] = 0
         lab_obs, lab_act, n_expert = [], [], 0
-        for _ in range(-(-cfg.steps_per_iter // n_envs)):
+        for _ in range(-(-n_steps // n_envs)):
             raw = np.asarray(self._obs, np.float64).reshape(n_envs, -1)
             learner = self._to_env_actions(self.policy.act(
                 self.params, self._normalize(raw), self.rng, cfg.deterministic_rollout))
@@ -255,13 +269,16 @@ class DAgger(BC):
         done = 0
         while done < total_steps:
             beta = dagger_beta(st["dagger_iteration"], cfg.beta0, cfg.beta_decay)
+            steps = int(round(cfg.steps_per_iter * cfg.steps_growth ** st["dagger_iteration"]))
             # 1-2. Roll out (mixed with / taken over by the expert); expert labels.
-            obs, actions, n_expert = self._rollout(beta)
-            n_steps = -(-cfg.steps_per_iter // cfg.num_envs) * cfg.num_envs
+            obs, actions, n_expert = self._rollout(beta, steps)
+            n_steps = -(-steps // cfg.num_envs) * cfg.num_envs
             # 3. Aggregate D <- D u {(s', a*)}.
             if obs.shape[0]:
                 self._aggregate(obs, actions)
-            # 4. Update the policy on D.
+            # 4. Update the policy on D (from fresh parameters unless warm_start).
+            if not cfg.warm_start:
+                self._restart()
             loss = self._update(cfg.updates_per_iter)
             st["dagger_iteration"] += 1
             done += n_steps

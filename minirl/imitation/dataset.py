@@ -251,6 +251,29 @@ class Demonstrations:
         return Demonstrations.from_episodes([self.episode(i) for i in range(n)],
                                             self.observation_space, self.action_space, self.env_id)
 
+    def first_steps(self, n: int) -> "Demonstrations":
+        """The first ``n`` (s, a) pairs in episode order: whole episodes, the last one cut
+        after its ``n``-th step and marked truncated there (unless it terminated). A label
+        budget of ``n`` pairs taken from a stream of whole expert trajectories."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= len(self):
+            raise ValueError(f"n must be an integer in [1, {len(self)}], got {n!r}")
+        episodes, left = [], int(n)
+        for i in range(self.n_episodes):
+            ep = self.episode(i)
+            t = len(ep["actions"])
+            if t >= left:
+                ep = {"obs": ep["obs"][:left + 1], "actions": ep["actions"][:left],
+                      "rewards": ep["rewards"][:left],
+                      "terminated": ep["terminated"][:left].copy(),
+                      "truncated": ep["truncated"][:left].copy()}
+                ep["truncated"][-1] = not ep["terminated"][-1]
+                episodes.append(ep)
+                break
+            episodes.append(ep)
+            left -= t
+        return Demonstrations.from_episodes(episodes, self.observation_space,
+                                            self.action_space, self.env_id)
+
     def equals(self, other: "Demonstrations") -> bool:
         """Bit-identical arrays (and dtypes), spaces and env id."""
         names = ("obs", "actions", "rewards", "terminated", "truncated", "final_obs",

@@ -65,10 +65,20 @@ def cartpole_lqr_gain(q=(1.0, 1.0, 10.0, 1.0), r: float = 1.0) -> np.ndarray:
 
 
 class CartPoleExpert:
-    """Bang-bang LQR controller for CartPole-v1: action 1 (push right) iff -K s > 0."""
+    """Bang-bang LQR controller for CartPole-v1: action 1 (push right) iff -K s > 0.
 
-    def __init__(self):
-        self.gain = cartpole_lqr_gain()  # [4]
+    ``gain``: K ``[4]`` to use instead of the LQR gain (e.g. a less damped controller, the
+    LQR gain with its theta_dot entry scaled down, for the compounding-errors benchmark).
+    Raises ValueError if it is not 4 finite numbers.
+    """
+
+    def __init__(self, gain=None):
+        if gain is None:
+            gain = cartpole_lqr_gain()
+        gain = np.array(gain, dtype=np.float64)
+        if gain.shape != (4,) or not np.all(np.isfinite(gain)):
+            raise ValueError(f"gain must be 4 finite numbers, got {gain!r}")
+        self.gain = gain  # [4]
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         """obs [B, 4] -> actions [B] int64 in {0, 1}."""

@@ -67,6 +67,37 @@ def test_dagger_labels_every_visited_state():
     np.testing.assert_array_equal(agent.data_actions[500:], agent.expert(agent.data_obs[500:]))
 
 
+def test_growing_rollouts_double_D_and_cold_start_matches_bc():
+    from minirl.algos.bc import BC, BCConfig
+    from minirl.imitation import collect_demonstrations
+    demos = collect_demonstrations("cartpole", "CartPole-v1", 1, seed=5).first_steps(40)
+    kw = dict(policy="categorical", batch_size=64, val_fraction=0.0)
+    cfg = _cfg(steps_per_iter=40, steps_growth=2.0, warm_start=False, updates_per_iter=30,
+               **{k: v for k, v in kw.items() if k != "policy"})
+    metrics, snapshots = [], []
+
+    def record(agent, m):
+        metrics.append(m)
+        snapshots.append(agent.params.copy())
+
+    agent = DAgger("CartPole-v1", cfg, seed=3, demos=demos)
+    agent.learn(40 + 80 + 160, callback=record)
+    # T_i = 40 * 2^i: D = 40 -> 80 -> 160 -> 320, the label grid BC is measured on.
+    assert [m["labels"] for m in metrics] == [80, 160, 320]
+    assert [m["steps"] for m in metrics] == [40, 120, 280]
+    # Step 0 is exactly BC on the same data with the same training (same seed, same steps).
+    a = DAgger("CartPole-v1", cfg, seed=3, demos=demos)
+    a._initial_data()
+    a._update(30)
+    bc = BC("CartPole-v1", BCConfig(eval_interval=30, **kw), seed=3, demos=demos).learn(30)
+    np.testing.assert_array_equal(a.params, bc.params)
+    # Cold start: every iteration trains its 30 Adam steps from a fresh Adam state.
+    assert agent.opt_states["policy"].step == 30
+    warm = DAgger("CartPole-v1", _cfg(steps_per_iter=40, updates_per_iter=30, batch_size=64),
+                  seed=3, demos=demos).learn(80)
+    assert warm.opt_states["policy"].step == 90      # step 0 and two iterations, continued
+
+
 def test_beta_one_executes_the_expert():
     metrics = []
     DAgger("CartPole-v1", _cfg(beta0=1.0, beta_decay=0.5), seed=0).learn(
@@ -112,5 +143,9 @@ def test_config_errors():
         DAggerConfig(gate="always")
     with pytest.raises(ValueError, match="beta0"):
         DAggerConfig(beta0=1.5)
+    with pytest.raises(ValueError, match="steps_growth"):
+        DAggerConfig(steps_growth=0.5)
+    with pytest.raises(ValueError, match="warm_start"):
+        DAggerConfig(warm_start="no")
     with pytest.raises(ValueError, match="expert 'nope'"):
         DAgger("CartPole-v1", _cfg(expert="nope"))

@@ -35,6 +35,22 @@ def test_from_episodes_layout_and_views():
                                                                    d.env_id))
 
 
+def test_first_steps_cuts_the_stream_of_episodes():
+    d = _demos()
+    assert d.first_steps(3).equals(d.first_episodes(1))
+    assert d.first_steps(8).equals(d)
+    cut = d.first_steps(5)               # episode 0 whole, episode 1's first 2 steps
+    np.testing.assert_array_equal(cut.episode_lengths, [3, 2])
+    np.testing.assert_array_equal(cut.obs, d.obs[:5])
+    np.testing.assert_array_equal(cut.actions, d.actions[:5])
+    np.testing.assert_array_equal(cut.final_obs[1], d.obs[5])    # s_3 of episode 1
+    assert cut.terminated.tolist() == [False, False, True, False, False]   # ep 0 terminated
+    assert cut.truncated.tolist() == [False, False, False, False, True]    # ep 1 cut
+    for bad in (0, 9, 2.0, True):
+        with pytest.raises(ValueError, match="n must"):
+            d.first_steps(bad)
+
+
 def test_npz_round_trip_is_bit_identical_and_pickle_free(tmp_path):
     d = _demos()
     d.save_npz(tmp_path / "d.npz")

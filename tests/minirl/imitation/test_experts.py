@@ -24,6 +24,19 @@ def test_cartpole_gain_stabilizes_the_linearized_closed_loop():
         == [1, 0]
 
 
+def test_cartpole_expert_with_a_given_gain():
+    k = cartpole_lqr_gain() * np.array([1.0, 1.0, 1.0, 0.35])   # less damped (benchmark's)
+    expert = CartPoleExpert(gain=k)
+    np.testing.assert_array_equal(expert.gain, k)
+    s = np.array([[0.0, 0.0, 0.01, -0.06]])      # leaning right, falling back left fast
+    assert CartPoleExpert()(s).tolist() == [0] and expert(s).tolist() == [1]
+    d = collect_demonstrations(expert, "CartPole-v1", 3, seed=0)
+    np.testing.assert_array_equal(d.episode_returns(), np.full(3, 500.0))
+    for bad in ([1.0, 2.0], [0.0, 0.0, np.nan, 0.0]):
+        with pytest.raises(ValueError, match="gain"):
+            CartPoleExpert(gain=bad)
+
+
 def test_pendulum_expert_swings_up_and_balances():
     d = collect_demonstrations("pendulum", "Pendulum-v1", 10, seed=0)
     returns = d.episode_returns()
