@@ -25,7 +25,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import ast  # noqa: E402
 import csv  # noqa: E402
+import json  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -36,13 +38,16 @@ import numpy as np  # noqa: E402
 
 from minirl.algos.sac import SAC, SACConfig  # noqa: E402
 from minirl.logger import TrainingLog  # noqa: E402
+from minirl.presets import overrides_for  # noqa: E402
 from minirl.nn import polyak_update  # noqa: E402
 from minirl.objectives.sac import (actor_gradient, critic_gradient, critic_subset,  # noqa: E402
                                    target_values, temperature_loss)
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 COLUMNS = ["library", "seed", "env", "steps", "eval_return_mean", "eval_return_std",
-           "return_mean_100", "wall_s", "cpu_s", "steps_per_s", "command"]
+           "return_mean_100", "wall_s", "cpu_s", "steps_per_s", "config", "command"]
+#: Issue 13's threshold on the final deterministic evaluation, per environment.
+THRESHOLDS = {"Pendulum-v1": -200.0, "MountainCarContinuous-v0": 90.0}
 EVAL_EPISODES, EVAL_SEED = 10, 10_000
 
 
@@ -61,14 +66,15 @@ def evaluate(act, env_id: str) -> np.ndarray:
     return out
 
 
-def run_minirl(env_id: str, seed: int, steps: int) -> dict:
-    agent = SAC(env_id, SACConfig(), seed=seed)
+def run_minirl(env_id: str, seed: int, steps: int, overrides: dict | None = None) -> dict:
+    agent = SAC(env_id, SACConfig(**(overrides or {})), seed=seed)
     log = TrainingLog(None)
     cpu, wall = time.process_time(), time.perf_counter()
     agent.learn(steps, callback=log)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     ev = evaluate(lambda o: agent.predict(o, deterministic=True), env_id)
-    return _row("minirl", env_id, seed, agent.total_steps, ev, log.recent_mean, wall, cpu)
+    row = _row("minirl", env_id, seed, agent.total_steps, ev, log.recent_mean, wall, cpu)
+    return {**row, "config": json.dumps(overrides or {}, sort_keys=True)}
 
 
 def run_sb3(env_id: str, seed: int, steps: int) -> dict:
@@ -101,7 +107,7 @@ def _row(lib, env_id, seed, steps, ev, mean100, wall, cpu) -> dict:
             "eval_return_mean": round(float(ev.mean()), 1),
             "eval_return_std": round(float(ev.std()), 1),
             "return_mean_100": round(float(mean100), 1), "wall_s": round(wall, 2),
-            "cpu_s": round(cpu, 2), "steps_per_s": round(steps / wall, 1)}
+            "cpu_s": round(cpu, 2), "steps_per_s": round(steps / wall, 1), "config": ""}
 
 
 # ----- where the time of one gradient step goes ----------------------------------------------
@@ -191,26 +197,97 @@ def _read(pattern: str) -> list[dict]:
     return rows
 
 
-def _floor_sentence(peer: list, prof: list) -> str:
-    """SB3's CPU time per env step against 3x minirl's matmul floor, from the measured rows."""
+def _floor_sentence(mini: list, peer: list, prof: list) -> str:
+    """One command's arithmetic: SB3's CPU per env step against minirl's matmul floor."""
     mm = [float(r["us_per_update"]) for r in prof if r["section"].startswith("one 256")]
-    if not (peer and mm):
+    if not (mini and peer and mm):
         return ""
     sb3_ms = _median(peer, "cpu_s") / _median(peer, "steps") * 1e3
+    mini_ms = _median(mini, "cpu_s") / _median(mini, "steps") * 1e3
     floor_ms = 15 * mm[0] / 1e3
-    return (f" Here: SB3 used {sb3_ms:.2f} ms of CPU per env step (median), so 3x its speed "
-            f"means at most {sb3_ms / 3:.2f} ms per step for minirl, against a floor of "
-            f"15 x {mm[0] / 1e3:.3f} = {floor_ms:.2f} ms of matrix products alone.")
+    return (f" Matmul floor (this command's profile): 15 x {mm[0] / 1e3:.3f} ms = "
+            f"{floor_ms:.2f} ms per env step. SB3 used {sb3_ms:.2f} ms of CPU per env step, "
+            f"so 3x its speed means at most {sb3_ms / 3:.2f} ms per step for minirl; minirl "
+            f"used {mini_ms:.2f} ms ({mini_ms / floor_ms:.2f}x the floor). Even a minirl step "
+            f"that were nothing but its 15 products would be {sb3_ms / floor_ms:.2f}x SB3.")
 
 
-def write_markdown(env_id: str) -> Path:
-    """Rebuild ``learning_sac.md`` from the CSVs of ``env_id`` and the profile CSV."""
+def _profiles(commands: list) -> list[str]:
+    """Section table of every profile CSV, one column per producing command."""
+    profs = {}
+    for path in sorted(RESULTS.glob("learning_sac_profile*.csv")):
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if rows:
+            profs[rows[0]["command"]] = rows
+    if not profs:
+        return []
+    cols = list(profs)
+    lines = ["", "## Where one gradient step's time goes (minirl, thread CPU time)", "",
+             "us per update after 1000 env steps of warm-up, Pendulum-v1, default config; one "
+             "column per producing command:", ""]
+    for i, c in enumerate(cols, 1):
+        num = f" (command {commands.index(c) + 1} above)" if c in commands else ""
+        lines.append(f"{'ABCDEFGH'[i - 1]}. `{c}`{num}")
+    lines += ["", "| section | " + " | ".join(f"{'ABCDEFGH'[i]} us (share)"
+                                               for i in range(len(cols))) + " |",
+              "|---|" + "---|" * len(cols)]
+    sections = list(dict.fromkeys(r["section"] for c in cols for r in profs[c]))
+    for sec in sections:
+        cells = []
+        for c in cols:
+            r = next((r for r in profs[c] if r["section"] == sec), None)
+            cells.append("" if r is None else r["us_per_update"]
+                         + (f" ({r['share']})" if r["share"] else ""))
+        lines.append(f"| {sec} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _config_text(row: dict) -> str:
+    """The row's config overrides, minus those equal to SACConfig's defaults."""
+    cfg = json.loads(row.get("config") or "{}")
+    default = SACConfig()
+    diff = {k: v for k, v in cfg.items() if getattr(default, k, None) != (
+        tuple(v) if isinstance(v, list) else v)}
+    return ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v}"
+                     for k, v in sorted(diff.items())) or "defaults"
+
+
+def _other_envs(commands: list) -> list[str]:
+    """The section for every environment but Pendulum-v1 (minirl only)."""
+    rows = [r for r in _read("learning_sac-*.csv") if r["env"] != "Pendulum-v1"]
+    if not rows:
+        return []
+    rows.sort(key=lambda r: (r["env"], commands.index(r["command"]), int(r["seed"])))
+    lines = ["", "## Other environments (minirl only)", "",
+             "Final deterministic evaluation after the listed steps (10 episodes, env seeds "
+             f"{EVAL_SEED}..{EVAL_SEED + EVAL_EPISODES - 1}); config: the fields that differ "
+             "from SACConfig's defaults.", "",
+             "| env | seed | steps | config | eval return (mean ± std) | last-100 training mean "
+             "| CPU s | command |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['env']} | {r['seed']} | {r['steps']} | {_config_text(r)} | "
+                     f"{r['eval_return_mean']} ± {r['eval_return_std']} | {r['return_mean_100']}"
+                     f" | {r['cpu_s']} | {commands.index(r['command']) + 1} |")
+    for env, thr in THRESHOLDS.items():
+        for c in commands:
+            sel = [r for r in rows if r["env"] == env and r["command"] == c]
+            if sel:
+                ok = sum(float(r["eval_return_mean"]) >= thr for r in sel)
+                lines += ["", f"{env}, command {commands.index(c) + 1} ({_config_text(sel[0])}):"
+                          f" {ok}/{len(sel)} seeds evaluate at >= {thr:g}."]
+    return lines
+
+
+def write_markdown(env_id: str = "Pendulum-v1") -> Path:
+    """Rebuild ``learning_sac.md`` from every result CSV and the profile CSV."""
     tag = env_id.split("-")[0].lower()
     mini, peer = (sorted(_read(f"learning_{name}-{tag}*.csv"), key=lambda r: int(r["seed"]))
                   for name in ("sac", "sb3-sac"))
-    prof = _read("learning_sac_profile.csv")
-    commands = list(dict.fromkeys(r["command"] for r in mini + peer))
-    lines = [f"# SAC on {env_id}: minirl vs Stable-Baselines3", "", "Produced by:", ""]
+    others = [r for r in _read("learning_sac-*.csv") if r["env"] != env_id]
+    commands = list(dict.fromkeys(r["command"] for r in mini + peer + others))
+    lines = [f"# SAC on {env_id}: minirl vs Stable-Baselines3, and other environments", "",
+             "Produced by:", ""]
     lines += [f"    {c}" for c in commands]
     lines += ["", "One BLAS / torch thread; within one command both libraries run back to back in "
               "the same process, seed by seed, on a 2-core machine shared with other jobs (wall "
@@ -223,7 +300,8 @@ def write_markdown(env_id: str) -> Path:
                      f"± {r['eval_return_std']} | {r['return_mean_100']} | {r['wall_s']} | "
                      f"{r['cpu_s']} | {r['steps_per_s']} | {commands.index(r['command']) + 1} |")
     ok = sum(float(r["eval_return_mean"]) >= -200 for r in mini)
-    lines += ["", f"minirl: {ok}/{len(mini)} seeds evaluate at >= -200 (issue: at least 4 of 5)."]
+    lines += ["", f"minirl: {ok} of its {len(mini)} runs above (all commands) evaluate at >= -200 "
+              "(issue: at least 4 of 5 seeds)."]
     for i, c in enumerate(commands, 1):
         m = [r for r in mini if r["command"] == c]
         p = [r for r in peer if r["command"] == c]
@@ -239,37 +317,35 @@ def write_markdown(env_id: str) -> Path:
                   f" / {_median(p, 'eval_return_mean'):.1f}. Wall-clock steps/s {sm:.1f} / "
                   f"{ss:.1f} = {sm / ss:.2f}x, wall {wm:.1f} s / {ws:.1f} s: only meaningful if "
                   "the machine's load was the same during both runs (check CPU s / wall s). "
-                  "Issue target: >= 3x SB3's steps/s."]
-    if prof:
-        lines += ["", "## Where one gradient step's time goes (minirl, thread CPU time)", "",
-                  f"Produced by `{prof[0].get('command') or '(the first command above)'}`, "
-                  "after 1000 env steps of warm-up, Pendulum-v1, default config.", "",
-                  "| section | us per update | share |", "|---|---|---|"]
-        lines += [f"| {r['section']} | {r['us_per_update']} | {r['share']} |" for r in prof]
+                  "Issue target: >= 3x SB3's steps/s." + _floor_sentence(
+                      m, p, [r for r in _read("learning_sac_profile*.csv") if r["command"] == c])]
+    lines += _profiles(commands)
+    lines += _other_envs(commands)
     lines += ["", "## Notes", "",
-              "- Speed target: a gradient step of this SAC (two 256x256 critics, batch 256) is "
-              "at least 15 products of 256x256x256 float32 matrices (see the profile); at one "
-              "BLAS thread their time alone bounds minirl's steps/s. SB3's step does the same "
-              "products plus three more (its actor-loss backward also forms both critics' weight "
-              "gradients and sends every sample through both critics, not only its min), so "
-              "3x SB3's steps/s would need SB3 to spend at least 3x the matmul floor per step; "
-              "where it does not, the 3x target is out of reach at one thread whatever the "
-              "overhead." + _floor_sentence(peer, prof),
-              "- Load: the runs shared 2 cores with many other jobs (load average 8 to 27), so "
-              "wall times mostly measure the load. CPU time is steadier but not immune: SB3's "
-              "earlier quiet-machine figure quoted in the issue (20k steps in 219 s of wall "
-              "time, so at most 219 s of CPU) is well below the CPU time it took here; against "
-              "that figure minirl's CPU time here would be a much smaller ratio. Re-measure "
-              "both back to back on a quiet machine before quoting a speed-up.",
+              "- Speed target and the matmul floor: a gradient step of this SAC (two 256x256 "
+              "critics, batch 256) is at least 15 products of 256x256x256 float32 matrices: "
+              "targets 3 (actor on s', two target critics), critics 6 (two forwards, two x "
+              "(dW, dx) backwards), actor 6 (its forward, two critic forwards, the critics' "
+              "input gradients over B rows in total, its dW and dx). Every other operation is "
+              "O(B x 256) or smaller. At one BLAS thread one such product takes ~0.33 ms here "
+              "(~100 GFLOP/s, about one core's float32 FMA peak), so 15 of them take ~4.9 ms; "
+              "SB3's step does the same products plus three more (its actor-loss backward also "
+              "forms both critics' weight gradients and sends every sample through both "
+              "critics). minirl at 3x SB3's steps/s needs SB3 to spend at least 3x minirl's "
+              "floor per step (~14.7 ms of CPU) even if minirl had no other cost; where SB3 "
+              "spends less (see the arithmetic under each command), 3x is out of reach at one "
+              "thread for any implementation of the same arithmetic (only fewer products, i.e. "
+              "other hyperparameters, or more threads could get there).",
+              "- Load: the machine has 2 cores shared with other sessions' jobs (load average "
+              "1 to 27 during these runs), so wall times mostly measure the load; CPU time is "
+              "steadier but not immune (cache contention inflates both libraries' CPU time). "
+              "Compare speed only within one command, where both ran back to back.",
               "- A command may have been stopped before its last seed: its results are the "
               "rows listed with its number, nothing more.",
-              "- Rows of different commands may come from different minirl commits whose "
-              "updates are bit-identical (same learning curves); compare speed only within one "
-              "command.",
+              "- Rows of different commands may come from different minirl commits (the same "
+              "algorithm; a change of float rounding alters a learning curve slightly).",
               "- minirl starts updating once `learning_starts` (100) steps and one batch (256 "
-              "transitions) are stored; SB3 starts at 100 and samples with replacement.",
-              "- Not run: MountainCarContinuous-v0 and the MuJoCo tasks (InvertedPendulum-v5, "
-              "HalfCheetah-v5) - no CPU time was left on the shared machine."]
+              "transitions) are stored; SB3 starts at 100 and samples with replacement."]
     out = RESULTS / "learning_sac.md"
     out.write_text("\n".join(lines) + "\n")
     return out
@@ -287,18 +363,28 @@ def main(argv=None) -> int:
     p.add_argument("--no-peer", action="store_true", help="skip Stable-Baselines3")
     p.add_argument("--suffix", default="", help="CSV name suffix (several commands, one table)")
     p.add_argument("--table-only", action="store_true", help="only rebuild learning_sac.md")
+    p.add_argument("--preset", action="store_true",
+                   help="minirl with its tuned row for --env (minirl/presets.py)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="minirl config overrides after the preset (Python literals)")
     args = p.parse_args(argv)
+    overrides = overrides_for("sac", args.env) if args.preset else {}
+    for kv in args.set:
+        key, _, value = kv.partition("=")
+        overrides[key] = ast.literal_eval(value)
+    SACConfig(**overrides)                          # fail now on a bad field, not after a run
     command = "python -m benchmarks.learning.sac " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     RESULTS.mkdir(exist_ok=True)
     if args.table_only:
-        print(f"wrote {write_markdown(args.env)}")
+        print(f"wrote {write_markdown()}")
         return 0
     tag = args.env.split("-")[0].lower() + args.suffix
     prof = profile(args.env, args.profile_updates) if args.profile_updates > 0 else []
     if prof:
         prof = [{**r, "command": command} for r in prof]
-        _write_csv(RESULTS / "learning_sac_profile.csv", prof, ["section", "us_per_update",
+        _write_csv(RESULTS / f"learning_sac_profile{args.suffix}.csv", prof,
+                   ["section", "us_per_update",
                                                                  "share", "command"])
         for r in prof:
             print(f"{r['section']:50s} {r['us_per_update']:>10} {r['share']}", flush=True)
@@ -307,13 +393,14 @@ def main(argv=None) -> int:
         for lib, run, rows in (("minirl", run_minirl, mini), ("sb3", run_sb3, peer)):
             if lib == "sb3" and (args.no_peer or seed not in args.peer_seeds):
                 continue
-            row = {**run(args.env, seed, args.steps), "command": command}
+            extra = (overrides,) if lib == "minirl" else ()
+            row = {**run(args.env, seed, args.steps, *extra), "command": command}
             rows.append(row)
             print(", ".join(f"{k}={row[k]}" for k in COLUMNS[:-1]), flush=True)
             _write_csv(RESULTS / f"learning_{'sac' if lib == 'minirl' else 'sb3-sac'}-{tag}.csv",
                        rows, COLUMNS)
-            write_markdown(args.env)
-    print(f"wrote {write_markdown(args.env)}")
+            write_markdown()
+    print(f"wrote {write_markdown()}")
     return 0
 
 
