@@ -78,7 +78,8 @@ class Preset:
 _NORM = dict(normalize_obs=True, normalize_reward=True)
 _MUJOCO_PPO = dict(num_envs=1, activation="relu", hidden_sizes=(256, 256), log_std_init=-2.0,
                    ortho_init=False, **_NORM)
-_NO_SDE = "no gSDE in minirl: state-independent Gaussian noise instead"
+_NO_SDE = ("no gSDE in this row (minirl has it for PPO/A2C only, use_sde; this row is not "
+           "measured with it): state-independent Gaussian noise instead")
 
 TABLE: tuple[Preset, ...] = (
     # ------------------------------------------------------------------ PPO
