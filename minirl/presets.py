@@ -196,10 +196,10 @@ TABLE: tuple[Preset, ...] = (
            _zoo("sac", "Pendulum-v1"), 20_000),
     Preset("sac", "MountainCarContinuous-v0", dict(
         lr=3e-4, buffer_size=50_000, batch_size=512, auto_alpha=False, alpha=0.1,
-        gradient_steps=1, gamma=0.9999, tau=0.01, learning_starts=0, hidden_sizes=(64, 64)),
+        train_freq=32, gradient_steps=32, gamma=0.9999, tau=0.01, learning_starts=0,
+        hidden_sizes=(64, 64)),
         _zoo("sac", "MountainCarContinuous-v0"), 50_000,
-        note=f"{_NO_SDE} (log_std_init -3.67 not available); train_freq 32 / gradient_steps "
-             "32 written as one gradient step per env step (the same update-to-data ratio)"),
+        note=f"{_NO_SDE} (log_std_init -3.67 is a gSDE setting)"),
     Preset("sac", "LunarLanderContinuous-v3", dict(
         batch_size=256, lr=7.3e-4, buffer_size=1_000_000, auto_alpha=True, gamma=0.99,
         tau=0.01, gradient_steps=1, learning_starts=10_000, hidden_sizes=(400, 300)),
@@ -207,9 +207,9 @@ TABLE: tuple[Preset, ...] = (
         note="lin_7.3e-4: minirl's SAC has no lr annealing (constant 7.3e-4)"),
     Preset("sac", "BipedalWalker-v3", dict(
         lr=7.3e-4, buffer_size=300_000, batch_size=256, auto_alpha=True, gamma=0.98,
-        tau=0.02, gradient_steps=1, learning_starts=10_000, hidden_sizes=(400, 300)),
-        _zoo("sac", "BipedalWalker-v3"), 500_000,
-        note=f"{_NO_SDE}; train_freq 64 / gradient_steps 64 as one step per env step"),
+        tau=0.02, train_freq=64, gradient_steps=64, learning_starts=10_000,
+        hidden_sizes=(400, 300)),
+        _zoo("sac", "BipedalWalker-v3"), 500_000, note=_NO_SDE),
     Preset("sac", "Hopper-v5", dict(lr=3e-4, learning_starts=10_000),
            _zoo("sac", "Hopper-v4") + "; v5 has v4's dynamics", 1_000_000),
     Preset("sac", "HalfCheetah-v5", dict(lr=3e-4, learning_starts=10_000),
