@@ -148,11 +148,16 @@ class QNet:
 
     def forward(self, params: np.ndarray, obs: np.ndarray, role: str = "act"):
         ws = self._ws[role]
+        if self.K == 1:
+            q, cache = self.mlp.forward(params, obs, ws[0])
+            return q[None], [cache]
         outs = [self.mlp.forward(p, obs, ws[k]) for k, p in enumerate(self.heads(params))]
         q = outs[0][0][None] if self.K == 1 else np.stack([o[0] for o in outs])
         return q, [o[1] for o in outs]
 
     def backward(self, params: np.ndarray, caches, dq: np.ndarray, out: np.ndarray):
+        if self.K == 1:
+            return self.mlp.backward(params, caches[0], dq[0], need_dx=False, out=out)[0]
         for k, (p, g) in enumerate(zip(self.heads(params), self.heads(out))):
             self.mlp.backward(p, caches[k], dq[k], need_dx=False, out=g)
         return out
@@ -227,32 +232,47 @@ class DQN(Agent):
         q = self.qnet.forward(self.params, obs, "act")[0]
         return q[0] if self.qnet.K == 1 else q.mean(axis=0)
 
-    def _explore(self, obs: np.ndarray, progress_step: int, total: int,
-                 rng: np.random.Generator) -> np.ndarray:
-        """Step 1's behaviour policy: epsilon-greedy or Boltzmann at the scheduled value."""
+    def _schedule_ends(self) -> tuple[float, float]:
+        """(start, end) of the behaviour policy's schedule: epsilon or temperature."""
         cfg = self.config
         if cfg.exploration == "epsilon":
-            eps = linear_schedule(progress_step, cfg.exploration_initial_eps,
-                                  cfg.exploration_final_eps, cfg.exploration_fraction, total)
-            return epsilon_greedy(self._q(obs), eps, rng)
-        temp = linear_schedule(progress_step, cfg.temperature_initial, cfg.temperature_final,
-                               cfg.exploration_fraction, total)
-        return boltzmann(self._q(obs), temp, rng)
+            return cfg.exploration_initial_eps, cfg.exploration_final_eps
+        return cfg.temperature_initial, cfg.temperature_final
+
+    def _explore(self, obs: np.ndarray, value: float, rng: np.random.Generator) -> np.ndarray:
+        """Step 1's behaviour policy: epsilon-greedy or Boltzmann at the scheduled ``value``
+        (epsilon or temperature)."""
+        if self.config.exploration == "epsilon":
+            return epsilon_greedy(self._q(obs), value, rng)
+        return boltzmann(self._q(obs), value, rng)
+
+    def _schedule_values(self, first: int, n: int, stride: int, total: int) -> np.ndarray:
+        """epsilon (or temperature) at env steps ``first + stride * i``, i < n, of a schedule
+        over ``total`` steps: ``linear_schedule``'s values (its arguments validated by one
+        call), the same float64 arithmetic done once as an array instead of per env step."""
+        cfg = self.config
+        start, end = self._schedule_ends()
+        linear_schedule(first, start, end, cfg.exploration_fraction, total)
+        horizon = cfg.exploration_fraction * total
+        steps = first + stride * np.arange(n)
+        if horizon <= 0.0:
+            return np.full(n, end)
+        return np.where(steps >= horizon, end, start + (end - start) * (steps / horizon))
 
     def _policy(self, obs, deterministic):
         if deterministic:  # a function of obs: ties (measure zero once trained) -> lowest a
             return argmax_first(self._q(obs), axis=1)
-        return self._explore(obs, 1, 1, self.eval_rng)   # the final epsilon / temperature
+        return self._explore(obs, self._schedule_ends()[1], self.eval_rng)  # the final value
 
     # ----- learning ---------------------------------------------------------------------
-    def _true_next_obs(self, next_obs, ended, infos):
-        """s_{t+1} as the env produced it: rows that autoreset get ``infos["final_obs"]``."""
-        if not ended.any():
-            return next_obs
-        real = next_obs.copy()
-        rows = np.flatnonzero(infos["_final_obs"])
-        real[rows] = np.stack(infos["final_obs"][rows])
-        return real
+    @staticmethod
+    def _true_next_obs(next_obs, ended, infos, out) -> None:
+        """s_{t+1} as the env produced it into ``out``: rows that autoreset get
+        ``infos["final_obs"]``, the others ``next_obs``."""
+        out[...] = next_obs
+        if ended.any():
+            rows = np.flatnonzero(infos["_final_obs"])
+            out[rows] = np.stack(infos["final_obs"][rows])
 
     def _update_target(self) -> None:
         if self.config.tau == 1.0:
@@ -262,27 +282,43 @@ class DQN(Agent):
                           out=self.target_params)
 
     def _collect(self, n_vec: int, start_steps: int, total: int) -> None:
-        """Step 1 for ``n_vec`` vector steps (``start_steps``: env steps done in this call)."""
-        cfg, envs, N = self.config, self.envs, self.config.num_envs
+        """Step 1 for ``n_vec`` vector steps (``start_steps``: env steps done in this call).
+
+        Transitions are gathered in time-major blocks and stored with one ``buffer.add`` per
+        block (the same contents as one add per step: nothing samples the buffer while
+        acting, and the prioritized buffer's new-transition priority does not change)."""
+        cfg, envs, N, buf = self.config, self.envs, self.config.num_envs, self.buffer
         every = max(cfg.target_update_interval // N, 1)
-        obs = self._obs
+        T = min(n_vec, buf.slots)
+        values = self._schedule_values(start_steps, n_vec, N, total).tolist()
+        obs, block, j = self._obs, None, 0
         for i in range(n_vec):
             done_steps = self.total_steps + i * N
             if done_steps < cfg.learning_starts:
                 actions = self.rng.integers(0, self.action_space.n, N)
             else:
-                actions = self._explore(obs, start_steps + i * N, total, self.rng)
+                actions = self._explore(obs, values[i], self.rng)
             # indices 0..n-1 -> the env's start..start+n-1 (Discrete(n, start))
             next_obs, rewards, terminated, truncated, infos = envs.step(
                 self._to_env_actions(actions))
             ended = terminated | truncated
-            self.buffer.add(obs, actions, rewards,
-                            self._true_next_obs(next_obs, ended, infos), terminated, truncated)
+            step = (obs, actions, rewards, next_obs, terminated, truncated)
+            if block is None:   # [T, N, ...] in the arrays' own dtypes (add validates, casts)
+                block = [np.empty((T, *np.shape(x)), np.asarray(x).dtype) for x in step]
+            for k in (0, 1, 2, 4, 5):
+                block[k][j] = step[k]
+            self._true_next_obs(next_obs, ended, infos, block[3][j])
+            j += 1
+            if j == T:
+                buf.add(*block)
+                j = 0
             self.episodes.track(rewards, ended)
             self.extra_state["vector_steps"] += 1
             if self.extra_state["vector_steps"] % every == 0:
                 self._update_target()
             obs = next_obs
+        if j:
+            buf.add(*(x[:j] for x in block))
         self._obs = obs
 
     def _train(self, start_steps: int, total: int) -> dict:

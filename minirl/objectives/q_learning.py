@@ -126,11 +126,13 @@ def epsilon_greedy(q, epsilon: float, rng: np.random.Generator) -> np.ndarray:
     B, A = q.shape
     explore = rng.random(B) < epsilon
     random_actions = rng.integers(0, A, B)
-    greedy = q.argmax(axis=1)
     # ties (all-equal Q at initialization, constant observations): uniform among the maxima;
-    # the kernel (and its draws) only when a row has one, which a trained net rarely has
-    if ((q == q[np.arange(B), greedy][:, None]).sum(axis=1) > 1).any():
+    # the kernel (and its draws) only when a row has one, which a trained net rarely has.
+    # Every row holds its maximum at least once, so more than B maxima means a tie somewhere.
+    if np.count_nonzero(q == q.max(axis=1, keepdims=True)) > B:
         greedy = argmax_random_tiebreak(q, axis=1, rng=rng)
+    else:
+        greedy = q.argmax(axis=1)
     return np.where(explore, random_actions, greedy)
 
 
