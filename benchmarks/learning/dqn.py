@@ -29,6 +29,7 @@ import argparse  # noqa: E402
 import csv  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -203,6 +204,18 @@ def write_csv(name: str, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
+def store_row(name: str, row: dict) -> None:
+    """``--append``: put one seed's row into the benchmark's CSV (replacing that seed's old
+    row), re-reading the file under a lock, so that runs of other seeds in parallel
+    processes keep their rows."""
+    import fcntl
+
+    with open(Path(tempfile.gettempdir()) / "minirl_dqn_results.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = [r for r in _read(name) if int(r["seed"]) != int(row["seed"])] + [row]
+        write_csv(name, sorted(rows, key=lambda r: int(r["seed"])))
+
+
 def _read(name: str) -> list[dict]:
     path = _csv_path(name)
     if not path.exists():
@@ -353,7 +366,8 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=None, help="override every budget (smoke runs)")
     p.add_argument("--profile", action="store_true", help="also profile one minirl run")
     p.add_argument("--append", action="store_true",
-                   help="keep the other seeds' rows already in the result files")
+                   help="keep the other seeds' rows already in the result files (safe for "
+                        "runs of other seeds in parallel processes)")
     p.add_argument("--table", action="store_true",
                    help="only rewrite learning_dqn.md from the result files present")
     args = p.parse_args(argv)
@@ -373,16 +387,18 @@ def main(argv=None) -> int:
                 print(f"skipping {name}: stable-baselines3/torch not installed")
                 continue
         todo.append(name)
-    rows = {name: [r for r in _read(name) if int(r["seed"]) not in args.seeds]
-                  if args.append else [] for name in todo}
+    rows = {name: [] for name in todo}
     for seed in args.seeds:
         for name in todo:
             spec = SPECS[name]
             steps = args.steps or spec.steps
             run = run_sb3 if spec.impl == "sb3" else run_minirl
             row = {"benchmark": name, "seed": seed, **run(spec, seed, steps), "command": command}
-            rows[name].append(row)
-            write_csv(name, rows[name])
+            if args.append:
+                store_row(name, row)
+            else:
+                rows[name].append(row)
+                write_csv(name, rows[name])
             print(f"{name} seed {seed}: eval {row['eval_return_mean']} last100 "
                   f"{row['final_return_mean_100']} wall {row['wall_s']} s", flush=True)
     table = profile(args.steps or SPECS["dqn-cartpole"].steps, command) if args.profile else None
