@@ -202,16 +202,26 @@ class ActorCriticNet:
     def init(self, rng: np.random.Generator) -> np.ndarray:
         """Orthogonal init, gain sqrt(2) hidden, 0.01 policy head, 1 value head; biases 0.
 
-        ``ortho_init=False`` (RL-Zoo's ``ortho_init=False`` rows): every weight
+        ``ortho_init=False`` (RL-Zoo's ``ortho_init=False`` rows): every weight and every bias
         U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default for a Linear layer, with no head
-        scaling (biases stay 0, where PyTorch draws them from the same uniform)."""
+        scaling. The biases matter for gSDE: with zero biases the tanh features z(s) are ~0
+        at the normalized mean state (where MountainCarContinuous starts), and so is the
+        state-dependent noise z(s)^T theta (PPO's MountainCarContinuous-v0 row: 0 of 3 seeds
+        reached the flag with zero biases, see benchmarks/results/learning_suite_sde.csv)."""
         params = np.zeros(self.n_params, self.dtype)
         if not self.ortho_init:
             g = float(1.0 / np.sqrt(3.0))       # lecun_uniform's a = g sqrt(3 / fan_in)
             kw = dict(weight_init=lecun_uniform, hidden_gain=g, out_gain=g)
-            params[self.actor_slice] = self.actor.init(rng, **kw)
+            nets = [(self.actor, self.actor_slice)]
             if not self.shared:
-                params[self.vf_slice] = self.critic.init(rng, **kw)
+                nets.append((self.critic, self.vf_slice))
+            for net, sl in nets:
+                params[sl] = net.init(rng, **kw)
+                views = net.views(params[sl])
+                for name, b in views.items():
+                    if name.endswith(".bias"):
+                        fan_in = views[name[:-len("bias")] + "weight"].shape[0]
+                        b[:] = rng.uniform(-1.0, 1.0, b.shape) / np.sqrt(fan_in)
             params[self.log_std_slice] = self.log_std_init
             return params
         params[self.actor_slice] = self.actor.init(rng, out_gain=0.01 if not self.shared else 1.0)

@@ -241,3 +241,19 @@ def test_ppo_sde_learns_continuous_bandit():
                     **SMALL)
     r, _ = returns_per_iteration(PPO("minirl/ContinuousBandit-v0", cfg), 4096)
     assert r[-3:].mean() - r[:2].mean() >= 0.3 and r[-3:].mean() >= 0.85
+
+
+def test_ortho_init_false_draws_biases_like_pytorch_so_sde_noise_is_not_zero_at_the_origin():
+    """PyTorch's default Linear init draws the biases from U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    too; with zero biases the gSDE features (and so the noise) vanish at obs = 0."""
+    net = ActorCriticNet(2, spaces.Box(-1, 1, (1,)), (64, 64), dtype=np.float64, use_sde=True,
+                         ortho_init=False)
+    params = net.init(np.random.default_rng(0))
+    for mlp, sl in ((net.actor, net.actor_slice), (net.critic, net.vf_slice)):
+        views = mlp.views(params[sl])
+        for name in ("0.bias", "2.bias", "4.bias"):
+            b, bound = views[name], 1 / np.sqrt(views[name.replace("bias", "weight")].shape[0])
+            assert np.all(np.abs(b) <= bound) and np.all(b != 0)
+            assert b.size == 1 or np.abs(b).max() > 0.5 * bound
+    z = net.forward(params, np.zeros((1, 2)))[0].features
+    assert np.sqrt(np.sum(z ** 2)) > 0.5
