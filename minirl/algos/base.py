@@ -207,7 +207,8 @@ class ActorCriticNet:
         scaling. The biases matter for gSDE: with zero biases the tanh features z(s) are ~0
         at the normalized mean state (where MountainCarContinuous starts), and so is the
         state-dependent noise z(s)^T theta (PPO's MountainCarContinuous-v0 row: 0 of 3 seeds
-        reached the flag with zero biases, see benchmarks/results/learning_suite_sde.csv)."""
+        reached the flag with zero biases, benchmarks/results/
+        learning_sde_mcc_zero_bias_init.csv)."""
         params = np.zeros(self.n_params, self.dtype)
         if not self.ortho_init:
             g = float(1.0 / np.sqrt(3.0))       # lecun_uniform's a = g sqrt(3 / fan_in)
