@@ -235,8 +235,10 @@ class Adam:
         # One fused Numba pass (kernels/optim.py), bit for bit the docstring's arithmetic in
         # the params' dtype (the NumPy version made ~ten passes and four temporaries).
         try:
-            new, m, v = adam_update(params, grad, state.m, state.v, lr, self.beta1,
-                                    self.beta2, self.eps, t, self.weight_decay, self.decoupled)
+            # C-contiguous copies only of strided inputs (the usual flat vectors pass as is)
+            p, g, m, v = (np.asarray(x, order="C") for x in (params, grad, state.m, state.v))
+            new, m, v = adam_update(p, g, m, v, lr, self.beta1, self.beta2, self.eps, t,
+                                    self.weight_decay, self.decoupled)
         except FloatingPointError:  # v = E[g^2] not finite: NaN/inf in g, or g^2 > float max
             if not np.isfinite(grad).all():
                 raise _non_finite(grad, "Adam.step") from None

@@ -72,6 +72,20 @@ def test_step_does_not_mutate_inputs():
         assert new is not params and state.step == 0 and new_state.step == 1
 
 
+def test_adam_takes_strided_and_0d_params_like_contiguous_ones():
+    # the fused kernel wants C-contiguous vectors; Adam.step passes copies of strided ones
+    adam = Adam(lr=0.1)
+    base = np.array([1.0, 9.0, -2.0, 9.0, 0.5, 9.0])
+    new, state = adam.step(base[::2], np.array([2.0, -1.0, 0.0]), adam.init(base[::2]))
+    ref, ref_state = adam.step(base[::2].copy(), np.array([2.0, -1.0, 0.0]),
+                               adam.init(base[::2].copy()))
+    np.testing.assert_array_equal(new, ref)
+    np.testing.assert_array_equal(state.v, ref_state.v)
+    np.testing.assert_allclose(new, [0.9, -1.9, 0.5], rtol=1e-7)   # lr sign(g) on step 1
+    new, state = adam.step(np.array(0.5), np.array(2.0), adam.init(np.array(0.5)))
+    assert new.shape == state.m.shape == () and new == pytest.approx(0.4, rel=1e-8)
+
+
 def test_float32_params_stay_float32():
     params = np.ones(3, np.float32)
     for opt in (Adam(lr=1e-3), SGD(lr=1e-3, momentum=0.9)):
