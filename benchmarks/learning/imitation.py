@@ -2,37 +2,55 @@
 cloning, DAgger and DAgger with expert interventions, on CartPole-v1 and Pendulum-v1 with
 minirl's analytic experts; plus the ``imitation`` library as an optional peer.
 
-    python -m benchmarks.learning.imitation [--seeds 0 1 2 3 4] [--envs CartPole-v1 ...]
-    python -m benchmarks.learning.imitation --peer [--peer-python PATH]   # + imitation library
+    python -m benchmarks.learning.imitation [--seeds 0 1 2 3 4] [--settings NAME ...]
+    python -m benchmarks.learning.imitation --peer-only [--peer-python PATH] [--seeds 0 1 2]
+    python -m benchmarks.learning.imitation --diagnose [--seeds 0 1 2 3 4]  # why, measured
     python -m benchmarks.learning.imitation --table                        # rebuild md + plot
 
-Protocol (per env and seed s; every number below is in ``SETTINGS``):
+Protocol (per setting and seed s; every number is in ``SETTINGS`` / the constants below):
 
-* Expert demonstrations: episodes of the analytic expert (CartPole: LQR state feedback;
-  Pendulum: energy swing-up + PD), reset seeds 1000 s + k. CartPole demonstrations are cut to
-  10-step episodes: the LQR expert keeps the pole so close to upright that BC from 50 labels
-  already balances for 455-500 steps (a first run with 50-step episodes), so the interesting
-  budgets are tens of labels. Pendulum episodes are whole (200 steps: the swing-up needs them).
-* BC at a budget of N labels: the first N / L demonstration episodes, ``bc_updates`` Adam
-  steps, no validation split.
-* DAgger: D = one demonstration episode; then iterations of ``rollout`` learner steps
-  (deterministic actions, beta = 0), every visited state labelled by the expert, D aggregated,
-  ``updates_per_iter`` warm-started Adam steps. Evaluated after every iteration.
-* Intervention (HG-DAgger style): the same, but the expert takes control when the learner's
-  action differs from its own (CartPole: any disagreement; Pendulum: scaled distance > 0.2),
-  keeps it for 10 steps, and only those steps are labelled.
-* Return: mean over 5 deterministic evaluation episodes with reset seeds 10_000 + k (the same
-  for every method). "Reaches the expert level": CartPole mean >= 475 (the env's reward
-  threshold); Pendulum mean >= -200 (the analytic expert scores about -140).
+* Labels are individual expert-labelled (s, a) pairs. The budget grid is
+  n_0, 2 n_0, 4 n_0, ... (the same for every method).
+* BC at a budget of N labels: the first N pairs of a stream of whole expert episodes (reset
+  seeds 1000 s + k; the last episode cut after its N-th step), trained from fresh parameters
+  with ``UPDATES`` minibatch Adam steps, no validation split.
+* DAgger (Ross et al. 2011): D = the first n_0 pairs of the same stream (so its first point is
+  BC's, bit-identical); iteration i rolls out the learner for n_0 2^i steps (deterministic
+  actions, beta = 0), labels every visited state with the expert, aggregates, and retrains from
+  fresh parameters with the same ``UPDATES`` Adam steps. D doubles each iteration, so DAgger is
+  evaluated on BC's grid with the same learner, the same training and the same label count;
+  only where the labels come from differs (the expert's states vs the learner's own).
+* DAgger-online: the same start, but short warm-started iterations (``online_steps`` rollout
+  steps, ``ONLINE_UPDATES`` Adam steps each), so the learner improves between short rollouts;
+  at each grid budget its D is given to BC's exact recipe (fresh parameters, ``UPDATES``
+  steps) and that policy is evaluated: the same learner and training as BC, only the labels
+  differ.
+* Intervention (HG-DAgger style): the same rollouts, but the expert takes control when the
+  learner's action differs from its own (CartPole: any disagreement; Pendulum: scaled distance
+  > 0.2) and keeps it for 10 steps; only those steps are labelled (the expert *watches* every
+  step: those queries are not counted as labels). Its label counts fall between grid points.
+* Return: mean over ``EVAL_EPISODES`` deterministic episodes with reset seeds 10_000 + k, the
+  same episodes for every method, the expert and a uniformly random policy. "Reaches the
+  expert's return": normalized score (R - R_random) / (R_expert - R_random) >= 0.95 on those
+  episodes. A seed's DAgger/intervention value at a budget is its last evaluation with at most
+  that many labels.
 
-Policies: CartPole categorical, Pendulum L2 regression (version 0: the expert is
-deterministic), MLP 64-64 tanh, Adam 1e-3, batch 256 - the same for BC and DAgger.
+Settings: ``cartpole`` (LQR expert), ``cartpole-lowdamp`` (the LQR gain with its theta_dot
+entry x 0.35: an expert that balances every episode but with little stability margin),
+``pendulum`` (energy swing-up + PD, L2 learner 64-64) and ``pendulum-small`` (L2 learner
+16-16, which cannot represent the expert's switching law exactly). Policies: CartPole
+categorical, Pendulum L2 regression (version 0: the expert is deterministic), MLP tanh,
+Adam 1e-3, batch 256 - the same for BC and DAgger.
 
-Results: ``benchmarks/results/imitation_compounding.csv`` (one row per evaluation),
-``imitation_compounding.png`` (mean +- std over seeds), ``imitation.md`` (tables and the
-commands). The peer (``imitation`` 1.0.1: BC and SimpleDAggerTrainer, torch, one thread) needs
-gymnasium 0.29 and SB3 2.2, which conflict with minirl's gymnasium >= 1.0, so it runs in its own
-interpreter (``--peer-python``, a venv with torch==2.13.0+cpu and imitation) and writes
+Results: ``benchmarks/results/imitation_compounding_<setting>.csv`` (one row per evaluation;
+``expert`` and ``random`` rows at 0 labels are the reference returns; one file per setting so
+settings can run in parallel processes), ``imitation_diagnostics.csv`` (``--diagnose``: the BC
+learner's error on the expert's states against its own, where Pendulum's labels lie, CartPole's
+tolerance to a wrong switching law), ``imitation_compounding.png``
+(mean +- std over seeds), ``imitation.md`` (tables and the commands). The peer (``imitation``
+1.0.1: BC and SimpleDAggerTrainer, torch, one thread) needs gymnasium 0.29 and SB3 2.2, which
+conflict with minirl's gymnasium >= 1.0, so it runs in its own interpreter
+(``--peer-python``, a venv with torch==2.13.0+cpu and imitation) and writes
 ``imitation_peer.csv``. Threads are pinned to one before NumPy and torch are imported.
 """
 import os
@@ -52,84 +70,182 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
-CSV = RESULTS / "imitation_compounding.csv"
+CSV = RESULTS / "imitation_compounding_{}.csv"     # one per setting
 PEER_CSV = RESULTS / "imitation_peer.csv"
-COLUMNS = ["env", "method", "seed", "labels", "env_steps", "updates", "return_mean",
+COLUMNS = ["setting", "env", "method", "seed", "labels", "env_steps", "updates", "return_mean",
            "wall_s", "cpu_s", "command"]
-EVAL_EPISODES, EVAL_SEED = 5, 10_000
-
+EVAL_EPISODES, EVAL_SEED = 20, 10_000
+LOWDAMP = 0.35          # theta_dot gain factor of the less damped CartPole expert
 SETTINGS = {
-    "CartPole-v1": dict(policy="categorical", demo_len=10, bc_budgets=[10, 20, 40, 80, 160, 320],
-                        rollout=10, iterations=31, threshold=475.0, gate_threshold=0.5),
-    "Pendulum-v1": dict(policy="l2", demo_len=200, bc_budgets=[200, 400, 800, 1600, 3200],
-                        rollout=100, iterations=30, threshold=-200.0, gate_threshold=0.2),
+    "cartpole": dict(env="CartPole-v1", policy="categorical", hidden=(64, 64), expert="lqr",
+                     grid=[25, 50, 100, 200, 400, 800], gate_threshold=0.5, online_steps=25),
+    "cartpole-lowdamp": dict(env="CartPole-v1", policy="categorical", hidden=(64, 64),
+                             expert="lowdamp", grid=[25, 50, 100, 200, 400, 800],
+                             gate_threshold=0.5, online_steps=25),
+    "pendulum": dict(env="Pendulum-v1", policy="l2", hidden=(64, 64), expert="energy",
+                     grid=[200, 400, 800, 1600, 3200], gate_threshold=0.2, online_steps=100),
+    "pendulum-small": dict(env="Pendulum-v1", policy="l2", hidden=(16, 16), expert="energy",
+                           grid=[200, 400, 800, 1600, 3200], gate_threshold=0.2, online_steps=100),
 }
-COMMON = dict(hidden_sizes=(64, 64), lr=1e-3, batch_size=256)
-BC_UPDATES, UPDATES_PER_ITER, GATE_HOLD = 2000, 200, 10
+COMMON = dict(lr=1e-3, batch_size=256)
+UPDATES, GATE_HOLD, LEVEL = 2000, 10, 0.95
+ONLINE_UPDATES = 200    # dagger-online: Adam steps per (warm-started) iteration
 
 
 # ----- minirl runs ------------------------------------------------------------------------------
 
-def demonstrations(env_id: str, seed: int, n_episodes: int):
-    import gymnasium as gym
+def make_expert(setting: str):
+    from minirl.imitation.experts import CartPoleExpert, PendulumExpert, cartpole_lqr_gain
+    kind = SETTINGS[setting]["expert"]
+    if kind == "lqr":
+        return CartPoleExpert()
+    if kind == "lowdamp":
+        return CartPoleExpert(gain=cartpole_lqr_gain() * np.array([1.0, 1.0, 1.0, LOWDAMP]))
+    return PendulumExpert()
 
+
+def demonstrations(setting: str, seed: int, n_labels: int):
+    """The first ``n_labels`` pairs of whole expert episodes (reset seeds 1000 seed + k)."""
     from minirl.imitation import collect_demonstrations
-    env = gym.make(env_id, max_episode_steps=SETTINGS[env_id]["demo_len"])
-    return collect_demonstrations("auto", env, n_episodes, seed=1000 * seed)
+    s = SETTINGS[setting]
+    horizon = {"CartPole-v1": 500, "Pendulum-v1": 200}[s["env"]]
+    demos = collect_demonstrations(make_expert(setting), s["env"], -(-n_labels // horizon),
+                                   seed=1000 * seed)
+    return demos.first_steps(n_labels)
 
 
 def evaluate(agent) -> float:
     return float(agent.evaluate(EVAL_EPISODES, deterministic=True, seed=EVAL_SEED).mean())
 
 
-def run_bc(env_id: str, seed: int, command: str) -> list[dict]:
+def reference_returns(setting: str) -> dict:
+    """Mean return of the expert and of uniformly random actions on the evaluation episodes."""
+    import gymnasium as gym
+    s = SETTINGS[setting]
+    expert, env = make_expert(setting), gym.make(s["env"])
+    env.action_space.seed(EVAL_SEED)
+    out = {}
+    for name in ("expert", "random"):
+        total = 0.0
+        for k in range(EVAL_EPISODES):
+            obs, _ = env.reset(seed=EVAL_SEED + k)
+            done = False
+            while not done:
+                act = (env.action_space.sample() if name == "random"
+                       else np.asarray(expert(np.asarray(obs)[None]))[0])
+                obs, r, term, trunc, _ = env.step(act.item() if s["env"] == "CartPole-v1"
+                                                  else act)
+                total += float(r)
+                done = term or trunc
+        out[name] = total / EVAL_EPISODES
+    env.close()
+    return out
+
+
+def _row(setting, method, seed, labels, env_steps, updates, ret, start, cpu, command):
+    return dict(setting=setting, env=SETTINGS[setting]["env"], method=method, seed=seed,
+                labels=labels, env_steps=env_steps, updates=updates, return_mean=ret,
+                wall_s=time.perf_counter() - start, cpu_s=time.process_time() - cpu,
+                command=command)
+
+
+def run_bc(setting: str, seed: int, command: str) -> list[dict]:
     from minirl.algos.bc import BC, BCConfig
-    s = SETTINGS[env_id]
-    demos = demonstrations(env_id, seed, max(s["bc_budgets"]) // s["demo_len"])
+    s = SETTINGS[setting]
+    demos = demonstrations(setting, seed, max(s["grid"]))
     rows = []
-    for budget in s["bc_budgets"]:
-        start = time.perf_counter()
-        cfg = BCConfig(policy=s["policy"], val_fraction=0.0, eval_interval=BC_UPDATES, **COMMON)
-        agent = BC(env_id, cfg, seed=seed, demos=demos.first_episodes(budget // s["demo_len"]))
-        agent.learn(BC_UPDATES)
-        rows.append(dict(env=env_id, method="bc", seed=seed, labels=budget, env_steps=0,
-                         updates=BC_UPDATES, return_mean=evaluate(agent),
-                         wall_s=time.perf_counter() - start, command=command))
+    for budget in s["grid"]:
+        start, cpu = time.perf_counter(), time.process_time()
+        cfg = BCConfig(policy=s["policy"], hidden_sizes=s["hidden"], val_fraction=0.0,
+                       eval_interval=UPDATES, **COMMON)
+        agent = BC(s["env"], cfg, seed=seed, demos=demos.first_steps(budget)).learn(UPDATES)
+        rows.append(_row(setting, "bc", seed, budget, 0, UPDATES, evaluate(agent), start, cpu,
+                         command))
     return rows
 
 
-def run_dagger(env_id: str, seed: int, gate: str, command: str) -> list[dict]:
+def run_dagger(setting: str, seed: int, gate: str, command: str) -> list[dict]:
     from minirl.algos.dagger import DAgger, DAggerConfig
-    s = SETTINGS[env_id]
-    cfg = DAggerConfig(policy=s["policy"], steps_per_iter=s["rollout"],
-                       updates_per_iter=UPDATES_PER_ITER, gate=gate,
+    s = SETTINGS[setting]
+    n0 = s["grid"][0]
+    cfg = DAggerConfig(policy=s["policy"], hidden_sizes=s["hidden"], steps_per_iter=n0,
+                       steps_growth=2.0, warm_start=False, updates_per_iter=UPDATES, gate=gate,
                        gate_threshold=s["gate_threshold"], gate_hold=GATE_HOLD, **COMMON)
-    agent = DAgger(env_id, cfg, seed=seed, demos=demonstrations(env_id, seed, 1))
     method = "dagger" if gate == "none" else "intervention"
-    rows, start = [], time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
+    agent = DAgger(s["env"], cfg, seed=seed, demos=demonstrations(setting, seed, n0),
+                   expert=make_expert(setting))
+    rows = []
 
     def record(a, metrics):
-        rows.append(dict(env=env_id, method=method, seed=seed, labels=metrics["labels"],
-                         env_steps=metrics["steps"],
-                         updates=UPDATES_PER_ITER * (metrics["iteration"] + 1),
-                         return_mean=evaluate(a), wall_s=time.perf_counter() - start,
-                         command=command))
+        rows.append(_row(setting, method, seed, metrics["labels"], metrics["steps"],
+                         UPDATES, evaluate(a), start, cpu, command))
 
-    agent.learn(s["rollout"] * s["iterations"], callback=record)
+    # Step 0 alone (BC on the first n_0 labels) is the first point; one iteration per doubling.
+    agent._initial_data()
+    agent._update(UPDATES)
+    record(agent, {"labels": n0, "steps": 0})
+    agent.learn(n0 * (2 ** (len(s["grid"]) - 1) - 1), callback=record)
+    return rows
+
+
+def dataset_of(agent) -> "Demonstrations":
+    """DAgger's aggregated D (every (s, a*) pair so far) as one Demonstrations 'episode' (BC
+    uses only states and actions; rewards are zero, the end marked truncated)."""
+    from minirl.imitation import Demonstrations
+    n = agent.data_obs.shape[0]
+    ep = {"obs": np.concatenate([agent.data_obs, agent.data_obs[-1:]]),
+          "actions": agent.data_actions, "rewards": np.zeros(n),
+          "terminated": np.zeros(n, bool), "truncated": np.r_[np.zeros(n - 1, bool), True]}
+    return Demonstrations.from_episodes([ep], agent.obs_space, agent.action_space, agent.env_id)
+
+
+def run_dagger_online(setting: str, seed: int, command: str) -> list[dict]:
+    """DAgger with small warm-started iterations (``ONLINE_STEPS`` rollout steps,
+    ``ONLINE_UPDATES`` Adam steps each: the learner improves between short rollouts); at every
+    grid budget its D is handed to BC's exact recipe (fresh parameters, ``UPDATES`` steps) and
+    that policy is evaluated, so the comparison with BC is of the labels alone."""
+    from minirl.algos.bc import BC, BCConfig
+    from minirl.algos.dagger import DAgger, DAggerConfig
+    s = SETTINGS[setting]
+    n0, step = s["grid"][0], s["online_steps"]
+    cfg = DAggerConfig(policy=s["policy"], hidden_sizes=s["hidden"], steps_per_iter=step,
+                       updates_per_iter=ONLINE_UPDATES, **COMMON)
+    start, cpu = time.perf_counter(), time.process_time()
+    demos = demonstrations(setting, seed, n0)
+    agent = DAgger(s["env"], cfg, seed=seed, demos=demos, expert=make_expert(setting))
+    bc_cfg = BCConfig(policy=s["policy"], hidden_sizes=s["hidden"], val_fraction=0.0,
+                      eval_interval=UPDATES, **COMMON)
+    rows = []
+
+    def record(a, metrics):
+        if metrics["labels"] in s["grid"]:
+            fresh = BC(s["env"], bc_cfg, seed=seed, demos=dataset_of(a)).learn(UPDATES)
+            rows.append(_row(setting, "dagger-online", seed, metrics["labels"],
+                             metrics["steps"], UPDATES, evaluate(fresh), start, cpu, command))
+
+    first = BC(s["env"], bc_cfg, seed=seed, demos=demos).learn(UPDATES)   # = BC's first point
+    rows.append(_row(setting, "dagger-online", seed, n0, 0, UPDATES, evaluate(first), start,
+                     cpu, command))
+    agent.learn(max(s["grid"]) - n0, callback=record)
     return rows
 
 
 # ----- the imitation library (runs in its own interpreter) --------------------------------------
 
+PEER_BUDGETS = {"cartpole": 400, "pendulum": 1600}   # (imitation BC needs >= 256 pairs)
+
+
 def peer_worker(args: dict) -> None:
     """BC and DAgger of the ``imitation`` library with the same expert, budget and evaluation.
 
-    Policy: SB3's ActorCriticPolicy with a 64-64 tanh MLP (imitation's BC maximizes its
-    log-likelihood: categorical for CartPole, Gaussian for Pendulum, entropy weight 1e-3),
-    Adam 1e-3, batch 256, ``BC_UPDATES`` batches. DAgger: SimpleDAggerTrainer from one
-    demonstration episode, beta = 0 (as minirl's run), ``UPDATES_PER_ITER`` batches per round;
-    its rounds collect whole episodes of at least max(rollout, 256) steps, so its label count
-    overshoots the budget (reported as is).
+    Policy: SB3's ActorCriticPolicy with the setting's tanh MLP (imitation's BC maximizes its
+    log-likelihood: categorical for CartPole, Gaussian with a state-independent std for
+    Pendulum, entropy weight 1e-3; evaluated at its mode/mean), Adam 1e-3, batch 256. BC: the
+    first ``labels`` pairs of whole expert episodes, ``UPDATES`` batches. DAgger:
+    SimpleDAggerTrainer from the first labels / 4 pairs, beta = 0 (as minirl's run),
+    ``UPDATES`` batches per round on its (warm-started) policy; its rounds collect whole
+    episodes, so its label count overshoots the budget (reported as is).
     """
     import tempfile
 
@@ -138,17 +254,15 @@ def peer_worker(args: dict) -> None:
     torch.set_num_threads(1)
     from imitation.algorithms import bc as ibc
     from imitation.algorithms.dagger import SimpleDAggerTrainer
-    from imitation.data import rollout
+    from imitation.data import rollout, types
     from imitation.data.wrappers import RolloutInfoWrapper
     from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from minirl.imitation.experts import CartPoleExpert, PendulumExpert
-
-    env_id, seed, budget = args["env"], args["seed"], args["labels"]
-    s = SETTINGS[env_id]
-    expert = {"CartPole-v1": CartPoleExpert, "Pendulum-v1": PendulumExpert}[env_id]()
+    setting, seed, budget = args["setting"], args["seed"], args["labels"]
+    s = SETTINGS[setting]
+    env_id, expert = s["env"], make_expert(setting)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
 
@@ -159,17 +273,16 @@ def peer_worker(args: dict) -> None:
         def _predict(self, observation, deterministic=False):
             return torch.as_tensor(expert(observation.cpu().numpy()))
 
-    def make(limit=None):
-        kw = {} if limit is None else {"max_episode_steps": limit}
-        venv = DummyVecEnv([lambda: RolloutInfoWrapper(gym.make(env_id, **kw))])
+    def make():
+        venv = DummyVecEnv([lambda: RolloutInfoWrapper(gym.make(env_id))])
         venv.seed(1000 * seed)
         return venv
 
     def trainer(demos=None):
         venv = make()
         policy = ActorCriticPolicy(venv.observation_space, venv.action_space,
-                                   lr_schedule=lambda _: COMMON["lr"], net_arch=[64, 64],
-                                   activation_fn=torch.nn.Tanh)
+                                   lr_schedule=lambda _: COMMON["lr"],
+                                   net_arch=list(s["hidden"]), activation_fn=torch.nn.Tanh)
         return ibc.BC(observation_space=venv.observation_space, action_space=venv.action_space,
                       rng=rng, policy=policy, demonstrations=demos,
                       batch_size=COMMON["batch_size"], optimizer_kwargs={"lr": COMMON["lr"]})
@@ -186,17 +299,30 @@ def peer_worker(args: dict) -> None:
                 done = term or trunc
         return total / EVAL_EPISODES
 
-    trajs = rollout.generate_trajectories(expert_fn, make(s["demo_len"]),
-                                          rollout.make_sample_until(
-                                              min_timesteps=None,
-                                              min_episodes=budget // s["demo_len"]), rng=rng)
-    trajs = trajs[:budget // s["demo_len"]]
+    def first_steps(trajs, n):
+        """The first n pairs of whole trajectories, the last one cut (not terminal)."""
+        out = []
+        for t in trajs:
+            if len(t.acts) >= n:
+                out.append(types.TrajectoryWithRew(
+                    obs=t.obs[:n + 1], acts=t.acts[:n],
+                    infos=None if t.infos is None else t.infos[:n], terminal=False,
+                    rews=t.rews[:n]))
+                return out
+            out.append(t)
+            n -= len(t.acts)
+        raise ValueError("not enough expert steps")
+
+    horizon = {"CartPole-v1": 500, "Pendulum-v1": 200}[env_id]
+    trajs = rollout.generate_trajectories(expert_fn, make(), rollout.make_sample_until(
+        min_timesteps=None, min_episodes=-(-budget // horizon)), rng=rng)
     out = []
     start, cpu = time.perf_counter(), time.process_time()
-    bc = trainer(rollout.flatten_trajectories(trajs))
-    bc.train(n_batches=BC_UPDATES, progress_bar=False, log_interval=10**9)
-    out.append(dict(method="imitation-bc", labels=sum(len(t.acts) for t in trajs), env_steps=0,
-                    updates=BC_UPDATES, return_mean=score(bc.policy),
+    demos = first_steps(trajs, budget)
+    bc = trainer(rollout.flatten_trajectories(demos))
+    bc.train(n_batches=UPDATES, progress_bar=False, log_interval=10**9)
+    out.append(dict(method="imitation-bc", labels=sum(len(t.acts) for t in demos), env_steps=0,
+                    updates=UPDATES, return_mean=score(bc.policy),
                     wall_s=time.perf_counter() - start, cpu_s=time.process_time() - cpu))
     start, cpu = time.perf_counter(), time.process_time()
     bc2 = trainer()
@@ -205,63 +331,79 @@ def peer_worker(args: dict) -> None:
         dagger = SimpleDAggerTrainer(venv=venv, scratch_dir=tmp,
                                      expert_policy=ExpertPolicy(venv.observation_space,
                                                                 venv.action_space),
-                                     bc_trainer=bc2, rng=rng, expert_trajs=trajs[:1],
+                                     bc_trainer=bc2, rng=rng,
+                                     expert_trajs=first_steps(trajs, budget // 4),
                                      beta_schedule=lambda round_num: 0.0)
-        dagger.train(total_timesteps=budget - s["demo_len"], rollout_round_min_episodes=1,
-                     rollout_round_min_timesteps=s["rollout"],
-                     bc_train_kwargs={"n_batches": UPDATES_PER_ITER, "progress_bar": False,
+        dagger.train(total_timesteps=budget - budget // 4, rollout_round_min_episodes=1,
+                     rollout_round_min_timesteps=budget // 4,
+                     bc_train_kwargs={"n_batches": UPDATES, "progress_bar": False,
                                       "log_interval": 10**9})
         n_labels = int(sum(len(t.acts) for t in dagger._all_demos))
         rounds = int(dagger.round_num)
-    out.append(dict(method="imitation-dagger", labels=n_labels, env_steps=n_labels - len(
-        trajs[0].acts), updates=UPDATES_PER_ITER * (rounds + 1), return_mean=score(bc2.policy),
-        wall_s=time.perf_counter() - start, cpu_s=time.process_time() - cpu))
+    out.append(dict(method="imitation-dagger", labels=n_labels,
+                    env_steps=n_labels - budget // 4, updates=UPDATES * (rounds + 1),
+                    return_mean=score(bc2.policy), wall_s=time.perf_counter() - start,
+                    cpu_s=time.process_time() - cpu))
     print(json.dumps(out))
 
 
-def run_minirl_at_budget(env_id: str, seed: int, labels: int, command: str) -> list[dict]:
-    """minirl's BC and DAgger at one label budget, timed (wall and CPU) for the peer table."""
+def run_minirl_at_budget(setting: str, seed: int, labels: int, command: str) -> list[dict]:
+    """minirl's BC and DAgger at one label budget, timed (wall and CPU) for the peer table:
+    BC on the first ``labels`` expert pairs; DAgger from the first labels / 4, two doublings
+    (the benchmark's protocol, cold-started ``UPDATES`` steps per iteration)."""
     from minirl.algos.bc import BC, BCConfig
     from minirl.algos.dagger import DAgger, DAggerConfig
-    s = SETTINGS[env_id]
+    s = SETTINGS[setting]
     out = []
     start, cpu = time.perf_counter(), time.process_time()
-    demos = demonstrations(env_id, seed, labels // s["demo_len"])
-    agent = BC(env_id, BCConfig(policy=s["policy"], val_fraction=0.0, eval_interval=BC_UPDATES,
-                                **COMMON), seed=seed, demos=demos).learn(BC_UPDATES)
-    out.append(dict(method="bc", labels=len(demos), env_steps=0, updates=BC_UPDATES,
+    demos = demonstrations(setting, seed, labels)
+    agent = BC(s["env"], BCConfig(policy=s["policy"], hidden_sizes=s["hidden"],
+                                  val_fraction=0.0, eval_interval=UPDATES, **COMMON),
+               seed=seed, demos=demos).learn(UPDATES)
+    out.append(dict(method="bc", labels=len(demos), env_steps=0, updates=UPDATES,
                     return_mean=evaluate(agent), wall_s=time.perf_counter() - start,
                     cpu_s=time.process_time() - cpu))
     start, cpu = time.perf_counter(), time.process_time()
-    cfg = DAggerConfig(policy=s["policy"], steps_per_iter=s["rollout"],
-                       updates_per_iter=UPDATES_PER_ITER, **COMMON)
-    agent = DAgger(env_id, cfg, seed=seed, demos=demos.first_episodes(1))
-    agent.learn(labels - s["demo_len"])
+    cfg = DAggerConfig(policy=s["policy"], hidden_sizes=s["hidden"], steps_per_iter=labels // 4,
+                       steps_growth=2.0, warm_start=False, updates_per_iter=UPDATES, **COMMON)
+    agent = DAgger(s["env"], cfg, seed=seed, demos=demos.first_steps(labels // 4),
+                   expert=make_expert(setting))
+    agent.learn(labels - labels // 4)
     out.append(dict(method="dagger", labels=agent.extra_state["n_data"],
-                    env_steps=agent.total_steps, updates=UPDATES_PER_ITER * (agent.iterations + 1),
+                    env_steps=agent.total_steps, updates=UPDATES * (agent.iterations + 1),
                     return_mean=evaluate(agent), wall_s=time.perf_counter() - start,
                     cpu_s=time.process_time() - cpu))
-    return [dict(env=env_id, seed=seed, command=command, **r) for r in out]
+    return [dict(setting=setting, env=s["env"], seed=seed, command=command, **r) for r in out]
 
 
-def run_peer(python: str, env_id: str, seed: int, labels: int, command: str) -> list[dict]:
-    args = json.dumps({"env": env_id, "seed": seed, "labels": labels})
+def run_peer(python: str, setting: str, seed: int, labels: int, command: str) -> list[dict]:
+    args = json.dumps({"setting": setting, "seed": seed, "labels": labels})
     proc = subprocess.run([python, "-m", "benchmarks.learning.imitation", "--peer-worker", args],
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
     if proc.returncode != 0:
         raise RuntimeError(f"imitation peer failed:\n{proc.stderr[-3000:]}")
     rows = json.loads(proc.stdout.strip().splitlines()[-1])
-    return [dict(env=env_id, seed=seed, command=command, **r) for r in rows]
+    return [dict(setting=setting, env=SETTINGS[setting]["env"], seed=seed, command=command, **r)
+            for r in rows]
 
 
 # ----- results ----------------------------------------------------------------------------------
 
-def write_csv(path: Path, rows: list[dict]) -> None:
+def write_csv(path: Path, rows: list[dict], columns=COLUMNS) -> None:
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, COLUMNS)
+        w = csv.DictWriter(f, columns)
         w.writeheader()
         for r in rows:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+
+
+def csv_path(setting: str) -> Path:
+    return Path(str(CSV).format(setting))
+
+
+def read_rows() -> list[dict]:
+    """Every setting's rows (from its own CSV)."""
+    return [r for setting in SETTINGS for r in read_csv(csv_path(setting))]
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -271,17 +413,17 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def _curve(rows, env, method):
-    """{labels: [returns over seeds]} with each seed's curve made a step function of labels
-    (a seed's return at budget N is its last evaluation with at most N labels)."""
+def _curve(rows, setting, method):
+    """{seed: [(labels, return)]} of one setting and method."""
     by_seed = {}
     for r in rows:
-        if r["env"] == env and r["method"] == method:
+        if r["setting"] == setting and r["method"] == method:
             by_seed.setdefault(r["seed"], []).append((int(r["labels"]), float(r["return_mean"])))
     return by_seed
 
 
 def at_budget(by_seed: dict, budget: int) -> list[float]:
+    """Each seed's return at a budget: its last evaluation with at most ``budget`` labels."""
     vals = []
     for pts in by_seed.values():
         ok = [ret for lab, ret in sorted(pts) if lab <= budget]
@@ -290,83 +432,276 @@ def at_budget(by_seed: dict, budget: int) -> list[float]:
     return vals
 
 
-def first_reaching(by_seed: dict, threshold: float) -> list:
+def first_reaching(by_seed: dict, level: float) -> list:
+    """Per seed, the fewest labels at which the return reached ``level`` (None: never)."""
     out = []
     for pts in by_seed.values():
-        hit = [lab for lab, ret in sorted(pts) if ret >= threshold]
+        hit = [lab for lab, ret in sorted(pts) if ret >= level]
         out.append(hit[0] if hit else None)
     return out
 
 
-def write_report(command: str) -> None:
-    rows = read_csv(CSV)
-    peer = read_csv(PEER_CSV)
+def threshold(rows, setting) -> tuple[float, float, float]:
+    """(R_expert, R_random, R_random + LEVEL (R_expert - R_random)) from the reference rows."""
+    ref = {r["method"]: float(r["return_mean"]) for r in rows
+           if r["setting"] == setting and r["method"] in ("expert", "random")}
+    return ref["expert"], ref["random"], ref["random"] + LEVEL * (ref["expert"] - ref["random"])
+
+
+# ----- diagnostics: why (and where) the learner's states differ from the expert's ---------------
+
+DIAG_CSV = RESULTS / "imitation_diagnostics.csv"
+DIAG_COLUMNS = ["kind", "setting", "seed", "labels", "name", "value", "command"]
+DIAG_BUDGETS = {"cartpole": [25, 100], "cartpole-lowdamp": [25, 100], "pendulum": [400, 1600],
+                "pendulum-small": [400, 1600]}
+DIAG_EPISODES = 5
+
+
+def _error(setting: str, learner, expert) -> float:
+    """Per-step imitation error: CartPole the 0/1 disagreement, Pendulum |a - a*| / 2."""
+    if SETTINGS[setting]["env"] == "CartPole-v1":
+        return float(np.mean(np.asarray(learner) != np.asarray(expert)))
+    return float(np.mean(np.abs(np.asarray(learner) - np.asarray(expert)))) / 2.0
+
+
+def covariate_shift(setting: str, seed: int, command: str) -> list[dict]:
+    """Ross et al.'s quantities for the BC learner: its error on the expert's states
+    (``DIAG_EPISODES`` held-out expert episodes, reset seeds 20_000 + k) and on its own states
+    (its own episodes from the evaluation resets). Compounding errors = the second much larger."""
+    import gymnasium as gym
+
+    from minirl.algos.bc import BC, BCConfig
+    from minirl.imitation import collect_demonstrations
+    s = SETTINGS[setting]
+    expert = make_expert(setting)
+    held_out = collect_demonstrations(expert, s["env"], DIAG_EPISODES, seed=20_000)
+    demos = demonstrations(setting, seed, max(DIAG_BUDGETS[setting]))
+    rows = []
+    for budget in DIAG_BUDGETS[setting]:
+        cfg = BCConfig(policy=s["policy"], hidden_sizes=s["hidden"], val_fraction=0.0,
+                       eval_interval=UPDATES, **COMMON)
+        agent = BC(s["env"], cfg, seed=seed, demos=demos.first_steps(budget)).learn(UPDATES)
+        on_expert = _error(setting, agent.predict(held_out.obs, deterministic=True),
+                           held_out.actions)
+        env, own_obs, own_act, lengths = gym.make(s["env"]), [], [], []
+        for k in range(DIAG_EPISODES):
+            obs, _ = env.reset(seed=EVAL_SEED + k)
+            done, t = False, 0
+            while not done:
+                act = agent.predict(np.asarray(obs)[None], deterministic=True)[0]
+                own_obs.append(np.asarray(obs, np.float64))
+                own_act.append(act)
+                obs, _, term, trunc, _ = env.step(act.item() if s["env"] == "CartPole-v1"
+                                                  else act)
+                done, t = term or trunc, t + 1
+            lengths.append(t)
+        env.close()
+        own_obs = np.array(own_obs)
+        on_own = _error(setting, np.array(own_act), np.asarray(expert(own_obs)).reshape(
+            np.array(own_act).shape))
+        for name, v in (("error_on_expert_states", on_expert), ("error_on_own_states", on_own),
+                        ("mean_episode_length", float(np.mean(lengths)))):
+            rows.append(dict(kind="shift", setting=setting, seed=seed, labels=budget, name=name,
+                             value=v, command=command))
+    return rows
+
+
+def pendulum_regions(obs: np.ndarray) -> dict:
+    """Fractions of Pendulum states: ``top`` (within 0.6 rad of upright: the expert's balance
+    region), ``spinning`` (energy E = w^2/30 + cos(theta) > 1.3: over the top and round again),
+    ``hanging`` (E < 0: far below the swing-up energy)."""
+    c, w = obs[:, 0], obs[:, 2]
+    energy = w * w / 30.0 + c
+    return {"top": float(np.mean(c > np.cos(0.6))), "spinning": float(np.mean(energy > 1.3)),
+            "hanging": float(np.mean(energy < 0.0))}
+
+
+def label_regions(seed: int, command: str) -> list[dict]:
+    """Where Pendulum's labels lie: the expert's first 800 pairs (BC's data at 800) against the
+    labels DAgger and the intervention variant collected in their first two iterations (from
+    200 expert pairs, rollouts of 200 + 400 steps: DAgger's D reaches 800)."""
+    from minirl.algos.dagger import DAgger, DAggerConfig
+    s = SETTINGS["pendulum"]
+    demos = demonstrations("pendulum", seed, 800)
+    out = {"bc (expert states)": pendulum_regions(demos.obs)}
+    for gate in ("none", "intervention"):
+        cfg = DAggerConfig(policy=s["policy"], hidden_sizes=s["hidden"], steps_per_iter=200,
+                           steps_growth=2.0, warm_start=False, updates_per_iter=UPDATES,
+                           gate=gate, gate_threshold=s["gate_threshold"], gate_hold=GATE_HOLD,
+                           **COMMON)
+        agent = DAgger(s["env"], cfg, seed=seed, demos=demos.first_steps(200),
+                       expert=make_expert("pendulum")).learn(600)
+        name = "dagger" if gate == "none" else "intervention"
+        out[f"{name} (its {agent.data_obs.shape[0] - 200} collected labels)"] = \
+            pendulum_regions(agent.data_obs[200:])
+    return [dict(kind="regions", setting="pendulum", seed=seed, labels=800, name=f"{k}: {r}",
+                 value=v, command=command) for k, fr in out.items() for r, v in fr.items()]
+
+
+def expert_robustness(command: str) -> list[dict]:
+    """CartPole: mean return over the evaluation episodes of the LQR switching law with one
+    gain entry scaled; a wide band of laws balances for 500 steps, so a learner's error in the
+    switching surface rarely compounds into a fall."""
+    import gymnasium as gym
+
+    from minirl.imitation.experts import cartpole_lqr_gain
+    k0, env, rows = cartpole_lqr_gain(), gym.make("CartPole-v1"), []
+    names = ["x", "x_dot", "theta", "theta_dot"]
+    for idx, factors in ((0, (-0.3, 0.0, 0.3, 3.0)), (1, (-0.3, 0.0, 0.3, 3.0)),
+                         (2, (0.5, 2.0)), (3, (0.2, 0.25, 0.3, 0.35, 3.0))):
+        for f in factors:
+            gain = k0.copy()
+            gain[idx] *= f
+            total = 0.0
+            for k in range(EVAL_EPISODES):
+                obs, _ = env.reset(seed=EVAL_SEED + k)
+                done = False
+                while not done:
+                    obs, r, term, trunc, _ = env.step(int(obs @ -gain > 0.0))
+                    total += r
+                    done = term or trunc
+            rows.append(dict(kind="robustness", setting="cartpole", seed="-", labels=0,
+                             name=f"K[{names[idx]}] x {f:g}", value=total / EVAL_EPISODES,
+                             command=command))
+    env.close()
+    return rows
+
+
+def diagnose(seeds, command: str) -> None:
+    rows = expert_robustness(command)
+    write_csv(DIAG_CSV, rows, DIAG_COLUMNS)
+    for seed in seeds:
+        rows += label_regions(seed, command)
+        for setting in DIAG_BUDGETS:
+            rows += covariate_shift(setting, seed, command)
+        print(f"diagnostics seed {seed} done", flush=True)
+        write_csv(DIAG_CSV, rows, DIAG_COLUMNS)
+
+
+EXPERT_TEXT = {"lqr": "LQR expert", "lowdamp": f"less damped LQR expert (theta_dot gain x {LOWDAMP})",
+               "energy": "energy swing-up + PD expert"}
+METHODS = ("bc", "dagger", "dagger-online", "intervention")
+
+
+def _median_labels(hits) -> float:
+    """Median over all seeds; a seed that never reached the level counts as infinitely many."""
+    return float(np.median([np.inf if h is None else h for h in hits]))
+
+
+def _fmt_labels(x: float, grid) -> str:
+    return f"> {max(grid)}" if np.isinf(x) else f"{x:g}"
+
+
+def write_report() -> None:
+    rows, peer = read_rows(), [r for r in read_csv(PEER_CSV) if r.get("setting") in SETTINGS]
     if not rows:
         return
-    lines = ["# Imitation learning: compounding errors, measured", "",
-             "Return (mean of 5 deterministic evaluation episodes) against the number of expert",
-             "labels, mean +- std over seeds; a seed's DAgger/intervention value at a budget is its",
-             "last evaluation with at most that many labels. Protocol: `benchmarks/learning/"
-             "imitation.py`.", "",
-             f"BC trains {BC_UPDATES} Adam steps per budget; DAgger/intervention train "
-             f"{UPDATES_PER_ITER} on the first demonstration episode and {UPDATES_PER_ITER} more "
-             "after every aggregation (warm start), so their first evaluations come after "
-             f"{2 * UPDATES_PER_ITER} steps: their early points are limited by training, not "
-             "only by labels.", "", f"Made by: `{command}`", ""]
-    for env, s in SETTINGS.items():
-        methods = [m for m in ("bc", "dagger", "intervention")
-                   if any(r["env"] == env and r["method"] == m for r in rows)]
-        if not methods:
-            continue
-        seeds = sorted({r["seed"] for r in rows if r["env"] == env})
-        lines += [f"## {env} ({s['policy']} policy, seeds {', '.join(seeds)})", "",
-                  "| labels | " + " | ".join(methods) + " |",
-                  "|---:|" + "---:|" * len(methods)]
-        for b in s["bc_budgets"]:
+    settings = [k for k in SETTINGS if any(r["setting"] == k for r in rows)]
+    body, summary = [], []
+    for setting in settings:
+        s = SETTINGS[setting]
+        srows = [r for r in rows if r["setting"] == setting]
+        r_exp, r_rand, level = threshold(rows, setting)
+        methods = [m for m in METHODS if any(r["method"] == m for r in srows)]
+        seeds = sorted({r["seed"] for r in srows if r["method"] in methods}, key=int)
+        body += [f"## {setting}: {s['env']}, {EXPERT_TEXT[s['expert']]}, {s['policy']} learner "
+                 f"{'-'.join(map(str, s['hidden']))} tanh", "",
+                 f"Reference on the {EVAL_EPISODES} evaluation episodes: expert {r_exp:.1f}, "
+                 f"uniformly random {r_rand:.1f}; {LEVEL:.0%} of the way is a return of "
+                 f"{level:.1f}. Seeds {', '.join(seeds)}. Return at each label budget, mean +- "
+                 "std over seeds (number of seeds with a point at or below that budget):", "",
+                 "| labels | " + " | ".join(methods) + " |",
+                 "|---:|" + "---:|" * len(methods)]
+        for b in s["grid"]:
             cells = []
             for m in methods:
-                v = at_budget(_curve(rows, env, m), b)
+                v = at_budget(_curve(rows, setting, m), b)
                 cells.append(f"{np.mean(v):.1f} +- {np.std(v):.1f} ({len(v)})" if v else "-")
-            lines.append(f"| {b} | " + " | ".join(cells) + " |")
-        lines += ["", f"Labels until the return first reaches {s['threshold']:g} (per seed; - = "
-                  "never within the run):", ""]
-        medians = {}
+            body.append(f"| {b} | " + " | ".join(cells) + " |")
+        body += ["", f"Labels until the return first reaches {level:.1f} (per seed; - = never "
+                 "within the grid):", ""]
+        med = {}
         for m in methods:
-            hits = first_reaching(_curve(rows, env, m), s["threshold"])
-            # A seed that never reaches it counts as needing more labels than any that did.
-            medians[m] = float(np.median([np.inf if h is None else h for h in hits]))
-            lines.append(f"- {m}: {', '.join('-' if h is None else str(h) for h in hits)}"
-                         f" (median over all seeds {medians[m]:g})")
-        if "bc" in medians and "dagger" in medians:
-            lines += ["", "Verdict: DAgger reached the threshold with "
-                      + ("fewer" if medians["dagger"] < medians["bc"] else "NOT fewer")
-                      + f" labels than BC (median {medians['dagger']:g} vs {medians['bc']:g})"
-                      + (f"; the intervention variant with median {medians['intervention']:g}"
-                         if "intervention" in medians else "") + "."]
-        walls = {m: np.median([float(r["wall_s"]) for r in rows
-                               if r["env"] == env and r["method"] == m]) for m in methods}
-        lines += ["", "Median wall time of one run (s): "
-                  + ", ".join(f"{m} {w:.1f}" for m, w in walls.items()), ""]
+            hits = first_reaching(_curve(rows, setting, m), level)
+            med[m] = _median_labels(hits)
+            body.append(f"- {m}: {', '.join('-' if h is None else str(h) for h in hits)} "
+                        f"(median {_fmt_labels(med[m], s['grid'])})")
+        cpu = {m: np.median([float(r["cpu_s"]) for r in srows if r["method"] == m])
+               for m in methods}
+        cmds = sorted({r["command"] for r in srows})
+        body += ["", "Median CPU seconds per evaluated point (BC: one training; DAgger/"
+                 "intervention: the run so far): " + ", ".join(f"{m} {c:.1f}"
+                                                               for m, c in cpu.items()),
+                 "", "Made by: " + "; ".join(f"`{c}`" for c in cmds), ""]
+        summary.append(f"| {setting} | {_fmt_labels(med.get('bc', np.nan), s['grid'])} | "
+                       f"{_fmt_labels(med.get('dagger', np.nan), s['grid'])} | "
+                       f"{_fmt_labels(med.get('intervention', np.nan), s['grid'])} | "
+                       + ("DAgger fewer" if med.get("dagger", np.inf) < med.get("bc", np.inf)
+                          else "DAgger NOT fewer") + " |")
+    lines = ["# Imitation learning: compounding errors, measured", "",
+             "Expert labels needed to reach the expert's return: behaviour cloning (BC) against "
+             "DAgger and DAgger with expert interventions (HG-DAgger style), on CartPole-v1 and "
+             "Pendulum-v1 with minirl's analytic experts, 5 seeds. Protocol in full: the "
+             "docstring of `benchmarks/learning/imitation.py`; in short:", "",
+             "- A label is one expert-labelled (s, a) pair. BC at N labels gets the first N "
+             "pairs of whole expert episodes. DAgger starts from the first n_0 of those pairs "
+             "(its first point *is* BC's, bit-identical: a test), then each iteration rolls the "
+             "learner out for as many steps as D holds, labels every visited state, and "
+             "retrains from fresh parameters; so D doubles and DAgger lands on BC's label grid "
+             f"n_0, 2 n_0, 4 n_0, ... Both train the same learner with the same {UPDATES} Adam "
+             "steps (lr 1e-3, batch 256) at every grid point; only where the labels come from "
+             "differs.",
+             "- Intervention: the same rollouts, the expert takes over for 10 steps whenever "
+             "the learner's action differs from its own (Pendulum: scaled distance > 0.2), and "
+             "only those steps are labelled. The expert *watches* every step to decide; those "
+             "queries are not counted as labels (as a human supervisor's watching is not).",
+             f"- Return: mean of {EVAL_EPISODES} deterministic episodes (reset seeds 10000-"
+             f"{10000 + EVAL_EPISODES - 1}, the same for every method, the expert and a random "
+             f"policy). The level is {LEVEL:.0%} of the way from the random policy's return to "
+             "the expert's.", "",
+             f"## Summary: median labels (over 5 seeds) to reach {LEVEL:.0%} of the expert's "
+             "return", "",
+             "| setting | BC | DAgger | intervention | verdict |", "|---|---:|---:|---:|---|",
+             *summary, "", FINDINGS, "",
+             "![return against expert labels](imitation_compounding.png)", "",
+             "The plot (mean +- std over seeds, log label axis) is made from "
+             "`imitation_compounding.csv` by the same command, or by "
+             "`python -m benchmarks.learning.imitation --table` from the CSV.", "", *body]
     if peer:
         lines += ["## Peer: the `imitation` library (BC, SimpleDAggerTrainer)", "",
-                  "Same expert, label budget, network (64-64 tanh), batch size, learning rate, "
-                  "number of BC batches and evaluation episodes; torch one thread. minirl's pair "
-                  "and the library's ran back to back per seed in one command (the library in "
-                  "its own venv: it needs gymnasium 0.29). The library's DAgger rounds collect "
-                  "whole episodes of at least 256 steps, so its label count overshoots the "
-                  "budget, and it trains fewer batches (200 per round, few rounds) than "
-                  "minirl's DAgger (200 per 10- or 100-step iteration), so only the BC rows are "
-                  "equal work. The library's BC maximizes the likelihood of SB3's policy "
-                  "(categorical on CartPole, a Gaussian with a state-independent std on "
-                  "Pendulum, evaluated at its mean), where minirl's Pendulum rows regress with "
-                  "L2. CPU seconds are the fairer speed measure on this shared machine.", "",
-                  "| env | seed | method | labels | return | wall s | CPU s |",
+                  "`imitation` 1.0.1 needs gymnasium 0.29 and stable-baselines3 2.2, which "
+                  "conflict with minirl's gymnasium >= 1.0, so it cannot share minirl's venv. It "
+                  "runs in its own venv, made against the CPU torch the peers pin (no GPU build "
+                  "pulled): `python -m venv /tmp/imitation-peer && /tmp/imitation-peer/bin/pip "
+                  "install torch==2.13.0+cpu --index-url https://download.pytorch.org/whl/cpu "
+                  "&& /tmp/imitation-peer/bin/pip install imitation==1.0.1` (resolved: "
+                  "gymnasium 0.29.1, stable-baselines3 2.2.1, numpy 2.4.6).", "",
+                  "Same expert, label budget, network, batch size, learning rate, number of BC "
+                  f"batches ({UPDATES}) and evaluation episodes; torch one thread. minirl's pair "
+                  "and the library's ran back to back per seed in one command. The library's "
+                  "BC maximizes the likelihood of SB3's policy (categorical on CartPole, a "
+                  "Gaussian with a state-independent std on Pendulum, evaluated at its mean), "
+                  "where minirl's Pendulum rows regress with L2. Its DAgger starts from the "
+                  "first quarter of the budget like minirl's, but its rounds collect whole "
+                  "episodes (label count overshoots the budget) and it warm-starts one policy "
+                  f"with {UPDATES} batches per round, where minirl's retrains from scratch per "
+                  "doubling; so only the BC rows are equal work. CPU seconds are the fairer "
+                  "speed measure on this shared machine.", "",
+                  "| setting | seed | method | labels | return | wall s | CPU s |",
                   "|---|---:|---|---:|---:|---:|---:|"]
         for r in peer:
-            lines.append(f"| {r['env']} | {r['seed']} | {r['method']} | {r['labels']} | "
+            lines.append(f"| {r['setting']} | {r['seed']} | {r['method']} | {r['labels']} | "
                          f"{float(r['return_mean']):.1f} | {float(r['wall_s']):.1f} | "
                          f"{float(r['cpu_s']):.1f} |")
-        lines += ["", f"Made by: `{peer[0]['command']}`", ""]
+        cpu = {}
+        for r in peer:
+            cpu.setdefault((r["setting"], r["method"]), []).append(float(r["cpu_s"]))
+        ratios = [f"{st} {np.median(cpu[(st, 'bc')]) / np.median(cpu[(st, 'imitation-bc')]):.2f}"
+                  for st in PEER_BUDGETS if (st, "bc") in cpu and (st, "imitation-bc") in cpu]
+        lines += ["", "minirl BC CPU time / the library's BC CPU time (medians over seeds): "
+                  + ", ".join(ratios) + ".", "",
+                  "Made by: " + "; ".join(f"`{c}`" for c in sorted({r["command"] for r in peer})),
+                  ""]
     (RESULTS / "imitation.md").write_text("\n".join(lines) + "\n")
     plot(rows)
 
@@ -375,42 +710,52 @@ def plot(rows) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(SETTINGS), figsize=(11, 4))
-    for ax, (env, s) in zip(axes, SETTINGS.items()):
-        for m, style in (("bc", "o-"), ("dagger", "s-"), ("intervention", "^-")):
-            curve = _curve(rows, env, m)
+    settings = [k for k in SETTINGS if any(r["setting"] == k for r in rows)]
+    ncol = 2
+    nrow = -(-len(settings) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(11, 4 * nrow), squeeze=False)
+    for ax, setting in zip(axes.ravel(), settings):
+        s = SETTINGS[setting]
+        for m, style in zip(METHODS, ("o-", "s-", "d--", "^-")):
+            curve = _curve(rows, setting, m)
             if not curve:
                 continue
             grid = sorted({lab for pts in curve.values() for lab, _ in pts})
             grid = [g for g in grid if len(at_budget(curve, g)) == len(curve)]
             mean = np.array([np.mean(at_budget(curve, g)) for g in grid])
             std = np.array([np.std(at_budget(curve, g)) for g in grid])
-            ax.plot(grid, mean, style, ms=3, label=m)
-            ax.fill_between(grid, mean - std, mean + std, alpha=0.2)
-        ax.axhline(s["threshold"], color="k", ls=":", lw=1, label=f"threshold {s['threshold']:g}")
+            line, = ax.plot(grid, mean, style, ms=3, label=m)
+            ax.fill_between(grid, mean - std, mean + std, alpha=0.2, color=line.get_color())
+        r_exp, _, level = threshold(rows, setting)
+        ax.axhline(r_exp, color="k", lw=1, label=f"expert {r_exp:.0f}")
+        ax.axhline(level, color="k", ls=":", lw=1, label=f"{LEVEL:.0%} level {level:.0f}")
         ax.set_xscale("log")
         ax.set_xlabel("expert labels")
-        ax.set_ylabel("return")
-        ax.set_title(env)
+        ax.set_ylabel(f"return (mean of {EVAL_EPISODES} episodes)")
+        ax.set_title(f"{setting} ({s['env']}, {'-'.join(map(str, s['hidden']))} learner)")
         ax.legend(fontsize=8)
+    for ax in axes.ravel()[len(settings):]:
+        ax.axis("off")
     fig.tight_layout()
     fig.savefig(RESULTS / "imitation_compounding.png", dpi=110)
     plt.close(fig)
 
 
+FINDINGS = "(findings: to be written after the runs)"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--envs", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    p.add_argument("--methods", nargs="+", default=["bc", "dagger", "intervention"],
-                   choices=["bc", "dagger", "intervention"])
+    p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--peer", action="store_true", help="also run the imitation library")
     p.add_argument("--peer-only", action="store_true", help="only the imitation library")
     p.add_argument("--peer-python", default="/tmp/imitation-peer/bin/python",
                    help="interpreter of a venv with imitation and torch==2.13.0+cpu")
-    p.add_argument("--peer-labels", type=int, nargs="+", default=None,
-                   help="label budgets for the peer (default: 320 CartPole, 1600 Pendulum)")
     p.add_argument("--table", action="store_true", help="only rebuild the markdown and plot")
+    p.add_argument("--diagnose", action="store_true",
+                   help="only the diagnostics (covariate shift, label regions, robustness)")
     p.add_argument("--peer-worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.peer_worker:
@@ -419,34 +764,37 @@ def main(argv=None) -> int:
     command = "python -m benchmarks.learning.imitation " + shlex.join(
         sys.argv[1:] if argv is None else argv)
     RESULTS.mkdir(exist_ok=True)
-    if args.table:
-        write_report(read_csv(CSV)[0]["command"] if read_csv(CSV) else command)
-        return 0
-    if not args.peer_only:
-        rows = []
-        for env_id in args.envs:
+    if args.diagnose:
+        diagnose(args.seeds, command)
+    elif not args.table and not args.peer_only:
+        for setting in args.settings:     # one CSV per setting (several may run at once)
+            # Rows of the methods not re-run now are kept (each row names its command).
+            rows = [r for r in read_csv(csv_path(setting))
+                    if r["method"] not in ("expert", "random", *args.methods)]
+            start, cpu = time.perf_counter(), time.process_time()
+            for name, ret in reference_returns(setting).items():
+                rows.append(_row(setting, name, "-", 0, 0, 0, ret, start, cpu, command))
             for seed in args.seeds:
                 for m in args.methods:
-                    new = (run_bc(env_id, seed, command) if m == "bc" else
-                           run_dagger(env_id, seed, "none" if m == "dagger" else "intervention",
-                                      command))
+                    new = (run_bc(setting, seed, command) if m == "bc" else
+                           run_dagger_online(setting, seed, command) if m == "dagger-online"
+                           else run_dagger(setting, seed,
+                                           "none" if m == "dagger" else "intervention", command))
                     rows += new
-                    last = new[-1]
-                    print(f"{env_id} seed {seed} {m}: {last['labels']} labels -> "
-                          f"{last['return_mean']:.1f} ({sum(r['wall_s'] for r in new[-1:]):.1f} s)",
-                          flush=True)
-                write_csv(CSV, rows)
+                    print(f"{setting} seed {seed} {m}: " + ", ".join(
+                        f"{r['labels']}:{r['return_mean']:.0f}" for r in new)
+                        + f" ({new[-1]['cpu_s']:.1f} CPU s)", flush=True)
+                    write_csv(csv_path(setting), rows)
     if args.peer or args.peer_only:
-        budgets = dict(zip(SETTINGS, args.peer_labels or [320, 1600]))
         peer_rows = []
-        for env_id in args.envs:
+        for setting, labels in PEER_BUDGETS.items():
             for seed in args.seeds:
                 # Back to back in one command: minirl's pair, then the library's.
-                peer_rows += run_minirl_at_budget(env_id, seed, budgets[env_id], command)
-                peer_rows += run_peer(args.peer_python, env_id, seed, budgets[env_id], command)
+                peer_rows += run_minirl_at_budget(setting, seed, labels, command)
+                peer_rows += run_peer(args.peer_python, setting, seed, labels, command)
                 print(peer_rows[-4:], flush=True)
                 write_csv(PEER_CSV, peer_rows)
-    write_report(read_csv(CSV)[0]["command"] if read_csv(CSV) else command)
+    write_report()
     return 0
 
 
