@@ -64,15 +64,22 @@ MOUNTAINCAR = dict(lr=4e-3, batch_size=128, buffer_size=10_000, learning_starts=
 
 # Facts about the runs that the CSVs do not hold (kept next to the code that wrote them).
 NOTES = [
-    "Machine: 2 cores shared with up to 8 other sessions; the 1-minute load average was "
-    "8-27 while these runs were made, so wall times are several times an idle machine's and "
-    "the minirl/SB3 ratio is noisier than usual (CPU time is the steadier comparison).",
+    "Machine: 2 cores shared with other sessions' benchmarks and test runs; the 1-minute "
+    "load average was 9-25 while these runs were made (all with nice -n 5, up to 11 of "
+    "them at once: seeds ran in parallel processes with --append), so wall times are many "
+    "times an idle machine's. Both sides of the minirl/SB3 ratio ran back to back in one "
+    "process under the same load; CPU time is the steadier comparison.",
     "",
-    "DQNConfig's default init is now 'uniform' (PyTorch's Linear default, SB3's starting "
-    "point): dqn-uniform-init-cartpole is the default agent. dqn-cartpole, the double/n-step "
-    "variants, Acrobot and MountainCar ran with the earlier default, orthogonal weights and zero biases, "
-    "which learned CartPole markedly worse (last-100 means above). The minirl/SB3 time ratio "
-    "comes from dqn-cartpole: init does not change the work done per step.",
+    "Every row comes from the default config (init='uniform', PyTorch's Linear default, "
+    "SB3's starting point) and the code of this commit's DQN (fused Adam kernel, block "
+    "buffer adds). The earlier rows made with orthogonal init (CartPole 0/5, double 3/5, "
+    "n-step 2/5; commit fe23b0c) are superseded and were removed.",
+    "",
+    "'best-model eval': RL-Zoo/SB3 practice (EvalCallback), reported beside the final "
+    f"model's score and never instead of it: every {BEST_EVERY} env steps "
+    f"{BEST_EPISODES} deterministic episodes (seeds 1000000..), the parameters of the best "
+    "mean kept, then scored with the same 10 episodes as the final model. Its time is "
+    "subtracted from the minirl wall/CPU times (SB3 ran without it).",
 ]
 
 
@@ -231,9 +238,10 @@ def write_markdown(profile_table: list[str] | None = None) -> Path:
              "episodes (env seeds 10000..10009) after training; 'last 100' = mean return of the "
              "last 100 training episodes. minirl and SB3 runs of a seed ran back to back.", "",
              "| benchmark | config (beyond RL-Zoo's settings) | env | steps | criterion | seeds "
-             "reaching it | needed | eval return (per seed) | last-100 mean (per seed) | wall s "
+             "reaching it | needed | eval return, final model (per seed) | best-model eval "
+             "(per seed; >= 475) | last-100 mean (per seed) | wall s | CPU s "
              "| gradient steps/s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     commands, missing = [], []
     for name, spec in SPECS.items():
         rows = _read(name)
@@ -251,14 +259,20 @@ def write_markdown(profile_table: list[str] | None = None) -> Path:
             verdict = f" (undecided: {len(rows)} of 5 seeds run)"
         seeds = ", ".join(r["seed"] for r in rows)
         walls = [float(r["wall_s"]) for r in rows]
+        cpus = [float(r["cpu_s"]) for r in rows]
         gps = [float(r["gradient_steps_per_s"]) for r in rows]
+        best = [r.get("best_eval_return_mean") or "" for r in rows]
+        best_col = "-" if not any(best) else (
+            f"{', '.join(b or '-' for b in best)} "
+            f"({sum(float(b) >= spec.threshold for b in best if b)}/{len(rows)})")
         lines.append(
             f"| {name} (seeds {seeds}) | {_overrides(spec)} | {spec.env} | {rows[0]['steps']} | "
             f"{spec.criterion} >= "
             f"{spec.threshold:g} | {ok}/{len(rows)}{verdict} | {spec.needed or '-'} of 5 | "
-            f"{', '.join(r['eval_return_mean'] for r in rows)} | "
+            f"{', '.join(r['eval_return_mean'] for r in rows)} | {best_col} | "
             f"{', '.join(r['final_return_mean_100'] for r in rows)} | "
-            f"median {np.median(walls):.1f} | median {np.median(gps):.0f} |")
+            f"median {np.median(walls):.1f} | median {np.median(cpus):.1f} | "
+            f"median {np.median(gps):.0f} |")
         for r in rows:
             if r["command"] not in commands:
                 commands.append(r["command"])
@@ -290,34 +304,28 @@ def _overrides(spec: Spec) -> str:
 
 def _sb3_ratio() -> str:
     mine, sb3 = _read("dqn-cartpole"), _read("sb3-dqn-cartpole")
-    both = sorted({r["seed"] for r in mine} & {r["seed"] for r in sb3})
+    both = sorted({r["seed"] for r in mine} & {r["seed"] for r in sb3}, key=int)
     if not both:
         return ""
-    m = [float(r["wall_s"]) for r in mine if r["seed"] in both]
-    s = [float(r["wall_s"]) for r in sb3 if r["seed"] in both]
-    per_seed = ", ".join(f"{a / b:.2f}" for a, b in zip(m, s))
-    mc = [float(r["cpu_s"]) for r in mine if r["seed"] in both]
-    sc = [float(r["cpu_s"]) for r in sb3 if r["seed"] in both]
-    me = [float(r["eval_return_mean"]) for r in mine if r["seed"] in both]
-    se = [float(r["eval_return_mean"]) for r in sb3 if r["seed"] in both]
+
+    def col(rows, key):
+        by_seed = {r["seed"]: float(r[key]) for r in rows}
+        return np.array([by_seed[s] for s in both])
+
+    m, s = col(mine, "wall_s"), col(sb3, "wall_s")
+    mc, sc = col(mine, "cpu_s"), col(sb3, "cpu_s")
+    mg, sg = col(mine, "gradient_steps"), col(sb3, "gradient_steps")
+    me, se = col(mine, "eval_return_mean"), col(sb3, "eval_return_mean")
     return (f"minirl DQN / SB3 DQN on CartPole-v1, same settings, seeds {', '.join(both)}, one "
-            f"thread, back to back: wall time {np.median(m):.1f} s / {np.median(s):.1f} s = "
-            f"{np.median(m) / np.median(s):.2f} (medians; per seed {per_seed}; target <= 0.33); "
-            f"CPU time {np.median(mc):.1f} s / {np.median(sc):.1f} s = "
-            f"{np.median(mc) / np.median(sc):.2f}. "
-            f"Deterministic eval: minirl median {np.median(me):.1f}, SB3 median "
-            f"{np.median(se):.1f}." + _default_vs_sb3(se))
-
-
-def _default_vs_sb3(sb3_evals) -> str:
-    """The default agent (uniform init) against SB3's final evaluations."""
-    rows = _read("dqn-uniform-init-cartpole")
-    if not rows:
-        return ""
-    ev = [float(r["eval_return_mean"]) for r in rows]
-    return (f" The default agent (init=uniform, seeds {', '.join(r['seed'] for r in rows)}): "
-            f"eval median {np.median(ev):.1f}, {sum(e >= 475 for e in ev)}/{len(ev)} seeds >= "
-            f"475, SB3 {sum(e >= 475 for e in sb3_evals)}/{len(sb3_evals)}.")
+            f"thread, back to back in one process per seed: wall time {np.median(m):.1f} s / "
+            f"{np.median(s):.1f} s = {np.median(m) / np.median(s):.2f} (medians; per seed "
+            f"{', '.join(f'{x:.2f}' for x in m / s)}; target <= 0.33); CPU time "
+            f"{np.median(mc):.1f} s / {np.median(sc):.1f} s = {np.median(mc) / np.median(sc):.2f}"
+            f" (per seed {', '.join(f'{x:.2f}' for x in mc / sc)}). Gradient steps per CPU "
+            f"second: minirl {np.median(mg / mc):.0f}, SB3 {np.median(sg / sc):.0f} (medians; "
+            f"per wall second {np.median(mg / m):.0f} and {np.median(sg / s):.0f}). "
+            f"Deterministic eval of the final model >= 475: minirl "
+            f"{int((me >= 475).sum())}/{len(both)}, SB3 {int((se >= 475).sum())}/{len(both)}.")
 
 
 def profile(steps: int, command: str) -> list[str]:
