@@ -101,7 +101,10 @@ def _evaluate_fn(predict, env_id: str, episodes: int) -> tuple[float, float]:
     return float(np.mean(returns)), float(np.std(returns))
 
 
-def run_minirl(algo: str, env: str, seed: int, steps: int, episodes: int) -> dict:
+def run_minirl(algo: str, env: str, seed: int, steps: int, episodes: int,
+               train_only: bool = False):
+    """One seed's training and deterministic evaluation (a CSV row's numbers); with
+    ``train_only`` only the training's CPU seconds."""
     cls = ALGOS[algo]
     preset = find(algo, env)
     agent = cls(env, cls.Config(**preset.overrides), seed=seed, env_kwargs=preset.env_kwargs)
@@ -109,6 +112,8 @@ def run_minirl(algo: str, env: str, seed: int, steps: int, episodes: int) -> dic
     cpu, wall = time.process_time(), time.perf_counter()
     agent.learn(steps, callback=log)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    if train_only:
+        return cpu
     returns = agent.evaluate(episodes, deterministic=True, seed=EVAL_SEED)
     return {"steps": agent.total_steps, "final_return": round(float(returns.mean()), 2),
             "final_return_std": round(float(returns.std()), 2),
@@ -153,7 +158,8 @@ def sb3_kwargs(algo: str, env: str) -> tuple[dict, dict]:
     return kw, run
 
 
-def run_sb3(algo: str, env: str, seed: int, steps: int, episodes: int) -> dict:
+def _build_sb3(algo: str, env: str, seed: int):
+    """(model, vec env, run options): Stable-Baselines3 with RL-Zoo's settings, one thread."""
     import torch
     from stable_baselines3 import A2C as SB3A2C
     from stable_baselines3 import PPO as SB3PPO
@@ -167,10 +173,19 @@ def run_sb3(algo: str, env: str, seed: int, steps: int, episodes: int) -> dict:
         venv = VecNormalize(venv, gamma=kw.get("gamma", 0.99))
     model = {"ppo": SB3PPO, "a2c": SB3A2C}[algo]("MlpPolicy", venv, seed=seed, device="cpu",
                                                  **kw)
+    return model, venv, run
+
+
+def run_sb3(algo: str, env: str, seed: int, steps: int, episodes: int,
+            train_only: bool = False):
+    """As ``run_minirl``, for Stable-Baselines3 with RL-Zoo's settings (``sb3_kwargs``)."""
+    model, venv, run = _build_sb3(algo, env, seed)
     returns = []
     cpu, wall = time.process_time(), time.perf_counter()
     model.learn(steps)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    if train_only:
+        return cpu
     for info in model.ep_info_buffer:
         returns.append(info["r"])
     if run["normalize"]:
@@ -394,6 +409,169 @@ def write_table(notes: str = "") -> Path:
     return MD_PATH
 
 
+def _time_env(make, n_envs: int, steps: int, seed: int = 0) -> float:
+    """Process time of ``steps`` env steps with uniformly random actions (no learner)."""
+    envs = make()
+    rng = np.random.default_rng(seed)
+    if isinstance(envs, list):                       # n single envs, stepped one by one
+        for k, e in enumerate(envs):
+            e.reset(seed=seed + k)
+        n = envs[0].action_space.n
+        acts = rng.integers(n, size=(steps // n_envs, n_envs))
+        t0 = time.process_time()
+        for row in acts:
+            for e, a in zip(envs, row):
+                _, _, term, trunc, _ = e.step(int(a))
+                if term or trunc:
+                    e.reset()
+        return time.process_time() - t0
+    space = getattr(envs, "single_action_space", None) or envs.action_space
+    acts = rng.integers(space.n, size=(steps // n_envs, n_envs))
+    envs.reset(**({"seed": seed} if hasattr(envs, "single_action_space") else {}))
+    t0 = time.process_time()
+    for row in acts:
+        envs.step(row)
+    return time.process_time() - t0
+
+
+class _Sections:
+    """CPU time (``time.process_time``) and call count of wrapped callables, by label."""
+
+    def __init__(self):
+        self.cpu: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+
+    def wrap(self, label: str, fn):
+        self.cpu.setdefault(label, 0.0)     # table order = wrapping order
+        self.calls.setdefault(label, 0)
+
+        def timed(*args, **kwargs):
+            t0 = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.cpu[label] = self.cpu.get(label, 0.0) + time.process_time() - t0
+                self.calls[label] = self.calls.get(label, 0) + 1
+        return timed
+
+
+def _sections_minirl_a2c(env: str, steps: int) -> tuple[float, _Sections]:
+    """One minirl A2C training run with its parts timed in place: (CPU s of learn, sections).
+    Bound methods are wrapped on the instances, module functions patched and restored."""
+    import minirl.algos.actor_critic as ac
+    from minirl.nn import Adam
+
+    cls = ALGOS["a2c"]
+    preset = find("a2c", env)
+    agent = cls(env, cls.Config(**preset.overrides), seed=0, env_kwargs=preset.env_kwargs)
+    sec, col = _Sections(), agent.collector
+    col.collect = sec.wrap("rollout (RolloutCollector.collect)", col.collect)
+    agent.envs.step = sec.wrap("  vector env step (SyncVectorEnv.step)", agent.envs.step)
+    agent._act = sec.wrap("  policy forward + sample (ActorCriticNet.act)", agent._act)
+    agent._value = sec.wrap("  V(last / final obs) (ActorCriticNet.value)", agent._value)
+    col._normalize = sec.wrap("  obs normalizer (ObsNormalizer)", col._normalize)
+    if agent.reward_scaler is not None:
+        agent.reward_scaler.scale = sec.wrap("  reward scaler (RewardScaler.scale)",
+                                             agent.reward_scaler.scale)
+    agent._end_iteration = sec.wrap("_end_iteration (counters, episode stats, callback)",
+                                    agent._end_iteration)
+    saved = {k: getattr(ac, k) for k in ("advantages_and_targets", "a2c_loss_and_grad",
+                                         "clip_grad_norm", "explained_variance")}
+    labels = {"advantages_and_targets": "GAE targets (advantages_and_targets)",
+              "a2c_loss_and_grad": "loss + backward (a2c_loss_and_grad)",
+              "clip_grad_norm": "clip_grad_norm",
+              "explained_variance": "explained_variance (logged metric)"}
+    adam_step = Adam.step
+    try:
+        for k, fn in saved.items():
+            setattr(ac, k, sec.wrap(labels[k], fn))
+        Adam.step = sec.wrap("Adam.step", adam_step)
+        log = TrainingLog(None, fields=cls.log_fields)
+        t0 = time.process_time()
+        agent.learn(steps, callback=log)
+        total = time.process_time() - t0
+    finally:
+        for k, fn in saved.items():
+            setattr(ac, k, fn)
+        Adam.step = adam_step
+    return total, sec
+
+
+def _sections_sb3(algo: str, env: str, steps: int) -> tuple[float, _Sections]:
+    """The same for Stable-Baselines3 (RL-Zoo settings), wrapped on its instances."""
+    model, venv, _ = _build_sb3(algo, env, 0)
+    sec = _Sections()
+    model.collect_rollouts = sec.wrap("rollout (collect_rollouts)", model.collect_rollouts)
+    venv.step = sec.wrap("  vec env step (VecNormalize + DummyVecEnv + Monitor)", venv.step)
+    model.policy.forward = sec.wrap("  policy forward + sample (ActorCriticPolicy.forward)",
+                                    model.policy.forward)
+    model.rollout_buffer.add = sec.wrap("  RolloutBuffer.add", model.rollout_buffer.add)
+    model.train = sec.wrap(f"train ({algo.upper()}.train)", model.train)
+    t0 = time.process_time()
+    model.learn(steps)
+    return time.process_time() - t0, sec
+
+
+def profile(algo: str, env: str, steps: int, repeats: int) -> str:
+    """Where the training CPU time goes, minirl vs SB3 (markdown; see ``--profile``)."""
+    import gymnasium as gym
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from minirl.envs import make_vector_env
+
+    kw, run = sb3_kwargs(algo, env)
+    n = run["n_envs"]
+    timed = {"minirl training": [], "sb3 training": [], "env only: n gym.make envs": [],
+             "env only: minirl's vector env": [], "env only: sb3's vec env": []}
+
+    def sb3_venv():
+        v = make_vec_env(env, n_envs=n, seed=0)
+        return VecNormalize(v, gamma=kw.get("gamma", 0.99)) if run["normalize"] else v
+
+    for _ in range(repeats):
+        timed["minirl training"].append(run_minirl(algo, env, 0, steps, 0, train_only=True))
+        timed["sb3 training"].append(run_sb3(algo, env, 0, steps, 0, train_only=True))
+        timed["env only: n gym.make envs"].append(
+            _time_env(lambda: [gym.make(env) for _ in range(n)], n, steps))
+        timed["env only: minirl's vector env"].append(
+            _time_env(lambda: make_vector_env(env, n, "sync"), n, steps))
+        timed["env only: sb3's vec env"].append(_time_env(sb3_venv, n, steps))
+    med = {k: float(np.median(v)) for k, v in timed.items()}
+    lines = [f"### {algo} {env}: {steps} steps, {n} envs, median of {repeats} (process time)",
+             "", "| measurement | CPU s (runs) | per 1k env steps, ms |", "|---|---|---|"]
+    for k, v in timed.items():
+        lines.append(f"| {k} | {med[k]:.2f} ({', '.join(f'{x:.2f}' for x in v)}) | "
+                     f"{1000 * med[k] / steps:.3f} |")
+    runs = [("sb3", *_sections_sb3(algo, env, steps))]
+    if algo == "a2c":
+        runs.insert(0, ("minirl", *_sections_minirl_a2c(env, steps)))
+    for impl, total, sec in runs:
+        lines += ["", f"{impl}: one training run ({steps} steps) with its parts timed in place "
+                  f"(process time around each call; the timers add ~2 x 3.5 us per call): "
+                  f"{total:.2f} CPU s in all", "",
+                  "| part (indented: inside the part above) | calls | us per call | CPU s | "
+                  "share |", "|---|---|---|---|---|"]
+        top, glue = 0.0, None          # glue: [outer CPU s, its parts' sum] of an open part
+        for label, cpu in [*sec.cpu.items(), ("", 0.0)]:
+            if not label.startswith(" ") and glue is not None and glue[1] > 0:
+                g = glue[0] - glue[1]
+                lines.append(f"| &nbsp;&nbsp;rest of it (glue) | | | {g:.2f} | {g / total:.1%} |")
+            if not label:
+                break
+            if label.startswith(" "):
+                glue[1] += cpu
+            else:
+                top, glue = top + cpu, [cpu, 0.0]
+            calls = sec.calls[label]
+            lines.append(f"| {label.replace('  ', '&nbsp;&nbsp;')} | {calls} | "
+                         + (f"{1e6 * cpu / calls:.1f}" if calls else "-")
+                         + f" | {cpu:.2f} | {cpu / total:.1%} |")
+        lines.append(f"| rest (outside the timed parts) | | | {total - top:.2f} | "
+                     f"{(total - top) / total:.1%} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.learning.suite", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -405,6 +583,13 @@ def main(argv=None) -> int:
     p.add_argument("--peer", action="store_true", help="also run Stable-Baselines3 (PPO/A2C)")
     p.add_argument("--peer-only", action="store_true", help="only the Stable-Baselines3 runs")
     p.add_argument("--table-only", action="store_true")
+    p.add_argument("--profile", action="store_true",
+                   help="where the CPU time goes for --algos/--envs (one of each) at --steps: "
+                        "training CPU of minirl and SB3, the env alone (random actions), and a "
+                        "cProfile section breakdown of each; markdown to --profile-out")
+    p.add_argument("--repeats", type=int, default=3, help="--profile: timed repeats (median)")
+    p.add_argument("--profile-out", default="learning_suite_profile.md",
+                   help="--profile: markdown file in benchmarks/results (appended)")
     p.add_argument("--notes", default=None, help="markdown file appended to the table")
     p.add_argument("--csv", default=CSV_PATH.name,
                    help="results file in benchmarks/results (one per concurrent job; the table "
@@ -414,6 +599,17 @@ def main(argv=None) -> int:
     RESULTS.mkdir(exist_ok=True)
     if args.table_only:
         print(f"wrote {write_table(notes)}")
+        return 0
+    if args.profile:
+        if not (args.algos and args.envs and len(args.algos) == len(args.envs) == 1):
+            p.error("--profile needs one --algos and one --envs")
+        cmd = "python -m benchmarks.learning.suite " + " ".join(
+            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        text = profile(args.algos[0], args.envs[0], args.steps or 100_000, args.repeats)
+        text = f"{text}\nProduced by `{cmd}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).\n"
+        print(text)
+        with open(RESULTS / args.profile_out, "a") as f:
+            f.write("\n" + text)
         return 0
     command = "python -m benchmarks.learning.suite " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
