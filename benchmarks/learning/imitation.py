@@ -88,7 +88,7 @@ SETTINGS = {
                            grid=[200, 400, 800, 1600, 3200], gate_threshold=0.2, online_steps=100),
 }
 COMMON = dict(lr=1e-3, batch_size=256)
-UPDATES, GATE_HOLD, LEVEL = 2000, 10, 0.95
+UPDATES, GATE_HOLD, LEVEL, STRICT = 2000, 10, 0.95, 0.99   # levels: fractions of the way
 ONLINE_UPDATES = 200    # dagger-online: Adam steps per (warm-started) iteration
 
 
@@ -441,11 +441,11 @@ def first_reaching(by_seed: dict, level: float) -> list:
     return out
 
 
-def threshold(rows, setting) -> tuple[float, float, float]:
-    """(R_expert, R_random, R_random + LEVEL (R_expert - R_random)) from the reference rows."""
+def threshold(rows, setting, frac: float = LEVEL) -> tuple[float, float, float]:
+    """(R_expert, R_random, R_random + frac (R_expert - R_random)) from the reference rows."""
     ref = {r["method"]: float(r["return_mean"]) for r in rows
            if r["setting"] == setting and r["method"] in ("expert", "random")}
-    return ref["expert"], ref["random"], ref["random"] + LEVEL * (ref["expert"] - ref["random"])
+    return ref["expert"], ref["random"], ref["random"] + frac * (ref["expert"] - ref["random"])
 
 
 # ----- diagnostics: why (and where) the learner's states differ from the expert's ---------------
@@ -578,6 +578,66 @@ def diagnose(seeds, command: str) -> None:
         write_csv(DIAG_CSV, rows, DIAG_COLUMNS)
 
 
+def diagnostics_lines() -> list[str]:
+    """The ``--diagnose`` tables (means over seeds) for imitation.md."""
+    rows = read_csv(DIAG_CSV)
+    if not rows:
+        return []
+    lines = ["## Diagnostics: where the labels and the errors are", ""]
+    shift = [r for r in rows if r["kind"] == "shift"]
+    if shift:
+        lines += ["Covariate shift of the BC learner (Ross et al.'s quantities): its per-step "
+                  "error on held-out expert states (5 expert episodes, resets 20000-20004) and "
+                  "on the states it visits itself (5 of its own episodes, the first 5 evaluation "
+                  "resets). Error: CartPole the fraction of steps its action differs from the "
+                  "expert's; Pendulum |a - a*| / 2 (a fraction of the torque range). Mean over "
+                  "seeds " + ", ".join(sorted({r['seed'] for r in shift}, key=int)) + ".", "",
+                  "| setting | labels | error on expert states | error on own states | "
+                  "own episode length |", "|---|---:|---:|---:|---:|"]
+        for setting, budgets in DIAG_BUDGETS.items():
+            for b in budgets:
+                vals = {n: np.mean([float(r["value"]) for r in shift if r["setting"] == setting
+                                    and int(r["labels"]) == b and r["name"] == n])
+                        for n in ("error_on_expert_states", "error_on_own_states",
+                                  "mean_episode_length")}
+                if not np.isnan(vals["error_on_expert_states"]):
+                    lines.append(f"| {setting} | {b} | {vals['error_on_expert_states']:.3f} | "
+                                 f"{vals['error_on_own_states']:.3f} | "
+                                 f"{vals['mean_episode_length']:.0f} |")
+        lines.append("")
+    regions = [r for r in rows if r["kind"] == "regions"]
+    if regions:
+        sources = list(dict.fromkeys(r["name"].split(": ")[0].split(" (its")[0]
+                                     for r in regions))
+        lines += ["Where Pendulum's labels lie (setting `pendulum`): BC's first 800 expert "
+                  "pairs against the labels DAgger and the intervention variant collected in "
+                  "their first two iterations (200 expert pairs, then rollouts of 200 + 400 "
+                  "steps). top: within 0.6 rad of upright (the expert's balance region); "
+                  "spinning: energy > 1.3 (over the top and round again); hanging: energy < 0. "
+                  "Fractions, mean over seeds.", "",
+                  "| labels from | top | spinning | hanging | labels collected |",
+                  "|---|---:|---:|---:|---:|"]
+        for src in sources:
+            mine = [r for r in regions if r["name"].startswith(src)]
+            frac = {reg: np.mean([float(r["value"]) for r in mine if r["name"].endswith(reg)])
+                    for reg in ("top", "spinning", "hanging")}
+            counts = sorted({r["name"].split("(its ")[1].split(" ")[0] for r in mine
+                             if "(its " in r["name"]}, key=int)
+            lines.append(f"| {src} | {frac['top']:.2f} | {frac['spinning']:.2f} | "
+                         f"{frac['hanging']:.2f} | {', '.join(counts) if counts else '800'} |")
+        lines.append("")
+    robust = [r for r in rows if r["kind"] == "robustness"]
+    if robust:
+        lines += ["CartPole's tolerance: mean return on the 20 evaluation episodes of the LQR "
+                  "switching law (push right iff -K s > 0) with one entry of K scaled:", "",
+                  "| K changed | return |", "|---|---:|"]
+        lines += [f"| {r['name']} | {float(r['value']):.1f} |" for r in robust]
+        lines.append("")
+    lines += ["Made by: " + "; ".join(f"`{c}`" for c in sorted({r["command"] for r in rows})),
+              ""]
+    return lines
+
+
 EXPERT_TEXT = {"lqr": "LQR expert", "lowdamp": f"less damped LQR expert (theta_dot gain x {LOWDAMP})",
                "energy": "energy swing-up + PD expert"}
 METHODS = ("bc", "dagger", "dagger-online", "intervention")
@@ -608,8 +668,10 @@ def write_report() -> None:
                  f"{'-'.join(map(str, s['hidden']))} tanh", "",
                  f"Reference on the {EVAL_EPISODES} evaluation episodes: expert {r_exp:.1f}, "
                  f"uniformly random {r_rand:.1f}; {LEVEL:.0%} of the way is a return of "
-                 f"{level:.1f}. Seeds {', '.join(seeds)}. Return at each label budget, mean +- "
-                 "std over seeds (number of seeds with a point at or below that budget):", "",
+                 f"{level:.1f}, {STRICT:.0%} of "
+                 f"{threshold(rows, setting, STRICT)[2]:.1f}. Seeds {', '.join(seeds)}. Return "
+                 "at each label budget, mean +- std over seeds (number of seeds with a point at "
+                 "or below that budget):", "",
                  "| labels | " + " | ".join(methods) + " |",
                  "|---:|" + "---:|" * len(methods)]
         for b in s["grid"]:
@@ -618,26 +680,29 @@ def write_report() -> None:
                 v = at_budget(_curve(rows, setting, m), b)
                 cells.append(f"{np.mean(v):.1f} +- {np.std(v):.1f} ({len(v)})" if v else "-")
             body.append(f"| {b} | " + " | ".join(cells) + " |")
-        body += ["", f"Labels until the return first reaches {level:.1f} (per seed; - = never "
-                 "within the grid):", ""]
-        med = {}
-        for m in methods:
-            hits = first_reaching(_curve(rows, setting, m), level)
-            med[m] = _median_labels(hits)
-            body.append(f"- {m}: {', '.join('-' if h is None else str(h) for h in hits)} "
-                        f"(median {_fmt_labels(med[m], s['grid'])})")
+        for frac in (LEVEL, STRICT):
+            lvl = threshold(rows, setting, frac)[2]
+            body += ["", f"Labels until the return first reaches {lvl:.1f} ({frac:.0%}; per "
+                     "seed; - = never within the grid):", ""]
+            med = {}
+            for m in methods:
+                hits = first_reaching(_curve(rows, setting, m), lvl)
+                med[m] = _median_labels(hits)
+                body.append(f"- {m}: {', '.join('-' if h is None else str(h) for h in hits)} "
+                            f"(median {_fmt_labels(med[m], s['grid'])})")
+            def cmp(m):
+                a, b = med.get(m, np.nan), med.get("bc", np.nan)
+                return ("-" if np.isnan(a) else "fewer" if a < b else "same" if a == b
+                        else "MORE")
+            summary.append(f"| {setting} | {frac:.0%} | " + " | ".join(
+                _fmt_labels(med[m], s["grid"]) if m in med else "-" for m in METHODS)
+                + f" | {cmp('dagger')} / {cmp('dagger-online')} / {cmp('intervention')} |")
         cpu = {m: np.median([float(r["cpu_s"]) for r in srows if r["method"] == m])
                for m in methods}
         cmds = sorted({r["command"] for r in srows})
-        body += ["", "Median CPU seconds per evaluated point (BC: one training; DAgger/"
-                 "intervention: the run so far): " + ", ".join(f"{m} {c:.1f}"
-                                                               for m, c in cpu.items()),
+        body += ["", "Median CPU seconds per evaluated point (BC: one training; the others: "
+                 "the run so far): " + ", ".join(f"{m} {c:.1f}" for m, c in cpu.items()),
                  "", "Made by: " + "; ".join(f"`{c}`" for c in cmds), ""]
-        summary.append(f"| {setting} | {_fmt_labels(med.get('bc', np.nan), s['grid'])} | "
-                       f"{_fmt_labels(med.get('dagger', np.nan), s['grid'])} | "
-                       f"{_fmt_labels(med.get('intervention', np.nan), s['grid'])} | "
-                       + ("DAgger fewer" if med.get("dagger", np.inf) < med.get("bc", np.inf)
-                          else "DAgger NOT fewer") + " |")
     lines = ["# Imitation learning: compounding errors, measured", "",
              "Expert labels needed to reach the expert's return: behaviour cloning (BC) against "
              "DAgger and DAgger with expert interventions (HG-DAgger style), on CartPole-v1 and "
@@ -659,14 +724,19 @@ def write_report() -> None:
              f"{10000 + EVAL_EPISODES - 1}, the same for every method, the expert and a random "
              f"policy). The level is {LEVEL:.0%} of the way from the random policy's return to "
              "the expert's.", "",
-             f"## Summary: median labels (over 5 seeds) to reach {LEVEL:.0%} of the expert's "
-             "return", "",
-             "| setting | BC | DAgger | intervention | verdict |", "|---|---:|---:|---:|---|",
+             f"## Summary: median labels (over 5 seeds) to reach {LEVEL:.0%} (and {STRICT:.0%}) "
+             "of the expert's return", "",
+             "A seed that never reaches the level within the grid counts as needing more labels "
+             "than any that did ('> max'). Last column: dagger / dagger-online / intervention "
+             "against BC (fewer, same or MORE labels).", "",
+             "| setting | level | " + " | ".join(METHODS) + " | vs BC |",
+             "|---|---:|" + "---:|" * len(METHODS) + "---|",
              *summary, "", FINDINGS, "",
              "![return against expert labels](imitation_compounding.png)", "",
              "The plot (mean +- std over seeds, log label axis) is made from "
              "`imitation_compounding.csv` by the same command, or by "
-             "`python -m benchmarks.learning.imitation --table` from the CSV.", "", *body]
+             "`python -m benchmarks.learning.imitation --table` from the CSV.", "", *body,
+             *diagnostics_lines()]
     if peer:
         lines += ["## Peer: the `imitation` library (BC, SimpleDAggerTrainer)", "",
                   "`imitation` 1.0.1 needs gymnasium 0.29 and stable-baselines3 2.2, which "
@@ -710,13 +780,14 @@ def plot(rows) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     settings = [k for k in SETTINGS if any(r["setting"] == k for r in rows)]
     ncol = 2
     nrow = -(-len(settings) // ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(11, 4 * nrow), squeeze=False)
     for ax, setting in zip(axes.ravel(), settings):
         s = SETTINGS[setting]
-        for m, style in zip(METHODS, ("o-", "s-", "d--", "^-")):
+        for m, style, color in zip(METHODS, ("o-", "s-", "d--", "^-"), ("C0", "C1", "C2", "C3")):
             curve = _curve(rows, setting, m)
             if not curve:
                 continue
@@ -724,13 +795,15 @@ def plot(rows) -> None:
             grid = [g for g in grid if len(at_budget(curve, g)) == len(curve)]
             mean = np.array([np.mean(at_budget(curve, g)) for g in grid])
             std = np.array([np.std(at_budget(curve, g)) for g in grid])
-            line, = ax.plot(grid, mean, style, ms=3, label=m)
-            ax.fill_between(grid, mean - std, mean + std, alpha=0.2, color=line.get_color())
+            ax.plot(grid, mean, style, ms=3, label=m, color=color)
+            ax.fill_between(grid, mean - std, mean + std, alpha=0.15, color=color)
         r_exp, _, level = threshold(rows, setting)
         ax.axhline(r_exp, color="k", lw=1, label=f"expert {r_exp:.0f}")
         ax.axhline(level, color="k", ls=":", lw=1, label=f"{LEVEL:.0%} level {level:.0f}")
         ax.set_xscale("log")
-        ax.set_xlabel("expert labels")
+        ax.set_xticks(s["grid"], [str(g) for g in s["grid"]])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel("expert labels ((s, a) pairs)")
         ax.set_ylabel(f"return (mean of {EVAL_EPISODES} episodes)")
         ax.set_title(f"{setting} ({s['env']}, {'-'.join(map(str, s['hidden']))} learner)")
         ax.legend(fontsize=8)
@@ -741,7 +814,57 @@ def plot(rows) -> None:
     plt.close(fig)
 
 
-FINDINGS = "(findings: to be written after the runs)"
+FINDINGS = """## Findings
+
+**Short answer.** Compounding errors are real here and measured (diagnostics below: the BC
+learner's error on the states it visits itself is up to 5x its error on the expert's states),
+and DAgger-style data does fix them, but *which* DAgger matters and the analytic experts make
+the effect small:
+
+- **Pendulum, 16-16 learner** (cannot represent the expert's switching law exactly; Ross et
+  al.'s non-realizable case): dagger-online reaches 95% of the expert's return with a median of
+  800 labels against BC's 1600, and at 1600 / 3200 labels it sits at -125 / -123 (+- 3) while
+  BC is at -239 +- 213 / -393 +- 279: BC's small network spends its capacity on the expert's
+  states and falls apart on some of its own; DAgger's D teaches it the states it actually visits.
+  At 99% both medians are 1600, but dagger-online gets there on 5 of 5 seeds, BC on 3 of 5.
+  This is the lecture's claim in the setting where the theory says it should hold.
+- **Pendulum, 64-64 learner**: BC and dagger-online both reach 95% at 800 labels (tie), but
+  only dagger-online then *matches* the expert: -124 +- 6 at 800 labels; the 99% level on 5 of
+  5 seeds (median 800 labels) against BC's 3 of 5 (median 3200). BC stays 8-34 below the
+  expert's -122 (-149 / -156 / -130 at 800 / 1600 / 3200 labels).
+- **Plain DAgger with doubling rollouts** (Ross et al.'s retrain-on-D each iteration, beta = 0,
+  only log2(budget) iterations) needs *more* labels than BC on Pendulum (3200 vs 800). The
+  label-region table says why: its first learners fail (return -873 at 200 labels), so its next
+  labels land where failures go - 37% spinning over the top, 41% hanging low, 12% near upright
+  - against 88% near upright in the expert's own data. The labels are correct, but they are
+  about states a good policy never visits, and with few iterations they dominate D. This is the
+  failure mode Kelly et al. 2019 (HG-DAgger) name for learner-controlled rollouts. Short
+  warm-started iterations (dagger-online) let the learner improve before most labels are
+  collected, which removes it.
+- **Interventions** need the fewest labels on Pendulum (median 480 against BC's 800) and never
+  label spinning states; but the expert must *watch* every step to decide when to take over
+  (not counted as labels). Its label axis stops early (500-800 labels) because its rollouts
+  total the same 3000 env steps as DAgger's and most steps are unlabelled.
+- **CartPole**: no method needs more than a few dozen labels; at 95% every method's median is
+  25 labels (the smallest budget) and at 99% BC needs 100 against 50 / 50 / 35 - differences
+  of one grid step, inside the seed-to-seed spread. The tolerance table says why compounding
+  cannot bite: the LQR switching law still balances for 500 steps with its cart gains zeroed or
+  sign-flipped, its angle gain halved or doubled, its angular-velocity gain cut to 0.3x. A BC
+  learner that disagrees with the expert on 20% of the states it visits (100 labels) still
+  lasts 472 of 500 steps on average: errors do not compound into failures when almost every
+  nearby policy is stable. The less damped expert (theta_dot gain x 0.35, just above the
+  0.25-0.3 edge) makes the shift larger (error 0.13 on expert states vs 0.34 on its own at 100
+  labels), yet BC reaches 95% at a median of 50 labels, as DAgger does.
+
+**Fairness of the comparison.** Same learner, same 2000 Adam steps from fresh parameters at
+every grid point (dagger-online: its D is handed to exactly BC's recipe), same label grid,
+same evaluation episodes, the first point shared (bit-identical). BC's labels are whole expert
+episodes - the natural demonstration format - cut at the budget. Not done, on purpose:
+narrow expert starts with the usual starts at evaluation (for Pendulum it removes every swing-up
+from BC's data: a different task, not compounding), horizons longer than the envs' defaults,
+crippling BC's training. dagger-online was added after plain DAgger lost on Pendulum; it is the
+warm-started form of DAgger the previous benchmark used, and both are reported.
+"""
 
 
 def main(argv=None) -> int:
