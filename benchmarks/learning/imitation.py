@@ -638,7 +638,8 @@ def diagnostics_lines() -> list[str]:
     return lines
 
 
-EXPERT_TEXT = {"lqr": "LQR expert", "lowdamp": f"less damped LQR expert (theta_dot gain x {LOWDAMP})",
+EXPERT_TEXT = {"lqr": "LQR expert",
+               "lowdamp": f"less damped LQR expert (theta_dot gain x {LOWDAMP})",
                "energy": "energy swing-up + PD expert"}
 METHODS = ("bc", "dagger", "dagger-online", "intervention")
 
@@ -716,6 +717,11 @@ def write_report() -> None:
              f"n_0, 2 n_0, 4 n_0, ... Both train the same learner with the same {UPDATES} Adam "
              "steps (lr 1e-3, batch 256) at every grid point; only where the labels come from "
              "differs.",
+             "- dagger-online: the same start, then short warm-started iterations (CartPole 25, "
+             f"Pendulum 100 rollout steps, {ONLINE_UPDATES} Adam steps each) so the learner "
+             "improves between short rollouts; at each grid budget its D is handed to BC's "
+             "exact recipe (fresh parameters, the same Adam steps) and that policy is "
+             "evaluated: the labels are the only difference from BC.",
              "- Intervention: the same rollouts, the expert takes over for 10 steps whenever "
              "the learner's action differs from its own (Pendulum: scaled distance > 0.2), and "
              "only those steps are labelled. The expert *watches* every step to decide; those "
@@ -723,7 +729,11 @@ def write_report() -> None:
              f"- Return: mean of {EVAL_EPISODES} deterministic episodes (reset seeds 10000-"
              f"{10000 + EVAL_EPISODES - 1}, the same for every method, the expert and a random "
              f"policy). The level is {LEVEL:.0%} of the way from the random policy's return to "
-             "the expert's.", "",
+             "the expert's.",
+             "- Each setting's section names the commands that made its rows. The pendulum "
+             "rows of bc, dagger and intervention come from a run over all four settings that "
+             "was stopped once pendulum was done (the other settings ran in parallel "
+             "processes, one CSV each); the runs are seeded and deterministic.", "",
              f"## Summary: median labels (over 5 seeds) to reach {LEVEL:.0%} (and {STRICT:.0%}) "
              "of the expert's return", "",
              "A seed that never reaches the level within the grid counts as needing more labels "
@@ -841,8 +851,8 @@ the effect small:
   failure mode Kelly et al. 2019 (HG-DAgger) name for learner-controlled rollouts. Short
   warm-started iterations (dagger-online) let the learner improve before most labels are
   collected, which removes it.
-- **Interventions** need the fewest labels on Pendulum (median 480 against BC's 800) and never
-  label spinning states; but the expert must *watch* every step to decide when to take over
+- **Interventions** need the fewest labels on Pendulum (median 480 against BC's 800) and almost
+  never label spinning states; but the expert must *watch* every step to decide when to take over
   (not counted as labels). Its label axis stops early (500-800 labels) because its rollouts
   total the same 3000 env steps as DAgger's and most steps are unlabelled.
 - **CartPole**: no method needs more than a few dozen labels; at 95% every method's median is
@@ -862,8 +872,16 @@ same evaluation episodes, the first point shared (bit-identical). BC's labels ar
 episodes - the natural demonstration format - cut at the budget. Not done, on purpose:
 narrow expert starts with the usual starts at evaluation (for Pendulum it removes every swing-up
 from BC's data: a different task, not compounding), horizons longer than the envs' defaults,
-crippling BC's training. dagger-online was added after plain DAgger lost on Pendulum; it is the
-warm-started form of DAgger the previous benchmark used, and both are reported.
+crippling BC's training. Said plainly: dagger-online was added after plain DAgger lost on
+Pendulum (it is the warm-started form of DAgger the previous benchmark used; both are
+reported), and the 99% level was added to the brief's 95% after seeing that BC and
+dagger-online tie at 95% on Pendulum while only one of them matches the expert.
+
+**Against the issue's claim** ("DAgger reaches the expert's return with fewer labels than
+BC"): holds for dagger-online with the 16-16 learner on Pendulum (95%: 800 vs 1600 labels)
+and with the 64-64 learner at the 99% level (800 vs 3200); does not hold for plain DAgger
+with doubling rollouts (Pendulum: 3200 vs 800), nor measurably on CartPole, where every method
+is at the expert's return within 25-100 labels and the differences are one grid step.
 """
 
 
