@@ -24,6 +24,10 @@ The actor's gradient flows through the reparameterized sample into the critics' 
 
 where dQ/da is the critic MLP's backward w.r.t. its input [s, a], action columns.
 
+The K critics run as one ensemble: ``ensemble_forward`` / ``ensemble_backward`` evaluate them
+on a shared input with one stacked product ``np.matmul([K, B, in], [K, in, out])`` per layer
+(the same products, bit for bit, as K separate ``MLP`` calls, in one BLAS call each).
+
 The pure loss functions (``soft_q_targets``, ``critic_loss``, ``actor_loss``,
 ``temperature_loss``) return ``(value, gradient w.r.t. what the network emitted)``; the
 ``*_gradient`` functions compose them with the networks (``minirl.nn.MLP``) and return
@@ -301,8 +305,10 @@ def ensemble_forward(net: MLP, params: np.ndarray, x: np.ndarray,
     Returns ``(y, EnsembleCache)``.
     """
     x = np.asarray(x, net.dtype)
-    K, B = params.shape[0], x.shape[0]
+    if x.ndim != 2 or x.shape[1] != net.in_dim:
+        raise ValueError(f"x must have shape [B, {net.in_dim}], got {x.shape}")
     views = _stacked_views(net, params)
+    K, B = params.shape[0], x.shape[0]
     if workspace is not None:
         outs, generation = workspace.buffers(K, B)[0], workspace._advance(K, B)
     else:

@@ -239,6 +239,8 @@ def test_ensemble_forward_backward_equal_each_networks_own(act, K, B, dtype):
             np.testing.assert_allclose(grad[j], g_ref, **tol)
     with pytest.raises(ValueError, match="params"):
         ensemble_forward(net, p.astype(np.float16), x)
+    with pytest.raises(ValueError, match="x must"):
+        ensemble_forward(net, p, x[:, :3])
 
 
 def test_target_values_match_their_definition():
