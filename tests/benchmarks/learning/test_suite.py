@@ -19,10 +19,14 @@ def test_verdict_met_and_each_failure_named():
     ok, lines = suite.verdict([-128.2, -145.4, -129.0], [-133.2, -134.0, -135.3],
                               (-172.2, 104.2), 0.47)
     assert not ok and lines[2].startswith("CPU MISSED: 0.47")
-    ok, lines = suite.verdict([-74.7], [], (-73.5, 18.2), None)   # peer not run: not met
+    ok, lines = suite.verdict([-74.7] * 3, [], (-73.5, 18.2), None)   # peer not run
     assert not ok and lines == ["peer not run", "RL-Zoo met: -74.7 >= -73.5 - 18.2 = -91.7"]
-    ok, lines = suite.verdict([1.0], [1.0], None, 0.1)             # no published row
+    ok, lines = suite.verdict([1.0] * 3, [1.0] * 3, None, 0.1)     # no published row
     assert not ok and lines[1] == "no RL-Zoo result"
+    # A peer still running (1 of 3 seeds) is not compared, whatever its value.
+    ok, lines = suite.verdict([-74.7] * 3, [-83.1], (-73.5, 18.2), 0.33)
+    assert not ok and lines[0] == "peer partial: 1 of 3 seeds, not compared"
+    assert len(lines) == 2                                            # no CPU verdict either
 
 
 def test_newer_csv_supersedes_same_impl_algo_env_only():
