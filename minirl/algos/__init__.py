@@ -6,7 +6,11 @@
 | ``a2c``     | A2C         | actor_critic.py   | CS224R batch actor-critic, CS234 n-step          |
 | ``reinforce``| REINFORCE  | reinforce.py      | CS224R/COL778 REINFORCE, CS234 vanilla PG        |
 | ``rs``, ``cem``, ``es``, ``ars`` | RandomSearch, CEM, ES, ARS | gradient_free.py | "Policy Gradients and Gradient-Free Optimization" |
+| ``reinforce-offpolicy`` | OffPolicyREINFORCE | offpolicy_reinforce.py | CS224R off-policy PG (importance weights); "Policy Gradients and Gradient-Free Optimization" (off-policy with a replay buffer) |
 | ``dqn``     | DQN         | dqn.py            | CS224R Q-learning "DQN pseudocode (Algorithm 1)" |
+| ``sac``     | SAC         | sac.py            | CS224R off-policy actor-critic: SAC (reparameterization, twin critics) |
+| ``bc``      | BC          | bc.py             | CS224R imitation learning: behaviour cloning, expressive policies |
+| ``dagger``  | DAgger      | dagger.py         | CS224R imitation learning: compounding errors, DAgger |
 
 Every agent subclasses ``minirl.algos.base.Agent`` (on-policy ones ``OnPolicyAgent``). The
 registry maps a CLI name to ``"module:Class"`` and imports a module only when its agent is
