@@ -95,6 +95,9 @@ class DQNConfig:
                      exploration_final_eps=(0.0, 1.0), temperature_initial=(1e-9, None),
                      temperature_final=(1e-9, None), n_step=(1, None), per_alpha=(0.0, None),
                      per_beta0=(0.0, 1.0), per_eps=(1e-12, None), n_critics=(1, None))
+        if self.batch_size > self.buffer_size:  # else no batch is ever sampled: no update
+            raise ValueError(f"batch_size={self.batch_size} is more than buffer_size="
+                             f"{self.buffer_size}: the buffer could never hold one batch")
         for name, allowed in (("loss", ("huber", "mse")),
                               ("exploration", ("epsilon", "boltzmann")),
                               ("ensemble_reduction", ENSEMBLE_REDUCTIONS),

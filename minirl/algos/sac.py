@@ -92,6 +92,9 @@ class SACConfig:
                      lr=(0.0, None), n_critics=(1, None), target_subset=(0, None),
                      alpha=(0.0, None), target_entropy_per_dim=(-1e6, 1e6),
                      steps_per_iteration=(1, None))
+        if self.batch_size > self.buffer_size:  # else no batch is ever sampled: no update
+            raise ValueError(f"batch_size={self.batch_size} is more than buffer_size="
+                             f"{self.buffer_size}: the buffer could never hold one batch")
         if self.target_subset > self.n_critics:
             raise ValueError(f"target_subset must be <= n_critics={self.n_critics}, got "
                              f"{self.target_subset}")

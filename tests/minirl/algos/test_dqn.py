@@ -174,3 +174,14 @@ def test_uniform_init_is_pytorchs_linear_default():
             assert np.abs(x).max() <= bound and np.abs(x).max() > 0.5 * bound
     with pytest.raises(ValueError, match="init"):
         DQNConfig(init="xavier")
+
+
+def test_a_buffer_smaller_than_one_batch_is_refused_before_training(tmp_path, capsys):
+    # Such a run trained nothing and exited 0 (the buffer never held batch_size transitions).
+    from minirl.cli import main
+
+    out = tmp_path / "never"
+    assert main(["train", "dqn", "--env", "CartPole-v1", "--set", "buffer_size=16", "--quiet",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is more than buffer_size=16" in err and "batch_size=" in err and not out.exists()

@@ -160,3 +160,14 @@ def test_colored_exploration_noise_is_deterministic_and_correlated():
         x = x - x.mean()
         return float(np.sum(x[1:] * x[:-1]) / np.sum(x * x))
     assert lag1(a) > 0.5 and abs(lag1(white)) < 0.3, (lag1(a), lag1(white))
+
+
+def test_a_buffer_smaller_than_one_batch_is_refused_before_training(tmp_path, capsys):
+    # Such a run trained nothing and exited 0 (the buffer never held batch_size transitions).
+    from minirl.cli import main
+
+    out = tmp_path / "never"
+    assert main(["train", "sac", "--env", "Pendulum-v1", "--set", "buffer_size=16", "--quiet",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is more than buffer_size=16" in err and "batch_size=" in err and not out.exists()
