@@ -363,7 +363,10 @@ def write_markdown(env_id: str = "Pendulum-v1") -> Path:
               "`noise_beta=1.0` adds pink exploration noise: the eps of each sampled action is "
               "the next step of a 1/f-noise sequence per episode instead of white noise "
               "(Eberhard et al. 2023, \"Pink Noise Is All You Need\", ICLR 2023); the actor's "
-              "and the targets' samples stay white.",
+              "and the targets' samples stay white. The preset includes `noise_beta=1.0` "
+              "since the rows above were measured; the `--preset` commands without "
+              "`--set noise_beta=1.0` above ran before, with white noise (`noise_beta=0.0` "
+              "now), as their config column says.",
               "- InvertedPendulum-v5 and HalfCheetah-v5 (`--preset`): lr 3e-4, learning_starts "
               "10000 (RL-Zoo's MuJoCo SAC rows), all else SB3's defaults = SACConfig's; one "
               "seed, and only the steps listed: the issue asks for what 200k steps reach, "
