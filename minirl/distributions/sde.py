@@ -38,6 +38,11 @@ Held noise: the agent draws the standard-normal ``eps`` [F, D] (one per env: [N,
 ``sample_noise`` at the start of every rollout and again every ``sde_sample_freq`` steps, and
 acts with a = mu + z^T (sigma * eps) for all the steps in between: the exploration is smooth
 in time (the same state gives the same action while eps is held) and still state dependent.
+The held-noise action and its backward are the direct products (exp(log_std) * eps, then a
+matmul) whenever those give a finite result; only the entries that come out non-finite (sigma,
+a product z_j sigma_jk eps_jk or a partial sum overflowed; the inputs are finite) are redone as
+one signed sum of the terms, scaled by the largest term and rescaled in log space, so they are
+the right finite value or the right-signed inf (0 where the terms cancel exactly), not NaN.
 
 Paper: Raffin, Kober & Stulp (2021), "Smooth Exploration for Robotic Reinforcement Learning",
 CoRL, arXiv:2005.05719 (Section 3, gSDE). Lecture: IIT Delhi COL778, "Policy Gradients"
@@ -136,6 +141,27 @@ def _implied_log_std(log_std: np.ndarray, z: np.ndarray, epsilon: float) -> tupl
     return ls, chain
 
 
+def _log_abs(x) -> tuple[np.ndarray, np.ndarray]:
+    """``(log|x|, sign(x))`` in float64 (-inf, 0 where x == 0)."""
+    x = np.asarray(x, np.float64)
+    with np.errstate(divide="ignore"):
+        return np.log(np.abs(x)), np.sign(x)
+
+
+def _signed_sum(logmag, sign, axis) -> np.ndarray:
+    """``sum over axis of sign * exp(logmag)`` in float64, right where a term or a partial
+    sum overflows: the terms are scaled by their group's largest before summing (each
+    |term| <= 1, no overflow) and the sum rescaled in log space after, so the result is the
+    finite value (to a relative error of about |logmag| * 2^-52) or the right-signed inf,
+    and 0 where the terms cancel exactly. ``axis`` is an int or a tuple of ints."""
+    with np.errstate(invalid="ignore", over="ignore", under="ignore", divide="ignore"):
+        m = np.max(logmag, axis=axis, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)                  # every term 0: the sum is 0
+        total = np.sum(sign * np.exp(logmag - m), axis=axis, keepdims=True)
+        out = np.sign(total) * np.exp(m + np.log(np.abs(total)))   # total == 0 -> 0
+    return np.squeeze(out, axis=axis)
+
+
 class StateDependentNoise(_Frozen):
     """gSDE policy: a | s ~ N(mean, diag(z^2 @ exp(2 log_std) + epsilon)) (module docstring).
 
@@ -222,13 +248,26 @@ class StateDependentNoise(_Frozen):
         row, e.g. per env). Deterministic given eps: the same state gives the same action.
         """
         eps = self._noise(eps)
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):
             theta = np.exp(self.log_std) * eps                   # [(...,) F, D]
             if eps.ndim == 2:
                 noise = self.features @ theta
             else:
                 noise = np.einsum("...f,...fd->...d", self.features, theta)
-        return (self.mean + noise).astype(self.dtype, copy=False)
+            a = (self.mean + noise).astype(self.dtype, copy=False)
+        if not np.isfinite(a).all():
+            # sigma, z_j theta_jk or a partial sum overflowed (the inputs are finite): redo the
+            # non-finite entries as one scaled signed sum of [z_j sigma_jk eps_jk]_j and mean_k.
+            lz, sz = _log_abs(self.features[..., :, None])              # [..., F, 1]
+            le, se = _log_abs(eps)                                      # [(...,) F, D]
+            lm, sm = _log_abs(self.mean[..., None, :])                  # [..., 1, D]
+            lt = lz + np.asarray(self.log_std, np.float64) + le         # [..., F, D]
+            st = np.broadcast_to(sz * se, lt.shape)
+            exact = _signed_sum(np.concatenate([lt, lm], axis=-2),
+                                np.concatenate([st, sm], axis=-2), axis=-2)
+            with np.errstate(over="ignore"):
+                a = np.where(np.isfinite(a), a, exact.astype(self.dtype))
+        return a
 
     def rsample_with_noise_backward(self, eps, da) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pathwise gradients of L(a) for a = mean + z^T (sigma * eps):
@@ -239,15 +278,32 @@ class StateDependentNoise(_Frozen):
         eps = self._noise(eps).astype(np.float64)
         da = _value(da, self.mean.shape, "da", self.dtype).astype(np.float64)
         z = self.features.astype(np.float64)
-        theta = np.exp(self.log_std.astype(np.float64)) * eps
-        if eps.ndim == 2:
-            z2, da2 = z.reshape(-1, z.shape[-1]), da.reshape(-1, da.shape[-1])
-            dL = theta * (z2.T @ da2)
-            dz = da @ theta.T
-        else:
-            outer = z[..., :, None] * da[..., None, :]           # [..., F, D]
-            dL = _sum_to_shape(theta * outer, self.log_std.shape)
-            dz = np.einsum("...fd,...d->...f", theta, da)
+        with np.errstate(over="ignore", invalid="ignore"):
+            theta = np.exp(self.log_std.astype(np.float64)) * eps
+            if eps.ndim == 2:
+                z2, da2 = z.reshape(-1, z.shape[-1]), da.reshape(-1, da.shape[-1])
+                dL = theta * (z2.T @ da2)
+                dz = da @ theta.T
+            else:
+                outer = z[..., :, None] * da[..., None, :]           # [..., F, D]
+                dL = _sum_to_shape(theta * outer, self.log_std.shape)
+                dz = np.einsum("...fd,...d->...f", theta, da)
+        if not (np.isfinite(dL).all() and np.isfinite(dz).all()):
+            # sigma or a product overflowed: the non-finite entries as scaled signed sums.
+            lz, sz = _log_abs(z[..., :, None])                          # [..., F, 1]
+            le, se = _log_abs(eps)                                      # [(...,) F, D]
+            lg, sg = _log_abs(da[..., None, :])                         # [..., 1, D]
+            lu = np.asarray(self.log_std, np.float64) + le + lg         # sigma eps da, [..., F, D]
+            su = se * sg
+            lt, st = lz + lu, np.broadcast_to(sz * su, (lz + lu).shape)
+            rows = tuple(range(lt.ndim - 2))
+            if rows:
+                dL = np.where(np.isfinite(dL), dL, _signed_sum(lt, st, axis=rows))
+            else:
+                with np.errstate(over="ignore"):
+                    dL = np.where(np.isfinite(dL), dL, st * np.exp(lt))
+            lu, su = np.broadcast_arrays(lu, su)
+            dz = np.where(np.isfinite(dz), dz, _signed_sum(lu, su, axis=-1))
         with np.errstate(over="ignore"):
             return (np.array(da, dtype=self.dtype), np.array(dL, dtype=self.dtype),
                     np.array(dz, dtype=self.dtype))

@@ -188,6 +188,69 @@ def test_huge_and_tiny_inputs_stay_finite_or_exact():
     assert d32.dtype == np.float32 and np.isfinite(d32.log_prob(np.zeros((1, 1), np.float32)))
 
 
+def test_held_noise_overflow_gives_the_right_signed_inf_not_nan():
+    # sigma = e^800 overflows; the exact a_k = e^800 * sum_j z_j eps_jk: 1 - 1 + 1 > 0, 3 > 0
+    d = StateDependentNoise(np.zeros((2, 1)), np.full((3, 1), 800.0),
+                            np.array([[1.0, -1.0, 1.0], [1.0, 1.0, 1.0]]))
+    np.testing.assert_array_equal(d.rsample_with_noise(np.ones((3, 1))), [[np.inf], [np.inf]])
+    eps = np.array([[1.0], [1.0], [-3.0]])                      # 1 - 1 - 3 < 0, 1 + 1 - 3 < 0
+    np.testing.assert_array_equal(d.rsample_with_noise(eps), [[-np.inf], [-np.inf]])
+    per_row = np.stack([np.ones((3, 1)), eps])                  # [2, F, D]: one eps per row
+    np.testing.assert_array_equal(d.rsample_with_noise(per_row), [[np.inf], [-np.inf]])
+    # exact cancellation: e^800 * (1 - 1 + 0) = 0, and the mean survives
+    d0 = StateDependentNoise(np.array([0.0]), np.full((3, 1), 800.0), np.array([1.0, -1.0, 0.0]))
+    np.testing.assert_array_equal(d0.rsample_with_noise(np.ones((3, 1))), [0.0])
+    # z_j sigma_jk overflows (1e308 * e^10): the direct sum gave -inf, the truth is +inf; and a
+    # zero row stays exactly the mean
+    d1 = StateDependentNoise(np.array([[0.0], [0.5]]), np.full((3, 1), 10.0),
+                             np.array([[1e308, -1e308, 1e308], [0.0, 0.0, 0.0]]))
+    np.testing.assert_array_equal(d1.rsample_with_noise(np.ones((3, 1))), [[np.inf], [0.5]])
+    # a partial sum overflows but the total is finite: 1e308 + 1e308 - 1e308 = 1e308, and a
+    # mean that cancels an overflowing noise: -1e308 + (1e308 + 0.5e308) = 0.5e308
+    d2 = StateDependentNoise(np.zeros(1), np.zeros((3, 1)), np.array([1e308, 1e308, -1e308]))
+    np.testing.assert_allclose(d2.rsample_with_noise(np.ones((3, 1))), [1e308], rtol=1e-13)
+    d3 = StateDependentNoise(np.array([-1e308]), np.zeros((2, 1)), np.array([1e308, 0.5e308]))
+    np.testing.assert_allclose(d3.rsample_with_noise(np.ones((2, 1))), [0.5e308], rtol=1e-13)
+    # float32: sigma = e^100 overflows float32; the exact value e^100 * 1 is +inf in float32
+    # too; with e^40 and z = 1e21 the partial sum 2 * 2.35e38 overflows, the total does not
+    d32 = StateDependentNoise(np.zeros((1, 1), np.float32), np.full((3, 1), 100.0, np.float32),
+                              np.array([[1.0, -1.0, 1.0]], np.float32))
+    a32 = d32.rsample_with_noise(np.ones((3, 1), np.float32))
+    assert a32.dtype == np.float32 and a32[0, 0] == np.inf
+    d32 = StateDependentNoise(np.zeros((1, 1), np.float32), np.full((3, 1), 40.0, np.float32),
+                              np.array([[1e21, 1e21, -1e21]], np.float32))
+    a32 = d32.rsample_with_noise(np.ones((3, 1), np.float32))
+    assert a32.dtype == np.float32
+    np.testing.assert_allclose(a32, [[float(np.float32(1e21)) * math.exp(40.0)]], rtol=1e-6)
+    # the normal path is unchanged: a finite direct result is returned bit for bit
+    rng = np.random.default_rng(0)
+    mean, log_std, z = _params(rng, (4,), 3, 2)
+    eps = rng.standard_normal((3, 2))
+    np.testing.assert_array_equal(StateDependentNoise(mean, log_std, z).rsample_with_noise(eps),
+                                  mean + z @ (np.exp(log_std) * eps))
+
+
+def test_held_noise_backward_overflow_gives_the_right_signed_inf_not_nan():
+    # dlog_std_jk = sum_rows z_j sigma_jk eps_jk da_k, dfeatures_j = sum_k sigma_jk eps_jk da_k
+    d = StateDependentNoise(np.zeros((2, 1)), np.full((3, 1), 10.0),
+                            np.array([[1e308, -1e308, 1e308], [0.0, 0.0, 0.0]]))
+    for eps in (np.ones((3, 1)), np.ones((2, 3, 1))):
+        dmean, dL, dz = d.rsample_with_noise_backward(eps, np.ones((2, 1)))
+        np.testing.assert_array_equal(dmean, np.ones((2, 1)))
+        np.testing.assert_array_equal(dL, [[np.inf], [-np.inf], [np.inf]])
+        np.testing.assert_allclose(dz, np.full((2, 3), math.exp(10.0)), rtol=1e-15)
+    # sigma = e^800: z = 0 gives exactly 0 (not 0 * inf = NaN); two columns of opposite sign
+    d0 = StateDependentNoise(np.zeros(2), np.full((3, 2), 800.0), np.array([1.0, -1.0, 0.0]))
+    dmean, dL, dz = d0.rsample_with_noise_backward(np.ones((3, 2)), np.array([1.0, -2.0]))
+    np.testing.assert_array_equal(dL, [[np.inf, -np.inf], [-np.inf, np.inf], [0.0, 0.0]])
+    np.testing.assert_array_equal(dz, [-np.inf, -np.inf, -np.inf])    # e^800 * (1 - 2) < 0
+    # the two columns cancel exactly: e^800 * (1 - 1) = 0; rows cancel in dlog_std: 0
+    d1 = StateDependentNoise(np.zeros((2, 2)), np.full((1, 2), 800.0), np.array([[1.0], [-1.0]]))
+    dmean, dL, dz = d1.rsample_with_noise_backward(np.ones((1, 2)), np.array([[1.0, -1.0]] * 2))
+    np.testing.assert_array_equal(dL, [[0.0, 0.0]])
+    np.testing.assert_array_equal(dz, [[0.0], [0.0]])
+
+
 def test_float32_kept_and_float64_wins():
     f32 = [np.zeros((2, 1), np.float32), np.zeros((3, 1), np.float32), np.ones((2, 3), np.float32)]
     d = StateDependentNoise(*f32)
