@@ -68,6 +68,7 @@ parameters' dtype):
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -159,7 +160,38 @@ def _signed_sum(logmag, sign, axis) -> np.ndarray:
         m = np.where(np.isfinite(m), m, 0.0)                  # every term 0: the sum is 0
         total = np.sum(sign * np.exp(logmag - m), axis=axis, keepdims=True)
         out = np.sign(total) * np.exp(m + np.log(np.abs(total)))   # total == 0 -> 0
-    return np.squeeze(out, axis=axis)
+    # The largest terms cancelled (|total| < 2^-40): terms that underflowed in the scaled space
+    # may be the whole answer. Redo those few groups exactly with rationals (binary fractions).
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = tuple(a % logmag.ndim for a in axes)
+    bad = (np.abs(total) < 2.0 ** -40) & np.any(sign != 0, axis=axis, keepdims=True)
+    if bad.any():
+        keep = [a for a in range(logmag.ndim) if a not in axes]
+        order = keep + list(axes)
+        lg = np.transpose(logmag, order).reshape(*[logmag.shape[a] for a in keep], -1)
+        sg = np.transpose(sign, order).reshape(lg.shape)
+        mk, res = np.squeeze(m, axis=axes), np.squeeze(out, axis=axes).copy()
+        for idx in zip(*np.nonzero(np.squeeze(bad, axis=axes))):
+            res[idx] = _exact_signed_sum(lg[idx], sg[idx], float(mk[idx]))
+        return res
+    return np.squeeze(out, axis=axes)
+
+
+def _exact_signed_sum(logmag, sign, m: float) -> float:
+    """``sum_i sign_i exp(logmag_i)`` for one group with max(logmag) = m, summed exactly as
+    rationals (each term exp(d) = mant * 2^e, d = logmag - m, mant in [1, 2)) and rescaled
+    by exp(m) in log space. Terms below exp(m - 10^4) are dropped."""
+    total = Fraction(0)
+    for d, s in zip(np.asarray(logmag, np.float64) - m, np.asarray(sign)):
+        if s == 0 or not d >= -1e4:
+            continue
+        e = math.floor(d / math.log(2.0))
+        total += (1 if s > 0 else -1) * Fraction(math.exp(d - e * math.log(2.0))) * Fraction(2) ** e
+    if total == 0:
+        return 0.0
+    log_abs = math.log(abs(total.numerator)) - math.log(total.denominator)
+    with np.errstate(over="ignore"):
+        return float(math.copysign(1.0, total) * np.exp(m + log_abs))
 
 
 class StateDependentNoise(_Frozen):

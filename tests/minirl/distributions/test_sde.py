@@ -198,8 +198,15 @@ def test_held_noise_overflow_gives_the_right_signed_inf_not_nan():
     per_row = np.stack([np.ones((3, 1)), eps])                  # [2, F, D]: one eps per row
     np.testing.assert_array_equal(d.rsample_with_noise(per_row), [[np.inf], [-np.inf]])
     # exact cancellation: e^800 * (1 - 1 + 0) = 0, and the mean survives
-    d0 = StateDependentNoise(np.array([0.0]), np.full((3, 1), 800.0), np.array([1.0, -1.0, 0.0]))
+    d0 = StateDependentNoise(np.zeros(1), np.full((3, 1), 800.0), np.array([1.0, -1.0, 0.0]))
     np.testing.assert_array_equal(d0.rsample_with_noise(np.ones((3, 1))), [0.0])
+    d0 = StateDependentNoise(np.array([0.25]), np.full((3, 1), 800.0), np.array([1.0, -1.0, 0.0]))
+    np.testing.assert_allclose(d0.rsample_with_noise(np.ones((3, 1))), [0.25], rtol=1e-12)
+    # the big terms cancel, a small one is the answer: e^800 (1 - 1) + e^-800 * 1e300 * 1
+    d0 = StateDependentNoise(np.zeros(1), np.array([[800.0], [800.0], [-800.0]]),
+                             np.array([1.0, -1.0, 1e300]))
+    np.testing.assert_allclose(d0.rsample_with_noise(np.ones((3, 1))), [math.exp(math.log(1e300) - 800)],
+                               rtol=1e-12)
     # z_j sigma_jk overflows (1e308 * e^10): the direct sum gave -inf, the truth is +inf; and a
     # zero row stays exactly the mean
     d1 = StateDependentNoise(np.array([[0.0], [0.5]]), np.full((3, 1), 10.0),
