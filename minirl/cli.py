@@ -59,20 +59,27 @@ def _parse_value(key: str, text: str, default):
     """Convert ``text`` to the type of the field's default value."""
     try:
         if isinstance(default, bool):
-            low = text.lower()
-            if low not in ("true", "false", "1", "0", "yes", "no"):
+            from minirl.envs import parse_bool_word
+            value = {"1": True, "0": False}.get(text.strip(), parse_bool_word(text))
+            if value is None:
                 raise ValueError
-            return low in ("true", "1", "yes")
+            return value
         if isinstance(default, int):
             return int(text)
         if isinstance(default, float):
             return float(text)
-        if isinstance(default, tuple):
-            return tuple(int(x) for x in text.split(",") if x.strip())
+        if isinstance(default, tuple):  # 64,64 (also [64, 64] as config.json shows, or (64,64))
+            inner = text.strip()
+            if inner[:1] + inner[-1:] in ("[]", "()"):
+                inner = inner[1:-1]
+            return tuple(int(x) for x in inner.split(",") if x.strip())
         return text
     except ValueError:
         kind = type(default).__name__
-        raise UsageError(f"--set {key}={text}: expected {kind} value") from None
+        form = {"bool": "true/false, yes/no, on/off or 1/0",
+                "tuple": "comma-separated integers such as 64,64 (or [64,64])"}.get(kind)
+        raise UsageError(f"--set {key}={text}: expected {kind} value"
+                         + (f" ({form})" if form else "")) from None
 
 
 def parse_overrides(config_cls, pairs: list[str], base: dict | None = None):
@@ -112,18 +119,22 @@ def _parser() -> argparse.ArgumentParser:
                    help="also save model.npz and progress.csv every STEPS env steps")
     t.add_argument("--out", default=None, help="output directory (default runs/<algo>-<env>-<seed>)")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field (repeatable)")
+                   help="override a config field (repeatable); booleans: true/false, "
+                        "yes/no, on/off or 1/0; tuples: 64,64")
     t.add_argument("--demos", dest="overrides", action="append", type=lambda p: f"demos={p}",
                    metavar="PATH", help="bc/dagger demonstrations (.npz or Minari dataset "
                    "directory); the same as --set demos=PATH")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--env-kwargs", action="append", default=[], metavar="KEY=VALUE",
-                   help="option for gymnasium.make, e.g. continuous=true (repeatable)")
+                   help="option for gymnasium.make, e.g. continuous=true (repeatable); "
+                        "true/yes/on and false/no/off are booleans, none is None, numbers "
+                        "are numbers, anything else a string")
     t.add_argument("--eval-every", type=int, default=None, metavar="STEPS",
                    help="evaluate deterministically on a separate env every STEPS env steps; "
                         "the best model goes to best_model.npz, the curve to evaluations.csv, "
                         "progress.csv and curve.png")
-    t.add_argument("--eval-episodes", type=int, default=5, help="episodes per evaluation")
+    t.add_argument("--eval-episodes", type=int, default=None,
+                   help="episodes per evaluation (default 5; needs --eval-every)")
     pr = sub.add_parser("presets", help="list the tuned settings per (algorithm, env)")
     pr.add_argument("--algo", default=None, help="only this algorithm's rows")
     pr.add_argument("--env", default=None, help="only this environment's rows")
@@ -215,7 +226,7 @@ def _train(args) -> int:
         saved = json.loads((out / "config.json").read_text())
         if args.eval_every is None and saved.get("eval_every"):  # keep evaluating as before
             args.eval_every = int(saved["eval_every"])
-            args.eval_episodes = int(saved.get("eval_episodes") or args.eval_episodes)
+            args.eval_episodes = int(saved.get("eval_episodes") or args.eval_episodes or 5)
     else:
         if not args.algo or not args.env:
             raise UsageError("train needs ALGO and --env (or --resume DIR)")
@@ -235,6 +246,11 @@ def _train(args) -> int:
     for flag, v in (("--eval-every", args.eval_every), ("--eval-episodes", args.eval_episodes)):
         if v is not None and v < 1:
             raise UsageError(f"{flag} must be a positive integer, got {v}")
+    if args.eval_episodes is not None and args.eval_every is None:
+        raise UsageError("--eval-episodes needs --eval-every STEPS (evaluations happen only "
+                         "with it)")
+    if args.eval_every is not None and args.eval_episodes is None:
+        args.eval_episodes = 5
     from minirl.envs import parse_env_kwargs
     try:
         env_kwargs = parse_env_kwargs(args.env_kwargs)
@@ -264,7 +280,7 @@ def _train(args) -> int:
             raise UsageError(f"{algo_name} on {env_id}: {e}") from None
         from minirl.presets import describe
         print(describe(algo_name, env_id))   # whether a preset applies, and its source
-    _say_rounding(agent, target)
+    args.said_rounding = _say_rounding(agent, target)
 
     from minirl.io import atomic_write_text
     from minirl.logger import TrainingLog
@@ -287,13 +303,14 @@ def _train(args) -> int:
     return _run(agent, log, out, algo_name, env_id, seed, target, args)
 
 
-def _say_rounding(agent, target: int) -> None:
+def _say_rounding(agent, target: int) -> bool:
     """One line when an on-policy agent will train past ``target``: it collects whole batches
-    of num_envs x num_steps env steps, so --steps is rounded up to the next multiple."""
+    of num_envs x num_steps env steps, so --steps is rounded up to the next multiple. True if
+    it said so (other agents are reported after training: :func:`_say_overshoot`)."""
     from minirl.algos.base import OnPolicyAgent
 
     if not isinstance(agent, OnPolicyAgent):
-        return
+        return False
     batch = agent.config.num_envs * agent.config.num_steps
     todo = target - agent.total_steps
     if todo % batch:
@@ -301,6 +318,17 @@ def _say_rounding(agent, target: int) -> None:
         print(f"minirl: --steps {target} is not a whole number of batches of num_envs x "
               f"num_steps = {agent.config.num_envs} x {agent.config.num_steps} = {batch} "
               f"steps; training runs to step {end}")
+        return True
+    return False
+
+
+def _say_overshoot(agent, target: int, last_iteration: int) -> None:
+    """One line after training when the agent went past ``target`` steps (it stops only at
+    the end of an iteration, and its last iteration ran ``last_iteration`` steps)."""
+    if agent.total_steps > target:
+        print(f"minirl: trained {agent.total_steps} steps, {agent.total_steps - target} more "
+              f"than --steps {target}: {agent.name} trains in whole iterations (the last one "
+              f"ran {last_iteration} steps)")
 
 
 def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: int, args) -> int:
@@ -334,10 +362,13 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
     if evaluator is not None and args.resume:  # keep the run's evaluations and best score
         evaluator.resume(agent.total_steps)
 
+    last = [0, agent.total_steps]  # steps of the last iteration, steps after it
+
     def callback(agent, metrics):
         if evaluator is not None:   # first, so that progress.csv gets the evaluation columns
             evaluator(agent, metrics)
         log(agent, metrics)
+        last[0], last[1] = metrics["steps"] - last[1], metrics["steps"]
         bar.update(min(metrics["steps"], target) - bar.n)
         bar.set_postfix(ret100=f"{log.recent_mean:.1f}", refresh=False)
         if next_ckpt[0] is not None and metrics["steps"] >= next_ckpt[0]:
@@ -383,6 +414,8 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
         return 128 + caught[0]
     score = ("no episode finished" if math.isnan(log.recent_mean) else
              f"mean return of the last 100 episodes {log.recent_mean:.1f}")
+    if not getattr(args, "said_rounding", False):
+        _say_overshoot(agent, target, last[0])
     done = agent.total_steps - start_steps
     print(f"{algo_name} {env_id} seed {seed}: {done} steps in {wall:.1f} s "
           f"({done / max(wall, 1e-9):.0f} steps/s), {score}; wrote {out}/")

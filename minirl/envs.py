@@ -265,11 +265,25 @@ def check_env_id(env_id: str) -> str:
     return env_id
 
 
+TRUE_WORDS = ("true", "yes", "on")
+FALSE_WORDS = ("false", "no", "off")
+
+
+def parse_bool_word(text: str) -> bool | None:
+    """The one boolean rule of the command line (``--env-kwargs`` and ``--set``): true/yes/on
+    -> True, false/no/off -> False (case-insensitive), anything else -> None (not a boolean
+    word). ``--set`` on a bool config field also takes 1/0; ``--env-kwargs`` reads 1/0 as
+    integers, since it cannot know the option's type."""
+    low = str(text).strip().lower()
+    return True if low in TRUE_WORDS else False if low in FALSE_WORDS else None
+
+
 def parse_env_kwargs(pairs) -> dict:
     """``["continuous=true", "gravity=-9.8"]`` -> ``{"continuous": True, "gravity": -9.8}``.
 
-    Values are read as booleans (true/false, case-insensitive), then integers, then floats,
-    then ``none``; anything else stays a string. Raises ValueError naming a pair without "=".
+    Values are read as booleans (true/yes/on, false/no/off, case-insensitive:
+    :func:`parse_bool_word`, the rule ``--set`` uses too), then ``none``, then integers, then
+    floats; anything else stays a string. Raises ValueError naming a pair without "=".
     """
     out = {}
     for pair in pairs or ():
@@ -278,8 +292,8 @@ def parse_env_kwargs(pairs) -> dict:
         if not sep or not key:
             raise ValueError(f"--env-kwargs {pair!r}: expected key=value")
         low = text.lower()
-        if low in ("true", "false"):
-            out[key] = low == "true"
+        if parse_bool_word(low) is not None:
+            out[key] = parse_bool_word(low)
         elif low == "none":
             out[key] = None
         else:
@@ -290,6 +304,20 @@ def parse_env_kwargs(pairs) -> dict:
                 except ValueError:
                     continue
     return out
+
+
+def gym_make(env_id: str, **kwargs) -> gym.Env:
+    """``gymnasium.make(env_id, **kwargs)``, with any exception the env's constructor raises
+    for the user's id/kwargs (a KeyError for ``FrozenLake-v1`` ``map_name="9x9"``, an
+    AssertionError, ...) turned into a ValueError (a TypeError stays a TypeError) naming the
+    env, its kwargs and the original exception type."""
+    try:
+        return gym.make(env_id, **kwargs)
+    except Exception as e:  # noqa: BLE001 - the env's own constructor: any type
+        shown = {k: v for k, v in kwargs.items() if k != "disable_env_checker"}
+        cls = TypeError if isinstance(e, TypeError) else ValueError
+        raise cls(f"cannot make env {env_id!r} with env_kwargs {shown}: "
+                  f"{type(e).__name__}: {e}") from e
 
 
 def _check_env_kwargs(env_kwargs) -> dict:
@@ -315,7 +343,7 @@ def make_env(env_id: str, render_mode: str | None = None, env_kwargs: dict | Non
         kwargs["render_mode"] = render_mode
     with warnings.catch_warnings():  # a render_mode the env lacks: our error, not its warning
         warnings.filterwarnings("ignore", message=".*render_mode.*")
-        env = check_render_mode(gym.make(env_id, **kwargs), render_mode)
+        env = check_render_mode(gym_make(env_id, **kwargs), render_mode)
     return flatten_observation_wrapper(env) if flatten else env
 
 
@@ -353,7 +381,7 @@ def check_render_mode(env: gym.Env | None, render_mode: str | None) -> gym.Env |
 
 def _env_fn(env_id: str, env_kwargs: dict) -> Callable[[], gym.Env]:
     # The passive env checker only inspects the first call; skip its wrapper layer on the hot path.
-    return lambda: gym.make(env_id, disable_env_checker=True, **env_kwargs)
+    return lambda: gym_make(env_id, disable_env_checker=True, **env_kwargs)
 
 
 def _flat_env_fn(env_id: str, env_kwargs: dict) -> Callable[[], gym.Env]:
@@ -394,7 +422,7 @@ def make_vector_env(
         raw_space = env.observation_space
         env = flatten_observation_wrapper(env) if flatten else env
     elif flatten and isinstance(env, str) and env in gym.envs.registry:
-        probe = gym.make(env, disable_env_checker=True, **env_kwargs)   # its raw space
+        probe = gym_make(env, disable_env_checker=True, **env_kwargs)   # its raw space
         raw_space = probe.observation_space
         probe.close()
     envs = _make_vector_env(env, num_envs, vectorization, env_kwargs,

@@ -35,6 +35,7 @@ against a freshly built agent before using any of them.
 """
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import json
 from pathlib import Path
@@ -528,7 +529,7 @@ class Agent:
             "extra_state": self.extra_state,
             "env_spec": self.env_spec, "env_problem": self._env_problem,
             "spaces": {"observation": _space_signature(self.raw_obs_space),
-                       "action": _space_signature(self.action_space)},
+                       "action": _space_signature(self.action_space, "action")},
             "rng": self.rng.bit_generator.state, "eval_rng": self.eval_rng.bit_generator.state,
         }
         with atomic_open(path, "wb") as f:
@@ -546,8 +547,13 @@ class Agent:
         meta, arrays = read_saved(path)
         if meta.get("algo") != cls.name:
             raise ValueError(f"{path} holds a {meta.get('algo')!r} agent, not {cls.name!r}")
-        agent = cls(_saved_env(path, meta, env, training), _saved_config(cls, meta, training),
-                    seed=meta["seed"], env_kwargs=meta.get("env_kwargs"))
+        token = _LOADING.set(True)  # inputs only training needs are not checked (see loading)
+        try:
+            agent = cls(_saved_env(path, meta, env, training),
+                        _saved_config(cls, meta, training), seed=meta["seed"],
+                        env_kwargs=meta.get("env_kwargs"))
+        finally:
+            _LOADING.reset(token)
         _check_saved_spaces(agent, meta, path)
         agent._prepare_load(meta)
         load_agent_state(agent, meta, arrays, path)
@@ -623,6 +629,15 @@ class OnPolicyAgent(Agent):
                                       self.collector.pop_episodes(), **metrics)
 
 
+_LOADING = contextvars.ContextVar("minirl_loading", default=False)
+
+
+def loading() -> bool:
+    """True while ``Agent.load`` constructs the agent: a subclass then skips checks of inputs
+    only ``learn`` reads (e.g. BC's demonstrations file, which need not exist any more)."""
+    return _LOADING.get()
+
+
 def _saved_config(cls, meta: dict, training: bool):
     """The saved config; for an evaluation-only load (``training=False``) with sync
     vectorization, so no worker processes are started for envs that only evaluate."""
@@ -650,10 +665,12 @@ def _saved_env(path, meta: dict, env, training: bool):
     return meta["env_id"]
 
 
-def _space_signature(space) -> str:
-    """What of a space a saved agent depends on: a Box's class and shape (its bounds may be
-    wrapped differently at evaluation), every other space in full (``str``)."""
-    if isinstance(space, spaces.Box):
+def _space_signature(space, kind: str = "observation") -> str:
+    """What of a space a saved agent depends on: an observation Box's class and shape (its
+    bounds may be wrapped differently at evaluation); an action space in full (``str``, a
+    Box's bounds included: actions are clipped or rescaled to them, so a policy for [-2, 2]
+    torques must not load silently onto [-1, 1]); every other space in full."""
+    if isinstance(space, spaces.Box) and kind == "observation":
         return f"Box(shape={tuple(space.shape)})"
     return str(space)
 
@@ -665,9 +682,12 @@ def _check_saved_spaces(agent: Agent, meta: dict, path) -> None:
     if not saved:
         return
     for kind, space in (("observation", agent.raw_obs_space), ("action", agent.action_space)):
-        if saved.get(kind) is not None and saved[kind] != _space_signature(space):
+        mine = _space_signature(space, kind)
+        if str(saved.get(kind)).startswith("Box(shape="):  # a file from before action bounds
+            mine = _space_signature(space)                  # were saved: shape only
+        if saved.get(kind) is not None and saved[kind] != mine:
             raise ValueError(f"{path}: the agent was trained with {kind} space {saved[kind]}, "
-                             f"but the env given has {_space_signature(space)} "
+                             f"but the env given has {mine} "
                              f"(saved env id {meta.get('env_id')!r})")
 
 
@@ -683,7 +703,11 @@ def read_saved(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
     except FileNotFoundError:
         raise
     except Exception as e:  # zipfile, OSError, KeyError, JSON, pickle-refused ...
-        raise ValueError(f"{path} is not a minirl model file ({type(e).__name__}: {e})") from None
+        why = f"{type(e).__name__}: {e}"
+        if "pickled" in str(e):  # numpy's guess for any file that is no .npz/.npy
+            why = "not an .npz archive"
+        raise ValueError(f"{path} is not a minirl model file (.npz written by save): "
+                         f"{why}") from None
     return meta, arrays
 
 
@@ -705,11 +729,46 @@ def load_agent_state(agent: Agent, meta: dict, arrays: dict[str, np.ndarray],
                              f"expected {np.shape(want)} and {np.asarray(want).dtype}")
         if got.dtype.kind == "f" and not np.all(np.isfinite(got)) and not k.startswith("buffer."):
             raise ValueError(f"{path}: array {k!r} holds non-finite values")
-    if set(opt_steps) != set(agent.opt_states):
+        if k.startswith("opt.") and k.endswith(".v") and np.any(got < 0):
+            raise ValueError(f"{path}: array {k!r} (Adam's second moments) holds negative "
+                             "values")
+    if not isinstance(opt_steps, dict) or set(opt_steps) != set(agent.opt_states):
         raise ValueError(f"{path}: optimizer states {sorted(opt_steps)} do not match "
                          f"{sorted(agent.opt_states)}")
+    for name, step in opt_steps.items():
+        _check_count(step, f"opt_steps.{name}", path)
+    for field in ("total_steps", "iterations"):
+        _check_count(meta.get(field), field, path)
+    extra = meta.get("extra_state")
+    if not isinstance(extra, dict):
+        raise ValueError(f"{path}: field 'extra_state' must be a JSON object, got {extra!r}")
+    _check_finite_json(extra, "extra_state", path)
     agent.set_state_arrays(arrays, opt_steps)
     agent.total_steps, agent.iterations = int(meta["total_steps"]), int(meta["iterations"])
-    agent.extra_state = dict(meta["extra_state"])
-    agent.rng.bit_generator.state = meta["rng"]
-    agent.eval_rng.bit_generator.state = meta["eval_rng"]
+    agent.extra_state = dict(extra)
+    for field, rng in (("rng", agent.rng), ("eval_rng", agent.eval_rng)):
+        try:
+            rng.bit_generator.state = meta[field]
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
+            raise ValueError(f"{path}: field {field!r} is not a valid generator state "
+                             f"({type(e).__name__}: {e})") from None
+
+
+def _check_count(value, field: str, path) -> None:
+    """ValueError naming the file and ``field`` unless ``value`` is a non-negative integer."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{path}: field {field!r} must be a non-negative integer, "
+                         f"got {value!r}")
+
+
+def _check_finite_json(value, field: str, path) -> None:
+    """ValueError naming the file and the field of any NaN/inf float in a JSON value
+    (Python's json reads NaN and Infinity)."""
+    if isinstance(value, float) and not np.isfinite(value):
+        raise ValueError(f"{path}: field {field!r} is {value} (not finite)")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite_json(v, f"{field}.{k}", path)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_finite_json(v, f"{field}[{i}]", path)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from minirl.algos.base import Agent, check_config
+from minirl.algos.base import Agent, check_config, loading
 from minirl.imitation.dataset import Demonstrations, space_to_json
 from minirl.imitation.policies import POLICIES, make_policy
 from minirl.nn import Adam, AdamState, clip_grad_norm
@@ -133,6 +133,13 @@ class BC(Agent):
             raise TypeError(f"demos must be a Demonstrations, got {type(demos).__name__}")
         self._demos = demos
         super().__init__(env, config, seed, **kwargs)
+        if not loading():  # (a loaded agent's demos file need not exist any more)
+            self._check_inputs()
+
+    def _check_inputs(self) -> None:
+        """At construction, so bad input fails before training writes anything: the
+        demonstrations exist, load and match the env's spaces (ValueError naming demos)."""
+        self.demonstrations()
 
     def _build(self) -> None:
         cfg = self.config
@@ -155,7 +162,14 @@ class BC(Agent):
             if not self.config.demos:
                 raise ValueError("BC needs demonstrations: set config.demos to a .npz or Minari "
                                  "dataset path, or pass demos=Demonstrations(...)")
-            self._demos = Demonstrations.load(self.config.demos)
+            try:
+                self._demos = Demonstrations.load(self.config.demos)
+            except ValueError as e:
+                raise ValueError(e if "demos" in str(e) else
+                                 f"demos {self.config.demos!r}: {e}") from None
+            except Exception as e:  # noqa: BLE001 - unreadable file: name it and the cause
+                raise ValueError(f"demos {self.config.demos!r} is not a readable "
+                                 f"demonstrations file ({type(e).__name__}: {e})") from None
         d = self._demos
         for name, mine, theirs in (("observation", self.obs_space, d.observation_space),
                                    ("action", self.action_space, d.action_space)):

@@ -43,10 +43,10 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from minirl.algos.base import check_config
+from minirl.algos.base import check_config, loading
 from minirl.algos.bc import BC, BCConfig, bc_step
 from minirl.imitation.dataset import Demonstrations, check_actions
-from minirl.imitation.experts import as_expert, collect_demonstrations
+from minirl.imitation.experts import as_expert, check_expert, collect_demonstrations
 from minirl.normalize import ObsNormalizer
 from minirl.rollout import EpisodeStats
 
@@ -150,8 +150,8 @@ class DAgger(BC):
 
     def _build(self) -> None:
         super()._build()
-        self.expert = as_expert(self.config.expert if self._expert_arg is None
-                                else self._expert_arg, self.env_id)
+        # A loaded agent gets its expert when it trains on (its .npz need not exist any more).
+        self.expert = None if loading() else self._make_expert()
         discrete = isinstance(self.action_space, spaces.Discrete)
         act_shape = () if discrete else self.action_space.shape
         act_dtype = np.int64 if discrete else np.float64
@@ -161,6 +161,20 @@ class DAgger(BC):
         self._episodes = EpisodeStats(self.config.num_envs)
         self._obs = None
         self._remaining = np.zeros(self.config.num_envs, np.int64)
+
+    def _make_expert(self):
+        """The expert callable, checked against the env's spaces (ValueError naming expert)."""
+        arg = self.config.expert if self._expert_arg is None else self._expert_arg
+        expert = as_expert(arg, self.env_id)
+        check_expert(expert, self.obs_space, self.action_space,
+                     f"expert {arg!r}" if isinstance(arg, str) else "expert")
+        return expert
+
+    def _check_inputs(self) -> None:
+        """BC's demonstrations check when D starts from given demos (the expert is checked
+        in ``_build``)."""
+        if self._demos is not None or self.config.demos:
+            self.demonstrations()
 
     # ----- data ----------------------------------------------------------------------------
 
@@ -262,6 +276,8 @@ class DAgger(BC):
         """Run DAgger iterations until ``total_steps`` env steps have been rolled out."""
         total_steps = self._check_total_steps(total_steps)
         cfg, st = self.config, self.extra_state
+        if self.expert is None:
+            self.expert = self._make_expert()
         if st["n_data"] == 0:
             # 0. D from the expert's demonstrations; behaviour cloning on it.
             self._initial_data()

@@ -34,7 +34,7 @@ from gymnasium import spaces
 
 from minirl.imitation.dataset import Demonstrations, check_actions
 
-__all__ = ["CartPoleExpert", "PendulumExpert", "PredictExpert", "as_expert",
+__all__ = ["CartPoleExpert", "PendulumExpert", "PredictExpert", "as_expert", "check_expert",
            "collect_demonstrations", "cartpole_lqr_gain", "EXPERTS"]
 
 
@@ -136,7 +136,13 @@ def as_expert(expert, env_id: str | None = None) -> Callable[[np.ndarray], np.nd
             return EXPERTS[name]()
         if expert.endswith(".npz"):
             from minirl.algos import load
-            return PredictExpert(load(expert))
+            try:
+                return PredictExpert(load(expert))
+            except FileNotFoundError:
+                raise ValueError(f"expert {expert!r}: no such file") from None
+            except (OSError, ValueError, TypeError) as e:
+                raise ValueError(f"expert {expert!r} is not a loadable saved agent "
+                                 f"({type(e).__name__}: {e})") from None
         raise ValueError(f"expert {expert!r} is not one of {sorted(EXPERTS)}, 'auto' (for "
                          f"CartPole-v1/Pendulum-v1; env is {env_id!r}) or a saved agent .npz")
     if callable(getattr(expert, "predict", None)):
@@ -144,6 +150,38 @@ def as_expert(expert, env_id: str | None = None) -> Callable[[np.ndarray], np.nd
     if callable(expert):
         return expert
     raise TypeError(f"expert must be callable or have predict, got {type(expert).__name__}")
+
+
+def check_expert(expert, obs_space: spaces.Space, action_space: spaces.Space,
+                 name: str = "expert") -> None:
+    """ValueError naming ``name`` unless the expert callable suits an env with these
+    (flattened 1-D Box) observations and actions: a wrapped saved agent must have the same
+    action space; asked for the action of one observation (zeros clipped into the bounds), it
+    must answer without error, with integers for a Discrete space, in the right shape and
+    inside the space. Run when an agent is built, so a wrong expert fails before training."""
+    obj = getattr(expert, "obj", None)
+    theirs = getattr(obj, "action_space", None)
+    if theirs is not None and str(theirs) != str(action_space):
+        raise ValueError(f"{name}'s action space {theirs} differs from the env's {action_space}")
+    probe = np.zeros((1, *obs_space.shape))
+    if isinstance(obs_space, spaces.Box):
+        probe = np.clip(probe, obs_space.low, obs_space.high)
+    try:
+        out = np.asarray(expert(probe))
+    except Exception as e:  # noqa: BLE001 - any user callable: name it and the cause
+        raise ValueError(f"{name} fails on this env's observations {obs_space} "
+                         f"({type(e).__name__}: {e})") from None
+    if isinstance(action_space, spaces.Discrete) and out.dtype.kind not in "iu":
+        raise ValueError(f"{name} returns {out.dtype} actions; the env's action space "
+                         f"{action_space} needs integers (an expert for another env?)")
+    shape = (1, *(() if isinstance(action_space, spaces.Discrete) else action_space.shape))
+    if out.size != int(np.prod(shape)):
+        raise ValueError(f"{name} returns actions of shape {out.shape}, expected {shape} "
+                         f"for the action space {action_space}")
+    try:
+        check_actions(out.reshape(shape), action_space, f"{name}'s actions")
+    except TypeError as e:
+        raise ValueError(str(e)) from None
 
 
 def collect_demonstrations(expert, env: str | gym.Env, n_episodes: int,

@@ -1,6 +1,7 @@
 """Tests for minirl/cli.py: a smoke run writes every artifact; bad input exits 2 cleanly."""
 import json
 
+import numpy as np
 import pytest
 
 from minirl.cli import main
@@ -117,5 +118,172 @@ def test_eval_of_a_model_loaded_on_another_env_names_the_spaces(tmp_path):
     with pytest.raises(ValueError, match=r"trained with observation space Box\(shape=\(1,\)\), "
                                          r"but the env given has Box\(shape=\(4,\)\)"):
         load(run / "model.npz", env="CartPole-v1")
-    with pytest.raises(ValueError, match=r"action space Discrete\(2\).*Box\(shape=\(1,\)\)"):
+    with pytest.raises(ValueError, match=r"action space Discrete\(2\), but the env given has Box\("):
         load(run / "model.npz", env="minirl/ContinuousBandit-v0")
+
+
+# -- bad input found by a fresh-user test: one line, exit 2, nothing written --------------------
+
+def _refused(argv, tmp_path, capsys, *needles):
+    out = tmp_path / "never"
+    assert main([*argv, "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("minirl: error:") and "\n" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    assert not out.exists()
+    return err
+
+
+def test_an_env_constructor_error_is_one_line_naming_env_kwargs_and_the_type(tmp_path, capsys):
+    # FrozenLake's constructor raised KeyError('9x9') through the CLI as a traceback.
+    _refused(["train", "ppo", "--env", "FrozenLake-v1", "--env-kwargs", "map_name=9x9"],
+             tmp_path, capsys, "'FrozenLake-v1'", "{'map_name': '9x9'}", "KeyError")
+    from minirl.envs import make_env, make_vector_env
+    with pytest.raises(ValueError, match=r"FrozenLake-v1.*map_name.*KeyError"):
+        make_env("FrozenLake-v1", env_kwargs={"map_name": "9x9"})
+    with pytest.raises(ValueError, match=r"FrozenLake-v1.*map_name.*KeyError"):
+        make_vector_env("FrozenLake-v1", env_kwargs={"map_name": "9x9"}, flatten=False)
+
+
+@pytest.fixture(scope="module")
+def saved_files(tmp_path_factory):
+    """A SAC Pendulum model and Pendulum demonstrations (the wrong inputs for CartPole)."""
+    from minirl.algos.sac import SAC, SACConfig
+    from minirl.imitation import collect_demonstrations
+
+    root = tmp_path_factory.mktemp("saved")
+    agent = SAC("Pendulum-v1", SACConfig(hidden_sizes=(8,), learning_starts=10, batch_size=8))
+    agent.learn(20)
+    agent.save(root / "sac.npz")
+    collect_demonstrations("pendulum", "Pendulum-v1", 1, seed=0).first_steps(20).save_npz(
+        root / "pendulum_demos.npz")
+    return root
+
+
+@pytest.mark.parametrize("argv,needles", [
+    (["train", "bc", "--env", "CartPole-v1"], ["BC needs demonstrations", "demos"]),
+    (["train", "bc", "--env", "CartPole-v1", "--demos", "/nonexistent.npz"],
+     ["demos", "/nonexistent.npz", "does not exist"]),
+    (["train", "bc", "--env", "CartPole-v1", "--demos", "{saved}/sac.npz"],
+     ["demos", "sac.npz", "not a minirl demonstrations file"]),
+    (["train", "bc", "--env", "CartPole-v1", "--demos", "{saved}/pendulum_demos.npz"],
+     ["demos' observation space"]),
+    (["train", "dagger", "--env", "CartPole-v1", "--demos", "{saved}/pendulum_demos.npz"],
+     ["demos' observation space"]),
+    (["train", "dagger", "--env", "CartPole-v1", "--set", "expert=/nonexistent.npz"],
+     ["expert '/nonexistent.npz'", "no such file"]),
+    (["train", "dagger", "--env", "CartPole-v1", "--set", "expert=pendulum"],
+     ["expert 'pendulum'", "Discrete(2)", "integers"]),
+    (["train", "dagger", "--env", "CartPole-v1", "--set", "expert={saved}/sac.npz"],
+     ["sac.npz", "action space", "Discrete(2)"]),
+    (["train", "dagger", "--env", "Pendulum-v1", "--set", "expert=cartpole"],
+     ["expert 'cartpole' fails on this env's observations"]),
+])
+def test_bc_and_dagger_inputs_are_checked_before_anything_is_written(argv, needles, saved_files,
+                                                                     tmp_path, capsys):
+    # These were "training diverged" (exit 1) after config.json and progress.csv were written.
+    argv = [a.replace("{saved}", str(saved_files)) for a in argv]
+    _refused([*argv, "--steps", "200"], tmp_path, capsys, *needles)
+
+
+def test_imitation_api_names_demos_and_expert_at_construction(saved_files):
+    from minirl.algos.bc import BC, BCConfig
+    from minirl.algos.dagger import DAgger, DAggerConfig
+
+    with pytest.raises(ValueError, match="expert '/nonexistent.npz'"):
+        DAgger("CartPole-v1", DAggerConfig(expert="/nonexistent.npz"))
+    with pytest.raises(ValueError, match="demos"):
+        BC("CartPole-v1", BCConfig(demos=str(saved_files / "sac.npz")))
+    with pytest.raises(ValueError, match="expert 'pendulum'"):
+        DAgger("CartPole-v1", DAggerConfig(expert="pendulum"))
+
+
+def test_a_loaded_bc_agent_does_not_need_its_demos_file_any_more(tmp_path):
+    from minirl.algos.bc import BC, BCConfig
+    from minirl.algos.dagger import DAgger, DAggerConfig
+    from minirl.algos import load as load_agent
+    from minirl.imitation import collect_demonstrations
+
+    demos = tmp_path / "demos.npz"
+    collect_demonstrations("cartpole", "CartPole-v1", 1, seed=0).save_npz(demos)
+    agent = BC("CartPole-v1", BCConfig(demos=str(demos), hidden_sizes=(8,)))
+    agent.learn(5)
+    agent.save(tmp_path / "bc.npz")
+    expert = DAgger("CartPole-v1", DAggerConfig(hidden_sizes=(8,), steps_per_iter=20,
+                                                updates_per_iter=2))
+    expert.learn(20)
+    expert.save(tmp_path / "expert.npz")
+    dagger = DAgger("CartPole-v1", DAggerConfig(hidden_sizes=(8,), steps_per_iter=20,
+                                                updates_per_iter=2,
+                                                expert=str(tmp_path / "expert.npz")))
+    dagger.learn(20)
+    dagger.save(tmp_path / "dagger.npz")
+    demos.unlink()
+    (tmp_path / "expert.npz").unlink()
+    assert load_agent(tmp_path / "bc.npz").total_steps == 5
+    assert load_agent(tmp_path / "dagger.npz").total_steps == 20
+
+
+@pytest.mark.parametrize("word,value", [("no", False), ("off", False), ("False", False),
+                                        ("yes", True), ("ON", True), ("true", True)])
+def test_env_kwargs_and_set_read_booleans_by_one_rule(word, value):
+    # `--env-kwargs continuous=no` gave the string "no" (truthy: the continuous env).
+    from minirl.algos import PPO
+    from minirl.cli import parse_overrides
+    from minirl.envs import parse_env_kwargs
+
+    assert parse_env_kwargs([f"continuous={word}"]) == {"continuous": value}
+    assert parse_overrides(PPO.Config, [f"anneal_lr={word}"]).anneal_lr is value
+    assert parse_env_kwargs(["n=1"]) == {"n": 1}   # 1/0 stay integers for env options
+
+
+def test_eval_episodes_without_eval_every_is_refused(tmp_path, capsys):
+    _refused(["train", "ppo", "--env", "CartPole-v1", "--eval-episodes", "3"], tmp_path, capsys,
+             "--eval-episodes needs --eval-every")
+
+
+@pytest.mark.parametrize("text", ["64,64", "[64,64]", "[64, 64]", "(64,64)"])
+def test_tuple_fields_take_the_form_config_json_shows(text):
+    from minirl.algos import PPO
+    from minirl.cli import parse_overrides
+
+    assert parse_overrides(PPO.Config, [f"hidden_sizes={text}"]).hidden_sizes == (64, 64)
+
+
+def test_a_bad_tuple_value_names_the_accepted_form(tmp_path, capsys):
+    _refused(["train", "ppo", "--env", "CartPole-v1", "--set", "hidden_sizes=64x64"], tmp_path,
+             capsys, "hidden_sizes=64x64", "64,64")
+
+
+def test_eval_of_a_non_npz_file_says_it_is_no_model_file(tmp_path, capsys):
+    path = tmp_path / "config.json"
+    path.write_text('{"algo": "ppo"}\n')
+    assert main(["eval", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is not a minirl model file (.npz written by save)" in err and "pickled" not in err
+
+
+def test_a_model_for_other_action_bounds_is_not_loaded_silently(saved_files):
+    from gymnasium.wrappers import RescaleAction
+    import gymnasium as gym
+
+    from minirl.algos import load as load_agent
+
+    env = RescaleAction(gym.make("Pendulum-v1"), np.float32(-1.0), np.float32(1.0))
+    with pytest.raises(ValueError, match=r"action space Box\(-2\.0, 2\.0.*Box\(-1\.0, 1\.0"):
+        load_agent(saved_files / "sac.npz", env=env)
+    assert load_agent(saved_files / "sac.npz", env="Pendulum-v1").total_steps == 20
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["train", "dqn", "--env", "CartPole-v1", "--steps", "300", "--set", "train_freq=256",
+      "--set", "learning_starts=100", "--set", "hidden_sizes=8"], "trained 512 steps, 212 more"),
+    (["train", "dagger", "--env", "CartPole-v1", "--steps", "100", "--set", "steps_growth=2",
+      "--set", "steps_per_iter=40", "--set", "updates_per_iter=2", "--set", "hidden_sizes=8"],
+     "trained 120 steps, 20 more"),
+])
+def test_training_past_steps_is_said_after_training(argv, needle, tmp_path, capsys):
+    assert main([*argv, "--quiet", "--out", str(tmp_path / "run")]) == 0
+    said = capsys.readouterr().out
+    assert needle in said and "whole iterations" in said

@@ -467,3 +467,40 @@ def test_eval_of_an_npz_that_is_no_saved_agent_says_so(tmp_path, capsys):
     assert main(["eval", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "is not a saved minirl agent" in err and "\n" not in err
+
+
+# -- tampered model values are refused at load, naming the file and the field ----------------
+
+def _tamper(out, edit):
+    """Rewrite out/model.npz after ``edit(meta, arrays)``."""
+    model = out / "model.npz"
+    with np.load(model) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    edit(meta, arrays)
+    np.savez(model, meta=np.array(json.dumps(meta)), **arrays)
+    return model
+
+
+def _negate_v(meta, arrays):
+    arrays["opt.adam.v"] = -np.abs(arrays["opt.adam.v"]) - 1.0
+
+
+@pytest.mark.parametrize("edit,field", [
+    (lambda m, a: m["rng"]["state"].__setitem__("state", -1), "'rng'"),   # was OverflowError
+    (lambda m, a: m["eval_rng"].__setitem__("state", "x"), "'eval_rng'"),
+    (_negate_v, "'opt.adam.v'"),
+    (lambda m, a: m["opt_steps"].__setitem__("adam", -3), "'opt_steps.adam'"),
+    (lambda m, a: m.__setitem__("total_steps", -5), "'total_steps'"),
+    (lambda m, a: m.__setitem__("iterations", -1), "'iterations'"),
+    (lambda m, a: m["extra_state"].__setitem__("kl_beta", float("nan")), "'extra_state.kl_beta'"),
+])
+def test_tampered_model_values_are_refused_at_load(edit, field, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train(out) == 0
+    model = _tamper(out, edit)
+    with pytest.raises(ValueError, match=field):
+        load(model)
+    capsys.readouterr()
+    assert main(["eval", str(out)]) == 2
+    _one_line_error(capsys, str(model), field)
