@@ -14,9 +14,11 @@ p_a = 0, and to every gradient (0 * log 0 = 0), so results stay finite. KL(p||q)
 q_a = 0 < p_a (the true value), and ``kl_backward`` then raises ValueError (no finite gradient).
 
 Lecture: Stanford CS224R, imitation learning, "Learning distributions with neural networks"
-(1D discrete
-actions: the net outputs a categorical distribution); 000/002 "surrogate objective"
-(cross-entropy for a discrete policy); 004 "What is KL-divergence?" (KL >= 0, KL(P||P) = 0).
+(1D discrete actions: the net outputs a categorical distribution); Stanford CS224R "Policy
+Gradients", "How to implement policy gradients?" and IIT Delhi COL778 "Policy Gradients"
+(Rohan Paul), the "surrogate objective" / "pseudo-loss" as a weighted maximum likelihood
+(cross-entropy for a discrete policy); Stanford CS234 "Lecture 6: Policy Gradient II"
+(Emma Brunskill), "What is KL-divergence?" (KL >= 0, KL(P||P) = 0).
 
 Usage (PPO's policy loss; every step exact, no estimator involved):
 
@@ -117,7 +119,8 @@ class Categorical(_Frozen):
     Action masking: use a large negative finite logit (e.g. -1e9) rather than -inf; inf and
     NaN are rejected so that a corrupted network output fails loudly.
 
-    Lecture: 001 "Learning distributions with neural networks" (1D discrete actions).
+    Lecture: Stanford CS224R, imitation learning, "Learning distributions with neural
+    networks" (1D discrete actions).
     """
 
     __slots__ = ("logits", "log_probs", "probs", "batch_shape", "n_actions", "dtype")
@@ -201,7 +204,9 @@ class Categorical(_Frozen):
     def log_prob(self, a) -> np.ndarray:
         """``log pi(a|s) = z_a - logsumexp(z)``, shape ``[...]``.
 
-        Lecture: 000/002 "surrogate objective" (cross-entropy = -log_prob for discrete actions).
+        Lecture: Stanford CS224R "Policy Gradients", "How to implement policy gradients?"
+        ("surrogate objective"); IIT Delhi COL778 "Policy Gradients" ("pseudo-loss"):
+        cross-entropy = -log_prob for discrete actions.
         """
         rows, cols = self._indices(self._actions(a))
         return self.log_probs.reshape(-1, self.n_actions)[rows, cols].reshape(self.batch_shape)
@@ -265,7 +270,8 @@ class Categorical(_Frozen):
         """``KL(self || other)`` per batch element, shape ``[...]`` (the broadcast batch shape).
 
         ``KL(p||q) = sum_a p_a (log p_a - log q_a) >= 0``, zero iff p == q. Batch shapes
-        broadcast (e.g. other = a fixed ``[A]`` prior). Lecture: 004 "What is KL-divergence?".
+        broadcast (e.g. other = a fixed ``[A]`` prior). Lecture: Stanford CS234 "Lecture 6:
+        Policy Gradient II", "What is KL-divergence?".
         """
         self._other(other)
         return np.sum(self._kl_terms(other), axis=-1)

@@ -19,8 +19,9 @@ scale = (high - low) / 2, offset = (high + low) / 2. Change of variables (per di
     log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))      (exact, finite for any u)
         d/du log(1 - tanh(u)^2) = -2 tanh(u)
 
-Lecture: 002 "Policy Gradients for Policies Parameterized as a Gaussian Likelihood";
-001 "Off-Policy Actor-Critic Methods" (reparameterization trick, SAC); 004 "What is
+Lecture: IIT Delhi COL778 "Policy Gradients" (Rohan Paul), "Policy Gradients for Policies
+Parameterized as a Gaussian Likelihood"; Stanford CS224R "Off-Policy Actor-Critic Methods"
+(reparameterization trick, SAC); Stanford CS234 "Lecture 6: Policy Gradient II", "What is
 KL-divergence?". Papers: Kingma & Welling 2014 (reparameterization); Haarnoja et al. 2018,
 "Soft Actor-Critic", Appendix C (enforcing action bounds with tanh).
 
@@ -141,7 +142,8 @@ class DiagGaussian(_Frozen):
     are ``[..., D]``; log_prob, entropy and kl are ``[...]``. float32 is kept only if both
     parameters are float32.
 
-    Lecture: 002 "Policy Gradients for Policies Parameterized as a Gaussian Likelihood".
+    Lecture: IIT Delhi COL778 "Policy Gradients", "Policy Gradients for Policies
+    Parameterized as a Gaussian Likelihood".
     """
 
     __slots__ = ("mean", "log_std", "std", "batch_shape", "event_dim", "dtype")
@@ -196,7 +198,8 @@ class DiagGaussian(_Frozen):
     def rsample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Reparameterized sample ``a = mean + std * eps``; returns ``(a, eps)``, both [..., D].
 
-        Keep ``eps`` for ``rsample_backward``. Lecture: 001 (reparameterization trick).
+        Keep ``eps`` for ``rsample_backward``. Lecture: Stanford CS224R "Off-Policy
+        Actor-Critic Methods" (reparameterization trick).
         """
         eps = _check_rng(rng).standard_normal(self.mean.shape).astype(self.dtype, copy=False)
         return self.mean + self.std * eps, eps
@@ -230,7 +233,8 @@ class DiagGaussian(_Frozen):
     def log_prob(self, a) -> np.ndarray:
         """``log pi(a|s) = sum_d [-z_d^2/2 - log_std_d - log(2 pi)/2]``, ``z = (a - mean)/std``.
 
-        a: [..., D] -> [...]. Lecture: 002 (Gaussian policy log-likelihood).
+        a: [..., D] -> [...]. Lecture: IIT Delhi COL778 "Policy Gradients", "Policy
+        Gradients for Policies Parameterized as a Gaussian Likelihood".
         """
         a = _value(a, self.mean.shape, "a", self.dtype)
         z, _ = _standardize(a, self.mean, self.log_std, self.std)
@@ -279,7 +283,8 @@ class DiagGaussian(_Frozen):
         """``KL(self || other)``, shape ``[...]`` (broadcast batch shape); >= 0, 0 iff equal.
 
             KL = sum_d [ log sq - log sp + (sp^2 + (mp - mq)^2) / (2 sq^2) - 1/2 ]
-        Lecture: 004 "What is KL-divergence?" (here in closed form for Gaussians).
+        Lecture: Stanford CS234 "Lecture 6: Policy Gradient II", "What is KL-divergence?"
+        (here in closed form for Gaussians).
         """
         self._other(other)
         x, delta, _ = self._kl_parts(other)
@@ -338,7 +343,8 @@ class TanhGaussian(_Frozen):
     uses the single-sample estimate ``-log_prob_from_pre_tanh(u)`` at the reparameterized
     sample, whose gradient ``rsample_backward(eps, zeros, dlogp=-dent)`` provides.
 
-    Lecture: 001 "Off-Policy Actor-Critic Methods" (reparameterization, SAC). Paper: Haarnoja
+    Lecture: Stanford CS224R "Off-Policy Actor-Critic Methods" (reparameterization, SAC).
+    Paper: Haarnoja
     et al. 2018, Appendix C.
     """
 

@@ -71,7 +71,8 @@ class MixtureOfGaussians(_Frozen):
     Shapes: logits ``[..., K]`` (or broadcastable to it, e.g. ``[K]``); means ``[..., K, D]``;
     log_stds broadcastable to ``[..., K, D]``. float32 is kept only if all three are float32.
 
-    Lecture: 001 "Generative models for policies" (mixture of Gaussians for imitation).
+    Lecture: Stanford CS224R, imitation learning, "Generative models for policies" (mixture
+    of Gaussians for imitation).
     """
 
     __slots__ = ("logits", "means", "log_stds", "stds", "log_weights", "weights",
@@ -169,7 +170,8 @@ class MixtureOfGaussians(_Frozen):
     def log_prob(self, a) -> np.ndarray:
         """``log pi(a|s) = logsumexp_k [log w_k + log N(a; mu_k, sigma_k)]``; a [..., D] -> [...].
 
-        Lecture: 001 "Generative models for policies" (behaviour cloning maximizes this).
+        Lecture: Stanford CS224R, imitation learning, "Generative models for policies"
+        (behaviour cloning maximizes this).
         """
         joint, _, _ = self._joint(a)
         return _logsumexp(joint, axis=-1)

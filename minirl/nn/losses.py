@@ -16,9 +16,10 @@ likelihood are used this way).
 
 and every gradient is then multiplied by ``weights / n`` (n = number of elements averaged).
 
-Lecture: 001 (CS224R) "Practical implementation details": the DQN/SAC critic regression
-``1/N sum_i (Q(s_i, a_i) - y_i)^2`` (MSE, no 1/2), Huber loss for TD errors; 000/001
-"surrogate objective = weighted maximum likelihood": cross-entropy for discrete actions,
+Lecture: Stanford CS224R, Q-learning, "Practical Implementation Details": the DQN/SAC critic
+regression ``1/N sum_i (Q(s_i, a_i) - y_i)^2`` (MSE, no 1/2), Huber loss for TD errors;
+Stanford CS224R "Policy Gradients", "How to implement policy gradients?" ("surrogate
+objective" = weighted maximum likelihood): cross-entropy for discrete actions,
 ``-1/N sum_i A_i log pi(a_i|s_i)`` in general (``weighted_nll``).
 """
 from __future__ import annotations
@@ -68,7 +69,8 @@ def mse(pred, target, weights=None) -> tuple[float, np.ndarray]:
     dL/dpred = 2 w (pred - target) / n,  n = pred.size (mean over every element).
     pred, target: same shape ``[B]`` / ``[B, K]`` / ``[T, N]``; weights: broadcastable to it.
     ``target`` gets no gradient (a stop-gradient, e.g. a TD target).
-    Lecture: 001 (CS224R) DQN/SAC critic update ``1/N sum_i [Q(s_i, a_i) - y_i]^2``.
+    Lecture: Stanford CS224R, "Q-Learning: DQN pseudocode (Algorithm 1)" and the SAC
+    pseudocode: critic update ``1/N sum_i [Q(s_i, a_i) - y_i]^2``.
     """
     pred, r, n, r_half = _residual(pred, target)
     w = _weights(weights, pred.shape, pred.dtype)
@@ -91,7 +93,8 @@ def huber(pred, target, delta: float = 1.0, weights=None) -> tuple[float, np.nda
     dL/dpred = w * clip(r, -delta, delta) / n,  n = pred.size.
     Equals ``torch.nn.HuberLoss(delta=delta)``; for delta = 1 also ``SmoothL1Loss``. Used
     for DQN TD errors (the gradient per sample is bounded by delta, like gradient clipping).
-    Shapes as in :func:`mse`. Lecture: 001 (CS224R) "Dealing with TD gradients": Huber loss.
+    Shapes as in :func:`mse`. Lecture: Stanford CS224R, Q-learning, "Dealing with TD
+    Gradients": Huber loss.
     """
     if not delta > 0:
         raise ValueError(f"delta must be > 0, got {delta}")
@@ -150,8 +153,8 @@ def softmax_cross_entropy(logits, labels, weights=None) -> tuple[float, np.ndarr
     dL/dz_b = w_b * (softmax(z_b) - onehot(y_b)) / n,  n = number of samples b.
     logits: ``[..., K]``; labels: integer ``[...]`` in ``[0, K)``; weights: ``[...]``
     (e.g. advantages for the weighted-likelihood policy-gradient surrogate).
-    Lecture: 000/001 (CS224R) surrogate objective: weighted maximum likelihood, cross-entropy
-    for discrete actions.
+    Lecture: Stanford CS224R "Policy Gradients", "How to implement policy gradients?"
+    (surrogate objective: weighted maximum likelihood, cross-entropy for discrete actions).
     """
     z = _as_float(logits, "logits")
     if z.ndim < 1 or z.shape[-1] < 1:
