@@ -12,9 +12,10 @@ serves any network. Minimization: steps go *against* the gradient (for gradient 
 objective J, pass ``-dJ``). ``lr`` may be a number or a schedule ``lr(t)`` evaluated at the
 number of updates already taken, ``t = state.step`` (0 for the first update).
 
-Lecture: 001 (CS224R) "Practical implementation details": gradient clipping, hard target
-update ``w' <- w every N steps``, soft (Polyak) update ``w' <- tau w + (1 - tau) w'``;
-004 (CS234) "plug g into SGD or Adam". Adam: Kingma & Ba 2015; decoupled weight decay
+Lecture: Stanford CS224R, Q-learning, "Practical Implementation Details" (gradient clipping)
+and "Semi-Gradient and Target Network" (hard target update ``w' <- w every N steps``, soft
+(Polyak) update ``w' <- tau w + (1 - tau) w'``); Stanford CS234 "Lecture 6: Policy
+Gradient II" (Emma Brunskill), vanilla policy gradient loop: "plug g into SGD or Adam". Adam: Kingma & Ba 2015; decoupled weight decay
 (AdamW): Loshchilov & Hutter 2019.
 
 Failure is loud: every hyperparameter is checked when the optimizer is built (a NaN, negative
@@ -259,7 +260,7 @@ def clip_grad_norm(grad: np.ndarray, max_norm: float) -> tuple[np.ndarray, float
     ``norm`` is the pre-clip norm (log it: a diagnostic of exploding TD gradients). A grad
     already within the bound is returned as is (the same object); otherwise a new array.
     Shapes: grad ``[n_params]`` (any shape; the norm is over all elements).
-    Lecture: 001 (CS224R) "Dealing with TD gradients": gradient clipping.
+    Lecture: Stanford CS224R, Q-learning, "Dealing with TD Gradients": gradient clipping.
     """
     if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
         raise TypeError(f"max_norm must be a real number, got {max_norm!r}")
@@ -306,7 +307,8 @@ def polyak_update(target: np.ndarray, online: np.ndarray, tau: float,
     tau in [0, 1]: 1 is a hard copy, 0 leaves the target unchanged (SAC: tau = 0.005).
     A new array unless ``out`` is given (``out=target`` updates the target in place).
     Shapes: target, online ``[n_params]`` (any equal shapes).
-    Lecture: 001 (CS224R) "Semi-gradient and target network": soft target update (Polyak),
+    Lecture: Stanford CS224R, Q-learning, "Semi-Gradient and Target Network": soft target
+    update (Polyak),
     and the SAC pseudocode's ``theta'_j <- tau theta_j + (1 - tau) theta'_j``.
     """
     tau = _real(tau, "tau", 0.0, 1.0, hi_open=False)
@@ -322,7 +324,8 @@ def hard_update(target: np.ndarray, online: np.ndarray,
     """Hard target update ``target <- online`` (DQN: every C steps); returns a copy of online.
 
     ``out=target`` copies in place. ``target`` is only used for the shape check.
-    Lecture: 001 (CS224R) "Semi-gradient and target network": ``w' <- w when mod(n, N) = 0``.
+    Lecture: Stanford CS224R, Q-learning, "Semi-Gradient and Target Network":
+    ``w' <- w when mod(n, N) = 0``.
     """
     if target.shape != online.shape:
         raise ValueError(f"target {target.shape} and online {online.shape} differ in shape")
