@@ -103,7 +103,8 @@ def random_search_step(theta, theta_return: float, candidates, returns):
     theta [P] with its return (re-measured this iteration, so one lucky episode cannot keep
     an incumbent forever), candidates [K, P] with returns [K]. Ties keep the incumbent, then
     the first candidate. Returns a new array (never a view of ``candidates``).
-    Lecture: "Random Search" (randomly generate samples, score each one, choose the best).
+    Lecture: slides "Policy Gradients and Gradient-Free Optimization", "Random Search"
+    (randomly generate samples, score each one, choose the best).
     """
     theta = as_float(theta, "theta", dtype=np.float64)
     candidates = _matrix(candidates, "candidates")
@@ -134,7 +135,8 @@ def cem_refit(samples, returns, elite_frac: float, mean_old=None, std_old=None,
     (0 = the plain refit of the slide; de Boer et al. 2005) needs ``mean_old``/``std_old``
     [P]; ``extra_noise`` Z >= 0 is a variance added after the refit so sigma cannot collapse
     before the optimum is found (Szita & Lorincz 2006; 0 = off).
-    Lecture: "Cross Entropy Method" (select top p%, mu = E[Theta], sigma = sqrt(Var[Theta])).
+    Lecture: slides "Policy Gradients and Gradient-Free Optimization", "Cross Entropy
+    Method" (select top p%, mu = E[Theta], sigma = sqrt(Var[Theta])).
     Raises ValueError naming a bad argument.
     """
     samples = _matrix(samples, "samples")
@@ -181,8 +183,8 @@ def es_recombine(offspring, returns, mu: int) -> np.ndarray:
     x_{i:lambda} is the offspring with the i-th highest return (ties: lower index first),
     w = ``recombination_weights(mu)``. Comma selection: the old parent is discarded, only the
     lambda = K offspring [K, P] (with returns [K]) compete. mu must be in [1, K].
-    Lecture: "Evolutionary Strategies" (mutate each solution, evaluate, recombine
-    high-performing policies). Source: Hansen (2016), arXiv:1604.00772.
+    Lecture: slides "Policy Gradients and Gradient-Free Optimization", "Evolutionary
+    Strategies" (mutate each solution, evaluate, recombine high-performing policies). Source: Hansen (2016), arXiv:1604.00772.
     """
     offspring = _matrix(offspring, "offspring")
     returns = _returns(returns, "returns", offspring.shape[0])
@@ -212,7 +214,8 @@ def es_gradient(noise, returns_pos, returns_neg, sigma: float) -> np.ndarray:
     F^+ - F^- = 2 sigma grad f . eps, so the even part of f adds no variance); with rank
     shaping it estimates the gradient of a shaped objective (same ascent directions, not the
     same magnitudes).
-    Lecture: "Evolutionary Strategies"; "Augmented Random Search" (antithetic perturbations).
+    Lecture: slides "Policy Gradients and Gradient-Free Optimization", "Evolutionary
+    Strategies"; "Augmented Random Search" (antithetic perturbations).
     Paper: Salimans et al. (2017), arXiv:1703.03864, Algorithm 2 with mirrored sampling.
     """
     noise, rp, rn, sigma = _antithetic(noise, returns_pos, returns_neg, sigma)
@@ -245,7 +248,8 @@ def ars_update(theta, deltas, returns_pos, returns_neg, step_size: float,
     theta +- nu delta_i); returns_pos, returns_neg [n]; ``step_size`` alpha > 0; ``top_b``
     b in [1, n] (None: n). sigma_R = 0 means every kept return is equal, so every difference
     is 0 and the step is 0 (returned as such instead of 0/0 = NaN).
-    Lecture: "Augmented Random Search" (theta := theta + alpha/(n sigma_R) sum [r^+ - r^-] eps).
+    Lecture: slides "Policy Gradients and Gradient-Free Optimization", "Augmented Random
+    Search" (theta := theta + alpha/(n sigma_R) sum [r^+ - r^-] eps).
     Paper: Mania, Guy & Recht (2018), arXiv:1803.07055, Algorithm 2 (V1-t/V2-t with top b).
     """
     theta = as_float(theta, "theta", dtype=np.float64)
