@@ -547,6 +547,7 @@ class Agent:
         meta, arrays = read_saved(path)
         if meta.get("algo") != cls.name:
             raise ValueError(f"{path} holds a {meta.get('algo')!r} agent, not {cls.name!r}")
+        _check_meta_types(meta, path)
         token = _LOADING.set(True)  # inputs only training needs are not checked (see loading)
         try:
             agent = cls(_saved_env(path, meta, env, training),
@@ -658,7 +659,11 @@ def _saved_env(path, meta: dict, env, training: bool):
     if env is not None:
         return env
     if meta.get("env_spec"):  # only env objects have one, and those train with num_envs=1
-        return gym.make(gym.envs.registration.EnvSpec.from_json(meta["env_spec"]))
+        try:
+            return gym.make(gym.envs.registration.EnvSpec.from_json(meta["env_spec"]))
+        except Exception as e:  # noqa: BLE001 - a tampered spec: JSON, KeyError, the env's own
+            raise ValueError(f"{path}: field 'env_spec' does not rebuild an env "
+                             f"({type(e).__name__}: {e})") from None
     if meta.get("env_id") is None or meta.get("env_problem"):
         reason = meta.get("env_problem") or "no env id was saved"
         raise ValueError(f"{path}: cannot rebuild the agent's env ({reason}); pass env= to load")
@@ -752,6 +757,22 @@ def load_agent_state(agent: Agent, meta: dict, arrays: dict[str, np.ndarray],
         except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise ValueError(f"{path}: field {field!r} is not a valid generator state "
                              f"({type(e).__name__}: {e})") from None
+
+
+_META_TYPES = {"config": (dict,), "extra_state": (dict,), "opt_steps": (dict,),
+               "rng": (dict,), "eval_rng": (dict,), "spaces": (dict, type(None)),
+               "env_kwargs": (dict, type(None)), "env_spec": (str, type(None)),
+               "env_id": (str, type(None)), "env_problem": (str, type(None))}
+
+
+def _check_meta_types(meta: dict, path) -> None:
+    """ValueError naming the file and the field if a saved metadata field has the wrong JSON
+    type (a tampered or foreign file), before anything is built from it."""
+    for field, types in _META_TYPES.items():
+        if field in meta and not isinstance(meta[field], types):
+            raise ValueError(f"{path}: field {field!r} must be "
+                             f"{' or '.join('null' if t is type(None) else t.__name__ for t in types)}"
+                             f", got {type(meta[field]).__name__}")
 
 
 def _check_count(value, field: str, path) -> None:

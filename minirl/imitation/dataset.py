@@ -300,8 +300,16 @@ class Demonstrations:
     @classmethod
     def load_npz(cls, path: str | Path) -> "Demonstrations":
         """Read a file written by :meth:`save_npz` (``allow_pickle=False``)."""
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except FileNotFoundError:
+            raise
+        except Exception as e:  # noqa: BLE001 - zipfile, OSError, numpy's pickle guess ...
+            why = ("not an .npz archive" if "pickled" in str(e)
+                   else f"{type(e).__name__}: {e}")
+            raise ValueError(f"{path} is not a minirl demonstrations file (.npz written by "
+                             f"save_npz): {why}") from None
         if "meta" not in arrays:
             raise ValueError(f"{path} is not a minirl demonstrations file (no 'meta' entry)")
         meta = json.loads(str(arrays.pop("meta")))

@@ -158,6 +158,7 @@ def saved_files(tmp_path_factory):
     agent.save(root / "sac.npz")
     collect_demonstrations("pendulum", "Pendulum-v1", 1, seed=0).first_steps(20).save_npz(
         root / "pendulum_demos.npz")
+    (root / "text.npz").write_text("not an archive\n")
     return root
 
 
@@ -167,6 +168,8 @@ def saved_files(tmp_path_factory):
      ["demos", "/nonexistent.npz", "does not exist"]),
     (["train", "bc", "--env", "CartPole-v1", "--demos", "{saved}/sac.npz"],
      ["demos", "sac.npz", "not a minirl demonstrations file"]),
+    (["train", "bc", "--env", "CartPole-v1", "--demos", "{saved}/text.npz"],
+     ["demos", "is not a minirl demonstrations file (.npz written by save_npz)"]),
     (["train", "bc", "--env", "CartPole-v1", "--demos", "{saved}/pendulum_demos.npz"],
      ["demos' observation space"]),
     (["train", "dagger", "--env", "CartPole-v1", "--demos", "{saved}/pendulum_demos.npz"],

@@ -494,6 +494,10 @@ def _negate_v(meta, arrays):
     (lambda m, a: m.__setitem__("total_steps", -5), "'total_steps'"),
     (lambda m, a: m.__setitem__("iterations", -1), "'iterations'"),
     (lambda m, a: m["extra_state"].__setitem__("kl_beta", float("nan")), "'extra_state.kl_beta'"),
+    (lambda m, a: m.__setitem__("env_spec", "{not json"), "'env_spec'"),   # were tracebacks:
+    (lambda m, a: m.__setitem__("env_spec", '{"id": "X"}'), "'env_spec'"),  # KeyError,
+    (lambda m, a: m.__setitem__("config", [1]), "'config'"),              # AttributeError
+    (lambda m, a: m.__setitem__("spaces", [1]), "'spaces'"),
 ])
 def test_tampered_model_values_are_refused_at_load(edit, field, tmp_path, capsys):
     out = tmp_path / "run"
