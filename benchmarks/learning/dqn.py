@@ -65,7 +65,7 @@ MOUNTAINCAR = dict(lr=4e-3, batch_size=128, buffer_size=10_000, learning_starts=
 # Facts about the runs that the CSVs do not hold (kept next to the code that wrote them).
 NOTES = [
     "Machine: 2 cores shared with other sessions' benchmarks and test runs; the 1-minute "
-    "load average was 9-25 while these runs were made (all with nice -n 5, up to 11 of "
+    "load average was 5-32 while these runs were made (all with nice -n 5, up to 11 of "
     "them at once: seeds ran in parallel processes with --append), so wall times are many "
     "times an idle machine's. Both sides of the minirl/SB3 ratio ran back to back in one "
     "process under the same load; CPU time is the steadier comparison.",
@@ -88,6 +88,14 @@ NOTES = [
     "its callees, which include Numba loading cached kernels at their first call (the "
     "listing's dispatcher lines: 13.8 s for 3 first calls in this loaded run). buffer.add "
     "fell from 3% of the time to 0% (one block per iteration).",
+    "",
+    "Acrobot/MountainCar seeds 0-1 come from the commands listed with --seeds 0 1 2 3 4, "
+    "stopped after seed 1 (seed 0 for Acrobot, whose seed 1 then ran alone with --seeds 1 "
+    "--append) to make room; seeds 2 and up ran at the same time, with the same command and "
+    "--seeds 2 3 4, in a copy of the same commit's tree (git archive; the DQN code and its "
+    "results are bit for bit those of this tree), and their rows were copied into these "
+    "CSVs. This file is rebuilt from "
+    "the CSVs by python -m benchmarks.learning.dqn --table.",
 ]
 
 
@@ -248,7 +256,7 @@ def write_markdown(profile_table: list[str] | None = None) -> Path:
              "| benchmark | config (beyond RL-Zoo's settings) | env | steps | criterion | seeds "
              "reaching it | needed | eval return, final model (per seed) | best-model eval "
              "(per seed; >= 475) | last-100 mean (per seed) | wall s | CPU s "
-             "| gradient steps/s |",
+             "| gradient steps per wall s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     commands, missing = [], []
     for name, spec in SPECS.items():
