@@ -734,8 +734,8 @@ def load_agent_state(agent: Agent, meta: dict, arrays: dict[str, np.ndarray],
                              f"expected {np.shape(want)} and {np.asarray(want).dtype}")
         if got.dtype.kind == "f" and not np.all(np.isfinite(got)) and not k.startswith("buffer."):
             raise ValueError(f"{path}: array {k!r} holds non-finite values")
-        if k.startswith("opt.") and k.endswith(".v") and np.any(got < 0):
-            raise ValueError(f"{path}: array {k!r} (Adam's second moments) holds negative "
+        if _non_negative(k) and np.any(got < 0):
+            raise ValueError(f"{path}: array {k!r} ({_non_negative(k)}) holds negative "
                              "values")
     if not isinstance(opt_steps, dict) or set(opt_steps) != set(agent.opt_states):
         raise ValueError(f"{path}: optimizer states {sorted(opt_steps)} do not match "
@@ -773,6 +773,16 @@ def _check_meta_types(meta: dict, path) -> None:
             raise ValueError(f"{path}: field {field!r} must be "
                              f"{' or '.join('null' if t is type(None) else t.__name__ for t in types)}"
                              f", got {type(meta[field]).__name__}")
+
+
+def _non_negative(key: str) -> str:
+    """What a saved array is, if it can never be negative (Adam's second moments, a running
+    variance or count), else ""."""
+    if key.startswith("opt.") and key.endswith(".v"):
+        return "Adam's second moments"
+    if key.startswith(("obs_norm.", "rew_scale.")) and key.endswith((".var", ".count")):
+        return "a running " + key.rsplit(".", 1)[1].replace("var", "variance")
+    return ""
 
 
 def _check_count(value, field: str, path) -> None:

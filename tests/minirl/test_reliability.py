@@ -494,6 +494,8 @@ def _negate_v(meta, arrays):
     (lambda m, a: m.__setitem__("total_steps", -5), "'total_steps'"),
     (lambda m, a: m.__setitem__("iterations", -1), "'iterations'"),
     (lambda m, a: m["extra_state"].__setitem__("kl_beta", float("nan")), "'extra_state.kl_beta'"),
+    (lambda m, a: a.__setitem__("obs_norm.var", -a["obs_norm.var"] - 1), "'obs_norm.var'"),
+    (lambda m, a: a.__setitem__("obs_norm.count", -a["obs_norm.count"]), "'obs_norm.count'"),
     (lambda m, a: m.__setitem__("env_spec", "{not json"), "'env_spec'"),   # were tracebacks:
     (lambda m, a: m.__setitem__("env_spec", '{"id": "X"}'), "'env_spec'"),  # KeyError,
     (lambda m, a: m.__setitem__("config", [1]), "'config'"),              # AttributeError
@@ -501,7 +503,7 @@ def _negate_v(meta, arrays):
 ])
 def test_tampered_model_values_are_refused_at_load(edit, field, tmp_path, capsys):
     out = tmp_path / "run"
-    assert _train(out) == 0
+    assert _train(out, "--set", "normalize_obs=true") == 0
     model = _tamper(out, edit)
     with pytest.raises(ValueError, match=field):
         load(model)
