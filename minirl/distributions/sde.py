@@ -177,6 +177,64 @@ def _signed_sum(logmag, sign, axis) -> np.ndarray:
     return np.squeeze(out, axis=axes)
 
 
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10   # fdlibm split
+
+
+def _product_sum(factors, log_std, axis, extra=None) -> np.ndarray:
+    """``extra + sum over axis of prod(factors) * exp(log_std)`` in float64 (all finite
+    inputs, broadcastable to one terms shape) without overflow in any product or partial sum.
+
+    Each group (the entries summed together) is scaled exactly: every factor by a power of 2
+    that brings the group's largest |factor| into [1/2, 1) and exp(log_std) by exp(c), c the
+    group's largest log_std. The scaled terms (|term| < 1) are summed and the sum rescaled by
+    ldexp(exp(r), n + sum of exponents), c = n ln 2 + r: a rounding error of a few ulps per
+    term, like the direct product, and +-inf exactly when the true sum is beyond the float
+    range. Where the largest scaled terms cancel (|sum| < 2^-40 |largest|), smaller terms
+    that underflowed in the scaled space may be the answer: those groups are redone by
+    ``_signed_sum`` (exact rational summation of the cancelling terms).
+    """
+    L = np.asarray(log_std, np.float64)
+    fs = [np.asarray(f, np.float64) for f in factors]
+    shape = np.broadcast_shapes(L.shape, *[f.shape for f in fs])
+    nd = len(shape)
+    axes = tuple(a % nd for a in ((axis,) if isinstance(axis, int) else axis))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        Lb = np.broadcast_to(L, shape)
+        c = np.max(Lb, axis=axes, keepdims=True)                      # group's largest log std
+        term = np.exp(Lb - c)                                         # in (0, 1]
+        E = np.zeros(c.shape, np.int64)
+        for f in fs:
+            fb = np.broadcast_to(f, shape)
+            _, e = np.frexp(np.max(np.abs(fb), axis=axes, keepdims=True))   # max in [2^(e-1), 2^e)
+            term = term * np.ldexp(fb, -e)                            # exact scaling, |.| < 1
+            E = E + e
+        big = np.max(np.abs(term), axis=axes, keepdims=True)
+        S = np.sum(term, axis=axes, keepdims=True)
+        cc = np.clip(c, -1e4, 1e4)        # beyond: +-inf or 0 whatever the scaled sum is
+        n = np.rint(cc / _LN2_HI)
+        er = np.exp((cc - n * _LN2_HI) - n * _LN2_LO)                # exp(c) = er * 2^n
+        K = np.clip(E + n.astype(np.int64), -30000, 30000).astype(np.int32)
+        if extra is not None:
+            ex = np.broadcast_to(np.expand_dims(np.asarray(extra, np.float64), axes), S.shape)
+            xs = np.ldexp(ex / er, -K)                                # extra in the scaled space
+            big = np.maximum(big, np.abs(xs))
+            S = S + xs
+        out = np.ldexp(S * er, K)
+        if extra is not None:
+            out = np.where(np.isinf(xs), ex, out)                     # the noise is negligible
+        cancelled = (np.abs(S) < 2.0 ** -40 * big) & (big > 0)
+    if cancelled.any():
+        logs, signs = zip(*[_log_abs(f) for f in fs])
+        lt = np.broadcast_to(sum(logs) + L, shape)
+        st = np.broadcast_to(np.prod(np.broadcast_arrays(*signs), axis=0), shape)
+        if extra is not None:                                         # extra as one more term
+            lx, sx = _log_abs(ex)
+            lt, st = np.concatenate([lt, lx], axis=axes[0]), np.concatenate([st, sx], axis=axes[0])
+        exact = np.expand_dims(_signed_sum(lt, st, axes), axes)
+        out = np.where(cancelled, exact, out)
+    return np.squeeze(out, axis=axes)
+
+
 def _exact_signed_sum(logmag, sign, m: float) -> float:
     """``sum_i sign_i exp(logmag_i)`` for one group with max(logmag) = m, summed exactly as
     rationals (each term exp(d) = mant * 2^e, d = logmag - m, mant in [1, 2)) and rescaled
@@ -290,13 +348,8 @@ class StateDependentNoise(_Frozen):
         if not np.isfinite(a).all():
             # sigma, z_j theta_jk or a partial sum overflowed (the inputs are finite): redo the
             # non-finite entries as one scaled signed sum of [z_j sigma_jk eps_jk]_j and mean_k.
-            lz, sz = _log_abs(self.features[..., :, None])              # [..., F, 1]
-            le, se = _log_abs(eps)                                      # [(...,) F, D]
-            lm, sm = _log_abs(self.mean[..., None, :])                  # [..., 1, D]
-            lt = lz + np.asarray(self.log_std, np.float64) + le         # [..., F, D]
-            st = np.broadcast_to(sz * se, lt.shape)
-            exact = _signed_sum(np.concatenate([lt, lm], axis=-2),
-                                np.concatenate([st, sm], axis=-2), axis=-2)
+            exact = _product_sum([self.features[..., :, None], eps], self.log_std, -2,
+                                 extra=self.mean)
             with np.errstate(over="ignore"):
                 a = np.where(np.isfinite(a), a, exact.astype(self.dtype))
         return a
@@ -322,20 +375,11 @@ class StateDependentNoise(_Frozen):
                 dz = np.einsum("...fd,...d->...f", theta, da)
         if not (np.isfinite(dL).all() and np.isfinite(dz).all()):
             # sigma or a product overflowed: the non-finite entries as scaled signed sums.
-            lz, sz = _log_abs(z[..., :, None])                          # [..., F, 1]
-            le, se = _log_abs(eps)                                      # [(...,) F, D]
-            lg, sg = _log_abs(da[..., None, :])                         # [..., 1, D]
-            lu = np.asarray(self.log_std, np.float64) + le + lg         # sigma eps da, [..., F, D]
-            su = se * sg
-            lt, st = lz + lu, np.broadcast_to(sz * su, (lz + lu).shape)
-            rows = tuple(range(lt.ndim - 2))
-            if rows:
-                dL = np.where(np.isfinite(dL), dL, _signed_sum(lt, st, axis=rows))
-            else:
-                with np.errstate(over="ignore"):
-                    dL = np.where(np.isfinite(dL), dL, st * np.exp(lt))
-            lu, su = np.broadcast_arrays(lu, su)
-            dz = np.where(np.isfinite(dz), dz, _signed_sum(lu, su, axis=-1))
+            rows = tuple(range(z.ndim - 1))                            # batch axes
+            dL = np.where(np.isfinite(dL), dL, _product_sum(
+                [z[..., :, None], eps, da[..., None, :]], self.log_std, rows))
+            dz = np.where(np.isfinite(dz), dz, _product_sum(
+                [eps, da[..., None, :]], self.log_std, -1))
         with np.errstate(over="ignore"):
             return (np.array(da, dtype=self.dtype), np.array(dL, dtype=self.dtype),
                     np.array(dz, dtype=self.dtype))

@@ -258,6 +258,74 @@ def test_held_noise_backward_overflow_gives_the_right_signed_inf_not_nan():
     np.testing.assert_array_equal(dz, [[0.0], [0.0]])
 
 
+def _exact_float(x) -> float:
+    """A Fraction (or mpmath number) rounded to float64, +-inf beyond the float range."""
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf if x > 0 else -math.inf
+
+
+def _assert_close_or_inf(actual, expected, rtol):
+    actual, expected = np.asarray(actual, np.float64).ravel(), np.ravel(expected)
+    for x, r in zip(actual, expected):
+        assert x == r or abs(x - r) <= rtol * abs(r), (x, r)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_held_noise_overflow_matches_exact_rational_sums(seed):
+    # log_std = 0 (sigma = 1 exactly) and z, eps, mean spanning the float range: every
+    # a_k = mean_k + sum_j z_j eps_jk, dlog_std and dfeatures summed exactly as rationals
+    from fractions import Fraction as Q
+    rng = np.random.default_rng(seed)
+    B, F, D = 3, 4, 2
+    # magnitudes >= 1e-100: no product of two of them underflows (the direct backward
+    # multiplies z * da before theta, and a finite direct result is kept as it is)
+    mag = lambda *s: rng.choice([-1.0, 1.0], s) * 10.0 ** rng.uniform(-100, 308, s)
+    z, eps, mean, da = mag(B, F), mag(B, F, D), mag(B, D), mag(B, D)
+    eps[0, :2, 0] = [1e308, -1e308]                             # an exact cancellation
+    z[0, :2] = 1.0
+    d = StateDependentNoise(mean, np.zeros((F, D)), z)
+    for e in (eps, eps[0]):
+        E = np.broadcast_to(e, (B, F, D))
+        a = d.rsample_with_noise(e)
+        _, dL, dz = d.rsample_with_noise_backward(e, da)
+        ref_a = [[_exact_float(Q(mean[b, k]) + sum(Q(z[b, j]) * Q(E[b, j, k]) for j in range(F)))
+                  for k in range(D)] for b in range(B)]
+        ref_dL = [[_exact_float(sum(Q(z[b, j]) * Q(E[b, j, k]) * Q(da[b, k]) for b in range(B)))
+                   for k in range(D)] for j in range(F)]
+        ref_dz = [[_exact_float(sum(Q(E[b, j, k]) * Q(da[b, k]) for k in range(D)))
+                   for j in range(F)] for b in range(B)]
+        _assert_close_or_inf(a, ref_a, 1e-14)
+        _assert_close_or_inf(dL, ref_dL, 1e-14)
+        _assert_close_or_inf(dz, ref_dz, 1e-14)
+
+
+def test_held_noise_overflow_matches_high_precision_sums():
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 60
+    rng = np.random.default_rng(1)
+    B, F, D = 4, 3, 2
+    for _ in range(20):                       # sigma up to e^715: the sums overflow or cancel
+        L, z = 700.0 + rng.uniform(0, 15, (F, D)), rng.standard_normal((B, F))
+        mean, eps, da = rng.standard_normal((B, D)), rng.standard_normal((F, D)), rng.standard_normal((B, D))
+        d = StateDependentNoise(mean, L, z)
+        a = d.rsample_with_noise(eps)
+        _, dL, dz = d.rsample_with_noise_backward(eps, da)
+        sig = [[mpmath.exp(mpmath.mpf(L[j, k])) for k in range(D)] for j in range(F)]
+        mp = mpmath.mpf
+        ref_a = [[_exact_float(mp(mean[b, k]) + sum(mp(z[b, j]) * sig[j][k] * mp(eps[j, k])
+                                                    for j in range(F)))
+                  for k in range(D)] for b in range(B)]
+        ref_dL = [[_exact_float(sum(mp(z[b, j]) * sig[j][k] * mp(eps[j, k]) * mp(da[b, k])
+                                    for b in range(B))) for k in range(D)] for j in range(F)]
+        ref_dz = [[_exact_float(sum(sig[j][k] * mp(eps[j, k]) * mp(da[b, k]) for k in range(D)))
+                   for j in range(F)] for b in range(B)]
+        _assert_close_or_inf(a, ref_a, 1e-12)
+        _assert_close_or_inf(dL, ref_dL, 1e-12)
+        _assert_close_or_inf(dz, ref_dz, 1e-12)
+
+
 def test_float32_kept_and_float64_wins():
     f32 = [np.zeros((2, 1), np.float32), np.zeros((3, 1), np.float32), np.ones((2, 3), np.float32)]
     d = StateDependentNoise(*f32)
