@@ -82,8 +82,6 @@ ZOO_PEER = {
     ("a2c", "MountainCar-v0"):
         "SB3 peer not run (1M steps; no CPU time left in this session); within RL-Zoo's "
         "published spread",
-    ("a2c", "CartPole-v1"):
-        "SB3 peer ran as the session ended; see the table for whether its 3 seeds are in",
     ("a2c", "MountainCarContinuous-v0"): dict(use_sde=True, sde_sample_freq=16,
                                               ortho_init=False),
     ("a2c", "BipedalWalker-v3"): dict(use_sde=True, ortho_init=False),
@@ -342,8 +340,6 @@ REASONS: dict[tuple[str, str], str] = {
     ("a2c", "MountainCar-v0"):
         "SB3 peer not run (1M steps; no CPU time left in this session); within RL-Zoo's "
         "published spread",
-    ("a2c", "CartPole-v1"):
-        "SB3 peer ran as the session ended; see the table for whether its 3 seeds are in",
     ("a2c", "MountainCarContinuous-v0"):
         "return level with the peer and RL-Zoo; CPU above 1/3 of SB3's for the reason "
         "measured on the A2C Acrobot row (per-vector-step work of a few envs, one small update "
