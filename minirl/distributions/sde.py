@@ -40,9 +40,14 @@ acts with a = mu + z^T (sigma * eps) for all the steps in between: the explorati
 in time (the same state gives the same action while eps is held) and still state dependent.
 The held-noise action and its backward are the direct products (exp(log_std) * eps, then a
 matmul) whenever those give a finite result; only the entries that come out non-finite (sigma,
-a product z_j sigma_jk eps_jk or a partial sum overflowed; the inputs are finite) are redone as
-one signed sum of the terms, scaled by the largest term and rescaled in log space, so they are
-the right finite value or the right-signed inf (0 where the terms cancel exactly), not NaN.
+a product z_j sigma_jk eps_jk or a partial sum overflowed; the inputs are finite) are redone
+by ``_product_sum``: each sum's factors are scaled exactly (z, eps, da by powers of 2, sigma
+by exp(log_std - its largest log_std)), summed with every |term| < 1 and rescaled with ldexp,
+so they are the right finite value (a few ulps, like the direct product) or the right-signed
+inf, not NaN; where the largest terms cancel, the sum is redone exactly in rationals (a term
+or the mean that underflowed in the scaled space survives; 0 where all cancel). A finite
+direct result is kept as is, also where an intermediate underflowed (the backward forms
+z * da before multiplying by sigma * eps).
 
 Paper: Raffin, Kober & Stulp (2021), "Smooth Exploration for Robotic Reinforcement Learning",
 CoRL, arXiv:2005.05719 (Section 3, gSDE). Lecture: IIT Delhi COL778, "Policy Gradients"
@@ -154,7 +159,8 @@ def _signed_sum(logmag, sign, axis) -> np.ndarray:
     sum overflows: the terms are scaled by their group's largest before summing (each
     |term| <= 1, no overflow) and the sum rescaled in log space after, so the result is the
     finite value (to a relative error of about |logmag| * 2^-52) or the right-signed inf,
-    and 0 where the terms cancel exactly. ``axis`` is an int or a tuple of ints."""
+    and 0 where the terms cancel exactly. ``axis`` is an int or a tuple of ints. Used by
+    ``_product_sum`` for the groups whose largest terms cancel."""
     with np.errstate(invalid="ignore", over="ignore", under="ignore", divide="ignore"):
         m = np.max(logmag, axis=axis, keepdims=True)
         m = np.where(np.isfinite(m), m, 0.0)                  # every term 0: the sum is 0
