@@ -226,7 +226,8 @@ def _train(args) -> int:
         saved = json.loads((out / "config.json").read_text())
         if args.eval_every is None and saved.get("eval_every"):  # keep evaluating as before
             args.eval_every = int(saved["eval_every"])
-            args.eval_episodes = int(saved.get("eval_episodes") or args.eval_episodes or 5)
+            # (an --eval-episodes given now wins over the saved count, as --eval-every does)
+            args.eval_episodes = args.eval_episodes or int(saved.get("eval_episodes") or 5)
     else:
         if not args.algo or not args.env:
             raise UsageError("train needs ALGO and --env (or --resume DIR)")

@@ -290,3 +290,11 @@ def test_training_past_steps_is_said_after_training(argv, needle, tmp_path, caps
     assert main([*argv, "--quiet", "--out", str(tmp_path / "run")]) == 0
     said = capsys.readouterr().out
     assert needle in said and "whole iterations" in said
+
+
+def test_eval_episodes_given_on_resume_is_used_not_ignored(tmp_path, capsys):
+    code, out = _train(tmp_path, "--eval-every", "256", "--eval-episodes", "2")
+    assert code == 0
+    assert main(["train", "--resume", str(out), "--steps", "768", "--quiet",
+                 "--eval-episodes", "1"]) == 0
+    assert json.loads((out / "config.json").read_text())["eval_episodes"] == 1
