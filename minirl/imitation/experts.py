@@ -179,7 +179,7 @@ def check_expert(expert, obs_space: spaces.Space, action_space: spaces.Space,
         raise ValueError(f"{name} returns actions of shape {out.shape}, expected {shape} "
                          f"for the action space {action_space}")
     try:
-        check_actions(out.reshape(shape), action_space, f"{name}'s actions")
+        check_actions(out.reshape(shape), action_space, f"{name} action")
     except TypeError as e:
         raise ValueError(str(e)) from None
 
@@ -203,7 +203,15 @@ def collect_demonstrations(expert, env: str | gym.Env, n_episodes: int,
     if own:
         from minirl.envs import make_env
         env = make_env(env)
-    policy = as_expert(expert, env_id)
+    try:
+        policy = as_expert(expert, env_id)
+        if isinstance(env.observation_space, spaces.Box):
+            check_expert(policy, env.observation_space, env.action_space,
+                         f"expert {expert!r}" if isinstance(expert, str) else "expert")
+    except Exception:
+        if own:
+            env.close()
+        raise
     space = env.action_space
     episodes = []
     try:

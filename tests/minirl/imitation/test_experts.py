@@ -89,3 +89,15 @@ def test_a_saved_minirl_agent_is_an_expert(tmp_path):
     agent.save(tmp_path / "model.npz")
     d = collect_demonstrations(str(tmp_path / "model.npz"), "CartPole-v1", 1, seed=7)
     np.testing.assert_array_equal(d.actions, agent.predict(d.obs, deterministic=True))
+
+
+@pytest.mark.parametrize("expert,env,needle", [
+    ("pendulum", "CartPole-v1", "expert 'pendulum' returns float64 actions"),  # was an
+    ("cartpole", "Pendulum-v1", "expert 'cartpole' fails on this env's observations"),  # assert
+    ("/nonexistent.npz", "CartPole-v1", "expert '/nonexistent.npz': no such file"),
+])
+def test_an_expert_for_another_env_is_named_before_any_episode(expert, env, needle):
+    from minirl.imitation import collect_demonstrations
+
+    with pytest.raises(ValueError, match=needle):
+        collect_demonstrations(expert, env, 1, seed=0)
