@@ -264,6 +264,7 @@ def _train(args) -> int:
         try:
             with _workers_ignore_sigint():
                 agent = load(out / "model.npz")
+            agent.check_training_inputs()   # e.g. BC's demos file: still there and fitting
         except (TypeError, ValueError) as e:
             raise UsageError(f"--resume {out}: {e}") from None
         if agent.total_steps >= target:

@@ -375,6 +375,11 @@ class Agent:
     def _build(self) -> None:
         raise NotImplementedError
 
+    def check_training_inputs(self) -> None:
+        """Raise ValueError naming any input only ``learn`` reads that is missing or does not
+        fit (e.g. BC's demonstrations file). Run at construction (not by ``load``: a loaded
+        agent may only evaluate) and by ``minirl train --resume`` before it trains on."""
+
     def _policy(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         raise NotImplementedError
 

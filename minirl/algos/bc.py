@@ -134,9 +134,9 @@ class BC(Agent):
         self._demos = demos
         super().__init__(env, config, seed, **kwargs)
         if not loading():  # (a loaded agent's demos file need not exist any more)
-            self._check_inputs()
+            self.check_training_inputs()
 
-    def _check_inputs(self) -> None:
+    def check_training_inputs(self) -> None:
         """At construction, so bad input fails before training writes anything: the
         demonstrations exist, load and match the env's spaces (ValueError naming demos)."""
         self.demonstrations()

@@ -170,11 +170,13 @@ class DAgger(BC):
                      f"expert {arg!r}" if isinstance(arg, str) else "expert")
         return expert
 
-    def _check_inputs(self) -> None:
-        """BC's demonstrations check when D starts from given demos (the expert is checked
-        in ``_build``)."""
-        if self._demos is not None or self.config.demos:
-            self.demonstrations()
+    def check_training_inputs(self) -> None:
+        """BC's demonstrations check when D starts from given demos, and the expert (made
+        and checked in ``_build``, or here for a loaded agent)."""
+        if self.extra_state["n_data"] == 0 and (self._demos is not None or self.config.demos):
+            self.demonstrations()                       # (only step 0 reads them)
+        if self.expert is None:
+            self.expert = self._make_expert()
 
     # ----- data ----------------------------------------------------------------------------
 

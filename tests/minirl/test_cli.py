@@ -298,3 +298,21 @@ def test_eval_episodes_given_on_resume_is_used_not_ignored(tmp_path, capsys):
     assert main(["train", "--resume", str(out), "--steps", "768", "--quiet",
                  "--eval-episodes", "1"]) == 0
     assert json.loads((out / "config.json").read_text())["eval_episodes"] == 1
+
+
+def test_resume_of_a_bc_run_whose_demos_are_gone_is_one_line(tmp_path, capsys):
+    from minirl.imitation import collect_demonstrations
+
+    demos = tmp_path / "demos.npz"
+    collect_demonstrations("cartpole", "CartPole-v1", 1, seed=0).save_npz(demos)
+    out = tmp_path / "run"
+    assert main(["train", "bc", "--env", "CartPole-v1", "--demos", str(demos), "--steps", "20",
+                 "--set", "eval_interval=10", "--set", "hidden_sizes=8", "--quiet",
+                 "--out", str(out)]) == 0
+    demos.unlink()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--steps", "40", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("minirl: error: --resume") and "demos" in err and "\n" not in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
