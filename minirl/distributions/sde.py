@@ -39,7 +39,8 @@ Held noise: the agent draws the standard-normal ``eps`` [F, D] (one per env: [N,
 acts with a = mu + z^T (sigma * eps) for all the steps in between: the exploration is smooth
 in time (the same state gives the same action while eps is held) and still state dependent.
 The held-noise action and its backward are the direct products (exp(log_std) * eps, then a
-matmul) whenever those give a finite result; only the entries that come out non-finite (sigma,
+matmul) whenever those give a finite result (checked by one dot product of the result with
+itself); only the entries that come out non-finite (sigma,
 a product z_j sigma_jk eps_jk or a partial sum overflowed; the inputs are finite) are redone
 by ``_product_sum``: each sum's factors are scaled exactly (z, eps, da by powers of 2, sigma
 by exp(log_std - its largest log_std)), summed with every |term| < 1 and rescaled with ldexp,
@@ -351,7 +352,9 @@ class StateDependentNoise(_Frozen):
             else:
                 noise = np.einsum("...f,...fd->...d", self.features, theta)
             a = (self.mean + noise).astype(self.dtype, copy=False)
-        if not np.isfinite(a).all():
+            flat = a.ravel()
+            suspect = not math.isfinite(flat.dot(flat))   # NaN/inf in a (or |a| > ~1e154)
+        if suspect:
             # sigma, z_j theta_jk or a partial sum overflowed (the inputs are finite): redo the
             # non-finite entries as one scaled signed sum of [z_j sigma_jk eps_jk]_j and mean_k.
             exact = _product_sum([self.features[..., :, None], eps], self.log_std, -2,
@@ -379,7 +382,9 @@ class StateDependentNoise(_Frozen):
                 outer = z[..., :, None] * da[..., None, :]           # [..., F, D]
                 dL = _sum_to_shape(theta * outer, self.log_std.shape)
                 dz = np.einsum("...fd,...d->...f", theta, da)
-        if not (np.isfinite(dL).all() and np.isfinite(dz).all()):
+            fL, fz = dL.ravel(), dz.ravel()
+            suspect = not math.isfinite(fL.dot(fL) + fz.dot(fz))   # NaN/inf (or |.| > ~1e154)
+        if suspect:
             # sigma or a product overflowed: the non-finite entries as scaled signed sums.
             rows = tuple(range(z.ndim - 1))                            # batch axes
             dL = np.where(np.isfinite(dL), dL, _product_sum(

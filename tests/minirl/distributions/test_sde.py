@@ -205,7 +205,8 @@ def test_held_noise_overflow_gives_the_right_signed_inf_not_nan():
     # the big terms cancel, a small one is the answer: e^800 (1 - 1) + e^-800 * 1e300 * 1
     d0 = StateDependentNoise(np.zeros(1), np.array([[800.0], [800.0], [-800.0]]),
                              np.array([1.0, -1.0, 1e300]))
-    np.testing.assert_allclose(d0.rsample_with_noise(np.ones((3, 1))), [math.exp(math.log(1e300) - 800)],
+    np.testing.assert_allclose(d0.rsample_with_noise(np.ones((3, 1))),
+                               [math.exp(math.log(1e300) - 800)],
                                rtol=1e-12)
     # z_j sigma_jk overflows (1e308 * e^10): the direct sum gave -inf, the truth is +inf; and a
     # zero row stays exactly the mean
@@ -235,6 +236,15 @@ def test_held_noise_overflow_gives_the_right_signed_inf_not_nan():
     eps = rng.standard_normal((3, 2))
     np.testing.assert_array_equal(StateDependentNoise(mean, log_std, z).rsample_with_noise(eps),
                                   mean + z @ (np.exp(log_std) * eps))
+    # finite but |a| > 1e154 (the check's dot product overflows): still the direct result
+    big = StateDependentNoise(mean * 1e300, log_std, z)
+    np.testing.assert_array_equal(big.rsample_with_noise(eps),
+                                  mean * 1e300 + z @ (np.exp(log_std) * eps))
+    da = rng.standard_normal(mean.shape) * 1e300
+    theta = np.exp(log_std) * eps
+    _, dL, dz = big.rsample_with_noise_backward(eps, da)
+    np.testing.assert_array_equal(dL, theta * (z.T @ da))
+    np.testing.assert_array_equal(dz, da @ theta.T)
 
 
 def test_held_noise_backward_overflow_gives_the_right_signed_inf_not_nan():
@@ -308,7 +318,8 @@ def test_held_noise_overflow_matches_high_precision_sums():
     B, F, D = 4, 3, 2
     for _ in range(20):                       # sigma up to e^715: the sums overflow or cancel
         L, z = 700.0 + rng.uniform(0, 15, (F, D)), rng.standard_normal((B, F))
-        mean, eps, da = rng.standard_normal((B, D)), rng.standard_normal((F, D)), rng.standard_normal((B, D))
+        mean, da = rng.standard_normal((B, D)), rng.standard_normal((B, D))
+        eps = rng.standard_normal((F, D))
         d = StateDependentNoise(mean, L, z)
         a = d.rsample_with_noise(eps)
         _, dL, dz = d.rsample_with_noise_backward(eps, da)
