@@ -197,8 +197,9 @@ def _product_sum(factors, log_std, axis, extra=None) -> np.ndarray:
     ldexp(exp(r), n + sum of exponents), c = n ln 2 + r: a rounding error of a few ulps per
     term, like the direct product, and +-inf exactly when the true sum is beyond the float
     range. Where the largest scaled terms cancel (|sum| < 2^-40 |largest|), smaller terms
-    that underflowed in the scaled space may be the answer: those groups are redone by
-    ``_signed_sum`` (exact rational summation of the cancelling terms).
+    that underflowed in the scaled space may be the answer, and every scaled term may be
+    below 2^-960 (each factor's largest sits in another term): those groups are redone by
+    ``_signed_sum`` (log space; exact rational summation of cancelling terms).
     """
     L = np.asarray(log_std, np.float64)
     fs = [np.asarray(f, np.float64) for f in factors]
@@ -210,8 +211,10 @@ def _product_sum(factors, log_std, axis, extra=None) -> np.ndarray:
         c = np.max(Lb, axis=axes, keepdims=True)                      # group's largest log std
         term = np.exp(Lb - c)                                         # in (0, 1]
         E = np.zeros(c.shape, np.int64)
+        nonzero = np.ones(shape, bool)                                # every factor != 0
         for f in fs:
             fb = np.broadcast_to(f, shape)
+            nonzero = nonzero & (fb != 0)
             _, e = np.frexp(np.max(np.abs(fb), axis=axes, keepdims=True))   # max in [2^(e-1), 2^e)
             term = term * np.ldexp(fb, -e)                            # exact scaling, |.| < 1
             E = E + e
@@ -229,7 +232,11 @@ def _product_sum(factors, log_std, axis, extra=None) -> np.ndarray:
         out = np.ldexp(S * er, K)
         if extra is not None:
             out = np.where(np.isinf(xs), ex, out)                     # the noise is negligible
-        cancelled = (np.abs(S) < 2.0 ** -40 * big) & (big > 0)
+        nonzero = np.any(nonzero, axis=axes, keepdims=True)
+        if extra is not None:
+            nonzero = nonzero | (ex != 0)
+        # cancelled, or every scaled term (near-)underflowed: not accurate in the scaled space
+        cancelled = nonzero & ((np.abs(S) < 2.0 ** -40 * big) | (big < 2.0 ** -960))
     if cancelled.any():
         logs, signs = zip(*[_log_abs(f) for f in fs])
         lt = np.broadcast_to(sum(logs) + L, shape)

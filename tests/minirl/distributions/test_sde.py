@@ -261,6 +261,13 @@ def test_held_noise_backward_overflow_gives_the_right_signed_inf_not_nan():
     dmean, dL, dz = d0.rsample_with_noise_backward(np.ones((3, 2)), np.array([1.0, -2.0]))
     np.testing.assert_array_equal(dL, [[np.inf, -np.inf], [-np.inf, np.inf], [0.0, 0.0]])
     np.testing.assert_array_equal(dz, [-np.inf, -np.inf, -np.inf])    # e^800 * (1 - 2) < 0
+    # each factor's largest sits in another row, so every scaled term is 2^-1200 (underflows):
+    # dlog_std = 3 e^800 2^-1200 = 3 e^(800 - 1200 ln 2), finite
+    t = 2.0 ** -600
+    d3 = StateDependentNoise(np.zeros((3, 1)), np.full((1, 1), 800.0), np.array([[1.0], [t], [t]]))
+    eps = np.array([[[t]], [[1.0]], [[t]]])
+    dmean, dL, dz = d3.rsample_with_noise_backward(eps, np.array([[t], [t], [1.0]]))
+    np.testing.assert_allclose(dL, [[3 * math.exp(800 - 1200 * math.log(2))]], rtol=1e-12)
     # the two columns cancel exactly: e^800 * (1 - 1) = 0; rows cancel in dlog_std: 0
     d1 = StateDependentNoise(np.zeros((2, 2)), np.full((1, 2), 800.0), np.array([[1.0], [-1.0]]))
     dmean, dL, dz = d1.rsample_with_noise_backward(np.ones((1, 2)), np.array([[1.0, -1.0]] * 2))
