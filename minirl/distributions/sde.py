@@ -45,8 +45,9 @@ a product z_j sigma_jk eps_jk or a partial sum overflowed; the inputs are finite
 by ``_product_sum``: each sum's factors are scaled exactly (z, eps, da by powers of 2, sigma
 by exp(log_std - its largest log_std)), summed with every |term| < 1 and rescaled with ldexp,
 so they are the right finite value (a few ulps, like the direct product) or the right-signed
-inf, not NaN; where the largest terms cancel, the sum is redone exactly in rationals (a term
-or the mean that underflowed in the scaled space survives; 0 where all cancel). A finite
+inf, not NaN; where the largest terms cancel (or all scaled terms underflow) the sum is redone
+in log space, and exactly in rationals where terms cancel (a term or the mean that underflowed
+in the scaled space survives; 0 where all cancel). A finite
 direct result is kept as is, also where an intermediate underflowed (the backward forms
 z * da before multiplying by sigma * eps).
 
