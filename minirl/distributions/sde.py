@@ -40,16 +40,15 @@ acts with a = mu + z^T (sigma * eps) for all the steps in between: the explorati
 in time (the same state gives the same action while eps is held) and still state dependent.
 The held-noise action and its backward are the direct products (exp(log_std) * eps, then a
 matmul) whenever those give a finite result (checked by one dot product of the result with
-itself); only the entries that come out non-finite (sigma,
-a product z_j sigma_jk eps_jk or a partial sum overflowed; the inputs are finite) are redone
-by ``_product_sum``: each sum's factors are scaled exactly (z, eps, da by powers of 2, sigma
-by exp(log_std - its largest log_std)), summed with every |term| < 1 and rescaled with ldexp,
-so they are the right finite value (a few ulps, like the direct product) or the right-signed
-inf, not NaN; where the largest terms cancel (or all scaled terms underflow) the sum is redone
-in log space, and exactly in rationals where terms cancel (a term or the mean that underflowed
-in the scaled space survives; 0 where all cancel). A finite
-direct result is kept as is, also where an intermediate underflowed (the backward forms
-z * da before multiplying by sigma * eps).
+itself); only the entries that come out non-finite (sigma, a product z_j sigma_jk eps_jk or a
+partial sum overflowed; the inputs are finite) are redone by ``_product_sum``: each sum's
+factors are scaled exactly (z, eps, da by powers of 2, sigma by exp(log_std - its largest
+log_std)), summed with every |term| < 1 and rescaled with ldexp, so they are the right finite
+value (a few ulps, like the direct product) or the right-signed inf, not NaN; where the largest
+terms cancel (or all scaled terms underflow) the sum is redone in log space, and exactly in
+rationals where terms cancel (a term or the mean that underflowed in the scaled space survives;
+0 where all cancel). A finite direct result is kept as is, also where an intermediate
+underflowed (the backward forms z * da before multiplying by sigma * eps).
 
 Paper: Raffin, Kober & Stulp (2021), "Smooth Exploration for Robotic Reinforcement Learning",
 CoRL, arXiv:2005.05719 (Section 3, gSDE). Lecture: IIT Delhi COL778, "Policy Gradients"
