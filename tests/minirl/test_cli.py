@@ -316,3 +316,16 @@ def test_resume_of_a_bc_run_whose_demos_are_gone_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("minirl: error: --resume") and "demos" in err and "\n" not in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_file_saved_with_the_old_shape_only_action_signature_still_loads(saved_files,
+                                                                            tmp_path):
+    from minirl.algos import load as load_agent
+
+    with np.load(saved_files / "sac.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    assert meta["spaces"]["action"].startswith("Box(-2.0, 2.0")
+    meta["spaces"]["action"] = "Box(shape=(1,))"
+    np.savez(tmp_path / "old.npz", meta=np.array(json.dumps(meta)), **arrays)
+    assert load_agent(tmp_path / "old.npz").total_steps == 20
