@@ -64,11 +64,15 @@ MOUNTAINCAR = dict(lr=4e-3, batch_size=128, buffer_size=10_000, learning_starts=
 
 # Facts about the runs that the CSVs do not hold (kept next to the code that wrote them).
 NOTES = [
-    "Machine: 2 cores shared with other sessions' benchmarks and test runs; the 1-minute "
-    "load average was 5-32 while these runs were made (all with nice -n 5, up to 11 of "
-    "them at once: seeds ran in parallel processes with --append), so wall times are many "
-    "times an idle machine's. Both sides of the minirl/SB3 ratio ran back to back in one "
-    "process under the same load; CPU time is the steadier comparison.",
+    "Machine: 2 cores. The dqn-cartpole and sb3-dqn-cartpole rows (all 5 seeds, the speed "
+    "ratio below) were re-run by one command, `python -m benchmarks.learning.dqn --only "
+    "dqn-cartpole sb3-dqn-cartpole --seeds 0 1 2 3 4 --append`, on a quiet machine (1-minute "
+    "load average 0.8-2.0, not niced; only a SAC benchmark ran on the other core). Every "
+    "other row ran while the load average was 5-32 (nice -n 5, up to 11 runs at once: seeds "
+    "ran in parallel processes with --append), so their wall times are several times an "
+    "idle machine's. Under that load the same CartPole comparison gave CPU 28.7 s / 76.4 s "
+    "= 0.38: SB3 slowed more under load than minirl did, so the quiet ratio is the one to "
+    "quote. Both sides of the minirl/SB3 ratio ran back to back in one process.",
     "",
     "Every row comes from the default config (init='uniform', PyTorch's Linear default, "
     "SB3's starting point) and the code of this commit's DQN (fused Adam kernel, block "
