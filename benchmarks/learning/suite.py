@@ -74,14 +74,6 @@ ZOO_PEER = {
     ("ppo", "HalfCheetah-v5"): dict(ortho_init=False),
     ("a2c", "Pendulum-v1"): dict(use_sde=True, ortho_init=False),
     ("a2c", "LunarLanderContinuous-v3"): dict(use_sde=True, ortho_init=False),
-    ("a2c", "LunarLander-v3"):
-        "RL-Zoo's 155.8 is missed by both libraries at its 200k-step budget (SB3 with the "
-        "zoo's settings here: 53, 2, 7): A2C is far from converged on LunarLander after 200k "
-        "steps (every seed's ten evaluation episodes spread by 118-158), and the zoo's number "
-        "is one agent on LunarLander-v2; minirl is above the peer on every seed but one",
-    ("a2c", "MountainCar-v0"):
-        "SB3 peer not run (1M steps; no CPU time left in this session); within RL-Zoo's "
-        "published spread",
     ("a2c", "MountainCarContinuous-v0"): dict(use_sde=True, sde_sample_freq=16,
                                               ortho_init=False),
     ("a2c", "BipedalWalker-v3"): dict(use_sde=True, ortho_init=False),

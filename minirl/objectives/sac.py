@@ -44,7 +44,6 @@ Chen et al. 2021 (REDQ, min over a random subset, arXiv:2101.05982).
 """
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -52,6 +51,7 @@ import numpy as np
 from kernels._validate import as_bool, as_float, result_dtype, same_shape
 from minirl.distributions import TanhGaussian
 from minirl.nn import MLP, Linear, Workspace
+from minirl.nn.layers import _ones  # the cached read-only ones vector of the bias gradient
 
 __all__ = [
     "LOG_STD_MIN", "LOG_STD_MAX", "critic_subset", "soft_q_targets", "critic_loss",
@@ -374,12 +374,6 @@ def ensemble_backward(net: MLP, params: np.ndarray, cache: EnsembleCache, dy: np
     return grad
 
 
-@functools.lru_cache(maxsize=8)
-def _ones(n: int, dtype: np.dtype) -> np.ndarray:
-    """A read-only vector of n ones (the bias gradient 1^T dy as one BLAS product)."""
-    ones = np.ones(n, dtype)
-    ones.flags.writeable = False
-    return ones
 
 
 def q_values(critic: MLP, params: np.ndarray, obs, actions,

@@ -50,3 +50,11 @@ def test_newer_csv_supersedes_same_impl_algo_env_only():
     times["learning_suite_sde.csv"] = 0.5
     kept, old = suite.supersede(rows, times.get)
     assert {r["_file"] for r in old} == {"learning_suite_sde.csv"}
+
+
+def test_every_peer_override_is_a_dict_of_sb3_settings_and_every_reason_a_string():
+    # Two reasons once landed in ZOO_PEER, where the peer run unpacks settings with **.
+    from benchmarks.learning.suite import REASONS, ZOO_PEER
+
+    assert all(isinstance(v, dict) for v in ZOO_PEER.values())
+    assert all(isinstance(v, str) for v in REASONS.values())
