@@ -346,6 +346,11 @@ def write_markdown(env_id: str = "Pendulum-v1") -> Path:
               "(and the two target critics) into one batched product per layer removed Python "
               "calls but not arithmetic: command 2 vs command 1 is within the load's noise "
               "(bit-identical learning: the same -108.7).",
+              "- The `--suffix=-quiet2` command ran on a quiet machine (1-minute load average 0.8-2; a "
+              "DQN benchmark on the other core; CPU s = wall s within 1%): minirl 171.3 s, SB3 "
+              "289.3 s, 1.69x in CPU and in wall time. SB3 took longer here than the issue's "
+              "219 s, so against that figure minirl is 1.28x: either way well short of 3x, "
+              "and the floor arithmetic above says why.",
               "- Load: the machine has 2 cores shared with other sessions' jobs (load average "
               "1 to 27 during these runs), so wall times mostly measure the load; CPU time is "
               "steadier but not immune (cache contention inflates both libraries' CPU time). "
