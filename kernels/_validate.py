@@ -63,6 +63,17 @@ def same_shape(ref_name: str, ref: np.ndarray, **others: np.ndarray) -> None:
             )
 
 
+def finite_real(x, name: str) -> float:
+    """A finite real scalar as a float: TypeError naming ``name`` for bools and non-numbers,
+    ValueError for NaN or +-inf."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(x).__name__} {x!r}")
+    value = float(x)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {x!r}")
+    return value
+
+
 def unit_interval(x, name: str) -> float:
     """A real scalar in [0, 1] (discounts gamma and lam)."""
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):

@@ -37,7 +37,7 @@ import numbers
 import numba
 import numpy as np
 
-from kernels._validate import FLOAT_DTYPES
+from kernels._validate import FLOAT_DTYPES, finite_real
 
 __all__ = ["adam_update", "adam_update_reference"]
 
@@ -108,15 +108,6 @@ _EXPONENT = {np.dtype(np.float32): (np.int32, np.int32(0x7F800000)),
              np.dtype(np.float64): (np.int64, np.int64(0x7FF0000000000000))}
 
 
-def _real(x, name: str) -> float:
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(x).__name__} {x!r}")
-    value = float(x)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {x!r}")
-    return value
-
-
 def adam_update(params, grad, m, v, lr: float, beta1: float, beta2: float, eps: float,
                 step: int, weight_decay: float = 0.0, decoupled: bool = True):
     """One Adam update (update number ``step``, 1-based): ``(new_params, new_m, new_v)``.
@@ -159,8 +150,8 @@ def adam_update(params, grad, m, v, lr: float, beta1: float, beta2: float, eps: 
         if grad.dtype.kind not in "biuf":
             raise TypeError(f"grad must be a real array, got dtype {grad.dtype}")
         grad = grad.astype(dt)
-    lr, beta1, beta2 = _real(lr, "lr"), _real(beta1, "beta1"), _real(beta2, "beta2")
-    eps, weight_decay = _real(eps, "eps"), _real(weight_decay, "weight_decay")
+    lr, beta1, beta2 = finite_real(lr, "lr"), finite_real(beta1, "beta1"), finite_real(beta2, "beta2")
+    eps, weight_decay = finite_real(eps, "eps"), finite_real(weight_decay, "weight_decay")
     if lr < 0 or weight_decay < 0:
         raise ValueError(f"lr and weight_decay must be >= 0, got {lr}, {weight_decay}")
     if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):

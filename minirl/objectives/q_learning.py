@@ -35,6 +35,7 @@ import numbers
 
 import numpy as np
 
+from kernels._validate import finite_real
 from kernels.unique import argmax_first, argmax_random_tiebreak
 from minirl.nn.losses import huber, mse
 
@@ -43,15 +44,6 @@ __all__ = ["linear_schedule", "epsilon_greedy", "epsilon_greedy_probs", "boltzma
            "td_loss", "overestimation_bias", "overestimation_bias_mc", "ENSEMBLE_REDUCTIONS"]
 
 ENSEMBLE_REDUCTIONS = ("min", "mean")
-
-
-def _real(x, name: str) -> float:
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
-    x = float(x)
-    if not math.isfinite(x):
-        raise ValueError(f"{name} must be finite, got {x}")
-    return x
 
 
 def _q_values(q, name: str = "q") -> np.ndarray:
@@ -84,7 +76,7 @@ def linear_schedule(step: int, start: float, end: float, fraction: float,
     if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) \
             or total_steps < 1:
         raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}")
-    start, end, fraction = _real(start, "start"), _real(end, "end"), _real(fraction, "fraction")
+    start, end, fraction = finite_real(start, "start"), finite_real(end, "end"), finite_real(fraction, "fraction")
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be in [0, 1], got {fraction}")
     horizon = fraction * total_steps
@@ -99,7 +91,7 @@ def epsilon_greedy_probs(q, epsilon: float) -> np.ndarray:
     with G the tied maxima of ``q[b]``; ``q [B, A]`` -> ``[B, A]`` float64 (for tests and
     exact expectations)."""
     q = _q_values(q)
-    epsilon = _real(epsilon, "epsilon")
+    epsilon = finite_real(epsilon, "epsilon")
     if not 0.0 <= epsilon <= 1.0:
         raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
     greedy = q == q.max(axis=1, keepdims=True)
@@ -120,7 +112,7 @@ def epsilon_greedy(q, epsilon: float, rng: np.random.Generator) -> np.ndarray:
     tied maxima.
     """
     q = _q_values(q)
-    epsilon = _real(epsilon, "epsilon")
+    epsilon = finite_real(epsilon, "epsilon")
     if not 0.0 <= epsilon <= 1.0:
         raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
     B, A = q.shape
@@ -144,7 +136,7 @@ def boltzmann_probs(q, temperature: float) -> np.ndarray:
     Raises ValueError for ``temperature <= 0``.
     """
     q = _q_values(q)
-    temperature = _real(temperature, "temperature")
+    temperature = finite_real(temperature, "temperature")
     if not temperature > 0.0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     z = (q - q.max(axis=1, keepdims=True)) / temperature
@@ -326,7 +318,7 @@ def overestimation_bias(num_actions: int, sigma: float = 1.0, noise: str = "norm
     if isinstance(num_actions, bool) or not isinstance(num_actions, numbers.Integral) \
             or num_actions < 1:
         raise ValueError(f"num_actions must be a positive integer, got {num_actions!r}")
-    sigma = _real(sigma, "sigma")
+    sigma = finite_real(sigma, "sigma")
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0, got {sigma}")
     A = int(num_actions)
