@@ -358,7 +358,7 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
     bar = tqdm(total=target, initial=start_steps, unit="step", unit_scale=True,
                disable=args.quiet, desc=f"{algo_name} {env_id}", dynamic_ncols=True)
 
-    from minirl.evaluation import Evaluator, plot_with_eval
+    from minirl.evaluation import Evaluator
     evaluator = (Evaluator(args.eval_every, args.eval_episodes, out)
                  if args.eval_every else None)
     if evaluator is not None and args.resume:  # keep the run's evaluations and best score
@@ -404,9 +404,8 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
             return _diverged(agent, log, out, failure, checkpoint)
         checkpoint()
         log.close(keep_state=bool(caught))  # an interrupted run keeps what --resume needs
-        curve = (plot_with_eval(out, out / "curve.png", title=f"{algo_name} on {env_id}")
-                 if evaluator is not None else
-                 plot_runs([out], out / "curve.png", title=f"{algo_name} on {env_id}"))
+        # (with --eval-every the evaluation curve too; rows without a finite value skipped)
+        curve = plot_runs([out], out / "curve.png", title=f"{algo_name} on {env_id}")
     except OSError as e:
         raise RunError(f"cannot write to {out}: {e.strerror or e}") from None
     if caught:
@@ -491,7 +490,9 @@ def _presets(args) -> int:
 
 
 def _plot(args) -> int:
-    from minirl.plot import plot_runs, progress_csv
+    """Training curves (and evaluation curves where a run has them) of every run in one PNG;
+    a run with nothing finite to draw is named on stderr and on the figure, not left blank."""
+    from minirl.plot import draw_runs, finish_figure, progress_csv
 
     for run in args.runs:
         try:
@@ -499,11 +500,14 @@ def _plot(args) -> int:
         except FileNotFoundError as e:
             raise UsageError(str(e)) from None
     try:
-        written = plot_runs(args.runs, args.out)
+        fig, ax, notes = draw_runs(args.runs)
+        written = finish_figure(fig, ax, args.out)
     except ValueError as e:
         raise UsageError(str(e)) from None
     except OSError as e:
         raise UsageError(f"cannot write --out {args.out}: {e.strerror or e}") from None
+    for note in notes:
+        print(f"minirl: note: {note}", file=sys.stderr)
     print(f"wrote {written}")
     return 0
 

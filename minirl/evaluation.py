@@ -133,23 +133,9 @@ def read_evaluations(path: str | Path) -> dict[str, np.ndarray]:
 
 def plot_with_eval(run: str | Path, out: str | Path, title: str | None = None) -> Path:
     """The training curve (mean of the last 100 episodes) of the run directory ``run`` and its
-    evaluation curve (mean +- std of the deterministic evaluations) in one PNG at ``out``;
-    returns the path written (atomically)."""
-    from minirl.logger import read_csv
-    from minirl.plot import finish_figure  # imported first: it selects the Agg backend
+    evaluation curve (mean +- std of the deterministic evaluations, from progress.csv's
+    ``EVAL_FIELDS`` columns) in one PNG at ``out``; returns the path written (atomically).
+    The same figure as ``minirl.plot.plot_runs([run], out)``, which skips non-finite rows."""
+    from minirl.plot import plot_runs
 
-    import matplotlib.pyplot as plt
-
-    run = Path(run)
-    cols = read_csv(run / "progress.csv")
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ok = ~np.isnan(cols["return_mean_100"])
-    ax.plot(cols["steps"][ok], cols["return_mean_100"][ok], label="training (last 100 episodes)")
-    if (run / "evaluations.csv").is_file():
-        ev = read_evaluations(run)
-        (line,) = ax.plot(ev["steps"], ev["eval_return_mean"], "o-",
-                          label="deterministic evaluation")
-        ax.fill_between(ev["steps"], ev["eval_return_mean"] - ev["eval_return_std"],
-                        ev["eval_return_mean"] + ev["eval_return_std"], alpha=0.2,
-                        color=line.get_color())  # the band in its line's colour
-    return finish_figure(fig, ax, out, title, "return")
+    return plot_runs([run], out, title=title)
