@@ -11,6 +11,8 @@
 | nstep-dqn-cartpole   | dqn-cartpole with n_step=3                       | the same                      |
 | dqn-acrobot          | RL-Zoo Acrobot-v1 settings, 100k                 | mean of last 100 >= -100      |
 | dqn-mountaincar      | RL-Zoo MountainCar-v0 settings, 120k             | mean of last 100 >= -120      |
+| sb3-dqn-acrobot      | SB3 DQN, the Acrobot-v1 settings                 | the same (reference)          |
+| sb3-dqn-mountaincar  | SB3 DQN, the MountainCar-v0 settings             | the same (reference)          |
 
 Seeds run in the outer loop and the selected benchmarks in the inner one, so minirl and SB3
 runs of one seed are back to back (the same machine load). Each benchmark's rows go to
@@ -125,6 +127,9 @@ SPECS = {
                         ACROBOT),
     "dqn-mountaincar": Spec("minirl", "MountainCar-v0", 120_000, "last100", -120.0, 3,
                             MOUNTAINCAR),
+    "sb3-dqn-acrobot": Spec("sb3", "Acrobot-v1", 100_000, "last100", -100.0, 0, ACROBOT),
+    "sb3-dqn-mountaincar": Spec("sb3", "MountainCar-v0", 120_000, "last100", -120.0, 0,
+                                MOUNTAINCAR),
 }
 
 
@@ -303,6 +308,9 @@ def write_markdown(profile_table: list[str] | None = None) -> Path:
         lines += ["", ratio]
     if missing:
         lines += ["", "Not run (no result file): " + ", ".join(missing) + "."]
+    brk = RESULTS / "learning_dqn_breakdown.md"
+    if brk.exists():
+        lines += ["", brk.read_text().rstrip()]
     prof = RESULTS / "learning_dqn_profile.md"
     if profile_table is not None:
         prof.write_text("\n".join(profile_table) + "\n")
@@ -387,6 +395,104 @@ def profile(steps: int, command: str) -> list[str]:
     return out
 
 
+def breakdown(n: int = 2000) -> list[str]:
+    """Per-part thread-CPU time of minirl's DQN gradient step on CartPole-v1 (default config,
+    batch 64, 4-256-256-2 float32 Q-net), parts run in sequence as in ``learn``, next to what
+    the arithmetic alone costs: the four 64x256x256 float32 products every step needs (online
+    forward, target forward, dW and dx of the 256x256 layer) and the fused Adam kernel.
+
+    Returns markdown lines (the median over ``n`` steps per part, in microseconds)."""
+    from minirl.algos.dqn import dqn_targets
+    from minirl.nn.optim import clip_grad_norm
+    from minirl.objectives.q_learning import td_loss
+
+    agent = DQN("CartPole-v1", DQNConfig(), seed=0)
+    agent.learn(3000)                                   # fills the buffer, warms every kernel
+    cfg, q, buf, rng = agent.config, agent.qnet, agent.buffer, np.random.default_rng(0)
+    P, TP, st, g = agent.params.copy(), agent.target_params, agent.opt_states["adam"], agent._grad
+    names = ["sample the batch", "targets (target-net forward, max)", "online forward",
+             "TD loss (Huber) and dL/dQ", "backward", "clip the gradient norm", "Adam step",
+             "the rest (mean Q statistic)"]
+    samples = np.zeros((n, len(names)))
+    clock = time.thread_time_ns
+    for i in range(n):
+        t = [clock()]
+        batch = buf.sample(cfg.batch_size, rng)
+        t.append(clock())
+        y = dqn_targets(q, P, TP, batch.next_obs, batch.rewards,
+                        cfg.gamma * (~batch.terminated), cfg)
+        t.append(clock())
+        qv, caches = q.forward(P, batch.obs, "train")
+        t.append(clock())
+        _, dq, td = td_loss(qv[0], batch.actions, y, cfg.loss, cfg.huber_delta, None)
+        t.append(clock())
+        grad = q.backward(P, caches, dq[None], g)
+        t.append(clock())
+        grad, _ = clip_grad_norm(grad, cfg.max_grad_norm)
+        t.append(clock())
+        P, st = agent.adam.step(P, grad, st)
+        t.append(clock())
+        float((td + y).mean())
+        t.append(clock())
+        samples[i] = np.diff(t) / 1e3
+    med = np.median(samples, axis=0)
+    dt = np.float32
+    r = np.random.default_rng(1)
+    h, W = r.standard_normal((64, 256)).astype(dt), r.standard_normal((256, 256)).astype(dt)
+    out, dW = np.empty((64, 256), dt), np.empty((256, 256), dt)
+    prods = {"forward h @ W": lambda: np.matmul(h, W, out=out),
+             "dW = h^T @ dy": lambda: np.matmul(h.T, out, out=dW),
+             "dx = dy @ W^T": lambda: np.matmul(out, W.T, out=h)}
+    m = agent.adam.init(P)
+    floor = {}
+    for name, f in {**prods, "Adam kernel alone (67,586 params)":
+                    lambda: agent.adam.step(P, g, m)}.items():
+        ts = []
+        for _ in range(n):
+            a = clock()
+            f()
+            ts.append((clock() - a) / 1e3)
+        floor[name] = float(np.median(ts))
+    product_floor = 2 * floor["forward h @ W"] + floor["dW = h^T @ dy"] + floor["dx = dy @ W^T"]
+    lines = ["## DQN gradient step, part by part (thread CPU time, median of "
+             f"{n} steps in sequence; CartPole-v1 default config)", "",
+             "| part | us per gradient step |", "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in zip(names, med)]
+    lines += [f"| **sum** | **{med.sum():.1f}** |", "",
+              "| arithmetic alone (isolated, warm caches) | us |", "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in floor.items()]
+    lines += [f"| the four products of a step (2 forwards, dW, dx) | {product_floor:.1f} |",
+              f"| products + Adam kernel | "
+              f"{product_floor + floor['Adam kernel alone (67,586 params)']:.1f} |"]
+    return lines
+
+
+def _floor_arithmetic(lines: list[str]) -> str:
+    """What the speed target (1/3 of SB3's CPU time) leaves per gradient step, from the
+    CartPole CSVs (medians over seeds 0-4, the issue's protocol) and a breakdown table."""
+    mine = [r for r in _read("dqn-cartpole") if int(r["seed"]) < 5]
+    peer = [r for r in _read("sb3-dqn-cartpole") if int(r["seed"]) < 5]
+    if not mine or not peer:
+        return "(no dqn-cartpole / sb3-dqn-cartpole rows: run them for the arithmetic)"
+    cpu = float(np.median([float(r["cpu_s"]) for r in mine]))
+    peer_cpu = float(np.median([float(r["cpu_s"]) for r in peer]))
+    steps = float(np.median([float(r["gradient_steps"]) for r in mine]))
+    val = {ln.split("|")[1].strip(" *"): float(ln.split("|")[2].strip(" *"))
+           for ln in lines if ln.count("|") == 3 and ln.split("|")[2].strip(" *")
+           .replace(".", "", 1).isdigit()}
+    per_step, floor = val["sum"], val["products + Adam kernel"]
+    acting = cpu - steps * per_step / 1e6
+    allowed = (peer_cpu / 3 - acting) / steps * 1e6
+    return (f"Arithmetic: SB3 used {peer_cpu:.1f} CPU s (median, seeds 0-4), so the target is "
+            f"{peer_cpu / 3:.1f} s. minirl used {cpu:.1f} s for {steps:.0f} gradient steps; at "
+            f"{per_step:.0f} us per step these take {steps * per_step / 1e6:.1f} s, leaving "
+            f"{acting:.1f} s for acting and storing. Keeping that, the target allows "
+            f"{allowed:.0f} us per gradient step, against {floor:.0f} us for the step's four "
+            f"products and the Adam kernel alone with warm caches "
+            f"({allowed / floor:.2f}x that floor; the whole step runs at "
+            f"{per_step / floor:.2f}x it now).")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.learning.dqn")
     p.add_argument("--only", nargs="+", choices=list(SPECS), default=None)
@@ -396,11 +502,23 @@ def main(argv=None) -> int:
     p.add_argument("--append", action="store_true",
                    help="keep the other seeds' rows already in the result files (safe for "
                         "runs of other seeds in parallel processes)")
+    p.add_argument("--breakdown", action="store_true",
+                   help="time each part of the gradient step against the arithmetic floor "
+                        "and write learning_dqn_breakdown.md")
     p.add_argument("--table", action="store_true",
                    help="only rewrite learning_dqn.md from the result files present")
     args = p.parse_args(argv)
     if args.table:
         print(write_markdown().read_text())
+        return 0
+    if args.breakdown:
+        lines = breakdown()
+        lines += ["", _floor_arithmetic(lines)]
+        load = os.getloadavg()[0]
+        lines += ["", f"Command: `python -m benchmarks.learning.dqn --breakdown` (1-minute load "
+                  f"average at the end: {load:.2f})."]
+        (RESULTS / "learning_dqn_breakdown.md").write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
         return 0
     command = "python -m benchmarks.learning.dqn " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
