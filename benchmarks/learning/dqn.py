@@ -273,15 +273,20 @@ def write_markdown(profile_table: list[str] | None = None) -> Path:
         if not rows:
             missing.append(name)
             continue
-        ok = sum(r["reached"] == "True" for r in rows)
+        # The protocol is seeds 0-4; further seeds only add the rate over all seeds.
+        proto = [r for r in rows if int(r["seed"]) < 5]
+        ok = sum(r["reached"] == "True" for r in proto)
         if spec.needed == 0:
             verdict = ""
         elif ok >= spec.needed:
             verdict = " (met)"
-        elif ok + 5 - len(rows) < spec.needed:
+        elif ok + 5 - len(proto) < spec.needed:
             verdict = " (MISSED)"
         else:
-            verdict = f" (undecided: {len(rows)} of 5 seeds run)"
+            verdict = f" (undecided: {len(proto)} of seeds 0-4 run)"
+        if len(rows) > len(proto):
+            verdict += (f"; {sum(r['reached'] == 'True' for r in rows)}/{len(rows)} over all "
+                        "seeds")
         seeds = ", ".join(r["seed"] for r in rows)
         walls = [float(r["wall_s"]) for r in rows]
         cpus = [float(r["cpu_s"]) for r in rows]
@@ -293,7 +298,7 @@ def write_markdown(profile_table: list[str] | None = None) -> Path:
         lines.append(
             f"| {name} (seeds {seeds}) | {_overrides(spec)} | {spec.env} | {rows[0]['steps']} | "
             f"{spec.criterion} >= "
-            f"{spec.threshold:g} | {ok}/{len(rows)}{verdict} | {spec.needed or '-'} of 5 | "
+            f"{spec.threshold:g} | {ok}/{len(proto)}{verdict} | {spec.needed or '-'} of 5 | "
             f"{', '.join(r['eval_return_mean'] for r in rows)} | {best_col} | "
             f"{', '.join(r['final_return_mean_100'] for r in rows)} | "
             f"median {np.median(walls):.1f} | median {np.median(cpus):.1f} | "
@@ -332,7 +337,8 @@ def _overrides(spec: Spec) -> str:
 
 def _sb3_ratio() -> str:
     mine, sb3 = _read("dqn-cartpole"), _read("sb3-dqn-cartpole")
-    both = sorted({r["seed"] for r in mine} & {r["seed"] for r in sb3}, key=int)
+    every = sorted({r["seed"] for r in mine} & {r["seed"] for r in sb3}, key=int)
+    both = [x for x in every if int(x) < 5]   # the speed figure: seeds 0-4 (a quiet machine)
     if not both:
         return ""
 
@@ -344,6 +350,9 @@ def _sb3_ratio() -> str:
     mc, sc = col(mine, "cpu_s"), col(sb3, "cpu_s")
     mg, sg = col(mine, "gradient_steps"), col(sb3, "gradient_steps")
     me, se = col(mine, "eval_return_mean"), col(sb3, "eval_return_mean")
+
+    def reached(rows):
+        return sum(float(r["eval_return_mean"]) >= 475 for r in rows if r["seed"] in every)
     return (f"minirl DQN / SB3 DQN on CartPole-v1, same settings, seeds {', '.join(both)}, one "
             f"thread, back to back in one process per seed: wall time {np.median(m):.1f} s / "
             f"{np.median(s):.1f} s = {np.median(m) / np.median(s):.2f} (medians; per seed "
@@ -353,7 +362,11 @@ def _sb3_ratio() -> str:
             f"second: minirl {np.median(mg / mc):.0f}, SB3 {np.median(sg / sc):.0f} (medians; "
             f"per wall second {np.median(mg / m):.0f} and {np.median(sg / s):.0f}). "
             f"Deterministic eval of the final model >= 475: minirl "
-            f"{int((me >= 475).sum())}/{len(both)}, SB3 {int((se >= 475).sum())}/{len(both)}.")
+            f"{int((me >= 475).sum())}/{len(both)}, SB3 {int((se >= 475).sum())}/{len(both)}"
+            + ("." if len(every) == len(both) else
+               f"; over seeds {', '.join(every)}: minirl {reached(mine)}/{len(every)}, SB3 "
+               f"{reached(sb3)}/{len(every)} (seeds 5 and up ran later, under other load: "
+               "their times are not in the ratio)."))
 
 
 def profile(steps: int, command: str) -> list[str]:
