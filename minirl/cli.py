@@ -19,8 +19,15 @@ Interrupts and checkpoints: Ctrl-C (SIGINT) or SIGTERM stops training at the end
 current iteration, saves model, CSV and curve, prints one line and exits 130 / 143 (a second
 signal stops at once without saving). ``--checkpoint-every STEPS`` saves model and CSV along the
 way. ``--resume DIR`` loads DIR/model.npz and continues the run's step count and CSV up to
-its ``steps`` (or ``--steps``), schedules included (lr/clip annealing and exploration pick up
-where they stopped: ``agent.schedule_offset``). A resumed run is still not bit-identical to an
+its ``steps`` (or ``--steps``: still the run's total, not additional steps), schedules
+included. The schedules (PPO/A2C lr and clip annealing, DQN's epsilon/temperature and PER
+beta) span the run's *budget*: the ``--steps`` of the command that created the run, kept in
+config.json as ``schedule_steps`` and never changed by a resume (``agent.schedule_offset`` is
+where they stand, ``agent.schedule_horizon`` where they end). So a resumed run uses at every
+step the lr/clip/epsilon/beta the uninterrupted run would have used, whatever ``--steps`` it is
+given: a smaller one stops early on the original schedule, a larger one trains on past the
+budget with every schedule at its final value (annealed lr and clip at 0: a line says so).
+A resumed run is still not bit-identical to an
 uninterrupted one: every ``learn`` call starts fresh episodes (the envs are reset with a seed
 drawn from the agent's generator) — one reason why ``learn(a)`` then ``learn(b)`` differs from
 ``learn(a + b)``.
@@ -109,7 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("algo", nargs="?", help="algorithm (see minirl.algos: ppo, a2c, reinforce, ...)")
     t.add_argument("--env", help="gymnasium environment id")
     t.add_argument("--steps", type=int, default=None,
-                   help="total env steps of the run (default 100000; with --resume: as saved)")
+                   help="total env steps of the run (default 100000; with --resume: as saved, "
+                        "and the lr/clip/exploration schedules keep the run's first --steps "
+                        "as their horizon)")
     t.add_argument("--seed", type=int, default=None, help="seed (default 0)")
     t.add_argument("--force", action="store_true",
                    help="overwrite a non-empty --out directory (its old run files are removed)")
@@ -192,7 +201,9 @@ def _workers_ignore_sigint():
 
 
 def _resume_args(args):
-    """(run dir, algo, env id, seed, target steps) of the run in ``args.resume``."""
+    """(run dir, algo, env id, seed, target steps, schedule budget) of the run in
+    ``args.resume``; the budget of a run saved before config.json recorded it is its
+    ``steps``."""
     given = [flag for flag, v in (("ALGO", args.algo), ("--env", args.env), ("--out", args.out),
                                   ("--set", args.overrides), ("--seed", args.seed),
                                   ("--force", args.force))
@@ -206,7 +217,9 @@ def _resume_args(args):
                              f"that never reached its first checkpoint)")
     try:
         saved = json.loads((run / "config.json").read_text())
-        return run, saved["algo"], saved["env"], int(saved["seed"]), int(saved["steps"])
+        budget = int(saved.get("schedule_steps", saved["steps"]))
+        return (run, saved["algo"], saved["env"], int(saved["seed"]), int(saved["steps"]),
+                budget)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UsageError(f"--resume {run}: unreadable config.json ({type(e).__name__}: {e})") \
             from None
@@ -221,7 +234,7 @@ def _train(args) -> int:
         raise UsageError(f"--checkpoint-every must be a positive number of steps, got "
                          f"{args.checkpoint_every}")
     if args.resume:
-        out, algo_name, env_id, seed, target = _resume_args(args)
+        out, algo_name, env_id, seed, target, budget = _resume_args(args)
         target = args.steps if args.steps is not None else target
         saved = json.loads((out / "config.json").read_text())
         if args.eval_every is None and saved.get("eval_every"):  # keep evaluating as before
@@ -233,6 +246,7 @@ def _train(args) -> int:
             raise UsageError("train needs ALGO and --env (or --resume DIR)")
         algo_name, env_id = args.algo, args.env
         target = 100_000 if args.steps is None else args.steps
+        budget = target   # the schedules' horizon, kept by every --resume
         seed = 0 if args.seed is None else args.seed
         if seed < 0:
             raise UsageError(f"--seed must be a non-negative integer, got {seed}")
@@ -283,6 +297,9 @@ def _train(args) -> int:
         from minirl.presets import describe
         print(describe(algo_name, env_id))   # whether a preset applies, and its source
     args.said_rounding = _say_rounding(agent, target)
+    agent.schedule_horizon = budget   # (a fresh run: the same as learn(target)'s own)
+    if target > budget:
+        _say_past_budget(agent, budget)
 
     from minirl.io import atomic_write_text
     from minirl.logger import TrainingLog
@@ -291,6 +308,7 @@ def _train(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "config.json", json.dumps(
             {"algo": algo_name, "env": env_id, "seed": seed, "steps": target,
+             "schedule_steps": budget,
              "env_kwargs": agent.env_kwargs, "eval_every": args.eval_every,
              "eval_episodes": args.eval_episodes if args.eval_every else None,
              "config": dataclasses.asdict(config)},
@@ -322,6 +340,20 @@ def _say_rounding(agent, target: int) -> bool:
               f"steps; training runs to step {end}")
         return True
     return False
+
+
+def _say_past_budget(agent, budget: int) -> None:
+    """One line when a resumed run trains past its schedule budget with lr or clip annealed
+    (they stay at 0 there). DQN's exploration and PER beta also stay at their final values,
+    which is what they reach by the budget anyway: nothing to say."""
+    cfg = agent.config
+    annealed = [name for name, flag in (("lr", "anneal_lr"), ("clip_eps", "anneal_clip"))
+                if getattr(cfg, flag, False)]
+    if annealed:
+        print(f"minirl: the run's schedules end at its budget of {budget} steps (its first "
+              f"--steps): from there on {' and '.join(annealed)} stay annealed to 0, so "
+              f"{agent.name} stops changing its policy; to anneal over more steps, start a "
+              f"new run with a larger --steps")
 
 
 def _say_overshoot(agent, target: int, last_iteration: int) -> None:

@@ -122,9 +122,11 @@ class A2C(OnPolicyAgent):
         """
         cfg = self.config
         total_steps = self._check_total_steps(total_steps)
-        n_iters = math.ceil(total_steps / (cfg.num_envs * cfg.num_steps))
-        done_iters = self.schedule_offset // (cfg.num_envs * cfg.num_steps)  # resumed runs
-        anneal = LinearSchedule(1.0, 0.0, done_iters + n_iters)
+        batch = cfg.num_envs * cfg.num_steps
+        n_iters = math.ceil(total_steps / batch)
+        offset, horizon = self._schedule_span(total_steps)  # resumed runs: the run's budget
+        done_iters = offset // batch
+        anneal = LinearSchedule(1.0, 0.0, max(math.ceil(horizon / batch), 1))
         self._start_learning()
         for k in range(n_iters):
             adam = Adam(lr=cfg.lr * (anneal(done_iters + k) if cfg.anneal_lr else 1.0), eps=cfg.adam_eps)

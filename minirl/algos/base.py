@@ -363,6 +363,10 @@ class Agent:
         # over itself; `minirl train --resume` sets it to the steps already done, so a resumed
         # run continues its schedules where the interrupted one stopped.
         self.schedule_offset = 0
+        # The env step at which those schedules end (None: schedule_offset + the learn()
+        # call's total_steps). `minirl train --resume` sets it to the run's planned budget,
+        # so a resumed run with another --steps keeps every step's lr/clip/epsilon/beta.
+        self.schedule_horizon = None
         self._build()
 
     # ----- hooks a subclass implements ---------------------------------------------------
@@ -396,6 +400,20 @@ class Agent:
         if total_steps < 1:
             raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}")
         return int(total_steps)
+
+    def _schedule_span(self, total_steps: int) -> tuple[int, int]:
+        """``(offset, horizon)`` of the step-based schedules of a ``learn(total_steps)`` call:
+        the schedules are at env step ``offset`` now and end at env step ``horizon``
+        (``schedule_horizon``, else ``offset + total_steps``); past it they stay at their
+        final values. ValueError if ``schedule_horizon`` is set but not a positive integer."""
+        offset, horizon = int(self.schedule_offset), self.schedule_horizon
+        if horizon is None:
+            return offset, offset + int(total_steps)
+        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) \
+                or horizon < 1:
+            raise ValueError(f"schedule_horizon must be a positive integer or None, got "
+                             f"{horizon!r}")
+        return offset, int(horizon)
 
     def _end_iteration(self, callback, n_steps: int, episodes=((), ()), **metrics) -> bool:
         """Count one iteration of ``n_steps`` env steps and hand ``metrics`` plus the episodes

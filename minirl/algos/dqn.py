@@ -358,7 +358,7 @@ class DQN(Agent):
         self._obs, _ = self.envs.reset(seed=int(self.rng.integers(2**31 - 1)))
         self.episodes.reset()
         done = 0                                                  # env steps in this call
-        off, horizon = self.schedule_offset, self.schedule_offset + total_steps  # resumed runs
+        off, horizon = self._schedule_span(total_steps)   # resumed runs: the run's budget
         for _ in range(n_iters):
             # 1. act with the exploration policy, store true transitions, update the target
             self._collect(n_vec, off + done, horizon)
