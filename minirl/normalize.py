@@ -28,11 +28,25 @@ concatenated stream, up to rounding.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from kernels._validate import as_float, positive_int, unit_interval
 
 __all__ = ["merge_moments", "RunningMeanStd", "ObsNormalizer", "RewardScaler"]
+
+# The rollout calls these once per vector step: per-call overhead counts (ufuncs called
+# directly; clip(x, lo, hi) as minimum(maximum(x, lo), hi), the same values NaN included).
+_F64 = np.dtype(np.float64)
+_FLOATS = (_F64, np.dtype(np.float32))
+_sum, _mul, _max, _min = np.add.reduce, np.multiply, np.maximum, np.minimum
+
+
+def _finite(x) -> bool:
+    """All of ``x`` (an array or a numpy scalar) finite: one reduction, the exact check only
+    when the sum is not finite (a sum of finite values may overflow)."""
+    return bool(np.isfinite(_sum(x, axis=None))) or bool(np.isfinite(x).all())
 
 
 def merge_moments(mean, var, count, batch_mean, batch_var, batch_count):
@@ -64,19 +78,32 @@ class RunningMeanStd:
         Raises ValueError naming ``name`` for NaN/inf values, a wrong shape or an empty batch,
         and for values so large that their variance overflows float64 (|x| > ~1e154): any of
         these would leave NaN or inf in the statistics and every later output.
+
+        The batch moments are ``np.mean`` / ``np.var`` (ddof=0) over axis 0, computed with
+        their exact operations (one sum serves both), bit for bit; a float array of the
+        right shape (what the rollout passes every step) skips the input validation: its
+        finiteness is read off the result (a NaN/inf input never gives a finite one).
         """
-        batch = as_float(batch, name, dtype=np.float64)
-        if batch.ndim < 1 or batch.shape[1:] != self.mean.shape or batch.shape[0] < 1:
-            raise ValueError(f"{name} must have shape [B, *{self.mean.shape}] with B >= 1, "
-                             f"got {batch.shape}")
+        if (type(batch) is np.ndarray and batch.dtype in _FLOATS and batch.ndim >= 1
+                and batch.shape[1:] == self.mean.shape and batch.shape[0] >= 1):
+            if batch.dtype != _F64 or not batch.flags.c_contiguous:
+                batch = np.asarray(batch, dtype=_F64, order="C")      # as as_float does
+        else:
+            batch = as_float(batch, name, dtype=np.float64)
+            if batch.ndim < 1 or batch.shape[1:] != self.mean.shape or batch.shape[0] < 1:
+                raise ValueError(f"{name} must have shape [B, *{self.mean.shape}] with B >= 1, "
+                                 f"got {batch.shape}")
         b = batch.shape[0]
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
-            if self.count == 0.0:
-                new = batch.mean(axis=0), batch.var(axis=0), float(b)
-            else:
-                new = merge_moments(self.mean, self.var, self.count,
-                                    batch.mean(axis=0), batch.var(axis=0), float(b))
-        if not (np.isfinite(new[0]).all() and np.isfinite(new[1]).all()):
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow, NaN input: below
+            total = _sum(batch, 0)
+            x = batch - total / b          # np.var's centring: its mean, kept [*shape]
+            _mul(x, x, out=x)
+            new = total / b, _sum(x, 0) / b, float(b)
+            if self.count != 0.0:
+                new = merge_moments(self.mean, self.var, self.count, *new)
+            finite = _finite(new[0]) and _finite(new[1])
+        if not finite:
+            as_float(batch, name, dtype=np.float64)       # NaN/inf input: the named error
             raise ValueError(f"{name}: the running variance overflows float64 "
                              f"(values up to {np.abs(batch).max():.3g})")
         self.mean, self.var, self.count = new
@@ -106,7 +133,7 @@ class ObsNormalizer:
         if update:
             self.rms.update(obs, "obs")
         out = (obs - self.rms.mean) / np.sqrt(self.rms.var + self.eps)
-        return np.clip(out, -self.clip, self.clip, out=out)
+        return _min(_max(out, -self.clip, out=out), self.clip, out=out)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return self.rms.state_dict()
@@ -141,21 +168,26 @@ class RewardScaler:
             raise ValueError(f"eps must be finite and > 0, got {eps!r}")
 
     def scale(self, rewards, done) -> np.ndarray:
-        rewards = as_float(rewards, "rewards", dtype=np.float64)
-        if rewards.shape != self.ret.shape:
-            raise ValueError(f"rewards must have shape {self.ret.shape}, got {rewards.shape}")
-        self.ret = self.ret * self.gamma + rewards
-        self.rms.update(self.ret, "rewards")
+        ret = self.ret
+        if type(rewards) is not np.ndarray or rewards.dtype != _F64:   # (the rollout's are)
+            rewards = as_float(rewards, "rewards", dtype=np.float64)
+        if rewards.shape != ret.shape:
+            raise ValueError(f"rewards must have shape {ret.shape}, got {rewards.shape}")
+        ret = ret * self.gamma + rewards
+        self.rms.update(ret, "rewards")        # ValueError naming rewards for NaN/inf
+        self.ret = ret
         if done is not None:  # done[None] would index *every* env: None is "nothing ended"
-            done = np.asarray(done)
-            if done.dtype != np.bool_ or done.shape != self.ret.shape:
+            if type(done) is not np.ndarray:
+                done = np.asarray(done)
+            if done.dtype != np.bool_ or done.shape != ret.shape:
                 raise ValueError(f"done must be None or a bool array of shape "
-                                 f"{self.ret.shape}, got {done.dtype} {done.shape}")
-            self.ret[done] = 0.0  # a new episode's return starts from zero
+                                 f"{ret.shape}, got {done.dtype} {done.shape}")
+            ret[done] = 0.0  # a new episode's return starts from zero
         var = float(self.rms.var)
         if var == 0.0:  # no spread seen yet: no scale to divide by (module docstring)
             return rewards
-        return np.clip(rewards / np.sqrt(var + self.eps), -self.clip, self.clip)
+        out = rewards / math.sqrt(var + self.eps)       # (math.sqrt: IEEE, as np.sqrt)
+        return _min(_max(out, -self.clip, out=out), self.clip, out=out)
 
     def reset(self) -> None:
         """Forget the per-env return accumulators (envs were reset); keep the statistics."""

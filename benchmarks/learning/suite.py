@@ -6,6 +6,7 @@ results.
     python -m benchmarks.learning.suite --algos ppo a2c --envs CartPole-v1 Acrobot-v1
     python -m benchmarks.learning.suite --algos ppo --envs Pendulum-v1 --peer   # + SB3
     python -m benchmarks.learning.suite --table-only            # rebuild the markdown
+    python -m benchmarks.learning.suite --cpu-only --algos a2c --envs Acrobot-v1 --baseline HEAD~1
 
 Rows are the (algorithm, environment) pairs of ``minirl.presets.TABLE`` on the suite's
 environments (``ENVS``), for the algorithms registered in ``minirl.algos``. Each run trains
@@ -605,6 +606,82 @@ def profile(algo: str, env: str, steps: int, repeats: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+_TRAIN_CPU = """
+import os, sys, time
+for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[v] = "1"
+from minirl.algos import ALGOS
+from minirl.presets import find
+algo, env, steps, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+cls, preset = ALGOS[algo], find(algo, env)
+agent = cls(env, cls.Config(**preset.overrides), seed=seed, env_kwargs=preset.env_kwargs)
+t0 = time.process_time()
+agent.learn(steps)
+print(time.process_time() - t0)
+"""
+
+
+def _train_cpu(root: Path, algo: str, env: str, steps: int, seed: int = 0) -> float:
+    """Process time of one minirl training run with the preset, in a fresh interpreter that
+    imports minirl from ``root`` (a checkout of some revision)."""
+    import subprocess
+    out = subprocess.run([sys.executable, "-c", _TRAIN_CPU, algo, env, str(steps), str(seed)],
+                         cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                         capture_output=True, text=True, check=True).stdout
+    return float(out.split()[-1])
+
+
+def cpu_compare(algo: str, env: str, steps: int, repeats: int, baseline: str | None,
+                against: str | None = None) -> str:
+    """Training CPU time of this tree, or of git revision ``against`` (and of revision
+    ``baseline``, interleaved run by run: the machine's load hits both alike), median of
+    ``repeats`` fresh-process runs (markdown). A revision is extracted (``git archive``) to a
+    temporary directory. Each tree first runs one short warm-up (Numba's cache written), not
+    counted."""
+    import subprocess
+    import tempfile
+    root = RESULTS.parents[1]
+    tmps: list = []
+
+    def extract(rev: str) -> tuple[str, Path]:
+        tmps.append(tempfile.TemporaryDirectory(prefix="minirl-rev-"))
+        rev = subprocess.run(["git", "rev-parse", "--short", rev], cwd=root,
+                             capture_output=True, text=True, check=True).stdout.strip()
+        archive = subprocess.run(["git", "archive", rev], cwd=root, capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmps[-1].name], input=archive, check=True)
+        return rev, Path(tmps[-1].name)
+
+    try:
+        trees = {}
+        if baseline:
+            rev, path = extract(baseline)
+            trees[f"baseline {rev}"] = path
+        if against:
+            rev, path = extract(against)
+            trees[f"revision {rev}"] = path
+        else:
+            trees["this tree"] = root
+        for tree in trees.values():
+            _train_cpu(tree, algo, env, 1, 0)
+        times: dict[str, list[float]] = {k: [] for k in trees}
+        for _ in range(repeats):
+            for k, tree in trees.items():
+                times[k].append(_train_cpu(tree, algo, env, steps, 0))
+    finally:
+        for tmp in tmps:
+            tmp.cleanup()
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    lines = [f"### {algo} {env} (preset), {steps} steps, seed 0: training CPU s, median of "
+             f"{repeats} (runs interleaved)", "", "| tree | CPU s (runs) |", "|---|---|"]
+    for k, v in times.items():
+        lines.append(f"| {k} | {med[k]:.2f} ({', '.join(f'{x:.2f}' for x in v)}) |")
+    if baseline:
+        (kb, b), (kt, t) = list(med.items())[0], list(med.items())[-1]
+        lines += ["", f"{kt} / {kb}: {t / b:.3f} ({100 * (1 - t / b):.1f}% less CPU)"]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.learning.suite", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -620,9 +697,19 @@ def main(argv=None) -> int:
                    help="where the CPU time goes for --algos/--envs (one of each) at --steps: "
                         "training CPU of minirl and SB3, the env alone (random actions), and a "
                         "cProfile section breakdown of each; markdown to --profile-out")
-    p.add_argument("--repeats", type=int, default=3, help="--profile: timed repeats (median)")
-    p.add_argument("--profile-out", default="learning_suite_profile.md",
-                   help="--profile: markdown file in benchmarks/results (appended)")
+    p.add_argument("--cpu-only", action="store_true",
+                   help="only minirl's training CPU time for --algos/--envs (one of each) at "
+                        "--steps (default 100000), median of --repeats fresh-process runs; "
+                        "markdown appended to --profile-out")
+    p.add_argument("--baseline", default=None, metavar="REV",
+                   help="--cpu-only: also time git revision REV (interleaved run by run)")
+    p.add_argument("--against", default=None, metavar="REV",
+                   help="--cpu-only: time git revision REV in place of this tree")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="--profile, --cpu-only: timed repeats (median)")
+    p.add_argument("--profile-out", default=None,
+                   help="markdown file in benchmarks/results, appended (default: "
+                        "learning_suite_profile.md; --cpu-only: learning_suite_speedup.md)")
     p.add_argument("--notes", default=None, help="markdown file appended to the table")
     p.add_argument("--csv", default=CSV_PATH.name,
                    help="results file in benchmarks/results (one per concurrent job; the table "
@@ -633,15 +720,21 @@ def main(argv=None) -> int:
     if args.table_only:
         print(f"wrote {write_table(notes)}")
         return 0
-    if args.profile:
+    if args.profile or args.cpu_only:
         if not (args.algos and args.envs and len(args.algos) == len(args.envs) == 1):
-            p.error("--profile needs one --algos and one --envs")
+            p.error("--profile and --cpu-only need one --algos and one --envs")
         cmd = "python -m benchmarks.learning.suite " + " ".join(
             shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-        text = profile(args.algos[0], args.envs[0], args.steps or 100_000, args.repeats)
+        if args.cpu_only:
+            text = cpu_compare(args.algos[0], args.envs[0], args.steps or 100_000, args.repeats,
+                               args.baseline, args.against)
+        else:
+            text = profile(args.algos[0], args.envs[0], args.steps or 100_000, args.repeats)
         text = f"{text}\nProduced by `{cmd}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).\n"
         print(text)
-        with open(RESULTS / args.profile_out, "a") as f:
+        out = args.profile_out or ("learning_suite_speedup.md" if args.cpu_only
+                                   else "learning_suite_profile.md")
+        with open(RESULTS / out, "a") as f:
             f.write("\n" + text)
         return 0
     command = "python -m benchmarks.learning.suite " + " ".join(

@@ -117,3 +117,34 @@ def test_obs_normalizer_rejects_non_finite_and_overflowing_obs_by_name():
     assert norm.state_dict()["count"] == 0.0  # nothing half-folded in
     out = norm(np.array([[1e150], [-1e150]]), update=True)  # large but representable
     np.testing.assert_allclose(out, [[1.0], [-1.0]])
+
+
+@given(st.integers(1, 40), st.sampled_from([(), (1,), (5,)]), st.sampled_from(["f4", "f8"]),
+       st.booleans(), st.integers(0, 2**31 - 1))
+def test_first_batch_moments_are_numpys_mean_and_var_bit_for_bit(b, shape, dtype, fortran, seed):
+    # update() computes the batch moments with np.mean's and np.var's own operations (one
+    # sum for both) on the float64, C-ordered batch: the same bits as calling them.
+    x = np.random.default_rng(seed).normal(3.0, 50.0, size=(b, *shape)).astype(dtype)
+    if fortran:
+        x = np.asfortranarray(x)
+    rms = RunningMeanStd(shape)
+    rms.update(x)
+    x64 = np.asarray(x, np.float64, order="C")     # what the validation before did
+    np.testing.assert_array_equal(rms.mean, x64.mean(axis=0))
+    np.testing.assert_array_equal(rms.var, x64.var(axis=0))
+    assert rms.count == b
+
+
+def test_fast_path_still_rejects_non_finite_batches_by_name_and_keeps_the_state():
+    rms = RunningMeanStd((2,))
+    rms.update(np.ones((3, 2)))
+    for bad in (np.array([[1.0, np.nan]]), np.array([[np.inf, 1.0]], np.float32),
+                np.array([[np.inf, 1.0], [-np.inf, 1.0]])):
+        try:
+            rms.update(bad, "obs")
+        except ValueError as e:
+            assert "obs contains NaN or inf" in str(e)
+        else:
+            raise AssertionError(f"{bad} accepted")
+    np.testing.assert_array_equal(rms.mean, [1.0, 1.0])
+    assert rms.count == 3.0
