@@ -163,6 +163,19 @@ class DiagGaussian(_Frozen):
             raise ValueError(
                 f"log_std must broadcast to mean's shape {mean.shape}, got {log_std.shape}"
             )
+        self._set(mean, log_std, dtype)
+
+    @classmethod
+    def _from_checked(cls, mean: np.ndarray, log_std: np.ndarray) -> "DiagGaussian":
+        """Private: the law of parameters a caller has already validated as ``__init__``
+        would -- read-only private arrays of one float dtype, finite, mean ``[..., D]`` with
+        D >= 1, log_std broadcasting to it -- without validating them again (gSDE builds its
+        implied Gaussian every rollout step)."""
+        self = object.__new__(cls)
+        self._set(mean, log_std, mean.dtype)
+        return self
+
+    def _set(self, mean: np.ndarray, log_std: np.ndarray, dtype: np.dtype) -> None:
         with np.errstate(over="ignore", under="ignore"):  # std = inf / 0: see _standardize
             std = np.array(np.exp(log_std))  # np.array: a 0-d log_std gives a numpy scalar
         std.flags.writeable = False

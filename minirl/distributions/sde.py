@@ -94,6 +94,9 @@ __all__ = ["SDE_EPSILON", "StateDependentNoise", "sample_noise"]
 #: Added to the state-dependent variance (Stable-Baselines3's ``epsilon``): std >= 1e-3.
 SDE_EPSILON = 1e-6
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_sum = np.add.reduce
+
 
 def sample_noise(log_std, rng: np.random.Generator, batch_shape=()) -> np.ndarray:
     """Standard-normal noise ``eps`` [*batch_shape, F, D] for ``rsample_with_noise``.
@@ -106,6 +109,38 @@ def sample_noise(log_std, rng: np.random.Generator, batch_shape=()) -> np.ndarra
         raise ValueError(f"log_std must have shape [F, D], got {log_std.shape}")
     shape = (*tuple(batch_shape), *log_std.shape)
     return _check_rng(rng).standard_normal(shape).astype(log_std.dtype, copy=False)
+
+
+def _params(mean, log_std, features) -> tuple:
+    """``(mean, log_std, features, dtype)``: private read-only copies in the common float dtype
+    (float32 only if all three are), NaN/inf rejected naming the argument.
+
+    Three ndarrays of one float dtype (the actor network's outputs, every rollout step) are
+    copied as they are once one sum of their sums is finite (so is every entry then: a NaN or
+    inf entry makes its array's sum, and the total, NaN or inf); anything else, and a sum
+    that is not finite (NaN/inf, or finite entries whose sum overflows), takes the validation
+    argument by argument."""
+    if (type(mean) is np.ndarray and type(log_std) is np.ndarray
+            and type(features) is np.ndarray and mean.dtype == log_std.dtype == features.dtype
+            and mean.dtype in _FLOATS):
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = math.isfinite(_sum(mean, None) + _sum(log_std, None)
+                                   + _sum(features, None))
+    else:
+        finite = False
+    if finite:
+        out = []
+        for x in (mean, log_std, features):
+            x = np.array(x, copy=True, order="C")
+            x.flags.writeable = False
+            out.append(x)
+        return (*out, mean.dtype)
+    mean_in = _as_float(mean, "mean")
+    log_std_in = _as_float(log_std, "log_std")
+    feat_in = _as_float(features, "features")
+    dtype = result_dtype(mean_in, log_std_in, feat_in)
+    return (_param(mean_in, "mean", dtype), _param(log_std_in, "log_std", dtype),
+            _param(feat_in, "features", dtype), dtype)
 
 
 def _implied_log_std(log_std: np.ndarray, z: np.ndarray, epsilon: float) -> tuple:
@@ -278,13 +313,7 @@ class StateDependentNoise(_Frozen):
                  "event_dim", "feature_dim", "dtype", "_chain")
 
     def __init__(self, mean, log_std, features, epsilon: float = SDE_EPSILON) -> None:
-        mean_in = _as_float(mean, "mean")
-        log_std_in = _as_float(log_std, "log_std")
-        feat_in = _as_float(features, "features")
-        dtype = result_dtype(mean_in, log_std_in, feat_in)
-        mean = _param(mean_in, "mean", dtype)
-        log_std = _param(log_std_in, "log_std", dtype)
-        z = _param(feat_in, "features", dtype)
+        mean, log_std, z, dtype = _params(mean, log_std, features)
         if mean.ndim < 1 or mean.shape[-1] < 1:
             raise ValueError(f"mean must have shape [..., D] with D >= 1, got {mean.shape}")
         D = mean.shape[-1]
@@ -303,7 +332,12 @@ class StateDependentNoise(_Frozen):
         set_(self, "log_std", log_std)      # [F, D]
         set_(self, "features", z)           # [..., F]
         set_(self, "epsilon", float(epsilon))
-        set_(self, "gaussian", DiagGaussian(mean, ls.astype(dtype)))   # the marginal law
+        ls = ls.astype(dtype)
+        if math.isfinite(_sum(ls, None)):   # (always, but for log_std near the float limit)
+            ls.flags.writeable = False
+            set_(self, "gaussian", DiagGaussian._from_checked(mean, ls))   # the marginal law
+        else:                                # DiagGaussian's own error naming log_std
+            set_(self, "gaussian", DiagGaussian(mean, ls))
         set_(self, "batch_shape", mean.shape[:-1])
         set_(self, "event_dim", D)
         set_(self, "feature_dim", F)

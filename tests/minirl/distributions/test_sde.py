@@ -389,3 +389,34 @@ def test_same_seed_same_noise_and_samples():
     d = StateDependentNoise(np.zeros((3, 2)), log_std, np.ones((3, 4)))
     np.testing.assert_array_equal(d.sample(np.random.default_rng(9)),
                                   d.sample(np.random.default_rng(9)))
+
+
+class _Sub(np.ndarray):
+    """An ndarray subclass: StateDependentNoise takes its argument-by-argument validation."""
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_network_output_fast_path_is_bit_identical_to_the_validating_path(dtype):
+    # Three plain ndarrays of one dtype (the actor's outputs every rollout step) skip the
+    # per-argument validation and DiagGaussian's second one; every field must be the same bits.
+    rng = np.random.default_rng(7)
+    m, L, z = (rng.normal(size=s).astype(dtype) for s in ((5, 2), (8, 2), (5, 8)))
+    fast = StateDependentNoise(m, L, z)
+    slow = StateDependentNoise(m.view(_Sub), L.view(_Sub), z.view(_Sub))
+    eps = sample_noise(L, rng, (5,))
+    a = fast.rsample_with_noise(eps)
+    pairs = [(fast.mean, slow.mean), (fast.log_std, slow.log_std),
+             (fast.features, slow.features), (fast.gaussian.mean, slow.gaussian.mean),
+             (fast.gaussian.log_std, slow.gaussian.log_std),
+             (fast.gaussian.std, slow.gaussian.std), (a, slow.rsample_with_noise(eps)),
+             (fast.log_prob(a), slow.log_prob(a)), (fast.entropy(), slow.entropy()),
+             *zip(fast.log_prob_backward(a, np.ones(5)), slow.log_prob_backward(a, np.ones(5)))]
+    for x, y in pairs:
+        assert type(x) is np.ndarray and x.dtype == y.dtype == dtype
+        assert x.shape == y.shape and x.tobytes() == y.tobytes()
+    for arr in (fast.mean, fast.log_std, fast.features, fast.gaussian.log_std, fast.gaussian.std):
+        assert not arr.flags.writeable
+    m2 = m.copy()
+    m2[1, 0] = np.nan
+    with pytest.raises(ValueError, match="mean contains NaN or inf"):
+        StateDependentNoise(m2, L, z)
