@@ -51,6 +51,7 @@ import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
+import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -391,6 +392,7 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
                disable=args.quiet, desc=f"{algo_name} {env_id}", dynamic_ncols=True)
 
     from minirl.evaluation import Evaluator
+    from minirl.population import WorkerError
     evaluator = (Evaluator(args.eval_every, args.eval_episodes, out)
                  if args.eval_every else None)
     if evaluator is not None and args.resume:  # keep the run's evaluations and best score
@@ -422,7 +424,9 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
         print(f"minirl: interrupted twice at step {agent.total_steps}; not saved "
               f"(the last checkpoint in {out}/ is kept)", file=sys.stderr)
         return 128 + caught[0]
-    except (ArithmeticError, ValueError) as e:  # divergence: NaN/inf gradients or outputs
+    except (ArithmeticError, ValueError) as e:  # divergence (NaN/inf), or another failure
+        failure = e
+    except WorkerError as e:  # a population worker's error (gradient-free agents)
         failure = e
     except TypeError as e:  # e.g. an --env-kwargs value of a type the env cannot use
         failure = e
@@ -455,9 +459,33 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
     return 0
 
 
+#: What a ValueError says when a network output or a loss went non-finite ("logits contains
+#: NaN or inf", "targets contains NaN or inf", "... must be finite").
+_NON_FINITE_WORDS = re.compile(r"\bnan\b|\binf\b|infinite|non-?finite|not finite|must be finite|"
+                               r"overflow", re.IGNORECASE)
+
+
+def _is_divergence(error: Exception, finite_state: bool) -> bool:
+    """Whether a training failure is a genuine divergence: a non-finite gradient or loss
+    (``NonFiniteGradientError`` and every other ArithmeticError), non-finite parameters or
+    optimizer state, or a ValueError about a NaN/inf network output. Anything else (e.g. a
+    ValueError from a setting that only fails once training runs) is reported as a failure
+    with its type, not as "diverged"."""
+    if isinstance(error, TypeError):
+        return False
+    if not finite_state:
+        return True
+    for e in (error, error.__cause__):   # (a WorkerError carries the worker's own error)
+        if e is not None and (isinstance(e, ArithmeticError)
+                              or isinstance(e, ValueError) and _NON_FINITE_WORDS.search(str(e))):
+            return True
+    return False
+
+
 def _diverged(agent, log, out: Path, error: Exception, checkpoint) -> int:
     """Keep the last good model: the current one if every saved array is finite (the failing
-    update was refused before it touched the parameters), else the last checkpoint."""
+    update was refused before it touched the parameters), else the last checkpoint; then
+    raise RunError saying "diverged" (only for :func:`_is_divergence`) or "failed"."""
     import numpy as np
 
     iteration = agent.iterations + 1
@@ -478,6 +506,9 @@ def _diverged(agent, log, out: Path, error: Exception, checkpoint) -> int:
         hint = " (check --env-kwargs)" if getattr(agent, "env_kwargs", None) else ""
         raise RunError(f"training failed in iteration {iteration} (after step "
                        f"{agent.total_steps}): TypeError: {reason}{hint}; {kept}")
+    if not _is_divergence(error, finite):
+        raise RunError(f"training failed in iteration {iteration} (after step "
+                       f"{agent.total_steps}): {type(error).__name__}: {reason}; {kept}")
     raise RunError(f"training diverged in iteration {iteration} (after step {agent.total_steps}):"
                    f" {reason}; {kept}")
 

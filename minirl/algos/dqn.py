@@ -95,9 +95,17 @@ class DQNConfig:
                      exploration_final_eps=(0.0, 1.0), temperature_initial=(1e-9, None),
                      temperature_final=(1e-9, None), n_step=(1, None), per_alpha=(0.0, None),
                      per_beta0=(0.0, 1.0), per_eps=(1e-12, None), n_critics=(1, None))
-        if self.batch_size > self.buffer_size:  # else no batch is ever sampled: no update
+        # The buffer keeps buffer_size // num_envs slots per env and (uniform sampling) never
+        # samples the slot being written: a larger batch is never drawn, no update ever runs.
+        per_env = self.buffer_size // self.num_envs
+        if per_env < 2:
+            raise ValueError(f"buffer_size={self.buffer_size} must hold at least 2 transitions "
+                             f"per env (num_envs={self.num_envs})")
+        usable = (per_env - (0 if self.prioritized else 1)) * self.num_envs
+        if self.batch_size > usable:
             raise ValueError(f"batch_size={self.batch_size} is more than buffer_size="
-                             f"{self.buffer_size}: the buffer could never hold one batch")
+                             f"{self.buffer_size} can ever sample ({usable} transitions with "
+                             f"num_envs={self.num_envs}): the run would train nothing")
         for name, allowed in (("loss", ("huber", "mse")),
                               ("exploration", ("epsilon", "boltzmann")),
                               ("ensemble_reduction", ENSEMBLE_REDUCTIONS),

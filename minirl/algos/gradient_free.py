@@ -168,6 +168,11 @@ class PolicySearchAgent(Agent):
                                           cfg.activation, cfg.policy_bias)
         linear = not cfg.hidden_layers
         self.params = self.policy.init(self.rng, zero=linear)
+        if self.uses_noise and cfg.noise_table_size < self.policy.n_params:
+            # (a direction is a slice of the table: known only once the env fixes the size)
+            raise ValueError(f"noise_table_size={cfg.noise_table_size} is smaller than the "
+                             f"policy's {self.policy.n_params} parameters on this env; use "
+                             f"noise_table_size >= {self.policy.n_params}")
         self.noise = NoiseTable(cfg.noise_table_size, seed=[self.seed, 2]) \
             if self.uses_noise else None
         self._evaluator = None

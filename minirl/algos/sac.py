@@ -92,9 +92,17 @@ class SACConfig:
                      lr=(0.0, None), n_critics=(1, None), target_subset=(0, None),
                      alpha=(0.0, None), target_entropy_per_dim=(-1e6, 1e6),
                      steps_per_iteration=(1, None))
-        if self.batch_size > self.buffer_size:  # else no batch is ever sampled: no update
+        # The buffer keeps buffer_size // num_envs slots per env and (uniform sampling) never
+        # samples the slot being written: a larger batch is never drawn, no update ever runs.
+        per_env = self.buffer_size // self.num_envs
+        if per_env < 2:
+            raise ValueError(f"buffer_size={self.buffer_size} must hold at least 2 transitions "
+                             f"per env (num_envs={self.num_envs})")
+        usable = (per_env - 1) * self.num_envs
+        if self.batch_size > usable:
             raise ValueError(f"batch_size={self.batch_size} is more than buffer_size="
-                             f"{self.buffer_size}: the buffer could never hold one batch")
+                             f"{self.buffer_size} can ever sample ({usable} transitions with "
+                             f"num_envs={self.num_envs}): the run would train nothing")
         if self.target_subset > self.n_critics:
             raise ValueError(f"target_subset must be <= n_critics={self.n_critics}, got "
                              f"{self.target_subset}")
