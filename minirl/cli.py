@@ -444,6 +444,9 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
         curve = plot_runs([out], out / "curve.png", title=f"{algo_name} on {env_id}")
     except OSError as e:
         raise RunError(f"cannot write to {out}: {e.strerror or e}") from None
+    except ValueError as e:   # (model and CSV are saved by now: only the curve is missing)
+        raise RunError(f"saved {out / 'model.npz'} and {out / 'progress.csv'}, but cannot draw "
+                       f"{out / 'curve.png'}: {e}") from None
     if caught:
         print(f"minirl: interrupted at step {agent.total_steps}; saved {out / 'model.npz'}, "
               f"{out / 'progress.csv'} and {curve} (continue with: minirl train --resume {out})",

@@ -103,7 +103,13 @@ class TrainingLog:
         self.recent.extend(state.get("recent", []))
         self._wall_offset = float(state.get("wall_time", 0.0))
         self.n_rows = int(state.get("rows", 0))
-        atomic_copy(self.path, self._live)
+        if len(self.fields) == len(header):
+            atomic_copy(self.path, self._live)
+        else:  # new columns (e.g. evaluations from now on): the old rows leave them empty
+            with open(self.path, newline="") as src, open(self._live, "w", newline="") as dst:
+                writer = csv.DictWriter(dst, self.fields, restval="")
+                writer.writeheader()
+                writer.writerows(csv.DictReader(src))
         self._file = open(self._live, "a", newline="")
         self._writer = csv.DictWriter(self._file, self.fields)
 

@@ -93,3 +93,18 @@ def test_a_run_saved_before_schedule_steps_existed_keeps_its_steps_as_budget(tmp
     assert main(["train", "--resume", str(run), "--steps", "96", "--quiet"]) == 0
     lr = read_csv(run / "progress.csv")["lr"]
     np.testing.assert_allclose(lr, 7e-4 * (1 - np.arange(3) / 5), rtol=1e-7)
+
+
+def test_resume_that_starts_evaluating_keeps_progress_csv_readable(tmp_path, capsys):
+    """--eval-every given only on --resume adds the evaluation columns: the old rows get
+    empty cells (was: rows longer than the header, so the curve raised a traceback at the end
+    and progress.csv stayed unreadable)."""
+    run = tmp_path / "run"
+    assert _train(run, "a2c", 64) == 0
+    assert main(["train", "--resume", str(run), "--steps", "128", "--quiet",
+                 "--eval-every", "32", "--eval-episodes", "1"]) == 0
+    cols = read_csv(run / "progress.csv")
+    np.testing.assert_array_equal(cols["steps"], [32, 64, 96, 128])
+    assert np.isnan(cols["eval_return_mean"][:2]).all()
+    assert np.isfinite(cols["eval_return_mean"][2:]).all()
+    assert main(["plot", str(run), "--out", str(tmp_path / "c.png")]) == 0
