@@ -79,6 +79,11 @@ class REINFORCEConfig:
         if self.baseline == "optimal" and self.reward_to_go:
             raise ValueError("baseline='optimal' is the full-return estimator's baseline: "
                              "set reward_to_go=False")
+        if self.baseline == "optimal" and self.num_envs < 2:
+            # (each env's stretch of a batch is at least one episode, whole or cut)
+            raise ValueError(f"baseline='optimal' (leave-one-out over the batch's episodes) "
+                             f"needs num_envs >= 2 so that every batch holds two episodes, "
+                             f"got num_envs={self.num_envs}")
 
 
 def pg_weights(ro: Rollout, cfg: REINFORCEConfig):

@@ -102,3 +102,13 @@ def test_only_non_finite_numbers_are_called_divergence(tmp_path, capsys, monkeyp
         assert err.startswith(f"minirl: error: {words}") and "\n" not in err, err
         assert PPO.load(tmp_path / name / "model.npz").total_steps == 64
         assert np.isfinite(PPO.load(tmp_path / name / "model.npz").params).all()
+
+
+def test_reinforce_optimal_baseline_needs_two_envs(tmp_path, capsys):
+    # With one env a batch of Pendulum (200-step episodes) holds one cut episode: the
+    # leave-one-out baseline raised at the first update, which the CLI called "diverged".
+    _refused(["train", "reinforce", "--env", "Pendulum-v1", "--set", "baseline=optimal",
+              "--set", "reward_to_go=false", "--set", "num_envs=1", "--set", "num_steps=32"],
+             tmp_path, capsys, "baseline='optimal'", "num_envs >= 2", "num_envs=1")
+    from minirl.algos import REINFORCEConfig
+    REINFORCEConfig(baseline="optimal", reward_to_go=False, num_envs=2)
