@@ -46,7 +46,7 @@ _sum, _mul, _max, _min = np.add.reduce, np.multiply, np.maximum, np.minimum
 def _finite(x) -> bool:
     """All of ``x`` (an array or a numpy scalar) finite: one reduction, the exact check only
     when the sum is not finite (a sum of finite values may overflow)."""
-    return bool(np.isfinite(_sum(x, axis=None))) or bool(np.isfinite(x).all())
+    return math.isfinite(_sum(x, axis=None)) or bool(np.isfinite(x).all())
 
 
 def merge_moments(mean, var, count, batch_mean, batch_var, batch_count):

@@ -104,6 +104,9 @@ def log1m_tanh2(u: np.ndarray) -> np.ndarray:
         return 2.0 * (_LOG_2 - a - _softplus(-2.0 * a))
 
 
+_F32 = np.dtype(np.float32)
+
+
 def _standardize(x, mean, log_std, std) -> tuple[np.ndarray, np.ndarray]:
     """``(z, z / std)`` with ``z = (x - mean) / std``, both in the broadcast shape.
 
@@ -119,7 +122,10 @@ def _standardize(x, mean, log_std, std) -> tuple[np.ndarray, np.ndarray]:
         diff = x - mean
         z = diff / std
         zs = z / std
-    if np.isfinite(zs).all():
+        # all of zs finite: its sum is (NaN/inf entries make it NaN/inf), or, when that
+        # overflowed, entry by entry
+        finite = math.isfinite(np.add.reduce(zs, axis=None)) or np.isfinite(zs).all()
+    if finite:
         return z, zs
     x64, m64 = np.asarray(x, np.float64), np.asarray(mean, np.float64)
     ls = np.asarray(log_std, np.float64)
@@ -249,10 +255,14 @@ class DiagGaussian(_Frozen):
         a: [..., D] -> [...]. Lecture: IIT Delhi COL778 "Policy Gradients", "Policy
         Gradients for Policies Parameterized as a Gaussian Likelihood".
         """
-        a = _value(a, self.mean.shape, "a", self.dtype)
+        if (type(a) is not np.ndarray or a.dtype != _F32 or self.dtype != _F32
+                or a.shape != self.mean.shape
+                or not math.isfinite(np.add.reduce(a, axis=None, dtype=np.float64))):
+            a = _value(a, self.mean.shape, "a", self.dtype)   # (a float32 action is finite
+            # if its sum in float64 is: that cannot overflow, and a NaN/inf entry shows)
         z, _ = _standardize(a, self.mean, self.log_std, self.std)
         with np.errstate(over="ignore"):  # z^2 beyond the largest float: log_prob = -inf
-            out = np.sum(-0.5 * z * z - self.log_std - 0.5 * _LOG_2PI, axis=-1)
+            out = np.add.reduce(-0.5 * z * z - self.log_std - 0.5 * _LOG_2PI, axis=-1)
             return out.astype(self.dtype, copy=False)
 
     def log_prob_backward(self, a, dlogp) -> tuple[np.ndarray, np.ndarray]:

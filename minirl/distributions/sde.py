@@ -153,7 +153,10 @@ def _implied_log_std(log_std: np.ndarray, z: np.ndarray, epsilon: float) -> tupl
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         s2 = np.exp(2.0 * L)                     # sigma^2 [F, D]
         var = (z * z) @ s2 + epsilon              # [..., D]
-    if np.isfinite(s2).all() and np.isfinite(var).all():
+        # all finite (one sum each: a NaN/inf entry makes it NaN/inf; if it overflows, exactly)
+        finite = math.isfinite(_sum(s2, None) + _sum(var, None)) or (
+            np.isfinite(s2).all() and np.isfinite(var).all())
+    if finite:
         ls = 0.5 * np.log(var)
 
         def chain(g):
@@ -333,7 +336,8 @@ class StateDependentNoise(_Frozen):
         set_(self, "features", z)           # [..., F]
         set_(self, "epsilon", float(epsilon))
         ls = ls.astype(dtype)
-        if math.isfinite(_sum(ls, None)):   # (always, but for log_std near the float limit)
+        if (math.isfinite(_sum(ls, None, np.float64)) if ls.dtype == _FLOATS[1]  # float32:
+                else np.isfinite(ls).all()):  # no overflow; always, but near the float limit
             ls.flags.writeable = False
             set_(self, "gaussian", DiagGaussian._from_checked(mean, ls))   # the marginal law
         else:                                # DiagGaussian's own error naming log_std
@@ -371,8 +375,13 @@ class StateDependentNoise(_Frozen):
         """The deterministic action: the mean, ``[..., D]`` (a copy)."""
         return self.mean.copy()
 
-    def _noise(self, eps) -> np.ndarray:
+    def _noise(self, eps, check_finite: bool = True) -> np.ndarray:
+        """eps as a ``[F, D]`` or ``[..., F, D]`` array of this law's dtype; ValueError naming
+        eps for another shape or (``check_finite``) NaN/inf."""
         F, D = self.feature_dim, self.event_dim
+        if (not check_finite and type(eps) is np.ndarray and eps.dtype == self.dtype
+                and (eps.shape == (F, D) or eps.shape == (*self.batch_shape, F, D))):
+            return eps
         eps = _as_float(eps, "eps", dtype=self.dtype)
         if eps.shape != (F, D) and eps.shape != (*self.batch_shape, F, D):
             raise ValueError(f"eps must have shape {(F, D)} or {(*self.batch_shape, F, D)}, "
@@ -385,7 +394,9 @@ class StateDependentNoise(_Frozen):
         eps: ``[F, D]`` (one exploration matrix for every row) or ``[..., F, D]`` (one per
         row, e.g. per env). Deterministic given eps: the same state gives the same action.
         """
-        eps = self._noise(eps)
+        # Finiteness of eps is checked only if the action is not finite (every entry of eps
+        # enters some action, so a NaN/inf one always makes it so) or there is no action.
+        eps = self._noise(eps, check_finite=self.mean.size == 0)
         with np.errstate(over="ignore", invalid="ignore"):
             theta = np.exp(self.log_std) * eps                   # [(...,) F, D]
             if eps.ndim == 2:
@@ -396,6 +407,7 @@ class StateDependentNoise(_Frozen):
             flat = a.ravel()
             suspect = not math.isfinite(flat.dot(flat))   # NaN/inf in a (or |a| > ~1e154)
         if suspect:
+            eps = self._noise(eps)                   # NaN/inf eps: the named error
             # sigma, z_j theta_jk or a partial sum overflowed (the inputs are finite): redo the
             # non-finite entries as one scaled signed sum of [z_j sigma_jk eps_jk]_j and mean_k.
             exact = _product_sum([self.features[..., :, None], eps], self.log_std, -2,

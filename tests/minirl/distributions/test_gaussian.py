@@ -466,3 +466,21 @@ def test_tanh_gaussian_far_pre_tanh_values_and_huge_boxes(dtype, u):
         assert np.isfinite(box.log_prob(np.array([big], dtype)))
     finally:
         cm.__exit__(None, None, None)
+
+
+def test_float32_log_prob_fast_path_checks_the_action_and_matches_the_validating_path():
+    # A float32 ndarray action of the right shape skips the per-argument validation (its
+    # finiteness is read off its float64 sum): same bits as the validating path (a list),
+    # and NaN/inf still the named error.
+    rng = np.random.default_rng(3)
+    d = DiagGaussian(rng.normal(size=(6, 3)).astype(np.float32),
+                     rng.normal(size=3).astype(np.float32))
+    a = (rng.normal(size=(6, 3)) * 1e3).astype(np.float32)
+    a[0, 0] = np.float32(3e38)          # finite; the float32 sum would overflow
+    fast, slow = d.log_prob(a), d.log_prob(a.tolist())
+    assert fast.dtype == slow.dtype == np.float32 and fast.tobytes() == slow.tobytes()
+    for bad in (np.nan, np.inf, -np.inf):
+        b = a.copy()
+        b[2, 1] = bad
+        with pytest.raises(ValueError, match="a contains NaN or inf"):
+            d.log_prob(b)

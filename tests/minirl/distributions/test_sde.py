@@ -373,6 +373,15 @@ def test_noise_shape_and_type_errors():
     d = StateDependentNoise(np.zeros((2, 1)), np.zeros((3, 1)), np.ones((2, 3)))
     with pytest.raises(ValueError, match="eps"):
         d.rsample_with_noise(np.zeros((4, 3, 1)))
+    for bad in (np.nan, np.inf, -np.inf):     # held noise of the right shape and dtype too
+        for shape in ((3, 1), (2, 3, 1)):
+            eps = np.zeros(shape)
+            eps[(0,) * len(shape)] = bad
+            with pytest.raises(ValueError, match="eps contains NaN or inf"):
+                d.rsample_with_noise(eps)
+    empty = StateDependentNoise(np.zeros((0, 1)), np.zeros((3, 1)), np.ones((0, 3)))
+    with pytest.raises(ValueError, match="eps contains NaN or inf"):
+        empty.rsample_with_noise(np.full((3, 1), np.nan))
     with pytest.raises(TypeError, match="rng"):
         sample_noise(np.zeros((3, 1)), 0)
     with pytest.raises(ValueError, match="log_std"):
