@@ -99,9 +99,16 @@ class RunningMeanStd:
             x = batch - total / b          # np.var's centring: its mean, kept [*shape]
             _mul(x, x, out=x)
             new = total / b, _sum(x, 0) / b, float(b)
-            if self.count != 0.0:
-                new = merge_moments(self.mean, self.var, self.count, *new)
-            finite = _finite(new[0]) and _finite(new[1])
+            if self.mean.ndim == 0:     # scalar statistics (the reward scaler's): the same
+                if self.count != 0.0:   # IEEE arithmetic in Python floats, a few us less
+                    m, v, n = merge_moments(float(self.mean), float(self.var), self.count,
+                                            float(new[0]), float(new[1]), new[2])
+                    new = _F64.type(m), _F64.type(v), n
+                finite = math.isfinite(new[0]) and math.isfinite(new[1])
+            else:
+                if self.count != 0.0:
+                    new = merge_moments(self.mean, self.var, self.count, *new)
+                finite = _finite(new[0]) and _finite(new[1])
         if not finite:
             as_float(batch, name, dtype=np.float64)       # NaN/inf input: the named error
             raise ValueError(f"{name}: the running variance overflows float64 "
