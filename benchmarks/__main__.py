@@ -1,8 +1,9 @@
 """Run the micro-benchmarks: ``python -m benchmarks [--quick] [--only NAME ...]``.
 
 Every ``benchmarks/bench_<name>.py`` exposes ``main(quick: bool) -> None``, which prints its
-tables and writes ``benchmarks/results/<name>*.csv``. ``--quick`` uses fewer repeats and the
-smallest sizes (a smoke run, not figures to quote).
+tables and writes ``benchmarks/results/<name>*.csv`` (atomically; an existing table is
+replaced with a line saying so). ``--quick`` uses fewer repeats and the smallest sizes (a smoke
+run, not figures to quote) and writes to a temporary directory, never to benchmarks/results.
 """
 import argparse
 import importlib

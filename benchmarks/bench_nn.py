@@ -98,8 +98,8 @@ def main(quick: bool = False) -> None:
                                ratio_fwd=paired_ratio(samples, "fwd", "torch_fwd"), ratio_fwd_bwd=ratio,
                                target=f"<= {target}", met="yes" if ratio <= target else "NO")
                 table.add(**row)
-    emit(table, "nn_quick" if quick else "nn")
-    emit(tanh_table(rounds, min_time), "nn_tanh_quick" if quick else "nn_tanh")
+    emit(table, "nn_quick" if quick else "nn", quick)
+    emit(tanh_table(rounds, min_time), "nn_tanh_quick" if quick else "nn_tanh", quick)
 
 
 def tanh_table(rounds: int, min_time: float) -> Table:

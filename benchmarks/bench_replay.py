@@ -73,7 +73,7 @@ def main(quick: bool = False) -> None:
         sp = _speedup(t_peer, t_batch)
         uni.add(obs_dim=obs_dim, indices_s=t_idx, minirl_batch_s=t_batch, cpprb_s=t_peer,
                 speedup=sp, target="-" if sp != sp else ("met" if sp >= 2 else "MISSED"))
-    emit(uni, "replay_uniform_quick" if quick else "replay_uniform")
+    emit(uni, "replay_uniform_quick" if quick else "replay_uniform", quick)
 
     per = Table("prioritized replay, 100_000 slots, batch 256; speedup = peer / minirl")
     tree = SumTree(CAPACITY)
@@ -119,7 +119,7 @@ def main(quick: bool = False) -> None:
     per.add(op="full batch (draw+weights+gather)", minirl_s=t_full, peer="cpprb PER",
             peer_s=t.get("cp_full", NAN), speedup=_speedup(t.get("cp_full", NAN), t_full),
             target="")
-    emit(per, "replay_prioritized_quick" if quick else "replay_prioritized")
+    emit(per, "replay_prioritized_quick" if quick else "replay_prioritized", quick)
 
 
 if __name__ == "__main__":

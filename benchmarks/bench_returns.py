@@ -281,7 +281,7 @@ def main(quick: bool = False) -> None:
     for shape in SHAPES[:1] if quick else SHAPES:
         bench_shape(tables, shape, quick)
     for k in names:
-        emit(tables[k], f"returns_{k}_quick" if quick else f"returns_{k}")
+        emit(tables[k], f"returns_{k}_quick" if quick else f"returns_{k}", quick)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 
+from benchmarks import _harness
+from benchmarks._harness import announce_replace, atomic_write_text
 from minirl.distributions import StateDependentNoise
 
 ROUNDS, REPS = 21, 200
@@ -36,14 +37,17 @@ def _old(d, eps):
     return (d.mean + noise).astype(d.dtype, copy=False)
 
 
-def _time(f, d, eps):
+def _time(f, d, eps, reps=REPS):
     t = time.thread_time()
-    for _ in range(REPS):
+    for _ in range(reps):
         f(d, eps)
-    return (time.thread_time() - t) / REPS
+    return (time.thread_time() - t) / reps
 
 
-def main() -> None:
+def main(quick: bool = False) -> None:
+    """``quick`` (``python -m benchmarks --quick``): 3 rounds of 20 calls, written to a
+    temporary directory (a smoke run)."""
+    rounds, reps = (3, 20) if quick else (ROUNDS, REPS)
     rng = np.random.default_rng(0)
     rows = []
     for N, F, D in SHAPES:
@@ -54,21 +58,24 @@ def main() -> None:
             assert np.array_equal(_old(d, eps), d.rsample_with_noise(eps))
             new = lambda dd, e: dd.rsample_with_noise(e)
             olds, news = [], []
-            for _ in range(ROUNDS):
-                olds.append(_time(_old, d, eps))
-                news.append(_time(new, d, eps))
+            for _ in range(rounds):
+                olds.append(_time(_old, d, eps, reps))
+                news.append(_time(new, d, eps, reps))
             o, n = statistics.median(olds), statistics.median(news)
             rows.append((f"{N}x{F}x{D}", "[N, F, D]" if per_env else "[F, D]", o, n, n / o))
     lines = [__doc__.split("\n")[0], "",
              "Command: `nice -n 5 .venv/bin/python -m benchmarks.bench_sde_noise` (CPU time per "
-             f"call, medians of {ROUNDS} alternating rounds of {REPS} calls; shared machine).", "",
+             f"call, medians of {rounds} alternating rounds of {reps} calls; shared machine).", "",
              "| N x F x D | eps | old_us | new_us | ratio |",
              "|---|---|---|---|---|"]
     lines += [f"| {s} | {e} | {o * 1e6:.2f} | {n * 1e6:.2f} | {r:.3f} |" for s, e, o, n, r in rows]
     text = "\n".join(lines) + "\n"
     print(text)
-    out = Path(__file__).parent / "results" / "sde_held_noise_overhead.md"
-    out.write_text(text)
+    if quick:
+        _harness.smoke_results("--quick")
+    out = _harness.RESULTS / "sde_held_noise_overhead.md"
+    announce_replace(out)
+    atomic_write_text(out, text)
 
 
 if __name__ == "__main__":

@@ -385,7 +385,7 @@ def main(quick: bool = False) -> None:
             part(f"kernels.{m}", note=v)
         elif not v:
             part(f"kernels.{m}", note="no public function reaches a Numba kernel")
-    emit(table, "startup")
+    emit(table, "startup", quick)
 
 
 if __name__ == "__main__":

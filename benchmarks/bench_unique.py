@@ -96,7 +96,7 @@ def main(quick: bool = False) -> None:
                           x_vectorized=x_vec, x_floor=x_floor, x_lines=t["lines"] / t_floor,
                           target="met" if met else "MISSED",
                           note="" if est <= BUDGET_S else f"np.unique skipped (~{est:.0f} s)")
-    emit(table, "unique_quick" if quick else "unique")
+    emit(table, "unique_quick" if quick else "unique", quick)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ benchmark existed; ``--keep-rows`` reproduces that for comparison).
 
 Writes ``benchmarks/results/soak_<algo>[_keep_rows].csv`` (steps, rows, rss_mb, wall_s) and
 prints the growth of RSS between 10% of the run (allocator and caches warmed up) and the end.
+The CSV is one run's time series: a rerun replaces it as a whole (atomically, with a line
+saying so). A smoke run (``--steps`` or ``--every`` other than the defaults) writes to a
+temporary directory instead, never to benchmarks/results.
 """
 from __future__ import annotations
 
@@ -20,12 +23,14 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from benchmarks._harness import announce_replace, atomic_write_csv, smoke_results  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
+STEPS, EVERY = 1_000_000, 20_000        # the documented run
 
 
 def rss_mb() -> float:
@@ -39,11 +44,15 @@ def rss_mb() -> float:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=1_000_000)
+    p.add_argument("--steps", type=int, default=STEPS)
     p.add_argument("--algo", default="a2c")
-    p.add_argument("--every", type=int, default=20_000, help="sample RSS every this many steps")
+    p.add_argument("--every", type=int, default=EVERY, help="sample RSS every this many steps")
     p.add_argument("--keep-rows", action="store_true", help="keep every row in memory (old logger)")
     args = p.parse_args(argv)
+    out_dir = RESULTS
+    if (args.steps, args.every) != (STEPS, EVERY):     # smoke runs never touch the results
+        out_dir = smoke_results(f"--steps {args.steps} --every {args.every} (not the "
+                                f"documented {STEPS} / {EVERY})")
 
     from minirl.algos import ALGOS
     from minirl.logger import TrainingLog
@@ -71,17 +80,15 @@ def main(argv=None) -> int:
                         "rss_mb": round(rss_mb(), 2),
                         "wall_s": round(time.perf_counter() - start, 1)})
     name = f"soak_{args.algo}{'_keep_rows' if args.keep_rows else ''}.csv"
-    RESULTS.mkdir(exist_ok=True)
-    with open(RESULTS / name, "w", newline="") as f:
-        w = csv.DictWriter(f, list(samples[0]))
-        w.writeheader()
-        w.writerows(samples)
+    out_dir.mkdir(exist_ok=True)
+    announce_replace(out_dir / name, " (the CSV of an earlier run)")
+    path = atomic_write_csv(out_dir / name, samples)
     warm = next(s for s in samples if s["steps"] >= args.steps // 10)
     last = samples[-1]
     print(f"{args.algo} CartPole-v1 {last['steps']} steps, {last['rows']} CSV rows, "
           f"{last['wall_s']} s: RSS {warm['rss_mb']:.1f} MiB at {warm['steps']} steps -> "
           f"{last['rss_mb']:.1f} MiB at the end ({last['rss_mb'] - warm['rss_mb']:+.1f} MiB); "
-          f"wrote benchmarks/results/{name}")
+          f"wrote {path}")
     return 0
 
 
