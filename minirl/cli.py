@@ -406,7 +406,8 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
         log(agent, metrics)
         last[0], last[1] = metrics["steps"] - last[1], metrics["steps"]
         bar.update(min(metrics["steps"], target) - bar.n)
-        bar.set_postfix(ret100=f"{log.recent_mean:.1f}", refresh=False)
+        ret100 = log.recent_mean   # (NaN until the first episode ends: shown as "-")
+        bar.set_postfix(ret100="-" if math.isnan(ret100) else f"{ret100:.1f}", refresh=False)
         if next_ckpt[0] is not None and metrics["steps"] >= next_ckpt[0]:
             checkpoint()
             next_ckpt[0] = metrics["steps"] + every

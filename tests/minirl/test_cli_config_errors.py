@@ -71,6 +71,14 @@ def test_a_dqn_buffer_of_batch_size_plus_one_trains():
     assert steps == [1, 1, 1, 1]   # once full, 65 slots still offer 64 to sample
 
 
+def _worker_error(cause):
+    from minirl.population import WorkerError
+
+    error = WorkerError(f"population worker failed on tasks 0..3: {cause!r}")
+    error.__cause__ = cause
+    return error
+
+
 def test_only_non_finite_numbers_are_called_divergence(tmp_path, capsys, monkeypatch):
     """A ValueError from training that is not about NaN/inf says "training failed" with its
     type; a non-finite gradient still says "diverged" (exit 1 both, the model kept)."""
@@ -95,7 +103,12 @@ def test_only_non_finite_numbers_are_called_divergence(tmp_path, capsys, monkeyp
             ("b", NonFiniteGradientError("clip_grad_norm: grad has 3 NaN/inf entries"),
              "training diverged in iteration 2 (after step 64): clip_grad_norm"),
             ("c", ValueError("logits contains NaN or inf"),
-             "training diverged in iteration 2 (after step 64): logits contains NaN")):
+             "training diverged in iteration 2 (after step 64): logits contains NaN"),
+            # a gradient-free population worker's error: judged by the worker's own error
+            ("d", _worker_error(KeyError("obs")),
+             "training failed in iteration 2 (after step 64): WorkerError: population"),
+            ("e", _worker_error(FloatingPointError("overflow in exp")),
+             "training diverged in iteration 2 (after step 64): population")):
         monkeypatch.setattr(PPO, "learn", failing(error))
         assert main([*argv, "--out", str(tmp_path / name)]) == 1
         err = capsys.readouterr().err.strip()
