@@ -18,6 +18,13 @@ Writes ``benchmarks/results/learning_sac-<env><suffix>.csv``, ``learning_sb3-sac
 (one row per seed, with the command), ``learning_sac_profile.csv`` and ``learning_sac.md``,
 which is rebuilt from every such CSV (``--suffix`` lets several commands share the seeds of a
 long benchmark; speed ratios are only formed between rows of the same command).
+
+Results are never overwritten silently: every file is written atomically (a temporary file
+renamed over it); a run stores its rows per seed, keeping the other seeds' rows of the same
+CSV, and says on stdout when it replaces a seed's row (or the profile CSV of the same
+``--suffix``). A smoke run (``--steps`` below the issue's 20000 or ``--profile-updates``
+between 1 and 299) writes everything to a temporary directory (printed) instead of
+benchmarks/results.
 """
 import os
 
@@ -26,7 +33,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import ast  # noqa: E402
-import csv  # noqa: E402
 import json  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
@@ -36,6 +42,8 @@ from pathlib import Path  # noqa: E402
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks._harness import (announce_replace, atomic_write_csv,  # noqa: E402
+                                atomic_write_text, read_csv_rows, smoke_results, store_rows)
 from minirl.algos.sac import SAC, SACConfig  # noqa: E402
 from minirl.logger import TrainingLog  # noqa: E402
 from minirl.presets import overrides_for  # noqa: E402
@@ -49,6 +57,8 @@ COLUMNS = ["library", "seed", "env", "steps", "eval_return_mean", "eval_return_s
 #: Issue 13's threshold on the final deterministic evaluation, per environment.
 THRESHOLDS = {"Pendulum-v1": -200.0, "MountainCarContinuous-v0": 90.0}
 EVAL_EPISODES, EVAL_SEED = 10, 10_000
+#: The smallest budget and profile of the documented runs: less is a smoke run (temp dir).
+FULL_STEPS, FULL_PROFILE_UPDATES = 20_000, 300
 
 
 def evaluate(act, env_id: str) -> np.ndarray:
@@ -178,11 +188,10 @@ def profile(env_id: str, n_updates: int, warmup_steps: int = 1000) -> list[dict]
 
 # ----- output --------------------------------------------------------------------------------
 
-def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, columns)
-        w.writeheader()
-        w.writerows(rows)
+def store_row(path: Path, row: dict) -> None:
+    """Store one seed's row in ``path`` (atomically): the other seeds' rows are kept, a row of
+    the same seed is replaced with a line saying so."""
+    store_rows(path, [row], ("seed",), COLUMNS, sort_key=lambda r: int(r["seed"]))
 
 
 def _median(rows, key):
@@ -192,8 +201,7 @@ def _median(rows, key):
 def _read(pattern: str) -> list[dict]:
     rows = []
     for path in sorted(RESULTS.glob(pattern)):
-        with open(path, newline="") as f:
-            rows += list(csv.DictReader(f))
+        rows += read_csv_rows(path)
     return rows
 
 
@@ -216,8 +224,7 @@ def _profiles(commands: list) -> list[str]:
     """Section table of every profile CSV, one column per producing command."""
     profs = {}
     for path in sorted(RESULTS.glob("learning_sac_profile*.csv")):
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
+        rows = read_csv_rows(path)
         if rows:
             profs[rows[0]["command"]] = rows
     if not profs:
@@ -379,11 +386,12 @@ def write_markdown(env_id: str = "Pendulum-v1") -> Path:
               "both on a quiet machine at the end of the session; the 20k-step row ran earlier "
               "under load. InvertedPendulum-v5 ran 30k steps (it is solved by then)."]
     out = RESULTS / "learning_sac.md"
-    out.write_text("\n".join(lines) + "\n")
+    atomic_write_text(out, "\n".join(lines) + "\n")
     return out
 
 
 def main(argv=None) -> int:
+    global RESULTS
     p = argparse.ArgumentParser(prog="python -m benchmarks.learning.sac", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default="Pendulum-v1")
@@ -407,30 +415,32 @@ def main(argv=None) -> int:
     SACConfig(**overrides)                          # fail now on a bad field, not after a run
     command = "python -m benchmarks.learning.sac " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    RESULTS.mkdir(exist_ok=True)
     if args.table_only:
+        RESULTS.mkdir(exist_ok=True)
         print(f"wrote {write_markdown()}")
         return 0
+    if args.steps < FULL_STEPS or 0 < args.profile_updates < FULL_PROFILE_UPDATES:
+        RESULTS = smoke_results(f"--steps {args.steps} / --profile-updates "
+                                f"{args.profile_updates} (a smoke run)")
+    RESULTS.mkdir(exist_ok=True)
     tag = args.env.split("-")[0].lower() + args.suffix
     prof = profile(args.env, args.profile_updates) if args.profile_updates > 0 else []
     if prof:
         prof = [{**r, "command": command} for r in prof]
-        _write_csv(RESULTS / f"learning_sac_profile{args.suffix}.csv", prof,
-                   ["section", "us_per_update",
-                                                                 "share", "command"])
+        path = RESULTS / f"learning_sac_profile{args.suffix}.csv"   # one command's profile
+        announce_replace(path, " (the profile of an earlier command with this --suffix)")
+        atomic_write_csv(path, prof, ["section", "us_per_update", "share", "command"])
         for r in prof:
             print(f"{r['section']:50s} {r['us_per_update']:>10} {r['share']}", flush=True)
-    mini, peer = [], []
     for seed in args.seeds:
-        for lib, run, rows in (("minirl", run_minirl, mini), ("sb3", run_sb3, peer)):
+        for lib, run in (("minirl", run_minirl), ("sb3", run_sb3)):
             if lib == "sb3" and (args.no_peer or seed not in args.peer_seeds):
                 continue
             extra = (overrides,) if lib == "minirl" else ()
             row = {**run(args.env, seed, args.steps, *extra), "command": command}
-            rows.append(row)
             print(", ".join(f"{k}={row[k]}" for k in COLUMNS[:-1]), flush=True)
-            _write_csv(RESULTS / f"learning_{'sac' if lib == 'minirl' else 'sb3-sac'}-{tag}.csv",
-                       rows, COLUMNS)
+            store_row(RESULTS / f"learning_{'sac' if lib == 'minirl' else 'sb3-sac'}-{tag}.csv",
+                      row)
             write_markdown()
     print(f"wrote {write_markdown()}")
     return 0
