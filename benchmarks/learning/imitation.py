@@ -52,6 +52,13 @@ tolerance to a wrong switching law), ``imitation_compounding.png``
 conflict with minirl's gymnasium >= 1.0, so it runs in its own interpreter
 (``--peer-python``, a venv with torch==2.13.0+cpu and imitation) and writes
 ``imitation_peer.csv``. Threads are pinned to one before NumPy and torch are imported.
+
+Results are never lost or overwritten silently: every file is written atomically (a temporary
+file renamed over it) after each seed and method, and a run replaces only what it re-ran,
+saying so on stdout: in ``imitation_compounding_<setting>.csv`` the rows of each (method,
+seed) it ran and the expert/random reference rows, in ``imitation_diagnostics.csv`` each
+(kind, setting, seed, labels) group, in ``imitation_peer.csv`` each (setting, seed); rows of
+other seeds, methods and settings are kept.
 """
 import os
 
@@ -59,7 +66,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
 import json  # noqa: E402
 import shlex  # noqa: E402
 import subprocess  # noqa: E402
@@ -68,6 +74,9 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from benchmarks._harness import (atomic_path, atomic_write_text, read_csv_rows,  # noqa: E402
+                                store_rows)
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 CSV = RESULTS / "imitation_compounding_{}.csv"     # one per setting
@@ -389,12 +398,23 @@ def run_peer(python: str, setting: str, seed: int, labels: int, command: str) ->
 
 # ----- results ----------------------------------------------------------------------------------
 
-def write_csv(path: Path, rows: list[dict], columns=COLUMNS) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, columns)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+def _cell(v):
+    return f"{v:.6g}" if isinstance(v, float) else v
+
+
+def _by_seed(r) -> int:
+    return -1 if str(r["seed"]) == "-" else int(r["seed"])
+
+
+#: The key a run replaces its old rows by, per file (see the module docstring).
+KEY, DIAG_KEY, PEER_KEY = ("method", "seed"), ("kind", "setting", "seed", "labels"), \
+    ("setting", "seed")
+
+
+def store(path: Path, rows: list[dict], key, columns=COLUMNS) -> None:
+    """Merge ``rows`` into ``path`` (atomically): old rows with one of their ``key`` values
+    are replaced (said on stdout), all others kept; rows ordered by seed (stable)."""
+    store_rows(path, rows, key, columns, sort_key=_by_seed, fmt=_cell)
 
 
 def csv_path(setting: str) -> Path:
@@ -407,10 +427,7 @@ def read_rows() -> list[dict]:
 
 
 def read_csv(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path) as f:
-        return list(csv.DictReader(f))
+    return read_csv_rows(path)
 
 
 def _curve(rows, setting, method):
@@ -568,14 +585,13 @@ def expert_robustness(command: str) -> list[dict]:
 
 
 def diagnose(seeds, command: str) -> None:
-    rows = expert_robustness(command)
-    write_csv(DIAG_CSV, rows, DIAG_COLUMNS)
+    store(DIAG_CSV, expert_robustness(command), DIAG_KEY, DIAG_COLUMNS)
     for seed in seeds:
-        rows += label_regions(seed, command)
+        rows = label_regions(seed, command)
         for setting in DIAG_BUDGETS:
             rows += covariate_shift(setting, seed, command)
         print(f"diagnostics seed {seed} done", flush=True)
-        write_csv(DIAG_CSV, rows, DIAG_COLUMNS)
+        store(DIAG_CSV, rows, DIAG_KEY, DIAG_COLUMNS)
 
 
 def diagnostics_lines() -> list[str]:
@@ -782,7 +798,7 @@ def write_report() -> None:
                   + ", ".join(ratios) + ".", "",
                   "Made by: " + "; ".join(f"`{c}`" for c in sorted({r["command"] for r in peer})),
                   ""]
-    (RESULTS / "imitation.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(RESULTS / "imitation.md", "\n".join(lines) + "\n")
     plot(rows)
 
 
@@ -820,7 +836,8 @@ def plot(rows) -> None:
     for ax in axes.ravel()[len(settings):]:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(RESULTS / "imitation_compounding.png", dpi=110)
+    with atomic_path(RESULTS / "imitation_compounding.png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -912,32 +929,29 @@ def main(argv=None) -> int:
         diagnose(args.seeds, command)
     elif not args.table and not args.peer_only:
         for setting in args.settings:     # one CSV per setting (several may run at once)
-            # Rows of the methods not re-run now are kept (each row names its command).
-            rows = [r for r in read_csv(csv_path(setting))
-                    if r["method"] not in ("expert", "random", *args.methods)]
+            # Only the (method, seed) rows re-run now are replaced, when each is done (and the
+            # reference rows now); every other row is kept (each row names its command).
             start, cpu = time.perf_counter(), time.process_time()
-            for name, ret in reference_returns(setting).items():
-                rows.append(_row(setting, name, "-", 0, 0, 0, ret, start, cpu, command))
+            store(csv_path(setting), [_row(setting, name, "-", 0, 0, 0, ret, start, cpu, command)
+                                      for name, ret in reference_returns(setting).items()], KEY)
             for seed in args.seeds:
                 for m in args.methods:
                     new = (run_bc(setting, seed, command) if m == "bc" else
                            run_dagger_online(setting, seed, command) if m == "dagger-online"
                            else run_dagger(setting, seed,
                                            "none" if m == "dagger" else "intervention", command))
-                    rows += new
                     print(f"{setting} seed {seed} {m}: " + ", ".join(
                         f"{r['labels']}:{r['return_mean']:.0f}" for r in new)
                         + f" ({new[-1]['cpu_s']:.1f} CPU s)", flush=True)
-                    write_csv(csv_path(setting), rows)
+                    store(csv_path(setting), new, KEY)
     if args.peer or args.peer_only:
-        peer_rows = []
         for setting, labels in PEER_BUDGETS.items():
             for seed in args.seeds:
                 # Back to back in one command: minirl's pair, then the library's.
-                peer_rows += run_minirl_at_budget(setting, seed, labels, command)
+                peer_rows = run_minirl_at_budget(setting, seed, labels, command)
                 peer_rows += run_peer(args.peer_python, setting, seed, labels, command)
                 print(peer_rows[-4:], flush=True)
-                write_csv(PEER_CSV, peer_rows)
+                store(PEER_CSV, peer_rows, PEER_KEY)
     write_report()
     return 0
 

@@ -49,3 +49,32 @@ def test_dataset_of_dagger_is_its_pairs():
     assert len(d) == agent.data_obs.shape[0] == 520
     np.testing.assert_array_equal(d.obs, agent.data_obs)
     np.testing.assert_array_equal(d.actions, agent.data_actions)
+
+
+def test_a_rerun_replaces_only_the_method_and_seed_it_ran(tmp_path, monkeypatch, capsys):
+    from tests.benchmarks.conftest import no_temp_files
+    path = tmp_path / "imitation_compounding_pendulum.csv"
+
+    def rows(method, seed, *rets, cmd="a"):
+        return [dict(setting="pendulum", method=method, seed=seed, labels=200 * 2**i,
+                     return_mean=r, command=cmd) for i, r in enumerate(rets)]
+
+    bench.store(path, rows("expert", "-", -120.0) + rows("random", "-", -1120.0), bench.KEY)
+    for seed in (0, 1):
+        bench.store(path, rows("bc", seed, -900.0, -300.0), bench.KEY)
+        bench.store(path, rows("dagger", seed, -800.0), bench.KEY)
+    assert "replacing" not in capsys.readouterr().out
+    # `--methods bc --seeds 1`: its reference rows and bc seed 1 (two rows) are replaced; bc
+    # seed 0 and every dagger row stay (the old code dropped bc seed 0 too).
+    bench.store(path, rows("expert", "-", -121.0, cmd="b") + rows("random", "-", -1120.0,
+                                                                  cmd="b"), bench.KEY)
+    bench.store(path, rows("bc", 1, -500.0, cmd="b"), bench.KEY)
+    out = capsys.readouterr().out
+    assert "method=bc, seed=1 (2 rows)" in out and "method=expert, seed=- (1 row)" in out
+    got = [(r["method"], r["seed"], r["return_mean"], r["command"])
+           for r in bench.read_csv(path)]
+    assert got == [("expert", "-", "-121", "b"), ("random", "-", "-1120", "b"),
+                   ("bc", "0", "-900", "a"), ("bc", "0", "-300", "a"),
+                   ("dagger", "0", "-800", "a"), ("dagger", "1", "-800", "a"),
+                   ("bc", "1", "-500", "b")]
+    assert no_temp_files(tmp_path)
