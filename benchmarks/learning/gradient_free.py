@@ -23,6 +23,14 @@ Results: ``benchmarks/results/learning_gradient_free_<benchmark>.csv`` (learning
 one per seed and implementation), ``benchmarks/results/learning_gradient_free_scaling.csv`` and
 the table
 ``benchmarks/results/learning_gradient_free.md`` with the command that made them.
+
+Results are never lost or overwritten silently: files are written atomically (a temporary file
+renamed over it) after every seed; a run replaces only the (implementation, seed) rows it ran
+(the scaling CSV: the (backend, workers) rows) and says so on stdout, keeping all other rows
+(``--append`` is that default, kept so recorded commands run unchanged; ``--fresh`` discards
+the selected benchmarks' rows first, said per file). A ``--budget`` other than a selected
+benchmark's documented one is a smoke run: everything goes to a temporary directory (printed),
+not to benchmarks/results.
 """
 import os
 
@@ -30,7 +38,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
 import importlib.util  # noqa: E402
 import math  # noqa: E402
 import shlex  # noqa: E402
@@ -42,6 +49,8 @@ from pathlib import Path  # noqa: E402
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks._harness import (atomic_write_text, read_csv_rows, smoke_results,  # noqa: E402
+                                store_rows)
 from minirl.algos.gradient_free import ARS, ARSConfig  # noqa: E402
 from minirl.population import PolicySpec, make_evaluator  # noqa: E402
 
@@ -267,10 +276,10 @@ def run_scaling(command: str, env: str = "Pendulum-v1", n_dir: int = 16, iters: 
                      "episode_s": f"{c:.6g}", "driver_s": f"{d:.6g}",
                      "episode_cpu_s": f"{c_cpu:.6g}", "driver_cpu_s": f"{d_cpu:.6g}",
                      "task_overhead_s": f"{over.get(backend, 0.0):.6g}", "command": command})
-    with open(RESULTS / "learning_gradient_free_scaling.csv", "w", newline="") as f:
-        wr = csv.DictWriter(f, SCALE_COLUMNS)
-        wr.writeheader()
-        wr.writerows(rows)
+    order = ["serial", "processes", "ray"]                  # serial first: the report's base
+    store_rows(RESULTS / "learning_gradient_free_scaling.csv", rows, ("backend", "workers"),
+               SCALE_COLUMNS, sort_key=lambda r: (order.index(r["backend"]) if r["backend"]
+                                                  in order else len(order), int(r["workers"])))
     return rows
 
 
@@ -285,16 +294,8 @@ HALFCHEETAH_NOTE = (
 def write_report() -> Path:
     paths = [RESULTS / f"learning_gradient_free_{n}{suffix}.csv" for n in SPECS
              for suffix in ("", "_peer")]
-    rows = []
-    for path in paths:
-        if path.exists():
-            with open(path, newline="") as f:
-                rows += list(csv.DictReader(f))
-    spath = RESULTS / "learning_gradient_free_scaling.csv"
-    srows = []
-    if spath.exists():
-        with open(spath, newline="") as f:
-            srows = list(csv.DictReader(f))
+    rows = [r for path in paths for r in read_csv_rows(path)]
+    srows = read_csv_rows(RESULTS / "learning_gradient_free_scaling.csv")
     commands = []
     for r in rows + srows:
         if r["command"] not in commands:
@@ -396,11 +397,18 @@ def write_report() -> Path:
                       "to it), and d grows with N only through sampling and the update, ignored "
                       "here. Small populations are overhead-bound: with K < 64 most cores idle."]
     out = RESULTS / "learning_gradient_free.md"
-    out.write_text("\n".join(lines) + "\n")
+    atomic_write_text(out, "\n".join(lines) + "\n")
     return out
 
 
+def store_row(path: Path, row: dict) -> None:
+    """Store one (implementation, seed) row in ``path`` atomically: the other rows are kept,
+    an old row of the same implementation and seed is replaced with a line saying so."""
+    store_rows(path, [row], ("impl", "seed"), LEARN_COLUMNS, sort_key=lambda r: int(r["seed"]))
+
+
 def main(argv=None) -> int:
+    global RESULTS
     p = argparse.ArgumentParser(prog="python -m benchmarks.learning.gradient_free",
                                 description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="+", choices=["learning", "peer", "scaling"],
@@ -410,7 +418,11 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--budget", type=int, default=None, help="override every budget (smoke runs)")
     p.add_argument("--append", action="store_true",
-                   help="keep the CSV rows of seeds not run now (add seeds to a finished run)")
+                   help="(the default now; kept so recorded commands still run) keep the CSV "
+                        "rows of seeds not run now; a rerun seed's row replaces its old one, "
+                        "with a line saying so")
+    p.add_argument("--fresh", action="store_true",
+                   help="discard the selected benchmarks' existing rows first (said per file)")
     p.add_argument("--report-only", action="store_true",
                    help="only rebuild the markdown table from the CSVs in benchmarks/results")
     args = p.parse_args(argv)
@@ -419,31 +431,29 @@ def main(argv=None) -> int:
         return 0
     command = ("python -m benchmarks.learning.gradient_free "
                + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)))
-    RESULTS.mkdir(exist_ok=True)
     names = args.bench or [n for n in SPECS if n not in MUJOCO
                            or importlib.util.find_spec("mujoco") is not None]
     peer = "peer" in args.only and importlib.util.find_spec("sb3_contrib") is not None
-    if "learning" in args.only or peer:
+    learn = "learning" in args.only or peer
+    if learn and args.budget is not None and any(args.budget != SPECS[n].budget for n in names):
+        RESULTS = smoke_results(f"--budget {args.budget} (not the documented budget)")
+    RESULTS.mkdir(exist_ok=True)
+    if learn:
         for name in names:
-            spec, rows = SPECS[name], []
+            spec = SPECS[name]
             budget = args.budget or spec.budget
             suffix = "" if "learning" in args.only else "_peer"    # a peer-only run
             path = RESULTS / f"learning_gradient_free_{name}{suffix}.csv"
-            if args.append and path.exists():
-                with open(path, newline="") as f:
-                    rows = [r for r in csv.DictReader(f) if int(r["seed"]) not in args.seeds]
+            if args.fresh and path.exists():
+                print(f"--fresh: discarding {len(read_csv_rows(path))} rows of {path}")
+                path.unlink()
             for seed in args.seeds:
                 runs = ([run_minirl] if "learning" in args.only else []) + (
                     [run_sb3] if peer and name not in MUJOCO else [])
                 for run in runs:
                     row = {**run(name, spec, seed, budget), "command": command}
-                    rows.append(row)
                     print(", ".join(f"{k}={row[k]}" for k in LEARN_COLUMNS[:-1]), flush=True)
-                    # rewritten after every seed, so a stopped run keeps the seeds it finished
-                    with open(path, "w", newline="") as f:
-                        w = csv.DictWriter(f, LEARN_COLUMNS)
-                        w.writeheader()
-                        w.writerows(rows)
+                    store_row(path, row)      # after every seed: a stopped run keeps them
     if "scaling" in args.only:
         run_scaling(command)
     print(f"wrote {write_report()}")
