@@ -27,6 +27,13 @@ Two measurements on CartPole-v1, written to ``benchmarks/results/learning_estima
 
 Threads are pinned to one before NumPy is imported. Single machine, same command for all
 numbers; medians where several seeds.
+
+Results are never lost or overwritten silently: the CSVs and the markdown are written
+atomically (a temporary file renamed over the old one), the curves CSV after every run; a run
+replaces only the (run, seed) rows of the curves and the (trained_steps, baseline) rows of the
+variance it measured, saying so on stdout, and keeps the others. ``--steps``, ``--snapshots``,
+``--batches`` or ``--episodes`` other than the defaults (the documented run) make a smoke run:
+its files go to a temporary directory (printed), not to benchmarks/results.
 """
 import os
 
@@ -34,7 +41,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -43,6 +49,8 @@ from pathlib import Path  # noqa: E402
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks._harness import (atomic_write_text, read_csv_rows, smoke_results,  # noqa: E402
+                                store_rows)
 from minirl.algos.offpolicy_reinforce import OffPolicyREINFORCE, OffPolicyREINFORCEConfig  # noqa: E402,E501
 from minirl.algos.reinforce import REINFORCE, REINFORCEConfig  # noqa: E402
 from minirl.logger import TrainingLog  # noqa: E402
@@ -51,6 +59,7 @@ from minirl.objectives.policy_gradient import optimal_baseline_gradient  # noqa:
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 ENV = "CartPole-v1"
 GAMMA = 0.99
+BASELINES = ("none", "mean", "mean-loo", "learned", "optimal", "optimal-prev")
 
 RUNS = {
     "offpolicy (buffer, trajectory IS, mean b)":
@@ -62,7 +71,8 @@ RUNS = {
 }
 
 
-def learning_curves(seeds, steps):
+def learning_curves(seeds, steps, on_row=None):
+    """One row per (run, seed); ``on_row(row)`` is called as each one is done."""
     rows = []
     for name, make in RUNS.items():
         for seed in seeds:
@@ -78,6 +88,8 @@ def learning_curves(seeds, steps):
                          "first_step_450": first[450.0][0] if first[450.0] else "",
                          "wall_s": round(wall, 1)})
             print(rows[-1], flush=True)
+            if on_row is not None:
+                on_row(rows[-1])
     return rows
 
 
@@ -144,8 +156,7 @@ def gradient_variance(snapshots, batches, episodes, seed=0):
             agent.learn(snap - trained)
             trained = agent.total_steps
         rng = np.random.default_rng([seed, snap])
-        est = {k: [] for k in ("none", "mean", "mean-loo", "learned", "optimal",
-                               "optimal-prev")}
+        est = {k: [] for k in BASELINES}
         lengths = []
         _, prev = batch_estimates(agent, _episodes(agent, episodes, rng, env))  # for "-prev"
         for _ in range(batches):
@@ -169,11 +180,21 @@ def gradient_variance(snapshots, batches, episodes, seed=0):
     return rows
 
 
-def _write_csv(path, rows):
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+def _rank(seq, x):
+    return seq.index(x) if x in seq else len(seq)
+
+
+def store_curve_row(path, row) -> None:
+    """Store one (run, seed) row atomically: other rows kept, an old row of the same run and
+    seed replaced with a line saying so; rows ordered by run (as in RUNS), then seed."""
+    store_rows(path, [row], ("run", "seed"),
+               sort_key=lambda r: (_rank(list(RUNS), r["run"]), int(r["seed"])))
+
+
+def store_variance_rows(path, rows) -> None:
+    """Store a run's (trained_steps, baseline) rows atomically (the same rule)."""
+    store_rows(path, rows, ("trained_steps", "baseline"),
+               sort_key=lambda r: (int(r["trained_steps"]), _rank(BASELINES, r["baseline"])))
 
 
 def write_markdown(curves, variance, batches, episodes):
@@ -187,14 +208,17 @@ def write_markdown(curves, variance, batches, episodes):
              "|---|---|---|---|---|---|---|"]
     for name in RUNS:
         rs = [r for r in curves if r["run"] == name]
+        if not rs:                      # not run yet (a smoke run's other part)
+            continue
         finals = [r["final_return_mean_100"] for r in rs]
         lines.append(
             f"| {name} | {len(rs)} | {', '.join(str(x) for x in finals)} | "
             f"{np.median(finals):.1f} | {', '.join(str(r['first_step_195'] or '-') for r in rs)} | "
             f"{', '.join(str(r['first_step_450'] or '-') for r in rs)} | "
             f"{np.median([r['wall_s'] for r in rs]):.1f} |")
-    lines += ["", f"Budget: {curves[0]['steps']} env steps per run (whole iterations, so the "
-              "runs end within one iteration of each other; the exact counts are in "
+    budget = curves[0]["steps"] if curves else "-"
+    lines += ["", f"Budget: {budget} env steps per run (whole iterations, so the runs end"
+              " within one iteration of each other; the exact counts are in "
               "learning_estimators_curves.csv).", "",
               "## Gradient variance of the full-return estimator", "",
               f"{batches} independent batches of {episodes} complete episodes per snapshot, "
@@ -214,13 +238,12 @@ def write_markdown(curves, variance, batches, episodes):
                      f"{r['total_variance']:.4g} | {r['ratio_to_none']:.3f} | "
                      f"{r['cosine_mean_vs_none']:.3f} |")
     out = RESULTS / "learning_estimators.md"
-    out.write_text("\n".join(lines) + "\n")
+    atomic_write_text(out, "\n".join(lines) + "\n")
     return out
 
 
 def _read_csv(path):
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_csv_rows(path)
     for r in rows:
         for k, v in r.items():
             try:
@@ -231,6 +254,7 @@ def _read_csv(path):
 
 
 def main(argv=None):
+    global RESULTS
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--part", choices=("all", "curves", "variance"), default="all",
                    help="run one part; the other is read from its CSV")
@@ -243,19 +267,22 @@ def main(argv=None):
     command = "python -m benchmarks.learning.estimators " + shlex.join(sys.argv[1:] if argv is None
                                                                        else argv)
     command = command.strip()
+    sizes = {k: getattr(args, k) for k in ("steps", "snapshots", "batches", "episodes")}
+    if sizes != {k: p.get_default(k) for k in sizes}:   # smoke runs never touch the results
+        RESULTS = smoke_results("--steps/--snapshots/--batches/--episodes other than the "
+                                "defaults")
+    RESULTS.mkdir(exist_ok=True)
     paths = (RESULTS / "learning_estimators_curves.csv",
              RESULTS / "learning_estimators_variance.csv")
     if args.part in ("all", "curves"):
-        curves = [{**r, "command": command} for r in learning_curves(args.seeds, args.steps)]
-        _write_csv(paths[0], curves)
-    else:
-        curves = _read_csv(paths[0])
+        learning_curves(args.seeds, args.steps,
+                        on_row=lambda r: store_curve_row(paths[0], {**r, "command": command}))
+    curves = _read_csv(paths[0])
     if args.part in ("all", "variance"):
         variance = [{**r, "command": command}
                     for r in gradient_variance(args.snapshots, args.batches, args.episodes)]
-        _write_csv(paths[1], variance)
-    else:
-        variance = _read_csv(paths[1])
+        store_variance_rows(paths[1], variance)
+    variance = _read_csv(paths[1])
     print(write_markdown(curves, variance, args.batches, args.episodes))
 
 
