@@ -2,6 +2,11 @@
 
 See ``benchmarks/learning/__init__.py`` for the benchmark table. Threads are pinned to one
 before NumPy (and torch, for the SB3 reference) are imported.
+
+Results are never lost or overwritten silently: each benchmark's CSV is written atomically
+after every seed, a run replaces only the seeds it ran (saying so on stdout) and keeps the
+others; ``--steps`` (a smoke run) writes to a temporary directory (printed), not to
+benchmarks/results.
 """
 import os
 
@@ -9,7 +14,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
 import math  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
@@ -19,6 +23,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from benchmarks._harness import (atomic_write_text, read_csv_rows, smoke_results,  # noqa: E402
+                                store_rows)
 from minirl.algos import ALGOS, PRESETS  # noqa: E402
 from minirl.logger import TrainingLog  # noqa: E402
 
@@ -112,11 +118,9 @@ def write_table(command: str) -> Path:
              "wall s | CPU s | steps/s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, spec in SPECS.items():
-        path = RESULTS / f"learning_{name}.csv"
-        if not path.exists():
+        rows = read_csv_rows(RESULTS / f"learning_{name}.csv")
+        if not rows:
             continue
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
         ok = sum(r["reached"] == "True" for r in rows)
         cmd = rows[0].get("command") or f"python -m benchmarks.learning --only {name}"
         commands += [] if cmd in commands else [cmd]
@@ -136,7 +140,7 @@ def write_table(command: str) -> Path:
     if ratio:
         lines += ["", ratio]
     out = RESULTS / "learning.md"
-    out.write_text("\n".join(lines) + "\n")
+    atomic_write_text(out, "\n".join(lines) + "\n")
     return out
 
 
@@ -147,8 +151,7 @@ def _sb3_ratio() -> str:
         return ""
     med = []
     for p in paths:
-        with open(p, newline="") as f:
-            rows = list(csv.DictReader(f))
+        rows = read_csv_rows(p)
         firsts = [float(r["first_wall_s"]) for r in rows if r["first_wall_s"]]
         med.append((np.median([float(r["wall_s"]) for r in rows]),
                     np.median(firsts) if firsts else math.nan,
@@ -163,6 +166,7 @@ def _sb3_ratio() -> str:
 
 
 def main(argv=None) -> int:
+    global RESULTS
     p = argparse.ArgumentParser(prog="python -m benchmarks.learning", description=__doc__)
     p.add_argument("--only", nargs="+", choices=list(SPECS), metavar="NAME",
                    help=f"run only these ({', '.join(SPECS)})")
@@ -172,6 +176,8 @@ def main(argv=None) -> int:
                    help="only rebuild learning.md from the CSVs already in benchmarks/results")
     args = p.parse_args(argv)
     command = "python -m benchmarks.learning " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    if args.steps is not None and not args.table_only:   # smoke runs never touch the results
+        RESULTS = smoke_results(f"--steps {args.steps}")
     RESULTS.mkdir(exist_ok=True)
     if args.table_only:
         print(f"wrote {write_table(command)}")
@@ -186,10 +192,8 @@ def main(argv=None) -> int:
                    "command": command, **run(spec, seed, steps)}
             rows.append(row)
             print(", ".join(f"{k}={row[k]}" for k in COLUMNS[:-1]), flush=True)
-        with open(RESULTS / f"learning_{name}.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, COLUMNS)
-            w.writeheader()
-            w.writerows(rows)
+            store_rows(RESULTS / f"learning_{name}.csv", [row], ("seed",), COLUMNS,
+                       sort_key=lambda r: int(r["seed"]))    # after every seed
         ok = sum(r["reached"] for r in rows)
         print(f"# {name}: {ok}/{len(rows)} seeds reached {spec.threshold:g} within {steps} steps "
               f"(needed {spec.needed})", flush=True)
