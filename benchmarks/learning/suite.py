@@ -21,9 +21,10 @@ environments (``ENVS``), for the algorithms registered in ``minirl.algos``. Each
 
 ``--peer`` also trains Stable-Baselines3 (PPO/A2C) with RL-Zoo's settings for the row (the
 preset translated back, plus what minirl lacks: gSDE, ``ortho_init=False``, RMSprop for A2C,
-VecNormalize for ``normalize``), evaluated the same way. The second comparison column is
-RL-Zoo's published result (``minirl.presets.RL_ZOO_RESULTS``: one trained agent, often on an
-older environment version, named in the table).
+VecNormalize for ``normalize``), evaluated the same way, seed by seed right after minirl's
+run of that seed (so both CPU times are measured under the same load). The second
+comparison column is RL-Zoo's published result (``minirl.presets.RL_ZOO_RESULTS``: one
+trained agent, often on an older environment version, named in the table).
 
 Results: one CSV row per (implementation, algo, env, seed) in ``--csv`` (default
 ``benchmarks/results/learning_suite.csv``; appended, de-duplicated by key), and
@@ -743,10 +744,12 @@ def main(argv=None) -> int:
                                                      else [])
     for preset in suite_rows(args.algos, args.envs):
         budget = args.steps or preset.steps
-        for impl in impls:
-            if impl == "sb3" and preset.algo not in ("ppo", "a2c"):
-                continue
-            for seed in args.seeds:
+        # Seed by seed, both implementations back to back (with --peer): their CPU times
+        # are measured under the same load, whatever else runs on the machine meanwhile.
+        for seed in args.seeds:
+            for impl in impls:
+                if impl == "sb3" and preset.algo not in ("ppo", "a2c"):
+                    continue
                 run = run_minirl if impl == "minirl" else run_sb3
                 row = {"impl": impl, "algo": preset.algo, "env": preset.env, "seed": seed,
                        "budget": budget, "command": command,

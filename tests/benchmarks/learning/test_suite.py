@@ -58,3 +58,19 @@ def test_every_peer_override_is_a_dict_of_sb3_settings_and_every_reason_a_string
 
     assert all(isinstance(v, dict) for v in ZOO_PEER.values())
     assert all(isinstance(v, str) for v in REASONS.values())
+
+
+def test_cpu_compare_interleaves_two_revisions_and_reports_the_median_ratio(monkeypatch):
+    # Each timed run is a fresh process importing minirl from a tree; here the runner is
+    # replaced by a table of times per tree (warm-up runs have steps == 1, not counted).
+    calls = []
+
+    def fake(root, algo, env, steps, seed=0):
+        calls.append((root.name, steps))
+        return 4.0 if root == suite.RESULTS.parents[1] else 5.0
+    monkeypatch.setattr(suite, "_train_cpu", fake)
+    text = suite.cpu_compare("a2c", "CartPole-v1", 1000, 3, "HEAD")
+    assert [s for _, s in calls] == [1, 1] + [1000] * 6
+    assert calls[2][0] != calls[3][0] and calls[2][0] == calls[4][0]    # interleaved
+    assert "| this tree | 4.00 (4.00, 4.00, 4.00) |" in text
+    assert "this tree / baseline" in text and "0.800 (20.0% less CPU)" in text
