@@ -108,6 +108,22 @@ _EXPONENT = {np.dtype(np.float32): (np.int32, np.int32(0x7F800000)),
              np.dtype(np.float64): (np.int64, np.int64(0x7FF0000000000000))}
 
 
+def _check_coefficients(coef, dt, lr, eps, weight_decay, step) -> None:
+    """The coefficients rounded to the arrays' dtype must stay usable: a step size beyond the
+    dtype's range would turn every parameter into +-inf, and an eps that rounds to 0 makes a
+    zero gradient's update 0/0 = NaN. Either is a ValueError naming the hyperparameter."""
+    eps_c, step_size, l2, shrink = coef[5], coef[6], coef[7], coef[8]
+    name = np.dtype(dt).name
+    if not np.isfinite(step_size):
+        raise ValueError(f"lr={lr!r}: the step size lr / (1 - beta1^t) at t={step} overflows "
+                         f"{name}; use a smaller lr (or float64 parameters)")
+    if not (np.isfinite(l2) and np.isfinite(shrink)):
+        raise ValueError(f"weight_decay={weight_decay!r} (with lr={lr!r}) overflows {name}")
+    if not eps_c > 0:
+        raise ValueError(f"eps={eps!r} rounds to 0 in {name} (a zero gradient's update would "
+                         f"be 0/0 = NaN); use eps >= {np.finfo(dt).smallest_subnormal!r}")
+
+
 def adam_update(params, grad, m, v, lr: float, beta1: float, beta2: float, eps: float,
                 step: int, weight_decay: float = 0.0, decoupled: bool = True):
     """One Adam update (update number ``step``, 1-based): ``(new_params, new_m, new_v)``.
@@ -126,7 +142,9 @@ def adam_update(params, grad, m, v, lr: float, beta1: float, beta2: float, eps: 
     Raises:
         TypeError: non-array or non-float arrays, non-real hyperparameters.
         ValueError: shape/dtype mismatch naming the array, non-contiguous arrays,
-            hyperparameters out of range naming them.
+            hyperparameters out of range naming them, and hyperparameters that do not survive
+            rounding to the arrays' dtype (a step size lr / (1 - beta1^t) or weight decay
+            beyond its range: every parameter would become +-inf; an eps that rounds to 0).
         FloatingPointError: a new second moment v' is NaN or inf (a NaN/inf in ``grad``, or
             ``g^2`` beyond the dtype's range).
     """
@@ -160,7 +178,10 @@ def adam_update(params, grad, m, v, lr: float, beta1: float, beta2: float, eps: 
         raise ValueError(f"eps must be > 0, got {eps}")
     if isinstance(step, (bool, np.bool_)) or not isinstance(step, numbers.Integral) or step < 1:
         raise ValueError(f"step must be an integer >= 1, got {step!r}")
-    coef = _coefficients(dt, lr, beta1, beta2, eps, int(step), weight_decay, bool(decoupled))
+    with np.errstate(over="ignore", under="ignore"):
+        coef = _coefficients(dt, lr, beta1, beta2, eps, int(step), weight_decay,
+                             bool(decoupled))
+    _check_coefficients(coef, dt, lr, eps, weight_decay, int(step))
     out = (np.empty_like(params), np.empty_like(params), np.empty_like(params))
     flat = [a.reshape(-1) for a in (params, grad, m, v, *out)]
     _adam_kernel(*flat[:4], *coef, *flat[4:])

@@ -178,10 +178,24 @@ class SGD:
         if not np.isfinite(grad).all():
             raise _non_finite(grad, "SGD.step")
         lr = _lr_at(self.lr, state.step)
+        _fits_dtype(params.dtype, "SGD.step", lr=lr, weight_decay=self.weight_decay,
+                    momentum=self.momentum)
         g = grad + self.weight_decay * params if self.weight_decay else grad
         b = self.momentum * state.velocity + g
         d = g + self.momentum * b if self.nesterov else b
         return params - lr * d, SGDState(step=state.step + 1, velocity=b)
+
+
+def _fits_dtype(dtype, where: str, **hyper: float) -> None:
+    """Each hyperparameter must stay finite when NumPy rounds it to the parameters' dtype
+    (a Python float next to a float32 array is cast to float32): lr=1e300 would otherwise
+    turn every float32 parameter into +-inf, or NaN where the gradient is 0."""
+    info = np.finfo(dtype)
+    for name, value in hyper.items():
+        if abs(value) > float(info.max):
+            raise ValueError(f"{where}: {name}={value!r} overflows {np.dtype(dtype).name} "
+                             f"(max {float(info.max):.4g}); use a smaller {name} or float64 "
+                             "parameters")
 
 
 # ----- Adam --------------------------------------------------------------------------------

@@ -112,3 +112,25 @@ def test_bad_input_raises_naming_the_argument(kwargs, error, match):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         adam_update(**args)
+
+
+def test_hyperparameters_that_do_not_survive_the_dtype_are_named_errors():
+    """lr=1e300 next to float32 arrays rounds the step size to inf: every parameter would
+    become +-inf silently; an eps below float32's smallest subnormal rounds to 0 and a zero
+    gradient's update would be 0/0 = NaN. Both are ValueErrors naming the hyperparameter;
+    the same values with float64 arrays are finite and accepted."""
+    import pytest as _pytest
+    p32 = np.ones(4, np.float32)
+    z = np.zeros(4, np.float32)
+    with _pytest.raises(ValueError, match="lr=1e"):
+        adam_update(p32, np.ones(4, np.float32), z, z, 1e300, 0.9, 0.999, 1e-8, 1)
+    with _pytest.raises(ValueError, match="eps=1e-50"):
+        adam_update(p32, z, z, z, 1e-3, 0.9, 0.999, 1e-50, 1)
+    with _pytest.raises(ValueError, match="weight_decay"):
+        adam_update(p32, z, z, z, 1e-3, 0.9, 0.999, 1e-8, 1, weight_decay=1e300)
+    p64, z64 = np.ones(4), np.zeros(4)
+    new, _, _ = adam_update(p64, np.ones(4), z64, z64, 1e300, 0.9, 0.999, 1e-8, 1)
+    ref, _, _ = adam_update_reference(p64, np.ones(4), z64, z64, 1e300, 0.9, 0.999, 1e-8, 1)
+    assert np.isfinite(new).all() and np.array_equal(new, ref) and new[0] < -9e299
+    new, _, _ = adam_update(p64, z64, z64, z64, 1e-3, 0.9, 0.999, 1e-50, 1)
+    assert np.array_equal(new, p64)     # a zero gradient moves nothing (no 0/0)

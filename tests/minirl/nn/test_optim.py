@@ -263,3 +263,29 @@ def test_a_schedule_that_goes_negative_is_caught_at_the_step():
     with pytest.raises(ValueError, match=r"lr\(0\) = -1.0"):
         adam.step(p, np.ones(1), adam.init(p))
     assert Adam(lr=0.0).lr == 0.0 and clip_grad_norm(np.ones(1), float("inf"))[1] == 1.0
+
+
+def test_sgd_lr_beyond_float32_is_a_named_error_not_inf_params():
+    """lr=1e300 with float32 parameters: NumPy rounds lr to inf, so SGD would return +-inf
+    (and NaN where the gradient is 0). A ValueError names lr; float64 is exact."""
+    import pytest as _pytest
+    from minirl.nn.optim import SGD
+    opt = SGD(lr=1e300)
+    p = np.ones(3, np.float32)
+    with _pytest.raises(ValueError, match="lr=1e"):
+        opt.step(p, np.zeros(3, np.float32), opt.init(p))
+    p64 = np.ones(3)
+    new, _ = opt.step(p64, np.ones(3), opt.init(p64))
+    assert np.array_equal(new, 1.0 - 1e300 * np.ones(3))
+
+
+def test_agent_with_an_lr_beyond_its_dtype_fails_with_the_field_named():
+    """Through the public path: DQN (float32 networks) with lr=1e300 raises a ValueError naming
+    lr at its first update instead of training on +-inf parameters."""
+    import pytest as _pytest
+    from minirl.algos.dqn import DQN, DQNConfig
+    agent = DQN("CartPole-v1", DQNConfig(lr=1e300, learning_starts=64, batch_size=32,
+                                         train_freq=64, gradient_steps=1, buffer_size=500),
+                seed=0)
+    with _pytest.raises(ValueError, match="lr=1e"):
+        agent.learn(128)
