@@ -179,5 +179,7 @@ def gae(rewards, values, next_values, terminated, truncated, gamma: float,
         as_float(rewards, "rewards")
         as_float(values, "values")
         as_float(next_values, "next_values")
-        raise FloatingPointError(f"advantages overflowed {dtype}; use float64 inputs")
+        advice = ("rescale the rewards and values" if dtype == np.float64
+                  else "use float64 inputs or rescale the rewards and values")
+        raise FloatingPointError(f"advantages overflowed {dtype}; {advice}")
     return adv.reshape(rewards.shape), ret.reshape(rewards.shape)

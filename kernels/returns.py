@@ -178,5 +178,7 @@ def discounted_returns(rewards, terminated, truncated, gamma: float,
         as_float(rewards, "rewards")
         if bootstrap_values is not None:
             as_float(bootstrap_values, "bootstrap_values")
-        raise FloatingPointError(f"discounted returns overflowed {dtype}; use float64 inputs")
+        advice = ("rescale the rewards" if dtype == np.float64
+                  else "use float64 inputs or rescale the rewards")
+        raise FloatingPointError(f"discounted returns overflowed {dtype}; {advice}")
     return out.reshape(rewards.shape)

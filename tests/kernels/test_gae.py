@@ -133,8 +133,11 @@ def test_empty(shape):
 
 def test_overflow_of_finite_inputs_is_reported():
     big, no = np.full(3, 1e308), np.zeros(3, dtype=bool)
-    with pytest.raises(FloatingPointError):
+    with pytest.raises(FloatingPointError, match="float64; rescale the rewards and values$"):
         gae(big, -big, big, no, no, 1.0, 1.0)
+    b32 = np.full(3, np.finfo(np.float32).max)
+    with pytest.raises(FloatingPointError, match="float32; use float64 inputs or rescale"):
+        gae(b32, -b32, b32, no, no, 1.0, 1.0)
 
 
 def test_errors_name_the_argument():

@@ -107,8 +107,10 @@ def test_empty(shape):
 def test_overflow_of_finite_inputs_is_reported():
     r = np.full(3, 1e308)
     no = np.zeros(3, dtype=bool)
-    with pytest.raises(FloatingPointError):
+    with pytest.raises(FloatingPointError, match="overflowed float64; rescale the rewards$"):
         discounted_returns(r, no, no, 1.0)
+    with pytest.raises(FloatingPointError, match="float32; use float64 inputs or rescale"):
+        discounted_returns(np.full(3, 3e38, np.float32), no, no, 1.0)
 
 
 def test_errors_name_the_argument():
