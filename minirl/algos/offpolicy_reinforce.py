@@ -29,6 +29,10 @@ is stored with its observed return (no bootstrap: there is no critic). Episodes 
 an update are still exact: Q is the product of the probabilities of the policies that
 actually acted, step by step.
 
+The replay buffer (every stored episode with its behaviour log-probs) is part of ``save``:
+the off-policy correction needs log Q of the episodes it replays, so a loaded agent (and
+``minirl train --resume``) continues with the saved agent's buffer, bit for bit.
+
 Lecture: "Policy Gradients and Gradient-Free Optimization", slides "Off-Policy Algorithms"
 (the loop above) and "Baselines"; Stanford CS224R "Policy Gradients", "Off-policy version of
 policy gradient? Importance sampling". Paper: Williams (1992); Precup, Sutton & Singh (2000);
@@ -189,6 +193,66 @@ class OffPolicyREINFORCE(Agent):
         self.opt_states["pi"] = Adam(lr=cfg.lr).init(self.params[self.net.pi_slice])
         self.buffer = EpisodeReplay(cfg.buffer_episodes)
         self._obs = None
+        self._note_buffer()
+
+    def _note_buffer(self) -> None:
+        """Record the buffer's size in ``extra_state`` (``load`` sizes the fresh buffer from
+        it before checking the saved arrays)."""
+        self.extra_state.update(buffer_count=len(self.buffer),
+                                buffer_steps=sum(len(ep[2]) for ep in self.buffer.episodes))
+
+    def _episode_rows(self) -> tuple[tuple, np.dtype, tuple, np.dtype]:
+        """(obs row shape, obs dtype, action shape, action dtype) of stored episodes: what
+        ``collect_episodes`` stores (actions as the policy samples them)."""
+        dist, _, _ = self.net.forward(self.params, np.zeros((1, self.obs_dim), self.net.dtype))
+        a = np.asarray(dist.sample(np.random.default_rng(0)))   # (a throwaway generator)
+        return (self.obs_dim,), self.net.dtype, a.shape[1:], a.dtype
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The base arrays plus the buffer's episodes laid end to end (``buffer.obs [L, d]``,
+        ``buffer.actions [L, ...]``, ``buffer.rewards``, ``buffer.logp_behaviour [L]``) and
+        their lengths ``buffer.lengths [E]``."""
+        obs_shape, obs_dtype, act_shape, act_dtype = self._episode_rows()
+        eps = self.buffer.episodes
+        templates = ((obs_shape, obs_dtype), (act_shape, act_dtype), ((), np.float64),
+                     ((), np.float64))
+        arrays = super().state_arrays()
+        for j, (key, (shape, dtype)) in enumerate(zip(
+                ("obs", "actions", "rewards", "logp_behaviour"), templates)):
+            arrays[f"buffer.{key}"] = (np.concatenate([ep[j] for ep in eps]) if eps
+                                       else np.zeros((0, *shape), dtype))
+        arrays["buffer.lengths"] = np.array([len(ep[2]) for ep in eps], np.int64)
+        return arrays
+
+    def set_state_arrays(self, arrays, opt_steps) -> None:
+        super().set_state_arrays(arrays, opt_steps)
+        lengths = arrays["buffer.lengths"]
+        if np.any(lengths < 1) or int(lengths.sum()) != len(arrays["buffer.rewards"]):
+            raise ValueError("saved array 'buffer.lengths' must hold positive episode lengths "
+                             f"summing to {len(arrays['buffer.rewards'])}, got {lengths}")
+        self.buffer = EpisodeReplay(self.config.buffer_episodes)
+        starts = np.concatenate([[0], np.cumsum(lengths)])
+        for i in range(len(lengths)):
+            self.buffer.add(*(arrays[f"buffer.{k}"][starts[i]:starts[i + 1]].copy()
+                              for k in ("obs", "actions", "rewards", "logp_behaviour")))
+        self._note_buffer()
+
+    def _prepare_load(self, meta: dict) -> None:
+        """Fill the fresh buffer with placeholder episodes of the saved count and total
+        length, so ``load`` can check the saved buffer arrays' shapes (then replaces them)."""
+        extra = meta.get("extra_state", {})
+        count, steps = extra.get("buffer_count", 0), extra.get("buffer_steps", 0)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (count, steps)) \
+                or not 0 <= count <= self.config.buffer_episodes \
+                or not (count <= steps if count else steps == 0):
+            raise ValueError(f"extra_state buffer_count={count!r}, buffer_steps={steps!r} do "
+                             f"not describe a buffer of at most {self.config.buffer_episodes} "
+                             "episodes")
+        obs_shape, obs_dtype, act_shape, act_dtype = self._episode_rows()
+        for i in range(count):
+            L = steps - (count - 1) if i == 0 else 1
+            self.buffer.add(np.zeros((L, *obs_shape), obs_dtype),
+                            np.zeros((L, *act_shape), act_dtype), np.zeros(L), np.zeros(L))
 
     def _policy(self, obs, deterministic):
         dist, _, _ = self.net.forward(self.params, obs.astype(self.net.dtype))
@@ -221,6 +285,7 @@ class OffPolicyREINFORCE(Agent):
                     self.buffer.add(o, a, r, lp)
                     self._running[i] = []
                     finished += 1
+        self._note_buffer()
         return steps
 
     def gradient_step(self, batch: EpisodeBatch, baseline: float) -> float:

@@ -124,3 +124,56 @@ def test_budget_bounds_collection_on_an_env_without_a_time_limit(tmp_path):
                  "--quiet", "--out", str(out)]) == 0
     steps = read_csv(out / "progress.csv")["steps"]
     assert steps[-1] <= 1000 + 8  # at most one vector step past the budget
+
+
+@pytest.mark.parametrize("env", ["minirl/Corridor-v0", "Pendulum-v1"])
+def test_load_then_learn_continues_bit_for_bit_with_the_saved_replay_buffer(tmp_path, env):
+    """The episode buffer (with its behaviour log-probs) is saved: before, a loaded agent
+    restarted with an empty buffer (12 vs 32 episodes after continuing) and its parameters
+    differed from the saved agent's own continuation."""
+    cfg = OffPolicyREINFORCEConfig(num_envs=2, episodes_per_iter=2, batch_episodes=2,
+                                   buffer_episodes=6, hidden_sizes=(8,))
+    steps = 60 if env.startswith("minirl") else 450
+    a = OffPolicyREINFORCE(env, cfg, seed=3).learn(steps)
+    assert len(a.buffer) > 0
+    a.save(tmp_path / "m.npz")
+    b = OffPolicyREINFORCE.load(tmp_path / "m.npz")
+    assert len(b.buffer) == len(a.buffer)
+    for ea, eb in zip(a.buffer.episodes, b.buffer.episodes):
+        for xa, xb in zip(ea, eb):
+            assert xa.dtype == xb.dtype
+            np.testing.assert_array_equal(xa, xb)
+    a.learn(steps)
+    b.learn(steps)
+    assert len(a.buffer) == len(b.buffer)
+    assert np.array_equal(a.params, b.params)
+    assert np.array_equal(a.opt_states["pi"].m, b.opt_states["pi"].m)
+
+
+def test_an_empty_buffer_saves_and_loads(tmp_path):
+    agent = OffPolicyREINFORCE("minirl/Corridor-v0", OffPolicyREINFORCEConfig(hidden_sizes=(8,)))
+    agent.save(tmp_path / "m.npz")
+    again = OffPolicyREINFORCE.load(tmp_path / "m.npz")
+    assert len(again.buffer) == 0
+    np.testing.assert_array_equal(again.params, agent.params)
+
+
+def test_cli_resume_continues_with_the_saved_buffer(tmp_path):
+    """``minirl train --resume`` used to restart with an empty buffer; it now equals the
+    saved model's own ``learn`` of the remaining steps."""
+    import shutil
+
+    from minirl.cli import main
+
+    out = tmp_path / "run"
+    args = ["train", "reinforce-offpolicy", "--env", "minirl/Corridor-v0", "--quiet",
+            "--set", "hidden_sizes=(8,)", "--set", "buffer_episodes=8", "--set",
+            "batch_episodes=4"]
+    assert main(args + ["--steps", "80", "--out", str(out)]) == 0
+    shutil.copy(out / "model.npz", tmp_path / "saved.npz")
+    assert main(["train", "--resume", str(out), "--steps", "160", "--quiet"]) == 0
+    resumed = OffPolicyREINFORCE.load(out / "model.npz")
+    saved = OffPolicyREINFORCE.load(tmp_path / "saved.npz")
+    assert len(saved.buffer) > 0 and resumed.total_steps > saved.total_steps
+    saved.learn(resumed.total_steps - saved.total_steps)
+    assert np.array_equal(saved.params, resumed.params)
