@@ -27,7 +27,9 @@ benchmark compares), ``beta``, ``expert_control`` (fraction of steps the expert 
 take over); those queries are counted apart in ``extra_state["expert_queries"]``, not as labels.
 
 The aggregated data (raw observations and actions) is part of ``save``; ``load`` sizes the
-fresh agent's dataset from the file before validating it.
+fresh agent's dataset from the file before validating it. Every ``learn`` call starts fresh
+episodes (the envs are reset with a seed drawn from the agent's generator, the intervention
+hold cleared), so ``load(path).learn(n)`` equals the saved agent's own ``learn(n)``.
 
 Lecture: Stanford CS224R "Imitation Learning": "Compounding errors" (covariate shift
 p_expert(s) != p_pi(s)), "Addressing Compounding Errors with Interventions" (DAgger steps 1-4;
@@ -240,6 +242,14 @@ class DAgger(BC):
         self.params = self.policy.init(self.rng)
         self.opt_states["policy"] = self.adam.init(self.params)
 
+    def _start_learning(self) -> None:
+        """Fresh episodes at the start of every ``learn`` call, as a loaded agent has: the
+        first rollout resets the envs (seed from ``self.rng``), no unfinished episode or
+        intervention hold carries over."""
+        self._obs = None
+        self._remaining[:] = 0
+        self._episodes = EpisodeStats(self.config.num_envs)
+
     def _rollout(self, beta: float, n_steps: int):
         """Steps 1-2: ``(label_obs, label_actions, n_expert_steps)`` of one rollout segment of
         ``n_steps`` env steps (rounded up to a multiple of num_envs)."""
@@ -284,6 +294,7 @@ class DAgger(BC):
             # 0. D from the expert's demonstrations; behaviour cloning on it.
             self._initial_data()
             self._update(cfg.updates_per_iter)
+        self._start_learning()
         done = 0
         while done < total_steps:
             beta = dagger_beta(st["dagger_iteration"], cfg.beta0, cfg.beta_decay)

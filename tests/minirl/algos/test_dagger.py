@@ -149,3 +149,30 @@ def test_config_errors():
         DAggerConfig(warm_start="no")
     with pytest.raises(ValueError, match="expert 'nope'"):
         DAgger("CartPole-v1", _cfg(expert="nope"))
+
+
+@pytest.mark.parametrize("gate", ["none", "intervention"])
+def test_load_then_learn_continues_bit_for_bit(tmp_path, gate):
+    """Every learn() starts fresh episodes (README): the env episode used to carry over from
+    the previous learn() call in memory while a loaded agent reset, so their parameters
+    differed after continuing."""
+    cfg = _cfg(policy="l2", gate=gate, gate_threshold=0.3, gate_hold=5, steps_per_iter=150,
+               beta0=0.5)
+    a = DAgger("Pendulum-v1", cfg, seed=4).learn(150)    # ends mid-episode (200-step episodes)
+    a.save(tmp_path / "d.npz")
+    b = DAgger.load(tmp_path / "d.npz")
+    a.learn(150)
+    b.learn(150)
+    assert np.array_equal(a.params, b.params)
+    np.testing.assert_array_equal(a.data_obs, b.data_obs)
+    assert a.extra_state == b.extra_state
+
+
+def test_every_learn_call_starts_fresh_episodes():
+    agent = DAgger("Pendulum-v1", _cfg(policy="l2", steps_per_iter=50), seed=0)
+    lengths = []
+    agent.learn(50)
+    agent.learn(200, callback=lambda a, m: lengths.extend(m["episode_lengths"]))
+    # a 200-step Pendulum episode begun in the second call ends exactly at its end (before:
+    # the first call's episode went on and ended 50 steps into the second one)
+    assert lengths == [200]
