@@ -4,13 +4,14 @@ or Boltzmann exploration, and an ensemble of K Q-heads with min/mean reduction.
 
     Input: replay buffer D, Q-network Q_theta (K heads), target network theta' <- theta,
            discount gamma, batch size B, target update interval C, exploration schedule
-    for iteration = 1, 2, ... (train_freq env steps each):
+    for iteration = 1, 2, ... (train_freq vector steps each, i.e. train_freq * N env steps):
       1. for each env step t: a_t = random w.p. eps_t, else argmax_a Q_theta(s_t, a) (or
          a_t ~ softmax(Q_theta(s_t, .) / T_t)); uniform random before ``learning_starts``;
          execute a_t, store (s_t, a_t, r_t, s_{t+1}, terminated, truncated) in D with the TRUE
          s_{t+1} (the final observation at an autoreset);
-         every C env steps: theta' <- tau theta + (1 - tau) theta'  (tau = 1: hard copy)
-      2. once t > learning_starts, ``gradient_steps`` times:
+         every max(C // N, 1) vector steps: theta' <- tau theta + (1 - tau) theta'
+         (tau = 1: hard copy)
+      2. once t > learning_starts (t: env steps so far), ``gradient_steps`` times:
          a. sample a batch from D (uniform or prioritized; 1-step or n-step windows)
          b. targets y_i = G_i + d_i Q_theta'(s'_i, argmax_a' Q_(theta' or theta)(s'_i, a'))
             (G = r, d = gamma (1 - terminated) for 1 step; n-step: the buffer's G and gamma^m)
@@ -24,8 +25,11 @@ Implementation Details" (semi-gradient and target network, hard/soft updates; Hu
 gradient clipping; replay buffers), "Critic Ensembling", "What are good choices for data
 collection?" (epsilon-greedy, Boltzmann). Papers: Mnih et al. (2015), Nature 518; van Hasselt
 et al. (2016), arXiv:1509.06461; Schaul et al. (2016), arXiv:1511.05952.
-Defaults: RL-Zoo's CartPole-v1 DQN (Stable-Baselines3 semantics: train_freq and C count env
-steps, the target update uses tau, gradient norm clipped at 10, Huber loss with delta 1), and
+Defaults: RL-Zoo's CartPole-v1 DQN (Stable-Baselines3 semantics: train_freq counts vector
+steps, one per ``envs.step`` call, like minirl's SAC, with ``gradient_steps`` per iteration;
+C counts env steps, applied every max(C // N, 1) vector steps; learning_starts counts env steps
+(training once more than that many were taken); the target update uses tau, gradient norm
+clipped at 10, Huber loss with delta 1), and
 SB3's starting point, PyTorch's default U(+-1/sqrt(fan_in)) weights and biases: with orthogonal
 weights and zero biases the same settings learned CartPole markedly worse (mean of the last 100
 training episodes 53-133 against 167-282 over the same seeds; benchmarks/results/learning_dqn.md).
@@ -58,9 +62,11 @@ class DQNConfig:
     batch_size: int = 64               # B transitions per gradient step
     buffer_size: int = 100_000         # replay capacity (transitions, all envs)
     learning_starts: int = 1000        # env steps of uniform random actions before training
-    train_freq: int = 256              # env steps collected per iteration
+    train_freq: int = 256              # vector steps (train_freq * num_envs env steps) per
+    #                                    iteration, SB3's unit (num_envs=1: env steps)
     gradient_steps: int = 128          # gradient steps per iteration (after learning_starts)
-    target_update_interval: int = 10   # C: env steps between target updates
+    target_update_interval: int = 10   # C: env steps between target updates (every
+    #                                    max(C // num_envs, 1) vector steps, as SB3)
     tau: float = 1.0                   # target update theta' <- tau theta + (1-tau) theta'
     loss: str = "huber"                # "huber" or "mse" (the lecture's squared error)
     huber_delta: float = 1.0           # delta of the Huber loss
@@ -355,13 +361,14 @@ class DQN(Agent):
                         (sums / max(cfg.gradient_steps, 1)).tolist()))
 
     def learn(self, total_steps: int, callback=None) -> "DQN":
-        """Train for ``total_steps`` env steps (rounded up to whole iterations of train_freq).
+        """Train for ``total_steps`` env steps (rounded up to whole iterations of
+        ``train_freq`` vector steps, ``train_freq * num_envs`` env steps each).
 
         ``callback(agent, metrics)`` runs after every iteration; returning False stops.
         """
         cfg = self.config
         total_steps = self._check_total_steps(total_steps)
-        n_vec = max(math.ceil(cfg.train_freq / cfg.num_envs), 1)   # vector steps / iteration
+        n_vec = cfg.train_freq                    # vector steps per iteration (SB3's unit)
         n_iters = math.ceil(total_steps / (n_vec * cfg.num_envs))
         self._obs, _ = self.envs.reset(seed=int(self.rng.integers(2**31 - 1)))
         self.episodes.reset()

@@ -185,3 +185,65 @@ def test_a_buffer_smaller_than_one_batch_is_refused_before_training(tmp_path, ca
                  "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "is more than buffer_size=16" in err and "batch_size=" in err and not out.exists()
+
+
+_SCHEDULE_CFG = dict(num_envs=4, train_freq=8, gradient_steps=3, learning_starts=50,
+                     target_update_interval=10, batch_size=8, buffer_size=400,
+                     hidden_sizes=(8,))
+
+
+def _dqn_schedule(total):
+    """(env steps, gradient steps) after every iteration and the vector steps at which the
+    target was updated, for a minirl DQN with ``_SCHEDULE_CFG``."""
+    agent = DQN("CartPole-v1", DQNConfig(**_SCHEDULE_CFG), seed=0)
+    rows, targets = [], []
+    update = agent._update_target
+    agent._update_target = lambda: (targets.append(agent.extra_state["vector_steps"]),
+                                    update())
+    agent.learn(total, callback=lambda a, m: rows.append((a.total_steps, m["gradient_steps"])))
+    return rows, targets
+
+
+def test_train_freq_counts_vector_steps_as_stable_baselines3():
+    """SB3's schedule for num_envs=4, train_freq=8 (vector steps), gradient_steps=3,
+    learning_starts=50, target_update_interval=10: a train call after every 8 env.step calls
+    (32 env steps) once num_timesteps > 50, i.e. at 64, 96, 128, 160; the target every
+    max(10 // 4, 1) = 2 vector steps. minirl counted train_freq in env steps (a train call
+    every 8 env steps: 4x the gradient steps)."""
+    rows, targets = _dqn_schedule(160)
+    assert rows == [(32, 0), (64, 3), (96, 3), (128, 3), (160, 3)]
+    assert targets == list(range(2, 41, 2))
+
+
+def test_train_freq_schedule_matches_stable_baselines3_itself():
+    sb3 = pytest.importorskip("stable_baselines3")
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.dqn import dqn as sb3_dqn
+
+    c = _SCHEDULE_CFG
+    model = sb3.DQN("MlpPolicy", make_vec_env("CartPole-v1", n_envs=c["num_envs"], seed=0),
+                    train_freq=c["train_freq"], gradient_steps=c["gradient_steps"],
+                    learning_starts=c["learning_starts"],
+                    target_update_interval=c["target_update_interval"],
+                    batch_size=c["batch_size"], buffer_size=c["buffer_size"],
+                    policy_kwargs=dict(net_arch=list(c["hidden_sizes"])), seed=0)
+    trains, targets = [], []
+    train = model.train
+    model.train = lambda gradient_steps, batch_size: (
+        trains.append((model.num_timesteps, gradient_steps)), train(gradient_steps, batch_size))
+    polyak = sb3_dqn.polyak_update
+
+    def counting(params, target_params, tau):
+        if tau != 1.0 or not targets or targets[-1] != model._n_calls:
+            targets.append(model._n_calls)
+        return polyak(params, target_params, tau)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(sb3_dqn, "polyak_update", counting)
+    try:
+        model.learn(160)
+    finally:
+        mp.undo()
+    rows, ours = _dqn_schedule(160)
+    assert [r for r in rows if r[1]] == trains
+    assert ours == targets
