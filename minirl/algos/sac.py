@@ -9,8 +9,8 @@ Polyak-averaged target critics and a learned temperature alpha.
          ``noise_beta`` > 0 the sample's eps is colored noise over time), step the
          envs, store (s_t, a_t, r_t, s_{t+1}, terminated_t, truncated_t) in D, with s_{t+1}
          the TRUE final observation where an episode was reset
-      every ``train_freq``-th t, repeat ``gradient_steps`` times (once ``learning_starts``
-      steps and a batch are stored):
+      every ``train_freq``-th t, repeat ``gradient_steps`` times (once more than
+      ``learning_starts`` env steps were taken, as Stable-Baselines3, and a batch is stored):
       2. Sample a minibatch {(s_i, a_i, r_i, s'_i, terminated_i)}_{i=1..B} ~ D
       3. Targets: a'_i ~ pi_phi(.|s'_i),
              y_i = r_i + gamma (1 - terminated_i)
@@ -60,7 +60,9 @@ class SACConfig:
     buffer_size: int = 1_000_000       # replay capacity (transitions)
     batch_size: int = 256              # B, transitions per gradient step
     learning_starts: int = 100         # env steps of uniform random actions; updates start
-                                       # once this many and batch_size transitions are stored
+                                       # once more than this many env steps were taken (SB3:
+                                       # num_timesteps > learning_starts) and batch_size
+                                       # transitions are stored
     gradient_steps: int = 1            # gradient steps per update round (update-to-data ratio
                                        # gradient_steps / train_freq per vector env step)
     train_freq: int = 1                # vector env steps between update rounds
@@ -261,7 +263,7 @@ class SAC(Agent):
                 obs = self._env_step(obs, uniform=seen < cfg.learning_starts)   # 1.
                 n += N
                 round_due = (seen // N + 1) % cfg.train_freq == 0     # every train_freq-th
-                if (round_due and seen + N >= max(cfg.learning_starts, 1)
+                if (round_due and seen + N > cfg.learning_starts           # SB3's rule
                         and self.buffer.size >= cfg.batch_size):
                     for _ in range(cfg.gradient_steps):                    # 2.-7.
                         metrics = self._update()

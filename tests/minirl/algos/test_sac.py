@@ -134,13 +134,38 @@ def test_bad_input():
 
 
 def test_train_freq_schedules_rounds_of_gradient_steps():
-    # 300 vector steps, 2 envs: learning_starts 64 env steps and a batch of 32 stored after
-    # vector step 32; rounds at vector steps 32, 36, ..., 148 (a multiple of 4) = 30 rounds.
+    # 150 vector steps, 2 envs: updates once more than learning_starts = 64 env steps were
+    # taken (SB3's num_timesteps > learning_starts): from vector step 33 (66 env steps) on;
+    # rounds at vector steps 36, 40, ..., 148 (a multiple of 4) = 29 rounds.
     cfg = SACConfig(num_envs=2, train_freq=4, gradient_steps=3, **SMALL)
     agent = SAC("Pendulum-v1", cfg, seed=0).learn(300)
-    assert agent.opt_states["critic"].step == 30 * 3
+    assert agent.opt_states["critic"].step == 29 * 3
     one = SAC("Pendulum-v1", SACConfig(num_envs=2, **SMALL), seed=0).learn(300)
-    assert one.opt_states["critic"].step == 150 - 32 + 1
+    assert one.opt_states["critic"].step == 150 - 32
+
+
+def _sac_105(**kw):
+    return {**dict(learning_starts=100, batch_size=32, buffer_size=1000, train_freq=1,
+                   gradient_steps=1), **kw}
+
+
+def test_learning_starts_is_stable_baselines3s_rule():
+    """After 105 env steps with learning_starts=100, SB3's SAC (and minirl's DQN) has done
+    5 gradient steps (num_timesteps 101..105 > 100); minirl's SAC did 6 (it trained at 100)."""
+    agent = SAC("Pendulum-v1", SACConfig(hidden_sizes=(8,), **_sac_105()), seed=0).learn(105)
+    assert agent.opt_states["critic"].step == agent.opt_states["actor"].step == 5
+    zero = SAC("Pendulum-v1", SACConfig(hidden_sizes=(8,), **_sac_105(learning_starts=0,
+                                                                        batch_size=1)), seed=0)
+    assert zero.learn(5).opt_states["critic"].step == 5        # from the first step on
+
+
+def test_learning_starts_count_matches_stable_baselines3_itself():
+    sb3 = pytest.importorskip("stable_baselines3")
+    model = sb3.SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[8]), seed=0,
+                    **_sac_105())
+    model.learn(105)
+    agent = SAC("Pendulum-v1", SACConfig(hidden_sizes=(8,), **_sac_105()), seed=0).learn(105)
+    assert agent.opt_states["critic"].step == model._n_updates == 5
 
 
 def test_colored_exploration_noise_is_deterministic_and_correlated():
