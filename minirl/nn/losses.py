@@ -29,6 +29,28 @@ import numpy as np
 from kernels._validate import as_float as _as_float
 
 
+def mean_f64(terms, n=None) -> float:
+    """``sum(terms) / n`` accumulated in float64, as a Python float (n defaults to the size).
+
+    The one reduction every loss in minirl uses for its *value*: float32 per-element terms are
+    summed in float64, so 64 terms of 1e37 give 6.4e37 / n instead of a float32 overflow to
+    inf (gradients stay elementwise in the input's dtype). If the float64 sum itself
+    overflows while every term is finite (e.g. two terms of 1e308), the mean is recomputed
+    scaled by the largest |term|, so a representable mean comes out finite; a true mean
+    beyond float64 is +-inf (true). Callers whose terms could overflow *elementwise* in
+    float32 (a product or square) compute them in float64 first. For finite float64 terms
+    whose sum does not overflow the result is bit-identical to ``float(np.sum(terms) / n)``.
+    """
+    t = np.asarray(terms, dtype=np.float64)
+    n = max(t.size, 1) if n is None else n
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = np.sum(t) / n
+        if not np.isfinite(value) and t.size and np.isfinite(t).all():
+            scale = np.max(np.abs(t))
+            value = (np.sum(t / scale) / n) * scale   # beyond float64: +-inf, the truth
+    return float(value)
+
+
 def _weights(weights, shape: tuple, dtype, name: str = "weights"):
     """``weights`` broadcast to ``shape`` (or None)."""
     if weights is None:
@@ -41,7 +63,7 @@ def _weights(weights, shape: tuple, dtype, name: str = "weights"):
 
 
 def _residual(pred, target):
-    """Validated ``(pred, r = pred - target, n = max(pred.size, 1), r_half)`` of a regression
+    """Validated ``(pred, r = pred - target, n = max(pred.size, 1), r_half, target)`` of a regression
     loss. ``r_half`` is None unless ``pred - target`` overflowed (|r| > the largest float, e.g.
     pred = 1e308, target = -1e308); then it is the finite ``pred/2 - target/2`` (exact scaling
     by 2), from which the losses compute the right finite gradient instead of inf."""
@@ -52,7 +74,7 @@ def _residual(pred, target):
     with np.errstate(over="ignore"):
         r = pred - target
     r_half = None if np.isfinite(r).all() else pred / 2 - target / 2
-    return pred, r, max(pred.size, 1), r_half
+    return pred, r, max(pred.size, 1), r_half, target
 
 
 def _times(w, x):
@@ -72,16 +94,17 @@ def mse(pred, target, weights=None) -> tuple[float, np.ndarray]:
     Lecture: Stanford CS224R, "Q-Learning: DQN pseudocode (Algorithm 1)" and the SAC
     pseudocode: critic update ``1/N sum_i [Q(s_i, a_i) - y_i]^2``.
     """
-    pred, r, n, r_half = _residual(pred, target)
+    pred, r, n, r_half, _ = _residual(pred, target)
     w = _weights(weights, pred.shape, pred.dtype)
     if r_half is not None:  # |r| > max float: the loss is +inf, the gradient may be finite
         with np.errstate(over="ignore"):
-            return float(np.sum(_times(w, r * r)) / n), _times(w, (4.0 / n) * r_half)
+            return mean_f64(_times(w, r * r), n), _times(w, (4.0 / n) * r_half)
     wr = r if w is None else w * r
     # The value is a Python float: sum in float64 so a float32 residual of 1e20 gives 1e40, not
     # an overflow to inf (the gradient stays in the input's dtype).
     r64 = r.astype(np.float64, copy=False)
-    value = float(np.sum((r64 if w is None else w * r64) * r64) / n)
+    with np.errstate(over="ignore"):  # a float64 square beyond the largest float: inf (true)
+        value = mean_f64((r64 if w is None else w * r64) * r64, n)
     return value, (2.0 / n) * wr
 
 
@@ -98,22 +121,23 @@ def huber(pred, target, delta: float = 1.0, weights=None) -> tuple[float, np.nda
     """
     if not delta > 0:
         raise ValueError(f"delta must be > 0, got {delta}")
-    pred, r, n, r_half = _residual(pred, target)
-    a = np.abs(r)
+    pred, r, n, r_half, target = _residual(pred, target)
+    # The value in float64 (``mean_f64``): float32 residuals of 1e37 give a finite loss, and a
+    # float32 residual beyond the float32 maximum is exact in float64.
+    r64 = r if pred.dtype == np.float64 else pred.astype(np.float64) - target
+    a = np.abs(r64)
     with np.errstate(over="ignore"):
-        per = np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
-        if r_half is not None:  # |r| > max float: delta |r| = 2 delta |r/2| may be finite
+        per = np.where(a <= delta, 0.5 * r64 * r64, delta * (a - 0.5 * delta))
+        if r_half is not None and pred.dtype == np.float64:
+            # |r| > max float: delta |r| = 2 delta |r/2| may be finite
             per = np.where(np.isfinite(r), per,
                            (2.0 * delta) * np.abs(r_half) - 0.5 * delta * delta)
     grad = np.clip(r, -delta, delta)
     w = _weights(weights, pred.shape, pred.dtype)
     if w is not None:
-        per = _times(w, per)
+        per = _times(w.astype(np.float64, copy=False), per)
         grad = w * grad
-    if r_half is not None:
-        with np.errstate(over="ignore"):
-            return float(np.sum(per / n)), grad / n
-    return float(np.sum(per) / n), grad / n
+    return mean_f64(per, n), grad / n
 
 
 def log_softmax(logits, axis: int = -1) -> np.ndarray:
@@ -170,14 +194,17 @@ def softmax_cross_entropy(logits, labels, weights=None) -> tuple[float, np.ndarr
     n = max(y.size, 1)
     logp = log_softmax(z)                                            # [..., K]
     picked = np.take_along_axis(logp, y[..., None], axis=-1)[..., 0]  # log p(y)  [...]
+    if z.dtype != np.float64 and not np.isfinite(picked).all():
+        # log p(y) below -max float32 (logits > 3.4e38 apart) is finite in float64: the value
+        picked = np.take_along_axis(log_softmax(z.astype(np.float64)), y[..., None], axis=-1)[..., 0]
     grad = np.exp(logp)                                              # softmax    [..., K]
     np.put_along_axis(grad, y[..., None],
                       np.take_along_axis(grad, y[..., None], axis=-1) - 1.0, axis=-1)
     w = _weights(weights, y.shape, z.dtype)
     if w is not None:
-        picked = _times(w, picked)  # log p(y) = -inf (logits > max float apart) with w = 0
-        grad *= w[..., None]
-    return float(-np.sum(picked) / n), grad / n
+        picked = _times(w.astype(np.float64, copy=False), picked.astype(np.float64))
+        grad *= w[..., None]  # (_times: log p(y) = -inf, logits > max float apart, with w = 0)
+    return -mean_f64(picked, n), grad / n
 
 
 def weighted_nll(logp, weights=None) -> tuple[float, np.ndarray]:
@@ -192,6 +219,9 @@ def weighted_nll(logp, weights=None) -> tuple[float, np.ndarray]:
     lp = _as_float(logp, "logp")
     n = max(lp.size, 1)
     w = _weights(weights, lp.shape, lp.dtype)
+    lp64 = lp.astype(np.float64, copy=False)  # the value in float64 (``mean_f64``)
     if w is None:
-        return float(-np.sum(lp) / n), np.full(lp.shape, -1.0 / n, lp.dtype)
-    return float(-np.sum(w * lp) / n), (-1.0 / n) * np.array(w, dtype=lp.dtype)
+        return -mean_f64(lp64, n), np.full(lp.shape, -1.0 / n, lp.dtype)
+    with np.errstate(over="ignore"):  # |w logp| beyond float64: +-inf, the truth
+        value = -mean_f64(w.astype(np.float64, copy=False) * lp64, n)
+    return value, (-1.0 / n) * np.array(w, dtype=lp.dtype)

@@ -46,6 +46,7 @@ import math
 import numpy as np
 
 from kernels._validate import as_float
+from minirl.nn.losses import mean_f64
 from minirl.distributions import Categorical, DiagGaussian, MixtureOfGaussians
 
 __all__ = [
@@ -90,7 +91,9 @@ def _squared_error(pred, target, pred_name: str, target_name: str):
     _same(pred_name, pred, **{target_name: target})
     r = pred - target
     b = pred.shape[0]
-    return float(np.sum(r * r) / b), 2.0 * r / b
+    r64 = r.astype(np.float64, copy=False)  # the value in float64: float32 squares overflow
+    with np.errstate(over="ignore"):        # a float64 square beyond max float: inf (true)
+        return mean_f64(r64 * r64, b), 2.0 * r / b
 
 
 # ----- version 1: maximum likelihood ----------------------------------------------------------
@@ -106,7 +109,7 @@ def categorical_nll(logits, actions) -> tuple[float, np.ndarray]:
     dist = Categorical(logits)
     logp = dist.log_prob(actions)
     b = logits.shape[0]
-    return float(-np.sum(logp) / b), dist.log_prob_backward(actions, np.full(b, -1.0 / b))
+    return -mean_f64(logp, b), dist.log_prob_backward(actions, np.full(b, -1.0 / b))
 
 
 def gaussian_nll(mean, log_std, actions) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
@@ -123,7 +126,7 @@ def gaussian_nll(mean, log_std, actions) -> tuple[float, tuple[np.ndarray, np.nd
     _same("mean", mean, log_std=log_std, actions=actions)
     dist = DiagGaussian(mean, log_std)
     b = mean.shape[0]
-    value = -float(np.sum(dist.log_prob(actions)) / b)
+    value = -mean_f64(dist.log_prob(actions), b)
     return value, dist.log_prob_backward(actions, np.full(b, -1.0 / b))
 
 
@@ -147,7 +150,7 @@ def mixture_nll(logits, means, log_stds, actions) -> tuple[float, tuple]:
                          f"got {actions.shape}")
     dist = MixtureOfGaussians(logits, means, log_stds)
     b = means.shape[0]
-    value = -float(np.sum(dist.log_prob(actions)) / b)
+    value = -mean_f64(dist.log_prob(actions), b)
     return value, dist.log_prob_backward(actions, np.full(b, -1.0 / b))
 
 
@@ -239,7 +242,7 @@ def autoregressive_nll(logits, bins) -> tuple[float, np.ndarray]:
         raise ValueError(f"bins must have shape {logits.shape[:2]}, got {bins.shape}")
     dist = Categorical(logits)
     b = logits.shape[0]
-    value = -float(np.sum(dist.log_prob(bins)) / b)
+    value = -mean_f64(dist.log_prob(bins), b)
     return value, dist.log_prob_backward(bins, np.full(bins.shape, -1.0 / b))
 
 

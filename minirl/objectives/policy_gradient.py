@@ -91,6 +91,7 @@ import numpy as np
 from kernels._validate import as_bool, as_float, result_dtype, same_shape, unit_interval
 from kernels.importance import importance_weights
 from kernels.returns import discounted_returns
+from minirl.nn.losses import mean_f64
 
 __all__ = [
     "episode_steps",
@@ -817,7 +818,8 @@ def policy_gradient_loss(logp, weights, *, num_episodes: float | None = None):
     if num_episodes is None:
         num_episodes = logp.shape[1] if logp.ndim >= 2 else 1
     n = _positive_count(num_episodes, "num_episodes")
-    loss = -float(np.sum(weights * logp)) / n
+    with np.errstate(over="ignore"):  # |w logp| beyond float64: +-inf, the truth
+        loss = -mean_f64(weights.astype(np.float64) * logp, n)  # float64 sum: finite for f32
     return loss, (-weights / n).astype(result_dtype(logp, weights), copy=False)
 
 

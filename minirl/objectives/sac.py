@@ -52,6 +52,7 @@ from kernels._validate import as_bool, as_float, result_dtype, same_shape
 from minirl.distributions import TanhGaussian
 from minirl.nn import MLP, Linear, Workspace
 from minirl.nn.layers import _ones  # the cached read-only ones vector of the bias gradient
+from minirl.nn.losses import mean_f64
 
 __all__ = [
     "LOG_STD_MIN", "LOG_STD_MAX", "critic_subset", "soft_q_targets", "critic_loss",
@@ -134,7 +135,10 @@ def critic_loss(q, targets, weights=None):
         wr = w * r
     else:
         wr = r
-    return float(np.sum(wr * r)) / B, (2.0 / B) * wr
+    r64 = r.astype(np.float64, copy=False)  # the value in float64: float32 squares overflow
+    with np.errstate(over="ignore"):        # a float64 square beyond max float: inf (true)
+        value = mean_f64((r64 if weights is None else w.astype(np.float64) * r64) * r64, B)
+    return value, (2.0 / B) * wr
 
 
 def actor_loss(logp, q, alpha: float, reduction: str = "min"):
@@ -168,7 +172,8 @@ def actor_loss(logp, q, alpha: float, reduction: str = "min"):
     else:
         q_red = q.mean(axis=0)
         dq = np.full((K, B), -1.0 / (K * B), dtype)
-    loss = float(np.sum(alpha * logp - q_red)) / B
+    with np.errstate(over="ignore"):  # alpha logp beyond float64: +-inf, the truth
+        loss = mean_f64(alpha * logp.astype(np.float64) - q_red, B)
     return loss, np.full(B, alpha / B, dtype), dq
 
 
@@ -186,7 +191,7 @@ def temperature_loss(log_alpha: float, logp, target_entropy: float):
     logp = as_float(logp, "logp")
     if logp.ndim != 1 or logp.size == 0:
         raise ValueError(f"logp must have shape [B] with B >= 1, got {logp.shape}")
-    c = float(np.mean(logp, dtype=np.float64)) + float(target_entropy)
+    c = mean_f64(logp) + float(target_entropy)
     return -float(log_alpha) * c, -c
 
 

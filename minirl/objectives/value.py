@@ -28,7 +28,7 @@ from kernels._validate import as_float
 from kernels.gae import gae
 from kernels.nstep import nstep_targets
 from kernels.returns import discounted_returns
-from minirl.nn.losses import mse
+from minirl.nn.losses import mean_f64, mse
 
 __all__ = ["VALUE_TARGETS", "advantages_and_targets", "value_loss", "explained_variance"]
 
@@ -89,10 +89,15 @@ def value_loss(values, targets, values_old=None, clip: float = 0.0):
     delta = np.clip(values - values_old, -clip, clip)
     v_clipped = values_old + delta
     err, err_c = values - targets, v_clipped - targets
-    use_first = err * err >= err_c * err_c
+    # Squares in float64: a float32 square of 1e20 overflows (and inf >= inf would pick the
+    # wrong branch); float32 squares are exact in float64. The value's mean via ``mean_f64``.
+    e64, ec64 = np.asarray(err, np.float64), np.asarray(err_c, np.float64)
+    with np.errstate(over="ignore"):  # a float64 square beyond max float: inf (true)
+        sq, sq_c = e64 * e64, ec64 * ec64
+    use_first = sq >= sq_c
     inside = np.abs(values - values_old) < clip
     dvalues = np.where(use_first, 2.0 * err, np.where(inside, 2.0 * err_c, 0.0)) / B
-    return float(np.mean(np.maximum(err * err, err_c * err_c))), dvalues
+    return mean_f64(np.maximum(sq, sq_c), B), dvalues
 
 
 def explained_variance(values, targets) -> float:

@@ -1,4 +1,6 @@
 """Losses: values against literals/definitions and gradients against central differences."""
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -179,9 +181,55 @@ def test_cross_entropy_with_logits_further_apart_than_the_largest_float(dtype, b
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         value, grad = softmax_cross_entropy(z, np.array([1, 0]))
-        assert value == np.inf  # -log p(1) > max float: +inf is the true value's rounding
+        if dtype == np.float64:  # -log p(1) > max float: +inf is the true value's rounding
+            assert value == np.inf
+        else:  # the value is a float64: -log p(1) = 2 big (+ e^(-2 big)) is finite there
+            assert value == (2 * float(z[0, 0]) + np.log(2.0)) / 2
         np.testing.assert_allclose(grad, [[0.5, -0.5], [-0.25, 0.25]])
         value, grad = softmax_cross_entropy(z, np.array([1, 0]), weights=np.array([0.0, 1.0]))
         np.testing.assert_allclose(value, np.log(2.0) / 2, rtol=1e-6)  # 0 * inf = 0 here
         np.testing.assert_allclose(grad, [[0, 0], [-0.25, 0.25]])
         np.testing.assert_array_equal(log_softmax(z)[0], [0.0, -np.inf])
+
+
+# ----- float32 values accumulate in float64 (mean_f64) ----------------------------------------
+
+def _exact_mean(terms) -> float:
+    """Exact rational mean of the given exact rational terms, rounded once to float64."""
+    terms = [Fraction(t) for t in terms]
+    return float(sum(terms) / len(terms))
+
+
+def test_mean_f64_sums_in_float64_and_rescales_an_overflowing_sum():
+    from minirl.nn.losses import mean_f64
+    x = np.full(64, 1e37, np.float32)
+    assert mean_f64(x) == _exact_mean([float(v) for v in x])     # float32 sum overflows
+    assert mean_f64(np.array([1e308, 1e308])) == 1e308           # float64 sum overflows
+    exact = _exact_mean([1.7e308, 1.7e308, -1e308])               # rescaled: a few roundings
+    assert mean_f64(np.array([1.7e308, 1.7e308, -1e308]), 3) == pytest.approx(exact, rel=4e-16)
+    assert mean_f64(np.full(3, 1.7e308), 0.5) == np.inf          # the true mean exceeds float64
+    x = np.random.default_rng(0).normal(size=100)                 # normal range: same bits
+    assert mean_f64(x, 7) == float(np.sum(x) / 7)
+
+
+def test_float32_loss_values_are_finite_when_the_true_value_is():
+    f = np.float32
+    big = np.full(64, 1e37, f)
+    value, grad = huber(np.zeros(64, f), big)
+    assert value == _exact_mean([float(v) - 0.5 for v in big])     # |r| - delta/2, delta = 1
+    assert grad.dtype == f and np.all(grad == f(-1 / 64))
+    pred, tgt = np.array([3e38, 0.0], f), np.array([-3e38, 0.0], f)  # r overflows float32
+    value, grad = huber(pred, tgt, delta=2.0)
+    assert value == _exact_mean([2 * (2 * float(pred[0]) - 1.0), 0])
+    np.testing.assert_array_equal(grad, np.array([1.0, 0.0], f))
+    value, grad = weighted_nll(np.full(64, -1e37, f))
+    assert value == _exact_mean([-float(f(-1e37))] * 64)
+    assert grad.dtype == f
+    value, _ = weighted_nll(np.full(4, -1e37, f), weights=np.full(4, 1e30, f))
+    assert value == _exact_mean([float(f(1e30)) * -float(f(-1e37))] * 4)
+    value, grad = mse(np.array([1e154, 1e154]), np.zeros(2))     # float64 sum of squares overflows
+    assert value == _exact_mean([Fraction(1e154) ** 2] * 2)
+    np.testing.assert_array_equal(grad, [1e154, 1e154])
+    z = np.array([[3e38, -3e38]] * 4, f)                           # log p(1) = -6e38 in float64
+    value, _ = softmax_cross_entropy(z, np.array([1, 1, 1, 1]), weights=np.full(4, 0.5, f))
+    assert value == _exact_mean([0.5 * (float(z[0, 0]) - float(z[0, 1]))] * 4)

@@ -213,3 +213,15 @@ def test_bad_input_named_errors():
         q_sample(np.zeros((1, 1)), np.array([0]), np.zeros((1, 1)), cosine_beta_schedule(5))
     with pytest.raises(ValueError, match="logits"):
         mixture_nll(np.zeros((2, 2)), np.zeros((2, 3, 1)), np.zeros((2, 3, 1)), np.zeros((2, 1)))
+
+
+def test_float32_squared_errors_accumulate_in_float64():
+    from fractions import Fraction
+    f = np.float32
+    a = np.full((64, 2), 1e19, f)                # squares 1e38; the sum over 128 overflows f32
+    for loss in (l2_loss, diffusion_eps_loss):
+        value, grad = loss(np.zeros((64, 2), f), a)
+        assert value == float(2 * Fraction(float(a[0, 0])) ** 2)   # sum over D, mean over B
+        assert grad.dtype == f and np.all(grad == f(-2 * float(a[0, 0]) / 64))
+    value, grad = l2_loss(np.array([[1e154]]), np.array([[-1e154]]))  # float64: 4e308 = inf
+    assert value == np.inf and grad[0, 0] == 4e154

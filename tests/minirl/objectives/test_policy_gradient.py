@@ -728,3 +728,14 @@ def test_variance_optimal_baseline_from_the_same_batch_is_biased():
         expected += b.prob[i] * b.prob[j] * policy_gradient(
             b.scores[:, cols], full_return_weights(*args), coordinate_baseline=bl)
     assert relative_error(expected, grad_J(mdp, policy, theta)) > 1e-3
+
+
+def test_policy_gradient_loss_float32_value_accumulates_in_float64():
+    from fractions import Fraction
+    f = np.float32
+    w = np.full(64, 1e37, f)                         # 64 terms of 1e37: 6.4e38 > float32 max
+    loss, dlogp = policy_gradient_loss(np.full(64, -1.0, f), w)
+    assert loss == float(64 * Fraction(float(w[0])))  # 1-D: num_episodes = 1
+    assert dlogp.dtype == f and np.all(dlogp == -w)
+    loss, _ = policy_gradient_loss(np.full((2, 2), -1e300), np.full((2, 2), 1e10))
+    assert loss == np.inf                            # 2e310 / 2 exceeds float64: +inf, true

@@ -331,3 +331,19 @@ def test_colored_noise_is_deterministic_and_rejects_bad_input():
                         (1.0, ()), (1.0, (0, 5))]:
         with pytest.raises(ValueError, match="beta|shape"):
             colored_noise(beta, shape, np.random.default_rng(0))
+
+
+def test_float32_loss_values_accumulate_in_float64():
+    from fractions import Fraction
+    f = np.float32
+    y = np.full(64, 1e19, f)                     # squares 1e38 fit float32; their sum does not
+    value, dq = critic_loss(np.zeros((1, 64), f), y)
+    assert value == float(Fraction(float(y[0])) ** 2)  # sum of 64 equal terms / 64
+    assert dq.dtype == f and np.all(dq == f(-2 * float(y[0]) / 64))
+    value, _ = critic_loss(np.zeros((1, 64), f), y, weights=np.full(64, 2.0, f))
+    assert value == float(2 * Fraction(float(y[0])) ** 2)
+    logp = np.full(64, -1e37, f)                 # alpha logp - Q summed over 64: 6.4e38
+    value, dlogp, dq = actor_loss(logp, np.zeros((1, 64), f), 1.0)
+    assert value == float(f(-1e37)) and dlogp.dtype == f
+    value, _, _ = actor_loss(logp, np.full((2, 64), -3e38, f), 1.0)
+    assert value == float(Fraction(float(f(-1e37))) - Fraction(float(f(-3e38))))

@@ -75,3 +75,18 @@ def test_advantages_and_targets_name_bad_values():
             advantages_and_targets(method, r, np.zeros((4, 1)), r, f, f, 0.9)
         with pytest.raises(ValueError, match="values"):
             advantages_and_targets(method, r, np.zeros((3, 2)), r, f, f, 0.9)
+
+
+def test_clipped_value_loss_in_float32_is_finite_when_the_true_value_is():
+    from fractions import Fraction
+    f = np.float32
+    v, y, v_old = np.full(4, 1e20, f), np.zeros(4, f), np.full(4, 1e20, f)
+    value, dv = value_loss(v, y, v_old, clip=0.2)   # both squares 1e40 > float32 max
+    v_c = float(f(1e20) + f(0.2))                   # V_old + 0 (inside the clip range)
+    assert value == float(Fraction(max(float(v[0]), v_c)) ** 2)
+    assert dv.dtype == f and np.all(np.isfinite(dv))
+    # |V - y| vs |V_c - y| decided exactly (float32 squares would both be inf -> first branch)
+    v, v_old = np.full(4, -2e19, f), np.full(4, -3e19, f)   # V_c = V_old + 0.2 = -3e19
+    value, dv = value_loss(v, y, v_old, clip=0.2)            # max is the clipped term, whose
+    assert value == float(Fraction(float(v_old[0])) ** 2)    # V_c is outside: gradient 0
+    np.testing.assert_array_equal(dv, np.zeros(4, f))
