@@ -17,7 +17,11 @@ run's files) or ``--resume DIR``.
 
 Interrupts and checkpoints: Ctrl-C (SIGINT) or SIGTERM stops training at the end of the
 current iteration, saves model, CSV and curve, prints one line and exits 130 / 143 (a second
-signal stops at once without saving). ``--checkpoint-every STEPS`` saves model and CSV along the
+signal stops at once without saving: the last checkpoint is kept; a run stopped before its
+first model.npz leaves nothing behind -- its config.json and progress files are removed, and
+DIR if the run created it -- so the same command runs again). Worker processes (async envs,
+``backend=processes``) ignore the terminal's Ctrl-C; ``eval`` and ``plot`` interrupted print
+one line and exit 130. ``--checkpoint-every STEPS`` saves model and CSV along the
 way. ``--resume DIR`` loads DIR/model.npz and continues the run's step count and CSV up to
 its ``steps`` (or ``--steps``: still the run's total, not additional steps), schedules
 included. The schedules (PPO/A2C lr and clip annealing, DQN's epsilon/temperature and PER
@@ -190,15 +194,39 @@ def _check_run_dir(out: Path, force: bool) -> None:
 
 @contextlib.contextmanager
 def _workers_ignore_sigint():
-    """Env worker processes started inside (``vectorization=async``) inherit SIGINT ignored:
-    a Ctrl-C in the terminal goes to the whole process group, and a worker that died of it
-    would break the step this process needs to finish its iteration and save."""
+    """SIGINT blocked in this thread while env worker processes may start
+    (``vectorization=async``): a process started inside inherits the blocked mask and never
+    sees the terminal's Ctrl-C (it goes to the whole process group, and a worker that died of
+    it would break the step this process needs to finish its iteration and save). Here a
+    Ctrl-C meanwhile is held, not lost: it arrives when the block ends."""
     import signal
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not hasattr(signal, "pthread_sigmask"):
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, old)
+        return
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, old)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+def _discard_unsaved(out: Path, created: bool) -> str:
+    """After an interrupt before the run's first model.npz: remove the files this run wrote
+    (config.json, progress files), and DIR itself if this run created it and it is now
+    empty, so that the same command can be run again. Returns what is left, for the message.
+    The rule: a run directory without model.npz holds nothing to resume or keep."""
+    if (out / "model.npz").is_file():
+        return f"the last checkpoint {out / 'model.npz'} is kept"
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    if created:
+        with contextlib.suppress(OSError):
+            out.rmdir()
+    return f"no checkpoint yet: removed the run's files from {out}/ (run the same command again)"
 
 
 def _resume_args(args):
@@ -302,6 +330,19 @@ def _train(args) -> int:
     if target > budget:
         _say_past_budget(agent, budget)
 
+    args.created_dir = not out.exists()
+    try:
+        log = _start_files(agent, out, algo, algo_name, env_id, seed, target, budget, config,
+                           args)
+        return _run(agent, log, out, algo_name, env_id, seed, target, args)
+    except KeyboardInterrupt:   # before the run's own handler was in place
+        print(f"minirl: interrupted before training started; "
+              f"{_discard_unsaved(out, args.created_dir)}", file=sys.stderr)
+        return 130
+
+
+def _start_files(agent, out, algo, algo_name, env_id, seed, target, budget, config, args):
+    """Write config.json and open progress.csv's log (UsageError if DIR is not writable)."""
     from minirl.io import atomic_write_text
     from minirl.logger import TrainingLog
 
@@ -321,7 +362,7 @@ def _train(args) -> int:
         raise UsageError(f"cannot write to {out}: {e.strerror or e}") from None
     except ValueError as e:
         raise UsageError(f"--resume {out}: {e}") from None
-    return _run(agent, log, out, algo_name, env_id, seed, target, args)
+    return log
 
 
 def _say_rounding(agent, target: int) -> bool:
@@ -355,6 +396,14 @@ def _say_past_budget(agent, budget: int) -> None:
               f"--steps): from there on {' and '.join(annealed)} stay annealed to 0, so "
               f"{agent.name} stops changing its policy; to anneal over more steps, start a "
               f"new run with a larger --steps")
+
+
+def _close_workers(agent) -> None:
+    """Shut the agent's worker pool down now (gradient-free ``backend=processes``/``ray``),
+    not in interpreter-exit hooks that race the pool's own threads and pipes."""
+    close = getattr(agent, "close", None)
+    if callable(close):
+        close()
 
 
 def _say_overshoot(agent, target: int, last_iteration: int) -> None:
@@ -422,8 +471,9 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
         agent.learn(target - start_steps, callback=callback)
     except _Stop:
         bar.close()
-        print(f"minirl: interrupted twice at step {agent.total_steps}; not saved "
-              f"(the last checkpoint in {out}/ is kept)", file=sys.stderr)
+        _close_workers(agent)
+        print(f"minirl: interrupted twice at step {agent.total_steps}; not saved: "
+              f"{_discard_unsaved(out, args.created_dir)}", file=sys.stderr)
         return 128 + caught[0]
     except (ArithmeticError, ValueError) as e:  # divergence (NaN/inf), or another failure
         failure = e
@@ -435,6 +485,7 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
         for s, handler in old.items():
             signal.signal(s, handler)
         bar.close()
+        _close_workers(agent)
     wall = time.perf_counter() - start
     try:
         if failure is not None:
@@ -590,6 +641,9 @@ def main(argv: list[str] | None = None) -> int:
     except RunError as e:
         print(f"minirl: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:   # (training handles its own: this is eval, plot, start-up)
+        print(f"minirl: {args.command} interrupted; nothing written", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # e.g. `minirl presets | head`: the reader left, nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (no error at exit)
         return 1

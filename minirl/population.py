@@ -29,6 +29,10 @@ back by position, and per-episode observation moments are merged in task order
 Failures never hang: an exception in a worker is raised here as ``WorkerError`` (naming the
 tasks and carrying the worker's error), a worker process or actor that dies gives
 ``WorkerError`` too, and ``timeout`` (seconds per ``evaluate`` call) bounds a stuck worker.
+Ctrl-C: worker processes ignore SIGINT from their start (a terminal signals the whole process
+group; the caller decides what an interrupt means, e.g. the CLI finishes the iteration and
+saves); a KeyboardInterrupt in the caller during ``evaluate`` terminates the running workers
+(the next call starts fresh ones). ``close()`` shuts the pool down and joins it.
 
 The policy is deterministic (Discrete: argmax of the logits; Box: the network output clipped
 to the action bounds), as in Salimans et al. (2017) and Mania et al. (2018): the search noise
@@ -42,6 +46,7 @@ Mania, Guy & Recht (2018), arXiv:1803.07055 (ARS V2 state statistics from all ro
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import math
 import multiprocessing
@@ -414,8 +419,33 @@ _PROCESS_WORKER: _Worker | None = None
 
 
 def _process_init(spec, noise):
+    """Worker start-up: SIGINT ignored first (a Ctrl-C in a terminal signals the whole
+    process group; the parent decides what an interrupt means, and a worker that died of one
+    mid-write could leave the result queue locked), then unblocked (``_spawn_guard`` blocked
+    it for the spawn, so a Ctrl-C during start-up stays pending and is discarded here)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     global _PROCESS_WORKER
     _PROCESS_WORKER = _Worker(spec, noise)
+
+
+@contextlib.contextmanager
+def _spawn_guard():
+    """SIGINT blocked in this thread while worker processes may be spawned (the pool spawns
+    them lazily in ``submit``): a spawned process inherits the mask, so it cannot die of a
+    Ctrl-C before ``_process_init`` ignores SIGINT; here a Ctrl-C meanwhile stays pending and
+    is delivered (to this process's own handler) when the block ends, not lost."""
+    import signal
+    if not hasattr(signal, "pthread_sigmask"):   # (Windows: no process groups to signal)
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _process_run(chunk):
@@ -439,23 +469,40 @@ class ProcessEvaluator(Evaluator):
         super().__init__(spec, noise, chunks_per_worker)
         self.num_workers = _check_workers(num_workers)
         self.timeout = _check_timeout(timeout)
-        ctx = multiprocessing.get_context(start_method)
-        self._pool = cf.ProcessPoolExecutor(self.num_workers, mp_context=ctx,
-                                            initializer=_process_init, initargs=(spec, self.noise))
+        self._ctx = multiprocessing.get_context(start_method)
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> cf.ProcessPoolExecutor:
+        return cf.ProcessPoolExecutor(self.num_workers, mp_context=self._ctx,
+                                      initializer=_process_init,
+                                      initargs=(self.spec, self.noise))
 
     def worker_pids(self) -> list[int]:
         """Process ids of the worker processes (started on first use)."""
         return sorted(p.pid for p in (self._pool._processes or {}).values())
 
+    #: seconds between checks that every worker process is still alive while waiting
+    poll_interval = 0.5
+
+    def _dead(self) -> list:
+        return [p for p in (self._pool._processes or {}).values() if not p.is_alive()]
+
     def _map(self, chunks, bounds):
-        dead = [p for p in (self._pool._processes or {}).values() if not p.is_alive()]
+        dead = self._dead()
         if dead:   # found before new work is queued behind it
             self._kill()
             raise WorkerError(f"a population worker process died (pid {dead[0].pid}, exit code "
                               f"{dead[0].exitcode}) before tasks 0..{bounds[-1] - 1}")
-        futures = [self._pool.submit(_process_run, c) for c in chunks]
-        # returns when all are done, one raised, or the timeout passed
-        done, pending = cf.wait(futures, timeout=self.timeout, return_when=cf.FIRST_EXCEPTION)
+        futures = []
+        try:
+            with _spawn_guard():
+                futures += [self._pool.submit(_process_run, c) for c in chunks]
+            done, pending = self._wait(futures, bounds)
+        except WorkerError:
+            raise
+        except BaseException:   # KeyboardInterrupt or another exception in this process:
+            self._restart()     # no worker keeps running a batch nobody will collect
+            raise
         for i, f in enumerate(futures):
             err = f.exception() if f in done else None
             if isinstance(err, cf.process.BrokenProcessPool):
@@ -473,11 +520,49 @@ class ProcessEvaluator(Evaluator):
                               f"{bounds[i]}..{bounds[i + 1] - 1} within {self.timeout} s")
         return [f.result() for f in futures]
 
-    def _kill(self):
-        for p in list((self._pool._processes or {}).values()):
+    def _wait(self, futures, bounds):
+        """(done, pending) when all are done, one raised, or ``timeout`` passed; never an
+        unbounded wait: every ``poll_interval`` s a worker process that died without the pool
+        noticing (e.g. while holding a queue lock) ends the wait with WorkerError."""
+        deadline = None if self.timeout is None else _now() + self.timeout
+        while True:
+            left = self.poll_interval if deadline is None else \
+                max(0.0, min(self.poll_interval, deadline - _now()))
+            done, pending = cf.wait(futures, timeout=left, return_when=cf.FIRST_EXCEPTION)
+            if not pending or any(f.exception() is not None for f in done):
+                return done, pending
+            if deadline is not None and _now() >= deadline:
+                return done, pending
+            dead = self._dead()
+            if dead:
+                i = min(futures.index(f) for f in pending)
+                self._kill()
+                raise WorkerError(f"a population worker process died (pid {dead[0].pid}, exit "
+                                  f"code {dead[0].exitcode}) on tasks "
+                                  f"{bounds[i]}..{bounds[i + 1] - 1}")
+
+    def _terminate(self):
+        """Terminate the workers, drop queued work, and wait (bounded) for the pool's manager
+        thread, so that no pool thread or pipe is left for interpreter exit to trip over."""
+        processes = list((self._pool._processes or {}).values())
+        for p in processes:
             p.terminate()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for p in processes:
+            p.join(timeout=5)
+        thread = getattr(self._pool, "_executor_manager_thread", None)
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def _kill(self):
+        self._terminate()
         self.closed = True
+
+    def _restart(self):
+        """After an interrupt: fresh workers (started on the next ``evaluate``), the evaluator
+        still usable -- the agent's state changes only between iterations."""
+        self._terminate()
+        self._pool = self._new_pool()
 
     def close(self):
         if not self.closed:

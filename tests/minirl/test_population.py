@@ -277,3 +277,26 @@ def test_bad_input_names_the_argument():
         NoiseTable(size=0)
     with pytest.raises(ValueError, match="dim"):
         NoiseTable(size=4).sample_index(np.random.default_rng(0), 5, 1)
+
+
+def test_process_workers_ignore_ctrl_c_and_an_interrupt_here_stops_them():
+    import os
+    import signal
+    import threading
+    ev = ProcessEvaluator(CARTPOLE, num_workers=1)
+    seeds, params, _ = _batches(CARTPOLE, k=2)
+    first = ev.evaluate(seeds, params)
+    pid = ev.worker_pids()[0]
+    os.kill(pid, signal.SIGINT)        # a terminal's Ctrl-C reaches the whole process group
+    _assert_identical([ev.evaluate(seeds, params)], [first])
+    assert ev.worker_pids() == [pid]   # the worker neither died nor failed its tasks
+    ev.close()
+    # a KeyboardInterrupt in this process while workers run: they are terminated, not left
+    # running a batch nobody collects, and the evaluator starts fresh ones on the next call
+    ev = ProcessEvaluator(ENDLESS, num_workers=1)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        ev.evaluate(np.arange(2), np.zeros((2, ev.n_params)))
+    assert not ev.closed and ev.worker_pids() == []
+    ev.close()
