@@ -317,10 +317,11 @@ REASONS: dict[tuple[str, str], str] = {
         "return: 0.9 below the peer's mean - std and within RL-Zoo's; seed 1's -90.9 is one "
         "long episode among ten (episode std 44.5), and with 3 seeds a gap this size is noise "
         "(the peer's own seeds span -76 to -84); minirl uses Adam where the zoo uses RMSprop. "
-        "CPU: 0.47 here, 0.49 in the profile; the Acrobot env both libraries step costs 0.25 "
-        "of SB3's training time by itself, so 1/3 would leave minirl's own work 1.19 CPU s per "
-        "100k steps against 3.59 s now (already 0.35 of SB3's own work): not reachable, see "
-        "the notes' CPU decomposition",
+        "CPU: the Acrobot env both libraries step costs ~0.25 of SB3's training time "
+        "by itself, so 1/3 would leave minirl's own work ~1.2 CPU s per 100k steps; the "
+        "bit-identical per-call cuts of the collection path made minirl 5.8% cheaper here "
+        "(interleaved A/B) but SB3 on a quiet machine is faster too (50 s, 0.55; 75 s and "
+        "0.47 at load 9-31): not reachable, see the notes",
     ("ppo", "MountainCarContinuous-v0"):
         "bimodal at RL-Zoo's 20k-step budget: a seed either reaches the flag in its first "
         "episodes or settles short of it; minirl with gSDE (learning_suite_sde.csv) reached it "
@@ -335,9 +336,11 @@ REASONS: dict[tuple[str, str], str] = {
         "SB3 peer not run (1M steps; no CPU time left in this session); within RL-Zoo's "
         "published spread",
     ("a2c", "MountainCarContinuous-v0"):
-        "return level with the peer and RL-Zoo; CPU above 1/3 of SB3's for the reason "
-        "measured on the A2C Acrobot row (per-vector-step work of a few envs, one small update "
-        "per batch; this row was not profiled separately)",
+        "return level with the peer and RL-Zoo. CPU: the bit-identical per-call cuts of the "
+        "collection path (normalizers, gSDE) made minirl 26% cheaper (8.1 -> 6.0 s per 100k "
+        "steps, interleaved A/B), but the ratio moves with the load SB3 sees: 0.33 to 0.41 "
+        "over three runs, 0.39 with the seeds interleaved on a quiet machine; what is left is "
+        "the network forward, the vector env and Numba's first dispatch (notes)",
 }
 
 # The families that have their own learning benchmarks: the suite points to their tables instead
@@ -444,6 +447,14 @@ def write_table(notes: str = "") -> Path:
     return MD_PATH
 
 
+def _random_actions(space, rng, shape: tuple) -> np.ndarray:
+    """Uniformly random actions ``[*shape, *space.shape]``: indices of a Discrete space, values
+    in a (bounded) Box."""
+    if hasattr(space, "n"):
+        return rng.integers(space.n, size=shape)
+    return rng.uniform(space.low, space.high, size=(*shape, *space.shape)).astype(space.dtype)
+
+
 def _time_env(make, n_envs: int, steps: int, seed: int = 0) -> float:
     """Process time of ``steps`` env steps with uniformly random actions (no learner)."""
     envs = make()
@@ -451,17 +462,16 @@ def _time_env(make, n_envs: int, steps: int, seed: int = 0) -> float:
     if isinstance(envs, list):                       # n single envs, stepped one by one
         for k, e in enumerate(envs):
             e.reset(seed=seed + k)
-        n = envs[0].action_space.n
-        acts = rng.integers(n, size=(steps // n_envs, n_envs))
+        acts = _random_actions(envs[0].action_space, rng, (steps // n_envs, n_envs))
         t0 = time.process_time()
         for row in acts:
             for e, a in zip(envs, row):
-                _, _, term, trunc, _ = e.step(int(a))
+                _, _, term, trunc, _ = e.step(int(a) if a.ndim == 0 else a)
                 if term or trunc:
                     e.reset()
         return time.process_time() - t0
     space = getattr(envs, "single_action_space", None) or envs.action_space
-    acts = rng.integers(space.n, size=(steps // n_envs, n_envs))
+    acts = _random_actions(space, rng, (steps // n_envs, n_envs))
     envs.reset(**({"seed": seed} if hasattr(envs, "single_action_space") else {}))
     t0 = time.process_time()
     for row in acts:
