@@ -30,7 +30,9 @@ config.json as ``schedule_steps`` and never changed by a resume (``agent.schedul
 where they stand, ``agent.schedule_horizon`` where they end). So a resumed run uses at every
 step the lr/clip/epsilon/beta the uninterrupted run would have used, whatever ``--steps`` it is
 given: a smaller one stops early on the original schedule, a larger one trains on past the
-budget with every schedule at its final value (annealed lr and clip at 0: a line says so).
+budget with every schedule at its final value (annealed clip at 0: a line says so; with
+``anneal_lr`` the lr is 0 there, no update could change the network, and such a --steps is
+refused, exit 2).
 A resumed run is still not bit-identical to an
 uninterrupted one: every ``learn`` call starts fresh episodes (the envs are reset with a seed
 drawn from the agent's generator) — one reason why ``learn(a)`` then ``learn(b)`` differs from
@@ -244,6 +246,11 @@ def _resume_args(args):
         if not (run / name).is_file():
             raise UsageError(f"--resume {run}: no {name} there (not a run directory, or a run "
                              f"that never reached its first checkpoint)")
+    from minirl.logger import read_csv
+    try:   # checked before training: a malformed row would otherwise surface after it
+        read_csv(run / "progress.csv")
+    except ValueError as e:
+        raise UsageError(f"--resume {run}: {e}") from None
     try:
         saved = json.loads((run / "config.json").read_text())
         budget = int(saved.get("schedule_steps", saved["steps"]))
@@ -252,6 +259,31 @@ def _resume_args(args):
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UsageError(f"--resume {run}: unreadable config.json ({type(e).__name__}: {e})") \
             from None
+
+
+_NO_FIELD = object()
+
+
+def _check_same_run(out: Path, saved: dict, agent) -> None:
+    """UsageError naming the first field where config.json and model.npz describe different
+    runs (algorithm, env, seed, env options, a config value): resuming would train one and
+    log as the other. A config key config.json lacks (an older run's file) is not compared."""
+    model_config = json.loads(json.dumps(dataclasses.asdict(agent.config)))
+    pairs = [("algo", saved.get("algo"), agent.name), ("env", saved.get("env"), agent.env_id),
+             ("seed", saved.get("seed"), agent.seed),
+             ("env_kwargs", saved.get("env_kwargs") or {}, agent.env_kwargs or {})]
+    saved_config = saved.get("config")
+    if not isinstance(saved_config, dict):
+        raise UsageError(f"--resume {out}: config.json has no \"config\" object")
+    pairs += [(f"config.{k}", v, model_config[k]) for k, v in saved_config.items()
+              if k in model_config]
+    pairs += [(f"config.{k}", v, _NO_FIELD) for k, v in saved_config.items()
+              if k not in model_config]
+    for field, in_json, in_model in pairs:
+        if in_json != in_model:
+            said = "not a field" if in_model is _NO_FIELD else repr(in_model)
+            raise UsageError(f"--resume {out}: config.json and model.npz are not the same run: "
+                             f"{field} is {in_json!r} in config.json but {said} in model.npz")
 
 
 def _train(args) -> int:
@@ -310,6 +342,7 @@ def _train(args) -> int:
             agent.check_training_inputs()   # e.g. BC's demos file: still there and fitting
         except (TypeError, ValueError) as e:
             raise UsageError(f"--resume {out}: {e}") from None
+        _check_same_run(out, saved, agent)
         if agent.total_steps >= target:
             raise UsageError(f"--resume {out}: already trained {agent.total_steps} of "
                              f"{target} steps; pass a larger --steps to train on")
@@ -325,6 +358,8 @@ def _train(args) -> int:
             raise UsageError(f"{algo_name} on {env_id}: {e}") from None
         from minirl.presets import describe
         print(describe(algo_name, env_id))   # whether a preset applies, and its source
+    if target > budget:
+        _refuse_past_annealed_lr(agent, target, budget)
     args.said_rounding = _say_rounding(agent, target)
     agent.schedule_horizon = budget   # (a fresh run: the same as learn(target)'s own)
     if target > budget:
@@ -384,18 +419,33 @@ def _say_rounding(agent, target: int) -> bool:
     return False
 
 
+def _refuse_past_annealed_lr(agent, target: int, budget: int) -> None:
+    """UsageError when a resumed run would train iterations whose lr is annealed to exactly 0
+    (``anneal_lr``: past the run's budget, rounded up to whole batches): every such update
+    leaves the network's parameters unchanged, so those steps would only look like training."""
+    from minirl.algos.base import OnPolicyAgent
+
+    if not (isinstance(agent, OnPolicyAgent) and getattr(agent.config, "anneal_lr", False)):
+        return
+    batch = agent.config.num_envs * agent.config.num_steps
+    end = -(-budget // batch) * batch   # the first iteration starting here has lr 0
+    if target > end:
+        can = (f"resume with --steps {end} or less, or" if agent.total_steps < end else "")
+        raise UsageError(f"--steps {target}: the run's lr is annealed to 0 at its budget of "
+                         f"{budget} steps (anneal_lr over its first --steps), so training past "
+                         f"step {end} cannot change the network's parameters; {can} start a "
+                         f"new run with a larger --steps".replace(";  ", "; "))
+
+
 def _say_past_budget(agent, budget: int) -> None:
-    """One line when a resumed run trains past its schedule budget with lr or clip annealed
-    (they stay at 0 there). DQN's exploration and PER beta also stay at their final values,
-    which is what they reach by the budget anyway: nothing to say."""
-    cfg = agent.config
-    annealed = [name for name, flag in (("lr", "anneal_lr"), ("clip_eps", "anneal_clip"))
-                if getattr(cfg, flag, False)]
-    if annealed:
+    """One line when a resumed run trains past its schedule budget with the clip range
+    annealed (it stays at 0 there; lr annealed to 0 is refused before: nothing could change).
+    DQN's exploration and PER beta also stay at their final values, which is what they
+    reach by the budget anyway: nothing to say."""
+    if getattr(agent.config, "anneal_clip", False):
         print(f"minirl: the run's schedules end at its budget of {budget} steps (its first "
-              f"--steps): from there on {' and '.join(annealed)} stay annealed to 0, so "
-              f"{agent.name} stops changing its policy; to anneal over more steps, start a "
-              f"new run with a larger --steps")
+              f"--steps): from there on clip_eps stays annealed to 0, so PPO's ratio is "
+              f"clipped at 1; to anneal over more steps, start a new run with a larger --steps")
 
 
 def _close_workers(agent) -> None:

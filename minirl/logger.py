@@ -91,11 +91,14 @@ class TrainingLog:
         self.start = time.perf_counter()
 
     def _resume(self) -> None:
-        """Start the live file from the snapshot at ``path`` and restore the window/clock."""
+        """Start the live file from the snapshot at ``path`` and restore the window/clock.
+        ValueError naming the file (and line) if it is not a complete progress CSV: a
+        malformed row is refused here, not carried into the resumed run."""
         with open(self.path, newline="") as f:
             header = next(csv.reader(f), None)
         if header is None or header[:len(FIELDS)] != FIELDS:
             raise ValueError(f"{self.path} is not a minirl progress CSV (cannot resume it)")
+        read_csv(self.path)   # every row: the right number of cells, numbers only
         self.fields = header + [f for f in self.fields if f not in header]
         state = {}
         if self._state.is_file():

@@ -28,10 +28,10 @@ AGENTS = {   # algorithm, scheduled column, --set options (32 env steps per iter
 def _train(out, algo, steps, *extra):
     column, sets = AGENTS[algo]
     argv = ["train", algo, "--env", "CartPole-v1", "--steps", str(steps), "--quiet",
-            "--out", str(out), *extra]
+            "--out", str(out)]
     for s in sets:
         argv += ["--set", s]
-    return main(argv)
+    return main(argv + list(extra))   # (a --set in extra wins over the defaults above)
 
 
 def _interrupt_at(monkeypatch, steps):
@@ -67,17 +67,29 @@ def test_resume_with_another_steps_keeps_every_steps_schedule_value(algo, tmp_pa
     saved = json.loads((run / "config.json").read_text())
     assert (saved["steps"], saved["schedule_steps"]) == (224, 320)
     capsys.readouterr()
+    if column == "lr":
+        # past the budget the lr is 0: no update could change the network, so such a
+        # --steps is refused before anything is written (was: trained, then "wrote")
+        before = (run / "progress.csv").read_bytes(), (run / "config.json").read_bytes()
+        assert main(["train", "--resume", str(run), "--steps", "416", "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("minirl: error: --steps 416: the run's lr is annealed to 0 at "
+                              "its budget of 320 steps") and "\n" not in err, err
+        assert "resume with --steps 320 or less" in err
+        assert ((run / "progress.csv").read_bytes(), (run / "config.json").read_bytes()) \
+            == before
+        assert main(["train", "--resume", str(run), "--steps", "320", "--quiet"]) == 0
+        np.testing.assert_array_equal(read_csv(run / "progress.csv")[column], whole)
+        assert main(["train", "--resume", str(run), "--steps", "352", "--quiet"]) == 2
+        assert "resume with" not in capsys.readouterr().err   # nothing left to train
+        return
     # past the budget: the first 10 iterations as the uninterrupted run, then the end values
     assert main(["train", "--resume", str(run), "--steps", "416", "--quiet"]) == 0
     out = capsys.readouterr().out
     col = read_csv(run / "progress.csv")[column]
     np.testing.assert_array_equal(col[:10], whole)
-    end = 0.0 if column == "lr" else 0.04    # annealed to 0; DQN's exploration_final_eps
-    np.testing.assert_array_equal(col[10:], [end] * 3)
-    if column == "lr":
-        assert "budget of 320 steps" in out and "lr" in out and "annealed to 0" in out
-    else:
-        assert "budget" not in out
+    np.testing.assert_array_equal(col[10:], [0.04] * 3)   # DQN's exploration_final_eps
+    assert "budget" not in out
     assert json.loads((run / "config.json").read_text())["schedule_steps"] == 320
 
 
@@ -100,7 +112,7 @@ def test_resume_that_starts_evaluating_keeps_progress_csv_readable(tmp_path, cap
     empty cells (was: rows longer than the header, so the curve raised a traceback at the end
     and progress.csv stayed unreadable)."""
     run = tmp_path / "run"
-    assert _train(run, "a2c", 64) == 0
+    assert _train(run, "a2c", 64, "--set", "anneal_lr=false") == 0   # (else lr 0 past 64)
     assert main(["train", "--resume", str(run), "--steps", "128", "--quiet",
                  "--eval-every", "32", "--eval-episodes", "1"]) == 0
     cols = read_csv(run / "progress.csv")
@@ -108,3 +120,40 @@ def test_resume_that_starts_evaluating_keeps_progress_csv_readable(tmp_path, cap
     assert np.isnan(cols["eval_return_mean"][:2]).all()
     assert np.isfinite(cols["eval_return_mean"][2:]).all()
     assert main(["plot", str(run), "--out", str(tmp_path / "c.png")]) == 0
+
+
+def test_resume_refuses_a_malformed_progress_csv_before_training(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train(run, "a2c", 64, "--set", "anneal_lr=false") == 0
+    with open(run / "progress.csv", "a") as f:
+        f.write("1,2,3,4\n")
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert main(["train", "--resume", str(run), "--steps", "128", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()   # (was: trained the budget, then failed drawing)
+    assert err.startswith(f"minirl: error: --resume {run}: {run / 'progress.csv'}") \
+        and "line 4 has 4 cells" in err and "\n" not in err, err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+@pytest.mark.parametrize("field, value, needle", [
+    ("algo", "dqn", "algo is 'dqn' in config.json but 'a2c' in model.npz"),
+    ("env", "Acrobot-v1", "env is 'Acrobot-v1' in config.json but 'CartPole-v1'"),
+    ("seed", 3, "seed is 3 in config.json but 0"),
+    ("config.lr", 0.5, "config.lr is 0.5 in config.json but 0.0007"),
+    ("config.nope", 1, "config.nope is 1 in config.json but not a field in model.npz"),
+])
+def test_resume_refuses_a_config_json_of_another_run(field, value, needle, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _train(run, "a2c", 64, "--set", "anneal_lr=false") == 0
+    cfg = json.loads((run / "config.json").read_text())
+    if field.startswith("config."):
+        cfg["config"][field[7:]] = value
+    else:
+        cfg[field] = value
+    (run / "config.json").write_text(json.dumps(cfg))
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "128", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()   # (was: trained PPO, logged as DQN: a mixed run)
+    assert "config.json and model.npz are not the same run" in err and needle in err, err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
