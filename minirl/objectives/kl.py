@@ -40,6 +40,7 @@ import numpy as np
 
 from kernels._validate import as_float, result_dtype, same_shape
 from minirl.distributions import Categorical
+from minirl.nn.losses import mean_f64
 
 __all__ = [
     "categorical_kl_old_new",
@@ -105,7 +106,9 @@ def _log_ratio(logp, logp_old):
     same_shape("logp", logp, logp_old=logp_old)
     if logp.size == 0:
         raise ValueError("logp must not be empty")
-    return logp.astype(np.float64) - logp_old, logp.size, result_dtype(logp, logp_old)
+    with np.errstate(over="ignore"):  # +-inf: the true log-ratio is beyond float64
+        d = logp.astype(np.float64) - logp_old
+    return d, logp.size, result_dtype(logp, logp_old)
 
 
 def sample_kl_old_new(logp, logp_old):
@@ -123,7 +126,7 @@ def sample_kl_old_new(logp, logp_old):
     """
     d, M, dtype = _log_ratio(logp, logp_old)
     terms, dterms = sample_kl_terms(d, "old_new")
-    return float(np.sum(terms)) / M, (dterms / M).astype(dtype, copy=False)
+    return mean_f64(terms, M), (dterms / M).astype(dtype, copy=False)
 
 
 def sample_kl_new_old(logp, logp_old):
@@ -141,14 +144,16 @@ def sample_kl_new_old(logp, logp_old):
     """
     d, M, dtype = _log_ratio(logp, logp_old)
     terms, dterms = sample_kl_terms(d, "new_old")
-    return float(np.sum(terms)) / M, (dterms / M).astype(dtype, copy=False)
+    return mean_f64(terms, M), (dterms / M).astype(dtype, copy=False)
 
 
 def sample_kl_terms(log_r, direction: str):
     """Per-sample KL terms and their derivatives w.r.t. logp, unnormalized (float64).
 
     old_new: ((r - 1) - log r, r - 1);  new_old: (r log r - (r - 1), r log r);  r = exp(log_r).
-    ``log_r`` must be finite (the public functions check); shared with ``kl_penalty_loss``.
+    ``log_r`` finite, or +-inf where logp - logp_old overflowed float64 (the true log-ratio
+    beyond +-1.8e308): then the terms are their limits (old_new: +inf and +inf / -1;
+    new_old: +inf and +inf / 1 and 0). Shared with ``kl_penalty_loss``.
     """
     d = log_r
     # over: r overflows to inf (the true value is then too); invalid: the unused np.where
@@ -156,9 +161,12 @@ def sample_kl_terms(log_r, direction: str):
     with np.errstate(over="ignore", invalid="ignore"):
         rm1 = np.expm1(d)  # r - 1, accurate near r = 1
         if direction == "old_new":
-            return rm1 - d, rm1
+            return np.where(d == np.inf, np.inf, rm1 - d), rm1
         r = np.exp(d)
         # r log r - (r - 1) = d (r - 1) - ((r - 1) - d): both parts O(d^2) near r = 1; for
-        # d > 1 the equal form r (d - 1) + 1 avoids inf - inf once r overflows.
-        terms = np.where(d > 1.0, r * (d - 1.0) + 1.0, d * rm1 - (rm1 - d))
-        return terms, r * d
+        # d > 1 the equal form r (d - 1) + 1 avoids inf - inf once r overflows. For d = -inf
+        # (r = 0 exactly in float64; the true r log r is below the smallest float) the term is
+        # 1 and its derivative 0.
+        terms = np.where(d > 1.0, r * (d - 1.0) + 1.0,
+                         np.where(d == -np.inf, 1.0, d * rm1 - (rm1 - d)))
+        return terms, np.where(d == -np.inf, 0.0, r * d)

@@ -92,6 +92,7 @@ from kernels._validate import as_bool, as_float, result_dtype, same_shape, unit_
 from kernels.importance import importance_weights
 from kernels.returns import discounted_returns
 from minirl.nn.losses import mean_f64
+from minirl.objectives._ratio import ratio_times
 
 __all__ = [
     "episode_steps",
@@ -500,11 +501,36 @@ def _log_ratios(logp, logp_old, terminated, truncated, mode, dtype):
 
 
 def _ratios(logp, logp_old, terminated, truncated, mode, dtype):
+    """``(rho, log_rho)``: the kernel's weights (saturating at the largest float, which is
+    wrong as a factor) and their float64 logs, from which ``_rho_times`` is exact."""
     logp = as_float(logp, "logp")
     logp_old = as_float(logp_old, "logp_old")
     same_shape("logp", logp, logp_old=logp_old)
-    rho, _ = importance_weights(logp, logp_old, terminated, truncated, mode)
-    return np.asarray(rho).astype(dtype, copy=False)
+    rho, log_rho = importance_weights(logp, logp_old, terminated, truncated, mode)
+    return np.asarray(rho).astype(dtype, copy=False), np.asarray(log_rho, np.float64)
+
+
+def _rho_times(rho, log_rho, *factors, dtype):
+    """``rho * f1 * f2 ...`` in ``dtype`` (that order, as the estimators always computed it),
+    exact per element where rho saturated, overflowed or underflowed: there ``exp(log_rho) *
+    prod(f)`` in log space (``objectives._ratio.ratio_times``): 0 where a factor is 0 (never
+    max_float * 0 = wrong or inf * 0 = NaN), +-inf only where the true weight exceeds
+    ``dtype``'s range."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = rho
+        for f in factors:
+            out = out * f
+        out = np.asarray(out, dtype)
+        log_max = np.log(np.finfo(rho.dtype).max)
+        bad = (log_rho >= log_max) | ~np.isfinite(out) | ((rho < np.finfo(rho.dtype).tiny)
+                                                          & (out == 0))
+        if bad.any():
+            c = np.ones(out.shape)
+            for f in factors:
+                c = c * np.broadcast_to(np.asarray(f, np.float64), out.shape)
+            out = out.copy()
+            out[bad] = ratio_times(log_rho[bad], c[bad])
+    return out
 
 
 def trajectory_is_weights(rewards, terminated, truncated, logp, logp_old, values,
@@ -539,11 +565,12 @@ def trajectory_is_weights(rewards, terminated, truncated, logp, logp_old, values
     _, terminated, truncated, gamma, G, dtype = _returns_and_flags(
         rewards, terminated, truncated, gamma, None, ("values", values))
     values = _optional_values(values, "values", G.shape, dtype)
-    rho = _ratios(logp, logp_old, terminated, truncated, "trajectory", dtype)
+    rho, log_rho = _ratios(logp, logp_old, terminated, truncated, "trajectory", dtype)
     if full_return:
-        return rho * (_episode_returns(G, terminated, truncated) - values)
+        return _rho_times(rho, log_rho, _episode_returns(G, terminated, truncated) - values,
+                          dtype=dtype)
     disc = _discount_factor(gamma, terminated, truncated, start_steps, step_discount, dtype)
-    return rho * disc * (G - values)
+    return _rho_times(rho, log_rho, disc, G - values, dtype=dtype)
 
 
 def per_decision_is_weights(rewards, terminated, truncated, logp, logp_old, values,
@@ -575,10 +602,17 @@ def per_decision_is_weights(rewards, terminated, truncated, logp, logp_old, valu
     rewards, terminated, truncated, gamma, _, dtype = _returns_and_flags(
         rewards, terminated, truncated, gamma, None, ("values", values))
     values = _optional_values(values, "values", rewards.shape, dtype)
-    rho = _ratios(logp, logp_old, terminated, truncated, "per_decision", dtype)
-    G_rho = discounted_returns(rho * rewards, terminated, truncated, gamma).astype(dtype, copy=False)
+    rho, log_rho = _ratios(logp, logp_old, terminated, truncated, "per_decision", dtype)
+    rho_r = _rho_times(rho, log_rho, rewards, dtype=dtype)  # exact, or inf beyond dtype
+    if not np.isfinite(rho_r).all():
+        raise FloatingPointError(
+            f"a weighted reward rho_0:t r_t exceeds {np.dtype(dtype)} (log rho up to "
+            f"{float(np.max(log_rho)):.4g}): the per-decision weights are not representable; "
+            + ("rescale the rewards" if dtype == np.float64
+               else "use float64 inputs or rescale the rewards"))
+    G_rho = discounted_returns(rho_r, terminated, truncated, gamma).astype(dtype, copy=False)
     disc = _discount_factor(gamma, terminated, truncated, start_steps, step_discount, dtype)
-    return disc * (G_rho - rho * values)
+    return disc * (G_rho - _rho_times(rho, log_rho, values, dtype=dtype))
 
 
 def per_step_is_weights(rewards, terminated, truncated, logp, logp_old, values,
@@ -608,9 +642,9 @@ def per_step_is_weights(rewards, terminated, truncated, logp, logp_old, values,
     _, terminated, truncated, gamma, G, dtype = _returns_and_flags(
         rewards, terminated, truncated, gamma, None, ("values", values))
     values = _optional_values(values, "values", G.shape, dtype)
-    rho = _ratios(logp, logp_old, terminated, truncated, "per_step", dtype)
+    rho, log_rho = _ratios(logp, logp_old, terminated, truncated, "per_step", dtype)
     disc = _discount_factor(gamma, terminated, truncated, start_steps, step_discount, dtype)
-    return rho * disc * (G - values)
+    return _rho_times(rho, log_rho, disc, G - values, dtype=dtype)
 
 
 def prefix_is_advantage_weights(adv, terminated, truncated, logp, logp_old, gamma: float, *,
@@ -638,9 +672,9 @@ def prefix_is_advantage_weights(adv, terminated, truncated, logp, logp_old, gamm
     terminated, truncated = _flags(terminated, truncated, adv.shape)
     gamma = unit_interval(gamma, "gamma")
     dtype = adv.dtype
-    rho = _ratios(logp, logp_old, terminated, truncated, "per_decision", dtype)
+    rho, log_rho = _ratios(logp, logp_old, terminated, truncated, "per_decision", dtype)
     disc = _discount_factor(gamma, terminated, truncated, start_steps, step_discount, dtype)
-    return rho * disc * adv
+    return _rho_times(rho, log_rho, disc, adv, dtype=dtype)
 
 
 MARGINAL_FUTURES = ("behaviour", "per_decision")
@@ -692,18 +726,23 @@ def marginal_is_weights(rewards, terminated, truncated, logp, logp_old, log_stat
     log_rho = _log_ratios(logp, logp_old, terminated, truncated, "per_step", dtype)
     if future == "per_decision":
         # F_t = r_t + gamma rho_{t+1} F_{t+1} inside an episode, 0 after its last step.
-        rho = np.exp(_as2d(log_rho))
+        lr2 = _as2d(log_rho)
+        with np.errstate(over="ignore"):  # beyond float64: _rho_times works in log space
+            rho = np.exp(lr2)
         done = _as2d(terminated | truncated)
         r2 = _as2d(rewards).astype(np.float64)
         F = np.zeros(r2.shape)
         nxt = np.zeros(r2.shape[1])
         for t in range(r2.shape[0] - 1, -1, -1):
-            carry = 0.0 if t + 1 == r2.shape[0] else gamma * rho[t + 1] * nxt
+            carry = 0.0 if t + 1 == r2.shape[0] else _rho_times(rho[t + 1], lr2[t + 1], gamma,
+                                                                 nxt, dtype=np.float64)
             F[t] = r2[t] + np.where(done[t], 0.0, carry)
             nxt = F[t]
         G = F.reshape(rewards.shape)
     disc = _discount_factor(gamma, terminated, truncated, start_steps, step_discount, dtype)
-    w = np.exp(log_state + log_rho) * disc * (G - values)
+    log_w = log_state + log_rho
+    with np.errstate(over="ignore"):  # beyond float64: _rho_times works in log space
+        w = _rho_times(np.exp(log_w), log_w, disc, G - values, dtype=np.float64)
     return w.astype(dtype, copy=False)
 
 

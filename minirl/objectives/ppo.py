@@ -43,6 +43,8 @@ from __future__ import annotations
 import numpy as np
 
 from kernels._validate import as_float, result_dtype, same_shape
+from minirl.nn.losses import mean_f64
+from minirl.objectives._ratio import mean_ratio_times, ratio_times
 from minirl.objectives.kl import KL_DIRECTIONS, categorical_kl_old_new, sample_kl_terms
 
 __all__ = [
@@ -69,8 +71,14 @@ def _ratio_inputs(logp, logp_old, adv=None):
     if logp.size == 0:
         raise ValueError("logp must not be empty")
     dtype = result_dtype(*arrays)
-    ratio = np.exp(logp.astype(np.float64) - logp_old)
+    with np.errstate(over="ignore"):  # r beyond float64: the losses work in log space there
+        ratio = np.exp(logp.astype(np.float64) - logp_old)
     return logp, logp_old, adv, ratio, dtype
+
+
+def _log_ratio(logp, logp_old):
+    with np.errstate(over="ignore"):  # +-inf: the true log-ratio is beyond float64
+        return logp.astype(np.float64) - logp_old
 
 
 def _check_eps(clip_eps):
@@ -103,14 +111,20 @@ def ppo_clip_loss(logp, logp_old, adv, clip_eps: float = 0.2):
     Shapes: ``logp, logp_old, adv`` any equal shape (``[B]`` or ``[T, N]``), M = their size.
     Returns ``(loss: float, dlogp)`` with ``dlogp`` shaped like ``logp``.
     """
-    logp, _, adv, r, dtype = _ratio_inputs(logp, logp_old, adv)
+    logp, logp_old, adv, r, dtype = _ratio_inputs(logp, logp_old, adv)
     eps = _check_eps(clip_eps)
-    unclipped = r * adv
+    log_r = _log_ratio(logp, logp_old)
+    # r A per element, exact where r = exp(log r) over/underflows (A = 0: exactly 0, never
+    # inf * 0 = NaN; A < 0 with r beyond float64: -inf, the truth's rounding).
+    unclipped = ratio_times(log_r, adv, r=r)
     clipped = np.clip(r, 1.0 - eps, 1.0 + eps) * adv
     use_unclipped = unclipped <= clipped
     M = logp.size
-    loss = -float(np.minimum(unclipped, clipped).sum()) / M
-    dlogp = np.where(use_unclipped, -unclipped / M, 0.0)
+    # loss = -(1/M) sum min(...): the unclipped minima as -A r (log space if need be), the
+    # clipped ones as constants.
+    loss = mean_ratio_times(log_r, np.where(use_unclipped, -adv, 0.0),
+                            np.where(use_unclipped, 0.0, -clipped), M)
+    dlogp = np.where(use_unclipped, ratio_times(log_r, -adv, M, r=r), 0.0)
     return loss, dlogp.astype(dtype, copy=False)
 
 
@@ -140,8 +154,9 @@ def clipped_ratio_loss(logp, logp_old, adv, clip_eps: float = 0.2):
     eps = _check_eps(clip_eps)
     M = logp.size
     inside = (r > 1.0 - eps) & (r < 1.0 + eps)
-    loss = -float((np.clip(r, 1.0 - eps, 1.0 + eps) * adv).sum()) / M
-    dlogp = np.where(inside, -(r * adv) / M, 0.0)
+    loss = -mean_f64(np.clip(r, 1.0 - eps, 1.0 + eps) * adv, M)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 outside the band: unused
+        dlogp = np.where(inside, -(r * adv) / M, 0.0)
     return loss, dlogp.astype(dtype, copy=False)
 
 
@@ -159,9 +174,11 @@ def surrogate_loss(logp, logp_old, adv):
 
     Shapes: ``logp, logp_old, adv`` equal shapes; returns ``(loss, dlogp)``.
     """
-    logp, _, adv, r, dtype = _ratio_inputs(logp, logp_old, adv)
+    logp, logp_old, adv, r, dtype = _ratio_inputs(logp, logp_old, adv)
     M = logp.size
-    return -float((r * adv).sum()) / M, (-(r * adv) / M).astype(dtype, copy=False)
+    log_r = _log_ratio(logp, logp_old)  # r A exact per element (A = 0: 0 whatever r)
+    return (mean_ratio_times(log_r, -adv, None, M),
+            ratio_times(log_r, -adv, M, r=r).astype(dtype, copy=False))
 
 
 def kl_penalty_loss(logp, logp_old, adv, beta: float, *, direction: str = "old_new"):
@@ -196,9 +213,30 @@ def kl_penalty_loss(logp, logp_old, adv, beta: float, *, direction: str = "old_n
     if direction not in KL_DIRECTIONS:
         raise ValueError(f"direction must be one of {KL_DIRECTIONS}, got {direction!r}")
     M = logp.size
-    terms, dterms = sample_kl_terms(logp.astype(np.float64) - logp_old, direction)
-    loss = (-float((r * adv).sum()) + beta * float(terms.sum())) / M
-    dlogp = (-(r * adv) + beta * dterms) / M
+    log_r = _log_ratio(logp, logp_old)
+    terms, dterms = sample_kl_terms(log_r, direction)
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss = (-float((r * adv).sum()) + beta * float(terms.sum())) / M
+        dlogp = (-(r * adv) + beta * dterms) / M
+    if not np.isfinite(loss) or not np.isfinite(dlogp).all():
+        # r beyond float64 (inf * 0, inf - inf): per element the loss term is r c + b and its
+        # derivative r g + h, with r factored out exactly:
+        #   old_new: -r A + beta((r - 1) - d) = r (beta - A) - beta (1 + d),  grad r (beta - A) - beta
+        #   new_old: -r A + beta(r d - (r - 1)) = r (beta (d - 1) - A) + beta, grad r (beta d - A)
+        if not np.isfinite(log_r).all():
+            raise FloatingPointError(
+                "logp - logp_old overflowed float64 (|logp| ~ 1e308) and the KL-penalized loss "
+                "is not finite in float64 arithmetic; rescale logp and logp_old")
+        d = log_r
+        if direction == "old_new":
+            c, b, g, h = beta - adv, -beta * (1.0 + d), beta - adv, -beta
+        else:
+            c, b, g, h = beta * (d - 1.0) - adv, beta, beta * d - adv, 0.0
+        if not np.isfinite(loss):
+            loss = mean_ratio_times(log_r, c, b, M)
+        bad = ~np.isfinite(dlogp)
+        exact = (ratio_times(log_r, g, r=r) + h) / M
+        dlogp = np.where(bad, exact, dlogp)
     return loss, dlogp.astype(dtype, copy=False)
 
 
@@ -231,8 +269,15 @@ def approx_kl(logp, logp_old):
     Shapes: ``logp, logp_old`` equal shapes. Returns ``(k1, k3)`` floats.
     """
     logp, logp_old, _, _, _ = _ratio_inputs(logp, logp_old)
-    log_r = logp.astype(np.float64) - logp_old
-    return float(np.mean(-log_r)), float(np.mean(np.expm1(log_r) - log_r))
+    log_r = _log_ratio(logp, logp_old)
+    # over: r beyond float64: k3 is +inf (true, for that sample); invalid: the unused branch.
+    with np.errstate(over="ignore", invalid="ignore"):
+        k3 = np.where(log_r == np.inf, np.inf, np.expm1(log_r) - log_r)
+    if np.isfinite(log_r).all():
+        k1 = mean_f64(-log_r)
+    else:  # logp - logp_old overflowed: halving is exact, so k1 = 2 mean(lo/2 - lp/2)
+        k1 = 2.0 * mean_f64(logp_old / 2 - logp.astype(np.float64) / 2)
+    return k1, mean_f64(k3)
 
 
 def clip_fraction(logp, logp_old, clip_eps: float = 0.2) -> float:

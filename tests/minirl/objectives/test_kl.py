@@ -97,3 +97,20 @@ def test_sample_kl_extremes_are_finite_or_inf_never_nan():
         kl_penalty_loss(lp_old, lp_old, lp_old, 1.0, direction="forward")
     with pytest.raises(ValueError, match="direction"):
         mean_state_kl(None, None, None, "both")
+
+
+def test_sample_kl_with_a_log_ratio_beyond_float64_is_inf_not_nan():
+    import warnings
+    from minirl.objectives.kl import sample_kl_new_old, sample_kl_old_new
+    lp, lo = np.array([1e308, -1e308, 0.0]), np.array([-1e308, 1e308, 0.0])  # d = +-2e308
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kl, g = sample_kl_old_new(lp, lo)          # (r - 1) - d: +inf for both signs of d
+        assert kl == np.inf and g.tolist() == [np.inf, -1 / 3, 0.0]
+        kl, g = sample_kl_new_old(lp, lo)          # r log r - (r - 1): +inf and 0 + 1
+        assert kl == np.inf and g.tolist() == [np.inf, 0.0, 0.0]
+        kl, g = sample_kl_new_old(np.array([-1e308, 0.0]), np.array([1e308, 0.0]))
+        assert kl == 0.5 and g.tolist() == [0.0, 0.0]   # term 1 (r = 0 exactly) and 0
+        # k3 at d = 1000 (r = e^1000 overflows): +inf; sum of two 1e308-size terms: finite mean
+        kl, _ = sample_kl_old_new(np.array([709.0, 709.0]), np.zeros(2))
+        assert kl == float(__import__("mpmath").exp(709) - 1 - 709)

@@ -739,3 +739,43 @@ def test_policy_gradient_loss_float32_value_accumulates_in_float64():
     assert dlogp.dtype == f and np.all(dlogp == -w)
     loss, _ = policy_gradient_loss(np.full((2, 2), -1e300), np.full((2, 2), 1e10))
     assert loss == np.inf                            # 2e310 / 2 exceeds float64: +inf, true
+
+
+def test_importance_weights_beyond_float64_are_exact_per_element():
+    """rho = exp(1000) used to saturate at the largest float (then max * 0.5 is a wrong finite
+    weight) or become inf * 0 = NaN; each weight is now exp(log rho) * factor in log space."""
+    import warnings
+
+    import mpmath
+    te, tr = np.array([[False], [False], [True]]), np.zeros((3, 1), bool)
+    lo = np.zeros((3, 1))
+    rew = np.ones((3, 1))
+    with warnings.catch_warnings(), mpmath.workdps(600):
+        warnings.simplefilter("error")
+        # trajectory ratio e^710 (> max float); baseline = return on 2 steps: weight 0 there
+        lp = np.array([[710.0], [0.0], [0.0]])
+        w = trajectory_is_weights(rew, te, tr, lp, lo, np.array([[3.0], [1.5], [1.0]]), 1.0)
+        ulp2 = 4.5e-16                         # exp(x/2)^2 y: a few roundings, not |x| ulp
+        assert w[1, 0] == pytest.approx(float(mpmath.exp(710) / 2), rel=ulp2)
+        assert w[0, 0] == 0.0
+        assert w[2, 0] == 0.0
+        # per-step: r = e^1000 with G - b = 0 -> 0 (not NaN); e^-1000 * 1 -> 0 exactly rounded
+        w = per_step_is_weights(rew, te, tr, np.array([[1000.0], [-1000.0], [0.0]]), lo,
+                                np.array([[3.0], [1.0], [1.0]]), 1.0)
+        assert w.tolist() == [[0.0], [0.0], [0.0]]
+        w = prefix_is_advantage_weights(np.array([[0.0], [1e-300], [1.0]]), te, tr,
+                                        np.array([[1000.0], [-300.0], [-700.0]]), lo, 1.0)
+        assert w[0, 0] == 0.0 and w[2, 0] == 1.0
+        assert w[1, 0] == pytest.approx(float(mpmath.exp(700) * mpmath.mpf(1e-300)), rel=ulp2)
+        # per-decision: rho_{0:2} r_2 = e^700 * 1e-300 is finite although rho_{0:0} = e^1000
+        w = per_decision_is_weights(np.array([[0.0], [0.0], [1e-300]]), te, tr,
+                                    np.array([[1000.0], [-1000.0], [700.0]]), lo, None, 1.0)
+        np.testing.assert_allclose(w[:, 0], float(mpmath.exp(700) * mpmath.mpf(1e-300)),
+                                   rtol=ulp2)
+        with pytest.raises(FloatingPointError, match="rescale the rewards$"):
+            per_decision_is_weights(rew, te, tr, np.array([[1000.0], [0.0], [0.0]]), lo, None,
+                                    1.0)
+        # marginal, per-decision future: rho e^1000 multiplying a future of 0 is 0, not NaN
+        w = marginal_is_weights(np.zeros((3, 1)), te, tr, np.array([[0.0], [1000.0], [0.0]]),
+                                lo, np.zeros((3, 1)), None, 1.0, future="per_decision")
+        assert w.tolist() == [[0.0], [0.0], [0.0]]

@@ -321,3 +321,82 @@ def test_adaptive_kl_beta_rejects_a_kl_that_would_silently_keep_beta():
             adaptive_kl_beta(1.0, kl, 0.01)
     with pytest.raises(ValueError, match="target_kl"):
         adaptive_kl_beta(1.0, 0.01, np.inf)
+
+
+# ----- ratios beyond float64 (exp(1000)): exact per-element math, never inf * 0 = NaN ---------
+
+def _mp_mean(terms):
+    """float64 rounding of the exact mean of mpmath terms (600 digits: e^1000 ~ 1e434)."""
+    import mpmath
+    return float(mpmath.fsum(terms) / len(terms))
+
+
+def test_ppo_losses_with_a_ratio_beyond_float64_give_the_true_values():
+    with __import__("mpmath").workdps(600):
+        _check_ppo_losses_with_a_ratio_beyond_float64()
+
+
+def _check_ppo_losses_with_a_ratio_beyond_float64():
+    import warnings
+
+    import mpmath
+    lp, lo = np.array([1000.0, 0.0]), np.zeros(2)
+    r = [mpmath.exp(mpmath.mpf(1000)), mpmath.mpf(1)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no overflow/invalid warnings either
+        # A = 0 on the huge ratio: that term and its gradient are exactly 0.
+        loss, dlogp = ppo_clip_loss(lp, lo, np.array([0.0, 1.0]))
+        assert loss == -0.5 and dlogp.tolist() == [0.0, -0.5]
+        loss, dlogp = surrogate_loss(lp, lo, np.array([0.0, 1.0]))
+        assert loss == -0.5 and dlogp.tolist() == [0.0, -0.5]
+        loss, dlogp = clipped_ratio_loss(lp, lo, np.array([0.0, 1.0]))
+        assert loss == -0.5 and dlogp.tolist() == [0.0, -0.5]
+        # KL(old||new) penalty, beta = A = 1: -r A + beta((r - 1) - log r) = -1 - 1000 exactly.
+        loss, dlogp = kl_penalty_loss(lp, lo, np.array([1.0, 1.0]), 1.0)
+        assert loss == _mp_mean([-ri + (ri - 1) - mpmath.log(ri) for ri in r]) == -501.0
+        assert dlogp.tolist() == [-0.5, -0.5]
+        loss, dlogp = kl_penalty_loss(lp, lo, np.array([0.5, 1.0]), 1.0)   # r/2 - 1001: +inf
+        assert loss == np.inf and dlogp.tolist() == [np.inf, -0.5]
+        loss, dlogp = kl_penalty_loss(lp, lo, np.array([1.0, 1.0]), 1.0, direction="new_old")
+        assert loss == np.inf and dlogp[0] == np.inf   # r log r dominates: +inf is the truth
+        # A < 0 on a ratio just inside float64 after the 1/M: finite, r A / M.
+        lp2 = np.array([709.9, 0.0])
+        true = _mp_mean([-mpmath.exp(mpmath.mpf(709.9)) * -1, 0])
+        for fn in (surrogate_loss, ppo_clip_loss):
+            loss, dlogp = fn(lp2, lo, np.array([-1.0, 0.0]))
+            assert loss == pytest.approx(true, rel=4.5e-16) and np.isfinite(loss)
+            assert dlogp[0] == pytest.approx(true, rel=4.5e-16)
+        # ratios beyond float64 whose terms cancel exactly in the reals: the loss is 0
+        loss, dlogp = surrogate_loss(np.array([1000.0, 1000.0]), lo, np.array([1.0, -1.0]))
+        assert loss == 0.0 and dlogp.tolist() == [-np.inf, np.inf]
+        # an overflowing log-ratio with both advantage signs: a named error, not NaN
+        big = np.array([1e308, 1e308])
+        with pytest.raises(FloatingPointError, match="logp"):
+            surrogate_loss(big, -big, np.array([1.0, -1.0]))
+        k1, k3 = approx_kl(np.array([1e308, -1e308]), np.array([-1e308, 1e308]))
+        assert k1 == 0.0 and k3 == np.inf
+
+
+def test_ppo_minibatch_loss_with_an_exploded_ratio_is_finite():
+    """Through PPO's public minibatch step (``minirl.algos.ppo.ppo_loss_and_grad``): a stale
+    logp_old 1000 nats below logp on a sample whose advantage is exactly 0 used to make the
+    loss and every parameter gradient NaN; the sample contributes nothing, so both equal
+    those of the batch without it."""
+    from minirl.algos.ppo import PPO, Batch, ppo_loss_and_grad
+    agent = PPO("CartPole-v1", PPO.Config(num_steps=8, num_envs=1, minibatch_size=8,
+                                          norm_adv=False), seed=0)
+    obs = np.random.default_rng(0).normal(size=(3, agent.obs_dim))
+    actions = np.array([0, 1, 1])
+    dist, values, _ = agent.net.forward(agent.params, obs)
+    logp = dist.log_prob(actions)
+    for loss_kind in ("clip", "kl"):
+        cfg = PPO.Config(num_steps=8, num_envs=1, minibatch_size=8, norm_adv=False,
+                         loss=loss_kind)
+        adv = np.array([0.0, 1.0, -1.0])
+        mb = Batch(obs, actions, logp - np.array([1000.0, 0.1, -0.1]), values, adv, values + 1.0)
+        ref = mb._replace(logp=logp - np.array([0.0, 0.1, -0.1]))  # sample 0 at ratio 1
+        loss, grad, _ = ppo_loss_and_grad(agent.net, agent.params, mb, cfg, 0.2, 0.0)
+        loss_ref, grad_ref, _ = ppo_loss_and_grad(agent.net, agent.params, ref, cfg, 0.2, 0.0)
+        assert np.isfinite(loss) and np.isfinite(grad).all(), loss_kind
+        assert loss == loss_ref, loss_kind          # A = 0: no term, whatever the ratio
+        np.testing.assert_array_equal(grad, grad_ref)
