@@ -46,6 +46,7 @@ Dict/Tuple/multi-dimensional Box observations are flattened, images are refused 
 """
 from __future__ import annotations
 
+import importlib
 import warnings
 from typing import Callable
 
@@ -259,10 +260,35 @@ _register()
 
 
 def check_env_id(env_id: str) -> str:
-    """Return ``env_id`` if gymnasium knows it, else raise ``ValueError`` naming it."""
-    if not isinstance(env_id, str) or env_id not in gym.envs.registry:
+    """Return ``env_id`` if gymnasium knows it, else raise ``ValueError`` naming it.
+
+    ``"module:EnvId"`` (gymnasium.make's form for custom envs) first imports ``module``, which
+    is expected to register ``EnvId``, then checks ``EnvId``; a module that cannot be imported
+    or registers no such id is a ValueError naming both."""
+    if not isinstance(env_id, str):
         raise ValueError(f"unknown environment id {env_id!r} (not in gymnasium's registry)")
+    if ":" in env_id:
+        module, _, name = env_id.partition(":")
+        if not module or not name or ":" in name:
+            raise ValueError(f"environment id {env_id!r}: expected an id or module:EnvId")
+        try:
+            importlib.import_module(module)
+        except Exception as e:  # noqa: BLE001 - ImportError or the module's own failure
+            raise ValueError(f"environment id {env_id!r}: cannot import module {module!r} "
+                             f"({type(e).__name__}: {e})") from None
+        if name not in gym.envs.registry:
+            raise ValueError(f"environment id {env_id!r}: module {module!r} was imported but "
+                             f"registers no environment {name!r}")
+        return env_id
+    if env_id not in gym.envs.registry:
+        raise ValueError(f"unknown environment id {env_id!r} (not in gymnasium's registry; "
+                         f"a custom env: module:EnvId imports the module that registers it)")
     return env_id
+
+
+def _registry_name(env_id: str) -> str:
+    """The registry key of ``env_id`` ("module:EnvId" -> "EnvId")."""
+    return env_id.partition(":")[2] if ":" in env_id else env_id
 
 
 TRUE_WORDS = ("true", "yes", "on")
@@ -351,7 +377,7 @@ def _registered_render_modes(env_id: str) -> list[str] | None:
     """The ``metadata["render_modes"]`` of the class registered under ``env_id``, or None if
     it cannot be told without making the env."""
     try:
-        entry = gym.spec(env_id).entry_point
+        entry = gym.spec(_registry_name(env_id)).entry_point
         creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) \
             else entry
         return list(creator.metadata.get("render_modes") or [])
@@ -421,7 +447,7 @@ def make_vector_env(
     elif isinstance(env, gym.Env):
         raw_space = env.observation_space
         env = flatten_observation_wrapper(env) if flatten else env
-    elif flatten and isinstance(env, str) and env in gym.envs.registry:
+    elif flatten and isinstance(env, str) and _registry_name(env) in gym.envs.registry:
         probe = gym_make(env, disable_env_checker=True, **env_kwargs)   # its raw space
         raw_space = probe.observation_space
         probe.close()

@@ -81,3 +81,56 @@ def test_space_bandits_pay_their_best_actions():
         env = make_env("minirl/OffsetBandit-v0")
         env.reset(seed=0)
         env.step(2)                              # an index that was not offset by start
+
+
+CUSTOM_MODULE = '''
+import gymnasium as gym
+import numpy as np
+
+
+class Coin(gym.Env):
+    """Guess heads (action 1): reward 1, one step."""
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), float(action == 1), True, False, {}
+
+
+gym.register(id="MinirlTestCoin-v0", entry_point=Coin)
+'''
+
+
+def test_module_colon_env_id_imports_the_module_that_registers_it(tmp_path, monkeypatch,
+                                                                  capsys):
+    """gymnasium.make's ``module:EnvId`` form for custom envs (was: 'unknown environment id
+    ... not in gymnasium's registry')."""
+    from minirl.cli import main
+
+    (tmp_path / "minirl_test_coin_env.py").write_text(CUSTOM_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    env_id = "minirl_test_coin_env:MinirlTestCoin-v0"
+    assert check_env_id(env_id) == env_id
+    envs = make_vector_env(env_id, num_envs=2)
+    assert envs.single_observation_space.shape == (2,)
+    envs.close()
+    out = tmp_path / "run"
+    assert main(["train", "ppo", "--env", env_id, "--steps", "64", "--quiet", "--out", str(out),
+                 "--set", "num_envs=1", "--set", "num_steps=64", "--set", "hidden_sizes=8",
+                 "--set", "minibatch_size=32", "--set", "num_epochs=1"]) == 0
+    assert main(["eval", str(out), "--episodes", "2"]) == 0
+    assert f"ppo {env_id}: mean return" in capsys.readouterr().out
+    for bad, needle in (("minirl_no_such_module_x:MinirlTestCoin-v0",
+                         "cannot import module 'minirl_no_such_module_x'"),
+                        ("minirl_test_coin_env:NoSuchEnv-v0",
+                         "registers no environment 'NoSuchEnv-v0'"),
+                        ("a:b:c", "expected an id or module:EnvId")):
+        with pytest.raises(ValueError, match=needle):
+            check_env_id(bad)
+        assert main(["train", "ppo", "--env", bad, "--out", str(tmp_path / "no")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert needle in err and "\n" not in err and not (tmp_path / "no").exists(), err
