@@ -59,6 +59,23 @@ def _matrix(x, name: str) -> np.ndarray:
     return m
 
 
+def _pow2_scale(*arrays) -> float:
+    """A power of two c with max |x| <= 2 c over the arrays (1 if all are 0): dividing by it is
+    exact (barring subnormals), so spreads and sums of huge or tiny values are computed
+    scaled. (c = 2^frexp(max)[1], at most 2^1023.)"""
+    m = max(float(np.max(np.abs(a))) if np.size(a) else 0.0 for a in arrays)
+    return 1.0 if m == 0.0 else math.ldexp(1.0, min(math.frexp(m)[1], 1023))
+
+
+def _spread_ok(x) -> np.ndarray:
+    """Where a directly computed std is trusted: inside (1e-150, 1e150), so no square
+    overflowed to inf or underflowed to 0 (a 0 is recomputed scaled: 0 again if the values
+    are truly equal)."""
+    x = np.asarray(x)
+    with np.errstate(invalid="ignore"):
+        return (x > 1e-150) & (x < 1e150)
+
+
 def _positive(x, name: str) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float, np.floating, np.integer)) \
             or not math.isfinite(x) or x <= 0:
@@ -148,7 +165,6 @@ def cem_refit(samples, returns, elite_frac: float, mean_old=None, std_old=None,
     if isinstance(extra_noise, bool) or not (0.0 <= extra_noise < math.inf):
         raise ValueError(f"extra_noise must be a finite number >= 0, got {extra_noise!r}")
     elites = samples[np.argsort(-returns, kind="stable")[:n_elite]]
-    mean, var = elites.mean(axis=0), elites.var(axis=0)
     if smoothing > 0.0:
         if mean_old is None or std_old is None:
             raise ValueError("smoothing > 0 needs mean_old and std_old")
@@ -157,9 +173,30 @@ def cem_refit(samples, returns, elite_frac: float, mean_old=None, std_old=None,
         if mean_old.shape != (p,) or std_old.shape != (p,):
             raise ValueError(f"mean_old and std_old must have shape ({p},), got "
                              f"{mean_old.shape} and {std_old.shape}")
-        mean = smoothing * mean_old + (1.0 - smoothing) * mean
-        var = smoothing * std_old ** 2 + (1.0 - smoothing) * var
-    return mean, np.sqrt(var + extra_noise)
+
+    def refit(x, m_old, s_old, z):
+        mean, var = x.mean(axis=0), x.var(axis=0)
+        if smoothing > 0.0:
+            mean = smoothing * m_old + (1.0 - smoothing) * mean
+            var = smoothing * s_old ** 2 + (1.0 - smoothing) * var
+        return mean, np.sqrt(var + z)
+
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        mean, std = refit(elites, mean_old, std_old, extra_noise)
+        bad = ~np.isfinite(mean) | ~_spread_ok(std)
+        # Sums/squares beyond float64 (or squares underflowing): in those columns everything
+        # divided by a power of two c ~ its largest magnitude, then scaled back.
+        for j in np.flatnonzero(bad):
+            parts = [elites[:, j], [math.sqrt(extra_noise)]]
+            if smoothing > 0.0:
+                parts += [mean_old[j:j + 1], std_old[j:j + 1]]
+            c = _pow2_scale(*parts)
+            m_j, s_j = refit(elites[:, j:j + 1] / c,
+                             None if smoothing == 0.0 else mean_old[j] / c,
+                             None if smoothing == 0.0 else std_old[j] / c,
+                             extra_noise / c / c)
+            mean[j], std[j] = m_j[0] * c, s_j[0] * c
+    return mean, std
 
 
 def recombination_weights(mu: int) -> np.ndarray:
@@ -219,7 +256,12 @@ def es_gradient(noise, returns_pos, returns_neg, sigma: float) -> np.ndarray:
     Paper: Salimans et al. (2017), arXiv:1703.03864, Algorithm 2 with mirrored sampling.
     """
     noise, rp, rn, sigma = _antithetic(noise, returns_pos, returns_neg, sigma)
-    return (rp - rn) @ noise / (2.0 * noise.shape[0] * sigma)
+    with np.errstate(over="ignore", invalid="ignore"):
+        g = (rp - rn) @ noise / (2.0 * noise.shape[0] * sigma)
+        if not np.isfinite(g).all():  # F+ - F- or the sum beyond float64: scaled by c
+            c = _pow2_scale(rp, rn)
+            g = ((rp / c - rn / c) @ noise / (2.0 * noise.shape[0] * sigma)) * c
+    return g
 
 
 def es_gradient_one_sided(noise, returns, sigma: float) -> np.ndarray:
@@ -233,7 +275,13 @@ def es_gradient_one_sided(noise, returns, sigma: float) -> np.ndarray:
     """
     noise = _matrix(noise, "noise")
     returns = _returns(returns, "returns", noise.shape[0])
-    return returns @ noise / (noise.shape[0] * _positive(sigma, "sigma"))
+    sigma = _positive(sigma, "sigma")
+    with np.errstate(over="ignore", invalid="ignore"):
+        g = returns @ noise / (noise.shape[0] * sigma)
+        if not np.isfinite(g).all():  # the sum beyond float64: scaled by c
+            c = _pow2_scale(returns)
+            g = ((returns / c) @ noise / (noise.shape[0] * sigma)) * c
+    return g
 
 
 def ars_update(theta, deltas, returns_pos, returns_neg, step_size: float,
@@ -263,7 +311,19 @@ def ars_update(theta, deltas, returns_pos, returns_neg, step_size: float,
     if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 1 <= b <= n:
         raise ValueError(f"top_b must be an integer in [1, {n}] or None, got {top_b!r}")
     top = np.argsort(-np.maximum(rp, rn), kind="stable")[:b]
-    sigma_r = float(np.concatenate([rp[top], rn[top]]).std())
-    if sigma_r == 0.0:
-        return theta.copy(), 0.0, top
-    return theta + alpha / (b * sigma_r) * ((rp[top] - rn[top]) @ deltas[top]), sigma_r, top
+    kept = np.concatenate([rp[top], rn[top]])
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        sigma_r = float(kept.std())
+        if _spread_ok(sigma_r):
+            step = alpha / (b * sigma_r) * ((rp[top] - rn[top]) @ deltas[top])
+            if np.isfinite(step).all():
+                return theta + step, sigma_r, top
+        # Returns so large (or so close) that their squares or differences leave float64:
+        # divide them by a power of two c >= max |r| (exact); the step is scale-free,
+        # theta' = theta + alpha / (b std(r/c)) sum (r+/c - r-/c) delta, sigma_R = c std(r/c).
+        c = _pow2_scale(kept)
+        s = float((kept / c).std())
+        if s == 0.0:
+            return theta.copy(), 0.0, top
+        step = alpha / (b * s) * ((rp[top] / c - rn[top] / c) @ deltas[top])
+        return theta + step, s * c, top

@@ -262,3 +262,35 @@ def test_random_search_step():
         random_search_step(theta, 1.0, np.ones((2, 3)), [1.0, 2.0])
     with pytest.raises(ValueError, match="theta_return"):
         random_search_step(theta, np.nan, cands, [1.0, 2.0, 3.0])
+
+
+# ----- spreads of returns/samples beyond (or below) float64's square range: scaled ---------
+
+def test_ars_step_and_sigma_for_returns_whose_squares_leave_float64():
+    d = np.eye(2, 3)
+    for big in (1e200, 1e308, 1e-200):
+        # returns {big, 0, -big, 0}: sigma_R = big / sqrt(2); step = alpha / (2 sigma_R) * 2 big
+        # along delta_0 = alpha sqrt(2), whatever big is.
+        theta, sigma_r, _ = ars_update(np.zeros(3), d, [big, 0.0], [-big, 0.0], 0.02)
+        assert sigma_r == pytest.approx(big / math.sqrt(2), rel=2e-16)
+        np.testing.assert_allclose(theta, [0.02 * math.sqrt(2), 0, 0], rtol=1e-15, atol=0)
+    theta, sigma_r, _ = ars_update(np.zeros(3), d, [5.0, 5.0], [5.0, 5.0], 0.02)
+    assert sigma_r == 0.0 and theta.tolist() == [0, 0, 0]        # equal returns: no step
+
+
+def test_cem_refit_and_es_gradients_scale_huge_and_tiny_values():
+    from minirl.objectives.gradient_free import es_gradient, es_gradient_one_sided
+    # elites {-1e308, 1e308}: mean 0, std 1e308 (the squares overflow float64)
+    mean, std = cem_refit([[0.0], [1e308], [-1e308], [2.0]], [1, 2, 3, 0], 0.5)
+    assert mean.tolist() == [0.0] and std.tolist() == [1e308]
+    mean, std = cem_refit([[0.0], [1e-200], [-1e-200], [2.0]], [1, 2, 3, 0], 0.5)
+    assert mean.tolist() == [0.0] and std.tolist() == [1e-200]  # squares underflow to 0
+    # smoothing with a huge old std, and a column in the normal range left as it was
+    mean, std = cem_refit([[0, 1], [1e308, 1], [-1e308, 1], [2, 1]], [1, 2, 3, 0], 0.5,
+                          [1e308, 0.0], [1e308, 1.0], 0.5, 1e300)
+    assert mean.tolist() == [5e307, 0.5]
+    assert std[0] == 1e308 and std[1] == math.sqrt(0.5 + 1e300)
+    g = es_gradient(np.eye(2, 3), [1e308, 0.0], [-1e308, 0.0], 1e10)  # F+ - F- = 2e308
+    assert g.tolist() == [1e308 / (2 * 1e10), 0.0, 0.0]                # 2e308 / (2 n sigma)
+    g = es_gradient_one_sided(np.ones((2, 3)), [1e308, 1e308], 10.0)  # sum 2e308
+    assert g.tolist() == [1e307] * 3
