@@ -137,9 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field (repeatable); booleans: true/false, "
                         "yes/no, on/off or 1/0; tuples: 64,64")
-    t.add_argument("--demos", dest="overrides", action="append", type=lambda p: f"demos={p}",
-                   metavar="PATH", help="bc/dagger demonstrations (.npz or Minari dataset "
-                   "directory); the same as --set demos=PATH")
+    t.add_argument("--demos", default=None, metavar="PATH",
+                   help="bc/dagger demonstrations (.npz or Minari dataset directory); the same "
+                        "as --set demos=PATH")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--env-kwargs", action="append", default=[], metavar="KEY=VALUE",
                    help="option for gymnasium.make, e.g. continuous=true (repeatable); "
@@ -236,7 +236,8 @@ def _resume_args(args):
     ``args.resume``; the budget of a run saved before config.json recorded it is its
     ``steps``."""
     given = [flag for flag, v in (("ALGO", args.algo), ("--env", args.env), ("--out", args.out),
-                                  ("--set", args.overrides), ("--seed", args.seed),
+                                  ("--set", args.overrides), ("--demos", args.demos),
+                                  ("--seed", args.seed),
                                   ("--force", args.force))
              if v is not None and v is not False and v != []]  # --seed 0 counts as given
     if given:
@@ -348,6 +349,13 @@ def _train(args) -> int:
                              f"{target} steps; pass a larger --steps to train on")
         config = agent.config
     else:
+        if args.demos is not None:
+            if "demos" not in {f.name for f in dataclasses.fields(algo.Config)}:
+                users = sorted(n for n, a in ALGOS.items()
+                               if "demos" in {f.name for f in dataclasses.fields(a.Config)})
+                raise UsageError(f"--demos is only for {'/'.join(users)} (imitation learning); "
+                                 f"{algo_name} learns from its env's rewards")
+            args.overrides = [*args.overrides, f"demos={args.demos}"]
         config = parse_overrides(algo.Config, args.overrides, PRESETS.get((algo_name, env_id)))
         out = Path(args.out or f"runs/{algo_name}-{env_id.replace('/', '_')}-{seed}")
         _check_run_dir(out, args.force)
@@ -398,6 +406,41 @@ def _start_files(agent, out, algo, algo_name, env_id, seed, target, budget, conf
     except ValueError as e:
         raise UsageError(f"--resume {out}: {e}") from None
     return log
+
+
+class _NumpyWarnings:
+    """Inside: RuntimeWarnings (NumPy's overflow / invalid-value reports, each with a source
+    line) are counted instead of printed, so that a diverging run's stderr is its one error
+    line; ``report()`` prints one note line for a run that finished in spite of them. Other
+    warnings print as usual."""
+
+    def __init__(self):
+        self.count, self.first = 0, None
+
+    def __enter__(self):
+        import warnings
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if not issubclass(category, RuntimeWarning):
+                return shown(message, category, filename, lineno, file, line)
+            self.count += 1
+            if self.first is None:
+                self.first = f"{message} ({Path(filename).name}:{lineno})"
+
+        warnings.showwarning = show
+        return self
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+    def report(self) -> None:
+        if self.count:
+            print(f"minirl: note: NumPy reported {self.count} floating-point warning(s) during "
+                  f"training, the first: {self.first}; the saved parameters are finite",
+                  file=sys.stderr)
 
 
 def _say_rounding(agent, target: int) -> bool:
@@ -515,10 +558,12 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     start = time.perf_counter()
     failure = None
+    numpy_warnings = _NumpyWarnings()
     try:
         if args.resume:  # the schedules (lr/clip annealing, exploration) continue, not restart
             agent.schedule_offset = agent.total_steps
-        agent.learn(target - start_steps, callback=callback)
+        with numpy_warnings:
+            agent.learn(target - start_steps, callback=callback)
     except _Stop:
         bar.close()
         _close_workers(agent)
@@ -549,6 +594,7 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
     except ValueError as e:   # (model and CSV are saved by now: only the curve is missing)
         raise RunError(f"saved {out / 'model.npz'} and {out / 'progress.csv'}, but cannot draw "
                        f"{out / 'curve.png'}: {e}") from None
+    numpy_warnings.report()   # (after a failure the error line says what went wrong)
     if caught:
         print(f"minirl: interrupted at step {agent.total_steps}; saved {out / 'model.npz'}, "
               f"{out / 'progress.csv'} and {curve} (continue with: minirl train --resume {out})",
@@ -662,6 +708,8 @@ def _plot(args) -> int:
     a run with nothing finite to draw is named on stderr and on the figure, not left blank."""
     from minirl.plot import draw_runs, finish_figure, progress_csv
 
+    if not Path(args.out).name or args.out.endswith(("/", os.sep)):
+        raise UsageError(f"--out {args.out!r}: expected the path of a PNG file, e.g. curves.png")
     for run in args.runs:
         try:
             progress_csv(run)

@@ -329,3 +329,45 @@ def test_a_file_saved_with_the_old_shape_only_action_signature_still_loads(saved
     meta["spaces"]["action"] = "Box(shape=(1,))"
     np.savez(tmp_path / "old.npz", meta=np.array(json.dumps(meta)), **arrays)
     assert load_agent(tmp_path / "old.npz").total_steps == 20
+
+
+def test_a_diverging_run_prints_its_one_line_and_no_numpy_warnings(tmp_path, capsys, recwarn):
+    code = main(["train", "a2c", "--env", "CartPole-v1", "--set", "lr=1e30", "--set",
+                 "max_grad_norm=1e300", "--steps", "400", "--quiet", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err.startswith("minirl: error: training diverged in iteration ") \
+        and "\n" not in err, err
+    # (were 'RuntimeWarning: overflow encountered in multiply' with its source line, twice)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_numpy_warnings_of_a_finished_run_are_one_note_line(capsys, recwarn):
+    from minirl.cli import _NumpyWarnings
+    with _NumpyWarnings() as seen:
+        np.float64(1e308) * np.float64(10.0)
+        np.array([0.0]) / np.array([0.0])
+    seen.report()
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("minirl: note: NumPy reported 2 floating-point warning(s) during "
+                          "training, the first: overflow encountered") and "\n" not in err, err
+    assert not recwarn.list
+
+
+def test_demos_for_an_algorithm_without_demonstrations_names_the_flag(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "ppo", "--env", "CartPole-v1", "--demos", "x.npz",
+                 "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == ("minirl: error: --demos is only for bc/dagger "
+                                               "(imitation learning); ppo learns from its env's "
+                                               "rewards")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("out", ["", "somewhere/"])
+def test_plot_out_that_names_no_file_is_one_line(out, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "progress.csv").write_text("steps,return_mean_100\n1,2\n")
+    assert main(["plot", str(run), "--out", out]) == 2
+    assert capsys.readouterr().err.strip() == (f"minirl: error: --out {out!r}: expected the "
+                                               f"path of a PNG file, e.g. curves.png")
