@@ -19,7 +19,8 @@ Interrupts and checkpoints: Ctrl-C (SIGINT) or SIGTERM stops training at the end
 current iteration, saves model, CSV and curve, prints one line and exits 130 / 143 (a second
 signal stops at once without saving: the last checkpoint is kept; a run stopped before its
 first model.npz leaves nothing behind -- its config.json and progress files are removed, and
-DIR if the run created it -- so the same command runs again). Worker processes (async envs,
+DIR if the run created it -- so the same command runs again; a DIR a killed run left without model.npz is refused with a line saying
+so, and ``--force`` starts it again). Worker processes (async envs,
 ``backend=processes``) ignore the terminal's Ctrl-C; ``eval`` and ``plot`` interrupted print
 one line and exit 130. ``--checkpoint-every STEPS`` saves model and CSV along the
 way. ``--resume DIR`` loads DIR/model.npz and continues the run's step count and CSV up to
@@ -187,7 +188,12 @@ def _check_run_dir(out: Path, force: bool) -> None:
         raise UsageError(f"--out {out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
         if not force:
-            names = ", ".join(sorted(p.name for p in out.iterdir())[:4])
+            present = sorted(p.name for p in out.iterdir())
+            names = ", ".join(present[:4])
+            if "model.npz" not in present and set(present) <= set(RUN_FILES):
+                raise UsageError(f"--out {out} holds a run that stopped before saving any model "
+                                 f"({names}: nothing to resume); pass --force to start it "
+                                 f"again")
             raise UsageError(f"--out {out} is not empty ({names}); pass --force to overwrite it "
                              f"or --resume {out} to continue it")
         for name in RUN_FILES:

@@ -100,3 +100,17 @@ def test_the_process_pool_is_shut_down_before_train_returns(tmp_path, capsys):
     # <module 'threading'> ... OSError: [Errno 9] Bad file descriptor' about 1 run in 5)
     assert multiprocessing.active_children() == []
     assert capsys.readouterr().err == ""
+
+
+def test_a_run_killed_before_its_first_model_is_named_as_such(tmp_path, capsys):
+    out = tmp_path / "run"   # what SIGKILL leaves: config.json and the live CSV, no model
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    (out / ".progress.csv.live").write_text("steps\n")
+    argv = [*ARS, "--steps", "400", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "stopped before saving any model" in err and "--force" in err, err
+    assert main(["train", "--resume", str(out)]) == 2
+    assert "never reached its first checkpoint" in capsys.readouterr().err
+    assert main([*argv, "--force"]) == 0
