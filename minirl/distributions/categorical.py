@@ -231,7 +231,45 @@ class Categorical(_Frozen):
         Terms with p_a = 0 contribute 0, also when log p_a overflowed to -inf (logits more
         than the largest float apart, e.g. [1e308, -1e308]: H = 0, not NaN).
         """
-        return 0.0 - np.sum(self._p_times(self.log_probs), axis=-1)  # 0 - x: H = +0, not -0
+        h = 0.0 - np.sum(self._p_times(self.log_probs), axis=-1)  # 0 - x: H = +0, not -0
+        near = self._near_deterministic()
+        if near is None:
+            return h
+        _, h_near = self._precise_parts(near)
+        return np.where(near, h_near, h).astype(h.dtype, copy=False)
+
+    # Where the largest probability exceeds 1 - 1e-3, log p_max = -log1p(sum of the others)
+    # ~ -(1 - p_max) is rounded (log_softmax's log(1 + tiny) is log(1) = 0 below ~1e-16), and
+    # with it H ~ (1 - p_max)(1 + |log p_other|) loses its leading digits: e.g. logits [40, 0]
+    # gave H = 1.6993e-16 instead of 1.7418e-16. There H and log p are recomputed in float64:
+    #   log p_a = s_a - log1p(R),  H = log1p(R) - sum_a p_a s_a,
+    # s_a = z_a - max z <= 0 and R = sum of exp(s_a) over all but one maximal entry: two
+    # non-negative terms, no cancellation. Elsewhere the usual form is exact to rounding (and
+    # keeps its bits).
+    _NEAR = 1.0 - 1e-3
+
+    def _near_deterministic(self):
+        """Boolean ``[...]`` rows whose largest probability exceeds 1 - 1e-3, or None."""
+        if self.n_actions < 2:
+            return None
+        near = self.probs.max(axis=-1) > self._NEAR
+        return near if near.any() else None
+
+    def _precise_parts(self, near):
+        """``(log_probs, H)`` in float64 by the log1p form above (valid on every row; the
+        callers use it where ``near``)."""
+        z = self.logits.astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):  # z - max below -max float: -inf
+            s = z - z.max(axis=-1, keepdims=True)
+            e = np.exp(s)
+            first = np.argmax(z, axis=-1)[..., None]
+            others = e.copy()
+            np.put_along_axis(others, first, 0.0, axis=-1)
+            lse = np.log1p(others.sum(axis=-1, keepdims=True))       # log sum_a exp(s_a)
+            p = e / (1.0 + others.sum(axis=-1, keepdims=True))
+            ps = np.where(e > 0.0, p * s, 0.0)
+        h = lse[..., 0] - np.sum(ps, axis=-1)
+        return s - lse, h
 
     def _p_times(self, x: np.ndarray) -> np.ndarray:
         """``p * x`` with the convention 0 * (+-inf) = 0 (p_a = 0 terms contribute nothing)."""
@@ -246,6 +284,12 @@ class Categorical(_Frozen):
         dent = _upstream(dent, self.batch_shape, "dent", "entropy()")
         h = self.entropy()[..., None]
         g = -self._p_times(self.log_probs + h)
+        near = self._near_deterministic()
+        if near is not None:  # log p_max + H there: both from the precise float64 form
+            logp, h64 = self._precise_parts(near)
+            with np.errstate(invalid="ignore"):
+                g_near = -np.where(self.probs > 0, self.probs * (logp + h64[..., None]), 0.0)
+            g = np.where(near[..., None], g_near, g)
         return (np.asarray(dent)[..., None] * g).astype(self.dtype, copy=False)
 
     # -- KL divergence -------------------------------------------------------------------------

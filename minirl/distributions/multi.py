@@ -46,6 +46,7 @@ import numpy as np
 from scipy.special import expit
 
 from minirl.distributions.categorical import (
+    Categorical,
     _check_rng,
     _Frozen,
     _param,
@@ -187,7 +188,23 @@ class MultiCategorical(_Frozen):
             return np.where(self.probs > 0, self.probs * x, 0.0)
 
     def _group_entropy(self) -> np.ndarray:
-        return -self._group_sum(self._plogp(self.log_probs))      # [..., K]
+        h = -self._group_sum(self._plogp(self.log_probs))         # [..., K]
+        for k, near, cat in self._near_groups():
+            h[..., k] = np.where(near, cat.entropy(), h[..., k])
+        return h
+
+    def _near_groups(self):
+        """``(k, near [...], Categorical of group k)`` for each group with a row whose largest
+        probability exceeds 1 - 1e-3: there ``Categorical``'s precise log1p form of H and
+        log p is used (see ``Categorical.entropy``); elsewhere the usual form keeps its bits."""
+        if not self.probs.size:
+            return
+        pmax = np.maximum.reduceat(self.probs, self.offsets, axis=-1)  # [..., K]
+        for k in np.flatnonzero((pmax > Categorical._NEAR).reshape(-1, self.nvec.size)
+                                .any(axis=0) & (self.nvec >= 2)):
+            o, n = self.offsets[k], self.nvec[k]
+            yield k, pmax[..., k] > Categorical._NEAR, Categorical._trusted(
+                np.ascontiguousarray(self.logits[..., o:o + n]))
 
     def entropy(self) -> np.ndarray:
         """``H = sum_k H_k``, [...] (0 <= H <= sum_k log n_k)."""
@@ -198,6 +215,10 @@ class MultiCategorical(_Frozen):
         dent = _upstream(dent, self.batch_shape, "dent", "entropy()")
         h = self._group_entropy()[..., self._group]                # H_k on its columns
         g = -self._plogp(self.log_probs + h)
+        for k, near, cat in self._near_groups():
+            o, n = self.offsets[k], self.nvec[k]
+            g_k = cat.entropy_backward(np.ones(cat.batch_shape))
+            g[..., o:o + n] = np.where(near[..., None], g_k, g[..., o:o + n])
         return (np.asarray(dent)[..., None] * g).astype(self.dtype, copy=False)
 
     # -- KL divergence -------------------------------------------------------------------------
@@ -315,14 +336,17 @@ class Bernoulli(_Frozen):
 
     def entropy(self) -> np.ndarray:
         """``sum_k softplus(-|z_k|) + |z_k| sigmoid(-|z_k|)``, [...] (0 <= H <= K log 2)."""
-        az = np.abs(self.logits)
-        return np.sum(_softplus(-az) + az * expit(-az), axis=-1)
+        # float64: in float32, softplus(-100) and sigmoid(-100) are subnormal or 0 (H came out
+        # 3.8e-44 for z = 100 instead of 3.76e-42); both terms >= 0, so the sum is accurate.
+        az = np.abs(self.logits.astype(np.float64))
+        return np.sum(_softplus(-az) + az * expit(-az), axis=-1).astype(self.dtype, copy=False)
 
     def entropy_backward(self, dent) -> np.ndarray:
         """``dlogits_k = dent * (-z_k p_k (1 - p_k))``, [..., K]."""
         dent = _upstream(dent, self.batch_shape, "dent", "entropy()")
-        az = np.abs(self.logits)
-        g = -self.logits * expit(az) * expit(-az)        # p (1 - p) is symmetric in z
+        z = self.logits.astype(np.float64)                # float64: as in ``entropy``
+        az = np.abs(z)
+        g = -z * expit(az) * expit(-az)                  # p (1 - p) is symmetric in z
         return (np.asarray(dent)[..., None] * g).astype(self.dtype, copy=False)
 
     # -- KL divergence -------------------------------------------------------------------------

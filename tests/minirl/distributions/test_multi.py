@@ -250,3 +250,30 @@ def test_infinite_kl_has_a_named_error_not_a_nan_gradient(dtype, big):
         b = Bernoulli(np.array([big, -big], dtype))
         assert b.log_prob(np.array([0, 1])) == -np.inf  # -2 * big: below -max float
         assert b.log_prob(np.array([1, 0])) == 0.0
+
+
+def test_bernoulli_entropy_of_a_float32_near_deterministic_bit():
+    """z = 100 in float32: H = softplus(-100) + 100 sigmoid(-100) = 3.7573e-42 (a float32
+    subnormal); float32 intermediates gave 3.8e-44."""
+    import mpmath
+    with mpmath.workdps(50):
+        p = 1 / (1 + mpmath.exp(100))
+        exact = float(-p * mpmath.log(p) - (1 - p) * mpmath.log1p(-p))
+    h = Bernoulli(np.array([100.0], np.float32)).entropy()
+    assert h.dtype == np.float32 and float(h) == float(np.float32(exact))
+    assert float(Bernoulli(np.array([100.0])).entropy()) == pytest.approx(exact, rel=1e-15)
+    g = Bernoulli(np.array([100.0], np.float32)).entropy_backward(1.0)
+    assert g.dtype == np.float32 and float(g[0]) == float(np.float32(-100 * p * (1 - p)))
+
+
+def test_multicategorical_entropy_near_determinism_matches_categorical():
+    z = np.array([[40.0, 0.0, 0.3, -0.2, 0.1], [0.0, 1.0, 12.0, 0.0, -3.0]])
+    d = MultiCategorical(z, [2, 3])
+    for k, (o, n) in enumerate([(0, 2), (2, 3)]):
+        c = Categorical(z[:, o:o + n])
+        np.testing.assert_array_equal(d._group_entropy()[:, k], c.entropy())
+    assert d.entropy()[0] == pytest.approx(1.7418252446695514e-16 + Categorical(
+        z[0:1, 2:5]).entropy()[0], rel=1e-15)
+    dent = np.array([1.0, -0.5])
+    check_gradient(lambda x: MultiCategorical(x, [2, 3]).entropy(), z,
+                   d.entropy_backward(dent), dent, eps=1e-4, rtol=1e-6)
