@@ -384,9 +384,9 @@ def _train(args) -> int:
         log = _start_files(agent, out, algo, algo_name, env_id, seed, target, budget, config,
                            args)
         return _run(agent, log, out, algo_name, env_id, seed, target, args)
-    except KeyboardInterrupt:   # before the run's own handler was in place
-        print(f"minirl: interrupted before training started; "
-              f"{_discard_unsaved(out, args.created_dir)}", file=sys.stderr)
+    except KeyboardInterrupt:   # while the run's own handler was not in place
+        print(f"minirl: interrupted; {_discard_unsaved(out, args.created_dir)}",
+              file=sys.stderr)
         return 130
 
 

@@ -485,7 +485,8 @@ class ProcessEvaluator(Evaluator):
     poll_interval = 0.5
 
     def _dead(self) -> list:
-        return [p for p in (self._pool._processes or {}).values() if not p.is_alive()]
+        processes = list((self._pool._processes or {}).values())   # (a snapshot: the pool's
+        return [p for p in processes if not p.is_alive()]           # thread may change it)
 
     def _map(self, chunks, bounds):
         dead = self._dead()
