@@ -13,12 +13,15 @@ Observations: every network sees a flat float vector ``[obs_dim]``. gymnasium's 
 | MultiBinary(n)                    | the n bits as floats                                |
 | Dict / Tuple of the above         | each part flattened, concatenated (Dict: key order) |
 
-One-hot encoding is what makes the finite MDPs of the lectures (FrozenLake-v1, Taxi-v3,
+One-hot encoding is what makes the finite MDPs of the lectures (FrozenLake-v1, Taxi-v4,
 CliffWalking-v1: ``Discrete`` states) usable by every agent: a linear layer on a one-hot input
 is a table lookup, so the network can represent any tabular value function. Image
-observations (a Box of rank 3, or a uint8 Box of rank 2) and the structured spaces gymnasium
-cannot flatten to a fixed size (Text, Graph, Sequence) are rejected with
-``UnsupportedSpaceError`` naming what is supported: minirl has no convolutional layers.
+observations and the structured spaces gymnasium cannot flatten to a fixed size (Text, Graph,
+Sequence) are rejected with ``UnsupportedSpaceError`` naming what is supported: minirl has no
+convolutional layers. A Box is an image when it is one by Stable-Baselines3's rule
+(``is_image_space``: dtype uint8 with every low 0 and every high 255) and of rank 2
+(grayscale H x W), 3 (H x W x C or C x H x W) or 4 (a stack of such frames, e.g. gymnasium's
+``FrameStackObservation``); any other Box -- float, other bounds, any rank -- is flattened.
 
 Actions (``ActionAdapter``): the policy's distribution family, the shape of the actions the
 rollout stores, and the map from a stored action to the env's action:
@@ -70,8 +73,9 @@ __all__ = [
 
 ACTION_BOUNDS = ("clip", "squash")
 
-SUPPORTED_OBS = ("Box of any shape except images (flattened), Discrete (one-hot), MultiDiscrete "
-                 "(one-hot per entry), MultiBinary, and Dict/Tuple of these (flattened)")
+SUPPORTED_OBS = ("Box of any shape except images (uint8 in [0, 255] of rank 2-4; the rest is "
+                 "flattened), Discrete (one-hot), MultiDiscrete (one-hot per entry), "
+                 "MultiBinary, and Dict/Tuple of these (flattened)")
 SUPPORTED_ACTIONS = ("Discrete, MultiDiscrete, MultiBinary, and Box with finite bounds")
 
 
@@ -89,13 +93,18 @@ class UnboundedActionSpaceError(UnsupportedSpaceError, ValueError):
 
 
 def _is_image(space: spaces.Box) -> bool:
-    return len(space.shape) == 3 or (len(space.shape) == 2 and space.dtype == np.uint8)
+    """Stable-Baselines3's ``is_image_space`` test (uint8, bounds exactly [0, 255]; channels
+    not checked: frame stacks have any number), for ranks 2-4 (grayscale, H x W x C or
+    C x H x W, stacked frames)."""
+    return (2 <= len(space.shape) <= 4 and space.dtype == np.uint8
+            and bool(np.all(space.low == 0)) and bool(np.all(space.high == 255)))
 
 
 def check_observation_space(space: spaces.Space, name: str = "observation space") -> spaces.Space:
     """Return ``space`` if minirl can flatten it, else raise ``UnsupportedSpaceError``.
 
-    Raises for images (rank-3 Box, or uint8 rank-2 Box), for Text/Graph/Sequence/OneOf, and
+    Raises for images (a uint8 Box in [0, 255] of rank 2, 3 or 4: see the module docstring),
+    for Text/Graph/Sequence/OneOf, and
     for any part of a Dict/Tuple that is one of those; the message names the offending
     (sub)space and lists what is supported.
     """
@@ -148,8 +157,11 @@ def flatten_observation(space: spaces.Space, obs) -> tuple[np.ndarray, bool]:
     """``(x [B, obs_dim] float64, single)`` for observations of ``space`` as users pass them.
 
     Accepted, tried in this order (``single`` says whether one observation was given):
-      - one raw observation of ``space`` (a dict for Dict, a tuple for Tuple, an int for
-        Discrete, an array of ``space.shape`` otherwise);
+      - for Dict/Tuple spaces, a dict (tuple) that is one raw observation, or a batch in
+        gymnasium's vector-env format: every leaf with a leading dimension B (``{'a': [B, 2],
+        'b': [B]}``); all leaves must agree (ValueError naming the leaf, e.g. ``obs['b']``);
+      - one raw observation of ``space`` (an int for Discrete, an array of ``space.shape``
+        otherwise);
       - a list of raw observations, or an array ``[B, *space.shape]`` (integers for Discrete);
       - already-flat input ``[obs_dim]`` or ``[B, obs_dim]`` (what the network sees); for a
         Discrete space it must be float, since an integer array means a batch of states.
@@ -157,7 +169,11 @@ def flatten_observation(space: spaces.Space, obs) -> tuple[np.ndarray, bool]:
     """
     flat_dim = observation_dim(space)
     if isinstance(space, (spaces.Dict, spaces.Tuple)) and isinstance(obs, (dict, tuple)):
-        return np.asarray(spaces.flatten(space, obs), dtype=np.float64)[None], True
+        B = _batch_size(space, obs, "obs")
+        if B is None:
+            return np.asarray(spaces.flatten(space, obs), dtype=np.float64)[None], True
+        rows = [spaces.flatten(space, _row(space, obs, i)) for i in range(B)]
+        return (np.stack(rows).astype(np.float64) if rows else np.zeros((0, flat_dim))), False
     if isinstance(obs, list):
         rows = [flatten_observation(space, o)[0] for o in obs]
         return (np.concatenate(rows) if rows else np.zeros((0, flat_dim))), False
@@ -174,6 +190,59 @@ def flatten_observation(space: spaces.Space, obs) -> tuple[np.ndarray, bool]:
         return (arr[None] if arr.ndim == 1 else arr).astype(np.float64), arr.ndim == 1
     raise ValueError(f"obs must be an observation of {space}, a batch of them, or flat vectors "
                      f"of length {flat_dim}; got shape {arr.shape} ({arr.dtype})")
+
+
+def _batch_size(space: spaces.Space, obs, name: str) -> int | None:
+    """None if ``obs`` is one raw observation of ``space``, B if it is a batch of B in
+    gymnasium's vector format (a leading dimension B on every leaf); ValueError naming the
+    offending part of ``name`` (e.g. ``obs['pos']``) otherwise."""
+    if isinstance(space, (spaces.Dict, spaces.Tuple)):
+        if isinstance(space, spaces.Dict):
+            if not isinstance(obs, dict) or set(obs) != set(space.spaces):
+                got = sorted(map(str, obs)) if isinstance(obs, dict) else type(obs).__name__
+                raise ValueError(f"{name} must be a dict with keys {sorted(space.spaces)} "
+                                 f"(for {space}), got {got}")
+            parts = [(f"{name}[{k!r}]", sub, obs[k]) for k, sub in space.spaces.items()]
+        else:
+            if not isinstance(obs, tuple) or len(obs) != len(space.spaces):
+                got = (f"a tuple of {len(obs)}" if isinstance(obs, tuple)
+                       else type(obs).__name__)
+                raise ValueError(f"{name} must be a tuple of {len(space.spaces)} parts (for "
+                                 f"{space}), got {got}")
+            parts = [(f"{name}[{i}]", sub, o) for i, (sub, o) in enumerate(zip(space.spaces,
+                                                                               obs))]
+        sizes = [(n, _batch_size(sub, o, n)) for n, sub, o in parts]
+        if len({b for _, b in sizes}) > 1:
+            said = ", ".join(f"{n} {'one observation' if b is None else f'a batch of {b}'}"
+                             for n, b in sizes)
+            raise ValueError(f"{name}: every part must be one observation, or all batches of "
+                             f"the same size B (leading dimension); got {said}")
+        return sizes[0][1] if sizes else None
+    arr = np.asarray(obs)
+    if isinstance(space, spaces.Discrete):
+        if arr.dtype.kind not in "iu" or arr.ndim > 1:
+            raise ValueError(f"{name} must be an integer state of {space} or a [B] array of "
+                             f"them, got shape {arr.shape} ({arr.dtype})")
+        lo, hi = int(space.start), int(space.start) + int(space.n)
+        if arr.size and (arr.min() < lo or arr.max() >= hi):
+            raise ValueError(f"{name} must hold states in [{lo}, {hi}) of {space}, got "
+                             f"values in [{arr.min()}, {arr.max()}]")
+        return None if arr.ndim == 0 else arr.shape[0]
+    if arr.shape == space.shape:
+        return None
+    if arr.ndim == len(space.shape) + 1 and arr.shape[1:] == space.shape:
+        return arr.shape[0]
+    raise ValueError(f"{name} must have shape {space.shape} (one observation of {space}) or "
+                     f"[B, *{space.shape}] (a batch), got shape {arr.shape}")
+
+
+def _row(space: spaces.Space, obs, i: int):
+    """Observation ``i`` of a batch in gymnasium's vector format (see ``_batch_size``)."""
+    if isinstance(space, spaces.Dict):
+        return {k: _row(sub, obs[k], i) for k, sub in space.spaces.items()}
+    if isinstance(space, spaces.Tuple):
+        return tuple(_row(sub, o, i) for sub, o in zip(space.spaces, obs))
+    return np.asarray(obs)[i]
 
 
 # ----------------------------------------------------------------------------------------------

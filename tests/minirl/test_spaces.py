@@ -66,6 +66,91 @@ def test_images_and_unflattenable_spaces_are_refused_by_name():
         PPO("minirl/ImageObs-v0")
 
 
+def test_predict_accepts_gymnasiums_batched_dict_and_tuple_observations():
+    """A vector env's Dict observation {'cue': [B], 'noise': [B, 2]} was taken for one
+    observation and failed inside the network ("x must have shape [..., 4], got (1, 9)")."""
+    agent = PPO("minirl/DictObsBandit-v0", PPOConfig(num_envs=1, num_steps=8), seed=0)
+    venv = gym.make_vec("minirl/DictObsBandit-v0", 3, vectorization_mode="sync")
+    batch, _ = venv.reset(seed=0)
+    assert batch["cue"].shape == (3,) and batch["noise"].shape == (3, 2)
+    rows = [{"cue": int(batch["cue"][i]), "noise": batch["noise"][i]} for i in range(3)]
+    a = agent.predict(batch, deterministic=True)
+    assert a.shape == (3,)
+    np.testing.assert_array_equal(a, agent.predict(rows, deterministic=True))
+    assert agent.predict(rows[1], deterministic=True) == a[1]      # one observation: a scalar
+    x, single = flatten_observation(agent.raw_obs_space, batch)
+    assert not single and x.shape == (3, 4)
+    np.testing.assert_array_equal(x[:, 2:], batch["noise"])
+    np.testing.assert_array_equal(x[:, :2], np.eye(2)[batch["cue"]])
+    # Tuple, nested in a Dict, and an empty batch
+    t = spaces.Dict({"t": spaces.Tuple((spaces.Discrete(3, start=1), spaces.Box(0, 1, (2,))))})
+    x, single = flatten_observation(t, {"t": (np.array([1, 3]), np.array([[0.5, 0], [0, 1]]))})
+    assert not single and x.tolist() == [[1, 0, 0, 0.5, 0], [0, 0, 1, 0, 1]]
+    x, single = flatten_observation(t, {"t": (2, np.array([0.25, 0.75]))})
+    assert single and x.tolist() == [[0, 1, 0, 0.25, 0.75]]
+    assert flatten_observation(t, {"t": (np.zeros(0, int), np.zeros((0, 2)))})[0].shape == (0, 5)
+
+
+def test_batched_dict_observation_errors_name_obs_and_the_part():
+    space = spaces.Dict({"cue": spaces.Discrete(2), "noise": spaces.Box(-1, 1, (2,))})
+    with pytest.raises(ValueError, match=r"obs\['noise'\] must have shape \(2,\)"):
+        flatten_observation(space, {"cue": np.array([0, 1]), "noise": np.zeros((2, 3))})
+    with pytest.raises(ValueError, match=r"obs: every part.*obs\['cue'\] a batch of 3.*"
+                                         r"obs\['noise'\] a batch of 2"):
+        flatten_observation(space, {"cue": np.array([0, 1, 1]), "noise": np.zeros((2, 2))})
+    with pytest.raises(ValueError, match=r"obs: every part.*one observation"):
+        flatten_observation(space, {"cue": 1, "noise": np.zeros((2, 2))})
+    with pytest.raises(ValueError, match=r"obs must be a dict with keys \['cue', 'noise'\]"):
+        flatten_observation(space, {"cue": 1})
+    with pytest.raises(ValueError, match=r"obs\['cue'\] must hold states in \[0, 2\)"):
+        flatten_observation(space, {"cue": np.array([0, 2]), "noise": np.zeros((2, 2))})
+    with pytest.raises(ValueError, match=r"obs\['cue'\] must be an integer state"):
+        flatten_observation(space, {"cue": 0.5, "noise": np.zeros(2)})
+    agent = PPO("minirl/DictObsBandit-v0", PPOConfig(num_envs=1, num_steps=8), seed=0)
+    with pytest.raises(ValueError, match=r"obs\['noise'\]"):
+        agent.predict({"cue": np.array([0, 1]), "noise": np.zeros((2, 5))})
+
+
+class _BoxObsEnv(gym.Env):
+    """One step, observation ``space`` (zeros), actions Discrete(2), reward = action."""
+
+    action_space = spaces.Discrete(2)
+
+    def __init__(self, space):
+        self.observation_space = space
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(self.observation_space.shape, self.observation_space.dtype), {}
+
+    def step(self, action):
+        obs = np.zeros(self.observation_space.shape, self.observation_space.dtype)
+        return obs, float(action), True, False, {}
+
+
+def test_the_image_rule_is_stable_baselines3s_and_every_other_box_is_flattened():
+    """A float (2, 2, 2) Box in [-1, 1] was refused as "looks like an image" (every rank-3
+    Box was), while a uint8 (2, 8, 8, 3) frame stack was silently flattened. The rule is now
+    SB3's is_image_space (uint8, bounds [0, 255]) for ranks 2-4."""
+    cube = spaces.Box(-1.0, 1.0, (2, 2, 2), np.float32)
+    assert check_observation_space(cube) is cube and observation_dim(cube) == 8
+    agent = PPO(gym.wrappers.TimeLimit(_BoxObsEnv(cube), 5), PPOConfig(num_envs=1, num_steps=8))
+    agent.learn(16)
+    assert agent.obs_dim == 8 and agent.predict(np.zeros((2, 2, 2)), True).shape == ()
+    assert agent.predict(np.zeros((3, 2, 2, 2)), True).shape == (3,)
+    for image in (spaces.Box(0, 255, (2, 8, 8, 3), np.uint8),    # a stack of 2 RGB frames
+                  spaces.Box(0, 255, (4, 84, 84), np.uint8),     # channels first
+                  spaces.Box(0, 255, (8, 8), np.uint8)):         # grayscale
+        with pytest.raises(UnsupportedSpaceError, match="looks like an image"):
+            check_observation_space(image)
+    with pytest.raises(TypeError, match="image"):
+        PPO(gym.wrappers.TimeLimit(_BoxObsEnv(spaces.Box(0, 255, (2, 8, 8, 3), np.uint8)), 5))
+    # not images by that rule: other bounds or dtypes, or rank 1 / 5
+    for box in (spaces.Box(0, 1, (8, 8, 3), np.uint8), spaces.Box(0, 255, (8, 8, 3), np.float32),
+                spaces.Box(0, 255, (3,), np.uint8), spaces.Box(0, 255, (1, 2, 2, 2, 1), np.uint8)):
+        assert check_observation_space(box) is box
+
+
 def test_vector_env_final_obs_is_flattened_too():
     envs = make_vector_env("minirl/DictObsBandit-v0", 2)
     obs, _ = envs.reset(seed=0)
