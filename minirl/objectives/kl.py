@@ -78,7 +78,7 @@ def categorical_kl_old_new(logits, logits_old):
     new, old, B = _two_categoricals(logits, logits_old)
     kl = old.kl(new)
     _, dlogits = old.kl_backward(new, np.full(kl.shape, 1.0 / B))
-    return float(kl.sum()) / B, dlogits
+    return mean_f64(kl, B), dlogits
 
 
 def categorical_kl_new_old(logits, logits_old):
@@ -97,7 +97,7 @@ def categorical_kl_new_old(logits, logits_old):
     new, old, B = _two_categoricals(logits, logits_old)
     kl = new.kl(old)
     dlogits, _ = new.kl_backward(old, np.full(kl.shape, 1.0 / B))
-    return float(kl.sum()) / B, dlogits
+    return mean_f64(kl, B), dlogits
 
 
 def _log_ratio(logp, logp_old):

@@ -114,3 +114,15 @@ def test_sample_kl_with_a_log_ratio_beyond_float64_is_inf_not_nan():
         # k3 at d = 1000 (r = e^1000 overflows): +inf; sum of two 1e308-size terms: finite mean
         kl, _ = sample_kl_old_new(np.array([709.0, 709.0]), np.zeros(2))
         assert kl == float(__import__("mpmath").exp(709) - 1 - 709)
+
+
+def test_categorical_kl_float32_mean_accumulates_in_float64():
+    from fractions import Fraction
+    # per state KL(old||new) ~ 2e37 (logits 2e37 apart); 64 states sum past float32's max
+    z_new = np.tile(np.array([[0.0, 2e37]], np.float32), (64, 1))
+    z_old = np.tile(np.array([[2e37, 0.0]], np.float32), (64, 1))
+    kl, dlogits = categorical_kl_old_new(z_new, z_old)
+    per_state = Fraction(float(np.float32(2e37)))     # p_old = (1, 0): log p_old - log p_new
+    assert kl == float(per_state) and dlogits.dtype == np.float32
+    kl, _ = categorical_kl_new_old(z_new, z_old)
+    assert kl == float(per_state)

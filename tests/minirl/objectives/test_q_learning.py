@@ -152,3 +152,31 @@ def test_overestimation_max_is_biased_up_double_is_not():
     assert abs(mc["max"] - max_bias) < 4 * mc["max_se"]
     assert mc["max"] > 0.5 and mc["max"] - 4 * mc["max_se"] > 0
     assert abs(mc["double"]) < 4 * mc["double_se"]
+
+
+def test_dqn_gradient_step_float32_loss_with_huge_rewards_is_finite():
+    """Through DQN's public update (``minirl.algos.dqn.dqn_gradient_step``), float32: 64
+    rewards of 1e37 give Huber terms ~1e37 each; their float32 sum (6.4e38) overflowed, the
+    logged loss was inf. Now it is the float64 mean, ~1e37; the gradient is unchanged
+    (elementwise, clip(r, -1, 1) / 64)."""
+    from minirl.algos.dqn import DQNConfig, QNet, dqn_gradient_step, dqn_targets
+    from minirl.nn import Adam
+    from minirl.replay import ReplayBuffer
+    rng = np.random.default_rng(0)
+    cfg = DQNConfig(hidden_sizes=(8,), double=False, dtype="float32", max_grad_norm=1e9)
+    qnet = QNet(3, 2, (8,), "tanh", 1, np.float32)
+    params, target = qnet.init(rng), qnet.init(rng)
+    buf = ReplayBuffer(80, (3,), (), np.int64, dtype=np.float32)
+    for _ in range(70):
+        buf.add(rng.standard_normal((1, 3)), rng.integers(0, 2, 1), np.full(1, 1e37),
+                rng.standard_normal((1, 3)), np.ones(1, bool), np.zeros(1, bool))
+    batch = buf.sample(64, rng)
+    adam = Adam(lr=0.0)
+    _, _, (loss, _, _), td = dqn_gradient_step(qnet, params, target, adam.init(params), adam,
+                                               batch, cfg, np.zeros(qnet.n_params, np.float32))
+    y = dqn_targets(qnet, params, target, batch.next_obs, batch.rewards,
+                    0.99 * ~batch.terminated, cfg)          # terminated: y = r = 1e37
+    q = qnet.forward(params, batch.obs, "train")[0][0]
+    pred = q[np.arange(64), batch.actions].astype(np.float64)
+    exact = np.mean(np.abs(pred - y.astype(np.float64)) - 0.5)  # |r| >> 1: linear branch
+    assert np.isfinite(loss) and loss == pytest.approx(exact, rel=1e-15)
