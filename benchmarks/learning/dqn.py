@@ -593,7 +593,8 @@ def main(argv=None) -> int:
                 print(f"skipping {name}: stable-baselines3/torch not installed")
                 continue
         todo.append(name)
-    if args.steps is not None:   # smoke runs never touch the committed results
+    if args.steps is not None and todo:   # smoke runs never touch the committed results
+        # (--profile alone with --steps is the documented profile command and writes them)
         RESULTS = Path(tempfile.mkdtemp(prefix="minirl_dqn_smoke_"))
         print(f"--steps given: results go to {RESULTS}, not benchmarks/results")
     if args.fresh:
