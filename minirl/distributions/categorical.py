@@ -250,10 +250,10 @@ class Categorical(_Frozen):
 
     def _near_deterministic(self):
         """Boolean ``[...]`` rows whose largest probability exceeds 1 - 1e-3, or None."""
-        if self.n_actions < 2:
+        above = self.probs > self._NEAR
+        if self.n_actions < 2 or not above.any():  # the common case: one cheap pass
             return None
-        near = self.probs.max(axis=-1) > self._NEAR
-        return near if near.any() else None
+        return above.any(axis=-1)
 
     def _precise_parts(self, near):
         """``(log_probs, H)`` in float64 by the log1p form above (valid on every row; the

@@ -24,6 +24,8 @@ objective" = weighted maximum likelihood): cross-entropy for discrete actions,
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from kernels._validate import as_float as _as_float
@@ -44,11 +46,11 @@ def mean_f64(terms, n=None) -> float:
     t = np.asarray(terms, dtype=np.float64)
     n = max(t.size, 1) if n is None else n
     with np.errstate(over="ignore", invalid="ignore"):
-        value = np.sum(t) / n
-        if not np.isfinite(value) and t.size and np.isfinite(t).all():
+        value = float(t.sum()) / n
+        if not math.isfinite(value) and t.size and np.isfinite(t).all():
             scale = np.max(np.abs(t))
-            value = (np.sum(t / scale) / n) * scale   # beyond float64: +-inf, the truth
-    return float(value)
+            value = float((np.sum(t / scale) / n) * scale)  # beyond float64: +-inf, the truth
+    return value
 
 
 def _weights(weights, shape: tuple, dtype, name: str = "weights"):

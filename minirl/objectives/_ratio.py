@@ -54,10 +54,11 @@ def ratio_times(log_r, c, divisor: float = 1.0, r=None) -> np.ndarray:
     return out
 
 
-def mean_ratio_times(log_r, c, b=None, n: float | None = None) -> float:
+def mean_ratio_times(log_r, c, b=None, n: float | None = None, r=None) -> float:
     """``(1/n) sum_i (exp(log_r_i) c_i + b_i)`` as a Python float, without spurious NaN/inf.
 
-    ``c`` and ``b`` (default 0) finite, broadcastable to ``log_r``; n defaults to the size.
+    ``c`` and ``b`` (default 0) finite, broadcastable to ``log_r``; n defaults to the size;
+    ``r = exp(log_r)`` if already computed.
     Direct float64 first (bit-identical to ``mean_f64(r * c + b, n)`` for ordinary input);
     if that is not finite, the r-part is a signed log-sum-exp: with l_i = log_r_i + log|c_i|
     (terms with c_i = 0 dropped), m = max log_r_i and C = max |c_i|, sum_i r_i c_i =
@@ -72,7 +73,7 @@ def mean_ratio_times(log_r, c, b=None, n: float | None = None) -> float:
                                                                 log_r.shape)
     n = max(log_r.size, 1) if n is None else n
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        direct = mean_f64(np.where(c == 0, 0.0, np.exp(log_r) * c) + b, n)
+        direct = mean_f64(np.where(c == 0, 0.0, (np.exp(log_r) if r is None else r) * c) + b, n)
         if np.isfinite(direct):
             return direct
         keep = c != 0

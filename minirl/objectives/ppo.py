@@ -76,6 +76,15 @@ def _ratio_inputs(logp, logp_old, adv=None):
     return logp, logp_old, adv, ratio, dtype
 
 
+def _ordinary(r) -> bool:
+    """Every ratio a normal float64 (no overflow to inf, no underflow): the direct products
+    r A are then right unless they overflow, which the callers check."""
+    return bool(np.isfinite(r).all() and r.min() >= _TINY)
+
+
+_TINY = np.finfo(np.float64).tiny
+
+
 def _log_ratio(logp, logp_old):
     with np.errstate(over="ignore"):  # +-inf: the true log-ratio is beyond float64
         return logp.astype(np.float64) - logp_old
@@ -113,17 +122,23 @@ def ppo_clip_loss(logp, logp_old, adv, clip_eps: float = 0.2):
     """
     logp, logp_old, adv, r, dtype = _ratio_inputs(logp, logp_old, adv)
     eps = _check_eps(clip_eps)
+    M = logp.size
+    clipped = np.clip(r, 1.0 - eps, 1.0 + eps) * adv
+    if _ordinary(r):  # the direct form (fast path; these are its bits)
+        unclipped = r * adv
+        use_unclipped = unclipped <= clipped
+        loss = -float(np.minimum(unclipped, clipped).sum()) / M
+        if np.isfinite(unclipped).all() and np.isfinite(loss):
+            return loss, np.where(use_unclipped, -unclipped / M, 0.0).astype(dtype, copy=False)
     log_r = _log_ratio(logp, logp_old)
     # r A per element, exact where r = exp(log r) over/underflows (A = 0: exactly 0, never
     # inf * 0 = NaN; A < 0 with r beyond float64: -inf, the truth's rounding).
     unclipped = ratio_times(log_r, adv, r=r)
-    clipped = np.clip(r, 1.0 - eps, 1.0 + eps) * adv
     use_unclipped = unclipped <= clipped
-    M = logp.size
     # loss = -(1/M) sum min(...): the unclipped minima as -A r (log space if need be), the
     # clipped ones as constants.
     loss = mean_ratio_times(log_r, np.where(use_unclipped, -adv, 0.0),
-                            np.where(use_unclipped, 0.0, -clipped), M)
+                            np.where(use_unclipped, 0.0, -clipped), M, r=r)
     dlogp = np.where(use_unclipped, ratio_times(log_r, -adv, M, r=r), 0.0)
     return loss, dlogp.astype(dtype, copy=False)
 
@@ -176,8 +191,13 @@ def surrogate_loss(logp, logp_old, adv):
     """
     logp, logp_old, adv, r, dtype = _ratio_inputs(logp, logp_old, adv)
     M = logp.size
+    if _ordinary(r):  # the direct form (fast path; these are its bits)
+        ra = r * adv
+        loss = -float(ra.sum()) / M
+        if np.isfinite(ra).all() and np.isfinite(loss):
+            return loss, (-ra / M).astype(dtype, copy=False)
     log_r = _log_ratio(logp, logp_old)  # r A exact per element (A = 0: 0 whatever r)
-    return (mean_ratio_times(log_r, -adv, None, M),
+    return (mean_ratio_times(log_r, -adv, None, M, r=r),
             ratio_times(log_r, -adv, M, r=r).astype(dtype, copy=False))
 
 
