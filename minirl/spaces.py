@@ -181,8 +181,10 @@ def flatten_observation(space: spaces.Space, obs) -> tuple[np.ndarray, bool]:
     raw_ok = isinstance(space, (spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)) or (
         isinstance(space, spaces.Discrete) and arr.dtype.kind in "iu")
     if raw_ok and arr.shape == space.shape:
+        _check_states(space, arr, "obs")
         return np.asarray(spaces.flatten(space, arr), dtype=np.float64)[None], True
     if raw_ok and arr.ndim == len(space.shape) + 1 and arr.shape[1:] == space.shape:
+        _check_states(space, arr, "obs")
         if not needs_flattening(space):
             return arr.astype(np.float64), False
         return np.stack([spaces.flatten(space, o) for o in arr]).astype(np.float64), False
@@ -223,17 +225,34 @@ def _batch_size(space: spaces.Space, obs, name: str) -> int | None:
         if arr.dtype.kind not in "iu" or arr.ndim > 1:
             raise ValueError(f"{name} must be an integer state of {space} or a [B] array of "
                              f"them, got shape {arr.shape} ({arr.dtype})")
-        lo, hi = int(space.start), int(space.start) + int(space.n)
-        if arr.size and (arr.min() < lo or arr.max() >= hi):
-            raise ValueError(f"{name} must hold states in [{lo}, {hi}) of {space}, got "
-                             f"values in [{arr.min()}, {arr.max()}]")
+        _check_states(space, arr, name)
         return None if arr.ndim == 0 else arr.shape[0]
     if arr.shape == space.shape:
+        _check_states(space, arr, name)
         return None
     if arr.ndim == len(space.shape) + 1 and arr.shape[1:] == space.shape:
+        _check_states(space, arr, name)
         return arr.shape[0]
     raise ValueError(f"{name} must have shape {space.shape} (one observation of {space}) or "
                      f"[B, *{space.shape}] (a batch), got shape {arr.shape}")
+
+
+def _check_states(space: spaces.Space, arr: np.ndarray, name: str) -> None:
+    """ValueError naming ``name`` unless the raw Discrete/MultiDiscrete observations ``arr``
+    (one or a batch) are integers in [start, start + n): the one-hot index x - start must not
+    wrap around (x = -1 would silently read as the last state)."""
+    if not isinstance(space, (spaces.Discrete, spaces.MultiDiscrete)) or arr.size == 0:
+        return
+    if isinstance(space, spaces.Discrete):
+        lo, n = np.int64(space.start), np.int64(space.n)
+    else:
+        lo, n = np.asarray(space.start, np.int64), np.asarray(space.nvec, np.int64)
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer states of {space}, got dtype {arr.dtype}")
+    bad = (arr < lo) | (arr >= lo + n)
+    if np.any(bad):
+        raise ValueError(f"{name} must hold states in [start, start + n) of {space}, got "
+                         f"{arr[bad].ravel()[:5].tolist()} outside")
 
 
 def _row(space: spaces.Space, obs, i: int):

@@ -102,13 +102,29 @@ def test_batched_dict_observation_errors_name_obs_and_the_part():
         flatten_observation(space, {"cue": 1, "noise": np.zeros((2, 2))})
     with pytest.raises(ValueError, match=r"obs must be a dict with keys \['cue', 'noise'\]"):
         flatten_observation(space, {"cue": 1})
-    with pytest.raises(ValueError, match=r"obs\['cue'\] must hold states in \[0, 2\)"):
+    with pytest.raises(ValueError, match=r"obs\['cue'\] must hold states in .* \[2\] outside"):
         flatten_observation(space, {"cue": np.array([0, 2]), "noise": np.zeros((2, 2))})
     with pytest.raises(ValueError, match=r"obs\['cue'\] must be an integer state"):
         flatten_observation(space, {"cue": 0.5, "noise": np.zeros(2)})
     agent = PPO("minirl/DictObsBandit-v0", PPOConfig(num_envs=1, num_steps=8), seed=0)
     with pytest.raises(ValueError, match=r"obs\['noise'\]"):
         agent.predict({"cue": np.array([0, 1]), "noise": np.zeros((2, 5))})
+
+
+def test_out_of_range_discrete_states_are_refused_by_name():
+    """-1 used to wrap around to the last state's one-hot (16 raised a bare IndexError)."""
+    for obs in (-1, 16, np.array([1, 16]), np.array([-1, 0])):
+        with pytest.raises(ValueError, match="obs must hold states in"):
+            flatten_observation(spaces.Discrete(16), obs)
+    x, _ = flatten_observation(spaces.Discrete(3, start=-1), np.array([-1, 1]))
+    assert x.tolist() == [[1, 0, 0], [0, 0, 1]]
+    md = spaces.MultiDiscrete([3, 2], start=[1, 0])
+    assert flatten_observation(md, np.array([3, 1]))[0].tolist() == [[0, 0, 1, 0, 1]]
+    with pytest.raises(ValueError, match=r"obs must hold states.*\[0\] outside"):
+        flatten_observation(md, np.array([[0, 1]]))
+    agent = PPO("FrozenLake-v1", PPOConfig(num_envs=1, num_steps=8), seed=0)
+    with pytest.raises(ValueError, match="obs must hold states"):
+        agent.predict(-1)
 
 
 class _BoxObsEnv(gym.Env):
