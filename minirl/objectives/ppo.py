@@ -255,7 +255,7 @@ def kl_penalty_loss(logp, logp_old, adv, beta: float, *, direction: str = "old_n
         if not np.isfinite(loss):
             loss = mean_ratio_times(log_r, c, b, M)
         bad = ~np.isfinite(dlogp)
-        exact = (ratio_times(log_r, g, r=r) + h) / M
+        exact = ratio_times(log_r, g, M, r=r) + h / M
         dlogp = np.where(bad, exact, dlogp)
     return loss, dlogp.astype(dtype, copy=False)
 

@@ -366,6 +366,12 @@ def _check_ppo_losses_with_a_ratio_beyond_float64():
             loss, dlogp = fn(lp2, lo, np.array([-1.0, 0.0]))
             assert loss == pytest.approx(true, rel=4.5e-16) and np.isfinite(loss)
             assert dlogp[0] == pytest.approx(true, rel=4.5e-16)
+        # KL penalty with r = e^709.9 (inf in float64), A = 2, beta = 1, M = 2: the loss
+        # (r (beta - A) - beta (1 + d)) / 2 and its gradient (r (beta - A) - beta) / 2 are finite
+        loss, dlogp = kl_penalty_loss(lp2, lo, np.array([2.0, 0.0]), 1.0)
+        rr, d = mpmath.exp(mpmath.mpf(709.9)), mpmath.mpf(709.9)
+        assert loss == pytest.approx(float((-rr - (1 + d)) / 2), rel=4.5e-16)
+        assert dlogp[0] == pytest.approx(float((-rr - 1) / 2), rel=4.5e-16)
         # ratios beyond float64 whose terms cancel exactly in the reals: the loss is 0
         loss, dlogp = surrogate_loss(np.array([1000.0, 1000.0]), lo, np.array([1.0, -1.0]))
         assert loss == 0.0 and dlogp.tolist() == [-np.inf, np.inf]
