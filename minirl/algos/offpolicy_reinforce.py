@@ -29,9 +29,11 @@ is stored with its observed return (no bootstrap: there is no critic). Episodes 
 an update are still exact: Q is the product of the probabilities of the policies that
 actually acted, step by step.
 
-The replay buffer (every stored episode with its behaviour log-probs) is part of ``save``:
-the off-policy correction needs log Q of the episodes it replays, so a loaded agent (and
-``minirl train --resume``) continues with the saved agent's buffer, bit for bit.
+The replay buffer (every stored episode with its behaviour log-probs) is part of ``save``
+(``save_buffer=True``, the default): the off-policy correction needs log Q of the episodes it
+replays, so a loaded agent (and ``minirl train --resume``) continues with the saved agent's
+buffer, bit for bit. ``save_buffer=False`` keeps model files small (long episodes) at the
+price of a loaded agent restarting with an empty buffer.
 
 Lecture: "Policy Gradients and Gradient-Free Optimization", slides "Off-Policy Algorithms"
 (the loop above) and "Baselines"; Stanford CS224R "Policy Gradients", "Off-policy version of
@@ -73,6 +75,8 @@ class OffPolicyREINFORCEConfig:
     hidden_sizes: tuple = (64, 64)     # hidden layer widths of the policy
     activation: str = "tanh"           # "tanh" or "relu"
     log_std_init: float = 0.0          # initial log std of Gaussian policies
+    save_buffer: bool = True           # save the episode buffer with the agent (False: a
+    #                                    loaded agent restarts with an empty buffer)
     vectorization: str = "sync"        # "sync" or "async" vector env
     dtype: str = "float32"             # float type of the network
 
@@ -212,11 +216,13 @@ class OffPolicyREINFORCE(Agent):
         """The base arrays plus the buffer's episodes laid end to end (``buffer.obs [L, d]``,
         ``buffer.actions [L, ...]``, ``buffer.rewards``, ``buffer.logp_behaviour [L]``) and
         their lengths ``buffer.lengths [E]``."""
+        arrays = super().state_arrays()
+        if not self.config.save_buffer:
+            return arrays
         obs_shape, obs_dtype, act_shape, act_dtype = self._episode_rows()
         eps = self.buffer.episodes
         templates = ((obs_shape, obs_dtype), (act_shape, act_dtype), ((), np.float64),
                      ((), np.float64))
-        arrays = super().state_arrays()
         for j, (key, (shape, dtype)) in enumerate(zip(
                 ("obs", "actions", "rewards", "logp_behaviour"), templates)):
             arrays[f"buffer.{key}"] = (np.concatenate([ep[j] for ep in eps]) if eps
@@ -226,6 +232,9 @@ class OffPolicyREINFORCE(Agent):
 
     def set_state_arrays(self, arrays, opt_steps) -> None:
         super().set_state_arrays(arrays, opt_steps)
+        if not self.config.save_buffer:
+            self._note_buffer()
+            return
         lengths = arrays["buffer.lengths"]
         if np.any(lengths < 1) or int(lengths.sum()) != len(arrays["buffer.rewards"]):
             raise ValueError("saved array 'buffer.lengths' must hold positive episode lengths "
@@ -240,6 +249,8 @@ class OffPolicyREINFORCE(Agent):
     def _prepare_load(self, meta: dict) -> None:
         """Fill the fresh buffer with placeholder episodes of the saved count and total
         length, so ``load`` can check the saved buffer arrays' shapes (then replaces them)."""
+        if not self.config.save_buffer:
+            return
         extra = meta.get("extra_state", {})
         count, steps = extra.get("buffer_count", 0), extra.get("buffer_steps", 0)
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (count, steps)) \

@@ -177,3 +177,23 @@ def test_cli_resume_continues_with_the_saved_buffer(tmp_path):
     assert len(saved.buffer) > 0 and resumed.total_steps > saved.total_steps
     saved.learn(resumed.total_steps - saved.total_steps)
     assert np.array_equal(saved.params, resumed.params)
+
+
+def test_save_buffer_false_writes_no_buffer_and_a_loaded_agent_starts_empty(tmp_path):
+    cfg = OffPolicyREINFORCEConfig(num_envs=1, episodes_per_iter=2, batch_episodes=2,
+                                   hidden_sizes=(8,), save_buffer=False)
+    agent = OffPolicyREINFORCE("minirl/Corridor-v0", cfg, seed=1).learn(50)
+    assert len(agent.buffer) > 0
+    agent.save(tmp_path / "m.npz")
+    assert not any(k.startswith("buffer.") for k in np.load(tmp_path / "m.npz"))
+    again = OffPolicyREINFORCE.load(tmp_path / "m.npz")
+    assert len(again.buffer) == 0
+    np.testing.assert_array_equal(again.params, agent.params)
+    again.learn(20)                                  # and it trains on from there
+    # with the buffer (the default), the generic evaluation-only loader reads it too
+    from minirl.algos import load
+    full = OffPolicyREINFORCE("minirl/Corridor-v0", OffPolicyREINFORCEConfig(
+        num_envs=1, episodes_per_iter=2, batch_episodes=2, hidden_sizes=(8,)), seed=1).learn(50)
+    full.save(tmp_path / "f.npz")
+    ev = load(tmp_path / "f.npz", training=False)
+    assert len(ev.buffer) == len(full.buffer) > 0
