@@ -32,6 +32,14 @@ estimator inside ``kl_penalty_loss``: k3 = (r - 1) - log r for KL(pi_k || pi_the
 r log r - (r - 1) for KL(pi_theta || pi_k); both unbiased, >= 0 per sample, with unbiased
 gradients that vanish per sample at r = 1 (Schulman 2020, "Approximating KL divergence").
 
+Extreme ratios. r = exp(logp - logp_old) may exceed float64 (log r > 709.78) while the loss
+does not: each term is then computed exactly per element (``minirl.objectives._ratio``): a
+sample with A = 0 contributes exactly 0 to the loss and to ``dlogp`` (never inf * 0 = NaN),
+r A is sign(A) exp(log r + log|A|), and the losses are +-inf only where the true value is.
+Ordinary inputs take the direct form (same bits as before). Raises FloatingPointError (named)
+only if logp - logp_old itself overflows float64 (|logp| ~ 1e308) where the result is not
+determined by float64 inputs.
+
 Lecture: Stanford CS234 "Lecture 6: Policy Gradient II", "Algorithm PPO with Adaptive KL
 Penalty" (beta doubling/halving at 1.5 delta), "Clipped Objective", "What is KL-divergence?";
 Stanford CS224R "Proximal Policy Optimization (PPO)" ("Trick #1: Clip the importance weights",
