@@ -45,6 +45,7 @@ from gymnasium import spaces
 from kernels.unique import argmax_first
 from minirl.algos.base import ACTIVATIONS, Agent, check_config
 from minirl.nn import MLP, Adam, clip_grad_norm, hard_update, polyak_update
+from minirl.nn.losses import mean_f64
 from minirl.objectives.q_learning import (ENSEMBLE_REDUCTIONS, boltzmann, epsilon_greedy,
                                           linear_schedule, q_targets, td_loss)
 from minirl.replay import PrioritizedReplayBuffer, ReplayBuffer
@@ -209,7 +210,7 @@ def dqn_gradient_step(qnet: QNet, params, target_params, opt_state, adam: Adam, 
     grad = qnet.backward(params, caches, dq[None] if qnet.K == 1 else dq, grad_buf)
     grad, grad_norm = clip_grad_norm(grad, cfg.max_grad_norm)
     params, opt_state = adam.step(params, grad, opt_state)
-    q_mean = float((td + y).mean())                     # mean Q(s_i, a_i) over heads
+    q_mean = mean_f64(td.astype(np.float64) + y)       # mean Q(s_i, a_i) over heads (float64)
     return params, opt_state, (loss, q_mean, grad_norm), td
 
 

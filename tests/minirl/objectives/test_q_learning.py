@@ -172,11 +172,15 @@ def test_dqn_gradient_step_float32_loss_with_huge_rewards_is_finite():
                 rng.standard_normal((1, 3)), np.ones(1, bool), np.zeros(1, bool))
     batch = buf.sample(64, rng)
     adam = Adam(lr=0.0)
-    _, _, (loss, _, _), td = dqn_gradient_step(qnet, params, target, adam.init(params), adam,
-                                               batch, cfg, np.zeros(qnet.n_params, np.float32))
+    _, _, (loss, q_mean, _), td = dqn_gradient_step(qnet, params, target, adam.init(params),
+                                                    adam, batch, cfg,
+                                                    np.zeros(qnet.n_params, np.float32))
     y = dqn_targets(qnet, params, target, batch.next_obs, batch.rewards,
                     0.99 * ~batch.terminated, cfg)          # terminated: y = r = 1e37
     q = qnet.forward(params, batch.obs, "train")[0][0]
     pred = q[np.arange(64), batch.actions].astype(np.float64)
     exact = np.mean(np.abs(pred - y.astype(np.float64)) - 0.5)  # |r| >> 1: linear branch
     assert np.isfinite(loss) and loss == pytest.approx(exact, rel=1e-15)
+    # the logged mean Q(s_i, a_i) (= td + y, ~1e37 each: a float32 sum of 64 overflowed)
+    assert np.isfinite(q_mean) and q_mean == pytest.approx(
+        np.mean(td.astype(np.float64) + y.astype(np.float64)), rel=1e-15)
