@@ -17,7 +17,10 @@ that many evaluation episodes at the end of every iteration so the CSV has a lea
 
 The demonstrations come from ``config.demos`` (a ``.npz`` written by
 ``Demonstrations.save_npz`` or a Minari dataset directory) or from ``BC(..., demos=D)``
-(a :class:`minirl.imitation.Demonstrations`). Policy classes: see
+(a :class:`minirl.imitation.Demonstrations`). Envs whose observations are not 1-D Boxes
+(FrozenLake-v1, Taxi-v4, Dict, ...) work as for the RL agents: D holds the flattened float
+observations (one-hot for Discrete, ``minirl.spaces``) and the env's raw space, both checked
+against the env; ``predict`` takes raw observations. Policy classes: see
 :mod:`minirl.imitation.policies`.
 
 Lecture: Stanford CS224R "Imitation Learning": "Imitation learning - version 0", "Imitation
@@ -171,7 +174,11 @@ class BC(Agent):
                 raise ValueError(f"demos {self.config.demos!r} is not a readable "
                                  f"demonstrations file ({type(e).__name__}: {e})") from None
         d = self._demos
+        # The flat space the network sees and the env's own (Discrete(16) and a Tuple of
+        # Discrete(4) and Discrete(12) both flatten to 16 one-hot floats).
         for name, mine, theirs in (("observation", self.obs_space, d.observation_space),
+                                   ("raw observation", self.raw_obs_space,
+                                    d.raw_observation_space),
                                    ("action", self.action_space, d.action_space)):
             if space_to_json(mine) != space_to_json(theirs):
                 raise ValueError(f"demos' {name} space {theirs} differs from the env's {mine}")

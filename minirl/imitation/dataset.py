@@ -39,19 +39,31 @@ import numpy as np
 from gymnasium import spaces
 
 from minirl.io import atomic_open
+from minirl.spaces import UnsupportedSpaceError, flat_observation_space, flatten_observation
 
 __all__ = ["Demonstrations", "space_to_json", "space_from_json", "check_actions"]
 
 
 def space_to_json(space: spaces.Space) -> dict:
-    """A JSON-able description of a Discrete or Box space (exact: floats as repr strings)."""
+    """A JSON-able description of a Discrete, Box, MultiDiscrete, MultiBinary, Dict or Tuple
+    space (exact: floats as repr strings). TypeError for any other space."""
     if isinstance(space, spaces.Discrete):
         return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
     if isinstance(space, spaces.Box):
         return {"type": "Box", "shape": list(space.shape), "dtype": str(space.dtype),
                 "low": [repr(float(x)) for x in space.low.ravel()],
                 "high": [repr(float(x)) for x in space.high.ravel()]}
-    raise TypeError(f"space must be Discrete or Box, got {type(space).__name__}")
+    if isinstance(space, spaces.MultiDiscrete):
+        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(),
+                "start": space.start.tolist(), "dtype": str(space.dtype)}
+    if isinstance(space, spaces.MultiBinary):
+        return {"type": "MultiBinary", "n": np.asarray(space.n).tolist()}
+    if isinstance(space, spaces.Dict):
+        return {"type": "Dict", "spaces": [[k, space_to_json(v)] for k, v in space.items()]}
+    if isinstance(space, spaces.Tuple):
+        return {"type": "Tuple", "spaces": [space_to_json(v) for v in space.spaces]}
+    raise TypeError(f"space must be Discrete, Box, MultiDiscrete, MultiBinary, Dict or Tuple, "
+                    f"got {type(space).__name__}")
 
 
 def space_from_json(d: dict) -> spaces.Space:
@@ -64,6 +76,15 @@ def space_from_json(d: dict) -> spaces.Space:
         low = np.array([float(x) for x in d["low"]], dtype=dtype).reshape(shape)
         high = np.array([float(x) for x in d["high"]], dtype=dtype).reshape(shape)
         return spaces.Box(low, high, shape=shape, dtype=dtype)
+    if d["type"] == "MultiDiscrete":
+        return spaces.MultiDiscrete(np.array(d["nvec"]), dtype=np.dtype(d["dtype"]),
+                                    start=np.array(d["start"]))
+    if d["type"] == "MultiBinary":
+        return spaces.MultiBinary(d["n"])
+    if d["type"] == "Dict":
+        return spaces.Dict({k: space_from_json(v) for k, v in d["spaces"]})
+    if d["type"] == "Tuple":
+        return spaces.Tuple([space_from_json(v) for v in d["spaces"]])
     raise ValueError(f"unknown space type {d['type']!r}")
 
 
@@ -139,12 +160,25 @@ class Demonstrations:
     observation_space: spaces.Box
     action_space: spaces.Space
     env_id: str | None = None
+    raw_observation_space: spaces.Space | None = None
 
     def __post_init__(self):
         set_ = object.__setattr__
         if not (isinstance(self.observation_space, spaces.Box)
                 and len(self.observation_space.shape) == 1):
-            raise TypeError(f"observation_space must be a 1-D Box, got {self.observation_space}")
+            raise TypeError(f"observation_space must be a 1-D Box (the flattened observations "
+                            f"the network sees), got {self.observation_space}; for a "
+                            "Discrete/Dict/... env pass it as raw_observation_space")
+        raw = self.observation_space if self.raw_observation_space is None \
+            else self.raw_observation_space
+        try:
+            flat = flat_observation_space(raw)
+        except UnsupportedSpaceError as e:
+            raise TypeError(f"raw_observation_space: {e}") from None
+        if space_to_json(flat) != space_to_json(self.observation_space):
+            raise ValueError(f"raw_observation_space {raw} flattens to {flat}, not to "
+                             f"observation_space {self.observation_space}")
+        set_(self, "raw_observation_space", raw)
         lengths = np.asarray(self.episode_lengths)
         if lengths.ndim != 1 or lengths.size == 0 or lengths.dtype.kind not in "iu":
             raise ValueError(f"episode_lengths must be a non-empty 1-D integer array, got "
@@ -190,10 +224,12 @@ class Demonstrations:
 
     @classmethod
     def from_episodes(cls, episodes: list[dict], observation_space, action_space,
-                      env_id: str | None = None) -> "Demonstrations":
+                      env_id: str | None = None,
+                      raw_observation_space: spaces.Space | None = None) -> "Demonstrations":
         """Concatenate per-episode dicts with keys ``obs [T+1, obs_dim]`` (s_1..s_{T+1}, the
-        last one final), ``actions [T, ...]``, ``rewards [T]``, ``terminated [T]``,
-        ``truncated [T]``. Raises ValueError naming the episode and field of a ragged episode.
+        last one final; flattened float observations), ``actions [T, ...]``, ``rewards [T]``,
+        ``terminated [T]``, ``truncated [T]``. Raises ValueError naming the episode and field
+        of a ragged episode.
         """
         if not episodes:
             raise ValueError("episodes must not be empty")
@@ -217,7 +253,7 @@ class Demonstrations:
         cat = {k: np.concatenate(v) for k, v in parts.items()}
         return cls(cat["obs"], cat["actions"], cat["rewards"], cat["terminated"],
                    cat["truncated"], np.stack(finals), np.asarray(lengths, np.int64),
-                   observation_space, action_space, env_id)
+                   observation_space, action_space, env_id, raw_observation_space)
 
     # ----- views --------------------------------------------------------------------------
 
@@ -249,7 +285,8 @@ class Demonstrations:
         if not 1 <= n <= self.n_episodes:
             raise ValueError(f"n must be in [1, {self.n_episodes}], got {n}")
         return Demonstrations.from_episodes([self.episode(i) for i in range(n)],
-                                            self.observation_space, self.action_space, self.env_id)
+                                            self.observation_space, self.action_space,
+                                            self.env_id, self.raw_observation_space)
 
     def first_steps(self, n: int) -> "Demonstrations":
         """The first ``n`` (s, a) pairs in episode order: whole episodes, the last one cut
@@ -272,16 +309,19 @@ class Demonstrations:
             episodes.append(ep)
             left -= t
         return Demonstrations.from_episodes(episodes, self.observation_space,
-                                            self.action_space, self.env_id)
+                                            self.action_space, self.env_id,
+                                            self.raw_observation_space)
 
     def equals(self, other: "Demonstrations") -> bool:
-        """Bit-identical arrays (and dtypes), spaces and env id."""
+        """Bit-identical arrays (and dtypes), spaces (raw ones too) and env id."""
         names = ("obs", "actions", "rewards", "terminated", "truncated", "final_obs",
                  "episode_lengths")
         return (all(getattr(self, n).dtype == getattr(other, n).dtype
                     and np.array_equal(getattr(self, n), getattr(other, n)) for n in names)
                 and space_to_json(self.observation_space) == space_to_json(other.observation_space)
                 and space_to_json(self.action_space) == space_to_json(other.action_space)
+                and space_to_json(self.raw_observation_space)
+                == space_to_json(other.raw_observation_space)
                 and self.env_id == other.env_id)
 
     # ----- .npz ---------------------------------------------------------------------------
@@ -291,7 +331,8 @@ class Demonstrations:
         a failed write leaves a previous file at ``path`` intact (``minirl.io``)."""
         meta = {"format": "minirl.Demonstrations", "version": 1, "env_id": self.env_id,
                 "observation_space": space_to_json(self.observation_space),
-                "action_space": space_to_json(self.action_space)}
+                "action_space": space_to_json(self.action_space),
+                "raw_observation_space": space_to_json(self.raw_observation_space)}
         with atomic_open(path, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta)), obs=self.obs, actions=self.actions,
                      rewards=self.rewards, terminated=self.terminated, truncated=self.truncated,
@@ -299,7 +340,8 @@ class Demonstrations:
 
     @classmethod
     def load_npz(cls, path: str | Path) -> "Demonstrations":
-        """Read a file written by :meth:`save_npz` (``allow_pickle=False``)."""
+        """Read a file written by :meth:`save_npz` (``allow_pickle=False``). Files from before
+        raw observation spaces were saved (1-D Box envs only) load with raw = observation_space."""
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
@@ -316,7 +358,9 @@ class Demonstrations:
         if meta.get("format") != "minirl.Demonstrations":
             raise ValueError(f"{path} is not a minirl demonstrations file")
         return cls(**arrays, observation_space=space_from_json(meta["observation_space"]),
-                   action_space=space_from_json(meta["action_space"]), env_id=meta["env_id"])
+                   action_space=space_from_json(meta["action_space"]), env_id=meta["env_id"],
+                   raw_observation_space=(space_from_json(meta["raw_observation_space"])
+                                          if meta.get("raw_observation_space") else None))
 
     # ----- Minari -------------------------------------------------------------------------
 
@@ -324,16 +368,21 @@ class Demonstrations:
         """Write a Minari dataset under the directory ``path`` and return it (local only).
 
         ``dataset_id`` follows Minari's ``[namespace/]name-v<version>`` syntax; the data lands
-        in ``path/<dataset_id>``. Needs ``pip install minirl-numeric-reference[minari]``.
+        in ``path/<dataset_id>``. Observations are written in the env's own (raw) space, as
+        Minari's DataCollector records them: one-hot rows back to Discrete states, flat rows
+        back to Dict/Tuple parts (``gymnasium.spaces.unflatten``). Needs
+        ``pip install minirl-numeric-reference[minari]``.
         """
         minari = _import_minari()
         from minari.data_collector import EpisodeBuffer
 
+        raw = self.raw_observation_space
         buffers = []
         for i in range(self.n_episodes):
             ep = self.episode(i)
+            obs = ep["obs"] if raw is self.observation_space else _unflatten_rows(raw, ep["obs"])
             buffers.append(EpisodeBuffer(
-                id=i, observations=ep["obs"], actions=ep["actions"],
+                id=i, observations=obs, actions=ep["actions"],
                 rewards=list(ep["rewards"]), terminations=list(ep["terminated"]),
                 truncations=list(ep["truncated"]), infos={}))
         with _minari_root(path), warnings.catch_warnings():
@@ -342,23 +391,29 @@ class Demonstrations:
             return minari.create_dataset_from_buffers(
                 dataset_id, buffers, env=self.env_id, algorithm_name="minirl expert",
                 author="minirl", description="expert demonstrations written by minirl",
-                action_space=self.action_space, observation_space=self.observation_space,
+                action_space=self.action_space, observation_space=raw,
                 data_format="hdf5")
 
     @classmethod
     def from_minari(cls, dataset) -> "Demonstrations":
-        """From a ``minari.MinariDataset`` or the path of a local Minari dataset directory."""
+        """From a ``minari.MinariDataset`` or the path of a local Minari dataset directory.
+        Observations of a space other than a 1-D Box (Discrete, Dict, ...) are flattened as
+        the agents see them (``minirl.spaces.flatten_observation``) and the space is kept as
+        ``raw_observation_space``."""
         minari = _import_minari()
         if isinstance(dataset, (str, os.PathLike)):
             p = Path(dataset)
             data_dir = p / "data" if (p / "data").is_dir() else p
             dataset = minari.MinariDataset(data_dir)
-        episodes = [{"obs": ep.observations, "actions": ep.actions, "rewards": ep.rewards,
+        raw = dataset.observation_space
+        flat = flat_observation_space(raw)
+        episodes = [{"obs": (flatten_observation(raw, ep.observations)[0] if flat is not raw
+                             else ep.observations),
+                     "actions": ep.actions, "rewards": ep.rewards,
                      "terminated": ep.terminations, "truncated": ep.truncations}
                     for ep in dataset.iterate_episodes()]
         env_id = dataset.spec.env_spec.id if dataset.spec.env_spec is not None else None
-        return cls.from_episodes(episodes, dataset.observation_space, dataset.action_space,
-                                 env_id)
+        return cls.from_episodes(episodes, flat, dataset.action_space, env_id, raw)
 
     @classmethod
     def load(cls, path: str | Path) -> "Demonstrations":
@@ -370,6 +425,14 @@ class Demonstrations:
         if not p.exists():
             raise ValueError(f"demos path {str(path)!r} does not exist")
         return cls.load_npz(p)
+
+
+def _unflatten_rows(space: spaces.Space, rows: np.ndarray):
+    """Flat rows ``[N, obs_dim]`` -> the N raw observations of ``space`` in gymnasium's
+    vector format (Discrete: ``[N]`` ints; Dict: a dict of ``[N, ...]`` arrays; ...)."""
+    from gymnasium.vector.utils import concatenate, create_empty_array
+    items = [spaces.unflatten(space, r) for r in rows]
+    return concatenate(space, items, create_empty_array(space, len(items)))
 
 
 def _import_minari():

@@ -33,6 +33,7 @@ import scipy.linalg
 from gymnasium import spaces
 
 from minirl.imitation.dataset import Demonstrations, check_actions
+from minirl.spaces import flatten_observation_wrapper, needs_flattening
 
 __all__ = ["CartPoleExpert", "PendulumExpert", "PredictExpert", "as_expert", "check_expert",
            "collect_demonstrations", "cartpole_lqr_gain", "EXPERTS"]
@@ -155,7 +156,7 @@ def as_expert(expert, env_id: str | None = None) -> Callable[[np.ndarray], np.nd
 def check_expert(expert, obs_space: spaces.Space, action_space: spaces.Space,
                  name: str = "expert") -> None:
     """ValueError naming ``name`` unless the expert callable suits an env with these
-    (flattened 1-D Box) observations and actions: a wrapped saved agent must have the same
+    (flattened 1-D Box: what a minirl agent's ``obs_space`` is) observations and actions: a wrapped saved agent must have the same
     action space; asked for the action of one observation (zeros clipped into the bounds), it
     must answer without error, with integers for a Discrete space, in the right shape and
     inside the space. Run when an agent is built, so a wrong expert fails before training."""
@@ -191,8 +192,12 @@ def collect_demonstrations(expert, env: str | gym.Env, n_episodes: int,
     expert: anything :func:`as_expert` accepts. env: an env id or a ``gymnasium.Env``.
     Episode k is reset with seed ``seed + k``, so the same (expert, env, seed) gives
     bit-identical demonstrations. Actions are checked against the action space (a ValueError
-    names an expert that leaves it). Returns :class:`Demonstrations` with ``n_episodes``
-    episodes.
+    names an expert that leaves it). Observations that are not 1-D Boxes (FrozenLake-v1's
+    Discrete states, Dict, ...) are flattened exactly as the agents see them
+    (``minirl.spaces.flatten_observation_wrapper``: one-hot for Discrete), the expert is asked
+    on the flat rows, and the env's own space is recorded as ``raw_observation_space``.
+    Returns :class:`Demonstrations` with ``n_episodes`` episodes (float64 observations when
+    flattened, the env's float dtype otherwise).
     """
     if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
         raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
@@ -202,12 +207,14 @@ def collect_demonstrations(expert, env: str | gym.Env, n_episodes: int,
     env_id = env if own else getattr(getattr(env, "spec", None), "id", None)
     if own:
         from minirl.envs import make_env
-        env = make_env(env)
+        env = make_env(env, flatten=False)
+    raw_space = env.observation_space
     try:
+        flat_env = flatten_observation_wrapper(env)     # env itself for a 1-D Box
+        flat = needs_flattening(raw_space)
         policy = as_expert(expert, env_id)
-        if isinstance(env.observation_space, spaces.Box):
-            check_expert(policy, env.observation_space, env.action_space,
-                         f"expert {expert!r}" if isinstance(expert, str) else "expert")
+        check_expert(policy, flat_env.observation_space, env.action_space,
+                     f"expert {expert!r}" if isinstance(expert, str) else "expert")
     except Exception:
         if own:
             env.close()
@@ -216,20 +223,23 @@ def collect_demonstrations(expert, env: str | gym.Env, n_episodes: int,
     episodes = []
     try:
         for k in range(n_episodes):
-            obs, _ = env.reset(seed=int(seed) + k)
+            obs, _ = flat_env.reset(seed=int(seed) + k)
             ep = {"obs": [obs], "actions": [], "rewards": [], "terminated": [], "truncated": []}
             done = False
             while not done:
                 action = np.asarray(policy(np.asarray(obs)[None]))[0]
                 check_actions(action[None], space, "expert action")
-                obs, r, term, trunc, _ = env.step(action.item() if isinstance(
+                obs, r, term, trunc, _ = flat_env.step(action.item() if isinstance(
                     space, spaces.Discrete) else action)
                 for key, v in (("obs", obs), ("actions", action), ("rewards", r),
                                ("terminated", bool(term)), ("truncated", bool(trunc))):
                     ep[key].append(v)
                 done = term or trunc
             episodes.append({k: np.asarray(v) for k, v in ep.items()})
+            if flat:        # one-hot rows arrive as ints (flatten_space keeps Discrete's dtype)
+                episodes[-1]["obs"] = episodes[-1]["obs"].astype(np.float64)
     finally:
         if own:
             env.close()
-    return Demonstrations.from_episodes(episodes, env.observation_space, space, env_id)
+    return Demonstrations.from_episodes(episodes, flat_env.observation_space, space, env_id,
+                                        raw_space)

@@ -1,0 +1,142 @@
+"""BC and DAgger on observation spaces other than 1-D Boxes, through the public path: demos
+recorded from a saved PPO expert on FrozenLake-v1 (Discrete states, one-hot for the network),
+a Tuple env (Blackjack-v1), raw observations for predict, save/load, the space checks, and an
+.npz demos file in the format from before raw spaces were recorded."""
+import json
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from minirl.algos import load
+from minirl.algos.bc import BC, BCConfig
+from minirl.algos.dagger import DAgger, DAggerConfig
+from minirl.algos.ppo import PPO
+from minirl.imitation import Demonstrations, collect_demonstrations
+
+STATES = np.arange(16)
+
+
+@pytest.fixture(scope="module")
+def frozenlake(tmp_path_factory):
+    """(path of a PPO expert trained for a few steps, its demos saved as .npz, demos)."""
+    d = tmp_path_factory.mktemp("frozenlake")
+    ppo = PPO("FrozenLake-v1", seed=0)
+    ppo.learn(256)
+    ppo.save(d / "ppo.npz")
+    demos = collect_demonstrations(str(d / "ppo.npz"), "FrozenLake-v1", 5, seed=0)
+    demos.save_npz(d / "demos.npz")
+    return d / "ppo.npz", d / "demos.npz", demos
+
+
+def test_demos_hold_one_hot_floats_and_the_raw_space(frozenlake):
+    expert_path, demos_path, demos = frozenlake
+    assert str(demos.raw_observation_space) == "Discrete(16)"
+    assert demos.observation_space.shape == (16,) and demos.obs.dtype == np.float64
+    np.testing.assert_array_equal(demos.obs.sum(1), 1.0)              # one-hot rows
+    np.testing.assert_array_equal(demos.obs[0], np.eye(16)[0])         # FrozenLake starts in 0
+    expert = load(expert_path)
+    states = demos.obs.argmax(1)                     # the expert's deterministic labels
+    np.testing.assert_array_equal(demos.actions, expert.predict(states, deterministic=True))
+    back = Demonstrations.load(demos_path)
+    assert back.equals(demos) and str(back.raw_observation_space) == "Discrete(16)"
+    assert demos.first_steps(3).raw_observation_space is demos.raw_observation_space
+
+
+def test_bc_clones_the_expert_on_raw_states_and_round_trips(frozenlake, tmp_path):
+    expert_path, demos_path, demos = frozenlake
+    bc = BC("FrozenLake-v1", BCConfig(demos=str(demos_path), lr=1e-2, eval_interval=100,
+                                      val_fraction=0.0), seed=0)
+    bc.learn(300)
+    seen = np.unique(demos.obs.argmax(1))
+    expert = load(expert_path)
+    np.testing.assert_array_equal(bc.predict(seen, deterministic=True),
+                                  expert.predict(seen, deterministic=True))
+    assert bc.predict(int(seen[0]), deterministic=True).shape == ()        # one raw state
+    bc.save(tmp_path / "bc.npz")
+    back = load(tmp_path / "bc.npz")
+    np.testing.assert_array_equal(back.predict(STATES, deterministic=True),
+                                  bc.predict(STATES, deterministic=True))
+    with pytest.raises(ValueError, match="obs"):
+        bc.predict(16)                                                   # not a state
+
+
+def test_dagger_with_a_saved_ppo_expert(frozenlake, tmp_path):
+    expert_path, _, _ = frozenlake
+    cfg = DAggerConfig(expert=str(expert_path), steps_per_iter=50, updates_per_iter=50,
+                       lr=1e-2)
+    a = DAgger("FrozenLake-v1", cfg, seed=0)
+    a.learn(200)
+    assert a.extra_state["dagger_iteration"] == 4 and a.data_obs.shape[1] == 16
+    np.testing.assert_array_equal(a.data_obs.sum(1), 1.0)
+    expert = load(expert_path)
+    labels = expert.predict(a.data_obs.argmax(1), deterministic=True)
+    np.testing.assert_array_equal(a.data_actions, labels)            # every label the expert's
+    b = DAgger("FrozenLake-v1", cfg, seed=0).learn(200)                  # deterministic
+    np.testing.assert_array_equal(a.params, b.params)
+    a.save(tmp_path / "dagger.npz")
+    back = load(tmp_path / "dagger.npz")
+    np.testing.assert_array_equal(back.predict(STATES, deterministic=True),
+                                  a.predict(STATES, deterministic=True))
+    np.testing.assert_array_equal(back.data_obs, a.data_obs)
+
+
+def test_dagger_on_a_tuple_env_with_a_callable_expert():
+    # Blackjack-v1: Tuple(Discrete(32), Discrete(11), Discrete(2)) -> 45 one-hot floats.
+    def stick_at_17(obs):                      # flat rows [B, 45]: player's sum one-hot first
+        return (np.asarray(obs)[:, :32].argmax(1) < 17).astype(np.int64)
+
+    a = DAgger("Blackjack-v1", DAggerConfig(steps_per_iter=50, updates_per_iter=100, lr=1e-2,
+                                            init_episodes=20), seed=0, expert=stick_at_17)
+    a.learn(100)
+    raw = (np.array([12, 20]), np.array([5, 5]), np.array([0, 0]))   # vector format
+    np.testing.assert_array_equal(a.predict(raw, deterministic=True), [1, 0])
+    assert a.predict((20, 5, 0), deterministic=True) == 0
+
+
+def test_space_mismatch_names_the_raw_space(frozenlake):
+    _, _, demos = frozenlake
+    # Same 16 one-hot floats, another env's space: a Tuple of Discrete(4) and Discrete(12).
+    other = Demonstrations(demos.obs, demos.actions, demos.rewards, demos.terminated,
+                           demos.truncated, demos.final_obs, demos.episode_lengths,
+                           demos.observation_space, demos.action_space, "FrozenLake-v1",
+                           spaces.Tuple([spaces.Discrete(4), spaces.Discrete(12)]))
+    with pytest.raises(ValueError, match="raw observation space"):
+        BC("FrozenLake-v1", demos=other)
+    with pytest.raises(ValueError, match="observation space"):
+        BC("CliffWalking-v1", demos=demos)
+    with pytest.raises(ValueError, match="flattens to"):
+        Demonstrations(demos.obs, demos.actions, demos.rewards, demos.terminated,
+                       demos.truncated, demos.final_obs, demos.episode_lengths,
+                       demos.observation_space, demos.action_space, None, spaces.Discrete(15))
+    with pytest.raises(TypeError, match="1-D Box"):
+        Demonstrations(demos.obs, demos.actions, demos.rewards, demos.terminated,
+                       demos.truncated, demos.final_obs, demos.episode_lengths,
+                       spaces.Discrete(16), demos.action_space)
+
+
+def test_box_demos_file_without_a_raw_space_still_loads(tmp_path):
+    d = collect_demonstrations("cartpole", "CartPole-v1", 2, seed=0)
+    meta = {"format": "minirl.Demonstrations", "version": 1, "env_id": "CartPole-v1",
+            "observation_space": {"type": "Box", "shape": [4], "dtype": "float32",
+                                  "low": [repr(float(x)) for x in d.observation_space.low],
+                                  "high": [repr(float(x)) for x in d.observation_space.high]},
+            "action_space": {"type": "Discrete", "n": 2, "start": 0}}    # the old meta
+    np.savez(tmp_path / "old.npz", meta=np.array(json.dumps(meta)), obs=d.obs,
+             actions=d.actions, rewards=d.rewards, terminated=d.terminated,
+             truncated=d.truncated, final_obs=d.final_obs, episode_lengths=d.episode_lengths)
+    old = Demonstrations.load(tmp_path / "old.npz")
+    assert old.equals(d) and old.raw_observation_space is old.observation_space
+    bc = BC("CartPole-v1", BCConfig(demos=str(tmp_path / "old.npz"), eval_interval=20), seed=0)
+    bc.learn(20)
+    assert bc.predict(d.obs[:3]).shape == (3,)
+
+
+def test_minari_round_trip_writes_raw_states(frozenlake, tmp_path):
+    pytest.importorskip("minari")
+    _, _, demos = frozenlake
+    ds = demos.to_minari("minirl/frozenlake-expert-v0", tmp_path)
+    assert str(ds.observation_space) == "Discrete(16)"
+    ep = next(iter(ds.iterate_episodes()))
+    np.testing.assert_array_equal(ep.observations, demos.episode(0)["obs"].argmax(1))
+    assert Demonstrations.load(tmp_path / "minirl" / "frozenlake-expert-v0").equals(demos)
