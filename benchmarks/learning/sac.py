@@ -366,8 +366,10 @@ def write_markdown(env_id: str = "Pendulum-v1") -> Path:
               "rows listed with its number, nothing more.",
               "- Rows of different commands may come from different minirl commits (the same "
               "algorithm; a change of float rounding alters a learning curve slightly).",
-              "- minirl starts updating once `learning_starts` (100) steps and one batch (256 "
-              "transitions) are stored; SB3 starts at 100 and samples with replacement.",
+              "- Both libraries start updating once more than `learning_starts` (100) env "
+              "steps were taken (SB3's rule, num_timesteps > learning_starts; minirl's since "
+              "commit ffe7b7e); minirl also waits until one batch (256 transitions) is stored, "
+              "SB3 samples with replacement from what it has.",
               "- MountainCarContinuous-v0 (`--preset`): RL-Zoo's SAC row (lr 3e-4, buffer 50k, "
               "batch 512, ent_coef 0.1 fixed, train_freq 32 with 32 gradient steps, gamma "
               "0.9999, tau 0.01, learning_starts 0, 64x64 networks) without its gSDE "
