@@ -26,7 +26,10 @@ benchmark compares), ``beta``, ``expert_control`` (fraction of steps the expert 
 ``loss``. In the intervention variant the expert also watches every step (to decide when to
 take over); those queries are counted apart in ``extra_state["expert_queries"]``, not as labels.
 
-The aggregated data (raw observations and actions) is part of ``save``; ``load`` sizes the
+Observations that are not 1-D Boxes (FrozenLake-v1, Taxi-v4, Dict, Tuple) are flattened as
+for every agent (``minirl.spaces``: one-hot for Discrete); the expert is asked on those flat
+rows (a saved minirl agent's ``predict`` takes them) and D holds them. The aggregated data
+(un-normalized flat observations and env actions) is part of ``save``; ``load`` sizes the
 fresh agent's dataset from the file before validating it. Every ``learn`` call starts fresh
 episodes (the envs are reset with a seed drawn from the agent's generator, the intervention
 hold cleared), so ``load(path).learn(n)`` equals the saved agent's own ``learn(n)``.
@@ -192,7 +195,7 @@ class DAgger(BC):
         self._aggregate(d.obs, d.actions)
 
     def _aggregate(self, obs: np.ndarray, actions: np.ndarray) -> None:
-        """Step 3: D <- D u {(s', a*)} (raw observations, env actions)."""
+        """Step 3: D <- D u {(s', a*)} (flat un-normalized observations, env actions)."""
         actions = check_actions(actions, self.action_space, "expert actions")
         self.data_obs = np.concatenate([self.data_obs, np.asarray(obs, np.float64)])
         self.data_actions = np.concatenate([self.data_actions,

@@ -13,6 +13,14 @@ step-major (episode 0's steps, then episode 1's, ...):
 | ``final_obs``     | ``[E, obs_dim]``               | s_{T_e}, each episode's last observation       |
 | ``episode_lengths``| ``[E]`` int64                 | T_e (episode boundaries)                       |
 
+Observations are what the agents' networks see: ``observation_space`` is a 1-D Box. For an
+env whose observations are not 1-D Boxes (FrozenLake-v1's Discrete states, Dict, Tuple, ...)
+they are flattened by ``minirl.spaces`` (one-hot for Discrete, concatenated parts for
+Dict/Tuple), ``observation_space`` is the flattened Box and ``raw_observation_space`` the env's
+own space (checked to flatten to it; for a 1-D Box env the two are the same). BC and DAgger
+compare both with the env's, since different spaces can flatten alike (Discrete(16) and a
+Tuple of Discrete(4) and Discrete(12)).
+
 An episode's last step is terminated or truncated and no earlier step is (the boundaries are
 checked). ``final_obs`` makes the episodes complete trajectories (s_1, a_1, ..., s_T): the
 lecture's demonstrations D = {(s_1, a_1, ..., s_T)} and Minari's T+1 observations per episode.
@@ -23,8 +31,10 @@ Lecture: Stanford CS224R "Imitation Learning": "What is the goal of imitation le
 Storage:
 * ``save_npz(path)`` / ``load_npz(path)``: one ``.npz`` with the arrays above plus a JSON
   string of the spaces and the env id; no pickle on either side (``allow_pickle=False``).
+  Files from before the raw space was saved load with raw = ``observation_space``.
 * ``to_minari(dataset_id, path)`` / ``from_minari(dataset)``: the gymnasium ecosystem's
-  offline-data format (Farama Foundation's ``minari``, optional extra ``minirl[minari]``).
+  offline-data format (Farama Foundation's ``minari``, optional extra ``minirl[minari]``),
+  with observations in the env's raw space (unflattened on export, flattened on import).
   Datasets are created and read locally (a directory), never downloaded.
 """
 from __future__ import annotations
