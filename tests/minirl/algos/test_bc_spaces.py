@@ -1,7 +1,7 @@
 """BC and DAgger on observation spaces other than 1-D Boxes, through the public path: demos
 recorded from a saved PPO expert on FrozenLake-v1 (Discrete states, one-hot for the network),
-a Tuple env (Blackjack-v1), a Dict env, raw observations for predict, save/load, the space checks, and an
-.npz demos file in the format from before raw spaces were recorded."""
+a Tuple env (Blackjack-v1), a Dict env, raw observations for predict, save/load, the space
+checks, and an .npz demos file in the format from before raw spaces were recorded."""
 import json
 
 import gymnasium as gym
