@@ -159,7 +159,8 @@ def check_expert(expert, obs_space: spaces.Space, action_space: spaces.Space,
     observations (a flattened 1-D Box: a minirl agent's ``obs_space``) and actions: a
     wrapped saved agent must have the same action space; asked for the action of one
     observation (zeros clipped into the bounds), it must answer without error, with integers
-    for a Discrete space, in the right shape and inside the space. Run when an agent is built, so a wrong expert fails before training."""
+    for a Discrete space, in the right shape and inside the space. Run when an agent is
+    built, so a wrong expert fails before training."""
     obj = getattr(expert, "obj", None)
     theirs = getattr(obj, "action_space", None)
     if theirs is not None and str(theirs) != str(action_space):
