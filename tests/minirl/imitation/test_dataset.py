@@ -124,3 +124,15 @@ def test_load_refuses_other_files(tmp_path):
         Demonstrations.load(tmp_path / "x.npz")
     with pytest.raises(ValueError, match="does not exist"):
         Demonstrations.load(tmp_path / "missing.npz")
+
+
+def test_space_json_round_trip_for_raw_observation_spaces():
+    from minirl.imitation.dataset import space_from_json, space_to_json
+    for space in (spaces.Discrete(5, start=2), spaces.MultiDiscrete([3, 4], start=[1, 0]),
+                  spaces.MultiBinary(3), spaces.MultiBinary([2, 2]),
+                  spaces.Dict({"b": spaces.Discrete(3), "a": spaces.Box(0, 1, (2,))}),
+                  spaces.Tuple([spaces.Discrete(2), spaces.Box(-1, 1, (2, 3))])):
+        back = space_from_json(space_to_json(space))
+        assert back == space and space_to_json(back) == space_to_json(space)
+    with pytest.raises(TypeError, match="space must be"):
+        space_to_json(spaces.Text(5))
