@@ -45,10 +45,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from minirl.algos.base import check_config, loading
+from minirl.envs import make_env
 from minirl.algos.bc import BC, BCConfig, bc_step
 from minirl.imitation.dataset import Demonstrations, check_actions
 from minirl.imitation.experts import as_expert, check_expert, collect_demonstrations
@@ -180,6 +182,9 @@ class DAgger(BC):
         and checked in ``_build``, or here for a loaded agent)."""
         if self.extra_state["n_data"] == 0 and (self._demos is not None or self.config.demos):
             self.demonstrations()                       # (only step 0 reads them)
+        elif self.extra_state["n_data"] == 0 and self._env_problem is not None:
+            raise ValueError(f"DAgger cannot collect its initial expert episodes: "
+                             f"{self._env_problem}; pass demos= or set config.demos")
         if self.expert is None:
             self.expert = self._make_expert()
 
@@ -189,10 +194,21 @@ class DAgger(BC):
         """Step 0's D: ``demos``/``config.demos`` if given, else ``init_episodes`` expert
         episodes (seeded by the agent's seed)."""
         if self._demos is None and not self.config.demos:
-            self._demos = collect_demonstrations(self.expert, self.env_id,
-                                                 self.config.init_episodes, 10_000 * self.seed)
+            env = self._single_env()
+            try:
+                self._demos = collect_demonstrations(self.expert, env, self.config.init_episodes,
+                                                     10_000 * self.seed)
+            finally:
+                env.close()
         d = self.demonstrations()
         self._aggregate(d.obs, d.actions)
+
+    def _single_env(self) -> gym.Env:
+        """A fresh single env with raw observations, built as the agent's own envs were: from
+        the id and ``env_kwargs``, or from the spec of the env object it was given."""
+        if self.env_spec is not None:
+            return gym.make(gym.envs.registration.EnvSpec.from_json(self.env_spec))
+        return make_env(self.env_id, env_kwargs=self.env_kwargs, flatten=False)
 
     def _aggregate(self, obs: np.ndarray, actions: np.ndarray) -> None:
         """Step 3: D <- D u {(s', a*)} (flat un-normalized observations, env actions)."""

@@ -195,3 +195,27 @@ def test_dict_env_minari_round_trip_writes_raw_parts(dict_demos, tmp_path):
     np.testing.assert_array_equal(ep.observations["pos"],
                                   dict_demos.episode(0)["obs"][:, :5].argmax(1))
     assert Demonstrations.load(tmp_path / "minirl" / "dict-expert-v0").equals(dict_demos)
+
+
+def test_dagger_initial_episodes_come_from_the_agents_own_env(dict_demos):
+    def always_right(obs):
+        return np.full(len(obs), 2, np.int64)
+
+    # env_kwargs reach step 0's expert episodes: not slippery, right from 0 reaches 3 and stays.
+    a = DAgger("FrozenLake-v1", DAggerConfig(steps_per_iter=10, updates_per_iter=10), seed=0,
+               expert=always_right, env_kwargs={"is_slippery": False})
+    a.learn(10)
+    states = a.demonstrations().obs.argmax(1)
+    np.testing.assert_array_equal(states[:5], [0, 1, 2, 3, 3])
+    assert len(states) == 100                                # to FrozenLake's time limit
+    # An env object with a registered spec is rebuilt for them; one without asks for demos.
+    b = DAgger(gym.make("FrozenLake-v1", is_slippery=False), DAggerConfig(
+        steps_per_iter=10, updates_per_iter=10), seed=0, expert=always_right)
+    b.learn(10)
+    np.testing.assert_array_equal(b.demonstrations().obs, a.demonstrations().obs)
+    with pytest.raises(ValueError, match="initial expert episodes"):
+        DAgger(DictEnv(), expert=_pos_expert)
+    c = DAgger(DictEnv(), DAggerConfig(steps_per_iter=12, updates_per_iter=10), seed=0,
+               expert=_pos_expert, demos=dict_demos)
+    c.learn(12)
+    assert c.extra_state["n_data"] == len(dict_demos) + 12
