@@ -49,7 +49,8 @@ import numpy as np
 from gymnasium import spaces
 
 from minirl.io import atomic_open
-from minirl.spaces import UnsupportedSpaceError, flat_observation_space, flatten_observation
+from minirl.spaces import (UnsupportedSpaceError, flat_observation_space, flatten_observation,
+                           needs_flattening)
 
 __all__ = ["Demonstrations", "space_to_json", "space_from_json", "check_actions"]
 
@@ -188,6 +189,8 @@ class Demonstrations:
         if space_to_json(flat) != space_to_json(self.observation_space):
             raise ValueError(f"raw_observation_space {raw} flattens to {flat}, not to "
                              f"observation_space {self.observation_space}")
+        if not needs_flattening(raw):       # a 1-D Box env: one space, one object
+            raw = self.observation_space
         set_(self, "raw_observation_space", raw)
         lengths = np.asarray(self.episode_lengths)
         if lengths.ndim != 1 or lengths.size == 0 or lengths.dtype.kind not in "iu":
@@ -390,7 +393,7 @@ class Demonstrations:
         buffers = []
         for i in range(self.n_episodes):
             ep = self.episode(i)
-            obs = ep["obs"] if raw is self.observation_space else _unflatten_rows(raw, ep["obs"])
+            obs = _unflatten_rows(raw, ep["obs"]) if needs_flattening(raw) else ep["obs"]
             buffers.append(EpisodeBuffer(
                 id=i, observations=obs, actions=ep["actions"],
                 rewards=list(ep["rewards"]), terminations=list(ep["terminated"]),

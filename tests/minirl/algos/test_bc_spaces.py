@@ -128,6 +128,9 @@ def test_box_demos_file_without_a_raw_space_still_loads(tmp_path):
              truncated=d.truncated, final_obs=d.final_obs, episode_lengths=d.episode_lengths)
     old = Demonstrations.load(tmp_path / "old.npz")
     assert old.equals(d) and old.raw_observation_space is old.observation_space
+    d.save_npz(tmp_path / "new.npz")                 # the new meta names the raw space too
+    new = Demonstrations.load(tmp_path / "new.npz")
+    assert new.equals(old) and new.raw_observation_space is new.observation_space
     bc = BC("CartPole-v1", BCConfig(demos=str(tmp_path / "old.npz"), eval_interval=20), seed=0)
     bc.learn(20)
     assert bc.predict(d.obs[:3]).shape == (3,)
