@@ -23,3 +23,14 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile("minirl")
+
+# Ctrl-C tests (test_cli_interrupts, test_reliability, test_population, test_cli_resume) need
+# SIGINT to behave as in a terminal. A shell starts background jobs (``cmd &`` without job
+# control, e.g. a CI script or nohup) with SIGINT *ignored*, Python then installs no
+# KeyboardInterrupt handler, and the ignore is inherited by every CLI subprocess: the tests
+# would hang or fail for a reason outside minirl. Restore Python's own handler here; a Python
+# handler (unlike SIG_IGN) is reset to the default across exec, so subprocesses start normal.
+import signal as _signal
+
+if _signal.getsignal(_signal.SIGINT) is _signal.SIG_IGN:
+    _signal.signal(_signal.SIGINT, _signal.default_int_handler)
