@@ -196,7 +196,7 @@ def collect_demonstrations(expert, env: str | gym.Env, n_episodes: int,
     names an expert that leaves it). Observations that are not 1-D Boxes (FrozenLake-v1's
     Discrete states, Dict, ...) are flattened exactly as the agents see them
     (``minirl.spaces.flatten_observation_wrapper``: one-hot for Discrete), the expert is asked
-    on the flat rows, and the env's own space is recorded as ``raw_observation_space``.
+    on the flat float64 rows, and the env's own space is recorded as ``raw_observation_space``.
     Returns :class:`Demonstrations` with ``n_episodes`` episodes (float64 observations when
     flattened, the env's float dtype otherwise).
     """
@@ -225,6 +225,7 @@ def collect_demonstrations(expert, env: str | gym.Env, n_episodes: int,
     try:
         for k in range(n_episodes):
             obs, _ = flat_env.reset(seed=int(seed) + k)
+            obs = np.asarray(obs, np.float64) if flat else obs  # one-hot rows come as ints
             ep = {"obs": [obs], "actions": [], "rewards": [], "terminated": [], "truncated": []}
             done = False
             while not done:
@@ -232,13 +233,12 @@ def collect_demonstrations(expert, env: str | gym.Env, n_episodes: int,
                 check_actions(action[None], space, "expert action")
                 obs, r, term, trunc, _ = flat_env.step(action.item() if isinstance(
                     space, spaces.Discrete) else action)
+                obs = np.asarray(obs, np.float64) if flat else obs
                 for key, v in (("obs", obs), ("actions", action), ("rewards", r),
                                ("terminated", bool(term)), ("truncated", bool(trunc))):
                     ep[key].append(v)
                 done = term or trunc
             episodes.append({k: np.asarray(v) for k, v in ep.items()})
-            if flat:        # one-hot rows arrive as ints (flatten_space keeps Discrete's dtype)
-                episodes[-1]["obs"] = episodes[-1]["obs"].astype(np.float64)
     finally:
         if own:
             env.close()

@@ -222,3 +222,15 @@ def test_dagger_initial_episodes_come_from_the_agents_own_env(dict_demos):
                expert=_pos_expert, demos=dict_demos)
     c.learn(12)
     assert c.extra_state["n_data"] == len(dict_demos) + 12
+
+
+def test_the_expert_is_asked_on_flat_float_rows():
+    seen = []
+
+    def expert(obs):
+        seen.append(np.asarray(obs))
+        return np.zeros(len(obs), np.int64)
+
+    collect_demonstrations(expert, "FrozenLake-v1", 1, seed=0)
+    rows = [x for x in seen if x.shape[0] == 1]
+    assert rows and all(x.dtype == np.float64 and x.shape == (1, 16) for x in rows)
