@@ -9,12 +9,12 @@
 | sb3-dqn-cartpole     | SB3 DQN, the same settings (torch, one thread)   | the same (reference)          |
 | double-dqn-cartpole  | dqn-cartpole with double=True                    | the same                      |
 | nstep-dqn-cartpole   | dqn-cartpole with n_step=3                       | the same                      |
-| dqn-acrobot          | RL-Zoo Acrobot-v1 settings, 100k                 | 100-episode mean >= -100 *    |
-| dqn-mountaincar      | RL-Zoo MountainCar-v0 settings, 120k             | 100-episode mean >= -120 *    |
+| dqn-acrobot          | RL-Zoo Acrobot-v1 settings, 100k                 | 100-episode mean >= -100 (*)  |
+| dqn-mountaincar      | RL-Zoo MountainCar-v0 settings, 120k             | 100-episode mean >= -120 (*)  |
 | sb3-dqn-acrobot      | SB3 DQN, the Acrobot-v1 settings                 | the same (reference)          |
 | sb3-dqn-mountaincar  | SB3 DQN, the MountainCar-v0 settings             | the same (reference)          |
 
-\* "within N steps" (the issue's wording, Gym's "solved" score): the mean of 100 consecutive
+(*) "within N steps" (the issue's wording, Gym's "solved" score): the mean of 100 consecutive
 training episodes reaches the threshold at some point within the budget (``best_mean_100``);
 the mean of the last 100 at the end is reported beside it. Both are computed from every
 finished training episode, the same way for minirl and SB3 (``best_mean_100``).
