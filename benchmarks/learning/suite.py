@@ -45,6 +45,7 @@ import argparse  # noqa: E402
 import csv  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -233,13 +234,18 @@ def _read(path: Path | None = None) -> list[dict]:
 
 
 def _write(rows: list[dict], path: Path) -> None:
+    """Rows keyed by (impl, algo, env, seed, budget), the last one of a key kept (a rerun's),
+    which is said on stdout; written atomically (benchmarks/_harness.py)."""
+    from benchmarks._harness import atomic_write_csv
+
     keyed = {}
     for r in rows:
-        keyed[(r["impl"], r["algo"], r["env"], str(r["seed"]), str(r["budget"]))] = r
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, COLUMNS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(keyed.values())
+        key = (r["impl"], r["algo"], r["env"], str(r["seed"]), str(r["budget"]))
+        if key in keyed:
+            print(f"replacing the {key[0]} {key[1]} {key[2]} seed {key[3]} row of {path}")
+        keyed[key] = r
+    atomic_write_csv(path, [{c: r.get(c, "") for c in COLUMNS} for r in keyed.values()],
+                     COLUMNS)
 
 
 def supersede(rows: list[dict], file_time=None) -> tuple[list[dict], list[dict]]:
@@ -443,7 +449,8 @@ def write_table(notes: str = "") -> Path:
                      f"{script[:-3].replace('/', '.')}`)")
     if notes:
         lines += ["", notes]
-    MD_PATH.write_text("\n".join(lines) + "\n")
+    from benchmarks._harness import atomic_write_text
+    atomic_write_text(MD_PATH, "\n".join(lines) + "\n")
     return MD_PATH
 
 
@@ -766,7 +773,8 @@ def main(argv=None) -> int:
                        **run(preset.algo, preset.env, seed, budget, args.eval_episodes)}
                 print(", ".join(f"{k}={row[k]}" for k in COLUMNS[:-1]), flush=True)
                 out = RESULTS / args.csv
-                with open(out.with_name(out.name + ".lock"), "w") as lock:
+                lock_path = Path(tempfile.gettempdir()) / f"minirl_{out.name}.lock"
+                with open(lock_path, "w") as lock:   # not in benchmarks/results
                     import fcntl      # jobs for other seeds may append to the same CSV
                     fcntl.flock(lock, fcntl.LOCK_EX)
                     rows = _read(out)

@@ -74,3 +74,18 @@ def test_cpu_compare_interleaves_two_revisions_and_reports_the_median_ratio(monk
     assert calls[2][0] != calls[3][0] and calls[2][0] == calls[4][0]    # interleaved
     assert "| this tree | 4.00 (4.00, 4.00, 4.00) |" in text
     assert "this tree / baseline" in text and "0.800 (20.0% less CPU)" in text
+
+
+def test_write_keeps_other_rows_announces_a_replaced_one_and_leaves_no_temp(tmp_path, capsys):
+    path = tmp_path / "learning_suite_x.csv"
+    row = {c: "" for c in suite.COLUMNS}
+    a = {**row, "impl": "minirl", "algo": "ppo", "env": "E", "seed": "0", "budget": "10",
+         "final_return": "1.0"}
+    b = {**a, "seed": "1", "final_return": "2.0"}
+    suite._write([a, b], path)
+    assert "replacing" not in capsys.readouterr().out
+    suite._write(suite._read(path) + [{**a, "final_return": "3.0"}], path)
+    assert "replacing the minirl ppo E seed 0 row" in capsys.readouterr().out
+    got = {(r["seed"], r["final_return"]) for r in suite._read(path)}
+    assert got == {("0", "3.0"), ("1", "2.0")}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["learning_suite_x.csv"]
