@@ -354,6 +354,12 @@ def _check_env_kwargs(env_kwargs) -> dict:
     return dict(env_kwargs)
 
 
+# Episodes of an env without a time limit are cut here when minirl itself runs them to their
+# end (deterministic evaluation, gradient-free rollouts): a deterministic policy that never
+# reaches a terminal state (CliffWalking-v1's walk into a wall) would otherwise never return.
+EPISODE_CAP = 10_000
+
+
 def make_env(env_id: str, render_mode: str | None = None, env_kwargs: dict | None = None,
              flatten: bool = True) -> gym.Env:
     """One environment by id (for evaluation and rendering), made with ``env_kwargs`` and,

@@ -45,7 +45,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from minirl.envs import check_render_mode, make_env, make_vector_env
+from minirl.envs import EPISODE_CAP, check_render_mode, make_env, make_vector_env
 from minirl.distributions.sde import StateDependentNoise, sample_noise
 from minirl.io import atomic_open
 from minirl.nn import MLP, AdamState, ReLU, Tanh
@@ -500,16 +500,20 @@ class Agent:
 
     def _eval_episodes(self, env: gym.Env, n_episodes: int, deterministic: bool,
                        seed, close: bool = True) -> np.ndarray:
-        """Returns of ``n_episodes`` episodes of ``predict`` on ``env`` (closed if ``close``)."""
+        """Returns of ``n_episodes`` episodes of ``predict`` on ``env`` (closed if ``close``);
+        an env without a time limit has its episodes cut at ``EPISODE_CAP`` steps."""
         returns = np.zeros(n_episodes)
+        spec = getattr(env, "spec", None)
+        cap = EPISODE_CAP if getattr(spec, "max_episode_steps", None) is None else None
         try:
             for k in range(n_episodes):
                 obs, _ = env.reset(seed=None if seed is None else seed + k)
-                done = False
+                done, t = False, 0
                 while not done:
                     obs, r, terminated, truncated, _ = env.step(self.predict(obs, deterministic))
                     returns[k] += r
-                    done = terminated or truncated
+                    t += 1     # an env without a time limit: cut at EPISODE_CAP (envs.py)
+                    done = terminated or truncated or (cap is not None and t >= cap)
         finally:
             if close:
                 env.close()

@@ -46,11 +46,14 @@ Entropy Method", "Evolutionary Strategies", "Augmented Random Search". Papers: S
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
+import gymnasium as gym
 import numpy as np
 
 from minirl.algos.base import Agent, check_config
+from minirl.envs import EPISODE_CAP, gym_make
 from minirl.nn import Adam
 from minirl.objectives.gradient_free import (ars_update, cem_refit, centered_ranks,
                                              es_gradient, es_recombine, random_search_step)
@@ -67,7 +70,8 @@ class SearchConfig:
     activation: str = "tanh"           # "tanh" or "relu" (MLP only)
     policy_bias: bool = True           # False: linear policy a = W s, no bias (the ARS paper's)
     normalize_obs: bool = False        # running observation normalization (ARS V2)
-    max_episode_steps: int = 0         # cut episodes after this many steps; 0 = env's limit
+    max_episode_steps: int = 0         # cut episodes after this many steps; 0 = the env's
+                                       # limit (minirl.envs.EPISODE_CAP if it has none)
     eval_episodes: int = 0             # episodes of the unperturbed policy per iteration
     backend: str = "serial"            # population evaluator: "serial", "processes", "ray"
     num_workers: int = 1               # worker processes / Ray actors
@@ -175,10 +179,21 @@ class PolicySearchAgent(Agent):
                              f"noise_table_size >= {self.policy.n_params}")
         self.noise = NoiseTable(cfg.noise_table_size, seed=[self.seed, 2]) \
             if self.uses_noise else None
+
         self._evaluator = None
 
     def _policy(self, obs, deterministic):
         return self.policy.raw_actions(self.params, obs)
+
+    def _env_time_limit(self) -> int | None:
+        """The env's own episode limit (gymnasium's registry or ``env_kwargs``), None if it
+        has none; an id the registry cannot resolve is taken to have one (not checked)."""
+        if "max_episode_steps" in self.env_kwargs:
+            return self.env_kwargs["max_episode_steps"]
+        try:
+            return gym.spec(self.env_id).max_episode_steps
+        except Exception:   # not resolvable here (e.g. an env object without an id)
+            return 1
 
     # ----- population evaluation -----------------------------------------------------------
 
@@ -189,8 +204,14 @@ class PolicySearchAgent(Agent):
             if self.env_id is None:
                 raise ValueError("gradient-free agents need an env id (workers build their envs)")
             cfg = self.config
-            spec = PolicySpec(self.env_id, cfg.hidden_layers, cfg.activation,
-                              cfg.max_episode_steps or None, cfg.policy_bias)
+            # env_kwargs reach the workers' envs (they were built from the bare id: another
+            # env, e.g. LunarLander's discrete actions for continuous=true). An env without a
+            # time limit gets EPISODE_CAP: a deterministic policy that never reaches a
+            # terminal state (CliffWalking-v1 into a wall) would never end an episode.
+            env = (self.env_id if not self.env_kwargs
+                   else functools.partial(gym_make, self.env_id, **self.env_kwargs))
+            limit = cfg.max_episode_steps or (None if self._env_time_limit() else EPISODE_CAP)
+            spec = PolicySpec(env, cfg.hidden_layers, cfg.activation, limit, cfg.policy_bias)
             self._evaluator = make_evaluator(spec, cfg.backend, cfg.num_workers, self.noise,
                                              address=cfg.ray_address or None)
         return self._evaluator
