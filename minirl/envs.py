@@ -453,7 +453,8 @@ def make_vector_env(
     elif isinstance(env, gym.Env):
         raw_space = env.observation_space
         env = flatten_observation_wrapper(env) if flatten else env
-    elif flatten and isinstance(env, str) and _registry_name(env) in gym.envs.registry:
+    elif flatten and isinstance(env, str):
+        check_env_id(env)      # imports a "module:EnvId" id's module (a fresh eval process)
         probe = gym_make(env, disable_env_checker=True, **env_kwargs)   # its raw space
         raw_space = probe.observation_space
         probe.close()

@@ -134,3 +134,49 @@ def test_module_colon_env_id_imports_the_module_that_registers_it(tmp_path, monk
         assert main(["train", "ppo", "--env", bad, "--out", str(tmp_path / "no")]) == 2
         err = capsys.readouterr().err.strip()
         assert needle in err and "\n" not in err and not (tmp_path / "no").exists(), err
+
+
+DICT_MODULE = '''
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+
+class DictCoin(gym.Env):
+    observation_space = spaces.Dict({"a": spaces.Box(-1, 1, (2,), np.float32),
+                                     "b": spaces.Discrete(3)})
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return {"a": np.zeros(2, np.float32), "b": 1}, {}
+
+    def step(self, action):
+        return {"a": np.zeros(2, np.float32), "b": 2}, float(action == 1), True, False, {}
+
+
+gym.register(id="MinirlTestDictCoin-v0", entry_point=DictCoin)
+'''
+
+
+def test_eval_of_a_custom_module_env_with_dict_observations_in_a_fresh_process(
+        tmp_path, monkeypatch, capsys):
+    """``minirl eval`` in a new process (the module not imported, the id not registered yet)
+    probed the env's raw space only for registered ids, recorded the flattened Box and refused
+    the model ('trained with observation space Dict(...), but the env given has Box')."""
+    import sys
+
+    from minirl.cli import main
+
+    (tmp_path / "minirl_test_dict_coin_env.py").write_text(DICT_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    env_id = "minirl_test_dict_coin_env:MinirlTestDictCoin-v0"
+    out = tmp_path / "run"
+    assert main(["train", "ppo", "--env", env_id, "--steps", "64", "--quiet", "--out", str(out),
+                 "--set", "num_envs=1", "--set", "num_steps=64", "--set", "hidden_sizes=8",
+                 "--set", "minibatch_size=32", "--set", "num_epochs=1"]) == 0
+    gym.envs.registry.pop("MinirlTestDictCoin-v0")          # as in a fresh process
+    sys.modules.pop("minirl_test_dict_coin_env")
+    capsys.readouterr()
+    assert main(["eval", str(out), "--episodes", "2"]) == 0, capsys.readouterr().err
+    assert f"ppo {env_id}: mean return" in capsys.readouterr().out
