@@ -200,28 +200,6 @@ def _check_run_dir(out: Path, force: bool) -> None:
             (out / name).unlink(missing_ok=True)
 
 
-@contextlib.contextmanager
-def _workers_ignore_sigint():
-    """SIGINT blocked in this thread while env worker processes may start
-    (``vectorization=async``): a process started inside inherits the blocked mask and never
-    sees the terminal's Ctrl-C (it goes to the whole process group, and a worker that died of
-    it would break the step this process needs to finish its iteration and save). Here a
-    Ctrl-C meanwhile is held, not lost: it arrives when the block ends."""
-    import signal
-    if not hasattr(signal, "pthread_sigmask"):
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, old)
-        return
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-
-
 def _discard_unsaved(out: Path, created: bool) -> str:
     """After an interrupt before the run's first model.npz: remove the files this run wrote
     (config.json, progress files), and DIR itself if this run created it and it is now
@@ -296,6 +274,7 @@ def _check_same_run(out: Path, saved: dict, agent) -> None:
 def _train(args) -> int:
     from minirl.algos import ALGOS, PRESETS, load
     from minirl.envs import check_env_id
+    from minirl.population import hold_sigint
 
     # Validate everything before anything is written.
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
@@ -344,7 +323,7 @@ def _train(args) -> int:
     algo = ALGOS[algo_name]
     if args.resume:
         try:
-            with _workers_ignore_sigint():
+            with hold_sigint():
                 agent = load(out / "model.npz")
             agent.check_training_inputs()   # e.g. BC's demos file: still there and fitting
         except (TypeError, ValueError) as e:
@@ -366,7 +345,7 @@ def _train(args) -> int:
         out = Path(args.out or f"runs/{algo_name}-{env_id.replace('/', '_')}-{seed}")
         _check_run_dir(out, args.force)
         try:  # may still reject the env's spaces (or an option gymnasium.make refuses)
-            with _workers_ignore_sigint():
+            with hold_sigint():
                 agent = algo(env_id, config, seed=seed, env_kwargs=env_kwargs)
         except (TypeError, ValueError) as e:
             raise UsageError(f"{algo_name} on {env_id}: {e}") from None

@@ -421,7 +421,7 @@ _PROCESS_WORKER: _Worker | None = None
 def _process_init(spec, noise):
     """Worker start-up: SIGINT ignored first (a Ctrl-C in a terminal signals the whole
     process group; the parent decides what an interrupt means, and a worker that died of one
-    mid-write could leave the result queue locked), then unblocked (``_spawn_guard`` blocked
+    mid-write could leave the result queue locked), then unblocked (``hold_sigint`` blocked
     it for the spawn, so a Ctrl-C during start-up stays pending and is discarded here)."""
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -432,11 +432,12 @@ def _process_init(spec, noise):
 
 
 @contextlib.contextmanager
-def _spawn_guard():
-    """SIGINT blocked in this thread while worker processes may be spawned (the pool spawns
-    them lazily in ``submit``): a spawned process inherits the mask, so it cannot die of a
-    Ctrl-C before ``_process_init`` ignores SIGINT; here a Ctrl-C meanwhile stays pending and
-    is delivered (to this process's own handler) when the block ends, not lost."""
+def hold_sigint():
+    """SIGINT blocked in this thread while worker processes may start (this module's pool
+    spawns them lazily in ``submit``; the CLI also holds it while async env workers start): a
+    started process inherits the mask, so it cannot die of a terminal's Ctrl-C (sent to the
+    whole process group) before it ignores SIGINT itself; here a Ctrl-C meanwhile stays
+    pending and is delivered (to this process's own handler) when the block ends, not lost."""
     import signal
     if not hasattr(signal, "pthread_sigmask"):   # (Windows: no process groups to signal)
         yield
@@ -496,7 +497,7 @@ class ProcessEvaluator(Evaluator):
                               f"{dead[0].exitcode}) before tasks 0..{bounds[-1] - 1}")
         futures = []
         try:
-            with _spawn_guard():
+            with hold_sigint():
                 futures += [self._pool.submit(_process_run, c) for c in chunks]
             done, pending = self._wait(futures, bounds)
         except WorkerError:
