@@ -36,13 +36,14 @@ import argparse  # noqa: E402
 import csv  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from benchmarks._harness import (atomic_write_csv, atomic_write_text,  # noqa: E402
+                                 smoke_results, store_rows)
 from minirl.algos.dqn import DQN, DQNConfig  # noqa: E402
 from minirl.envs import make_env  # noqa: E402
 from minirl.evaluation import Evaluator  # noqa: E402
@@ -264,36 +265,15 @@ def _csv_path(name: str) -> Path:
 
 
 def write_csv(name: str, rows: list[dict]) -> None:
-    """Write atomically (a temporary file renamed over the old one): an interrupted run
-    never leaves a half-written CSV."""
-    path = _csv_path(name)
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_csv(_csv_path(name), rows, COLUMNS)
 
 
 def store_row(name: str, row: dict) -> None:
-    """``--append``: put one seed's row into the benchmark's CSV (replacing that seed's old
-    row), re-reading the file under a lock, so that runs of other seeds in parallel
-    processes keep their rows."""
-    import fcntl
-
-    with open(Path(tempfile.gettempdir()) / "minirl_dqn_results.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        old = _read(name)
-        rows = [r for r in old if int(r["seed"]) != int(row["seed"])] + [row]
-        if len(rows) == len(old):
-            print(f"replacing seed {row['seed']}'s row of {_csv_path(name)}")
-        write_csv(name, sorted(rows, key=lambda r: int(r["seed"])))
+    """Put one seed's row into the benchmark's CSV (replacing that seed's old row, which is
+    said on stdout), the other seeds' rows kept; safe for runs of other seeds in parallel
+    processes (``benchmarks._harness.store_rows``)."""
+    store_rows(_csv_path(name), [row], key=("seed",), columns=COLUMNS,
+               sort_key=lambda r: int(r["seed"]))
 
 
 def _read(name: str) -> list[dict]:
@@ -368,11 +348,11 @@ def write_markdown(profile_table: list[str] | None = None) -> Path:
         lines += ["", brk.read_text().rstrip()]
     prof = RESULTS / "learning_dqn_profile.md"
     if profile_table is not None:
-        _write_text(prof, "\n".join(profile_table) + "\n")
+        atomic_write_text(prof, "\n".join(profile_table) + "\n")
     if prof.exists():
         lines += ["", prof.read_text().rstrip()]
     out = RESULTS / "learning_dqn.md"
-    _write_text(out, "\n".join(lines) + "\n")
+    atomic_write_text(out, "\n".join(lines) + "\n")
     return out
 
 
@@ -584,7 +564,7 @@ def main(argv=None) -> int:
         load = os.getloadavg()[0]
         lines += ["", f"Command: `python -m benchmarks.learning.dqn --breakdown` (1-minute load "
                   f"average at the end: {load:.2f})."]
-        _write_text(RESULTS / "learning_dqn_breakdown.md", "\n".join(lines) + "\n")
+        atomic_write_text(RESULTS / "learning_dqn_breakdown.md", "\n".join(lines) + "\n")
         print("\n".join(lines))
         return 0
     command = "python -m benchmarks.learning.dqn " + " ".join(
@@ -602,8 +582,7 @@ def main(argv=None) -> int:
         todo.append(name)
     if args.steps is not None and todo:   # smoke runs never touch the committed results
         # (--profile alone with --steps is the documented profile command and writes them)
-        RESULTS = Path(tempfile.mkdtemp(prefix="minirl_dqn_smoke_"))
-        print(f"--steps given: results go to {RESULTS}, not benchmarks/results")
+        RESULTS = smoke_results("--steps given")
     if args.fresh:
         for name in todo:
             old = _read(name)

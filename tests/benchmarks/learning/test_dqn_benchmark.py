@@ -21,7 +21,7 @@ def test_store_row_keeps_other_seeds_and_says_when_it_replaces(tmp_path, monkeyp
     dqn_bench.store_row("dqn-cartpole", {**row, "seed": 1, "eval_return_mean": 2.0})
     assert "replacing" not in capsys.readouterr().out
     dqn_bench.store_row("dqn-cartpole", {**row, "seed": 0, "eval_return_mean": 3.0})
-    assert "replacing seed 0" in capsys.readouterr().out
+    assert "seed=0 (1 row)" in capsys.readouterr().out      # the replacement is announced
     rows = dqn_bench._read("dqn-cartpole")
     assert [(r["seed"], r["eval_return_mean"]) for r in rows] == [("0", "3.0"), ("1", "2.0")]
     assert not list(tmp_path.glob("*.tmp"))   # written through a renamed temporary file
