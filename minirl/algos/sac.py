@@ -45,6 +45,7 @@ from gymnasium import spaces
 
 from minirl.algos.base import ACTIVATIONS, Agent, check_config
 from minirl.nn import MLP, Adam, AdamState, polyak_update
+from minirl.nn.losses import mean_f64
 from minirl.objectives.sac import (ACTOR_Q_REDUCTIONS, EnsembleWorkspace, actor_gradient,
                                    colored_noise, critic_gradient, critic_subset, policy_head,
                                    target_values, temperature_loss)
@@ -205,7 +206,7 @@ class SAC(Agent):
         # 7. Polyak averaging of the target critics, in place.
         polyak_update(self.target_params, self.q_params, cfg.tau, out=self.target_params)
         return {"critic_loss": loss_q, "actor_loss": loss_pi, "alpha": alpha,
-                "entropy": -float(np.mean(logp)), "q_mean": float(np.mean(y))}
+                "entropy": -mean_f64(logp), "q_mean": mean_f64(y)}   # (float64 sums)
 
     # ----- the loop (step 1 and the schedule of updates) -------------------------------
 

@@ -53,6 +53,101 @@ def mean_f64(terms, n=None) -> float:
     return value
 
 
+def _frexp_product(*factors):
+    """``(m, e)`` with ``prod(factors) = m * 2**e`` elementwise (float64 mantissas, int
+    exponents): each factor's mantissa lies in [1/2, 1), so ``m`` can neither overflow nor
+    underflow however large or small the product is. Factors must be finite."""
+    m, e = np.float64(1.0), 0
+    for f in factors:
+        mf, ef = np.frexp(np.asarray(f, dtype=np.float64))
+        m, e = m * mf, e + ef
+    return m, e
+
+
+def mean_product_f64(n, *factors) -> float:
+    """``sum(prod(factors)) / n`` (elementwise product, broadcast) as a Python float, with no
+    intermediate overflow: the terms are multiplied in float64 (for float32 factors that is
+    exact up to one rounding per product); if a term overflows float64 while every factor is
+    finite (e.g. ``w * r * r`` with r = 1e200), the mean is recomputed from mantissas and
+    exponents (:func:`_frexp_product`) scaled by the largest exponent, so a mean that fits
+    float64 comes out finite; a true mean beyond float64 is +-inf (true). For terms that do
+    not overflow the value is ``mean_f64(f0 * f1 * ..., n)``, bit for bit.
+    """
+    fs = [np.asarray(f, dtype=np.float64) for f in factors]
+    with np.errstate(over="ignore", invalid="ignore"):
+        terms = fs[0]
+        for f in fs[1:]:
+            terms = terms * f
+        value = mean_f64(terms, n)
+    if math.isfinite(value) or not all(np.isfinite(f).all() for f in fs):
+        return value
+    m, e = _frexp_product(*fs)
+    m, e = np.broadcast_arrays(m, e)
+    top = int(e[m != 0].max()) if np.any(m != 0) else 0
+    with np.errstate(under="ignore"):   # terms 2^-1074 below the largest: negligible
+        scaled = np.ldexp(m, e - top)
+    with np.errstate(over="ignore"):
+        return float(np.ldexp(mean_f64(scaled, n), top))
+
+
+def product_as(dtype, grad, c: float, *factors) -> np.ndarray:
+    """``grad`` if it is all finite, else ``c * prod(factors)`` recomputed without
+    intermediate overflow and rounded once to ``dtype``.
+
+    ``grad`` is the caller's fast computation of ``c * prod(factors)`` in ``dtype`` (e.g.
+    ``(2 / n) * (w * r)`` in float32); it is wrong where an intermediate (``r = pred -
+    target``, ``w * r``) overflowed though the product fits. The recomputation is exact up to
+    one rounding in float64 (mantissas and exponents, :func:`_frexp_product`) and one to
+    ``dtype``: an element whose true value lies beyond the largest float of ``dtype`` is
+    +-inf, IEEE's rounding of it (a gradient that overflows float32 is not representable in
+    the parameters' dtype; the optimizers and ``clip_grad_norm`` then raise
+    ``NonFiniteGradientError`` before any parameter changes). Factors must be finite.
+    """
+    if np.isfinite(grad).all():
+        return grad
+    m, e = _frexp_product(c, *factors)
+    with np.errstate(over="ignore"):
+        return np.ldexp(m, e).astype(dtype)
+
+
+def diff_f64(a, b):
+    """``(d, c)`` with ``a - b = c * d`` elementwise in float64, c = 1 or 2: ``d = a - b``
+    unless that overflows float64 (a = 1e308, b = -1e308), then ``d = (a - b) / 2`` from the
+    halves. Float32 inputs never overflow here (their difference is exact up to one
+    rounding in float64)."""
+    a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        d = a64 - b64
+    if np.isfinite(d).all() or not (np.isfinite(a64).all() and np.isfinite(b64).all()):
+        return d, 1.0
+    return np.where(np.isfinite(d), d / 2, a64 / 2 - b64 / 2), 2.0
+
+
+def squared_error(pred, target, n: int, weights=None) -> tuple[float, np.ndarray]:
+    """``(L, dL/dpred)`` of ``L = sum(w * (pred - target)^2) / n`` for validated arrays of one
+    shape and dtype (``weights`` broadcast to it, or None): the value in float64 without
+    overflow (``mean_product_f64``: float32 residuals of 4e38 give a finite loss), the
+    gradient ``2 w (pred - target) / n`` in ``pred``'s dtype, right wherever it fits that
+    dtype even when ``pred - target`` or ``w * (pred - target)`` overflows there; an element
+    whose true gradient is beyond the dtype's largest float is +-inf (``product_as``). The one
+    computation behind ``mse``, ``critic_loss``, ``l2_loss`` and ``diffusion_eps_loss``; for
+    residuals that do not overflow the value and gradient keep their old bits.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # 0 * inf: set to 0 below
+        r = pred - target
+        wr = r if weights is None else weights * r
+        grad = (2.0 / n) * wr
+    ws = () if weights is None else (weights,)
+    if np.isfinite(r).all():
+        r64, c = r.astype(np.float64, copy=False), 1.0
+    else:       # a residual beyond the dtype's largest float: exact in float64 (or halved)
+        r64, c = diff_f64(pred, target)
+    cs = () if c == 1.0 else (c, c)
+    value = mean_product_f64(n, *ws, r64, *cs, r64) if ws else mean_product_f64(n, *cs, r64, r64)
+    # (recomputed where non-finite: a zero weight gives 0 there, even for an overflowed r)
+    return value, product_as(pred.dtype, grad, 2.0 * c / n, *ws, r64)
+
+
 def _weights(weights, shape: tuple, dtype, name: str = "weights"):
     """``weights`` broadcast to ``shape`` (or None)."""
     if weights is None:
@@ -93,21 +188,19 @@ def mse(pred, target, weights=None) -> tuple[float, np.ndarray]:
     dL/dpred = 2 w (pred - target) / n,  n = pred.size (mean over every element).
     pred, target: same shape ``[B]`` / ``[B, K]`` / ``[T, N]``; weights: broadcastable to it.
     ``target`` gets no gradient (a stop-gradient, e.g. a TD target).
+    Extremes: the value is finite whenever the true mean fits float64 (float32 inputs of
+    +-2e38, whose residual overflows float32, included); a gradient element whose true value
+    is beyond the largest float of ``pred``'s dtype is +-inf (IEEE rounding; the optimizers
+    then raise ``NonFiniteGradientError``), every other element is right (``squared_error``).
     Lecture: Stanford CS224R, "Q-Learning: DQN pseudocode (Algorithm 1)" and the SAC
     pseudocode: critic update ``1/N sum_i [Q(s_i, a_i) - y_i]^2``.
     """
-    pred, r, n, r_half, _ = _residual(pred, target)
+    pred, _, n, _, target = _residual(pred, target)
     w = _weights(weights, pred.shape, pred.dtype)
-    if r_half is not None:  # |r| > max float: the loss is +inf, the gradient may be finite
-        with np.errstate(over="ignore"):
-            return mean_f64(_times(w, r * r), n), _times(w, (4.0 / n) * r_half)
-    wr = r if w is None else w * r
-    # The value is a Python float: sum in float64 so a float32 residual of 1e20 gives 1e40, not
-    # an overflow to inf (the gradient stays in the input's dtype).
-    r64 = r.astype(np.float64, copy=False)
-    with np.errstate(over="ignore"):  # a float64 square beyond the largest float: inf (true)
-        value = mean_f64((r64 if w is None else w * r64) * r64, n)
-    return value, (2.0 / n) * wr
+    # The value is a Python float summed in float64 (a float32 residual of 1e20 gives 1e40,
+    # one of 4e38 -- pred - target overflowing float32 -- is exact there); the gradient stays
+    # in the input's dtype, right wherever it fits it (+-inf beyond, see ``product_as``).
+    return squared_error(pred, target, n, w)
 
 
 def huber(pred, target, delta: float = 1.0, weights=None) -> tuple[float, np.ndarray]:
@@ -136,10 +229,12 @@ def huber(pred, target, delta: float = 1.0, weights=None) -> tuple[float, np.nda
                            (2.0 * delta) * np.abs(r_half) - 0.5 * delta * delta)
     grad = np.clip(r, -delta, delta)
     w = _weights(weights, pred.shape, pred.dtype)
-    if w is not None:
-        per = _times(w.astype(np.float64, copy=False), per)
-        grad = w * grad
-    return mean_f64(per, n), grad / n
+    if w is None:
+        return mean_f64(per, n), grad / n
+    per = _times(w.astype(np.float64, copy=False), per)
+    with np.errstate(over="ignore"):   # w * clip(r) beyond the dtype's largest float
+        dpred = (w * grad) / n         # (a weight of 3e38, delta = 2): recomputed below
+    return mean_f64(per, n), product_as(pred.dtype, dpred, 1.0 / n, w, grad)
 
 
 def log_softmax(logits, axis: int = -1) -> np.ndarray:

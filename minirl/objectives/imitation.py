@@ -46,7 +46,7 @@ import math
 import numpy as np
 
 from kernels._validate import as_float
-from minirl.nn.losses import mean_f64
+from minirl.nn.losses import mean_f64, squared_error
 from minirl.distributions import Categorical, DiagGaussian, MixtureOfGaussians
 
 __all__ = [
@@ -79,6 +79,9 @@ def l2_loss(pred, actions) -> tuple[float, np.ndarray]:
     pred (a_hat) and actions: ``[B, D]``; dL/da_hat = 2 (a_hat - a) / B.
     Lecture: CS224R "Imitation learning - version 0". With multimodal data the minimizer is
     the conditional mean E[a|s], the average of the modes.
+    Extremes: the value is finite whenever the true one fits float64 (float32 a_hat - a
+    beyond float32, e.g. +-2e38, included); a gradient element beyond pred's largest float is
+    +-inf (IEEE rounding; the optimizer then raises ``NonFiniteGradientError``).
     """
     return _squared_error(pred, actions, "pred", "actions")
 
@@ -89,11 +92,9 @@ def _squared_error(pred, target, pred_name: str, target_name: str):
     pred = _batch(pred, pred_name, 2)
     target = _batch(target, target_name, 2).astype(pred.dtype, copy=False)
     _same(pred_name, pred, **{target_name: target})
-    r = pred - target
-    b = pred.shape[0]
-    r64 = r.astype(np.float64, copy=False)  # the value in float64: float32 squares overflow
-    with np.errstate(over="ignore"):        # a float64 square beyond max float: inf (true)
-        return mean_f64(r64 * r64, b), 2.0 * r / b
+    # value in float64, gradient right wherever it fits pred's dtype (+-inf beyond it), also
+    # where pred - target overflows float32 (``minirl.nn.losses.squared_error``)
+    return squared_error(pred, target, pred.shape[0])
 
 
 # ----- version 1: maximum likelihood ----------------------------------------------------------

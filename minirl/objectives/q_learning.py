@@ -40,8 +40,9 @@ from kernels.unique import argmax_first, argmax_random_tiebreak
 from minirl.nn.losses import huber, mse
 
 __all__ = ["linear_schedule", "epsilon_greedy", "epsilon_greedy_probs", "boltzmann",
-           "boltzmann_probs", "ensemble_reduce", "ensemble_reduce_backward", "q_targets",
-           "td_loss", "overestimation_bias", "overestimation_bias_mc", "ENSEMBLE_REDUCTIONS"]
+           "boltzmann_probs", "ensemble_mean", "ensemble_reduce", "ensemble_reduce_backward",
+           "q_targets", "td_loss", "overestimation_bias", "overestimation_bias_mc",
+           "ENSEMBLE_REDUCTIONS"]
 
 ENSEMBLE_REDUCTIONS = ("min", "mean")
 
@@ -157,6 +158,31 @@ def boltzmann(q, temperature: float, rng: np.random.Generator) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- ensembles
+def ensemble_mean(q, axis: int = 0) -> np.ndarray:
+    """``mean_k q[k]`` over the heads' ``axis``, in ``q``'s dtype, without overflow.
+
+    NumPy's float32 mean sums in float32: K heads near float32's maximum (3e38 + 3e38) give
+    inf though the mean is 3e38. Where that happens (finite input, non-finite mean) the mean
+    is recomputed in float64 (float32 input: exact sums) or, for float64 input, from the
+    heads divided by K first, then cast back (one rounding: a mean that fits the dtype is
+    finite). Ordinary input: ``q.mean(axis)``, bit for bit. The mean over DQN ensemble heads,
+    the online heads of double DQN, REDQ's actor and the ensemble TD errors.
+    Shapes: q ``[K, ...]`` -> ``[...]``. Lecture: CS224R "Critic Ensembling".
+    """
+    q = np.asarray(q)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = q.mean(axis=axis)
+    if np.isfinite(out).all() or not np.isfinite(q).all():
+        return out
+    dtype = out.dtype
+    if q.dtype != np.float64:
+        exact = q.astype(np.float64).mean(axis=axis)
+    else:
+        exact = (q / q.shape[axis]).sum(axis=axis)
+    with np.errstate(over="ignore"):   # (float32: cannot overflow, the mean is < max |q|)
+        return np.asarray(exact).astype(dtype)
+
+
 def ensemble_reduce(q, reduction: str = "min"):
     """Reduce K heads: ``min_k q[k]`` or ``mean_k q[k]``; q ``[K, ...]`` -> ``(out [...], cache)``.
 
@@ -172,7 +198,7 @@ def ensemble_reduce(q, reduction: str = "min"):
         out = np.take_along_axis(q, k[None], axis=0)[0]
         return out, (reduction, q.shape, k)
     if reduction == "mean":
-        return q.mean(axis=0), (reduction, q.shape, None)
+        return ensemble_mean(q), (reduction, q.shape, None)   # (no float32 overflow)
     raise ValueError(f"reduction must be one of {ENSEMBLE_REDUCTIONS}, got {reduction!r}")
 
 
@@ -229,7 +255,7 @@ def q_targets(returns, discounts, next_q_target, next_q_online=None,
     else:
         online = np.asarray(next_q_online)
         if online.ndim == 3:
-            online = online.mean(axis=0)
+            online = ensemble_mean(online)
         online = _q_values(online, "next_q_online")
         if online.shape != q_next.shape:
             raise ValueError(f"next_q_online {online.shape} must match next_q_target "
@@ -289,7 +315,8 @@ def td_loss(q, actions, targets, loss: str = "huber", delta: float = 1.0, weight
         raise ValueError(f"loss must be 'mse' or 'huber', got {loss!r}")
     dq = np.zeros_like(q)
     dq[..., rows, actions] = dpred * K if K > 1 else dpred         # sum over heads
-    td_errors = pred - tgt if q.ndim == 2 else (pred - tgt).mean(axis=0)
+    with np.errstate(over="ignore"):   # |Q - y| beyond the dtype's largest float: +-inf
+        td_errors = pred - tgt if q.ndim == 2 else ensemble_mean(pred - tgt)
     return value * K, dq, td_errors
 
 

@@ -52,7 +52,8 @@ from kernels._validate import as_bool, as_float, result_dtype, same_shape
 from minirl.distributions import TanhGaussian
 from minirl.nn import MLP, Linear, Workspace
 from minirl.nn.layers import _ones  # the cached read-only ones vector of the bias gradient
-from minirl.nn.losses import mean_f64
+from minirl.nn.losses import mean_f64, squared_error
+from minirl.objectives.q_learning import ensemble_mean
 
 __all__ = [
     "LOG_STD_MIN", "LOG_STD_MAX", "critic_subset", "soft_q_targets", "critic_loss",
@@ -120,6 +121,10 @@ def critic_loss(q, targets, weights=None):
     q [K, B] = Q_j(s_i, a_i); targets [B] (no gradient); weights [B] (optional importance
     weights from prioritized replay). Each critic regresses on the same target, so the sum
     over j leaves every critic its own mean-squared error. Returns ``(loss, dq [K, B])``.
+    Extremes: the loss is finite whenever the true value fits float64 (float32 q and y of
+    +-2e38, whose difference overflows float32, included); an element of dq whose true value
+    is beyond q's largest float is +-inf (IEEE rounding: the critic's optimizer then raises
+    ``NonFiniteGradientError``), the others are right (``minirl.nn.losses.squared_error``).
     Lecture: CS224R SAC pseudocode "theta_j <- theta_j - lambda_Q grad 1/N sum_i [Q_j - y_i]^2".
     """
     q = as_float(q, "q")
@@ -127,18 +132,15 @@ def critic_loss(q, targets, weights=None):
     if q.ndim != 2 or targets.shape != (q.shape[1],):
         raise ValueError(f"q must be [K, B] and targets [B], got {q.shape} and {targets.shape}")
     B = max(q.shape[1], 1)
-    r = q - targets.astype(q.dtype, copy=False)
+    w = None
     if weights is not None:
         w = as_float(weights, "weights").astype(q.dtype, copy=False)
         if w.shape != targets.shape:
             raise ValueError(f"weights must have shape {targets.shape}, got {w.shape}")
-        wr = w * r
-    else:
-        wr = r
-    r64 = r.astype(np.float64, copy=False)  # the value in float64: float32 squares overflow
-    with np.errstate(over="ignore"):        # a float64 square beyond max float: inf (true)
-        value = mean_f64((r64 if weights is None else w.astype(np.float64) * r64) * r64, B)
-    return value, (2.0 / B) * wr
+        w = np.broadcast_to(w, q.shape)
+    # (value in float64 and gradient right wherever it fits q's dtype, also for q - y
+    # beyond float32; ``squared_error``)
+    return squared_error(q, np.broadcast_to(targets.astype(q.dtype, copy=False), q.shape), B, w)
 
 
 def actor_loss(logp, q, alpha: float, reduction: str = "min"):
@@ -170,7 +172,7 @@ def actor_loss(logp, q, alpha: float, reduction: str = "min"):
         dq = np.zeros((K, B), dtype)
         dq[j, np.arange(B)] = -1.0 / B
     else:
-        q_red = q.mean(axis=0)
+        q_red = ensemble_mean(q)   # (float32 heads near the maximum: no overflow)
         dq = np.full((K, B), -1.0 / (K * B), dtype)
     with np.errstate(over="ignore"):  # alpha logp beyond float64: +-inf, the truth
         loss = mean_f64(alpha * logp.astype(np.float64) - q_red, B)

@@ -28,7 +28,7 @@ from kernels._validate import as_float
 from kernels.gae import gae
 from kernels.nstep import nstep_targets
 from kernels.returns import discounted_returns
-from minirl.nn.losses import mean_f64, mse
+from minirl.nn.losses import diff_f64, mean_product_f64, mse, product_as
 
 __all__ = ["VALUE_TARGETS", "advantages_and_targets", "value_loss", "explained_variance"]
 
@@ -78,6 +78,10 @@ def value_loss(values, targets, values_old=None, clip: float = 0.0):
     2020 found it does not help and can hurt. Lecture: CS224R "Batch actor-critic" (fit V by
     regression onto targets y_t).
     Shapes: ``values, targets, values_old`` [B]; returns ``(loss: float, dvalues [B])``.
+    Extremes: the loss is finite whenever the true value fits float64 (float32 V and y of
+    +-2e38, whose difference overflows float32, included); an element of dvalues whose true
+    value is beyond the largest float of its dtype is +-inf (IEEE rounding; the optimizer
+    then raises ``NonFiniteGradientError``), the others are right.
     """
     if not clip >= 0.0:  # NaN too
         raise ValueError(f"clip must be >= 0, got {clip}")
@@ -86,18 +90,35 @@ def value_loss(values, targets, values_old=None, clip: float = 0.0):
     if values_old is None:  # values - None would be a bare TypeError deep inside
         raise ValueError("values_old is required when clip > 0 (the clip is around V_old)")
     B = max(values.size, 1)
-    delta = np.clip(values - values_old, -clip, clip)
-    v_clipped = values_old + delta
-    err, err_c = values - targets, v_clipped - targets
+    with np.errstate(over="ignore"):   # (overflow: recomputed in float64 below)
+        delta = np.clip(values - values_old, -clip, clip)
+        v_clipped = values_old + delta
+        err, err_c = values - targets, v_clipped - targets
+    if np.isfinite(err).all() and np.isfinite(err_c).all() and np.isfinite(delta).all():
+        e64, ec64, c = np.asarray(err, np.float64), np.asarray(err_c, np.float64), 1.0
+    else:   # a difference beyond the dtype's largest float (float32 V and y of +-2e38):
+        # every difference in float64 (halved where float64 itself overflows, c = 2)
+        d64, cd = diff_f64(values, values_old)
+        with np.errstate(over="ignore"):
+            vc64 = np.asarray(values_old, np.float64) + np.clip(cd * d64, -clip, clip)
+        e64, c = diff_f64(values, targets)
+        ec64, cc = diff_f64(vc64, targets)
+        if cc != c:
+            e64, ec64, c = e64 * c / 2, ec64 * cc / 2, 2.0
     # Squares in float64: a float32 square of 1e20 overflows (and inf >= inf would pick the
-    # wrong branch); float32 squares are exact in float64. The value's mean via ``mean_f64``.
-    e64, ec64 = np.asarray(err, np.float64), np.asarray(err_c, np.float64)
-    with np.errstate(over="ignore"):  # a float64 square beyond max float: inf (true)
+    # wrong branch: where a float64 square overflows, the magnitudes decide).
+    with np.errstate(over="ignore"):
         sq, sq_c = e64 * e64, ec64 * ec64
-    use_first = sq >= sq_c
-    inside = np.abs(values - values_old) < clip
-    dvalues = np.where(use_first, 2.0 * err, np.where(inside, 2.0 * err_c, 0.0)) / B
-    return mean_f64(np.maximum(sq, sq_c), B), dvalues
+        use_first = np.where(np.isinf(sq) & np.isinf(sq_c), np.abs(e64) >= np.abs(ec64),
+                             sq >= sq_c)
+        inside = np.abs(values - values_old) < clip
+        dvalues = np.where(use_first, 2.0 * err, np.where(inside, 2.0 * err_c, 0.0)) / B
+    if not np.isfinite(dvalues).all():   # 2 (V - y) / B right wherever it fits the dtype
+        picked = np.where(use_first, e64, np.where(inside, ec64, 0.0))
+        dvalues = product_as(np.result_type(dvalues), dvalues, 2.0 * c / B, picked)
+    m = np.where(use_first, e64, ec64)   # the larger error: its square is the max
+    cs = () if c == 1.0 else (c, c)
+    return mean_product_f64(B, *cs, m, m), dvalues
 
 
 def explained_variance(values, targets) -> float:

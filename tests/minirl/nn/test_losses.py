@@ -233,3 +233,45 @@ def test_float32_loss_values_are_finite_when_the_true_value_is():
     z = np.array([[3e38, -3e38]] * 4, f)                           # log p(1) = -6e38 in float64
     value, _ = softmax_cross_entropy(z, np.array([1, 1, 1, 1]), weights=np.full(4, 0.5, f))
     assert value == _exact_mean([0.5 * (float(z[0, 0]) - float(z[0, 1]))] * 4)
+
+
+# ----- float32 residuals beyond float32 (pred - target of +-4e38) -----------------------------
+
+def _exact(x) -> Fraction:
+    return Fraction(float(x))
+
+
+def test_mse_when_the_float32_residual_overflows_but_the_loss_fits_float64():
+    import warnings
+    f = np.float32
+    pred, target = np.array([2e38, -2e38, 1.5, 0.0], f), np.array([-2e38, 2e38, 0.0, 0.0], f)
+    r = [_exact(p) - _exact(t) for p, t in zip(pred, target)]      # 4e38: beyond float32
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, grad = mse(pred, target)
+        assert value == pytest.approx(float(sum(x * x for x in r) / 4), rel=1e-15)
+        assert grad.dtype == f    # 2 r / 4 = +-2e38 fits float32: right, not inf
+        np.testing.assert_array_equal(grad, np.array([float(2 * x / 4) for x in r], f))
+        # the true gradient 2 * 4e38 / 1 is beyond float32: +inf (documented), value finite
+        value, grad = mse(pred[:1], target[:1])
+        assert value == float(r[0] * r[0]) and grad.dtype == f and grad[0] == np.inf
+        # w * r overflows float32 (3e38 * 2 = 6e38) though 2 w r / n = 3e38 fits
+        w = np.array([0.5, 0.0, 4.0, 1.0], f)
+        pred2 = np.array([1e38, 3e38, 3e38, 0.0], f)
+        target2 = np.array([-1e38, -3e38, 2.5e38, 0.0], f)
+        r2 = [_exact(p) - _exact(t) for p, t in zip(pred2, target2)]
+        value, grad = mse(pred2, target2, weights=w)
+        assert value == pytest.approx(
+            float(sum(_exact(wi) * x * x for wi, x in zip(w, r2)) / 4), rel=1e-15)
+        np.testing.assert_array_equal(
+            grad, np.array([float(2 * _exact(wi) * x / 4) for wi, x in zip(w, r2)], f))
+
+
+def test_huber_weighted_gradient_when_w_times_delta_overflows_float32():
+    f = np.float32
+    pred, target = np.array([10.0, 0.0, 0.0, 0.0], f), np.zeros(4, f)
+    w = np.array([3e38, 1.0, 1.0, 1.0], f)
+    value, grad = huber(pred, target, delta=2.0, weights=w)
+    assert value == pytest.approx(float(_exact(w[0]) * (2 * 10 - 2) / 4), rel=1e-15)
+    assert grad.dtype == f      # 3e38 * 2 / 4 = 1.5e38 fits float32 (w * 2 does not)
+    np.testing.assert_array_equal(grad, np.array([float(_exact(w[0]) * 2 / 4), 0, 0, 0], f))

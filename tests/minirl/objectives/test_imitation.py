@@ -225,3 +225,22 @@ def test_float32_squared_errors_accumulate_in_float64():
         assert grad.dtype == f and np.all(grad == f(-2 * float(a[0, 0]) / 64))
     value, grad = l2_loss(np.array([[1e154]]), np.array([[-1e154]]))  # float64: 4e308 = inf
     assert value == np.inf and grad[0, 0] == 4e154
+
+
+@pytest.mark.parametrize("loss", [l2_loss, diffusion_eps_loss])
+def test_squared_error_losses_when_the_float32_difference_overflows(loss):
+    """a_hat - a = +-4e38 is beyond float32: the value (sum over D, mean over B) fits
+    float64, the gradient 2 (a_hat - a) / B = +-2e38 fits float32 for B = 4; with B = 1
+    the true gradient 8e38 is beyond float32: +inf (documented)."""
+    from fractions import Fraction
+    f = np.float32
+    pred = np.array([[2e38, 1.0], [-2e38, 0.0], [0.0, 0.0], [3.0, 0.0]], f)
+    act = np.array([[-2e38, 0.0], [2e38, 0.0], [0.0, 0.0], [0.0, 0.0]], f)
+    r = [[Fraction(float(p)) - Fraction(float(a)) for p, a in zip(pr, ar)]
+         for pr, ar in zip(pred, act)]
+    value, grad = loss(pred, act)
+    assert value == pytest.approx(float(sum(x * x for row in r for x in row) / 4), rel=1e-15)
+    assert grad.dtype == f
+    np.testing.assert_array_equal(grad, np.array([[float(x / 2) for x in row] for row in r], f))
+    value, grad = loss(pred[:1], act[:1])
+    assert value == float(r[0][0] ** 2 + 1) and grad[0, 0] == np.inf and grad[0, 1] == 2.0

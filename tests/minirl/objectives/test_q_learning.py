@@ -184,3 +184,56 @@ def test_dqn_gradient_step_float32_loss_with_huge_rewards_is_finite():
     # the logged mean Q(s_i, a_i) (= td + y, ~1e37 each: a float32 sum of 64 overflowed)
     assert np.isfinite(q_mean) and q_mean == pytest.approx(
         np.mean(td.astype(np.float64) + y.astype(np.float64)), rel=1e-15)
+
+
+def test_td_loss_mse_when_q_minus_target_overflows_float32():
+    """float32 Q = 2e38 against a target of -2e38: the TD error 4e38 is beyond float32; the
+    loss fits float64 and 2 (Q - y) / B = 2e38 fits float32 for B = 4 (one head and two)."""
+    from fractions import Fraction
+    f = np.float32
+    q = np.array([[2e38, 0.0], [0.0, 1.0], [0.0, 0.0], [-2e38, 5.0]], f)
+    actions = np.array([0, 1, 0, 0])
+    y = np.array([-2e38, 0.0, 0.0, 2e38], f)
+    r = [Fraction(float(q[i, a])) - Fraction(float(y[i])) for i, a in enumerate(actions)]
+    value, dq, _ = td_loss(q, actions, y, loss="mse")
+    assert value == pytest.approx(float(sum(x * x for x in r) / 4), rel=1e-15)
+    expected = np.zeros((4, 2), f)
+    expected[np.arange(4), actions] = [float(2 * x / 4) for x in r]
+    assert dq.dtype == f
+    np.testing.assert_array_equal(dq, expected)
+    value, dq, _ = td_loss(np.stack([q, q]), actions, y, loss="mse")   # K = 2: sum over heads
+    assert value == pytest.approx(2 * float(sum(x * x for x in r) / 4), rel=1e-15)
+    np.testing.assert_array_equal(dq, np.stack([expected, expected]))
+
+
+def test_ensemble_mean_of_float32_heads_near_the_maximum_does_not_overflow():
+    """K float32 heads near float32's maximum: NumPy's float32 mean overflows to inf; the
+    true mean is finite and the ensemble reduction, the double-DQN online mean, the ensemble
+    TD errors and REDQ's actor loss give it (rounded once to float32)."""
+    from fractions import Fraction
+    from minirl.objectives.q_learning import ensemble_mean
+    from minirl.objectives.sac import actor_loss
+    f = np.float32
+    big = np.finfo(f).max
+    q = np.array([[[big, 1.0]], [[big, 2.0]], [[f(3e38), -1.0]]], f)     # [K=3, B=1, A=2]
+    exact = [float(sum(Fraction(float(x)) for x in q[:, 0, a]) / 3) for a in range(2)]
+    with np.errstate(over="ignore"):
+        assert np.isinf(q.mean(axis=0)).any()        # the defect: float32 sum overflows
+    out, cache = ensemble_reduce(q, "mean")
+    assert out.dtype == f
+    np.testing.assert_array_equal(out, np.array([exact], f))
+    np.testing.assert_array_equal(ensemble_mean(q), out)
+    np.testing.assert_array_equal(ensemble_reduce_backward(cache, np.ones((1, 2), f)),
+                                  np.full((3, 1, 2), 1 / 3, f))
+    # double DQN with an ensemble: the online heads' mean picks action 0 (not inf vs inf)
+    y = q_targets(np.zeros(1, f), np.ones(1, f), np.zeros((3, 1, 2), f), next_q_online=q)
+    np.testing.assert_array_equal(y, [0.0])
+    # ensemble TD errors (the PER priorities): mean over heads of Q_k - y
+    _, _, td = td_loss(q, np.array([0]), np.zeros(1, f), loss="huber")
+    np.testing.assert_array_equal(td, np.array([exact[0]], f))
+    # REDQ's actor (mean over critics): loss = -mean Q, finite
+    loss, _, _ = actor_loss(np.zeros(1, f), q[:, :, 0], alpha=0.0, reduction="mean")
+    assert loss == -float(f(exact[0]))
+    # float64 heads whose sum overflows float64
+    q64 = np.full((3, 2), 1.5e308)
+    np.testing.assert_allclose(ensemble_mean(q64), [1.5e308, 1.5e308], rtol=1e-15)

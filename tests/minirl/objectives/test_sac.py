@@ -347,3 +347,27 @@ def test_float32_loss_values_accumulate_in_float64():
     assert value == float(f(-1e37)) and dlogp.dtype == f
     value, _, _ = actor_loss(logp, np.full((2, 64), -3e38, f), 1.0)
     assert value == float(Fraction(float(f(-1e37))) - Fraction(float(f(-3e38))))
+
+
+def test_critic_loss_when_q_minus_y_overflows_float32():
+    """Twin float32 critics at +-2e38 against targets of -+2e38: q - y = 4e38 is beyond
+    float32, the loss (4e38)^2 fits float64, and 2 (q - y) / B fits float32 for B = 4."""
+    from fractions import Fraction
+    from minirl.objectives.sac import critic_loss
+    f = np.float32
+    q = np.array([[2e38, 0.0, 1.0, -2e38], [2e38, 3.0, 0.0, 0.0]], f)
+    y = np.array([-2e38, 0.0, 0.0, 2e38], f)
+    w = np.array([1.0, 1.0, 2.0, 0.5], f)
+    for weights in (None, w):
+        ws = np.ones(4) if weights is None else weights
+        r = [[Fraction(float(q[k, i])) - Fraction(float(y[i])) for i in range(4)]
+             for k in range(2)]
+        value, dq = critic_loss(q, y, weights=weights)
+        exact = sum(Fraction(float(ws[i])) * r[k][i] ** 2 for k in range(2) for i in range(4)) / 4
+        assert value == pytest.approx(float(exact), rel=1e-15)
+        assert dq.dtype == f
+        np.testing.assert_array_equal(dq, np.array(
+            [[float(2 * Fraction(float(ws[i])) * r[k][i] / 4) for i in range(4)]
+             for k in range(2)], f))
+    _, dq = critic_loss(q[:, :1], y[:1])   # 2 * 4e38 / 1 beyond float32: +inf (documented)
+    np.testing.assert_array_equal(dq, np.full((2, 1), np.inf, f))

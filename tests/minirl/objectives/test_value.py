@@ -90,3 +90,28 @@ def test_clipped_value_loss_in_float32_is_finite_when_the_true_value_is():
     value, dv = value_loss(v, y, v_old, clip=0.2)            # max is the clipped term, whose
     assert value == float(Fraction(float(v_old[0])) ** 2)    # V_c is outside: gradient 0
     np.testing.assert_array_equal(dv, np.zeros(4, f))
+
+
+@pytest.mark.parametrize("clip", [0.0, 0.2])
+def test_value_loss_when_v_minus_target_overflows_float32(clip):
+    """float32 V = +-2e38 against targets -+2e38: V - y = 4e38 is beyond float32; the loss
+    fits float64 and 2 (V - y) / B fits float32 for B = 4 (clipped or not: V_old = V)."""
+    from fractions import Fraction
+    f = np.float32
+    v = np.array([2e38, -2e38, 1.0, 0.0], f)
+    y = np.array([-2e38, 2e38, 0.0, 0.0], f)
+    r = [Fraction(float(a)) - Fraction(float(b)) for a, b in zip(v, y)]
+    value, dv = value_loss(v, y, values_old=v.copy(), clip=clip)
+    assert value == pytest.approx(float(sum(x * x for x in r) / 4), rel=1e-15)
+    assert dv.dtype == f
+    np.testing.assert_array_equal(dv, np.array([float(2 * x / 4) for x in r], f))
+    # V_old far away: the clipped V_c = V_old + 0.2 is the larger error for the last two
+    if clip:
+        v_old = np.array([2e38, -2e38, 100.0, -50.0], f)
+        value, dv = value_loss(v, y, values_old=v_old, clip=clip)
+        vc = [Fraction(float(v[0])), Fraction(float(v[1])), Fraction(float(f(100.0 - 0.2))),
+              Fraction(float(f(-50.0 + 0.2)))]
+        err = [max(x, c - Fraction(float(t)), key=abs) for x, c, t in zip(r, vc, y)]
+        assert value == pytest.approx(float(sum(x * x for x in err) / 4), rel=1e-7)
+        np.testing.assert_array_equal(dv[:2], np.array([float(2 * x / 4) for x in r[:2]], f))
+        np.testing.assert_array_equal(dv[2:], [0.0, 0.0])   # clipped side: no gradient
