@@ -99,6 +99,31 @@ def _squared_error(pred, target, pred_name: str, target_name: str):
 
 # ----- version 1: maximum likelihood ----------------------------------------------------------
 
+def _nll(make_dist, params: tuple, x, dlogp) -> tuple[float, object]:
+    """``(-mean_f64(log p(x)), log_prob_backward(x, dlogp))`` of ``make_dist(*params)``.
+
+    Float32 parameters whose per-sample log-probability lies beyond float32 (a z^2 of
+    1e57 in a Gaussian, logits 4e38 apart) are recomputed in float64, where that value is
+    finite: the loss then is the true (finite) value instead of inf, and the gradient is the
+    float64 one rounded once to float32 (an element beyond float32 is +-inf, IEEE rounding:
+    the optimizer then raises ``NonFiniteGradientError``). Ordinary input: unchanged bits.
+    """
+    b = dlogp.shape[0]
+    dist = make_dist(*params)
+    with np.errstate(over="ignore"):
+        logp = dist.log_prob(x)
+    if np.isfinite(logp).all() or all(p.dtype == np.float64 for p in params):
+        return -mean_f64(logp, b), dist.log_prob_backward(x, dlogp)
+    dist = make_dist(*(p.astype(np.float64) for p in params))
+    x64 = x.astype(np.float64) if x.dtype.kind == "f" else x
+    value = -mean_f64(dist.log_prob(x64), b)
+    grads = dist.log_prob_backward(x64, dlogp)
+    with np.errstate(over="ignore"):    # beyond float32: +-inf (the rounding of the truth)
+        if isinstance(grads, tuple):
+            return value, tuple(g.astype(p.dtype) for g, p in zip(grads, params))
+        return value, grads.astype(params[0].dtype)
+
+
 def categorical_nll(logits, actions) -> tuple[float, np.ndarray]:
     """``L = -1/B sum_i log softmax(z_i)[a_i]``; ``(L, dL/dz = (softmax(z) - onehot(a)) / B)``.
 
@@ -107,10 +132,8 @@ def categorical_nll(logits, actions) -> tuple[float, np.ndarray]:
     categorical, "maximally expressive").
     """
     logits = _batch(logits, "logits", 2)
-    dist = Categorical(logits)
-    logp = dist.log_prob(actions)
     b = logits.shape[0]
-    return -mean_f64(logp, b), dist.log_prob_backward(actions, np.full(b, -1.0 / b))
+    return _nll(Categorical, (logits,), np.asarray(actions), np.full(b, -1.0 / b))
 
 
 def gaussian_nll(mean, log_std, actions) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
@@ -125,10 +148,8 @@ def gaussian_nll(mean, log_std, actions) -> tuple[float, tuple[np.ndarray, np.nd
     log_std = _batch(log_std, "log_std", 2)
     actions = _batch(actions, "actions", 2)
     _same("mean", mean, log_std=log_std, actions=actions)
-    dist = DiagGaussian(mean, log_std)
     b = mean.shape[0]
-    value = -mean_f64(dist.log_prob(actions), b)
-    return value, dist.log_prob_backward(actions, np.full(b, -1.0 / b))
+    return _nll(DiagGaussian, (mean, log_std), actions, np.full(b, -1.0 / b))
 
 
 def mixture_nll(logits, means, log_stds, actions) -> tuple[float, tuple]:
@@ -149,10 +170,9 @@ def mixture_nll(logits, means, log_stds, actions) -> tuple[float, tuple]:
     if actions.shape != (means.shape[0], means.shape[2]):
         raise ValueError(f"actions must have shape {(means.shape[0], means.shape[2])}, "
                          f"got {actions.shape}")
-    dist = MixtureOfGaussians(logits, means, log_stds)
+    log_stds = as_float(log_stds, "log_stds")
     b = means.shape[0]
-    value = -mean_f64(dist.log_prob(actions), b)
-    return value, dist.log_prob_backward(actions, np.full(b, -1.0 / b))
+    return _nll(MixtureOfGaussians, (logits, means, log_stds), actions, np.full(b, -1.0 / b))
 
 
 # ----- discretize + autoregressive ------------------------------------------------------------
@@ -241,10 +261,8 @@ def autoregressive_nll(logits, bins) -> tuple[float, np.ndarray]:
     bins = np.asarray(bins)
     if bins.shape != logits.shape[:2]:
         raise ValueError(f"bins must have shape {logits.shape[:2]}, got {bins.shape}")
-    dist = Categorical(logits)
     b = logits.shape[0]
-    value = -mean_f64(dist.log_prob(bins), b)
-    return value, dist.log_prob_backward(bins, np.full(bins.shape, -1.0 / b))
+    return _nll(Categorical, (logits,), bins, np.full(bins.shape, -1.0 / b))
 
 
 # ----- diffusion ------------------------------------------------------------------------------

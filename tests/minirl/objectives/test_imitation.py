@@ -244,3 +244,44 @@ def test_squared_error_losses_when_the_float32_difference_overflows(loss):
     np.testing.assert_array_equal(grad, np.array([[float(x / 2) for x in row] for row in r], f))
     value, grad = loss(pred[:1], act[:1])
     assert value == float(r[0][0] ** 2 + 1) and grad[0, 0] == np.inf and grad[0, 1] == 2.0
+
+
+def test_nll_losses_when_the_float32_log_prob_is_beyond_float32():
+    """Float32 parameters whose per-sample log-probability lies beyond float32 (logits 6e38
+    apart; a Gaussian z^2 of 1.4e57): the loss is the true finite value (computed in
+    float64), not inf, and the gradient is the float64 one rounded to float32 (+-inf only
+    where that is beyond float32)."""
+    import warnings
+    from fractions import Fraction
+    import mpmath
+    f = np.float32
+    z = np.array([[3e38, -3e38], [0.0, 0.0]], f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, dz = categorical_nll(z, np.array([1, 0]))
+        gap = Fraction(float(z[0, 0])) - Fraction(float(z[0, 1]))   # -log p = gap + e^-gap
+        assert value == float((gap + Fraction(float(np.log(2.0)))) / 2)
+        np.testing.assert_array_equal(dz, np.array([[0.5, -0.5], [-0.25, 0.25]], f))
+        value, dl = autoregressive_nll(z[:, None, :], np.array([[1], [0]]))
+        assert value == float((gap + Fraction(float(np.log(2.0)))) / 2)
+        np.testing.assert_array_equal(dl[:, 0, :], dz)
+        # Gaussian: mean 0, log_std -20, a = 1e20: log p = -z^2/2 + 20 - log(2 pi)/2
+        mpmath.mp.dps = 40
+        mean, log_std = np.zeros((2, 1), f), np.full((2, 1), -20.0, f)
+        a = np.array([[1e20], [0.0]], f)
+        zz = mpmath.mpf(float(a[0, 0])) / mpmath.exp(mpmath.mpf(float(log_std[0, 0])))
+        half_log_2pi = mpmath.log(2 * mpmath.pi) / 2
+        exact = ((zz ** 2 / 2 - 20 + half_log_2pi) + (-20 + half_log_2pi)) / 2
+        value, (dmean, dlog_std) = gaussian_nll(mean, log_std, a)
+        assert value == pytest.approx(float(exact), rel=1e-13)
+        assert dmean.dtype == f and dlog_std.dtype == f
+        np.testing.assert_allclose(dmean[0, 0], float(-zz / mpmath.exp(-20) / 2), rtol=1e-6)
+        assert dlog_std[0, 0] == -np.inf    # (1 - z^2) / 2 = -7e56: beyond float32
+        assert dlog_std[1, 0] == f(0.5)
+        # a two-component mixture with both components there: log p = log N (w = 1/2 each)
+        value, (dlogits, dmeans, dlog_stds) = mixture_nll(
+            np.zeros((2, 2), f), np.zeros((2, 2, 1), f), np.full((2, 2, 1), -20.0, f), a)
+        assert value == pytest.approx(float(exact), rel=1e-13)
+        np.testing.assert_array_equal(dlogits, np.zeros((2, 2), f))
+        np.testing.assert_allclose(dmeans[0, :, 0], float(-zz / mpmath.exp(-20) / 4),
+                                   rtol=1e-6)
