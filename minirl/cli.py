@@ -231,9 +231,13 @@ def _resume_args(args):
         if not (run / name).is_file():
             raise UsageError(f"--resume {run}: no {name} there (not a run directory, or a run "
                              f"that never reached its first checkpoint)")
-    from minirl.logger import read_csv
+    from minirl.evaluation import read_evaluations
+    from minirl.logger import check_steps, read_csv
     try:   # checked before training: a malformed row would otherwise surface after it
-        read_csv(run / "progress.csv")
+        check_steps(read_csv(run / "progress.csv")["steps"], run / "progress.csv")
+        if (run / "evaluations.csv").is_file():   # (its rows are kept by the resumed run)
+            check_steps(read_evaluations(run)["steps"], run / "evaluations.csv",
+                        what="evaluations.csv")
     except ValueError as e:
         raise UsageError(f"--resume {run}: {e}") from None
     try:
@@ -269,6 +273,17 @@ def _check_same_run(out: Path, saved: dict, agent) -> None:
             said = "not a field" if in_model is _NO_FIELD else repr(in_model)
             raise UsageError(f"--resume {out}: config.json and model.npz are not the same run: "
                              f"{field} is {in_json!r} in config.json but {said} in model.npz")
+
+
+def _check_log_behind_model(out: Path, agent) -> None:
+    """UsageError naming progress.csv's last line if its steps are past model.npz's: the
+    resumed rows would go back in time (the two files are not the same checkpoint)."""
+    from minirl.logger import read_csv
+    steps = read_csv(out / "progress.csv")["steps"]   # (already checked by _resume_args)
+    if steps.size and steps[-1] > agent.total_steps:
+        raise UsageError(f"--resume {out}: {out / 'progress.csv'} line {steps.size + 1}: steps "
+                         f"{steps[-1]:g} is past model.npz's {agent.total_steps} (not the same "
+                         f"checkpoint)")
 
 
 def _train(args) -> int:
@@ -329,6 +344,7 @@ def _train(args) -> int:
         except (TypeError, ValueError) as e:
             raise UsageError(f"--resume {out}: {e}") from None
         _check_same_run(out, saved, agent)
+        _check_log_behind_model(out, agent)
         if agent.total_steps >= target:
             raise UsageError(f"--resume {out}: already trained {agent.total_steps} of "
                              f"{target} steps; pass a larger --steps to train on")

@@ -120,13 +120,28 @@ class Evaluator:
 
 
 def read_evaluations(path: str | Path) -> dict[str, np.ndarray]:
-    """Columns of an ``evaluations.csv`` (a run directory or the file) as float arrays."""
+    """Columns of an ``evaluations.csv`` (a run directory or the file) as float arrays.
+    ValueError naming the file (and the line) for anything else: another header, a row with
+    the wrong number of cells, a cell that is not a number."""
     path = Path(path)
     path = path / "evaluations.csv" if path.is_dir() else path
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(f"{path} is not a minirl evaluations.csv: {e}") from None
     if not rows or rows[0][:3] != ["steps", "eval_return_mean", "eval_return_std"]:
         raise ValueError(f"{path} is not a minirl evaluations.csv")
+    for line, cells in enumerate(rows[1:], start=2):
+        if len(cells) != len(rows[0]):
+            raise ValueError(f"{path} is not a minirl evaluations.csv: line {line} has "
+                             f"{len(cells)} cells, the header {len(rows[0])}")
+        for cell in cells:
+            try:
+                float(cell)
+            except ValueError:
+                raise ValueError(f"{path} is not a minirl evaluations.csv: line {line}: "
+                                 f"{cell!r} is not a number") from None
     data = np.array(rows[1:], dtype=np.float64).reshape(len(rows) - 1, len(rows[0]))
     return {name: data[:, j] for j, name in enumerate(rows[0])}
 

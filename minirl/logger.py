@@ -43,7 +43,7 @@ import numpy as np
 
 from minirl.io import atomic_copy, atomic_write_text
 
-__all__ = ["FIELDS", "TrainingLog", "read_csv"]
+__all__ = ["FIELDS", "TrainingLog", "read_csv", "check_steps"]
 
 FIELDS = [
     "steps", "iteration", "wall_time", "steps_per_s", "episodes", "episode_return_mean",
@@ -98,7 +98,8 @@ class TrainingLog:
             header = next(csv.reader(f), None)
         if header is None or header[:len(FIELDS)] != FIELDS:
             raise ValueError(f"{self.path} is not a minirl progress CSV (cannot resume it)")
-        read_csv(self.path)   # every row: the right number of cells, numbers only
+        # every row: the right number of cells, numbers only, steps finite and increasing
+        check_steps(read_csv(self.path)["steps"], self.path)
         self.fields = header + [f for f in self.fields if f not in header]
         state = {}
         if self._state.is_file():
@@ -228,3 +229,27 @@ def read_csv(path: str | Path) -> dict[str, np.ndarray]:
     except (ValueError, UnicodeDecodeError, csv.Error, OSError) as e:
         raise ValueError(f"{path} is not a readable progress CSV: {e}") from None
     return {k: np.array(v, dtype=np.float64) for k, v in cols.items()}
+
+
+def check_steps(steps, path, first_line: int = 2, what: str = "progress CSV") -> None:
+    """ValueError naming ``path`` and the line unless every ``steps`` value (one per row,
+    the first on line ``first_line``) is a finite number >= 0 and larger than the row
+    before's: the rows of a run count env steps, so a NaN/inf cell or a row that does not
+    move forward means the file is not one run's log (resuming would append to a log whose
+    curve goes back in time)."""
+    steps = np.asarray(steps, dtype=np.float64)
+    bad = ~np.isfinite(steps) | (steps < 0)
+    back = np.zeros(steps.shape, bool)
+    back[1:] = ~(steps[1:] > steps[:-1])
+    for i in np.flatnonzero(bad | back)[:1]:
+        line = first_line + int(i)
+        if bad[i]:
+            raise ValueError(f"{path} is not a resumable {what}: line {line}: steps is "
+                             f"{_cell(steps[i])}, not a finite number >= 0")
+        raise ValueError(f"{path} is not a resumable {what}: line {line}: steps "
+                         f"{_cell(steps[i])} does not exceed the previous row's "
+                         f"{_cell(steps[i - 1])} (steps must increase from row to row)")
+
+
+def _cell(x: float) -> str:
+    return "empty" if math.isnan(x) else f"{x:g}"

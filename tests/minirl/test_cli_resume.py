@@ -157,3 +157,63 @@ def test_resume_refuses_a_config_json_of_another_run(field, value, needle, tmp_p
     err = capsys.readouterr().err.strip()   # (was: trained PPO, logged as DQN: a mixed run)
     assert "config.json and model.npz are not the same run" in err and needle in err, err
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+@pytest.mark.parametrize("row, value, line, needle", [
+    (2, "inf", 3, "line 3: steps is inf, not a finite number >= 0"),
+    (1, "", 2, "line 2: steps is empty, not a finite number >= 0"),
+    (3, "32", 4, "line 4: steps 32 does not exceed the previous row's 64"),
+    (2, "32", 3, "line 3: steps 32 does not exceed the previous row's 32"),
+])
+def test_resume_refuses_steps_that_are_not_finite_and_increasing(row, value, line, needle,
+                                                                 tmp_path, capsys):
+    """progress.csv rows count env steps: an inf/NaN ``steps`` cell or a row that does not go
+    forward is refused before training, one line naming the file and the line, exit 2,
+    nothing written (was: accepted; only malformed rows were refused)."""
+    run = tmp_path / "run"
+    assert _train(run, "a2c", 96, "--set", "anneal_lr=false") == 0
+    lines = (run / "progress.csv").read_text().splitlines()
+    cells = lines[row].split(",")
+    cells[0] = value
+    lines[row] = ",".join(cells)
+    (run / "progress.csv").write_text("\n".join(lines) + "\n")
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "160", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"minirl: error: --resume {run}: {run / 'progress.csv'}") \
+        and needle in err and "\n" not in err, err
+    assert f"line {line}" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    # the Python API refuses the same file (TrainingLog(resume=True)), naming it and the line
+    with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        minirl.logger.TrainingLog(run / "progress.csv", resume=True)
+
+
+def test_resume_refuses_a_progress_csv_past_the_model_and_bad_evaluation_steps(tmp_path,
+                                                                              capsys):
+    run = tmp_path / "run"
+    assert _train(run, "a2c", 64, "--set", "anneal_lr=false", "--eval-every", "32",
+                  "--eval-episodes", "1") == 0
+    good = (run / "progress.csv").read_text()
+    with open(run / "progress.csv", "a") as f:   # a row past model.npz's 64 steps
+        f.write(good.splitlines()[-1].replace("64,", "96,", 1) + "\n")
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "128", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{run / 'progress.csv'} line 4: steps 96 is past model.npz's 64" in err \
+        and "\n" not in err, err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    (run / "progress.csv").write_text(good)
+    ev = (run / "evaluations.csv").read_text().splitlines()
+    (run / "evaluations.csv").write_text("\n".join([ev[0], ev[2], ev[1]]) + "\n")  # 64, 32
+    assert main(["train", "--resume", str(run), "--steps", "128", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{run / 'evaluations.csv'} is not a resumable evaluations.csv: line 3: steps 32 " \
+           f"does not exceed the previous row's 64" in err and "\n" not in err, err
+    (run / "evaluations.csv").write_text("\n".join([ev[0], ev[1], "64,x,1,2"]) + "\n")
+    assert main(["train", "--resume", str(run), "--steps", "128", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{run / 'evaluations.csv'} is not a minirl evaluations.csv: line 3: 'x' is not a " \
+           f"number" in err and "\n" not in err, err
