@@ -6,7 +6,7 @@
     minirl train --resume DIR [--steps N] [--checkpoint-every STEPS]
     minirl presets [--algo ALGO] [--env ENV_ID]
     minirl eval DIR [--episodes K] [--render-mode MODE] [--stochastic] [--seed S]
-    minirl plot DIR... [--out PNG]
+    minirl plot DIR... [--out PNG_OR_DIR]
 
 ``train`` validates everything (algorithm, env id, every ``--set`` key and value) before it
 creates DIR (default ``runs/<algo>-<env>-<seed>``), then writes ``config.json``,
@@ -163,7 +163,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=None)
     pl = sub.add_parser("plot", help="plot learning curves of one or more runs into one PNG")
     pl.add_argument("runs", nargs="+", help="run directories (or progress CSVs)")
-    pl.add_argument("--out", default="curves.png")
+    pl.add_argument("--out", default="curves.png", metavar="PNG_OR_DIR",
+                    help="image to write (default curves.png; no suffix: .png appended); an "
+                         "existing directory gets curves.png inside it; the directory must "
+                         "exist")
     return p
 
 
@@ -707,10 +710,15 @@ def _presets(args) -> int:
 def _plot(args) -> int:
     """Training curves (and evaluation curves where a run has them) of every run in one PNG;
     a run with nothing finite to draw is named on stderr and on the figure, not left blank."""
-    from minirl.plot import draw_runs, finish_figure, progress_csv
+    from minirl.plot import draw_runs, figure_path, finish_figure, progress_csv
 
-    if not Path(args.out).name or args.out.endswith(("/", os.sep)):
+    out = Path(args.out)
+    if not (args.out and out.is_dir()) and (not out.name or args.out.endswith(("/", os.sep))):
         raise UsageError(f"--out {args.out!r}: expected the path of a PNG file, e.g. curves.png")
+    try:   # an existing directory: DIR/curves.png (not DIR.png beside it)
+        figure_path(out)
+    except FileNotFoundError as e:
+        raise UsageError(f"--out {e}") from None
     for run in args.runs:
         try:
             progress_csv(run)

@@ -16,8 +16,8 @@ never silent; a run with exactly one finite point is drawn as a marker (a one-po
 would be invisible).
 
 The PNG is written atomically (``minirl.io.save_figure``): an existing file is replaced only
-by a complete new one. A path without a suffix gets ``.png``, and ``plot_runs`` returns the
-path it actually wrote.
+by a complete new one. A path without a suffix gets ``.png``, an existing directory gets
+``curves.png`` inside it, and ``plot_runs`` returns the path it actually wrote.
 """
 from __future__ import annotations
 
@@ -32,7 +32,12 @@ import numpy as np  # noqa: E402
 from minirl.io import save_figure  # noqa: E402
 from minirl.logger import read_csv  # noqa: E402
 
-__all__ = ["progress_csv", "draw_runs", "plot_runs", "finish_figure"]
+__all__ = ["progress_csv", "draw_runs", "plot_runs", "finish_figure", "DEFAULT_NAME",
+           "figure_path"]
+
+#: The file name a plot gets when its output is an existing directory (``minirl plot``'s
+#: default ``--out``).
+DEFAULT_NAME = "curves.png"
 
 EVAL_MEAN, EVAL_STD = "eval_return_mean", "eval_return_std"
 
@@ -114,13 +119,30 @@ def _draw_evaluations(ax, cols: dict, label: str, color) -> None:
                         color=line.get_color())
 
 
+def figure_path(out: str | Path) -> Path:
+    """Where a figure for ``out`` goes: ``out/curves.png`` (:data:`DEFAULT_NAME`) if ``out`` is
+    an existing directory (not ``out.png`` beside it), else ``out`` itself (``.png`` appended
+    if it has no suffix). FileNotFoundError naming the directory if the parent of the file to
+    write does not exist (checked before anything is drawn)."""
+    path = Path(out)
+    if str(out) and path.is_dir():
+        path = path / DEFAULT_NAME
+    elif not path.suffix:
+        path = path.with_name(path.name + ".png")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{out}: the directory {path.parent} does not exist")
+    return path
+
+
 def plot_runs(runs, out: str | Path, y: str = "return_mean_100", labels=None,
               title: str | None = None, evaluations: bool = True) -> Path:
     """Draw ``y`` against env steps for every run (:func:`draw_runs`) into one image at
-    ``out``; returns the path written (``out``, plus ``.png`` if it had no suffix). Raises
-    FileNotFoundError for a run without a CSV, ValueError naming the file for a malformed CSV
-    or an unknown image format, OSError if ``out`` cannot be written (nothing is left behind
-    then)."""
+    ``out``; returns the path written (``out``, plus ``.png`` if it had no suffix, or
+    ``out/curves.png`` if ``out`` is an existing directory: :func:`figure_path`). Raises
+    FileNotFoundError for a run without a CSV or an ``out`` whose directory does not exist,
+    ValueError naming the file for a malformed CSV or an unknown image format, OSError if
+    ``out`` cannot be written (nothing is left behind then)."""
+    figure_path(out)   # (before drawing: a missing directory is named at once)
     fig, ax, _ = draw_runs(runs, y, labels, evaluations)
     return finish_figure(fig, ax, out, title)
 
@@ -136,7 +158,8 @@ def _ylabel(ax, y: str) -> str:
 def finish_figure(fig, ax, out: str | Path, title: str | None = None,
                   ylabel: str | None = None) -> Path:
     """Label (``ylabel`` None: keep the axes' own), grid and legend a learning-curve figure,
-    write it atomically to ``out`` (a PNG) and close it; returns the path written."""
+    write it atomically to ``out`` (a PNG; an existing directory gets ``curves.png`` inside
+    it, :func:`figure_path`) and close it; returns the path written."""
     ax.set_xlabel("env steps")
     if ylabel is not None:
         ax.set_ylabel(ylabel)
@@ -147,6 +170,6 @@ def finish_figure(fig, ax, out: str | Path, title: str | None = None,
         ax.legend(fontsize="small")
     fig.tight_layout()
     try:
-        return save_figure(fig, out, dpi=100)
+        return save_figure(fig, figure_path(out), dpi=100)
     finally:
         plt.close(fig)

@@ -130,3 +130,38 @@ def test_a_trained_run_without_finished_episodes_at_first_plots_its_curves(tmp_p
     lines = drawn[1]["lines"]
     assert lines["mc"][:2] == ([256.0, 384.0], [-200.0, -200.0])
     assert lines["mc: deterministic evaluation"][:2] == ([128.0, 256.0, 384.0], [-200.0] * 3)
+
+
+def test_cli_plot_out_an_existing_directory_writes_inside_it(tmp_path, capsys, monkeypatch):
+    """--out DIR (an existing directory) writes DIR/curves.png, the default plot name (was:
+    DIR.png beside it); a missing parent directory is one line, exit 2, nothing written; the
+    Python API (plot_runs) does the same."""
+    from minirl.cli import main
+    from minirl.plot import plot_runs
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "progress.csv").write_text("steps,return_mean_100\n1,2\n2,3\n")
+    figs = tmp_path / "figs"
+    figs.mkdir()
+    for out in (str(figs), str(figs) + "/"):
+        assert main(["plot", str(run), "--out", out]) == 0
+        assert capsys.readouterr().out.strip() == f"wrote {figs / 'curves.png'}"
+        assert (figs / "curves.png").read_bytes()[:4] == b"\x89PNG"
+        assert not (tmp_path / "figs.png").exists()
+        (figs / "curves.png").unlink()
+    monkeypatch.chdir(figs)
+    assert main(["plot", str(run), "--out", "."]) == 0
+    assert (figs / "curves.png").is_file()
+    missing = tmp_path / "nowhere" / "c.png"
+    assert main(["plot", str(run), "--out", str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == (f"minirl: error: --out {missing}: the directory "
+                                               f"{missing.parent} does not exist")
+    assert not missing.parent.exists()
+    assert plot_runs([run], figs) == figs / "curves.png"
+    with pytest.raises(FileNotFoundError, match="nowhere does not exist"):
+        plot_runs([run], missing)
+    # --help says so
+    with pytest.raises(SystemExit):
+        main(["plot", "--help"])
+    assert "existing directory gets curves.png inside it" in " ".join(
+        capsys.readouterr().out.split())
