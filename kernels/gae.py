@@ -38,7 +38,11 @@ def gae_reference(rewards, values, next_values, terminated, truncated, gamma, la
     """Slow reference: ``A_t = sum_{k=t}^{e} (gamma*lam)^(k-t) delta_k`` (O(T^2), float64).
 
     Returns ``(advantages, returns)``. No validation beyond ``np.asarray``; for tests only.
+    Like :func:`gae`, finite inputs whose advantages or returns (advantages + values) lie
+    beyond the result dtype (float32 if every float input is float32, else float64) raise
+    FloatingPointError naming which.
     """
+    dtype = _result_dtype(rewards, values, next_values)
     r = np.asarray(rewards, dtype=np.float64)
     one_d = r.ndim == 1
     r = r[:, None] if one_d else r
@@ -59,8 +63,25 @@ def gae_reference(rewards, values, next_values, terminated, truncated, gamma, la
             while e < T - 1 and not (term[e, j] or trunc[e, j]):
                 e += 1
             adv[t, j] = sum((gamma * lam) ** (k - t) * delta[k, j] for k in range(t, e + 1))
-    ret = adv + v
+    with np.errstate(over="ignore", invalid="ignore"):
+        ret = adv + v
+    inputs_finite = all(np.isfinite(x).all() for x in (r, v, nv))
+    big = np.finfo(dtype).max
+    for name, out in (("advantages", adv), ("returns (advantages + values)", ret)):
+        if inputs_finite and not (np.abs(out) <= big).all():
+            raise FloatingPointError(f"{name} overflowed {dtype}; {_advice(dtype)}")
     return (adv[:, 0], ret[:, 0]) if one_d else (adv, ret)
+
+
+def _result_dtype(*arrays) -> np.dtype:
+    """float32 if every array is float32, else float64 (the wrapper's rule)."""
+    f32 = all(np.asarray(a).dtype == np.float32 for a in arrays)
+    return np.dtype(np.float32 if f32 else np.float64)
+
+
+def _advice(dtype) -> str:
+    return ("rescale the rewards and values" if dtype == np.float64
+            else "use float64 inputs or rescale the rewards and values")
 
 
 @numba.njit(cache=True)
@@ -150,7 +171,8 @@ def gae(rewards, values, next_values, terminated, truncated, gamma: float,
     Raises:
         TypeError: non-numeric values, non-bool flags, non-real gamma/lam.
         ValueError: shape mismatch, not 1-D/2-D, NaN/inf, gamma or lam outside [0, 1].
-        FloatingPointError: finite inputs whose advantages overflow the result dtype.
+        FloatingPointError: finite inputs whose advantages, or returns (advantages + values),
+            overflow the result dtype (never a silent inf or NaN).
     """
     rewards = as_float(rewards, "rewards", finite=False)
     values = as_float(values, "values", finite=False)
@@ -179,7 +201,13 @@ def gae(rewards, values, next_values, terminated, truncated, gamma: float,
         as_float(rewards, "rewards")
         as_float(values, "values")
         as_float(next_values, "next_values")
-        advice = ("rescale the rewards and values" if dtype == np.float64
-                  else "use float64 inputs or rescale the rewards and values")
-        raise FloatingPointError(f"advantages overflowed {dtype}; {advice}")
+        raise FloatingPointError(f"advantages overflowed {dtype}; {_advice(dtype)}")
+    # returns = advantages + values can overflow with finite advantages (A = V = 2e38 in
+    # float32): the sum of all returns is finite unless one is not (or, rarely, the sum
+    # itself overflows: then every entry is checked) -- one cheap pass, no temporary.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(ret, axis=None)
+    if not np.isfinite(total) and not np.isfinite(ret).all():
+        raise FloatingPointError(f"returns (advantages + values) overflowed {dtype}; "
+                                 f"{_advice(dtype)}")
     return adv.reshape(rewards.shape), ret.reshape(rewards.shape)

@@ -36,7 +36,12 @@ from kernels._validate import (as_bool, as_float, positive_int, result_dtype, sa
 
 
 def nstep_targets_reference(rewards, next_values, terminated, truncated, gamma, n):
-    """Slow reference: the explicit n-step sum from the definition (O(T n), float64)."""
+    """Slow reference: the explicit n-step sum from the definition (O(T n), float64).
+
+    Like :func:`nstep_targets`, finite inputs whose targets lie beyond the result dtype
+    (float32 if both float inputs are float32, else float64) raise FloatingPointError."""
+    f32 = all(np.asarray(x).dtype == np.float32 for x in (rewards, next_values))
+    dtype = np.dtype(np.float32 if f32 else np.float64)
     r = np.asarray(rewards, dtype=np.float64)
     one_d = r.ndim == 1
     r = r[:, None] if one_d else r
@@ -55,6 +60,9 @@ def nstep_targets_reference(rewards, next_values, terminated, truncated, gamma, 
             if not term[last, j]:
                 y += gamma ** m * nv[last, j]
             out[t, j] = y
+    if np.isfinite(r).all() and np.isfinite(nv).all() and not (
+            np.abs(out) <= np.finfo(dtype).max).all():
+        raise FloatingPointError(f"n-step targets overflowed {dtype}")
     return out[:, 0] if one_d else out
 
 
@@ -130,6 +138,8 @@ def nstep_targets(rewards, next_values, terminated, truncated, gamma: float,
     Raises:
         TypeError: non-numeric values, non-bool flags, non-real gamma, non-integer n.
         ValueError: shape mismatch, not 1-D/2-D, NaN/inf, gamma outside [0, 1], n < 1.
+        FloatingPointError: finite inputs whose targets overflow the result dtype (never a
+            silent inf or NaN).
     """
     rewards = as_float(rewards, "rewards")
     next_values = as_float(next_values, "next_values")
@@ -152,4 +162,12 @@ def nstep_targets(rewards, next_values, terminated, truncated, gamma: float,
     _nstep_targets_kernel(r2, time_major(next_values, "next_values"),
                           time_major(terminated, "terminated"), time_major(truncated, "truncated"),
                           gamma, n, scratch, out)
+    # Finite inputs (checked above) can still overflow the dtype (float32 rewards near its
+    # maximum): inf, or NaN where an overflowed target meets a 0 flag; one cheap pass.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(out, axis=None)
+    if not np.isfinite(total) and not np.isfinite(out).all():
+        advice = ("rescale the rewards and values" if dtype == np.float64
+                  else "use float64 inputs or rescale the rewards and values")
+        raise FloatingPointError(f"n-step targets overflowed {dtype}; {advice}")
     return out.reshape(rewards.shape)

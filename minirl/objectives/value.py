@@ -44,7 +44,8 @@ def advantages_and_targets(method: str, rewards, values, next_values, terminated
     ``lam`` is used by ``gae`` only, ``n`` by ``nstep`` only.
     Unbiased: ``mc`` yes (complete episodes); the others only when V = V^pi.
     Raises ValueError naming ``values`` if it holds NaN/inf or is not shaped like ``rewards``
-    (the kernels check the other arrays).
+    (the kernels check the other arrays); FloatingPointError if finite inputs give targets or
+    advantages beyond the dtype (float32 near its maximum), never a silent inf or NaN.
     """
     values = as_float(values, "values")
     if values.shape != np.shape(rewards):
@@ -61,7 +62,13 @@ def advantages_and_targets(method: str, rewards, values, next_values, terminated
         targets = nstep_targets(rewards, next_values, terminated, truncated, gamma, n)
     else:
         raise ValueError(f"value target method must be one of {VALUE_TARGETS}, got {method!r}")
-    return targets - np.asarray(values, dtype=targets.dtype), targets
+    with np.errstate(over="ignore"):   # finite y and V whose difference overflows the dtype
+        adv = targets - np.asarray(values, dtype=targets.dtype)
+        total = np.add.reduce(adv, axis=None)
+    if not np.isfinite(total) and not np.isfinite(adv).all():
+        raise FloatingPointError(f"advantages (targets - values) overflowed {adv.dtype}; use "
+                                 f"float64 inputs or rescale the rewards and values")
+    return adv, targets
 
 
 def value_loss(values, targets, values_old=None, clip: float = 0.0):

@@ -186,3 +186,26 @@ def test_each_column_on_its_own(ro, gamma, lam):
         adv_j, ret_j = call(col, gamma, lam)
         np.testing.assert_array_equal(adv[:, j], adv_j)
         np.testing.assert_array_equal(ret[:, j], ret_j)
+
+
+@pytest.mark.parametrize("fn", [gae, gae_reference])
+def test_returns_that_overflow_with_finite_advantages_are_reported(fn):
+    """A = 3e38 + 1.9e38 - 2e38 = 2.9e38 fits float32, returns = A + V = 4.9e38 does not:
+    a named FloatingPointError from the wrapper and the reference alike (was: the wrapper
+    returned inf silently); the same inputs in float64 give the exact finite returns."""
+    f = np.float32
+    r, v, nv = np.full(3, 3e38, f), np.full(3, 2e38, f), np.full(3, 1.9e38, f)
+    no, yes = np.zeros(3, bool), np.ones(3, bool)
+    with pytest.raises(FloatingPointError,
+                       match=r"^returns \(advantages \+ values\) overflowed float32; use float64"):
+        fn(r, v, nv, no, yes, 1.0, 1.0)
+    adv, ret = fn(r.astype(np.float64), v.astype(np.float64), nv.astype(np.float64), no, yes,
+                  1.0, 1.0)
+    exact = [float(x) for x in (r[0], v[0], nv[0])]
+    np.testing.assert_array_equal(ret, np.full(3, (exact[0] + exact[2] - exact[1]) + exact[1]))
+    # float64: A_0 = (1.5e308 - 1e308) + 1e308 fits, returns_0 = A_0 + 1e308 does not
+    with pytest.raises(FloatingPointError, match=r"^returns .* overflowed float64; rescale"):
+        fn(np.array([1.5e308, 1e308]), np.array([1e308, 0.0]), np.zeros(2), no[:2], no[:2],
+           1.0, 1.0)
+    with pytest.raises(FloatingPointError, match="^advantages overflowed float32"):
+        fn(np.full(3, 3e38, f), -v, nv, no, yes, 1.0, 1.0)

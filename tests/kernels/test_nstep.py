@@ -127,3 +127,20 @@ def test_errors_name_the_argument():
     for bad in (True, 2.0, "2", None):
         with pytest.raises(TypeError, match="n must"):
             nstep_targets(x, x, no, no, 0.9, bad)
+
+
+@pytest.mark.parametrize("fn", [nstep_targets, nstep_targets_reference])
+def test_targets_that_overflow_float32_are_reported(fn):
+    """Finite float32 rewards and values near the maximum: the 3-step targets overflow
+    float32 (was: inf, or NaN where the overflowed target met a flag of 0, returned
+    silently); a named FloatingPointError. In float64 they are finite."""
+    f = np.float32
+    big = np.full(4, 3e38, f)
+    no = np.zeros(4, bool)
+    term = np.array([False, True, False, False])
+    for terminated in (no, term):
+        with pytest.raises(FloatingPointError, match="^n-step targets overflowed float32"):
+            fn(big, big, terminated, no, 1.0, 3)
+    out = fn(big.astype(np.float64), big.astype(np.float64), no, no, 1.0, 3)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out[0], 4 * float(big[0]), rtol=1e-15)

@@ -115,3 +115,20 @@ def test_value_loss_when_v_minus_target_overflows_float32(clip):
         assert value == pytest.approx(float(sum(x * x for x in err) / 4), rel=1e-7)
         np.testing.assert_array_equal(dv[:2], np.array([float(2 * x / 4) for x in r[:2]], f))
         np.testing.assert_array_equal(dv[2:], [0.0, 0.0])   # clipped side: no gradient
+
+
+@pytest.mark.parametrize("method", ["mc", "td0", "nstep", "gae"])
+def test_advantages_and_targets_that_overflow_float32_are_a_named_error(method):
+    """Finite float32 rewards/values near the maximum whose targets, returns or advantages
+    (targets - values) lie beyond float32: FloatingPointError for every method (was: inf
+    advantages from td0/nstep/mc, inf returns from gae, returned silently)."""
+    f = np.float32
+    T = 3
+    r, v = np.full((T, 1), 2e38, f), np.full((T, 1), -2e38, f)
+    no, yes = np.zeros((T, 1), bool), np.ones((T, 1), bool)
+    with pytest.raises(FloatingPointError, match="overflowed float32"):
+        advantages_and_targets(method, r, v, np.zeros((T, 1), f), yes, no, 0.99, 0.95, 2)
+    adv, y = advantages_and_targets(method, r.astype(np.float64), v.astype(np.float64),
+                                    np.zeros((T, 1)), yes, no, 0.99, 0.95, 2)
+    np.testing.assert_array_equal(y, np.full((T, 1), float(r[0, 0])))   # terminated: y = r
+    np.testing.assert_array_equal(adv, np.full((T, 1), float(r[0, 0]) - float(v[0, 0])))
