@@ -671,6 +671,66 @@ def argmax_first(values, axis: int = -1) -> np.ndarray:
     return out.reshape(out_shape)
 
 
+def greedy_with_ties_reference(q):
+    """``(first argmax per row [B] int64, number of rows whose maximum is attained more than
+    once)`` of a finite ``q [B, A]``, by a plain loop (the definition)."""
+    q = np.asarray(q)
+    out = np.zeros(q.shape[0], dtype=np.int64)
+    tied = 0
+    for b, row in enumerate(q.tolist()):
+        best = max(row)
+        hits = [i for i, v in enumerate(row) if v == best]
+        out[b] = hits[0]
+        tied += len(hits) > 1
+    return out, tied
+
+
+@numba.njit(cache=True)
+def _greedy_with_ties_kernel(q, out):
+    """``q [B, A]`` -> ``out [B]`` first argmax; returns the number of rows with tied maxima,
+    or -1 if an entry is NaN or +-inf (checked before anything is counted)."""
+    B, A = q.shape
+    for b in range(B):
+        for a in range(A):
+            if not np.isfinite(q[b, a]):
+                return -1
+    tied = 0
+    for b in range(B):
+        k = 0
+        hits = 1
+        for a in range(1, A):
+            v = q[b, a]
+            if v > q[b, k]:
+                k = a
+                hits = 1
+            elif v == q[b, k]:
+                hits += 1
+        out[b] = k
+        tied += hits > 1
+    return tied
+
+
+def greedy_with_ties(q) -> tuple[np.ndarray, int]:
+    """The greedy actions of ``q [B, A]`` and whether any row ties, in one pass.
+
+    Returns ``(argmax_first(q, axis=1), number of rows whose maximum is attained more than
+    once)``: epsilon-greedy's greedy branch, which needs the random tie-break
+    (:func:`argmax_random_tiebreak`) only when the count is positive. ``-0.0`` ties with 0.0.
+
+    Raises ValueError if ``q`` is not a 2-D float array with A >= 1, or contains NaN or inf
+    (named ``q``).
+    """
+    q = np.asarray(q)
+    if q.dtype.kind != "f" or q.ndim != 2 or q.shape[1] < 1:
+        raise ValueError(f"q must be a float array of shape [B, A] with A >= 1, got "
+                         f"{q.dtype}{q.shape}")
+    out = np.empty(q.shape[0], dtype=np.int64)
+    tied = _greedy_with_ties_kernel(np.ascontiguousarray(q), out)
+    if tied < 0:
+        raise ValueError("q contains NaN or inf")
+    return out, int(tied)
+
+
 def argmax_random_tiebreak(values, axis: int = -1, *, rng) -> np.ndarray:
     """Index of the maximum along ``axis``, uniform among all tied maxima.
 
@@ -702,4 +762,5 @@ __all__ = [
     "at_most_k_unique", "at_most_k_unique_numpy", "at_most_k_unique_reference",
     "argmax_first", "argmax_first_reference",
     "argmax_random_tiebreak", "argmax_random_tiebreak_reference",
+    "greedy_with_ties", "greedy_with_ties_reference",
 ]

@@ -42,9 +42,10 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
+from kernels.qstep import fusable_sizes, q_step, q_values
 from kernels.unique import argmax_first
 from minirl.algos.base import ACTIVATIONS, Agent, check_config
-from minirl.nn import MLP, Adam, clip_grad_norm, hard_update, polyak_update
+from minirl.nn import MLP, Adam, AdamState, clip_grad_norm, hard_update, polyak_update
 from minirl.nn.losses import mean_f64
 from minirl.objectives.q_learning import (ENSEMBLE_REDUCTIONS, boltzmann, epsilon_greedy,
                                           linear_schedule, q_targets, td_loss)
@@ -92,6 +93,8 @@ class DQNConfig:
     save_buffer: bool = True           # save the replay buffer with the agent
     vectorization: str = "sync"        # "sync" or "async" vector env
     dtype: str = "float32"             # float type of the networks and the buffer
+    fused: bool = True                 # steps 2b-2c as one Numba call (kernels.qstep) when the
+    #                                    Q-net is one ReLU MLP: bit for bit the layer path
 
     def __post_init__(self):
         check_config(self, lr=(0.0, None), adam_eps=(1e-12, None), batch_size=(1, None),
@@ -140,6 +143,10 @@ class QNet:
         self._ws = {role: [self.mlp.workspace() for _ in range(self.K)]
                     for role in ("train", "next", "act")}
         self._heads = (None, None)
+        # one ReLU MLP: the fused kernel's network (kernels.qstep)
+        self.fusable = (self.K == 1 and activation == "relu"
+                        and fusable_sizes(self.mlp.sizes))
+        self.sizes = np.array(self.mlp.sizes, np.int64)
 
     def init(self, rng: np.random.Generator, scheme: str = "orthogonal") -> np.ndarray:
         """K independent draws. ``"orthogonal"``: gain sqrt 2 hidden, 1 output, zero biases.
@@ -202,10 +209,21 @@ def dqn_gradient_step(qnet: QNet, params, target_params, opt_state, adam: Adam, 
         returns, discounts = batch.returns, batch.discounts
     else:  # 1-step: terminated stops the bootstrap, truncated keeps it
         returns, discounts = batch.rewards, cfg.gamma * (~batch.terminated)
+    weights = None if not cfg.prioritized else batch.weights
+    if cfg.fused and qnet.fusable:   # the same arithmetic in one call (None: corner cases)
+        out = q_step(params, target_params, opt_state.m, opt_state.v, qnet.sizes,
+                     batch.obs, batch.actions, returns, discounts, batch.next_obs,
+                     None if weights is None else weights.astype(qnet.dtype, copy=False),
+                     cfg.double, cfg.loss == "huber", cfg.huber_delta, cfg.max_grad_norm,
+                     adam.coefficients(opt_state, qnet.dtype))
+        if out is not None:
+            params, m, v, grad_norm, y, td, per = out
+            q_mean = mean_f64(td.astype(np.float64) + y)
+            return (params, AdamState(opt_state.step + 1, m, v),
+                    (mean_f64(per), q_mean, grad_norm), td)
     y = dqn_targets(qnet, params, target_params, batch.next_obs, returns, discounts, cfg)
     q, caches = qnet.forward(params, batch.obs, "train")
     q = q[0] if qnet.K == 1 else q                      # [B, A] or [K, B, A]
-    weights = None if not cfg.prioritized else batch.weights
     loss, dq, td = td_loss(q, batch.actions, y, cfg.loss, cfg.huber_delta, weights)
     grad = qnet.backward(params, caches, dq[None] if qnet.K == 1 else dq, grad_buf)
     grad, grad_norm = clip_grad_norm(grad, cfg.max_grad_norm)
@@ -247,6 +265,8 @@ class DQN(Agent):
     # ----- acting -----------------------------------------------------------------------
     def _q(self, obs: np.ndarray) -> np.ndarray:
         """Q(s, .) [B, A] for action selection (the mean over heads for an ensemble)."""
+        if self.config.fused and self.qnet.fusable:   # one call, the same numbers
+            return q_values(self.params, self.qnet.sizes, obs)
         q = self.qnet.forward(self.params, obs, "act")[0]
         return q[0] if self.qnet.K == 1 else q.mean(axis=0)
 

@@ -31,7 +31,7 @@ from typing import Callable, Union
 
 import numpy as np
 
-from kernels.optim import adam_update
+from kernels.optim import _check_coefficients, _coefficients, adam_update
 
 Schedule = Callable[[int], float]
 LearningRate = Union[float, Schedule]
@@ -262,6 +262,19 @@ class Adam:
                 f"to {np.abs(grad).max():.3g}); the step would silently be 0. Clip gradients "
                 f"or use float64") from None
         return new, AdamState(step=t, m=m, v=v)
+
+    def coefficients(self, state: AdamState, dtype) -> tuple:
+        """The nine scalar coefficients of the next update (number ``state.step + 1``), each
+        rounded to ``dtype`` and checked as :meth:`step` checks them (a ValueError naming
+        ``lr``/``eps``/``weight_decay`` that overflow or vanish in ``dtype``): for fused kernels
+        that run Adam inside a larger step (``kernels.qstep``), bit for bit :meth:`step`."""
+        lr = _lr_at(self.lr, state.step)
+        t = state.step + 1
+        with np.errstate(over="ignore", under="ignore"):
+            coef = _coefficients(dtype, lr, self.beta1, self.beta2, self.eps, t,
+                                 self.weight_decay, self.decoupled)
+        _check_coefficients(coef, dtype, lr, self.eps, self.weight_decay, t)
+        return coef
 
 
 # ----- gradient clipping ---------------------------------------------------------------------

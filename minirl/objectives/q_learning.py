@@ -36,7 +36,7 @@ import numbers
 import numpy as np
 
 from kernels._validate import finite_real
-from kernels.unique import argmax_first, argmax_random_tiebreak
+from kernels.unique import argmax_first, argmax_random_tiebreak, greedy_with_ties
 from minirl.nn.losses import huber, mse
 
 __all__ = ["linear_schedule", "epsilon_greedy", "epsilon_greedy_probs", "boltzmann",
@@ -112,7 +112,12 @@ def epsilon_greedy(q, epsilon: float, rng: np.random.Generator) -> np.ndarray:
     actions from ``rng`` always, and ``B`` tie-break uniforms only when some row of ``q`` has
     tied maxima.
     """
-    q = _q_values(q)
+    q = np.asarray(q)
+    if q.dtype.kind != "f":
+        q = q.astype(np.float64)
+    if q.ndim != 2 or q.shape[1] < 1:
+        raise ValueError(f"q must have shape [B, A] with A >= 1, got {q.shape}")
+    greedy, tied = greedy_with_ties(q)          # one pass; ValueError on NaN/inf
     epsilon = finite_real(epsilon, "epsilon")
     if not 0.0 <= epsilon <= 1.0:
         raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
@@ -121,11 +126,8 @@ def epsilon_greedy(q, epsilon: float, rng: np.random.Generator) -> np.ndarray:
     random_actions = rng.integers(0, A, B)
     # ties (all-equal Q at initialization, constant observations): uniform among the maxima;
     # the kernel (and its draws) only when a row has one, which a trained net rarely has.
-    # Every row holds its maximum at least once, so more than B maxima means a tie somewhere.
-    if np.count_nonzero(q == q.max(axis=1, keepdims=True)) > B:
+    if tied:
         greedy = argmax_random_tiebreak(q, axis=1, rng=rng)
-    else:
-        greedy = q.argmax(axis=1)
     return np.where(explore, random_actions, greedy)
 
 

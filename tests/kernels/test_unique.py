@@ -219,3 +219,25 @@ def test_argmax_random_tiebreak_needs_a_generator():
         argmax_random_tiebreak(np.zeros(3), rng=None)
     with pytest.raises(TypeError):
         argmax_random_tiebreak(np.zeros(3))  # rng is required
+
+
+@given(hnp.arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 5)),
+                  elements=st.sampled_from([-1.0, -0.0, 0.0, 0.5, 2.0, 1e300])))
+def test_greedy_with_ties_equals_reference(q):
+    from kernels.unique import greedy_with_ties, greedy_with_ties_reference
+    got, tied = greedy_with_ties(q)
+    ref, ref_tied = greedy_with_ties_reference(q)
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(got, argmax_first(q, axis=1))
+    assert tied == ref_tied
+    assert tied == int(((q == q.max(axis=1, keepdims=True)).sum(axis=1) > 1).sum())
+
+
+def test_greedy_with_ties_refuses_nan_and_bad_shapes():
+    from kernels.unique import greedy_with_ties
+    greedy, tied = greedy_with_ties(np.array([[1.0, 3.0, 3.0], [2.0, 1.0, 0.0]], np.float32))
+    assert greedy.tolist() == [1, 0] and tied == 1
+    with pytest.raises(ValueError, match="q contains NaN or inf"):
+        greedy_with_ties(np.array([[1.0, np.nan]]))
+    with pytest.raises(ValueError, match="q must"):
+        greedy_with_ties(np.ones(3))

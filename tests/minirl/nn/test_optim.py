@@ -289,3 +289,25 @@ def test_agent_with_an_lr_beyond_its_dtype_fails_with_the_field_named():
                 seed=0)
     with _pytest.raises(ValueError, match="lr=1e"):
         agent.learn(128)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_coefficients_are_the_ones_step_uses(dtype):
+    from kernels.optim import adam_update_reference
+    rng = np.random.default_rng(0)
+    adam = Adam(lr=LinearSchedule(1e-2, 1e-3, 100), weight_decay=0.01, decoupled=False)
+    p = rng.standard_normal(50).astype(dtype)
+    state = adam.init(p)
+    for _ in range(3):
+        g = rng.standard_normal(50).astype(dtype)
+        b1, c1, b2, c2, bc2, e, step_size, l2, shrink = adam.coefficients(state, np.dtype(dtype))
+        gg = g + l2 * p
+        m = state.m * b1 + gg * c1
+        v = state.v * b2 + (gg * gg) * c2
+        manual = p - (m / (np.sqrt(v / bc2) + e)) * step_size
+        p, state = adam.step(p, g, state)
+        np.testing.assert_array_equal(manual, p)
+    ref = adam_update_reference(p, g, state.m, state.v, 0.1, 0.9, 0.999, 1e-8, 4)
+    assert ref[0].dtype == dtype
+    with pytest.raises(ValueError, match="lr"):
+        Adam(lr=1e300).coefficients(state, np.dtype(np.float32))

@@ -1,0 +1,426 @@
+"""Fused DQN gradient step for a ReLU MLP Q-network: targets, TD loss, backward, gradient
+clipping and Adam in one Numba call instead of ~a hundred NumPy calls.
+
+For a batch of B transitions ``(s_i, a_i, G_i, d_i, s'_i)`` and PER weights ``w_i`` (1 without
+PER), with ``Q`` the online network (parameters theta) and ``Q'`` the target network::
+
+    a*_i = argmax_a Q'(s'_i, a)    (double DQN: argmax_a Q(s'_i, a), first index on ties)
+    y_i  = G_i + d_i Q'(s'_i, a*_i)                       (no gradient: semi-gradient target)
+    r_i  = Q(s_i, a_i) - y_i                              (the TD error)
+    L    = 1/B sum_i w_i h(r_i),   h = Huber_delta or r^2
+    dL/dQ(s_i, a_i) = w_i clip(r_i, -delta, delta) / B    (Huber)   or   2/B w_i r_i   (MSE)
+    g    = dL/dtheta by the MLP's backward pass (Linear: dW = x^T dy, db = sum_B dy,
+           dx = dy W^T; ReLU: dx = dy [y > 0])
+    g    <- g * max_norm / ||g||   if ||g|| > max_norm
+    theta, m, v <- Adam(theta, g, m, v)                   (``kernels.optim``'s kernel)
+
+The network is ``sizes[0] -> sizes[1] -> ... -> sizes[-1]`` with ReLU between the Linear
+layers and a linear output, parameters in one flat vector laid out as ``minirl.nn.MLP`` lays
+them out (per layer ``W [in, out]`` then ``b [out]``). Every operation is the one the NumPy
+layer code does, in the same order and dtype, and the matrix products call the same BLAS, so
+the result is bit for bit ``q_step_reference``'s (and minirl's DQN step through its network
+layer, which the tests check).
+
+Three implementations:
+
+* ``q_step_reference`` - plain NumPy, the equations above (the definition).
+* ``_q_step_kernel`` - one Numba call; returns a status instead of raising.
+* ``q_step`` - the wrapper: validates shapes and dtypes and returns ``None`` when the step
+  needs the careful path (a non-finite target, Q-value, TD error or gradient, a gradient
+  norm of 0, or a second moment that overflows): the caller then runs its NumPy path, which
+  raises the named error or handles the corner exactly. Nothing is modified in that case.
+
+Lecture: Stanford CS224R, "Q-Learning: DQN pseudocode (Algorithm 1)", "Double Q-learning in
+practice", "Practical Implementation Details: Dealing with TD Gradients" (Huber loss,
+gradient clipping). Papers: Mnih et al. (2015), Nature 518; van Hasselt et al. (2016),
+arXiv:1509.06461; Kingma & Ba (2015), arXiv:1412.6980.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from kernels.optim import _EXPONENT, _adam_kernel, _count_non_finite
+
+__all__ = ["q_step", "q_step_reference", "q_values", "q_values_reference", "fusable_sizes"]
+
+
+def fusable_sizes(sizes) -> bool:
+    """Whether a network of these layer widths runs fused: at least one Linear layer and every
+    width >= 2 (a width-1 layer makes NumPy reduce along a contiguous axis, pairwise, which
+    the kernel's row-by-row sums do not reproduce bit for bit)."""
+    sizes = list(sizes)
+    return len(sizes) >= 2 and all(int(s) >= 2 for s in sizes)
+
+
+# ----------------------------------------------------------------------------- reference
+def _forward_ref(params, sizes, x):
+    """ReLU MLP forward; returns the list of layer outputs (post-ReLU hidden, linear last)."""
+    outs, h, off = [], x, 0
+    for l in range(len(sizes) - 1):
+        i, o = sizes[l], sizes[l + 1]
+        W = params[off:off + i * o].reshape(i, o)
+        b = params[off + i * o:off + i * o + o]
+        off += i * o + o
+        h = h @ W + b
+        if l < len(sizes) - 2:
+            h = np.maximum(h, 0)
+        outs.append(h)
+    return outs
+
+
+def q_step_reference(params, target_params, m, v, sizes, obs, actions, returns, discounts,
+                     next_obs, weights, double, huber, delta, max_norm, coef):
+    """Plain NumPy. Returns ``(new_params, new_m, new_v, grad_norm, y [B], td [B],
+    per [B] float64)`` (``per``: the per-sample loss terms w_i h(r_i) in float64, whose mean
+    is the loss value), or ``None`` where ``q_step`` returns ``None``. ``coef``: the nine
+    Adam coefficients of ``kernels.optim._coefficients``."""
+    dt = params.dtype
+    B = obs.shape[0]
+    with np.errstate(all="ignore"):
+        if not (np.isfinite(returns).all() and np.isfinite(discounts).all()):
+            return None
+        q_next = _forward_ref(target_params, sizes, next_obs)[-1]
+        if not np.isfinite(q_next).all():
+            return None
+        if double:
+            q_on = _forward_ref(params, sizes, next_obs)[-1]
+            if not np.isfinite(q_on).all():
+                return None
+            best = q_next[np.arange(B), np.argmax(q_on, axis=1)]
+        else:
+            best = q_next.max(axis=1)
+        y = (returns + discounts * best).astype(dt)
+        outs = _forward_ref(params, sizes, obs)
+        pred = outs[-1][np.arange(B), actions]
+        r = pred - y
+        if not (np.isfinite(pred).all() and np.isfinite(r).all()):
+            return None
+        n = max(B, 1)
+        if huber:
+            r64 = pred.astype(np.float64) - y
+            a = np.abs(r64)
+            per = np.where(a <= delta, 0.5 * r64 * r64, delta * (a - 0.5 * delta))
+            dpred = np.clip(r, dt.type(-delta), dt.type(delta))
+            if weights is not None:
+                per = weights.astype(np.float64) * per
+                dpred = weights * dpred
+            dpred = dpred / dt.type(n)
+        else:
+            r64 = r.astype(np.float64)
+            per = (r64 if weights is None else weights * r64) * r64
+            dpred = dt.type(2.0 / n) * (r if weights is None else weights * r)
+        dq = np.zeros_like(outs[-1])
+        dq[np.arange(B), actions] = dpred
+        grad = np.empty_like(params)
+        offs, off = [], 0
+        for l in range(len(sizes) - 1):
+            offs.append(off)
+            off += sizes[l] * sizes[l + 1] + sizes[l + 1]
+        g = dq
+        for l in range(len(sizes) - 2, -1, -1):
+            i, o, off = sizes[l], sizes[l + 1], offs[l]
+            x = obs if l == 0 else outs[l - 1]
+            grad[off:off + i * o] = (x.T @ g).ravel()
+            # db = 1^T dy: a BLAS gemv from 128 rows on, else NumPy's row-by-row reduction
+            grad[off + i * o:off + i * o + o] = (np.matmul(np.ones(B, dt), g) if B >= 128
+                                                 else np.add.reduce(g, axis=0))
+            if l > 0:
+                g = (g @ params[off:off + i * o].reshape(i, o).T) * (outs[l - 1] > 0)
+        sq = float(np.dot(grad, grad))
+        if not 0.0 < sq < np.inf:
+            return None
+        norm = float(np.sqrt(sq))
+        if norm > max_norm:
+            grad = grad * dt.type(max_norm / norm)
+        b1, c1, b2, c2, bc2, e, step_size, l2, shrink = coef
+        gg = grad + l2 * params if l2 else grad
+        new_m = m * b1 + gg * c1
+        new_v = v * b2 + (gg * gg) * c2
+        if not np.isfinite(new_v).all():
+            return None
+        new_p = params - (new_m / (np.sqrt(new_v / bc2) + e)) * step_size
+        if shrink:
+            new_p = new_p - shrink * params
+    return new_p, new_m, new_v, norm, y, r, per
+
+
+# ----------------------------------------------------------------------------- kernel
+@numba.njit(cache=True)
+def _forward(params, sizes, x, buf):
+    """ReLU MLP forward into ``buf`` (layer outputs one after another, each [B, width]);
+    returns the output layer's [B, sizes[-1]] view."""
+    B = x.shape[0]
+    L = sizes.shape[0] - 1
+    off_p = 0
+    off_b = 0
+    h = x
+    for l in range(L):
+        i = sizes[l]
+        o = sizes[l + 1]
+        W = params[off_p:off_p + i * o].reshape((i, o))
+        b = params[off_p + i * o:off_p + i * o + o]
+        off_p += i * o + o
+        y = buf[off_b:off_b + B * o].reshape((B, o))
+        off_b += B * o
+        np.dot(h, W, y)
+        for r in range(B):
+            for c in range(o):
+                y[r, c] += b[c]
+        if l < L - 1:   # ReLU in place; max(x, 0) as NumPy: NaN stays NaN, -0.0 -> +0.0
+            for r in range(B):
+                for c in range(o):
+                    t = y[r, c]
+                    if not (t > 0 or t != t):
+                        y[r, c] = 0.0
+        h = y
+    return h
+
+
+@numba.njit(cache=True)
+def _n_params(sizes):
+    n = 0
+    for l in range(sizes.shape[0] - 1):
+        n += sizes[l] * sizes[l + 1] + sizes[l + 1]
+    return n
+
+
+@numba.njit(cache=True)
+def _all_finite(a):
+    for k in range(a.size):
+        if not np.isfinite(a.flat[k]):
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _q_step_kernel(params, target_params, m, v, sizes, obs, actions, returns, discounts,
+                   next_obs, weights, use_weights, double, huber, delta, delta_t, n_t, two_n,
+                   max_norm, b1, c1, b2, c2, bc2, e, step_size, l2, shrink,
+                   out_p, out_m, out_v, v_bits, exponent, grad, y, td, per):
+    """The step; returns ``(status, grad_norm)``: status 0 done, 1 use the careful path."""
+    B = obs.shape[0]
+    L = sizes.shape[0] - 1
+    A = sizes[L]
+    total = 0
+    for l in range(1, L + 1):
+        total += sizes[l]
+    for i in range(B):
+        if not (np.isfinite(returns[i]) and np.isfinite(discounts[i])):
+            return 1, 0.0
+    # targets y_i = G_i + d_i Q'(s'_i, a*_i)
+    q_next = _forward(target_params, sizes, next_obs, np.empty(B * total, params.dtype))
+    if not _all_finite(q_next):
+        return 1, 0.0
+    q_on = q_next
+    if double:
+        q_on = _forward(params, sizes, next_obs, np.empty(B * total, params.dtype))
+        if not _all_finite(q_on):
+            return 1, 0.0
+    for i in range(B):
+        if double:
+            k = 0
+            for a in range(1, A):
+                if q_on[i, a] > q_on[i, k]:
+                    k = a
+            best = q_next[i, k]
+        else:
+            best = q_next[i, 0]
+            for a in range(1, A):
+                if q_next[i, a] > best:
+                    best = q_next[i, a]
+        y[i] = returns[i] + discounts[i] * best
+    # online forward, TD errors, per-sample loss terms and dL/dQ
+    buf = np.empty(B * total, params.dtype)
+    q = _forward(params, sizes, obs, buf)
+    dq = np.zeros((B, A), params.dtype)
+    for i in range(B):
+        pred = q[i, actions[i]]
+        r = pred - y[i]
+        if not (np.isfinite(pred) and np.isfinite(r)):
+            return 1, 0.0
+        td[i] = r
+        if huber:
+            r64 = np.float64(pred) - np.float64(y[i])
+            a64 = abs(r64)
+            t = 0.5 * r64 * r64 if a64 <= delta else delta * (a64 - 0.5 * delta)
+            g = min(max(r, -delta_t), delta_t)
+            if use_weights:
+                t = np.float64(weights[i]) * t
+                g = weights[i] * g
+            per[i] = t
+            dq[i, actions[i]] = g / n_t
+        else:
+            r64 = np.float64(r)
+            per[i] = ((weights[i] * r64) if use_weights else r64) * r64
+            dq[i, actions[i]] = two_n * ((weights[i] * r) if use_weights else r)
+    # backward, last layer first
+    width = 0
+    for l in range(L + 1):
+        width = max(width, sizes[l])
+    gbuf = np.empty(2 * B * width, params.dtype)
+    g = dq
+    off_p = 0
+    for l in range(L):
+        off_p += sizes[l] * sizes[l + 1] + sizes[l + 1]
+    off_b = B * total
+    for l in range(L - 1, -1, -1):
+        i_ = sizes[l]
+        o = sizes[l + 1]
+        off_p -= i_ * o + o
+        off_b -= B * o
+        if l == 0:
+            x = obs
+        else:
+            x = buf[off_b - B * i_:off_b].reshape((B, i_))
+        dW = grad[off_p:off_p + i_ * o].reshape((i_, o))
+        db = grad[off_p + i_ * o:off_p + i_ * o + o]
+        if B == 1:
+            for a in range(i_):
+                for c in range(o):
+                    dW[a, c] = x[0, a] * g[0, c]
+        else:
+            np.dot(x.T, g, dW)
+        if B >= 128:
+            np.dot(np.ones(B, params.dtype), g, db)
+        else:
+            for c in range(o):
+                db[c] = g[0, c]
+            for r in range(1, B):
+                for c in range(o):
+                    db[c] += g[r, c]
+        if l > 0:
+            half = (L - l) % 2
+            dx = gbuf[half * B * width:half * B * width + B * i_].reshape((B, i_))
+            W = params[off_p:off_p + i_ * o].reshape((i_, o))
+            np.dot(g, W.T, dx)
+            for r in range(B):
+                for c in range(i_):
+                    if not x[r, c] > 0:
+                        dx[r, c] = dx[r, c] * 0.0
+            g = dx
+    # global-norm clipping
+    sq = np.float64(np.dot(grad, grad))
+    if not (0.0 < sq < np.inf):
+        return 1, 0.0
+    norm = np.sqrt(sq)
+    if norm > max_norm:
+        s = np.empty(1, grad.dtype)
+        s[0] = max_norm / norm            # rounded once to the dtype, as NumPy rounds it
+        scale = s[0]
+        for k in range(grad.shape[0]):
+            grad[k] = grad[k] * scale
+    # Adam
+    _adam_kernel(params, grad, m, v, b1, c1, b2, c2, bc2, e, step_size, l2, shrink,
+                 out_p, out_m, out_v)
+    if _count_non_finite(v_bits, exponent):
+        return 1, 0.0
+    return 0, norm
+
+
+# ----------------------------------------------------------------------------- wrapper
+def q_step(params, target_params, m, v, sizes, obs, actions, returns, discounts, next_obs,
+           weights, double: bool, huber: bool, delta: float, max_norm: float, coef,
+           grad_out=None):
+    """One fused DQN gradient step (see the module docstring).
+
+    Args:
+        params, target_params, m, v: C-contiguous 1-D arrays of one float dtype, the flat
+            layout of ``minirl.nn.MLP(sizes, ReLU)``; not modified.
+        sizes: the layer widths ``[obs_dim, hidden..., A]`` (``fusable_sizes`` must hold).
+        obs, next_obs: ``[B, obs_dim]`` C-contiguous, the params' dtype.
+        actions: int64 ``[B]`` in [0, A).  returns, discounts: float ``[B]`` (any float dtype;
+            the target is computed in their promoted dtype and rounded to the params' dtype,
+            as NumPy does).  weights: ``[B]`` of the params' dtype, or None.
+        double, huber: double DQN's argmax by the online net; Huber (else squared error).
+        delta > 0, max_norm > 0: the Huber delta and the clipping norm.
+        coef: the nine Adam coefficients (``kernels.optim._coefficients``, checked).
+        grad_out: optional ``[n_params]`` array of the params' dtype that receives the
+            clipped gradient (for finite-difference tests).
+
+    Returns:
+        ``(new_params, new_m, new_v, grad_norm, y, td, per)`` or ``None`` (use the careful
+        path; nothing was modified).
+
+    Raises:
+        ValueError/TypeError naming the argument for mismatched shapes, dtypes or layouts.
+    """
+    dt = params.dtype
+    if dt not in _EXPONENT:
+        raise TypeError(f"params must be float32 or float64, got {dt}")
+    sizes = np.asarray(sizes, dtype=np.int64)
+    if not fusable_sizes(sizes):
+        raise ValueError(f"sizes {sizes.tolist()} cannot run fused (see fusable_sizes)")
+    n = _n_params(sizes)
+    for name, a in (("params", params), ("target_params", target_params), ("m", m),
+                    ("v", v)):
+        if a.shape != (n,) or a.dtype != dt or not a.flags.c_contiguous:
+            raise ValueError(f"{name} must be a C-contiguous {dt} vector of length {n}, got "
+                             f"{a.dtype}{a.shape}")
+    B = obs.shape[0] if obs.ndim == 2 else -1
+    for name, a in (("obs", obs), ("next_obs", next_obs)):
+        if a.shape != (B, sizes[0]) or a.dtype != dt or not a.flags.c_contiguous:
+            raise ValueError(f"{name} must be C-contiguous {dt} [B, {sizes[0]}], got "
+                             f"{a.dtype}{a.shape}")
+    if B < 1:
+        raise ValueError("obs must hold at least one transition")
+    if actions.shape != (B,) or actions.dtype != np.int64:
+        raise ValueError(f"actions must be int64 [B={B}], got {actions.dtype}{actions.shape}")
+    if actions.min() < 0 or actions.max() >= sizes[-1]:
+        raise ValueError(f"actions must be in [0, {sizes[-1]})")
+    for name, a in (("returns", returns), ("discounts", discounts)):
+        if a.shape != (B,) or a.dtype.kind != "f":
+            raise ValueError(f"{name} must be float [B={B}], got {a.dtype}{a.shape}")
+    use_weights = weights is not None
+    if use_weights and (weights.shape != (B,) or weights.dtype != dt):
+        raise ValueError(f"weights must be {dt} [B={B}], got {weights.dtype}{weights.shape}")
+    f = dt.type
+    out_p, out_m, out_v = np.empty_like(params), np.empty_like(params), np.empty_like(params)
+    grad = np.empty_like(params) if grad_out is None else grad_out
+    if grad.shape != params.shape or grad.dtype != dt or not grad.flags.c_contiguous:
+        raise ValueError(f"grad_out must be a C-contiguous {dt} vector of length {n}")
+    y, td, per = np.empty(B, dt), np.empty(B, dt), np.empty(B, np.float64)
+    int_type, exponent = _EXPONENT[dt]
+    status, norm = _q_step_kernel(
+        params, target_params, m, v, sizes, obs, actions, returns, discounts, next_obs,
+        weights if use_weights else y, use_weights, bool(double), bool(huber), float(delta),
+        f(delta), f(B), f(2.0 / B), float(max_norm), *coef, out_p, out_m, out_v,
+        out_v.view(int_type), exponent, grad, y, td, per)
+    if status:
+        return None
+    return out_p, out_m, out_v, float(norm), y, td, per
+
+
+# ----------------------------------------------------------------------------- acting
+def q_values_reference(params, sizes, x):
+    """``Q(s, .)`` ``[B, A]`` of the ReLU MLP (plain NumPy, the definition)."""
+    return _forward_ref(params, sizes, x)[-1]
+
+
+@numba.njit(cache=True)
+def _q_values_kernel(params, sizes, x):
+    total = 0
+    for l in range(1, sizes.shape[0]):
+        total += sizes[l]
+    buf = np.empty(x.shape[0] * total, params.dtype)
+    return _forward(params, sizes, x, buf).copy()
+
+
+def q_values(params, sizes, x):
+    """``Q(s, .)`` ``[B, A]`` for acting: the ReLU MLP's forward in one call, bit for bit
+    ``minirl.nn.MLP.forward`` (and ``q_values_reference``).
+
+    params: C-contiguous float32/float64 ``[n_params]``; sizes: the layer widths
+    (``fusable_sizes``); x: ``[B, sizes[0]]``, cast to the params' dtype. A new array.
+    Raises ValueError naming ``params``/``x`` for a wrong length or shape.
+    """
+    dt = params.dtype
+    sizes = np.asarray(sizes, dtype=np.int64)
+    n = _n_params(sizes)
+    if dt not in _EXPONENT or params.shape != (n,) or not params.flags.c_contiguous:
+        raise ValueError(f"params must be a C-contiguous float vector of length {n}, got "
+                         f"{params.dtype}{params.shape}")
+    x = np.ascontiguousarray(x, dtype=dt)
+    if x.ndim != 2 or x.shape[1] != sizes[0] or x.shape[0] < 1:
+        raise ValueError(f"x must have shape [B >= 1, {sizes[0]}], got {x.shape}")
+    return _q_values_kernel(params, sizes, x)

@@ -1,0 +1,184 @@
+"""kernels/qstep.py: the fused DQN step == its NumPy reference bit for bit (targets, TD loss,
+backward, clipping, Adam), the careful-path fallbacks, acting's Q-values, wrapper errors."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kernels.optim import _coefficients, adam_update_reference
+from kernels.qstep import (fusable_sizes, q_step, q_step_reference, q_values,
+                           q_values_reference)
+
+
+def _n(sizes):
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def _problem(seed, dtype, sizes, B, double=False, huber=True, weighted=False,
+             max_norm=0.5, step=5, scale=0.3):
+    rng = np.random.default_rng(seed)
+    n = _n(sizes)
+    p = (rng.standard_normal(n) * scale).astype(dtype)
+    t = (p + rng.standard_normal(n) * 0.05).astype(dtype)
+    m = (rng.standard_normal(n) * 1e-3).astype(dtype)
+    v = (rng.random(n) * 1e-4).astype(dtype)
+    obs = rng.standard_normal((B, sizes[0])).astype(dtype)
+    nxt = rng.standard_normal((B, sizes[0])).astype(dtype)
+    act = rng.integers(0, sizes[-1], B)
+    ret = rng.standard_normal(B).astype(dtype)
+    disc = 0.99 * (rng.random(B) > 0.2)              # float64, as DQN's 1-step discounts
+    w = rng.random(B).astype(dtype) if weighted else None
+    coef = _coefficients(np.dtype(dtype), 1e-3, 0.9, 0.999, 1e-8, step, 0.0, True)
+    return (p, t, m, v, np.array(sizes), obs, act, ret, disc, nxt, w, double, huber, 1.0,
+            max_norm, coef)
+
+
+def _same(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@given(seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from([np.float32, np.float64]),
+       sizes=st.sampled_from([[3, 5, 4], [4, 16, 16, 2], [6, 8, 8, 8, 3], [2, 2]]),
+       B=st.sampled_from([1, 2, 7, 33, 130]), double=st.booleans(), huber=st.booleans(),
+       weighted=st.booleans(), max_norm=st.sampled_from([1e-3, 0.5, 1e6]))
+def test_kernel_equals_reference_bit_for_bit(seed, dtype, sizes, B, double, huber, weighted,
+                                             max_norm):
+    args = _problem(seed, dtype, sizes, B, double, huber, weighted, max_norm)
+    got, ref = q_step(*args), q_step_reference(*args)
+    assert got is not None and ref is not None
+    _same(got, ref)
+
+
+def test_hand_computed_one_layer_step():
+    # Q(s, .) = s W + b, one transition; every number by hand in float64
+    W = np.array([[1.0, 2.0], [0.5, -1.0]])
+    b = np.array([0.1, -0.2])
+    p = np.concatenate([W.ravel(), b])
+    tgt = np.zeros(6)
+    tgt[4] = 3.0                                  # Q'(s', .) = (3, 0) for any s' = 0 row
+    obs, nxt = np.array([[1.0, 2.0]]), np.zeros((1, 2))
+    coef = _coefficients(np.dtype(np.float64), 0.1, 0.9, 0.999, 1e-8, 1, 0.0, True)
+    out = q_step(p, tgt, np.zeros(6), np.zeros(6), [2, 2], obs, np.array([0]),
+                 np.array([1.0]), np.array([0.5]), nxt, None, False, False, 1.0, 100.0, coef)
+    new_p, new_m, new_v, norm, y, td, per = out
+    assert y[0] == 1.0 + 0.5 * 3.0               # y = r + d max_a Q'(s', a)
+    q0 = 1.0 * 1.0 + 2.0 * 0.5 + 0.1             # Q(s, 0) = 2.1
+    assert td[0] == pytest.approx(q0 - 2.5)
+    assert per[0] == pytest.approx((q0 - 2.5) ** 2)
+    dq = 2.0 * (q0 - 2.5)                         # MSE gradient, B = 1
+    grad = np.array([1.0 * dq, 0.0, 2.0 * dq, 0.0, dq, 0.0])
+    assert norm == pytest.approx(np.linalg.norm(grad))
+    ref_p, ref_m, ref_v = adam_update_reference(p, grad, np.zeros(6), np.zeros(6), 0.1, 0.9,
+                                                0.999, 1e-8, 1)
+    np.testing.assert_allclose(new_p, ref_p, rtol=1e-15)
+    np.testing.assert_allclose(new_m, ref_m, rtol=1e-15)
+
+
+def test_double_dqn_evaluates_the_online_argmax_with_the_target_net():
+    # online Q(s', .) = (0, 1) picks a' = 1; the target net says (5, -5): y = r + d * (-5)
+    p = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+    tgt = np.array([0.0, 0.0, 0.0, 0.0, 5.0, -5.0])
+    coef = _coefficients(np.dtype(np.float64), 1e-3, 0.9, 0.999, 1e-8, 1, 0.0, True)
+    args = (p, tgt, np.zeros(6), np.zeros(6), [2, 2], np.ones((1, 2)), np.array([0]),
+            np.array([1.0]), np.array([1.0]), np.zeros((1, 2)), None)
+    assert q_step(*args, True, True, 1.0, 10.0, coef)[4][0] == 1.0 - 5.0
+    assert q_step(*args, False, True, 1.0, 10.0, coef)[4][0] == 1.0 + 5.0
+
+
+def test_corner_cases_return_none_and_modify_nothing():
+    base = _problem(1, np.float32, [3, 5, 4], 8)
+    keep = [a.copy() if isinstance(a, np.ndarray) else a for a in base]
+
+    def variant(i, value):
+        args = list(base)
+        args[i] = value
+        return args
+    nan_ret = base[7].copy()
+    nan_ret[2] = np.nan
+    huge = np.full_like(base[0], 3e38)                # the net's outputs overflow float32
+    cases = [variant(7, nan_ret),                     # a NaN return (G)
+             variant(1, huge),                        # target Q overflows
+             variant(10, np.zeros(8, np.float32)),    # PER weights 0: gradient 0, norm 0
+             variant(0, huge)]                        # online Q overflows
+    for args in cases:
+        assert q_step(*args) is None
+        assert q_step_reference(*args) is None
+    for a, b in zip(base, keep):
+        if isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_non_finite_second_moment_falls_back():
+    # with ||g||^2 finite, v' <= max(v, ||g||^2) cannot overflow; an inf already in v can
+    args = list(_problem(2, np.float32, [3, 5, 4], 8))
+    args[3] = args[3].copy()
+    args[3][7] = np.inf
+    assert q_step(*args) is None
+    assert q_step_reference(*args) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("B", [1, 3, 64])
+def test_q_values_equal_the_network_layer(dtype, B):
+    from minirl.nn import MLP, ReLU
+    rng = np.random.default_rng(B)
+    net = MLP([4, 32, 16, 3], ReLU, dtype=dtype)
+    params = net.init(rng).astype(dtype)
+    params += rng.standard_normal(params.size).astype(dtype) * dtype(0.1)
+    x = rng.standard_normal((B, 4))
+    got = q_values(params, net.sizes, x)
+    np.testing.assert_array_equal(got, net.forward(params, x)[0])
+    np.testing.assert_array_equal(got, q_values_reference(params, net.sizes,
+                                                          x.astype(dtype)))
+
+
+def test_wrapper_errors_name_the_argument():
+    args = list(_problem(0, np.float32, [3, 5, 4], 4))
+    with pytest.raises(ValueError, match="target_params"):
+        q_step(args[0], args[1][:-1], *args[2:])
+    bad = list(args)
+    bad[5] = args[5].astype(np.float64)
+    with pytest.raises(ValueError, match="obs"):
+        q_step(*bad)
+    bad = list(args)
+    bad[6] = np.array([0, 1, 2, 4])
+    with pytest.raises(ValueError, match="actions"):
+        q_step(*bad)
+    bad = list(args)
+    bad[10] = np.ones(4)                              # float64 weights for float32 params
+    with pytest.raises(ValueError, match="weights"):
+        q_step(*bad)
+    with pytest.raises(ValueError, match="sizes"):
+        q_step(*args[:4], np.array([3, 1, 4]), *args[5:])
+    with pytest.raises(ValueError, match="x must"):
+        q_values(args[0], [3, 5, 4], np.ones((2, 4)))
+    with pytest.raises(ValueError, match="params"):
+        q_values(args[0][:-1], [3, 5, 4], np.ones((2, 3)))
+
+
+def test_fusable_sizes():
+    assert fusable_sizes([4, 256, 256, 2])
+    assert not fusable_sizes([4, 256, 1])             # one action: NumPy sums pairwise
+    assert not fusable_sizes([4])
+
+
+@pytest.mark.parametrize("huber,double,weighted", [(True, False, False), (False, True, True),
+                                                   (True, True, True)])
+def test_gradient_matches_central_finite_differences(huber, double, weighted):
+    """The kernel's gradient of L(theta) = 1/B sum_i w_i h(Q_theta(s_i, a_i) - y_i), y fixed
+    (computed at theta: the double-DQN argmax and the target do not move), in float64."""
+    from minirl.testing.gradcheck import check_gradient
+    args = list(_problem(3, np.float64, [3, 6, 5, 2], 9, double, huber, weighted, 1e12))
+    grad = np.empty_like(args[0])
+    y = q_step(*args, grad_out=grad)[4]
+    obs, act, w = args[5], args[6], args[10]
+
+    def loss(p):
+        q = q_values_reference(p, args[4], obs)[np.arange(9), act]
+        r = q - y
+        h = np.where(np.abs(r) <= 1.0, 0.5 * r * r, np.abs(r) - 0.5) if huber else r * r
+        return np.array(np.mean(h if w is None else w * h))
+
+    check_gradient(loss, args[0].copy(), grad, dy=np.array(1.0))
