@@ -22,8 +22,10 @@ first model.npz leaves nothing behind -- its config.json and progress files are 
 DIR if the run created it -- so the same command runs again; a DIR a killed run left without model.npz is refused with a line saying
 so, and ``--force`` starts it again). Worker processes (async envs,
 ``backend=processes``) ignore the terminal's Ctrl-C; ``eval`` and ``plot`` interrupted print
-one line and exit 130. ``--checkpoint-every STEPS`` saves model and CSV along the
-way. ``--resume DIR`` loads DIR/model.npz and continues the run's step count and CSV up to
+one line and exit 130; so does a Ctrl-C anywhere in the start-up (loading minirl.cli and
+its imports, building the envs and their worker processes, compiling kernels; only Python's
+own start-up, before minirl.cli's first line runs, is beyond minirl's reach).
+``--checkpoint-every STEPS`` saves model and CSV along the way. ``--resume DIR`` loads DIR/model.npz and continues the run's step count and CSV up to
 its ``steps`` (or ``--steps``: still the run's total, not additional steps), schedules
 included. The schedules (PPO/A2C lr and clip annealing, DQN's epsilon/temperature and PER
 beta) span the run's *budget*: the ``--steps`` of the command that created the run, kept in
@@ -48,7 +50,30 @@ only add synchronization (and contention with the env) on the hot path.
 """
 from __future__ import annotations
 
-import os
+import _signal  # (the C module: loaded with the interpreter, so this line costs nothing)
+
+# A Ctrl-C while this module loads (argparse, json, re, ...: tens of ms on a busy machine)
+# would raise KeyboardInterrupt outside ``main`` -- in the console script's import line,
+# where nothing catches it, and Python then ends the process by SIGINT (exit -2) instead of
+# 130 and one line. So until the imports are done, SIGINT only records itself here and
+# ``main`` turns it into the usual interrupt (an importer that is not the program gets its
+# KeyboardInterrupt at the end of the import instead). Before this line nothing of minirl
+# has run: a Ctrl-C in Python's own start-up ends the process as it would any program's.
+_EARLY_SIGINT: list[int] = []
+
+
+def _record_early_sigint(signum, frame):
+    _EARLY_SIGINT.append(signum)
+
+
+try:
+    _DEFERRING = _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler
+    if _DEFERRING:
+        _signal.signal(_signal.SIGINT, _record_early_sigint)
+except ValueError:   # imported outside the main thread: signals are not ours to handle
+    _DEFERRING = False
+
+import os  # noqa: E402
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -383,6 +408,7 @@ def _train(args) -> int:
                            args)
         return _run(agent, log, out, algo_name, env_id, seed, target, args)
     except KeyboardInterrupt:   # while the run's own handler was not in place
+        _close_workers(agent)   # (a process pool: shut down now, not at interpreter exit)
         print(f"minirl: interrupted; {_discard_unsaved(out, args.created_dir)}",
               file=sys.stderr)
         return 130
@@ -738,8 +764,12 @@ def _plot(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = None
     try:
+        if _EARLY_SIGINT:   # a Ctrl-C while minirl.cli loaded (see the top of this file)
+            _EARLY_SIGINT.clear()
+            raise KeyboardInterrupt
+        args = _parser().parse_args(argv)
         return {"train": _train, "eval": _eval, "plot": _plot,
                 "presets": _presets}[args.command](args)
     except UsageError as e:
@@ -749,12 +779,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"minirl: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:   # (training handles its own: this is eval, plot, start-up)
-        print(f"minirl: {args.command} interrupted; nothing written", file=sys.stderr)
+        command = args.command if args is not None else _command_word(argv)
+        print(f"minirl: {command} interrupted; nothing written", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `minirl presets | head`: the reader left, nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (no error at exit)
         return 1
 
+
+def _command_word(argv) -> str:
+    """The subcommand's name for the interrupt line before argparse has run."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    return next((w for w in words if w in ("train", "eval", "plot", "presets")), "minirl")
+
+
+def _end_deferral() -> None:
+    """Give SIGINT back to Python's own handler now that the imports are done; a Ctrl-C
+    recorded meanwhile stays for ``main`` when this is the program (the ``minirl`` console
+    script or ``python -m minirl.cli``), else it interrupts the importer here."""
+    if not _DEFERRING:
+        return
+    if _signal.getsignal(_signal.SIGINT) is _record_early_sigint:
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+    program = os.path.basename(sys.argv[0] if sys.argv else "").removesuffix(".exe")
+    if _EARLY_SIGINT and __name__ != "__main__" and program not in ("minirl", "minirl-script.py"):
+        _EARLY_SIGINT.clear()
+        raise KeyboardInterrupt
+
+
+_end_deferral()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -114,3 +114,74 @@ def test_a_run_killed_before_its_first_model_is_named_as_such(tmp_path, capsys):
     assert main(["train", "--resume", str(out)]) == 2
     assert "never reached its first checkpoint" in capsys.readouterr().err
     assert main([*argv, "--force"]) == 0
+
+
+#: The console script's body (``from minirl.cli import main; sys.exit(main())``) with a line
+#: on stderr once Python's own start-up is over and only ``minirl.cli`` is left to load: the
+#: delays below count from there, so each lands in minirl's start-up whatever the load.
+_SCRIPT = ("import sys; sys.argv[0] = 'minirl'; import minirl; sys.stderr.write('up\\n'); "
+           "sys.stderr.flush(); from minirl.cli import main; sys.exit(main())")
+
+
+def test_ctrl_c_at_any_moment_of_the_start_up_exits_130_with_one_line(tmp_path):
+    """A Ctrl-C (SIGINT to the process group) at several moments of ``minirl train``'s
+    start-up -- loading minirl.cli, argparse, NumPy/gymnasium/Numba imports, env
+    construction with async worker processes, the first kernel calls -- ends with exit 130
+    and one line, never with death by SIGINT (exit -2: a KeyboardInterrupt raised while the
+    console script imported minirl.cli, outside main) or a traceback. The runs go in
+    parallel (about 4 s in all); the delays count from the end of Python's start-up."""
+    delays = [0.05, 0.3, 0.6, 0.9, 1.2, 1.5, 2.0]
+    procs = []
+    for i, delay in enumerate(delays):
+        cmd = [sys.executable, "-c", _SCRIPT, "train", "ppo", "--env", "CartPole-v1",
+               "--steps", "100000", "--quiet", "--out", str(tmp_path / f"r{i}"), "--set",
+               "num_envs=2", "--set", "vectorization=async", "--set", "hidden_sizes=8"]
+        procs.append(subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True,
+                                      start_new_session=True))
+    for proc in procs:   # (readline: each child is past Python's start-up)
+        assert proc.stderr.readline() == "up\n"
+    t0 = time.monotonic()
+    for proc, delay in sorted(zip(procs, delays), key=lambda p: p[1]):
+        time.sleep(max(0.0, t0 + delay - time.monotonic()))
+        os.killpg(proc.pid, signal.SIGINT)
+    results = []
+    for proc, delay in zip(procs, delays):
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise AssertionError(f"still running 60 s after Ctrl-C at {delay} s") from None
+        results.append((delay, proc.returncode, err.strip()))
+    for delay, code, err in results:
+        assert code == 130 and err.startswith("minirl: ") and "interrupted" in err \
+            and "\n" not in err, (delay, code, err)
+
+
+def test_ctrl_c_while_minirl_cli_is_imported_exits_130(tmp_path):
+    """SIGINT raised while the console script imports minirl.cli (here: deterministically,
+    as minirl.cli imports dataclasses): was a KeyboardInterrupt in the script's import line
+    and death by SIGINT (exit -2); now exit 130 and one line, nothing written. A library
+    import of minirl.cli (not the program) gets its KeyboardInterrupt at the import."""
+    hook = ("import builtins, signal, sys; real = builtins.__import__; fired = []\n"
+            "def imp(name, *a, **k):\n"
+            "    if name == 'dataclasses' and sys._getframe(1).f_globals.get('__name__') == "
+            "'minirl.cli' and not fired:\n"
+            "        fired.append(1); signal.raise_signal(signal.SIGINT)\n"
+            "    return real(name, *a, **k)\n"
+            "builtins.__import__ = imp\n")
+    out = tmp_path / "run"
+    program = hook + ("sys.argv[0] = 'minirl'\nfrom minirl.cli import main\n"
+                      "sys.exit(main())\n")
+    proc = subprocess.run([sys.executable, "-c", program, "train", "ppo", "--env",
+                           "CartPole-v1", "--quiet", "--out", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stderr.strip()) == (
+        130, "minirl: train interrupted; nothing written"), proc.stderr
+    assert not out.exists()
+    library = hook + ("try:\n    import minirl.cli\nexcept KeyboardInterrupt:\n"
+                      "    print('interrupted at import')\n")
+    proc = subprocess.run([sys.executable, "-c", library], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert (proc.returncode, proc.stdout.strip()) == (0, "interrupted at import"), proc.stderr
