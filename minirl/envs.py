@@ -465,6 +465,28 @@ def make_vector_env(
     return envs
 
 
+def true_next_obs(next_obs: np.ndarray, infos: dict, out: np.ndarray | None = None):
+    """``s_{t+1}`` ``[N, obs_dim]`` as each env produced it: ``next_obs`` with the rows that
+    autoreset this step replaced by ``infos["final_obs"]`` (in ``SAME_STEP`` mode
+    ``next_obs`` already holds the next episode's reset observation there). What a replay
+    buffer stores, so a truncated transition bootstraps from its true final state.
+
+    Returns ``out`` when given (written), else ``next_obs`` itself when no row reset, else a
+    copy with those rows replaced; ``next_obs`` is never modified.
+    """
+    mask = infos.get("_final_obs")
+    rows = np.flatnonzero(mask) if mask is not None and mask.any() else None
+    if out is None:
+        if rows is None:
+            return next_obs
+        out = next_obs.copy()
+    else:
+        out[...] = next_obs
+    if rows is not None:
+        out[rows] = np.stack(infos["final_obs"][rows])
+    return out
+
+
 def _make_vector_env(env, num_envs: int, vectorization: str, env_kwargs: dict,
                      env_fn) -> VectorEnv:
     if isinstance(env, VectorEnv):

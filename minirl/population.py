@@ -57,7 +57,7 @@ import numpy as np
 from gymnasium import spaces
 
 import minirl.envs  # noqa: F401  (registers the known-answer envs in every worker)
-from minirl.nn import MLP, ReLU, Tanh
+from minirl.nn import ACTIVATIONS, MLP
 from minirl.normalize import ObsNormalizer, RunningMeanStd, merge_moments
 
 __all__ = ["PolicySpec", "DeterministicPolicy", "NoiseTable", "EvalResult", "WorkerError",
@@ -65,7 +65,6 @@ __all__ = ["PolicySpec", "DeterministicPolicy", "NoiseTable", "EvalResult", "Wor
            "merge_obs_stats", "run_episode", "BACKENDS"]
 
 BACKENDS = ("serial", "processes", "ray")
-_ACTIVATIONS = {"tanh": Tanh, "relu": ReLU}
 
 
 class WorkerError(RuntimeError):
@@ -97,8 +96,8 @@ class PolicySpec:
                for h in sizes):
             raise ValueError(f"hidden_sizes must be positive integers, got {self.hidden_sizes!r}")
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in sizes))
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, "
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, "
                              f"got {self.activation!r}")
         m = self.max_episode_steps
         if m is not None and (isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1):
@@ -138,7 +137,7 @@ class DeterministicPolicy:
         self.action_space = action_space
         self.obs_dim = int(obs_space.shape[0])
         self.act_dim = int(action_space.n) if self.discrete else int(action_space.shape[0])
-        self.net = MLP([self.obs_dim, *hidden_sizes, self.act_dim], _ACTIVATIONS[activation],
+        self.net = MLP([self.obs_dim, *hidden_sizes, self.act_dim], ACTIVATIONS[activation],
                        dtype=np.float64)
         self.linear = not hidden_sizes
         if not bias and not self.linear:

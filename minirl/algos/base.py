@@ -48,7 +48,7 @@ from gymnasium import spaces
 from minirl.envs import EPISODE_CAP, check_render_mode, make_env, make_vector_env
 from minirl.distributions.sde import StateDependentNoise, sample_noise
 from minirl.io import atomic_open
-from minirl.nn import MLP, AdamState, ReLU, Tanh
+from minirl.nn import ACTIVATIONS, MLP, AdamState
 from minirl.nn.init import lecun_uniform
 from minirl.normalize import ObsNormalizer, RewardScaler
 from minirl.rollout import RolloutCollector
@@ -57,7 +57,6 @@ from minirl.spaces import ActionAdapter, flatten_observation, needs_flattening
 __all__ = ["ActorCriticNet", "Agent", "OnPolicyAgent", "check_config", "check_seed",
            "load_agent_state", "read_saved"]
 
-ACTIVATIONS = {"tanh": Tanh, "relu": ReLU}
 
 
 #: Config fields for which +inf is a meaningful value (no clipping / a pure quadratic loss).

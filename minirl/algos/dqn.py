@@ -42,13 +42,15 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from kernels.qstep import fusable_sizes, q_step, q_values
+from kernels.qstep import q_step, q_values
 from kernels.unique import argmax_first
-from minirl.algos.base import ACTIVATIONS, Agent, check_config
-from minirl.nn import MLP, Adam, AdamState, clip_grad_norm, hard_update, polyak_update
+from minirl.algos.base import Agent, check_config
+from minirl.nn import Adam, AdamState, clip_grad_norm, hard_update, polyak_update
+from minirl.nn.qnet import QNet
 from minirl.nn.losses import mean_f64
-from minirl.objectives.q_learning import (ENSEMBLE_REDUCTIONS, boltzmann, epsilon_greedy,
-                                          linear_schedule, q_targets, td_loss)
+from minirl.envs import true_next_obs
+from minirl.objectives.q_learning import (ENSEMBLE_REDUCTIONS, boltzmann, ensemble_mean,
+                                          epsilon_greedy, linear_schedule, q_targets, td_loss)
 from minirl.replay import PrioritizedReplayBuffer, ReplayBuffer
 from minirl.rollout import EpisodeStats
 
@@ -122,70 +124,6 @@ class DQNConfig:
                               ("init", ("orthogonal", "uniform"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-
-
-class QNet:
-    """K independent Q-heads ``Q_k(s, .)`` (MLPs obs -> A values), one flat vector ``[K * n]``.
-
-    ``forward(params, obs, role)`` -> ``(q [K, B, A], caches)``; ``backward(params, caches,
-    dq [K, B, A], out)`` -> dL/dparams ``[K * n]``. Each ``role`` ("train", "next", "act")
-    has its own preallocated workspaces, so a forward for targets never overwrites the cache
-    the training step's backward needs.
-    """
-
-    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes, activation: str,
-                 n_critics: int, dtype):
-        self.mlp = MLP([obs_dim, *hidden_sizes, n_actions], ACTIVATIONS[activation],
-                       dtype=np.dtype(dtype))
-        self.K, self.n_actions, self.dtype = int(n_critics), int(n_actions), np.dtype(dtype)
-        self.n = self.mlp.n_params
-        self.n_params = self.K * self.n
-        self._ws = {role: [self.mlp.workspace() for _ in range(self.K)]
-                    for role in ("train", "next", "act")}
-        self._heads = (None, None)
-        # one ReLU MLP: the fused kernel's network (kernels.qstep)
-        self.fusable = (self.K == 1 and activation == "relu"
-                        and fusable_sizes(self.mlp.sizes))
-        self.sizes = np.array(self.mlp.sizes, np.int64)
-
-    def init(self, rng: np.random.Generator, scheme: str = "orthogonal") -> np.ndarray:
-        """K independent draws. ``"orthogonal"``: gain sqrt 2 hidden, 1 output, zero biases.
-        ``"uniform"``: every weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's
-        ``nn.Linear`` default, what Stable-Baselines3's DQN starts from); nonzero biases put
-        the first layer's ReLU kinks away from the origin, where CartPole's states lie."""
-        if scheme == "orthogonal":
-            return np.concatenate([self.mlp.init(rng) for _ in range(self.K)])
-        heads = []
-        for _ in range(self.K):
-            p = self.mlp.zeros()
-            for name, view in self.mlp.views(p).items():
-                layer = self.mlp.layers[int(name.split(".")[0])]
-                a = 1.0 / np.sqrt(layer.in_features)
-                view[...] = rng.uniform(-a, a, size=view.shape)
-            heads.append(p)
-        return np.concatenate(heads)
-
-    def heads(self, params: np.ndarray) -> list[np.ndarray]:
-        """The K contiguous slices of ``params`` (the last list is reused for the same array)."""
-        if self._heads[0] is not params:
-            self._heads = (params, [params[k * self.n:(k + 1) * self.n] for k in range(self.K)])
-        return self._heads[1]
-
-    def forward(self, params: np.ndarray, obs: np.ndarray, role: str = "act"):
-        ws = self._ws[role]
-        if self.K == 1:
-            q, cache = self.mlp.forward(params, obs, ws[0])
-            return q[None], [cache]
-        outs = [self.mlp.forward(p, obs, ws[k]) for k, p in enumerate(self.heads(params))]
-        q = outs[0][0][None] if self.K == 1 else np.stack([o[0] for o in outs])
-        return q, [o[1] for o in outs]
-
-    def backward(self, params: np.ndarray, caches, dq: np.ndarray, out: np.ndarray):
-        if self.K == 1:
-            return self.mlp.backward(params, caches[0], dq[0], need_dx=False, out=out)[0]
-        for k, (p, g) in enumerate(zip(self.heads(params), self.heads(out))):
-            self.mlp.backward(p, caches[k], dq[k], need_dx=False, out=g)
-        return out
 
 
 def dqn_targets(qnet: QNet, params, target_params, obs_next, returns, discounts,
@@ -268,7 +206,7 @@ class DQN(Agent):
         if self.config.fused and self.qnet.fusable:   # one call, the same numbers
             return q_values(self.params, self.qnet.sizes, obs)
         q = self.qnet.forward(self.params, obs, "act")[0]
-        return q[0] if self.qnet.K == 1 else q.mean(axis=0)
+        return q[0] if self.qnet.K == 1 else ensemble_mean(q)   # no float32 overflow
 
     def _schedule_ends(self) -> tuple[float, float]:
         """(start, end) of the behaviour policy's schedule: epsilon or temperature."""
@@ -303,15 +241,6 @@ class DQN(Agent):
         return self._explore(obs, self._schedule_ends()[1], self.eval_rng)  # the final value
 
     # ----- learning ---------------------------------------------------------------------
-    @staticmethod
-    def _true_next_obs(next_obs, ended, infos, out) -> None:
-        """s_{t+1} as the env produced it into ``out``: rows that autoreset get
-        ``infos["final_obs"]``, the others ``next_obs``."""
-        out[...] = next_obs
-        if ended.any():
-            rows = np.flatnonzero(infos["_final_obs"])
-            out[rows] = np.stack(infos["final_obs"][rows])
-
     def _update_target(self) -> None:
         if self.config.tau == 1.0:
             hard_update(self.target_params, self.params, out=self.target_params)
@@ -345,7 +274,7 @@ class DQN(Agent):
                 block = [np.empty((T, *np.shape(x)), np.asarray(x).dtype) for x in step]
             for k in (0, 1, 2, 4, 5):
                 block[k][j] = step[k]
-            self._true_next_obs(next_obs, ended, infos, block[3][j])
+            true_next_obs(next_obs, infos, out=block[3][j])   # final_obs at an autoreset
             j += 1
             if j == T:
                 buf.add(*block)

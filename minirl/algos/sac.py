@@ -49,6 +49,7 @@ from minirl.nn.losses import mean_f64
 from minirl.objectives.sac import (ACTOR_Q_REDUCTIONS, EnsembleWorkspace, actor_gradient,
                                    colored_noise, critic_gradient, critic_subset, policy_head,
                                    target_values, temperature_loss)
+from minirl.envs import true_next_obs
 from minirl.replay import ReplayBuffer
 from minirl.rollout import EpisodeStats
 
@@ -222,13 +223,9 @@ class SAC(Agent):
             actions = self._act(obs, False, self.rng)
         env_actions = actions.astype(self.action_space.dtype)
         next_obs, rewards, terminated, truncated, infos = self.envs.step(env_actions)
-        real_next = next_obs
-        if "_final_obs" in infos and infos["_final_obs"].any():
-            # SAME_STEP autoreset: next_obs holds the reset obs there; store the final one.
-            real_next = next_obs.copy()
-            for i in np.flatnonzero(infos["_final_obs"]):
-                real_next[i] = infos["final_obs"][i]
-        self.buffer.add(obs, actions, rewards, real_next, terminated, truncated)
+        # SAME_STEP autoreset: next_obs holds the reset obs there; store the final one.
+        self.buffer.add(obs, actions, rewards, true_next_obs(next_obs, infos), terminated,
+                        truncated)
         self.episodes.track(rewards, terminated | truncated)
         self._noise_pos[terminated | truncated] = cfg.noise_seq_len     # fresh noise next episode
         return next_obs

@@ -14,7 +14,7 @@ live in one flat vector (see :mod:`minirl.nn.mlp`). Typical use:
 """
 from minirl.nn.init import (lecun_normal, lecun_uniform, orthogonal, xavier_normal,
                             xavier_uniform, zeros)
-from minirl.nn.layers import Identity, Linear, ReLU, Tanh
+from minirl.nn.layers import ACTIVATIONS, Identity, Linear, ReLU, Tanh
 from minirl.nn.losses import huber, log_softmax, mse, softmax_cross_entropy, weighted_nll
 from minirl.nn.mlp import MLP, ForwardCache, Sequential, Workspace
 from minirl.nn.optim import (SGD, Adam, AdamState, ConstantSchedule, LinearSchedule,
@@ -22,7 +22,7 @@ from minirl.nn.optim import (SGD, Adam, AdamState, ConstantSchedule, LinearSched
                              polyak_update)
 
 __all__ = [
-    "Linear", "Tanh", "ReLU", "Identity",
+    "Linear", "Tanh", "ReLU", "Identity", "ACTIVATIONS",
     "Sequential", "MLP", "Workspace", "ForwardCache",
     "orthogonal", "xavier_uniform", "xavier_normal", "lecun_uniform", "lecun_normal", "zeros",
     "mse", "huber", "softmax_cross_entropy", "weighted_nll", "log_softmax",

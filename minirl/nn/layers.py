@@ -232,3 +232,7 @@ class Identity:
             np.copyto(dx_out, dy)
             return {}, dx_out
         return {}, dy
+
+
+#: Hidden-layer activations by config name (every agent's ``activation`` field).
+ACTIVATIONS = {"tanh": Tanh, "relu": ReLU}

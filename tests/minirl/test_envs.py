@@ -180,3 +180,25 @@ def test_eval_of_a_custom_module_env_with_dict_observations_in_a_fresh_process(
     capsys.readouterr()
     assert main(["eval", str(out), "--episodes", "2"]) == 0, capsys.readouterr().err
     assert f"ppo {env_id}: mean return" in capsys.readouterr().out
+
+
+def test_true_next_obs_replaces_only_the_rows_that_autoreset():
+    from minirl.envs import make_vector_env, true_next_obs
+    envs = make_vector_env("minirl/ConstantReward-v0", num_envs=2)   # truncated after 8 steps
+    envs.reset(seed=0)
+    for t in range(8):
+        next_obs, _, term, trunc, infos = envs.step(np.zeros(2, np.int64))
+        got = true_next_obs(next_obs, infos)
+        if t < 7:
+            assert got is next_obs                      # nothing reset: no copy
+        else:
+            assert trunc.all() and got is not next_obs
+            np.testing.assert_array_equal(got, np.stack(infos["final_obs"]))
+    out = np.full((2, 1), -5.0)
+    mask = {"_final_obs": np.array([False, True]),
+            "final_obs": np.array([None, np.array([7.0])], dtype=object)}
+    before = np.array([[1.0], [2.0]])
+    assert true_next_obs(before, mask, out=out) is out
+    np.testing.assert_array_equal(out, [[1.0], [7.0]])
+    np.testing.assert_array_equal(before, [[1.0], [2.0]])   # never modified
+    envs.close()
