@@ -413,7 +413,7 @@ def q_step(params, target_params, m, v, sizes, obs, actions, returns, discounts,
         out_p, out_m, out_v = out
         for name, a in (("out[0]", out_p), ("out[1]", out_m), ("out[2]", out_v)):
             if a.shape != (n,) or a.dtype != dt or not a.flags.c_contiguous or any(
-                    np.shares_memory(a, x) for x in (params, target_params, m, v)):
+                    np.may_share_memory(a, x) for x in (params, target_params, m, v)):
                 raise ValueError(f"{name} must be a C-contiguous {dt} vector of length {n} "
                                  f"sharing no memory with the inputs")
     grad = _scratch(dt, n, "grad") if grad_out is None else grad_out

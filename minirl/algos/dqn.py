@@ -46,6 +46,7 @@ from kernels.qstep import q_step, q_values
 from kernels.unique import argmax_first
 from minirl.algos.base import Agent, check_config
 from minirl.nn import Adam, AdamState, clip_grad_norm, hard_update, polyak_update
+from minirl.nn.optim import reusable
 from minirl.nn.qnet import QNet
 from minirl.nn.losses import mean_f64
 from minirl.envs import true_next_obs
@@ -137,11 +138,12 @@ def dqn_targets(qnet: QNet, params, target_params, obs_next, returns, discounts,
 
 
 def dqn_gradient_step(qnet: QNet, params, target_params, opt_state, adam: Adam, batch,
-                      cfg: DQNConfig, grad_buf: np.ndarray):
+                      cfg: DQNConfig, grad_buf: np.ndarray, out=None):
     """Steps 2b-2c on one batch (``Transitions`` or ``NStepTransitions``).
 
     Returns ``(params, opt_state, stats, td_errors [B])``; stats: loss, mean Q(s, a), the
-    pre-clip gradient norm.
+    pre-clip gradient norm. ``out``: optional (params, m, v) arrays nobody else holds, which
+    the fused step writes the new vectors into (``minirl.nn.optim.reusable``).
     """
     if hasattr(batch, "discounts"):
         returns, discounts = batch.returns, batch.discounts
@@ -153,7 +155,7 @@ def dqn_gradient_step(qnet: QNet, params, target_params, opt_state, adam: Adam, 
                      batch.obs, batch.actions, returns, discounts, batch.next_obs,
                      None if weights is None else weights.astype(qnet.dtype, copy=False),
                      cfg.double, cfg.loss == "huber", cfg.huber_delta, cfg.max_grad_norm,
-                     adam.coefficients(opt_state, qnet.dtype))
+                     adam.coefficients(opt_state, qnet.dtype), out=out)
         if out is not None:
             params, m, v, grad_norm, y, td, per = out
             q_mean = mean_f64(td.astype(np.float64) + y)
@@ -293,6 +295,7 @@ class DQN(Agent):
         cfg, sums, buf = self.config, np.zeros(3), self.buffer
         beta = linear_schedule(start_steps, cfg.per_beta0, 1.0, 1.0, total)
         kw = {"beta": beta} if cfg.prioritized else {}
+        spare = None     # last update's obsolete vectors, when nobody else holds them
         for _ in range(cfg.gradient_steps):
             # a. a batch of 1-step or n-step transitions
             if cfg.n_step == 1:
@@ -300,9 +303,12 @@ class DQN(Agent):
             else:
                 batch = buf.sample_nstep(cfg.batch_size, self.rng, cfg.n_step, cfg.gamma, **kw)
             # b-c. targets from the target net, loss, clipped gradient, Adam step
+            old = (self.params, self.opt_states["adam"].m, self.opt_states["adam"].v)
             self.params, self.opt_states["adam"], stats, td = dqn_gradient_step(
                 self.qnet, self.params, self.target_params, self.opt_states["adam"],
-                self.adam, batch, cfg, self._grad)
+                self.adam, batch, cfg, self._grad, out=spare)
+            spare = None
+            spare, old = reusable(old), None
             # d. new priorities |delta| for the sampled transitions
             if cfg.prioritized:
                 buf.update_priorities(batch.indices, td)

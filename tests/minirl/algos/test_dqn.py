@@ -283,3 +283,17 @@ def test_fused_flag_through_the_cli_gives_the_same_run(tmp_path):
     strip = [[",".join(v for i, v in enumerate(line.split(",")) if i not in drop) for line in r]
              for r in (ra, rb)]
     assert strip[0] == strip[1]
+
+
+def test_recycled_update_buffers_never_overwrite_a_snapshot_someone_holds():
+    """The fused step writes new vectors into the obsolete ones only when nobody else holds
+    them: a callback that keeps agent.params (no copy) still has its numbers afterwards."""
+    kept = []
+
+    def keep(agent, metrics):
+        kept.append((agent.params, agent.params.copy()))
+        return True
+    agent = DQN("CartPole-v1", DQNConfig(**{**SMALL, "hidden_sizes": (16, 16)}), seed=2)
+    agent.learn(1200, callback=keep)
+    for held, copy in kept:
+        np.testing.assert_array_equal(held, copy)

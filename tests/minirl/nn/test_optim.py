@@ -311,3 +311,12 @@ def test_adam_coefficients_are_the_ones_step_uses(dtype):
     assert ref[0].dtype == dtype
     with pytest.raises(ValueError, match="lr"):
         Adam(lr=1e300).coefficients(state, np.dtype(np.float32))
+
+
+def test_reusable_only_when_nothing_else_holds_the_arrays():
+    from minirl.nn.optim import reusable
+    a, b = np.zeros(3), np.ones(3)
+    assert reusable((np.zeros(2), np.ones(2))) is not None     # only the tuple holds them
+    assert reusable((a, np.ones(2))) is None                   # `a` is also held here
+    held = [b]
+    assert reusable((np.zeros(2), held[0])) is None
