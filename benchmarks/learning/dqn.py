@@ -479,6 +479,20 @@ def breakdown(n: int = 2000) -> list[str]:
         t.append(clock())
         samples[i] = np.diff(t) / 1e3
     med = np.median(samples, axis=0)
+    # what learn() runs (fused=True): the batch, then one kernels.qstep call with its
+    # statistics, the new vectors written into the last step's obsolete ones
+    from minirl.algos.dqn import dqn_gradient_step
+    from minirl.nn.optim import reusable
+    P2, st2, spare, fused = agent.params.copy(), agent.opt_states["adam"], None, []
+    for i in range(n):
+        a = clock()
+        batch = buf.sample(cfg.batch_size, rng)
+        old = (P2, st2.m, st2.v)
+        P2, st2, _, _ = dqn_gradient_step(q, P2, TP, st2, agent.adam, batch, cfg, g, out=spare)
+        spare = None
+        spare, old = reusable(old), None
+        fused.append((clock() - a) / 1e3)
+    fused_med = float(np.median(fused))
     dt = np.float32
     r = np.random.default_rng(1)
     h, W = r.standard_normal((64, 256)).astype(dt), r.standard_normal((256, 256)).astype(dt)
@@ -497,11 +511,14 @@ def breakdown(n: int = 2000) -> list[str]:
             ts.append((clock() - a) / 1e3)
         floor[name] = float(np.median(ts))
     product_floor = 2 * floor["forward h @ W"] + floor["dW = h^T @ dy"] + floor["dx = dy @ W^T"]
-    lines = ["## DQN gradient step, part by part (thread CPU time, median of "
+    lines = ["## DQN gradient step (thread CPU time, median of "
              f"{n} steps in sequence; CartPole-v1 default config)", "",
-             "| part | us per gradient step |", "|---|---|"]
+             "| part | us per gradient step |", "|---|---|",
+             f"| **fused step, what learn runs (sample + kernels.qstep + statistics)** | "
+             f"**{fused_med:.1f}** |",
+             "| *the layer path (fused=false), part by part:* | |"]
     lines += [f"| {k} | {v:.1f} |" for k, v in zip(names, med)]
-    lines += [f"| **sum** | **{med.sum():.1f}** |", "",
+    lines += [f"| **layer path sum** | **{med.sum():.1f}** |", "",
               "| arithmetic alone (isolated, warm caches) | us |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in floor.items()]
     lines += [f"| the four products of a step (2 forwards, dW, dx) | {product_floor:.1f} |",
@@ -523,7 +540,8 @@ def _floor_arithmetic(lines: list[str]) -> str:
     val = {ln.split("|")[1].strip(" *"): float(ln.split("|")[2].strip(" *"))
            for ln in lines if ln.count("|") == 3 and ln.split("|")[2].strip(" *")
            .replace(".", "", 1).isdigit()}
-    per_step, floor = val["sum"], val["products + Adam kernel"]
+    per_step = val["fused step, what learn runs (sample + kernels.qstep + statistics)"]
+    floor = val["products + Adam kernel"]
     acting = cpu - steps * per_step / 1e6
     allowed = (peer_cpu / 3 - acting) / steps * 1e6
     return (f"Arithmetic: SB3 used {peer_cpu:.1f} CPU s (median, seeds 0-4), so the target is "
