@@ -13,6 +13,7 @@ preallocated buffers (``Rollout``):
 | logp          | [T, N]             | log pi_old(a_t | s_t)                                    |
 | values        | [T, N]             | V(s_t)                                                   |
 | next_values   | [T, N]             | V(true s_{t+1}); 0 where terminated                      |
+| start_steps   | [N] int64          | k of row 0: steps env n's episode had run before it      |
 
 Per step: ``act`` runs once on the batch of current observations and yields actions,
 log-probs and V(s_t). V(s_{t+1}) of a row that did not end is V of next step's s_t, so it
@@ -58,6 +59,7 @@ class Rollout:
     logp: np.ndarray
     values: np.ndarray
     next_values: np.ndarray
+    start_steps: np.ndarray
 
 
 def allocate_rollout(
@@ -81,6 +83,7 @@ def allocate_rollout(
         logp=np.zeros((T, N), dtype=dtype),
         values=np.zeros((T, N), dtype=dtype),
         next_values=np.zeros((T, N), dtype=dtype),
+        start_steps=np.zeros(N, dtype=np.int64),
     )
 
 
@@ -95,6 +98,8 @@ class EpisodeStats:
     ``track(rewards [N], ended [N] bool or None)`` after every vector step (``ended`` =
     terminated | truncated; None when no episode ended); ``pop()`` gives (returns, lengths)
     of the episodes finished since the last call. ``reset()`` forgets unfinished episodes.
+    ``running_lengths()`` gives the steps each env's running episode has taken so far [N]
+    (the episode step k of the env's next transition).
     """
 
     def __init__(self, num_envs: int):
@@ -117,6 +122,10 @@ class EpisodeStats:
             self._ep_return[rows] = 0.0
             self._ep_length[rows] = 0
 
+    def running_lengths(self) -> np.ndarray:
+        """[N] int64 copy: steps taken so far in each env's unfinished episode."""
+        return self._ep_length.copy()
+
     def pop(self) -> tuple[list[float], list[int]]:
         out = self._returns, self._lengths
         self._returns, self._lengths = [], []
@@ -126,8 +135,11 @@ class EpisodeStats:
 class RolloutCollector:
     """Steps a vector env with a policy and fills one ``Rollout`` per ``collect`` call.
 
-    Holds the current observations between calls and the returns/lengths of episodes
-    finished since the last ``pop_episodes`` (raw rewards, before any scaling).
+    Holds the current observations between calls, each env's step within its running
+    episode (so ``Rollout.start_steps`` of a rollout that begins mid-episode is the episode
+    step of its row 0, kept across ``collect`` calls, zeroed at episode ends and by
+    ``reset``), and the returns/lengths of episodes finished since the last ``pop_episodes``
+    (raw rewards, before any scaling).
     """
 
     def __init__(
@@ -186,6 +198,9 @@ class RolloutCollector:
         if isinstance(reset_every, bool) or not isinstance(reset_every, (int, np.integer)):
             raise TypeError(f"reset_every must be an integer, got {reset_every!r}")
         b, envs = self.buffer, self.envs
+        # Episode step k of row 0 (discount gamma^k of the unbiased estimators): an episode
+        # that began in an earlier rollout goes on counting from where it was.
+        b.start_steps[:] = self.episodes.running_lengths()
         ended = patch = None
         for t in range(self.num_steps):
             if reset_noise is not None and (t == 0 or (reset_every > 0 and t % reset_every == 0)):

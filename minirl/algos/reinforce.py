@@ -20,7 +20,11 @@
 
 The weights of step 2 are the estimators of ``minirl.objectives.policy_gradient``; with
 ``step_discount=True`` they carry the gamma^k factor that makes the discounted estimator
-unbiased, off by default (the common, biased choice; see that module).
+unbiased, off by default (the common, biased choice; see that module); k counts from the
+episode's start, also for an episode that began in an earlier iteration's rollout (the
+collector's ``Rollout.start_steps``). With the full return (``reward_to_go=False``) a segment
+that continues an episode is weighted by its own return from the rollout's first row, as a
+cut segment counts as an episode.
 
 Lecture: Stanford CS234 "Lecture 6: Policy Gradient II", '"Vanilla" Policy Gradient Algorithm'
 (refit baseline); Stanford CS224R "Policy Gradients", REINFORCE, "Using causality",
@@ -56,7 +60,8 @@ class REINFORCEConfig:
     gamma: float = 0.99                # discount
     reward_to_go: bool = True          # G_t (causality) instead of the full return R(tau)
     baseline: str = "value"            # "none", "mean" (batch mean), "value" (learned), "optimal"
-    step_discount: bool = False        # weight step k of an episode by gamma^k (unbiased)
+    step_discount: bool = False        # weight step k of an episode by gamma^k (unbiased;
+                                       # k from the episode's start, across rollouts)
     norm_adv: bool = True              # normalize the weights w_t over the batch
     lr: float = 3e-3                   # policy Adam learning rate
     vf_lr: float = 1e-3                # baseline Adam learning rate
@@ -89,10 +94,12 @@ class REINFORCEConfig:
 def pg_weights(ro: Rollout, cfg: REINFORCEConfig):
     """Step 2: ``(w, G)``, both [T, N]: the per-step policy-gradient weights and the
     Monte-Carlo returns G_t that the baseline is refit to (bootstrapped by V where an
-    episode was cut, when the baseline is learned)."""
+    episode was cut, when the baseline is learned). With ``step_discount`` the factor
+    gamma^k counts k from each episode's start: ``ro.start_steps`` [N] is the episode step of
+    row 0 (non-zero where an episode began in an earlier rollout)."""
     boot = ro.next_values if cfg.baseline == "value" else None
     args = (ro.rewards, ro.terminated, ro.truncated, cfg.gamma)
-    disc = dict(step_discount=cfg.step_discount)
+    disc = dict(step_discount=cfg.step_discount, start_steps=ro.start_steps)
     full = dict(full_return=not cfg.reward_to_go)
     if cfg.baseline in ("none", "optimal"):  # "optimal": the plain returns, b applied later
         w = (reward_to_go_weights(*args, **disc) if cfg.reward_to_go
