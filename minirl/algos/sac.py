@@ -2,13 +2,14 @@
 Polyak-averaged target critics and a learned temperature alpha.
 
     Input: replay buffer D, critics Q_theta_1..K, target critics theta'_j <- theta_j, actor
-    pi_phi (tanh-squashed Gaussian rescaled to the action box), log alpha, discount gamma,
-    smoothing tau, batch size B
+    pi_phi (tanh-squashed Gaussian on [-1, 1]^D), log alpha, discount gamma, smoothing tau,
+    batch size B
     for each vector env step t = 1, 2, ...:
-      1. Sample a_t ~ pi_phi(.|s_t) (uniform in the box before ``learning_starts``; with
-         ``noise_beta`` > 0 the sample's eps is colored noise over time), step the
-         envs, store (s_t, a_t, r_t, s_{t+1}, terminated_t, truncated_t) in D, with s_{t+1}
-         the TRUE final observation where an episode was reset
+      1. Sample a_t ~ pi_phi(.|s_t) in [-1, 1]^D (uniform there before ``learning_starts``;
+         with ``noise_beta`` > 0 the sample's eps is colored noise over time), step the envs
+         with offset + scale a_t (the action box's affine map), store
+         (s_t, a_t, r_t, s_{t+1}, terminated_t, truncated_t) in D, with s_{t+1} the TRUE
+         final observation where an episode was reset
       every ``train_freq``-th t, repeat ``gradient_steps`` times (once more than
       ``learning_starts`` env steps were taken, as Stable-Baselines3, and a batch is stored):
       2. Sample a minibatch {(s_i, a_i, r_i, s'_i, terminated_i)}_{i=1..B} ~ D
@@ -19,11 +20,23 @@ Polyak-averaged target critics and a learned temperature alpha.
       4. Critics: theta_j <- Adam step on (1/B) sum_i (Q_theta_j(s_i, a_i) - y_i)^2, j = 1..K
       5. Actor: phi <- Adam step on
              (1/B) sum_i [alpha log pi(a~_i|s_i) - min_j Q_theta_j(s_i, a~_i)],
-             a~_i = offset + scale tanh(mu_phi(s_i) + sigma_phi(s_i) eps_i): the gradient flows
-             through a~ into the critics' input gradient dQ/da (reparameterization)
+             a~_i = tanh(mu_phi(s_i) + sigma_phi(s_i) eps_i): the gradient flows through a~
+             into the critics' input gradient dQ/da (reparameterization)
       6. Temperature (``auto_alpha``): log alpha <- Adam step on
-             -(1/B) sum_i log alpha (log pi(a~_i|s_i) - target_entropy),  target = -dim(A)
+             -(1/B) sum_i log alpha (log pi(a~_i|s_i) + H_target),  H_target = -dim(A)
+         (descent raises alpha while the entropy estimate -mean(log pi) is below H_target)
       7. Targets: theta'_j <- tau theta_j + (1 - tau) theta'_j
+
+Units (as Stable-Baselines3): the actor, the replay buffer and the critics work with the
+squashed action a in [-1, 1]^D; only the env receives offset + scale a, with
+scale = (high - low)/2 and offset = (high + low)/2 of its action box. So log pi is the density
+of a in [-1, 1] (``TanhGaussian`` on the unit box: the Gaussian's and the tanh's log-dets, not
+the box rescaling's constant -sum_d log scale_d), and the target entropy -dim(A) means the
+same whatever the env's action units: SAC on Pendulum-v1 (box [-2, 2]) learns exactly what it
+learns with the env wrapped in ``gymnasium.wrappers.RescaleAction(env, -1, 1)``. (The density
+in env units, which ``TanhGaussian(mean, log_std, low, high).log_prob`` gives, is lower by
+sum_d log scale_d: compared with -dim(A) it would ask a [-2, 2] box for an entropy of
+-(1 + log 2) per dimension in the unit box, a less exploratory policy than SB3's default.)
 
 alpha = 0 with ``auto_alpha=False`` is the lecture's "Soft Actor-Critic (no entropy term)".
 Every step is one call to a function of ``minirl.objectives.sac`` (tested by finite
@@ -78,7 +91,9 @@ class SACConfig:
     actor_q: str = "min"               # actor's Q: "min" over the K critics, or "mean" (REDQ)
     auto_alpha: bool = True            # learn alpha against the target entropy
     alpha: float = 1.0                 # fixed alpha, or the initial alpha if auto_alpha
-    target_entropy_per_dim: float = -1.0   # target entropy = this * dim(A)
+    target_entropy_per_dim: float = -1.0   # H_target = this * dim(A): entropy per dimension
+                                           # of the squashed action in [-1, 1] (as SB3's
+                                           # -dim(A)), the same for any action box
     noise_beta: float = 0.0            # exploration: the eps of a ~ pi is colored noise with
                                        # spectrum 1/f^beta over time (0: white, SAC's own
                                        # i.i.d. sampling; 1: pink, Eberhard et al. 2023)
@@ -137,8 +152,12 @@ class SAC(Agent):
     def _build(self) -> None:
         cfg, dt = self.config, np.dtype(self.config.dtype)
         D = self.act_dim = int(self.action_space.shape[0])
-        self.low = self.action_space.low.astype(np.float64)
-        self.high = self.action_space.high.astype(np.float64)
+        # The actor's box is [-1, 1]^D (log pi and H_target unit-free, as SB3); the env gets
+        # offset + scale a. high/2 -+ low/2: (high -+ low)/2 bit for bit, never overflowing.
+        self.low, self.high = -np.ones(D), np.ones(D)
+        env_low = self.action_space.low.astype(np.float64)
+        env_high = self.action_space.high.astype(np.float64)
+        self.scale, self.offset = env_high / 2.0 - env_low / 2.0, env_high / 2.0 + env_low / 2.0
         act = ACTIVATIONS[cfg.activation]
         self.actor = MLP([self.obs_dim, *cfg.hidden_sizes, 2 * D], act, dtype=dt)
         self.critic = MLP([self.obs_dim + D, *cfg.hidden_sizes, 1], act, dtype=dt)
@@ -168,10 +187,12 @@ class SAC(Agent):
     # ----- acting ----------------------------------------------------------------------
 
     def _policy(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
-        """Actions in [low, high]: offset + scale tanh(mean) if deterministic, else a sample."""
-        return self._act(obs, deterministic, self.eval_rng)
+        """Env actions: offset + scale tanh(mean) if deterministic, else offset + scale a with
+        a ~ pi (the base clips them into the box: offset + scale * 1 may round past high)."""
+        return self.offset + self.scale * self._act(obs, deterministic, self.eval_rng)
 
     def _act(self, obs, deterministic: bool, rng: np.random.Generator) -> np.ndarray:
+        """The actor's actions in [-1, 1]^D: tanh(mean) or a sample."""
         out, _ = self.actor.forward(self.params, obs, self._ws_act)
         dist = policy_head(out, self.low, self.high)
         return dist.mode() if deterministic else dist.sample(rng)
@@ -212,16 +233,17 @@ class SAC(Agent):
     # ----- the loop (step 1 and the schedule of updates) -------------------------------
 
     def _env_step(self, obs: np.ndarray, uniform: bool) -> np.ndarray:
-        """Step 1: act (uniformly in the box if ``uniform``, else a ~ pi), step the envs, store
-        the transition with the true next obs; returns the obs to act on next."""
+        """Step 1: act in [-1, 1]^D (uniformly if ``uniform``, else a ~ pi), step the envs with
+        offset + scale a (clipped into the box, in its dtype), store the transition with a and
+        the true next obs; returns the obs to act on next."""
         cfg = self.config
-        if uniform:
-            actions = self.rng.uniform(self.low, self.high, (cfg.num_envs, self.act_dim))
+        if uniform:   # uniform in the env's box too (an affine map); no high - low overflow
+            actions = self.rng.uniform(-1.0, 1.0, (cfg.num_envs, self.act_dim))
         elif cfg.noise_beta > 0.0:
             actions = self._act_colored(obs)
         else:
             actions = self._act(obs, False, self.rng)
-        env_actions = actions.astype(self.action_space.dtype)
+        env_actions = self._to_env_actions(self.offset + self.scale * actions)
         next_obs, rewards, terminated, truncated, infos = self.envs.step(env_actions)
         # SAME_STEP autoreset: next_obs holds the reset obs there; store the final one.
         self.buffer.add(obs, actions, rewards, true_next_obs(next_obs, infos), terminated,
@@ -231,7 +253,7 @@ class SAC(Agent):
         return next_obs
 
     def _act_colored(self, obs) -> np.ndarray:
-        """a = offset + scale tanh(mean + std eps) with eps the next step of each env's
+        """a = tanh(mean + std eps) in [-1, 1]^D with eps the next step of each env's
         colored-noise sequence (``colored_noise``; a new one when used up or at an episode
         start)."""
         cfg = self.config
@@ -242,7 +264,7 @@ class SAC(Agent):
         self._noise_pos += 1
         out, _ = self.actor.forward(self.params, obs, self._ws_act)
         dist = policy_head(out, self.low, self.high)
-        return dist.offset + dist.scale * np.tanh(dist.mean + dist.std * eps.astype(dist.dtype))
+        return np.tanh(dist.mean + dist.std * eps.astype(dist.dtype))
 
     def learn(self, total_steps: int, callback=None) -> "SAC":
         """Train for ``total_steps`` env steps (rounded up to whole vector steps)."""

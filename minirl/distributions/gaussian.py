@@ -362,6 +362,12 @@ class TanhGaussian(_Frozen):
     ``mean``/``log_std`` parameterize the pre-squash Gaussian ``self.base`` (a DiagGaussian;
     same shapes and broadcasting rules); ``low``/``high`` are scalars or ``[D]`` box bounds.
 
+    Units: ``log_prob``/``log_prob_from_pre_tanh`` are the density of a in the box's own
+    units, log N(u) - sum_d log(1 - tanh(u_d)^2) - sum_d log scale_d; the last term, constant,
+    makes it depend on the box (a [-2, 2] box is log 2 per dimension below [-1, 1]). minirl's
+    SAC therefore builds its policy on the unit box [-1, 1] and rescales actions for the env
+    outside the density, as Stable-Baselines3 does, so its entropy target is unit-free.
+
     Entropy: there is no closed form, so ``entropy()`` raises ``NotImplementedError``; SAC
     uses the single-sample estimate ``-log_prob_from_pre_tanh(u)`` at the reparameterized
     sample, whose gradient ``rsample_backward(eps, zeros, dlogp=-dent)`` provides.

@@ -12,6 +12,11 @@ tanh-squashed Gaussian actor pi_phi and the temperature alpha:
     alpha      L_alpha(log alpha) = -(1/B) sum_i log alpha (log pi(a~_i|s_i) + H_target)
 
 S is every critic (twin critics: K = 2) or a random subset of M critics (REDQ-style ensembles).
+Units: the functions below take the actor's box [low, high]; ``minirl.algos.sac.SAC`` passes
+the unit box [-1, 1] (Stable-Baselines3's convention: the env's box is an affine map applied
+outside), so its log pi is the density of the squashed action in [-1, 1] and H_target = -dim(A)
+does not depend on the env's action units. With another box, log pi is the density in that
+box's units, lower by sum_d log scale_d (``TanhGaussian.log_prob_from_pre_tanh``).
 A *truncated* transition keeps the bootstrap term: s'_i is the true final observation, so
 only ``terminated`` is in the target. alpha = 0 is the lecture's "no entropy term" variant.
 
@@ -183,7 +188,9 @@ def temperature_loss(log_alpha: float, logp, target_entropy: float):
     """``L = -log_alpha * mean(logp + H_target)``; returns ``(loss, dL/dlog_alpha)``.
 
     Gradient descent raises alpha when the policy's entropy estimate -mean(logp) is below
-    ``target_entropy`` (default -dim(A)) and lowers it when above. The loss is written in
+    ``target_entropy`` (default -dim(A)) and lowers it when above. The entropy target is in
+    the units of logp: SAC's logp is the density of the squashed action in [-1, 1], so -dim(A)
+    is Stable-Baselines3's target for any action box. The loss is written in
     log alpha (as Stable-Baselines3 and CleanRL do); the paper's alpha-form
     -alpha mean(logp + H) has the same sign of gradient, scaled by alpha.
     logp [B] at the actor's reparameterized samples (a constant here).
@@ -399,7 +406,8 @@ def sample_actions(actor: MLP, params: np.ndarray, obs, low, high, rng: np.rando
     """Reparameterized actions of the actor: ``(a [B, D], logp [B], dist, eps, out, cache)``.
 
     a = offset + scale tanh(mean + std eps), eps ~ N(0, I) from ``rng``;
-    logp = log pi(a|s) including the tanh and box-rescaling log-determinants.
+    logp = log pi(a|s) including the tanh and box-rescaling log-determinants (the latter is
+    0 for the unit box low = -1, high = 1 that SAC uses).
     """
     out, cache = actor.forward(params, obs, workspace)
     dist = policy_head(out, low, high)

@@ -109,7 +109,11 @@ def test_actions_respect_arbitrary_bounds():
     agent = SAC(env, SACConfig(**SMALL), seed=0).learn(100)
     a = agent.predict(np.ones((200, 1)))
     assert np.all((a >= 3.0) & (a <= 7.0)) and a.std() > 0.1
-    assert np.all((agent.buffer.actions[:100] >= 3.0) & (agent.buffer.actions[:100] <= 7.0))
+    # the buffer holds the actor's actions in [-1, 1] (as SB3); the env got 5 + 2 a in [3, 7]
+    stored = agent.buffer.actions[:100]
+    assert np.all((stored >= -1.0) & (stored <= 1.0)) and stored.std() > 0.3
+    np.testing.assert_array_equal(agent.scale, [2.0])
+    np.testing.assert_array_equal(agent.offset, [5.0])
 
 
 def test_bad_input():
@@ -196,3 +200,51 @@ def test_a_buffer_smaller_than_one_batch_is_refused_before_training(tmp_path, ca
                  "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "is more than buffer_size=16" in err and "batch_size=" in err and not out.exists()
+
+
+def _pendulum_rescaled():
+    return gym.wrappers.RescaleAction(gym.make("Pendulum-v1"), np.float32(-1), np.float32(1))
+
+
+def test_the_action_box_units_do_not_change_what_sac_learns():
+    # tester 4, defect 2: log pi included the box rescaling's -sum_d log scale_d (-log 2 on
+    # Pendulum-v1's [-2, 2]) and was compared with the target -dim(A): the temperature, the
+    # soft targets and the critics' inputs all depended on the action units. As SB3, SAC
+    # now works in [-1, 1]: Pendulum-v1 and Pendulum-v1 rescaled to [-1, 1] learn the same.
+    runs = []
+    for env in ("Pendulum-v1", _pendulum_rescaled()):
+        agent, seen = SAC(env, SACConfig(**SMALL), seed=5), []
+        agent.learn(300, callback=lambda a, m: seen.append(m))
+        runs.append((agent, seen))
+    (a, sa), (b, sb) = runs
+    assert b.action_space.high[0] == 1.0 and a.action_space.high[0] == 2.0
+    for name in ("params", "q_params", "target_params", "log_alpha"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    np.testing.assert_array_equal(a.buffer.actions, b.buffer.actions)
+    np.testing.assert_array_equal(a.buffer.next_obs, b.buffer.next_obs)
+    assert sa == sb and sa[-1]["alpha"] != 1.0           # alpha and entropy logged identically
+    obs = np.random.default_rng(0).uniform(-1.0, 1.0, (16, 3))
+    np.testing.assert_array_equal(a.predict(obs, deterministic=True),
+                                  2.0 * b.predict(obs, deterministic=True))
+
+
+def test_temperature_gradient_equals_stable_baselines3s_on_a_scaled_box():
+    # Oracle: SB3's dL/dlog_alpha = -(mean(log pi of the squashed action in [-1, 1]) - dim(A))
+    # from the same actor outputs and noise (before: off by log 2 = 0.69 on Pendulum-v1).
+    torch = pytest.importorskip("torch")
+    sb3_dist = pytest.importorskip("stable_baselines3.common.distributions")
+    from minirl.objectives.sac import sample_actions, temperature_loss
+
+    agent = SAC("Pendulum-v1", SACConfig(dtype="float64", **SMALL), seed=0).learn(100)
+    obs = agent.buffer.obs[:64]
+    _, logp, dist, eps, _, _ = sample_actions(agent.actor, agent.params, obs, agent.low,
+                                              agent.high, np.random.default_rng(1))
+    u = torch.tensor(dist.mean + dist.std * eps)
+    sb = sb3_dist.SquashedDiagGaussianDistribution(1)
+    sb.proba_distribution(torch.tensor(dist.mean), torch.tensor(dist.log_std))
+    logp_sb3 = sb.log_prob(torch.tanh(u), u).numpy()
+    _, dla = temperature_loss(agent.log_alpha[0], logp, agent.target_entropy)
+    target_sb3 = -float(np.prod(agent.action_space.shape))            # SB3's "auto"
+    # (SB3 adds 1e-6 inside log(1 - tanh^2): agreement to ~1e-5 here, not to rounding)
+    np.testing.assert_allclose(dla, -(logp_sb3.mean() + target_sb3), atol=1e-4)
+    np.testing.assert_allclose(logp, logp_sb3, atol=1e-4)
