@@ -198,22 +198,46 @@ def _q_step_kernel(params, target_params, m, v, sizes, obs, actions, returns, di
                    next_obs, weights, use_weights, double, huber, delta, delta_t, n_t, two_n,
                    max_norm, b1, c1, b2, c2, bc2, e, step_size, l2, shrink,
                    out_p, out_m, out_v, v_bits, exponent, grad, y, td, per, work):
-    """The step; returns ``(status, grad_norm)``: status 0 done, 1 use the careful path.
-    ``work``: scratch of ``_work_size(sizes, B)`` elements (reused across calls: allocating
-    and first touching ~1 MB per step costs as much as the step's arithmetic)."""
+    """The step; returns ``(status, grad_norm)``: status 0 done, 1 use the careful path,
+    2 the arguments do not fit together (the wrapper names which), 3 ``work`` is too small
+    (``grad_norm`` then holds the size needed). ``work``: scratch reused across calls
+    (allocating and first touching ~1 MB per step costs as much as the step's arithmetic)."""
     B = obs.shape[0]
     L = sizes.shape[0] - 1
+    if L < 1:
+        return 2, 0.0
     A = sizes[L]
     total = 0
     width = 0
     for l in range(L + 1):
+        if sizes[l] < 2:
+            return 2, 0.0
         width = max(width, sizes[l])
         if l > 0:
             total += sizes[l]
+    n = _n_params(sizes)
+    if B < 1 or obs.shape[1] != sizes[0] or next_obs.shape[0] != B \
+            or next_obs.shape[1] != sizes[0] or actions.shape[0] != B \
+            or returns.shape[0] != B or discounts.shape[0] != B \
+            or (use_weights and weights.shape[0] != B):
+        return 2, 0.0
+    for a in (params, target_params, m, v, out_p, out_m, out_v, grad):
+        if a.shape[0] != n:
+            return 2, 0.0
+    for i in range(B):
+        if actions[i] < 0 or actions[i] >= A:
+            return 2, 0.0
+    for o in (out_p, out_m, out_v):   # destinations share no memory with the inputs
+        lo, hi = o.ctypes.data, o.ctypes.data + o.nbytes
+        for x in (params, target_params, m, v):
+            if lo < x.ctypes.data + x.nbytes and x.ctypes.data < hi:
+                return 2, 0.0
     nb = B * total      # work: [target fwd | online fwd on s' | train fwd | 2 dx | dq | ones]
     gb = 3 * nb
     qb = gb + 2 * B * width
     ob = qb + B * A
+    if work.shape[0] < ob + B:
+        return 3, float(ob + B)
     for i in range(B):
         if not (np.isfinite(returns[i]) and np.isfinite(discounts[i])):
             return 1, 0.0
@@ -331,21 +355,16 @@ _SCRATCH: dict = {}
 
 
 def _scratch(dt, size: int, role: str) -> np.ndarray:
-    """A reused private buffer (contents undefined): the kernel's workspace and gradient.
-    Calls hold the GIL (the kernel does not release it), so one buffer per (dtype, size,
-    role) is never used by two calls at once."""
-    key = (np.dtype(dt), int(size), role)
+    """A reused private buffer (contents undefined): the kernel's gradient (one per length)
+    and workspace (one per dtype, grown by the wrapper when the kernel asks). Calls hold
+    the GIL (the kernel does not release it), so a buffer is never used by two calls at once."""
+    key = (dt, role) if role == "work" else (dt, size, role)
     buf = _SCRATCH.get(key)
     if buf is None:
         if len(_SCRATCH) > 16:
             _SCRATCH.clear()
-        buf = _SCRATCH[key] = np.empty(int(size), dt)
+        buf = _SCRATCH[key] = np.empty(size, dt)
     return buf
-
-
-def _work_size(sizes, B: int) -> int:
-    total = int(np.sum(sizes[1:]))
-    return 3 * B * total + 2 * B * int(np.max(sizes)) + B * int(sizes[-1]) + B
 
 
 def q_step(params, target_params, m, v, sizes, obs, actions, returns, discounts, next_obs,
@@ -381,8 +400,63 @@ def q_step(params, target_params, m, v, sizes, obs, actions, returns, discounts,
     if dt not in _EXPONENT:
         raise TypeError(f"params must be float32 or float64, got {dt}")
     sizes = np.asarray(sizes, dtype=np.int64)
+    # Only what the kernel's types need is checked here; shapes, action range and overlap
+    # are checked inside it (status 2), and _validate then names the argument.
+    for name, a, nd in (("params", params, 1), ("target_params", target_params, 1),
+                        ("m", m, 1), ("v", v, 1), ("obs", obs, 2), ("next_obs", next_obs, 2)):
+        if a.dtype != dt or a.ndim != nd or not a.flags.c_contiguous:
+            _validate(params, target_params, m, v, sizes, obs, actions, returns, discounts,
+                      next_obs, weights, grad_out, out)
+    if actions.dtype != np.int64 or actions.ndim != 1 or returns.ndim != 1 \
+            or discounts.ndim != 1 or returns.dtype.kind != "f" or discounts.dtype.kind != "f" \
+            or (weights is not None and (weights.dtype != dt or weights.ndim != 1)):
+        _validate(params, target_params, m, v, sizes, obs, actions, returns, discounts,
+                  next_obs, weights, grad_out, out)
+    use_weights = weights is not None
+    if out is None:
+        out_p, out_m, out_v = np.empty_like(params), np.empty_like(params), np.empty_like(params)
+    else:
+        out_p, out_m, out_v = out
+        for a in out:
+            if a.dtype != dt or a.ndim != 1 or not a.flags.c_contiguous:
+                _validate(params, target_params, m, v, sizes, obs, actions, returns,
+                          discounts, next_obs, weights, grad_out, out)
+    if grad_out is None:
+        grad = _scratch(dt, params.shape[0], "grad")
+    else:
+        grad = grad_out
+        if grad.dtype != dt or grad.ndim != 1 or not grad.flags.c_contiguous:
+            _validate(params, target_params, m, v, sizes, obs, actions, returns, discounts,
+                      next_obs, weights, grad_out, out)
+    B = obs.shape[0]
+    y, td, per = np.empty(B, dt), np.empty(B, dt), np.empty(B, np.float64)
+    int_type, exponent = _EXPONENT[dt]
+    f = dt.type
+    args = (params, target_params, m, v, sizes, obs, actions, returns, discounts, next_obs,
+            weights if use_weights else y, use_weights, bool(double), bool(huber),
+            float(delta), f(delta), f(B), f(2.0 / B), float(max_norm), *coef, out_p, out_m,
+            out_v, out_v.view(int_type), exponent, grad, y, td, per)
+    status, norm = _q_step_kernel(*args, _scratch(dt, 0, "work"))
+    if status == 3:                               # first call at this size: grow the scratch
+        _SCRATCH[(np.dtype(dt), "work")] = np.empty(int(norm), dt)
+        status, norm = _q_step_kernel(*args, _scratch(dt, 0, "work"))
+    if status == 2:
+        _validate(params, target_params, m, v, sizes, obs, actions, returns, discounts,
+                  next_obs, weights, grad_out, out)
+        raise ValueError("q_step: the arguments do not fit together")   # not reached
+    if status:
+        return None
+    return out_p, out_m, out_v, float(norm), y, td, per
+
+
+def _validate(params, target_params, m, v, sizes, obs, actions, returns, discounts,
+              next_obs, weights, grad_out, out) -> None:
+    """The wrapper's full argument check, run when the fast checks or the kernel found a
+    problem: raises the ValueError/TypeError that names the argument."""
+    dt = params.dtype
     if not fusable_sizes(sizes):
-        raise ValueError(f"sizes {sizes.tolist()} cannot run fused (see fusable_sizes)")
+        raise ValueError(f"sizes {np.asarray(sizes).tolist()} cannot run fused "
+                         "(see fusable_sizes)")
     n = _n_params(sizes)
     for name, a in (("params", params), ("target_params", target_params), ("m", m),
                     ("v", v)):
@@ -403,33 +477,17 @@ def q_step(params, target_params, m, v, sizes, obs, actions, returns, discounts,
     for name, a in (("returns", returns), ("discounts", discounts)):
         if a.shape != (B,) or a.dtype.kind != "f":
             raise ValueError(f"{name} must be float [B={B}], got {a.dtype}{a.shape}")
-    use_weights = weights is not None
-    if use_weights and (weights.shape != (B,) or weights.dtype != dt):
+    if weights is not None and (weights.shape != (B,) or weights.dtype != dt):
         raise ValueError(f"weights must be {dt} [B={B}], got {weights.dtype}{weights.shape}")
-    f = dt.type
-    if out is None:
-        out_p, out_m, out_v = np.empty_like(params), np.empty_like(params), np.empty_like(params)
-    else:
-        out_p, out_m, out_v = out
-        for name, a in (("out[0]", out_p), ("out[1]", out_m), ("out[2]", out_v)):
-            if a.shape != (n,) or a.dtype != dt or not a.flags.c_contiguous or any(
-                    np.may_share_memory(a, x) for x in (params, target_params, m, v)):
-                raise ValueError(f"{name} must be a C-contiguous {dt} vector of length {n} "
-                                 f"sharing no memory with the inputs")
-    grad = _scratch(dt, n, "grad") if grad_out is None else grad_out
-    if grad.shape != params.shape or grad.dtype != dt or not grad.flags.c_contiguous:
-        raise ValueError(f"grad_out must be a C-contiguous {dt} vector of length {n}")
-    y, td, per = np.empty(B, dt), np.empty(B, dt), np.empty(B, np.float64)
-    int_type, exponent = _EXPONENT[dt]
-    status, norm = _q_step_kernel(
-        params, target_params, m, v, sizes, obs, actions, returns, discounts, next_obs,
-        weights if use_weights else y, use_weights, bool(double), bool(huber), float(delta),
-        f(delta), f(B), f(2.0 / B), float(max_norm), *coef, out_p, out_m, out_v,
-        out_v.view(int_type), exponent, grad, y, td, per,
-        _scratch(dt, _work_size(sizes, B), "work"))
-    if status:
-        return None
-    return out_p, out_m, out_v, float(norm), y, td, per
+    for name, a in (("out[0]", None if out is None else out[0]),
+                    ("out[1]", None if out is None else out[1]),
+                    ("out[2]", None if out is None else out[2]), ("grad_out", grad_out)):
+        if a is not None and (a.shape != (n,) or a.dtype != dt or not a.flags.c_contiguous
+                              or (name != "grad_out" and any(np.may_share_memory(a, x) for x
+                                  in (params, target_params, m, v)))):
+            raise ValueError(f"{name} must be a C-contiguous {dt} vector of length {n}"
+                             + ("" if name == "grad_out" else
+                                " sharing no memory with the inputs"))
 
 
 # ----------------------------------------------------------------------------- acting

@@ -182,3 +182,13 @@ def test_gradient_matches_central_finite_differences(huber, double, weighted):
         return np.array(np.mean(h if w is None else w * h))
 
     check_gradient(loss, args[0].copy(), grad, dy=np.array(1.0))
+
+
+def test_destinations_that_overlap_an_input_are_refused():
+    args = list(_problem(4, np.float32, [3, 5, 4], 6))
+    p = args[0]
+    fresh = (np.empty_like(p), np.empty_like(p))
+    with pytest.raises(ValueError, match=r"out\[2\].*sharing no memory"):
+        q_step(*args, out=(*fresh, args[3]))          # new v written over the old v
+    got = q_step(*args, out=(*fresh, np.empty_like(p)))
+    _same(got, q_step_reference(*args))
