@@ -315,7 +315,9 @@ class ActionAdapter:
             self.head_dim = self.n_std = low.size
             self.shape, self.dtype = (low.size,), self.float_dtype
             self.low, self.high = low, high
-            self.scale, self.offset = (high - low) / 2.0, (high + low) / 2.0
+            # high/2 -+ low/2 == (high -+ low)/2 bit for bit, but finite for any finite box
+            # (Box(-1e308, 1e308): high - low overflows to inf and squashed actions to NaN)
+            self.scale, self.offset = high / 2.0 - low / 2.0, high / 2.0 + low / 2.0
         else:
             raise UnsupportedSpaceError(f"action space {space} is not supported. "
                                         f"Supported: {SUPPORTED_ACTIONS}.")

@@ -121,7 +121,8 @@ def action_distance(learner, expert, space: spaces.Space) -> np.ndarray:
     learner, expert = np.asarray(learner), np.asarray(expert)
     if isinstance(space, spaces.Discrete):
         return (learner != expert).astype(np.float64).reshape(learner.shape[0])
-    diff = 2.0 * (learner - expert) / (space.high - space.low)
+    # 2 (a_L - a_E) / (high - low) from halves: the same bits, no overflow for a huge box
+    diff = 2.0 * ((learner / 2 - expert / 2) / (space.high / 2 - space.low / 2))
     return np.linalg.norm(diff.reshape(diff.shape[0], -1), axis=1)
 
 

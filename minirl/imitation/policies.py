@@ -96,12 +96,16 @@ class _Policy:
         return self.net.init(rng, out_gain=0.01)
 
     def scale(self, actions) -> np.ndarray:
-        """Box actions [B, D] in env units -> [-1, 1]."""
-        return 2.0 * (np.asarray(actions, np.float64) - self.low) / (self.high - self.low) - 1.0
+        """Box actions [B, D] in env units -> [-1, 1]: 2 (a - low) / (high - low) - 1."""
+        # Every difference of halves: the same bits as the formula, and finite for a huge box
+        # (Box(-1e308, 1e308): high - low overflows).
+        a = np.asarray(actions, np.float64)
+        return 2.0 * ((a / 2 - self.low / 2) / (self.high / 2 - self.low / 2)) - 1.0
 
     def unscale(self, x) -> np.ndarray:
-        """[-1, 1] -> env units (the inverse of ``scale``)."""
-        return self.low + (np.asarray(x, np.float64) + 1.0) * 0.5 * (self.high - self.low)
+        """[-1, 1] -> env units (the inverse of ``scale``): low + (x + 1) (high - low) / 2."""
+        x = np.asarray(x, np.float64)          # (in halves, doubled at the end: no overflow)
+        return 2.0 * (self.low / 2 + (x + 1.0) * 0.5 * (self.high / 2 - self.low / 2))
 
     def _grad(self, params, cache, dout) -> np.ndarray:
         return self.net.backward(params, cache, dout, need_dx=False)[0]
@@ -170,7 +174,7 @@ class GaussianPolicy(_Policy):
 
     def log_prob(self, params, obs, actions):
         mean, log_std, _ = self._dist(self.net.forward(params, obs)[0])
-        jac = np.sum(np.log(0.5 * (self.high - self.low)))      # da/dx of unscale
+        jac = np.sum(np.log(self.high / 2 - self.low / 2))      # da/dx of unscale
         return DiagGaussian(mean, log_std).log_prob(self.scale(actions)) - jac
 
 
@@ -221,7 +225,7 @@ class MixturePolicy(_Policy):
         return self.unscale(dist.mode() if deterministic else dist.sample(rng))
 
     def log_prob(self, params, obs, actions):
-        jac = np.sum(np.log(0.5 * (self.high - self.low)))
+        jac = np.sum(np.log(self.high / 2 - self.low / 2))      # (high - low)/2, no overflow
         return self.dist(params, obs).log_prob(self.scale(actions)) - jac
 
 
@@ -265,7 +269,7 @@ class AutoregressivePolicy(_Policy):
         """log p(b|s) - sum_d log width_d: the piecewise-constant density of a (env units)."""
         bins = self._bins(actions)
         logits = self.net.forward(params, autoregressive_inputs(obs, bins, self.n_bins))[0]
-        width = (self.high - self.low) / self.n_bins
+        width = 2.0 * ((self.high / 2 - self.low / 2) / self.n_bins)  # (high - low)/n_bins
         return Categorical(logits).log_prob(bins).sum(axis=1) - np.sum(np.log(width))
 
 

@@ -204,8 +204,10 @@ def discretize(actions, low, high, n_bins: int) -> np.ndarray:
     low, high = _bounds(low, high, actions.shape[1])
     if np.any(actions < low) or np.any(actions > high):
         raise ValueError("actions must lie within [low, high] to be discretized")
-    width = (high - low) / n_bins
-    return np.clip(np.floor((actions - low) / width), 0, n_bins - 1).astype(np.int64)
+    # (a - low) / width with both halved: the same quotient, no overflow for a huge box
+    half_width = (high / 2 - low / 2) / n_bins
+    return np.clip(np.floor((actions / 2 - low / 2) / half_width), 0,
+                   n_bins - 1).astype(np.int64)
 
 
 def bin_centers(bins, low, high, n_bins: int) -> np.ndarray:
@@ -217,7 +219,13 @@ def bin_centers(bins, low, high, n_bins: int) -> np.ndarray:
     low, high = _bounds(low, high, bins.shape[1])
     if bins.size and (bins.min() < 0 or bins.max() >= n_bins):
         raise ValueError(f"bins must lie in [0, {n_bins})")
-    return low + (bins + 0.5) * (high - low) / n_bins
+    # low + (b + 1/2) (high - low) / n_bins computed in halves (the same bits; high - low
+    # overflows for a huge box), dividing first where even (b + 1/2) (high - low)/2 overflows.
+    half = high / 2 - low / 2
+    with np.errstate(over="ignore"):
+        step = (bins + 0.5) * half / n_bins
+    step = np.where(np.isfinite(step), step, (bins + 0.5) * (half / n_bins))
+    return 2.0 * (low / 2 + step)
 
 
 def autoregressive_inputs(obs, bins, n_bins: int) -> np.ndarray:

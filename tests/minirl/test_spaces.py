@@ -316,3 +316,41 @@ def test_dqn_and_ars_offset_discrete_actions():
     ars = ALGOS["ars"]("minirl/OffsetBandit-v0", ALGOS["ars"].Config(num_directions=2), seed=0)
     ars.learn(200)
     assert ars.action_space.contains(ars.predict(np.ones(1), deterministic=True))
+
+
+class _RecordingBoxEnv(gym.Env):
+    """Constant observation and reward, one action in ``Box(low, high)``; records every action
+    the env receives (class-level list: the vector env's sub-env is this object)."""
+
+    observation_space = spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32)
+    seen: list = []
+
+    def __init__(self, low, high):
+        self.action_space = spaces.Box(low, high, shape=(1,), dtype=np.float64)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.ones(1, dtype=np.float32), {}
+
+    def step(self, action):
+        self.seen.append(np.array(action, dtype=np.float64))
+        return np.ones(1, dtype=np.float32), 1.0, False, len(self.seen) % 8 == 0, {}
+
+
+def test_squashed_actions_of_a_huge_finite_box_are_finite_and_inside_it():
+    # tester 4, defect 5: scale = (high - low)/2 overflowed to inf for Box(-1e308, 1e308), and
+    # the squashed action offset + scale tanh(u) became NaN (inf * 0 - inf) at the env.
+    adapter = ActionAdapter(spaces.Box(-1e308, 1.5e308, (1,), np.float64), "squash")
+    assert adapter.scale.tolist() == [1.25e308] and adapter.offset.tolist() == [0.25e308]
+    cfg = PPOConfig(num_envs=1, num_steps=16, hidden_sizes=(8,), action_bounds="squash")
+    huge = PPO(_RecordingBoxEnv(-1e308, 1e308), cfg, seed=0)
+    unit = PPO(_RecordingBoxEnv(-1.0, 1.0), cfg, seed=0)
+    obs = np.linspace(-1.0, 1.0, 5)[:, None]
+    a = huge.predict(obs, deterministic=True)          # offset 0 + 1e308 tanh(mean)
+    np.testing.assert_array_equal(a, 1e308 * unit.predict(obs, deterministic=True))
+    assert np.all(np.isfinite(a)) and np.any(a != 0.0)
+    _RecordingBoxEnv.seen.clear()
+    huge.learn(32)
+    seen = np.concatenate(_RecordingBoxEnv.seen)
+    assert seen.size == 32 and np.all(np.isfinite(seen)) and np.all(np.abs(seen) <= 1e308)
+    assert np.all(np.isfinite(huge.evaluate(2, env=_RecordingBoxEnv(-1e308, 1e308))))

@@ -176,3 +176,12 @@ def test_every_learn_call_starts_fresh_episodes():
     # a 200-step Pendulum episode begun in the second call ends exactly at its end (before:
     # the first call's episode went on and ended 50 steps into the second one)
     assert lengths == [200]
+
+
+def test_action_distance_of_a_huge_finite_box():
+    # high - low = 2.5e308 overflowed to inf: every distance was 0 (or NaN)
+    space = spaces.Box(np.array([-1e308, -1e308]), np.array([1e308, 1.5e308]), dtype=np.float64)
+    learner, expert = np.array([[-1e308, 1.5e308]]), np.array([[9e307, -2e307]])
+    # per dimension 2 (a_L - a_E) / (high - low) = -1.9, 1.36
+    np.testing.assert_allclose(action_distance(learner, expert, space),
+                               [np.hypot(1.9, 1.36)], rtol=1e-15)

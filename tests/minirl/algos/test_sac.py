@@ -248,3 +248,20 @@ def test_temperature_gradient_equals_stable_baselines3s_on_a_scaled_box():
     # (SB3 adds 1e-6 inside log(1 - tanh^2): agreement to ~1e-5 here, not to rounding)
     np.testing.assert_allclose(dla, -(logp_sb3.mean() + target_sb3), atol=1e-4)
     np.testing.assert_allclose(logp, logp_sb3, atol=1e-4)
+
+
+def test_a_huge_finite_action_box_trains_with_actions_inside_it():
+    # tester 4, defect 5: the uniform warm-up rng.uniform(low, high) raised a bare
+    # OverflowError for Box(-1e308, 1e308) (high - low is not representable)
+    env = gym.wrappers.TimeLimit(ConstantRewardBoxEnv(), 8)
+    env.action_space = spaces.Box(-1e308, 1e308, shape=(1,), dtype=np.float64)
+    agent = SAC(env, SACConfig(**SMALL), seed=0).learn(100)     # 64 uniform steps, updates
+    np.testing.assert_array_equal(agent.scale, [1e308])
+    np.testing.assert_array_equal(agent.offset, [0.0])
+    stored = agent.buffer.actions[:100]                          # the actor's [-1, 1] actions
+    assert np.all(np.abs(stored) <= 1.0) and stored[:64].std() > 0.4
+    a = agent.predict(np.ones((200, 1)))
+    assert np.all(np.isfinite(a)) and np.all(np.abs(a) <= 1e308) and (a / 1e308).std() > 0.1
+    d = agent.predict(np.ones(1), deterministic=True)
+    mean = agent.actor.forward(agent.params, np.ones((1, 1)))[0][0, :1]     # float32
+    np.testing.assert_array_equal(d, 1e308 * np.tanh(mean).astype(np.float64))

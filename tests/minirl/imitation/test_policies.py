@@ -91,3 +91,23 @@ def test_policy_errors():
         make_policy("categorical", 2, BOX)
     with pytest.raises(TypeError, match="bounded"):
         make_policy("gaussian", 2, spaces.Box(-np.inf, np.inf, (1,)))
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "mog", "autoregressive", "l2"])
+def test_a_huge_finite_box_gives_finite_actions_and_densities(kind):
+    # high - low = 2e308 overflowed: scale() sent every action to -1, unscale() to inf/NaN
+    # and the log-densities' Jacobian log((high - low)/2) was inf
+    space = spaces.Box(-1e308, 1e308, (2,), np.float64)
+    pol = make_policy(kind, 2, space, (8,), n_components=3, n_bins=5)
+    small = make_policy(kind, 2, spaces.Box(-1.0, 1.0, (2,), np.float64), (8,),
+                        n_components=3, n_bins=5)
+    params = pol.init(np.random.default_rng(0))
+    obs = np.random.default_rng(1).standard_normal((20, 2))
+    a = pol.act(params, obs, np.random.default_rng(2), deterministic=True)
+    # low + (x + 1) (high - low)/2 = 1e308 x up to the rounding of the sum (~ulp(1e308))
+    np.testing.assert_allclose(a, 1e308 * small.act(params, obs, deterministic=True),
+                               rtol=0, atol=1e293)
+    if kind != "l2":   # the density in env units: the unit box's minus sum_d log 1e308
+        np.testing.assert_allclose(pol.log_prob(params, obs, a),
+                                   small.log_prob(params, obs, a / 1e308) - 2 * np.log(1e308),
+                                   rtol=1e-12)

@@ -285,3 +285,12 @@ def test_nll_losses_when_the_float32_log_prob_is_beyond_float32():
         np.testing.assert_array_equal(dlogits, np.zeros((2, 2), f))
         np.testing.assert_allclose(dmeans[0, :, 0], float(-zz / mpmath.exp(-20) / 4),
                                    rtol=1e-6)
+
+
+def test_discretize_and_bin_centers_of_a_huge_finite_box():
+    # high - low = 2.5e308 overflows: bins were all 0 (width inf) and centres inf/NaN
+    low, high = np.array([-1e308, -1e308]), np.array([1e308, 1.5e308])
+    a = np.array([[-1e308, 1.5e308], [0.0, 0.0], [9e307, -2e307]])
+    assert discretize(a, low, high, 10).tolist() == [[0, 9], [5, 4], [9, 3]]
+    c = bin_centers(np.array([[0, 9], [5, 4]]), low, high, 10)
+    np.testing.assert_allclose(c, [[-9e307, 1.375e308], [1e307, 1.25e307]], rtol=1e-15)
