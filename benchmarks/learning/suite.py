@@ -338,11 +338,6 @@ REASONS: dict[tuple[str, str], str] = {
         "zoo's settings here: 53, 2, 7): A2C is far from converged on LunarLander after 200k "
         "steps (every seed's ten evaluation episodes spread by 118-158), and the zoo's number "
         "is one agent on LunarLander-v2; minirl is above the peer on every seed but one",
-    ("ppo", "LunarLander-v3"):
-        "SB3 seeds 1 and 2 did not finish in the session (SB3 took 877 CPU s for seed 0 "
-        "against minirl's 92 s, under a load average of 3-6; both runs were stopped at the "
-        "session's end); minirl's three seeds (244, 257, 248) are within RL-Zoo's published "
-        "spread and match the out-of-box CLI runs bit for bit (learning_out_of_box.csv)",
     ("a2c", "MountainCar-v0"):
         "SB3 peer not run (1M steps; no CPU time left in this session); within RL-Zoo's "
         "published spread",
