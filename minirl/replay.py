@@ -172,7 +172,8 @@ class ReplayBuffer:
     def add(self, obs, actions, rewards, next_obs, terminated, truncated) -> None:
         """Store one vector step: ``obs [N, *obs_shape]``, ``actions [N, *action_shape]``,
         ``rewards [N]``, ``next_obs [N, *obs_shape]`` (the TRUE next obs, final_obs at an
-        autoreset), ``terminated [N]`` and ``truncated [N]`` bool.
+        autoreset), ``terminated [N]`` and ``truncated [N]`` bool. Observations may be bool,
+        integer or float; they are stored in the buffer's float ``dtype``.
 
         A block of T steps may be added at once with time-major ``[T, N, ...]`` arrays (T <=
         slots per env), e.g. a dataset. Raises ValueError naming the argument for a wrong
@@ -188,8 +189,10 @@ class ReplayBuffer:
             raise ValueError(f"rewards must have shape [N={N}] or [T, N={N}], got {lead}")
         lead = (T, N) if block else (N,)
         fl = "iuf" if self.action_dtype.kind == "f" else "iu"
-        obs = self._check(obs, "obs", (*lead, *self.obs_shape), "iuf")
-        next_obs = self._check(next_obs, "next_obs", (*lead, *self.obs_shape), "iuf")
+        # bool/integer observations (a Box of dtype bool or int) are stored as the float dtype
+        # the agents feed their networks (True -> 1.0), as the on-policy rollouts do
+        obs = self._check(obs, "obs", (*lead, *self.obs_shape), "biuf")
+        next_obs = self._check(next_obs, "next_obs", (*lead, *self.obs_shape), "biuf")
         actions = self._check(actions, "actions", (*lead, *self.action_shape), fl)
         rewards = self._check(rewards, "rewards", lead, "iuf")
         terminated = self._check(terminated, "terminated", lead, "b")

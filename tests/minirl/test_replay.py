@@ -1,6 +1,8 @@
 """Tests for minirl/replay.py: storage, uniform / n-step / prioritized sampling, errors."""
+import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium import spaces
 from scipy import stats
 
 from kernels.nstep import nstep_targets
@@ -247,3 +249,57 @@ def test_bad_input_raises_named_errors():
     per.add(**ok)
     with pytest.raises(ValueError, match="td_errors"):
         per.update_priorities(np.array([0]), np.array([np.nan]))
+
+
+class _CueBanditEnv(gym.Env):
+    """One-step bandit whose observation Box has dtype ``dtype`` (bool or an integer):
+    obs = [c, 1 - c, 1] for a random cue c in {0, 1}; Discrete actions pay 1 for a == c,
+    a Box action pays -(a - (2c - 1))^2."""
+
+    def __init__(self, dtype=bool, box_actions=False):
+        self.observation_space = spaces.Box(0, 1, (3,), dtype)
+        self.action_space = (spaces.Box(-1.0, 1.0, (1,), np.float32) if box_actions
+                             else spaces.Discrete(2))
+
+    def _obs(self):
+        return np.array([self.c, 1 - self.c, 1], self.observation_space.dtype)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.c = int(self.np_random.integers(2))
+        return self._obs(), {}
+
+    def step(self, action):
+        if isinstance(self.action_space, spaces.Discrete):
+            reward = float(int(action) == self.c)
+        else:
+            reward = -float((np.asarray(action)[0] - (2 * self.c - 1)) ** 2)
+        return self._obs(), reward, True, False, {}
+
+
+@pytest.mark.parametrize("dtype", [bool, np.int64, np.uint8])
+def test_dqn_and_sac_train_on_bool_and_integer_observation_boxes(dtype):
+    # tester 4, defect 9: ReplayBuffer.add refused bool observations (DQN and SAC crashed in
+    # their first add; PPO/ARS trained); they are stored as the buffer's floats (True -> 1.0)
+    from minirl.algos.dqn import DQN, DQNConfig
+    from minirl.algos.sac import SAC, SACConfig
+
+    dqn = DQN(_CueBanditEnv(dtype), DQNConfig(learning_starts=100, batch_size=32,
+                                              train_freq=8, gradient_steps=8,
+                                              hidden_sizes=(16,), exploration_fraction=0.3,
+                                              lr=1e-2, gamma=0.0), seed=0).learn(1500)
+    for c in (0, 1):       # the known answer: act on the cue
+        assert dqn.predict(np.array([c, 1 - c, 1], dtype), deterministic=True) == c
+    sac = SAC(_CueBanditEnv(dtype, box_actions=True),
+              SACConfig(hidden_sizes=(16,), batch_size=16, learning_starts=32,
+                        buffer_size=500, steps_per_iteration=50), seed=0).learn(100)
+    for agent in (dqn, sac):
+        buf = agent.buffer
+        obs, a, r = buf.obs[:buf.size], buf.actions[:buf.size], buf.rewards[:buf.size]
+        c = obs[:, 0]
+        assert obs.dtype == np.float32 and set(c.tolist()) == {0.0, 1.0}
+        np.testing.assert_array_equal(obs, np.stack([c, 1 - c, np.ones_like(c)], axis=1))
+        np.testing.assert_array_equal(buf.next_obs[:buf.size], obs)     # one-step episodes
+        expected = ((a == c).astype(np.float32) if agent is dqn     # each stored reward is
+                    else -((a[:, 0].astype(np.float64) - (2 * c - 1)) ** 2))   # its cue's
+        np.testing.assert_allclose(r, expected, rtol=1e-6)
