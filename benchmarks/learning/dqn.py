@@ -402,6 +402,7 @@ def _sb3_ratio() -> str:
 def profile(steps: int, command: str) -> list[str]:
     """cProfile one minirl CartPole run; return a markdown table of where the time goes."""
     import cProfile
+    import io
     import pstats
 
     agent = DQN("CartPole-v1", DQNConfig(), seed=0)
@@ -409,24 +410,26 @@ def profile(steps: int, command: str) -> list[str]:
     prof.enable()
     agent.learn(steps)
     prof.disable()
-    stats = pstats.Stats(prof)
-    with open(RESULTS / "learning_dqn_profile.txt", "w") as f:
-        stats.stream = f
-        f.write(f"# {command}\n")
-        stats.sort_stats("cumulative").print_stats(40)
+    listing = io.StringIO()
+    stats = pstats.Stats(prof, stream=listing)
+    listing.write(f"# {command}\n")
+    stats.sort_stats("cumulative").print_stats(40)
+    atomic_write_text(RESULTS / "learning_dqn_profile.txt", listing.getvalue())
     total = stats.total_tt
     parts = [("dqn.py", "learn", "whole learn() call"),
              ("dqn.py", "dqn_gradient_step", "gradient steps (2a-2c without sampling)"),
-             ("dqn.py", "dqn_targets", "  targets: target-net forward + max"),
-             ("mlp.py", "backward", "  network backward (all calls)"),
-             ("optim.py", "step", "  Adam"),
-             ("q_learning.py", "td_loss", "  TD loss (Huber) and dL/dq"),
+             ("qstep.py", "q_step", "  the fused step (kernels.qstep: 2b-2c in one call)"),
+             ("dqn.py", "dqn_targets", "  layer path only: targets (target-net forward, max)"),
+             ("mlp.py", "backward", "  layer path only: network backward"),
+             ("optim.py", "step", "  layer path only: Adam"),
+             ("q_learning.py", "td_loss", "  layer path only: TD loss (Huber) and dL/dq"),
              ("replay.py", "sample", "sampling the batch (2a)"),
              ("dqn.py", "_collect", "acting and storing (step 1)"),
              ("sync_vector_env.py", "step", "  env.step (gymnasium SyncVectorEnv)"),
              ("dqn.py", "_explore", "  action selection (forward + epsilon-greedy)"),
+             ("qstep.py", "q_values", "    Q-values for acting (kernels.qstep)"),
              ("replay.py", "add", "  buffer.add"),
-             ("mlp.py", "forward", "network forward (all calls)")]
+             ("mlp.py", "forward", "layer-path network forward (all calls)")]
     out = ["## Where minirl's DQN time goes (cProfile, CartPole-v1, seed 0, "
            f"{steps} steps; profiler overhead inflates small calls)", "",
            "| part | cumulative s | share |", "|---|---|---|"]
