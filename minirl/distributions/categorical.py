@@ -4,7 +4,8 @@
     log pi(a|s) = z_a - logsumexp(z)                         (stable: max subtracted first)
     d log pi(a|s) / dz = onehot(a) - p                          (the fused softmax-CE gradient)
     H(p) = -sum_a p_a log p_a,          dH/dz_j = -p_j (log p_j + H)
-    KL(p || q) = sum_a p_a (log p_a - log q_a)
+    KL(p || q) = sum_a p_a (log p_a - log q_a) = log1p(sum_a p_a phi(u_a))   (>= 0, no
+        cancellation; phi(u) = e^-u - 1 + u, u_a = log p_a - log q_a - KL; see _kl_float64)
         dKL/dz^p_j = p_j (log p_j - log q_j - KL),     dKL/dz^q_j = q_j - p_j
 
 Extreme logits: every finite logit is accepted. When two logits differ by more than the
@@ -33,6 +34,8 @@ This module also holds the few private helpers that every distribution in
 broadcast gradient to a parameter's own shape).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -314,36 +317,159 @@ class Categorical(_Frozen):
         """``KL(self || other)`` per batch element, shape ``[...]`` (the broadcast batch shape).
 
         ``KL(p||q) = sum_a p_a (log p_a - log q_a) >= 0``, zero iff p == q. Batch shapes
-        broadcast (e.g. other = a fixed ``[A]`` prior). Lecture: Stanford CS234 "Lecture 6:
-        Policy Gradient II", "What is KL-divergence?".
+        broadcast (e.g. other = a fixed ``[A]`` prior). Computed in float64 as
+        ``log1p(sum_a p_a phi(u_a))`` (see ``_kl_float64``): a sum of non-negative terms,
+        right to a few ulp relative also near determinism and for p close to q, and never
+        negative. Lecture: Stanford CS234 "Lecture 6: Policy Gradient II", "What is
+        KL-divergence?".
         """
         self._other(other)
-        return np.sum(self._kl_terms(other), axis=-1)
+        return self._kl_parts(other)[0]
 
-    def _kl_terms(self, other: "Categorical") -> np.ndarray:
-        """``p_a (log p_a - log q_a)`` ``[..., A]``: 0 where p_a = 0, +inf where q_a = 0 < p_a."""
-        with np.errstate(invalid="ignore"):  # -inf - (-inf) where both are 0; masked below
-            return self._p_times(self.log_probs - other.log_probs)
+    def _kl_parts(self, other: "Categorical"):
+        """``(kl [...], d_self [..., A], d_other [..., A])`` for dkl = 1 in the result dtype,
+        on the broadcast batch. Rows whose logits are more than the largest float apart (log
+        p or log q is -inf, or z - w overflows) take the plain form
+        ``sum_a p_a (log p_a - log q_a)`` (0 where p_a = 0, +inf where q_a = 0 < p_a)."""
+        dtype = np.result_type(self.dtype, other.dtype)
+        kl, d_self, d_other, valid = _kl_float64(self.logits, other.logits)
+        if not valid.all():
+            with np.errstate(invalid="ignore"):  # -inf - (-inf) where both are 0; masked
+                diff = self.log_probs - other.log_probs
+                terms = self._p_times(diff)
+                kl_plain = np.sum(terms, axis=-1)
+                ds_plain = self._p_times(diff - kl_plain[..., None])
+            kl = np.where(valid, kl, kl_plain)
+            d_self = np.where(valid[..., None], d_self, ds_plain)
+            d_other = np.where(valid[..., None], d_other, other.probs - self.probs)
+        with np.errstate(over="ignore"):  # float32 result beyond its range: inf, the truth
+            return kl.astype(dtype, copy=False), d_self, d_other
 
     def kl_backward(self, other: "Categorical", dkl) -> tuple[np.ndarray, np.ndarray]:
         """``(dlogits_self, dlogits_other)`` of ``KL(self || other)``, each in its own shape.
 
-            dKL/dz^p_j = p_j (log p_j - log q_j - KL)
-            dKL/dz^q_j = q_j - p_j
+            dKL/dz^p_j = p_j (log p_j - log q_j - KL) = p_j u_j    (sums to 0 over j)
+            dKL/dz^q_j = q_j - p_j = p_j expm1(log q_j - log p_j)
         """
         shape = self._other(other)
         dkl = np.asarray(_upstream(dkl, shape, "dkl", "kl(other)"))[..., None]
-        terms = self._kl_terms(other)  # [..., A] broadcast batch
-        kl = np.sum(terms, axis=-1, keepdims=True)
+        kl, d_self, d_other = self._kl_parts(other)
         if not np.isfinite(kl).all():
             raise ValueError("kl_backward: KL(self || other) is +inf (other gives probability 0 "
                              "to an action self gives probability > 0); no finite gradient")
-        with np.errstate(invalid="ignore"):
-            d_self = dkl * self._p_times(self.log_probs - other.log_probs - kl)
-        d_other = dkl * (other.probs - self.probs)
-        d_self = np.broadcast_to(d_self, shape + (self.n_actions,))
-        d_other = np.broadcast_to(d_other, shape + (self.n_actions,))
+        d_self = np.broadcast_to(dkl * d_self, shape + (self.n_actions,))
+        d_other = np.broadcast_to(dkl * d_other, shape + (self.n_actions,))
         return (
             _sum_to_shape(d_self, self.logits.shape).astype(self.dtype),
             _sum_to_shape(d_other, other.logits.shape).astype(other.dtype),
         )
+
+
+# ----------------------------------------------------------------------------------------------
+# KL divergence without cancellation
+# ----------------------------------------------------------------------------------------------
+
+# 1/k! for k = 2..20: phi(u) = e^-u - 1 + u = sum_{k>=2} (-u)^k / k! for |u| <= 1 (the next
+# term is below 1e-18 of the sum there).
+_PHI_COEFS = tuple(1.0 / math.factorial(k) for k in range(2, 21))
+
+
+def _phi(u: np.ndarray) -> np.ndarray:
+    """``e^-u - 1 + u >= 0`` for ``u >= -1`` to a few ulp: the Taylor series for |u| <= 1
+    (where expm1(-u) + u cancels), ``expm1(-u) + u`` above (cancellation factor < 4.4)."""
+    v = -np.clip(u, -1.0, 1.0)
+    acc = np.full(v.shape, _PHI_COEFS[-1])
+    for c in _PHI_COEFS[-2::-1]:
+        acc = acc * v + c
+    with np.errstate(over="ignore"):
+        return np.where(np.abs(u) <= 1.0, v * v * acc, np.expm1(-u) + u)
+
+
+def _kl_float64(z, w):
+    """KL(softmax(z) || softmax(w)) and its gradients in float64, without cancellation.
+
+    With m = argmax z (so p_m >= 1/A), s = z - z_m, t = w - w_m, delta = s - t (formed as
+    (z - w) - (z_m - w_m) from the exact differences z - w, see ``_two_diff``, and carried
+    with its rounding error, as is u),
+    mu = sum_a p_a delta_a and u = delta - mu (so sum_a p_a u_a = 0):
+
+        log p_a - log q_a = delta_a + log sum_b p_b e^{-delta_b}
+        KL = mu + log sum_a p_a e^{-delta_a} = log sum_a p_a e^{-u_a}
+           = log1p( sum_a p_a phi(u_a) ),          phi(u) = e^-u - 1 + u >= 0,
+
+    a sum of non-negative terms (the plain form sum_a p_a (log p_a - log q_a) subtracts
+    nearly equal logs near determinism: KL([-74,-16,-48] || [-73,-16,-48]) came out
+    -6.5e-26 instead of +4.6e-26). log p_a = s_a - log1p(sum_{b != m} e^{s_b}) keeps the
+    small probabilities' digits; a term with u_a < -1 is p_a e^{-u_a} + p_a (u_a - 1) (its
+    first part in log space only where p_a is subnormal or e^{-u_a} overflows); if the sum
+    still overflows, KL = logsumexp_a(log p_a - u_a). Gradients: dKL/dz_j = p_j u_j (sums
+    to 0), dKL/dw_j = q_j - p_j = p_j expm1(r_j) with r_j = log q_j - log p_j = -(u_j + KL)
+    where q_j is close to p_j (or -q_j expm1(-r_j) when q_j > p_j; q_j by the same log1p
+    form), the plain difference elsewhere.
+
+    ``z, w`` [..., A] broadcastable. Returns ``(kl [...], d_self [..., A], d_other [..., A],
+    valid [...])``; rows with valid False (logits more than the largest float apart, so
+    some log-probability or difference is infinite) hold garbage for the caller to replace.
+    """
+    z, w = np.broadcast_arrays(np.asarray(z, np.float64), np.asarray(w, np.float64))
+    m = np.argmax(z, axis=-1)[..., None]
+    with np.errstate(over="ignore", invalid="ignore"):
+        logp, p = _log1p_softmax(z)  # s - log1p(sum_{b != m} e^{s_b}), e^s / (1 + sum)
+        logq, q = _log1p_softmax(w)
+        # delta and u as unevaluated sums hi + lo (z - w exactly, then the differences'
+        # roundings kept): e^{-u} of a |u| ~ 400 would otherwise carry 1e-13 of rounding
+        d_hi, d_lo = _two_diff(z, w)
+        delta, lo = _two_diff(d_hi, np.take_along_axis(d_hi, m, axis=-1))
+        lo = lo + (d_lo - np.take_along_axis(d_lo, m, axis=-1))
+        valid = (np.isfinite(delta).all(axis=-1) & np.isfinite(logp).all(axis=-1)
+                 & np.isfinite(logq).all(axis=-1))
+        mu = np.sum(p * (delta + lo), axis=-1, keepdims=True)
+        u, u_lo = _two_diff(delta, mu)
+        u, u_lo = _two_diff(u, -(u_lo + lo))   # renormalized: |u_lo| <= ulp(u) / 2
+        # u < -1: p e^{-u} as a product where both factors are normal floats (exp(log p - u)
+        # would carry the rounding of log p ~ -400, 1e-13 relative), else in log space;
+        # first-order corrections for u_lo: d phi/du = 1 - e^{-u}, d e^{-u}/du = -e^{-u}
+        big = np.where((p > 1e-300) & (u > -700.0), p * np.exp(-u), np.exp(logp - u))
+        terms = np.where(u >= -1.0, p * (_phi(u) - u_lo * np.expm1(-u)),
+                         big * (1.0 - u_lo) + p * ((u - 1.0) + u_lo))
+        F = terms.sum(axis=-1)
+        kl = np.log1p(F)
+        if not np.isfinite(F[valid]).all():  # sum_a p_a e^{-u_a} beyond the largest float
+            a = logp - u
+            amax = a.max(axis=-1, keepdims=True)
+            lse = amax[..., 0] + np.log(np.exp(a - amax).sum(axis=-1))
+            kl = np.where(np.isfinite(F), kl, lse)
+        # q - p: from r = log q_a - log p_a by expm1 where r is known to an absolute error
+        # below ~2 ulp (from -(u_a + KL) or log q_a - log p_a, whichever rounds less: the
+        # error is eps times |u_a| + KL or |log q_a| + |log p_a|), else as the difference of
+        # the accurate q and p (relative error ~2 eps / |r|, the same)
+        err_u = np.abs(u) + kl[..., None]
+        err_l = np.abs(logq) + np.abs(logp)
+        r = np.where(err_u <= err_l, -(u + kl[..., None]), logq - logp)
+        near = np.minimum(err_u, err_l) < 2.0
+        d_self = p * u
+        d_other = np.where(near, np.where(r <= 0.0, p * np.expm1(r), -q * np.expm1(-r)), q - p)
+    return kl, d_self, d_other, valid
+
+
+def _two_diff(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(hi, lo)`` with hi = fl(a - b) and hi + lo = a - b exactly (Knuth's TwoSum); lo = 0
+    where hi is infinite."""
+    hi = a - b
+    bv = hi - a
+    lo = (a - (hi - bv)) - (b + bv)
+    return hi, np.where(np.isfinite(hi), lo, 0.0)
+
+
+def _log1p_softmax(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(log softmax(x), softmax(x))`` along the last axis, with s = x - x_k (k the largest
+    entry; kept exactly as hi + lo) and R = sum_{b != k} e^{s_b}: log p = s - log1p(R),
+    p = e^s / (1 + R), so the small probabilities keep their digits near determinism (p from
+    e^s, not from exp(log p): log p ~ -58 carries an absolute rounding of 7e-15)."""
+    k = np.argmax(x, axis=-1)[..., None]
+    hi, lo = _two_diff(x, np.take_along_axis(x, k, axis=-1))
+    e = np.exp(hi) * (1.0 + lo)            # e^{hi + lo} to first order (|lo| <= ulp(hi)/2)
+    np.put_along_axis(e, k, 0.0, axis=-1)
+    rest = e.sum(axis=-1, keepdims=True)
+    np.put_along_axis(e, k, 1.0, axis=-1)
+    return (hi - np.log1p(rest)) + lo, e / (1.0 + rest)

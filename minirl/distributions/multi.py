@@ -24,6 +24,10 @@ Bernoulli, K independent bits with logits z [..., K], p = sigmoid(z):
 
 Every formula is written with softplus and sigmoid of finite arguments, so logits as large as
 +-1e308 give the right finite values (a deterministic bit has entropy exactly 0, not NaN).
+The KLs (a bit is the categorical with logits [0, z_k]) are evaluated by ``Categorical``'s
+cancellation-free float64 form, ``log1p(sum_a p_a phi(u_a))`` (never negative, a few ulp
+relative near determinism), falling back to the formulas above only for logits more than the
+largest float apart.
 
 Lecture: Stanford CS224R, "Learning distributions with neural networks" (the network outputs
 the parameters of a distribution over actions; several discrete dimensions factorize, the
@@ -49,6 +53,7 @@ from minirl.distributions.categorical import (
     Categorical,
     _check_rng,
     _Frozen,
+    _kl_float64,
     _param,
     _sum_to_shape,
     _upstream,
@@ -232,27 +237,50 @@ class MultiCategorical(_Frozen):
         return _broadcast(self.batch_shape, other.batch_shape)
 
     def kl(self, other: "MultiCategorical") -> np.ndarray:
-        """``KL(self || other) = sum_k KL(p_k || q_k)``, [...] (broadcast batch shape)."""
+        """``KL(self || other) = sum_k KL(p_k || q_k)``, [...] (broadcast batch shape); each
+        group's KL by ``Categorical``'s cancellation-free float64 form (never negative, a
+        few ulp relative near determinism and for p close to q)."""
         self._other(other)
-        with np.errstate(invalid="ignore"):     # -inf - -inf where both p and q are 0
-            return np.sum(self._plogp(self.log_probs - other.log_probs), axis=-1)
+        return self._kl_parts(other)[0]
+
+    def _kl_parts(self, other: "MultiCategorical"):
+        """``(kl [...], d_self [..., W], d_other [..., W])`` for dkl = 1 (W = sum(nvec)), group
+        by group with ``_kl_float64``; rows of a group whose logits are more than the largest
+        float apart take the plain form p (log p - log q) (0 where p = 0, +inf where q = 0)."""
+        shape = _broadcast(self.batch_shape, other.batch_shape)
+        width = int(self.nvec.sum())
+        kl = np.zeros(shape)
+        d_self, d_other = np.zeros(shape + (width,)), np.zeros(shape + (width,))
+        for o, n in zip(self.offsets, self.nvec):
+            cols = slice(o, o + n)
+            kl_k, ds, do, valid = _kl_float64(self.logits[..., cols], other.logits[..., cols])
+            if not valid.all():
+                lp, lq = self.log_probs[..., cols], other.log_probs[..., cols]
+                p_k = self.probs[..., cols]
+                with np.errstate(invalid="ignore"):   # -inf - -inf where both p and q are 0
+                    plain = np.sum(np.where(p_k > 0, p_k * (lp - lq), 0.0), axis=-1)
+                    ds_plain = np.where(p_k > 0, p_k * (lp - lq - plain[..., None]), 0.0)
+                kl_k = np.where(valid, kl_k, plain)
+                ds = np.where(valid[..., None], ds, ds_plain)
+                do = np.where(valid[..., None], do,
+                              other.probs[..., cols] - self.probs[..., cols])
+            with np.errstate(over="ignore"):  # a sum beyond the largest float: inf
+                kl = kl + kl_k
+            d_self[..., cols], d_other[..., cols] = ds, do
+        with np.errstate(over="ignore"):  # float32 result beyond its range: inf, the truth
+            kl = kl.astype(np.result_type(self.dtype, other.dtype), copy=False)
+        return kl, d_self, d_other
 
     def kl_backward(self, other: "MultiCategorical", dkl) -> tuple[np.ndarray, np.ndarray]:
         """``(dlogits_self, dlogits_other)``: p_kj (log p_kj - log q_kj - KL_k) and q_kj - p_kj."""
         shape = self._other(other)
         dkl = np.asarray(_upstream(dkl, shape, "dkl", "kl(other)"))[..., None]
-        with np.errstate(invalid="ignore"):
-            diff = self.log_probs - other.log_probs
-            kl_k = np.add.reduceat(self._plogp(diff), self.offsets, axis=-1)[..., self._group]
-        if not np.isfinite(kl_k).all():
+        kl, d_self, d_other = self._kl_parts(other)
+        if not np.isfinite(kl).all():
             raise ValueError("kl_backward: KL(self || other) is +inf (other gives probability 0 "
                              "to an action self gives probability > 0); no finite gradient")
-        with np.errstate(invalid="ignore"):
-            d_self = np.broadcast_to(dkl * self._plogp(diff - kl_k), shape + (diff.shape[-1],))
-        width = (int(self.nvec.sum()),)
-        d_other = np.broadcast_to(dkl * (other.probs - self.probs), shape + width)
-        return (_sum_to_shape(d_self, self.logits.shape).astype(self.dtype),
-                _sum_to_shape(d_other, other.logits.shape).astype(other.dtype))
+        return (_sum_to_shape(dkl * d_self, self.logits.shape).astype(self.dtype),
+                _sum_to_shape(dkl * d_other, other.logits.shape).astype(other.dtype))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -359,22 +387,46 @@ class Bernoulli(_Frozen):
         return _broadcast(self.batch_shape, other.batch_shape)
 
     def kl(self, other: "Bernoulli") -> np.ndarray:
-        """``KL(self || other)``, [...] (broadcast batch shape); see the module docstring."""
+        """``KL(self || other)``, [...] (broadcast batch shape); see the module docstring.
+
+        Bit k is the two-action categorical with logits [0, z_k], so its KL comes from
+        ``Categorical``'s cancellation-free float64 form (the softplus form subtracted nearly
+        equal terms near determinism: zp = 40, zq = 40.001 lost its digits).
+        """
         self._other(other)
-        zp, zq = self.logits, other.logits
-        kl = (self.probs * (_softplus(-zq) - _softplus(-zp))
-              + expit(-zp) * (_softplus(zq) - _softplus(zp)))
-        return np.sum(kl, axis=-1)
+        return self._kl_parts(other)[0]
+
+    def _kl_parts(self, other: "Bernoulli"):
+        """``(kl [...], dKL/dzp [..., K], dKL/dzq [..., K])`` for dkl = 1, on the broadcast
+        batch; bits whose logits are more than the largest float apart (zp - zq overflows)
+        take the softplus form, dKL/dzp = p (1 - p) (zp - zq) and q - p."""
+        zp = self.logits.astype(np.float64)
+        zq = other.logits.astype(np.float64)
+        zp, zq = np.broadcast_arrays(zp, zq)
+        two = lambda z: np.stack([np.zeros_like(z), z], axis=-1)   # [..., K, 2]
+        kl, ds, do, valid = _kl_float64(two(zp), two(zq))
+        ds, do = ds[..., 1], do[..., 1]                              # w.r.t. the logit z_k
+        if not valid.all():
+            p, q = expit(zp), expit(zq)
+            with np.errstate(over="ignore", invalid="ignore"):      # zp - zq may overflow
+                plain = (p * (_softplus(-zq) - _softplus(-zp))
+                         + expit(-zp) * (_softplus(zq) - _softplus(zp)))
+                var = expit(np.abs(zp)) * expit(-np.abs(zp))         # p (1 - p)
+                ds_plain = np.where(var == 0.0, 0.0, var * (zp - zq))  # p (1-p) -> 0 wins
+            kl = np.where(valid, kl, plain)
+            ds = np.where(valid, ds, ds_plain)
+            do = np.where(valid, do, q - p)
+        with np.errstate(over="ignore"):  # a sum beyond the largest float: the KL is inf
+            kl = np.sum(kl, axis=-1).astype(np.result_type(self.dtype, other.dtype), copy=False)
+        return kl, ds, do
 
     def kl_backward(self, other: "Bernoulli", dkl) -> tuple[np.ndarray, np.ndarray]:
         """``(dlogits_self, dlogits_other)`` = (p (1 - p) (zp - zq), q - p) times dkl."""
         shape = self._other(other)
         dkl = np.asarray(_upstream(dkl, shape, "dkl", "kl(other)"))[..., None]
-        zp, zq = self.logits, other.logits
-        var = expit(np.abs(zp)) * expit(-np.abs(zp))                 # p (1 - p)
-        with np.errstate(over="ignore", invalid="ignore"):          # zp - zq may overflow
-            d_self = dkl * np.where(var == 0.0, 0.0, var * (zp - zq))  # p (1-p) -> 0 wins
-        d_other = dkl * (other.probs - self.probs)
+        _, ds, do = self._kl_parts(other)
         k = (self.n_bits,)
-        return (_sum_to_shape(np.broadcast_to(d_self, shape + k), zp.shape).astype(self.dtype),
-                _sum_to_shape(np.broadcast_to(d_other, shape + k), zq.shape).astype(other.dtype))
+        return (_sum_to_shape(np.broadcast_to(dkl * ds, shape + k), self.logits.shape)
+                .astype(self.dtype),
+                _sum_to_shape(np.broadcast_to(dkl * do, shape + k), other.logits.shape)
+                .astype(other.dtype))

@@ -298,9 +298,9 @@ def approx_kl(logp, logp_old):
     """
     logp, logp_old, _, _, _ = _ratio_inputs(logp, logp_old)
     log_r = _log_ratio(logp, logp_old)
-    # over: r beyond float64: k3 is +inf (true, for that sample); invalid: the unused branch.
-    with np.errstate(over="ignore", invalid="ignore"):
-        k3 = np.where(log_r == np.inf, np.inf, np.expm1(log_r) - log_r)
+    # k3's terms phi(-log r) without the cancellation of expm1(log r) - log r near r = 1;
+    # +inf where r is beyond float64 (true, for that sample)
+    k3 = sample_kl_terms(log_r, "old_new")[0]
     if np.isfinite(log_r).all():
         k1 = mean_f64(-log_r)
     else:  # logp - logp_old overflowed: halving is exact, so k1 = 2 mean(lo/2 - lp/2)

@@ -249,9 +249,15 @@ def test_logits_further_apart_than_the_largest_float_give_exact_finite_answers(d
         d_self, d_other = c.kl_backward(uniform, 1.0)
         np.testing.assert_array_equal(d_self, [0.0, 0.0])
         np.testing.assert_allclose(d_other, [-0.5, 0.5])
-        assert uniform.kl(c) == np.inf  # q_1 = 0 < p_1: the true KL is infinite
-        with pytest.raises(ValueError, match="kl_backward.*inf"):
-            uniform.kl_backward(c, 1.0)
+        if dtype is np.float64:
+            assert uniform.kl(c) == np.inf  # log q_1 = -2e308 < -max float: KL beyond float64
+            with pytest.raises(ValueError, match="kl_backward.*inf"):
+                uniform.kl_backward(c, 1.0)
+        else:  # log q_1 = -6e38 (exact in float64): KL = 3e38 - log 2 fits in float32
+            assert uniform.kl(c) == pytest.approx(3e38, rel=1e-6)
+            d_self, d_other = uniform.kl_backward(c, 1.0)  # p_j (log p_j - log q_j - KL)
+            np.testing.assert_allclose(d_self, [-1.5e38, 1.5e38], rtol=1e-6)
+            np.testing.assert_allclose(d_other, [0.5, -0.5])
         np.testing.assert_array_equal(c.log_prob_backward(np.array(1), 1.0), [-1.0, 1.0])
         assert c.sample(np.random.default_rng(0)) == 0 and c.mode() == 0
 
@@ -278,3 +284,64 @@ def test_entropy_near_determinism_keeps_its_leading_digits():
         dent = np.array([1.0])
         check_gradient(lambda x: Categorical(x).entropy(), z,
                        Categorical(z).entropy_backward(dent), dent, eps=1e-4, rtol=1e-6)
+
+
+def _exact_kl(z, w, dps=300):
+    """KL(softmax(z) || softmax(w)), dKL/dz, dKL/dw at the given floats (mpmath; 300 digits
+    so that the oracle itself resolves KLs of 1e-120 next to probabilities of 1)."""
+    import mpmath
+    with mpmath.workdps(dps):
+        z = [mpmath.mpf(float(x)) for x in z]
+        w = [mpmath.mpf(float(x)) for x in w]
+        lz = mpmath.log(mpmath.fsum(mpmath.exp(x) for x in z))
+        lw = mpmath.log(mpmath.fsum(mpmath.exp(x) for x in w))
+        lp, lq = [x - lz for x in z], [x - lw for x in w]
+        kl = mpmath.fsum(mpmath.exp(a) * (a - b) for a, b in zip(lp, lq))
+        ds = [float(mpmath.exp(a) * (a - b - kl)) for a, b in zip(lp, lq)]
+        do = [float(mpmath.exp(b) - mpmath.exp(a)) for a, b in zip(lp, lq)]
+        return float(kl), np.array(ds), np.array(do)
+
+
+ULP = np.finfo(np.float64).eps
+
+
+def test_kl_near_determinism_is_right_to_a_few_ulp_and_never_negative():
+    """Tester 4, defect 4: sum_a p_a (log p_a - log q_a) subtracted nearly equal logs, giving
+    4.248e-18 (exact 1.5629e-18), 0 (exact 1.9286e-22) and a NEGATIVE -6.47e-26 (exact
+    +4.6475e-26). The log1p(sum_a p_a phi(u_a)) form: a few ulp, >= 0, gradients that sum to 0."""
+    cases = [([0., -40.], [0., -41.]), ([0., -60., -60.], [0., -50., -70.]),
+             ([-74., -16., -48.], [-73., -16., -48.]), ([12., 0., -3.], [12.5, 0.1, -3.]),
+             ([0., 0.], [0., 1e-5]), ([0.3, -0.2, 1.0], [0.3, -0.2, 1.0 + 1e-9]),
+             ([0., -800.], [0., 5.]), ([1., 2., 3.], [3., 2., 1.])]
+    rng = np.random.default_rng(0)      # random rows: near p == q, one logit moved, far apart
+    for i in range(60):
+        A, scale = rng.integers(2, 6), 10 ** rng.uniform(-1, 2.5)
+        z = rng.standard_normal(A) * scale
+        w = [z + rng.standard_normal(A) * 10 ** rng.uniform(-12, 0), z.copy(),
+             rng.standard_normal(A) * scale][i % 3]
+        if i % 3 == 1:
+            w[rng.integers(A)] += 10 ** rng.uniform(-8, 1)
+        cases.append((z.tolist(), w.tolist()))
+    for z, w in cases:
+        p, q = Categorical(np.array(z)), Categorical(np.array(w))
+        kl, (ds, do) = float(p.kl(q)), p.kl_backward(q, 1.0)
+        exact, eds, edo = _exact_kl(z, w)
+        assert kl >= 0.0
+        assert kl == pytest.approx(exact, rel=4 * ULP, abs=0.0), (z, w)
+        for g, e in ((ds, eds), (do, edo)):
+            assert np.abs(g - e).max() <= 4 * ULP * np.abs(e).max(), (z, w)
+            assert abs(g.sum()) <= 4 * ULP * np.abs(e).max(), (z, w)   # sums to 0
+    assert Categorical(np.array([-74., -16., -48.])).kl(
+        Categorical(np.array([-73., -16., -48.]))) == pytest.approx(4.6475217e-26, rel=1e-7)
+    d = Categorical(np.array([[0.0, 0.3, -1.0], [0.0, 0.3, -1.0]]))
+    np.testing.assert_array_equal(d.kl(d), [0.0, 0.0])          # KL(p||p) = 0 exactly
+    np.testing.assert_array_equal(d.kl_backward(d, 1.0)[0], np.zeros((2, 3)))
+
+
+def test_kl_gradient_near_determinism_matches_finite_differences():
+    for zp, zq in (([12.0, 0.0, -3.0], [11.0, 0.5, -3.0]), ([9.0, 0.5], [9.5, 0.5]),
+                   ([20.0, 1.0, 2.0], [20.0, 1.5, 2.0])):
+        zp, zq, dkl = np.array([zp]), np.array([zq]), np.array([1.0])
+        dp, dq = Categorical(zp).kl_backward(Categorical(zq), dkl)
+        check_gradient(lambda x: Categorical(x).kl(Categorical(zq)), zp, dp, dkl, eps=1e-4)
+        check_gradient(lambda x: Categorical(zp).kl(Categorical(x)), zq, dq, dkl, eps=1e-4)

@@ -244,9 +244,15 @@ def test_infinite_kl_has_a_named_error_not_a_nan_gradient(dtype, big):
         warnings.simplefilter("error")
         m = MultiCategorical(np.array([big, -big, 0, 0], dtype), [2, 2])
         u = MultiCategorical(np.zeros(4, dtype), [2, 2])
-        assert u.kl(m) == np.inf
-        with pytest.raises(ValueError, match="kl_backward.*inf"):
-            u.kl_backward(m, 1.0)
+        if dtype is np.float64:
+            assert u.kl(m) == np.inf  # log q = -2e308 < -max float: KL beyond float64
+            with pytest.raises(ValueError, match="kl_backward.*inf"):
+                u.kl_backward(m, 1.0)
+        else:  # log q = -6e38 (exact in float64): KL = 3e38 - log 2 fits in float32
+            assert u.kl(m) == pytest.approx(3e38, rel=1e-6)
+            d_self, d_other = u.kl_backward(m, 1.0)
+            np.testing.assert_allclose(d_self, [-1.5e38, 1.5e38, 0.0, 0.0], rtol=1e-6)
+            np.testing.assert_allclose(d_other, [0.5, -0.5, 0.0, 0.0])
         b = Bernoulli(np.array([big, -big], dtype))
         assert b.log_prob(np.array([0, 1])) == -np.inf  # -2 * big: below -max float
         assert b.log_prob(np.array([1, 0])) == 0.0
@@ -277,3 +283,26 @@ def test_multicategorical_entropy_near_determinism_matches_categorical():
     dent = np.array([1.0, -0.5])
     check_gradient(lambda x: MultiCategorical(x, [2, 3]).entropy(), z,
                    d.entropy_backward(dent), dent, eps=1e-4, rtol=1e-6)
+
+
+def test_near_deterministic_kls_keep_their_digits_and_sign():
+    """Tester 4, defect 4 as a kind: the product distributions' KLs had the categorical's
+    cancellation (MultiCategorical: p (log p - log q) per group; Bernoulli: the softplus form
+    subtracted nearly equal terms). Oracle: mpmath at 300 digits."""
+    import mpmath
+    from tests.minirl.distributions.test_categorical import ULP, _exact_kl
+    m_p = MultiCategorical(np.array([-74., -16., -48., 0., -40.]), [3, 2])
+    m_q = MultiCategorical(np.array([-73., -16., -48., 0., -41.]), [3, 2])
+    exact = _exact_kl([-74., -16., -48.], [-73., -16., -48.])[0] + _exact_kl([0., -40.],
+                                                                              [0., -41.])[0]
+    assert float(m_p.kl(m_q)) == pytest.approx(exact, rel=4 * ULP, abs=0.0)   # 1.5629e-18
+    d_self, d_other = m_p.kl_backward(m_q, 1.0)
+    assert abs(d_self[:3].sum()) < 1e-40 and abs(d_other[3:].sum()) < 1e-33
+    for zp, zq in ((40.0, 40.001), (-40.0, -40.001), (30.0, 31.0), (0.2, 0.2 + 1e-9)):
+        with mpmath.workdps(300):
+            p, q = mpmath.mpf(1) / (1 + mpmath.exp(-zp)), mpmath.mpf(1) / (1 + mpmath.exp(-zq))
+            kl = float(p * mpmath.log(p / q) + (1 - p) * mpmath.log((1 - p) / (1 - q)))
+            dq_exact = float(q - p)
+        b_p, b_q = Bernoulli(np.array([zp])), Bernoulli(np.array([zq]))
+        assert float(b_p.kl(b_q)) == pytest.approx(kl, rel=4 * ULP, abs=0.0), (zp, zq)
+        assert float(b_p.kl_backward(b_q, 1.0)[1][0]) == pytest.approx(dq_exact, rel=4 * ULP)

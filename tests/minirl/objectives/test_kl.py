@@ -126,3 +126,33 @@ def test_categorical_kl_float32_mean_accumulates_in_float64():
     assert kl == float(per_state) and dlogits.dtype == np.float32
     kl, _ = categorical_kl_new_old(z_new, z_old)
     assert kl == float(per_state)
+
+
+def test_exact_categorical_kl_near_determinism_is_positive_with_a_zero_sum_gradient():
+    """Tester 4, defect 4: categorical_kl_old_new gave (-6.47e-26, dlogits [[1.11e-25, 0, 0]])
+    -- a negative KL and a gradient that does not sum to 0; exact KL +4.6475e-26."""
+    kl, dlogits = categorical_kl_old_new(np.array([[-73., -16., -48.]]),
+                                         np.array([[-74., -16., -48.]]))
+    assert kl == pytest.approx(4.64745217295213e-26, rel=1e-14)
+    np.testing.assert_allclose(dlogits, [[1.1117687e-25, -1.1117687e-25, -1.4079623e-39]],
+                               rtol=1e-7)
+    kl2, d2 = categorical_kl_new_old(np.array([[-74., -16., -48.]]),
+                                     np.array([[-73., -16., -48.]]))
+    assert kl2 == kl and abs(d2.sum()) <= 1e-40
+
+
+def test_sample_kl_terms_near_r_equal_one_keep_their_digits():
+    """(r - 1) - log r = expm1(d) - d and r log r - (r - 1) cancel near d = log r = 0 (relative
+    error ~2 eps/|d|: 2e-11 at d = 1e-5); now a few ulp (mpmath oracle)."""
+    import mpmath
+    d = np.array([1e-8, -1e-5, 1e-3, -0.3, 0.9, -1.0, 1.0, 2.0, -2.0, 50.0, -50.0])
+    for direction, fn in (("old_new", sample_kl_old_new), ("new_old", sample_kl_new_old)):
+        with mpmath.workdps(60):
+            exact = []
+            for x in map(mpmath.mpf, d.tolist()):
+                r = mpmath.exp(x)
+                exact.append(float(r - 1 - x if direction == "old_new" else r * x - (r - 1)))
+        one = [fn(d[i:i + 1], np.zeros(1))[0] for i in range(d.size)]   # per-sample terms
+        np.testing.assert_allclose(one, exact, rtol=4 * np.finfo(float).eps, atol=0)
+        assert np.all(np.asarray(one) > 0)
+        assert fn(d, np.zeros_like(d))[0] == pytest.approx(np.mean(exact), rel=1e-14)
