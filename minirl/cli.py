@@ -95,8 +95,30 @@ class UsageError(Exception):
     """Bad command-line input: printed as one line, exit status 2."""
 
 
+def _parse_int_tuple(text: str) -> tuple:
+    """``64,64`` (also ``[64, 64]`` as config.json shows, or ``(64,64)``) -> (64, 64); an
+    empty text, ``[]`` or ``()`` is the empty tuple. An empty element (``64,,64``, a trailing
+    comma) or a non-integer raises ValueError saying which element: a typo must not train a
+    different network."""
+    inner = text.strip()
+    if inner[:1] + inner[-1:] in ("[]", "()"):
+        inner = inner[1:-1]
+    if not inner.strip():
+        return ()
+    parts = inner.split(",")
+    for i, part in enumerate(parts, 1):
+        if not part.strip():
+            raise ValueError(f"element {i} of {len(parts)} is empty")
+        try:
+            int(part)
+        except ValueError:
+            raise ValueError(f"element {i} ({part.strip()!r}) is not an integer") from None
+    return tuple(int(x) for x in parts)
+
+
 def _parse_value(key: str, text: str, default):
     """Convert ``text`` to the type of the field's default value."""
+    why = ""
     try:
         if isinstance(default, bool):
             from minirl.envs import parse_bool_word
@@ -108,18 +130,16 @@ def _parse_value(key: str, text: str, default):
             return int(text)
         if isinstance(default, float):
             return float(text)
-        if isinstance(default, tuple):  # 64,64 (also [64, 64] as config.json shows, or (64,64))
-            inner = text.strip()
-            if inner[:1] + inner[-1:] in ("[]", "()"):
-                inner = inner[1:-1]
-            return tuple(int(x) for x in inner.split(",") if x.strip())
+        if isinstance(default, tuple):
+            return _parse_int_tuple(text)
         return text
-    except ValueError:
-        kind = type(default).__name__
-        form = {"bool": "true/false, yes/no, on/off or 1/0",
-                "tuple": "comma-separated integers such as 64,64 (or [64,64])"}.get(kind)
-        raise UsageError(f"--set {key}={text}: expected {kind} value"
-                         + (f" ({form})" if form else "")) from None
+    except ValueError as e:
+        why = str(e) if isinstance(default, tuple) else ""
+    kind = type(default).__name__
+    form = {"bool": "true/false, yes/no, on/off or 1/0",
+            "tuple": "comma-separated integers such as 64,64 (or [64,64])"}.get(kind)
+    raise UsageError(f"--set {key}={text}: expected {kind} value"
+                     + (f" ({form})" if form else "") + (f": {why}" if why else ""))
 
 
 def parse_overrides(config_cls, pairs: list[str], base: dict | None = None):
@@ -127,6 +147,7 @@ def parse_overrides(config_cls, pairs: list[str], base: dict | None = None):
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     kwargs = dict(base or {})
     defaults = config_cls()
+    given = {}                                      # key -> text, as the user typed it
     for pair in pairs:
         key, sep, text = pair.partition("=")
         key = key.strip()
@@ -136,9 +157,15 @@ def parse_overrides(config_cls, pairs: list[str], base: dict | None = None):
             raise UsageError(f"--set {key}: unknown config key for {config_cls.__name__} "
                              f"(valid: {', '.join(fields)})")
         kwargs[key] = _parse_value(key, text.strip(), getattr(defaults, key))
+        given[key] = text.strip()
     try:
         return config_cls(**kwargs)
     except (ValueError, TypeError) as e:
+        # the config names the field first ("hidden_sizes must be ..."): name the --set too
+        first = re.match(r"\w+", str(e))
+        key = first.group(0) if first else None
+        if key in given:
+            raise UsageError(f"--set {key}={given[key]}: {e}") from None
         raise UsageError(f"--set: {e}") from None
 
 

@@ -371,3 +371,37 @@ def test_plot_out_that_names_no_file_is_one_line(out, tmp_path, capsys):
     assert main(["plot", str(run), "--out", out]) == 2
     assert capsys.readouterr().err.strip() == (f"minirl: error: --out {out!r}: expected the "
                                                f"path of a PNG file, e.g. curves.png")
+
+
+@pytest.mark.parametrize("algo,key,text,why", [
+    ("ppo", "hidden_sizes", "64,,64", "element 2 of 3 is empty"),     # was trained as (64, 64)
+    ("ppo", "hidden_sizes", "64,", "element 2 of 2 is empty"),
+    ("dqn", "hidden_sizes", ",64", "element 1 of 2 is empty"),
+    ("sac", "hidden_sizes", "[64,,64]", "element 2 of 3 is empty"),
+    ("a2c", "hidden_sizes", "64,x", "element 2 ('x') is not an integer"),
+    ("reinforce", "hidden_sizes", "64.5", "element 1 ('64.5') is not an integer"),
+    ("ppo", "hidden_sizes", ",", "is empty"),
+    ("ppo", "hidden_sizes", "[]", "positive integer layer widths"),
+    ("ars", "hidden_layers", "8,,8", "element 2 of 3 is empty"),
+    ("ars", "hidden_layers", "8,", "element 2 of 2 is empty"),
+])
+def test_malformed_tuple_values_exit_2_naming_the_set(algo, key, text, why, tmp_path, capsys):
+    """Tester 4, defect 7: empty tuple elements were dropped silently (64,,64 -> (64, 64))."""
+    out = tmp_path / "never"
+    env = "Pendulum-v1" if algo == "sac" else "CartPole-v1"
+    assert main(["train", algo, "--env", env, "--set", f"{key}={text}", "--out", str(out),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"minirl: error: --set {key}={text}: ") and why in err
+    assert "\n" not in err and not out.exists()
+
+
+def test_well_formed_tuple_values_still_parse():
+    from minirl.algos import ALGOS, PPOConfig
+    from minirl.cli import parse_overrides
+    for text, sizes in (("64, 32", (64, 32)), ("[16,16]", (16, 16)), ("(8)", (8,)), ("8", (8,))):
+        assert parse_overrides(PPOConfig, [f"hidden_sizes={text}"]).hidden_sizes == sizes
+    ars = ALGOS["ars"].Config
+    for text in ("", "[]", "()"):       # the linear policy
+        assert parse_overrides(ars, [f"hidden_layers={text}"]).hidden_layers == ()
+    assert parse_overrides(ars, ["hidden_layers=[4, 4]"]).hidden_layers == (4, 4)
