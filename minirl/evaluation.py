@@ -1,8 +1,8 @@
 """Periodic deterministic evaluation during training, the best model kept beside the last.
 
     ev = Evaluator(every=10_000, episodes=5, out_dir="runs/x")
-    agent.learn(100_000, callback=ev.wrap(TrainingLog("runs/x/progress.csv",
-                                                       fields=EVAL_FIELDS)))
+    agent.learn(100_000, callback=ev.wrap(TrainingLog(
+        "runs/x/progress.csv", fields=(*agent.log_fields, *EVAL_FIELDS))))
 
 Every ``every`` env steps (checked after each training iteration, so the actual step counts
 are the first iteration ends past each multiple), the agent plays ``episodes`` episodes with

@@ -1,6 +1,6 @@
 """One CSV row per training iteration, from the metrics dict an agent passes to its callback.
 
-    log = TrainingLog("runs/x/progress.csv")
+    log = TrainingLog("runs/x/progress.csv", fields=agent.log_fields)
     agent.learn(100_000, callback=log)        # log(agent, metrics) writes one row
     log.close()
 
@@ -15,7 +15,11 @@ each row, so ``tail -f`` works); ``checkpoint()`` and ``close()`` copy it atomic
 the wall-clock offset). So ``path`` is always complete and matches the model saved at the same
 checkpoint, and ``TrainingLog(path, resume=True)`` continues it exactly where it stopped.
 
-Columns (empty when an algorithm does not produce a quantity):
+Columns: the common ones (``FIELDS``), then the agent's own ``log_fields`` (pass them as
+``fields``; ``minirl train`` does), e.g. PPO's ``policy_loss, value_loss, entropy,
+approx_kl_k1, approx_kl_k3, clip_fraction, explained_variance, grad_norm, lr, clip_eps,
+kl_beta, updates`` or SAC's ``critic_loss, actor_loss, alpha, entropy, q_mean``. A cell is
+empty when the agent did not report the quantity in that iteration.
 
 | column               | meaning                                                          |
 |----------------------|------------------------------------------------------------------|
@@ -26,8 +30,9 @@ Columns (empty when an algorithm does not produce a quantity):
 | episode_return_mean  | mean return of those episodes (raw rewards)                       |
 | episode_length_mean  | their mean length                                                 |
 | return_mean_100      | mean return of the last 100 finished episodes (the usual score)   |
-| policy_loss, value_loss, entropy, approx_kl_k1, approx_kl_k3, clip_fraction,          |
-| explained_variance, grad_norm, lr, clip_eps, kl_beta, updates: as the algorithm reports |
+
+A log written before this split (every agent's file had PPO's columns too, empty for the
+others) is still read, plotted and resumed as it is: resuming keeps the file's columns.
 """
 from __future__ import annotations
 
@@ -45,11 +50,10 @@ from minirl.io import atomic_copy, atomic_write_text
 
 __all__ = ["FIELDS", "TrainingLog", "read_csv", "check_steps"]
 
+# the columns every agent's log has; an agent's ``log_fields`` follow them
 FIELDS = [
     "steps", "iteration", "wall_time", "steps_per_s", "episodes", "episode_return_mean",
-    "episode_length_mean", "return_mean_100", "policy_loss", "value_loss", "entropy",
-    "approx_kl_k1", "approx_kl_k3", "clip_fraction", "explained_variance", "grad_norm",
-    "lr", "clip_eps", "kl_beta", "updates",
+    "episode_length_mean", "return_mean_100",
 ]
 
 

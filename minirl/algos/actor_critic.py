@@ -110,6 +110,8 @@ class A2C(OnPolicyAgent):
 
     name = "a2c"
     Config = A2CConfig
+    log_fields = ("policy_loss", "value_loss", "entropy", "explained_variance", "grad_norm",
+                  "lr")
 
     def __init__(self, env, config: A2CConfig | None = None, seed: int = 0, **kwargs):
         super().__init__(env, config, seed, **kwargs)   # kwargs: env_kwargs

@@ -186,7 +186,7 @@ class OffPolicyREINFORCE(Agent):
 
     name = "reinforce-offpolicy"
     Config = OffPolicyREINFORCEConfig
-    log_fields = ("buffer_episodes", "weight_ess")
+    log_fields = ("lr", "buffer_episodes", "weight_ess")
 
     def _build(self) -> None:
         cfg = self.config

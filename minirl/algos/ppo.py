@@ -197,6 +197,9 @@ class PPO(OnPolicyAgent):
 
     name = "ppo"
     Config = PPOConfig
+    log_fields = ("policy_loss", "value_loss", "entropy", "approx_kl_k1", "approx_kl_k3",
+                  "clip_fraction", "explained_variance", "grad_norm", "lr", "clip_eps",
+                  "kl_beta", "updates")
 
     def __init__(self, env, config: PPOConfig | None = None, seed: int = 0, **kwargs):
         super().__init__(env, config, seed, **kwargs)   # kwargs: env_kwargs

@@ -198,6 +198,8 @@ class REINFORCE(OnPolicyAgent):
 
     name = "reinforce"
     Config = REINFORCEConfig
+    log_fields = ("policy_loss", "value_loss", "entropy", "explained_variance", "grad_norm",
+                  "lr")   # (value_loss: with baseline="value")
 
     def __init__(self, env, config: REINFORCEConfig | None = None, seed: int = 0, **kwargs):
         super().__init__(env, config, seed, **kwargs)   # kwargs: env_kwargs

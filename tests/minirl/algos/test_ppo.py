@@ -16,7 +16,7 @@ FAST = dict(lr=1e-3, anneal_lr=True, anneal_clip=True, gamma=0.98, lam=0.8)
 
 
 def returns_per_iteration(agent, steps):
-    log = TrainingLog(None)
+    log = TrainingLog(None, fields=PPO.log_fields)
     agent.learn(steps, log)
     return np.array([row["episode_return_mean"] for row in log.rows]), log
 
