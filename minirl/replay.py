@@ -311,29 +311,50 @@ class ReplayBuffer:
                                 self.truncated[last], m.astype(np.int64), idx, weights)
 
     # ----------------------------------------------------------------------- save / load
+    _STORAGE = ("obs", "next_obs", "actions", "rewards", "terminated", "truncated")
+
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """Every array needed to restore the buffer (``cursor`` = [pos, steps])."""
-        return {"obs": self.obs, "next_obs": self.next_obs, "actions": self.actions,
-                "rewards": self.rewards, "terminated": self.terminated,
-                "truncated": self.truncated,
-                "cursor": np.array([self.pos, self.steps], dtype=np.int64)}
+        """Every array needed to restore the buffer: the filled slots of the storage
+        (``obs [size, *obs_shape]``, ...) and ``cursor`` = [pos, steps]. The filled slots are
+        the first ``size`` flat slots (the ring is written from slot 0 on and wraps only once
+        full), so a checkpoint holds what was stored, not the preallocated capacity (views,
+        no copies)."""
+        n = self.size
+        out = {name: getattr(self, name)[:n] for name in self._STORAGE}
+        out["cursor"] = np.array([self.pos, self.steps], dtype=np.int64)
+        return out
 
     def set_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Restore from :meth:`state_arrays`; ValueError naming a missing/mismatched array."""
-        mine = ReplayBuffer.state_arrays(self)            # the storage part only
-        for name, ref in mine.items():
+        """Restore from :meth:`state_arrays`: the filled slots, or the whole storage
+        ``[capacity, ...]`` as files saved it before only the filled slots were saved.
+        ValueError naming a missing/mismatched array or a cursor out of range."""
+        for name in (*self._STORAGE, "cursor"):
             if name not in arrays:
                 raise ValueError(f"replay state is missing the array {name!r}")
-            a = np.asarray(arrays[name])
-            if a.shape != ref.shape or a.dtype != ref.dtype:
-                raise ValueError(f"replay array {name!r} must be {ref.dtype}{ref.shape}, got "
-                                 f"{a.dtype}{a.shape}")
-        pos, steps = (int(v) for v in arrays["cursor"])
-        if not (0 <= pos < self.slots and 0 <= steps <= self.slots):
+        cursor = np.asarray(arrays["cursor"])
+        if cursor.shape != (2,) or cursor.dtype != np.int64:
+            raise ValueError(f"replay array 'cursor' must be int64(2,), got "
+                             f"{cursor.dtype}{cursor.shape}")
+        pos, steps = (int(v) for v in cursor)
+        # (until the ring is full, the next slot to write is the number filled)
+        if not (0 <= pos < self.slots and 0 <= steps <= self.slots) \
+                or (steps < self.slots and pos != steps):
             raise ValueError(f"replay cursor {pos, steps} is out of range")
-        for name in mine:
-            if name != "cursor":
-                np.copyto(getattr(self, name), arrays[name])
+        n = steps * self.num_envs
+        for name in self._STORAGE:
+            a, ref = np.asarray(arrays[name]), getattr(self, name)
+            if a.dtype != ref.dtype or a.shape not in ((n, *ref.shape[1:]), ref.shape):
+                raise ValueError(f"replay array {name!r} must be {ref.dtype}"
+                                 f"{(n, *ref.shape[1:])} (the {n} filled slots), got "
+                                 f"{a.dtype}{a.shape}")
+        held = self.size                                  # slots this buffer has filled
+        for name in self._STORAGE:
+            a, dst = np.asarray(arrays[name]), getattr(self, name)
+            if a.shape == dst.shape:                      # the whole storage (an older file)
+                np.copyto(dst, a)
+            else:
+                dst[:n] = a
+                dst[n:held] = 0                           # (zeros as in a fresh buffer)
         self.pos, self.steps = pos, steps
 
 
@@ -418,17 +439,19 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         out = super().state_arrays()
-        out["priorities"] = self.tree.priorities
+        out["priorities"] = self.tree.priorities[:self.size]   # (0 in every slot not filled)
         out["max_priority"] = np.array([self.max_priority])
         return out
 
     def set_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         super().set_state_arrays({k: v for k, v in arrays.items()
                                   if k not in ("priorities", "max_priority")})
-        for name, shape in (("priorities", (self.capacity,)), ("max_priority", (1,))):
-            if name not in arrays or np.shape(arrays[name]) != shape:
-                raise ValueError(f"replay state needs {name!r} of shape {shape}")
+        for name, shapes in (("priorities", ((self.size,), (self.capacity,))),
+                             ("max_priority", ((1,),))):
+            if name not in arrays or np.shape(arrays[name]) not in shapes:
+                raise ValueError(f"replay state needs {name!r} of shape {shapes[0]}")
+        p = np.zeros(self.capacity)
+        p[:len(arrays["priorities"])] = arrays["priorities"]
         self.tree = SumTree(self.capacity)
-        self.tree.update(np.arange(self.capacity), np.asarray(arrays["priorities"],
-                                                              dtype=np.float64))
+        self.tree.update(np.arange(self.capacity), p)
         self.max_priority = float(arrays["max_priority"][0])

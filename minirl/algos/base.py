@@ -754,10 +754,14 @@ def load_agent_state(agent: Agent, meta: dict, arrays: dict[str, np.ndarray],
         raise ValueError(f"{path}: arrays do not match a {agent.name} agent with this config "
                          f"(missing {missing}, unexpected {extra})")
     for k, want in expected.items():
-        got = arrays[k]
-        if got.shape != np.shape(want) or got.dtype != np.asarray(want).dtype:
+        got, shape = arrays[k], np.shape(want)
+        if k.startswith("buffer.") and shape[:1] == (0,) and got.shape[1:] == shape[1:] \
+                and got.ndim == len(shape):
+            shape = got.shape   # a fresh agent's empty buffer; as many rows as the saved one
+            #                     held (the buffer's set_state_arrays checks them)
+        if got.shape != shape or got.dtype != np.asarray(want).dtype:
             raise ValueError(f"{path}: array {k!r} has shape {got.shape} and dtype {got.dtype}, "
-                             f"expected {np.shape(want)} and {np.asarray(want).dtype}")
+                             f"expected {shape} and {np.asarray(want).dtype}")
         if got.dtype.kind == "f" and not np.all(np.isfinite(got)) and not k.startswith("buffer."):
             raise ValueError(f"{path}: array {k!r} holds non-finite values")
         if _non_negative(k) and np.any(got < 0):
