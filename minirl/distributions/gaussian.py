@@ -72,6 +72,7 @@ from minirl.distributions.categorical import (
     _check_rng,
     _Frozen,
     _param,
+    _phi,
     _sum_to_shape,
     _upstream,
     _value,
@@ -312,7 +313,9 @@ class DiagGaussian(_Frozen):
         self._other(other)
         x, delta, _ = self._kl_parts(other)
         with np.errstate(over="ignore", invalid="ignore"):
-            terms = 0.5 * np.expm1(2.0 * x) - x + 0.5 * (delta * delta)
+            # 0.5 expm1(2x) - x = phi(-2x) / 2 with phi(u) = e^-u - 1 + u: its series near
+            # x = 0, where the direct form loses ~1/|x| of its digits (KL 1e-20 was 0 or 3x off)
+            terms = 0.5 * _phi(-2.0 * x) + 0.5 * (delta * delta)
             terms = np.where(x > 355.0, np.inf, terms)  # e^{2x} overflowed: inf - x, not NaN
             return np.sum(terms, axis=-1).astype(np.result_type(self.dtype, other.dtype), copy=False)
 
@@ -320,8 +323,9 @@ class DiagGaussian(_Frozen):
         """``(x, delta, delta / sq)`` in float64: x = log sp - log sq, delta = (mp - mq) / sq.
 
         Each KL term is written as 0.5 expm1(2x) - x + delta^2 / 2 (= log sq - log sp +
-        (sp^2 + (mp - mq)^2) / (2 sq^2) - 1/2): no cancellation near p == q, no inf - inf
-        when one std is astronomically larger than the other.
+        (sp^2 + (mp - mq)^2) / (2 sq^2) - 1/2), the first part by the series of
+        ``categorical._phi`` near x = 0: no cancellation near p == q, no inf - inf when one std
+        is astronomically larger than the other.
         """
         f64 = np.float64
         lsq = np.asarray(other.log_std, f64)
