@@ -48,6 +48,7 @@ import numpy as np
 
 from kernels.nstep import nstep_targets
 from kernels.replay import SumTree, per_weights, uniform_indices
+from minirl.nn.mlp import check_cast
 
 __all__ = ["Transitions", "NStepTransitions", "ReplayBuffer", "PrioritizedReplayBuffer"]
 
@@ -199,8 +200,15 @@ class ReplayBuffer:
         truncated = self._check(truncated, "truncated", lead, "b")
         if not np.isfinite(rewards).all():
             raise ValueError("rewards contain NaN or inf")
-        if not (np.isfinite(obs).all() and np.isfinite(next_obs).all()):
-            raise ValueError("obs or next_obs contain NaN or inf")
+        # one finiteness pass, over the observations as stored (the buffer's dtype): NaN/inf,
+        # or a finite value beyond that dtype (1e39 -> inf in float32), named by check_cast
+        stored = obs.astype(self.dtype, copy=False), next_obs.astype(self.dtype, copy=False)
+        if not (np.isfinite(stored[0]).all() and np.isfinite(stored[1]).all()):
+            if not (np.isfinite(obs).all() and np.isfinite(next_obs).all()):
+                raise ValueError("obs or next_obs contain NaN or inf")
+            check_cast(stored[0], obs, "obs")
+            check_cast(stored[1], next_obs, "next_obs")
+        obs, next_obs = stored
         if T > self.slots:
             raise ValueError(f"a block of T={T} steps exceeds the {self.slots} slots per env")
         if T == 0:

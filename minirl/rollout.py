@@ -34,6 +34,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from minirl.nn.mlp import cast_checked, check_cast
 from minirl.normalize import ObsNormalizer, RewardScaler
 from minirl.spaces import ActionAdapter
 
@@ -206,8 +207,9 @@ class RolloutCollector:
             if reset_noise is not None and (t == 0 or (reset_every > 0 and t % reset_every == 0)):
                 reset_noise(rng)
             obs = self._normalize(self.obs, update=True)
+            b.obs[t] = obs   # cast to the rollout dtype, checked before acting on it (1e39 in
+            check_cast(b.obs[t], obs, "obs")   # float32 would be inf, "diverged" later)
             actions, logp, values = act(obs, rng)
-            b.obs[t] = obs
             b.actions[t] = actions
             b.logp[t] = logp
             b.values[t] = values
@@ -223,7 +225,9 @@ class RolloutCollector:
             b.rewards[t] = rewards
             b.terminated[t] = terminated
             b.truncated[t] = truncated
-        last = value(self._normalize(self.obs, update=False))
+        last_obs = self._normalize(self.obs, update=False)
+        cast_checked(last_obs, b.obs.dtype, "obs")   # (a check only: value() casts as before)
+        last = value(last_obs)
         b.next_values[-1] = last if patch is None else np.where(ended, patch, last)
         return b
 
@@ -237,6 +241,7 @@ class RolloutCollector:
         rows = np.flatnonzero(truncated & ~terminated)
         if rows.size:
             # self.obs[rows] is already the *reset* observation; bootstrap from the true s_{t+1}.
-            final_obs = np.stack(infos["final_obs"][rows])
-            patch[rows] = value(self._normalize(final_obs, update=False))
+            final_obs = self._normalize(np.stack(infos["final_obs"][rows]), update=False)
+            cast_checked(final_obs, self.buffer.obs.dtype, f"final_obs of envs {rows.tolist()}")
+            patch[rows] = value(final_obs)
         return ended, patch

@@ -50,6 +50,7 @@ from minirl.distributions.sde import StateDependentNoise, sample_noise
 from minirl.io import atomic_open
 from minirl.nn import ACTIVATIONS, MLP, AdamState
 from minirl.nn.init import lecun_uniform
+from minirl.nn.mlp import cast_checked
 from minirl.normalize import ObsNormalizer, RewardScaler
 from minirl.rollout import RolloutCollector
 from minirl.spaces import ActionAdapter, flatten_observation, needs_flattening
@@ -460,6 +461,8 @@ class Agent:
         x, single = self._prepare_obs(obs)
         if not np.all(np.isfinite(x)):  # else the network reports NaN logits, not the input
             raise ValueError("obs contains NaN or inf")
+        if getattr(self.config, "dtype", None) is not None:  # finite, but inf in float32?
+            cast_checked(x, self.config.dtype, "obs")
         actions = self._to_env_actions(self._policy(x, bool(deterministic)))
         return actions[0] if single else actions
 

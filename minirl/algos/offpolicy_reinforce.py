@@ -50,6 +50,7 @@ import numpy as np
 from kernels.importance import importance_weights
 from minirl.algos.base import ActorCriticNet, Agent, check_config
 from minirl.nn import Adam, clip_grad_norm
+from minirl.nn.mlp import check_cast
 from minirl.objectives.policy_gradient import (full_return_weights, policy_gradient_loss,
                                                trajectory_is_weights)
 from minirl.rollout import EpisodeStats
@@ -283,6 +284,7 @@ class OffPolicyREINFORCE(Agent):
         finished, steps = 0, 0
         while finished < n and (max_steps is None or steps < max_steps):
             obs = self._obs.astype(self.net.dtype)
+            check_cast(obs, self._obs, "obs")   # a finite 1e39 is inf in float32: named here
             actions, logp, _ = self.net.act(self.params, obs, self.rng)
             self._obs, rewards, terminated, truncated, _ = self.envs.step(
                 self._to_env_actions(actions))

@@ -44,6 +44,42 @@ from minirl.nn.layers import Linear, Tanh
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def check_cast(cast: np.ndarray, source, name: str = "x") -> None:
+    """ValueError naming the first entry of ``source`` that is finite but became +-inf in
+    ``cast`` (``source`` cast to a narrower float dtype: a float64 observation of 1e39 is
+    beyond float32's largest value 3.4e38). Unchecked, the inf would travel through a network
+    and be reported later as a diverged run or a NaN Q-value.
+
+    Costs one finiteness pass over ``cast``, and only when the cast narrowed a float dtype
+    (float64 -> float32); NaN/inf already in ``source`` are left to the caller's own check.
+    ``cast`` and ``source`` have the same shape; the message gives the index in it.
+    """
+    src_dtype = getattr(source, "dtype", None)
+    if src_dtype is None or src_dtype.kind != "f" or src_dtype.itemsize <= cast.dtype.itemsize:
+        return
+    if np.isfinite(cast).all():                           # the common case: one pass
+        return
+    bad = ~np.isfinite(cast) & np.isfinite(source)
+    if not bad.any():
+        return
+    i = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)
+    raise ValueError(
+        f"{name}[{', '.join(str(int(k)) for k in i)}] = {float(source[i]):.6g} is beyond the "
+        f"range of {cast.dtype} (largest finite {np.finfo(cast.dtype).max:.4g}), the dtype of "
+        f"the agent's networks and buffers, where it would become {cast[i]}: train with "
+        f"--set dtype=float64 (config dtype='float64') or rescale the observations "
+        f"(--set normalize_obs=true, or an env wrapper)")
+
+
+def cast_checked(x, dtype, name: str = "x") -> np.ndarray:
+    """``np.asarray(x, dtype)`` (the same values), refusing a finite value the cast turns into
+    +-inf with :func:`check_cast`'s ValueError naming ``name``, the index and the value."""
+    source = np.asarray(x)
+    out = np.asarray(source, dtype=dtype)
+    check_cast(out, source, name)
+    return out
+
+
 class ForwardCache(NamedTuple):
     """What ``Sequential.backward`` needs from one ``forward`` call."""
 
@@ -211,7 +247,7 @@ class Sequential:
         With a ``workspace``, ``y`` is a borrowed buffer (see the module docstring).
         """
         params = self._check_params(params)
-        x = np.asarray(x, dtype=self.dtype)
+        x = cast_checked(x, self.dtype, "network input x")   # (1e39 -> float32: named)
         if x.ndim == 0 or x.shape[-1] != self.in_dim:
             raise ValueError(f"x must have shape [..., {self.in_dim}], got {x.shape}")
         lead = x.shape[:-1]

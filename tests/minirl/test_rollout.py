@@ -167,3 +167,58 @@ def test_reset_noise_at_rollout_start_and_every_k_steps(every, expected):
     assert draws == expected + [12 + t for t in expected]
     with pytest.raises(TypeError, match="reset_every"):
         collector.collect(act, policy.value, np.random.default_rng(0), reset_noise, 2.0)
+
+
+# tester 4, defect 11: a finite float64 observation beyond float32's range (1e39) became inf
+# in the default float32 rollout/networks and was reported as "training diverged".
+class BigObsEnv(gym.Env):
+    """float64 observations [0.5, 1]; env ``env_index`` of a vector env shows ``value`` at
+    element ``element`` of its ``at``-th observation (a reset counts as the first);
+    episodes of ``length`` steps cut by truncation."""
+
+    observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float64)
+
+    def __init__(self, at=8, value=1e39, element=0, length=5, box_actions=False):
+        self.action_space = (spaces.Box(-1.0, 1.0, (1,), np.float32) if box_actions
+                             else spaces.Discrete(2))
+        self.at, self.value, self.element, self.length = at, value, element, length
+        self.n = 0
+
+    def _obs(self):
+        self.n += 1
+        obs = np.array([0.5, 1.0])
+        if self.n == self.at:
+            obs[self.element] = self.value
+        return obs
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.t += 1
+        return self._obs(), 1.0, False, self.t >= self.length, {}
+
+
+def _big_obs_ppo(dtype="float32", **env_kwargs):
+    from minirl.algos.ppo import PPO, PPOConfig
+
+    return PPO(BigObsEnv(**env_kwargs), PPOConfig(num_envs=1, num_steps=16, minibatch_size=16,
+                                                  hidden_sizes=(8,), dtype=dtype), seed=0)
+
+
+@pytest.mark.parametrize("at,element,value,name", [
+    (3, 1, 1e39, r"obs\[0, 1\] = 1e\+39"),              # mid-episode: the obs PPO acts on
+    (6, 0, -4e38, r"final_obs of envs \[0\]\[0, 0\] = -4e\+38"),   # a truncated episode's
+    (17, 0, 1e39, r"obs\[0, 0\] = 1e\+39"),             # V(last obs) at the rollout's end
+])
+def test_a_finite_obs_beyond_float32_is_named_before_acting(at, element, value, name):
+    agent = _big_obs_ppo(at=at, element=element, value=value)
+    with pytest.raises(ValueError, match=name + r" is beyond the range of float32 .*"
+                                         r"--set dtype=float64.*normalize_obs") as e:
+        agent.learn(32)
+    assert "diverged" not in str(e.value)
+    # float64 networks take it (and train to finite parameters)
+    agent = _big_obs_ppo("float64", at=at, element=element, value=value).learn(32)
+    assert np.isfinite(agent.params).all() and agent.collector.buffer.obs.dtype == np.float64

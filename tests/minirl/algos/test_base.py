@@ -316,3 +316,20 @@ def test_load_with_an_env_instance_for_a_multi_env_agent_says_what_to_pass(tmp_p
 def test_env_instance_with_a_multi_env_config_says_what_to_do():
     with pytest.raises(ValueError, match="num_envs=8.*pass a config with num_envs=1"):
         PPO(gym.make("CartPole-v1"))
+
+
+def test_predict_and_evaluate_name_a_finite_obs_beyond_float32():
+    # tester 4, defect 11: 1e39 became inf in the float32 networks (NaN actions)
+    from tests.minirl.test_rollout import BigObsEnv
+
+    agent = PPO(BigObsEnv(at=-1), PPOConfig(num_envs=1, hidden_sizes=(8,)), seed=0)
+    for obs, name in ((np.array([1e39, 1.0]), r"obs\[0, 0\] = 1e\+39"),
+                      (np.array([[0.5, 1.0], [0.5, -3.5e38]]), r"obs\[1, 1\] = -3\.5e\+38")):
+        with pytest.raises(ValueError, match=name + " is beyond the range of float32"):
+            agent.predict(obs)
+    with pytest.raises(ValueError, match=r"obs\[0, 0\] = 1e\+39 is beyond"):
+        agent.evaluate(1, env=BigObsEnv(at=3))
+    assert agent.predict(np.array([3.4e38, 1.0]), deterministic=True) in (0, 1)  # fits float32
+    wide = PPO(BigObsEnv(at=-1), PPOConfig(num_envs=1, hidden_sizes=(8,), dtype="float64"),
+               seed=0)
+    assert wide.evaluate(1, env=BigObsEnv(at=3)) == [5.0]          # float64: 5 steps of 1

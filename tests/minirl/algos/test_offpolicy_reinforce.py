@@ -1,5 +1,7 @@
 """Tests for minirl/algos/offpolicy_reinforce.py: the episode buffer, the weights of step 3b
 (by hand and against the proven estimator), behaviour log-probs, learning, determinism."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -197,3 +199,17 @@ def test_save_buffer_false_writes_no_buffer_and_a_loaded_agent_starts_empty(tmp_
     full.save(tmp_path / "f.npz")
     ev = load(tmp_path / "f.npz", training=False)
     assert len(ev.buffer) == len(full.buffer) > 0
+
+
+def test_a_finite_obs_beyond_float32_is_named_before_acting():
+    # tester 4, defect 11: 1e39 became inf in the float32 policy ("training diverged")
+    from tests.minirl.test_rollout import BigObsEnv
+
+    cfg = OffPolicyREINFORCEConfig(num_envs=1, hidden_sizes=(8,), batch_episodes=2)
+    with pytest.raises(ValueError, match=r"obs\[0, 1\] = 1e\+39 is beyond the range of "
+                                         r"float32 .*--set dtype=float64"):
+        OffPolicyREINFORCE(BigObsEnv(at=4, element=1), cfg, seed=0).learn(40)
+    agent = OffPolicyREINFORCE(BigObsEnv(at=4, element=1),
+                               dataclasses.replace(cfg, dtype="float64"), seed=0).learn(40)
+    assert np.isfinite(agent.params).all()
+    assert any(1e39 in ep[0] for ep in agent.buffer.episodes)

@@ -346,3 +346,33 @@ def test_matches_torch_autograd(act_name):
     g = net.views(grad)
     for k in tv:
         np.testing.assert_allclose(g[k], tv[k].grad.numpy(), rtol=1e-10, atol=1e-13)
+
+
+def test_float32_forward_names_a_finite_input_beyond_float32():
+    # tester 4, defect 11: the cast made 1e39 inf silently (then NaN outputs, "diverged")
+    from minirl.nn.mlp import cast_checked
+
+    net = MLP([3, 4, 2], dtype=np.float32)
+    params = net.init(np.random.default_rng(0))
+    x = np.array([[0.5, 1.0, 2.0], [0.5, 1.0, 2.0]])
+    y, _ = net.forward(params, x)
+    x[1, 2] = -1e39
+    with pytest.raises(ValueError, match=r"network input x\[1, 2\] = -1e\+39 is beyond the "
+                                         r"range of float32 .*where it would become -inf"):
+        net.forward(params, x)
+    wide = MLP([3, 4, 2], dtype=np.float64)
+    assert np.isfinite(wide.forward(wide.init(np.random.default_rng(0)), x)[0]).all()
+    # the values of np.asarray(x, dtype), also at the edge: max * (1 + 2^-25) rounds to the
+    # largest float32 (finite), max * (1 + 2^-23) to inf; NaN/inf in x are not this check's
+    top = float(np.finfo(np.float32).max)
+    edge = np.array([top * (1 + 2.0 ** -25), -top, 1e-46, 0.1])
+    np.testing.assert_array_equal(cast_checked(edge, np.float32), edge.astype(np.float32))
+    assert cast_checked(edge, np.float32)[0] == np.float32(top)
+    with pytest.raises(ValueError, match=r"obs\[0\] = 3\.40282e\+38 is beyond"):
+        cast_checked(np.array([top * (1 + 2.0 ** -23)]), np.float32, "obs")
+    for src in (np.array([np.inf, np.nan, 1.0]), np.array([1e39], np.float64)[:0]):
+        np.testing.assert_array_equal(cast_checked(src, np.float32), src.astype(np.float32))
+    x64 = np.array([1e300])
+    assert cast_checked(x64, np.float64) is x64                   # no cast, no copy
+    x[1, 2] = 2.0
+    np.testing.assert_array_equal(net.forward(params, x)[0], y)   # ordinary input: as before
