@@ -285,6 +285,10 @@ def _other_envs(commands: list) -> list[str]:
     return lines
 
 
+#: The suffix of the Pendulum-v1 commands run since SAC works in the unit action box.
+UNIT_BOX_SUFFIX = "-unitbox"
+
+
 def write_markdown(env_id: str = "Pendulum-v1") -> Path:
     """Rebuild ``learning_sac.md`` from every result CSV and the profile CSV."""
     tag = env_id.split("-")[0].lower()
@@ -308,6 +312,12 @@ def write_markdown(env_id: str = "Pendulum-v1") -> Path:
     ok = sum(float(r["eval_return_mean"]) >= -200 for r in mini)
     lines += ["", f"minirl: {ok} of its {len(mini)} runs above (all commands) evaluate at >= -200 "
               "(issue: at least 4 of 5 seeds)."]
+    unit = [r for r in mini if UNIT_BOX_SUFFIX in r["command"]]
+    if unit:
+        ok_unit = sum(float(r["eval_return_mean"]) >= -200 for r in unit)
+        lines += ["", f"minirl since SAC works in the unit action box (the "
+                  f"`--suffix={UNIT_BOX_SUFFIX}` rows; see the notes): {ok_unit} of {len(unit)} "
+                  "seeds evaluate at >= -200."]
     for i, c in enumerate(commands, 1):
         m = [r for r in mini if r["command"] == c]
         p = [r for r in peer if r["command"] == c]
@@ -364,6 +374,16 @@ def write_markdown(env_id: str = "Pendulum-v1") -> Path:
               "Compare speed only within one command, where both ran back to back.",
               "- A command may have been stopped before its last seed: its results are the "
               "rows listed with its number, nothing more.",
+              f"- SAC's action units (commit 4f5a2e6): the `--suffix={UNIT_BOX_SUFFIX}` rows "
+              "ran after SAC moved to Stable-Baselines3's convention (actor, replay buffer and "
+              "critics in [-1, 1], the env's box an affine map outside the policy, so log pi and "
+              "the target entropy -dim(A) do not depend on the action units). Every other "
+              "Pendulum-v1 row (box [-2, 2]) and the InvertedPendulum-v5 row (box [-3, 3]) ran "
+              "before it, when log pi included the box rescaling's -sum_d log scale_d: the "
+              "target -1 per dimension meant -(1 + log 2) = -1.69 on Pendulum-v1 in SB3's units "
+              "(a less exploratory policy) and the critics took actions in [-2, 2]; those rows "
+              "are not what the current code learns. Boxes [-1, 1] (MountainCarContinuous-v0, "
+              "HalfCheetah-v5) learn bit for bit as before.",
               "- Rows of different commands may come from different minirl commits (the same "
               "algorithm; a change of float rounding alters a learning curve slightly).",
               "- Both libraries start updating once more than `learning_starts` (100) env "
