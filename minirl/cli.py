@@ -630,6 +630,11 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
     except (ArithmeticError, ValueError) as e:  # divergence (NaN/inf), or another failure
         failure = e
     except WorkerError as e:  # a population worker's error (gradient-free agents)
+        if _missing_dependency(e) is not None:
+            failure = _missing_dependency(e)
+        else:
+            failure = e
+    except _DependencyNotInstalled() as e:  # e.g. pygame for render_mode=human
         failure = e
     except TypeError as e:  # e.g. an --env-kwargs value of a type the env cannot use
         failure = e
@@ -639,6 +644,9 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
         bar.close()
         _close_workers(agent)
     wall = time.perf_counter() - start
+    if isinstance(failure, _DependencyNotInstalled()):  # bad input, not a training failure
+        kept = _discard_unsaved(out, args.created_dir)
+        raise UsageError(f"{_render_option(agent)}: {failure} ({kept})")
     try:
         if failure is not None:
             return _diverged(agent, log, out, failure, checkpoint)
@@ -721,6 +729,33 @@ def _diverged(agent, log, out: Path, error: Exception, checkpoint) -> int:
                    f" {reason}; {kept}")
 
 
+def _DependencyNotInstalled() -> type:
+    """gymnasium's error for a missing optional package (pygame for rendering, box2d, mujoco)."""
+    from gymnasium.error import DependencyNotInstalled
+    return DependencyNotInstalled
+
+
+def _missing_dependency(error: BaseException):
+    """The ``DependencyNotInstalled`` in ``error`` or its cause chain (a worker's), or None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, _DependencyNotInstalled()):
+            return error
+        seen.add(id(error))
+        error = error.__cause__
+    return None
+
+
+def _render_option(agent) -> str:
+    """The option that made the envs render: ``--env-kwargs render_mode=MODE`` (or the env
+    options of the run, with --resume), or just the env when no render mode was asked for
+    (a missing package the env needs only once it runs)."""
+    mode = (getattr(agent, "env_kwargs", None) or {}).get("render_mode")
+    if mode is not None:
+        return f"--env-kwargs render_mode={mode}"
+    return f"--env {agent.env_id}"
+
+
 def _eval(args) -> int:
     from minirl.algos import load
 
@@ -741,6 +776,10 @@ def _eval(args) -> int:
                                  render_mode=args.render_mode, seed=args.seed)
     except (TypeError, ValueError) as e:
         raise UsageError(f"eval {model}: {e}") from None
+    except _DependencyNotInstalled() as e:  # e.g. pygame for --render-mode human
+        option = (f"--render-mode {args.render_mode}" if args.render_mode is not None
+                  else _render_option(agent))
+        raise UsageError(f"{option}: {e}") from None
     print(f"{agent.name} {agent.env_id}: mean return {returns.mean():.2f} +- {returns.std():.2f} "
           f"over {args.episodes} episodes")
     return 0

@@ -390,7 +390,7 @@ def test_malformed_tuple_values_exit_2_naming_the_set(algo, key, text, why, tmp_
     out = tmp_path / "never"
     env = "Pendulum-v1" if algo == "sac" else "CartPole-v1"
     assert main(["train", algo, "--env", env, "--set", f"{key}={text}", "--out", str(out),
-                 "--quiet"]) == 2
+                 "--quiet", "--steps", "64"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"minirl: error: --set {key}={text}: ") and why in err
     assert "\n" not in err and not out.exists()
@@ -405,3 +405,37 @@ def test_well_formed_tuple_values_still_parse():
     for text in ("", "[]", "()"):       # the linear policy
         assert parse_overrides(ars, [f"hidden_layers={text}"]).hidden_layers == ()
     assert parse_overrides(ars, ["hidden_layers=[4, 4]"]).hidden_layers == (4, 4)
+
+
+@pytest.fixture
+def no_pygame(monkeypatch):
+    """pygame hidden (``import pygame`` raises ImportError), whether or not it is installed:
+    gymnasium's classic-control render then raises DependencyNotInstalled."""
+    import sys
+    monkeypatch.setitem(sys.modules, "pygame", None)
+
+
+def test_missing_render_dependency_in_eval_is_one_line_exit_2(tmp_path, capsys, no_pygame):
+    """Tester 4, defect 8: a 20-line traceback ending in DependencyNotInstalled, exit 1."""
+    run = tmp_path / "run"
+    assert main(["train", "ppo", "--env", "CartPole-v1", "--steps", "64", "--quiet", "--out",
+                 str(run), "--set", "num_envs=1", "--set", "num_steps=64",
+                 "--set", "hidden_sizes=8"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--render-mode", "human", "--episodes", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("minirl: error: --render-mode human: pygame is not installed")
+    assert "\n" not in err
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn", "ars"])
+def test_missing_render_dependency_in_train_is_one_line_exit_2(algo, tmp_path, capsys,
+                                                               no_pygame):
+    out = tmp_path / "run"
+    width = "hidden_layers=8" if algo == "ars" else "hidden_sizes=8"
+    assert main(["train", algo, "--env", "CartPole-v1", "--steps", "64", "--quiet", "--out",
+                 str(out), "--env-kwargs", "render_mode=human", "--set", width]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("minirl: error: --env-kwargs render_mode=human: pygame is not "
+                          "installed") and "\n" not in err
+    assert not out.exists()   # the run's files are removed: the same command can run again
