@@ -55,7 +55,8 @@ class A2CConfig:
     max_grad_norm: float = 0.5         # global-norm gradient clipping
     vf_coef: float = 0.5               # c_v, weight of the value loss
     ent_coef: float = 0.0              # c_e, entropy bonus weight
-    norm_adv: bool = False             # normalize advantages over the batch
+    norm_adv: bool = False             # normalize advantages over the batch (population std,
+                                       # ddof=0; SB3: ddof=1, sqrt(B/(B-1)) smaller)
     hidden_sizes: tuple = (64, 64)     # hidden layer widths
     activation: str = "tanh"           # "tanh" or "relu"
     shared_trunk: bool = False         # one network with a policy head and a value head
@@ -83,6 +84,13 @@ class A2CConfig:
 def a2c_loss_and_grad(net: ActorCriticNet, params: np.ndarray, ro: Rollout, adv: np.ndarray,
                       targets: np.ndarray, cfg: A2CConfig):
     """Steps 4-5's loss L = -mean(A log pi) + c_v mean((V - y)^2) - c_e mean(H) and dL/dtheta.
+
+    With ``cfg.norm_adv`` the B = T*N advantages are normalized as (A - mean A) / (std A +
+    1e-8) with the population std (numpy's default ddof=0, 1/B inside the root).
+    Stable-Baselines3's A2C (``normalize_advantage=True``) divides by torch's sample std
+    (ddof=1), so minirl's normalized advantages are sqrt(B/(B-1)) times SB3's: +0.8% at
+    B = 64, +0.4% at B = 128. Kept on purpose: every committed A2C benchmark row was produced
+    with it.
 
     Shapes: rollout fields, adv, targets [T, N]. Returns (loss, grad [n_params], stats).
     """

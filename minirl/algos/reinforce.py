@@ -63,6 +63,7 @@ class REINFORCEConfig:
     step_discount: bool = False        # weight step k of an episode by gamma^k (unbiased;
                                        # k from the episode's start, across rollouts)
     norm_adv: bool = True              # normalize the weights w_t over the batch
+                                       # (population std, ddof=0, like PPO's and A2C's)
     lr: float = 3e-3                   # policy Adam learning rate
     vf_lr: float = 1e-3                # baseline Adam learning rate
     vf_epochs: int = 5                 # passes over the batch when refitting the baseline

@@ -257,3 +257,16 @@ def test_ortho_init_false_draws_biases_like_pytorch_so_sde_noise_is_not_zero_at_
             assert b.size == 1 or np.abs(b).max() > 0.5 * bound
     z = net.forward(params, np.zeros((1, 2)))[0].features
     assert np.sqrt(np.sum(z ** 2)) > 0.5
+
+
+def test_normalize_advantages_uses_the_population_std_as_documented():
+    """Tester 4, defect 3 (documented, not changed): ddof=0, so the result is sqrt(B/(B-1))
+    times Stable-Baselines3's / CleanRL's (torch's unbiased std): 15% at B = 4, 0.8% at 64."""
+    a = np.array([1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_allclose(normalize_advantages(a), [-1.3416408, -0.4472136, 0.4472136,
+                                                         1.3416408], rtol=1e-6)
+    sb3 = (a - a.mean()) / (a.std(ddof=1) + 1e-8)      # [-1.1619, -0.3873, 0.3873, 1.1619]
+    np.testing.assert_allclose(normalize_advantages(a) / sb3, np.sqrt(4 / 3), rtol=1e-7)
+    b = np.random.default_rng(0).standard_normal(64)
+    ratio = normalize_advantages(b) / ((b - b.mean()) / (b.std(ddof=1) + 1e-8))
+    np.testing.assert_allclose(ratio, np.sqrt(64 / 63), rtol=1e-7)   # 1.0079
