@@ -97,14 +97,18 @@ class UsageError(Exception):
 
 def _parse_int_tuple(text: str) -> tuple:
     """``64,64`` (also ``[64, 64]`` as config.json shows, or ``(64,64)``) -> (64, 64); an
-    empty text, ``[]`` or ``()`` is the empty tuple. An empty element (``64,,64``, a trailing
-    comma) or a non-integer raises ValueError saying which element: a typo must not train a
-    different network."""
+    empty text, ``[]`` or ``()`` is the empty tuple, ``(8,)`` (Python's one-tuple, as repr
+    prints it) is (8,). An empty element (``64,,64``, a trailing comma elsewhere) or a
+    non-integer raises ValueError saying which element: a typo must not train a different
+    network."""
     inner = text.strip()
+    paren = inner[:1] + inner[-1:] == "()"
     if inner[:1] + inner[-1:] in ("[]", "()"):
         inner = inner[1:-1]
     if not inner.strip():
         return ()
+    if paren and inner.count(",") == 1 and inner.rstrip().endswith(","):
+        inner = inner.rstrip()[:-1]                     # (8,): one element
     parts = inner.split(",")
     for i, part in enumerate(parts, 1):
         if not part.strip():

@@ -381,6 +381,8 @@ def test_plot_out_that_names_no_file_is_one_line(out, tmp_path, capsys):
     ("a2c", "hidden_sizes", "64,x", "element 2 ('x') is not an integer"),
     ("reinforce", "hidden_sizes", "64.5", "element 1 ('64.5') is not an integer"),
     ("ppo", "hidden_sizes", ",", "is empty"),
+    ("ppo", "hidden_sizes", "(64,64,)", "element 3 of 3 is empty"),
+    ("ppo", "hidden_sizes", "[8,]", "element 2 of 2 is empty"),
     ("ppo", "hidden_sizes", "[]", "positive integer layer widths"),
     ("ars", "hidden_layers", "8,,8", "element 2 of 3 is empty"),
     ("ars", "hidden_layers", "8,", "element 2 of 2 is empty"),
@@ -399,7 +401,8 @@ def test_malformed_tuple_values_exit_2_naming_the_set(algo, key, text, why, tmp_
 def test_well_formed_tuple_values_still_parse():
     from minirl.algos import ALGOS, PPOConfig
     from minirl.cli import parse_overrides
-    for text, sizes in (("64, 32", (64, 32)), ("[16,16]", (16, 16)), ("(8)", (8,)), ("8", (8,))):
+    for text, sizes in (("64, 32", (64, 32)), ("[16,16]", (16, 16)), ("(8)", (8,)), ("8", (8,)),
+                        ("(8,)", (8,)), (" ( 8 , ) ", (8,))):   # Python's one-tuple
         assert parse_overrides(PPOConfig, [f"hidden_sizes={text}"]).hidden_sizes == sizes
     ars = ALGOS["ars"].Config
     for text in ("", "[]", "()"):       # the linear policy
