@@ -46,6 +46,7 @@ from kernels.qstep import q_step, q_values
 from kernels.unique import argmax_first
 from minirl.algos.base import Agent, check_config
 from minirl.nn import Adam, AdamState, clip_grad_norm, hard_update, polyak_update
+from minirl.nn.mlp import cast_checked
 from minirl.nn.optim import reusable
 from minirl.nn.qnet import QNet
 from minirl.nn.losses import mean_f64
@@ -206,7 +207,8 @@ class DQN(Agent):
     def _q(self, obs: np.ndarray) -> np.ndarray:
         """Q(s, .) [B, A] for action selection (the mean over heads for an ensemble)."""
         if self.config.fused and self.qnet.fusable:   # one call, the same numbers
-            return q_values(self.params, self.qnet.sizes, obs)
+            return q_values(self.params, self.qnet.sizes,
+                            cast_checked(obs, self.qnet.dtype, "obs"))   # named overflow
         q = self.qnet.forward(self.params, obs, "act")[0]
         return q[0] if self.qnet.K == 1 else ensemble_mean(q)   # no float32 overflow
 

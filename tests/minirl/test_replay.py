@@ -427,9 +427,6 @@ def test_a_finite_obs_beyond_float32_is_named_by_dqn_and_sac(case, name):
     assert 1e39 in agent.buffer.next_obs and np.isfinite(agent.params).all()
 
 
-@pytest.mark.xfail(strict=True, reason="DQN's fused acting (dqn.py _q -> kernels.qstep."
-                   "q_values) casts obs to float32 unchecked: minirl/algos/dqn.py is the "
-                   "lead's (reported); passes once _q casts with minirl.nn.mlp.cast_checked")
 def test_dqns_fused_acting_names_a_finite_obs_beyond_float32():
     from minirl.algos.dqn import DQN, DQNConfig
     from tests.minirl.test_rollout import BigObsEnv
