@@ -158,6 +158,8 @@ class SAC(Agent):
         env_low = self.action_space.low.astype(np.float64)
         env_high = self.action_space.high.astype(np.float64)
         self.scale, self.offset = env_high / 2.0 - env_low / 2.0, env_high / 2.0 + env_low / 2.0
+        # Saved with the agent: files written before SAC moved to the unit box lack it.
+        self.extra_state["action_units"] = "unit box"
         act = ACTIVATIONS[cfg.activation]
         self.actor = MLP([self.obs_dim, *cfg.hidden_sizes, 2 * D], act, dtype=dt)
         self.critic = MLP([self.obs_dim + D, *cfg.hidden_sizes, 1], act, dtype=dt)
@@ -270,6 +272,13 @@ class SAC(Agent):
         """Train for ``total_steps`` env steps (rounded up to whole vector steps)."""
         total_steps = self._check_total_steps(total_steps)
         cfg, N = self.config, self.config.num_envs
+        if self.extra_state.get("action_units") != "unit box" \
+                and not (np.all(self.scale == 1.0) and np.all(self.offset == 0.0)):
+            raise ValueError(
+                "this SAC agent was saved before SAC worked in the unit action box: its replay "
+                "buffer and critics hold actions in the env's units, so training on would mix "
+                "two action scales; its actor is unchanged (predict/evaluate are right), "
+                "train a new agent to continue")
         # Fresh episodes every call (seed from self.rng): a loaded agent continues exactly.
         obs, _ = self.envs.reset(seed=int(self.rng.integers(2**31 - 1)))
         self.episodes.reset()

@@ -265,3 +265,31 @@ def test_a_huge_finite_action_box_trains_with_actions_inside_it():
     d = agent.predict(np.ones(1), deterministic=True)
     mean = agent.actor.forward(agent.params, np.ones((1, 1)))[0][0, :1]     # float32
     np.testing.assert_array_equal(d, 1e308 * np.tanh(mean).astype(np.float64))
+
+
+def test_a_model_saved_before_the_unit_action_box_refuses_to_train_on(tmp_path):
+    """Files from before SAC acted in [-1, 1] hold env-unit actions in their buffer and
+    critics: on a box other than [-1, 1] learn() refuses them (predict still works); a
+    [-1, 1] box is the same either way and trains on."""
+    import json
+    for env, refused in (("Pendulum-v1", True), ("MountainCarContinuous-v0", False)):
+        agent = SAC(env, SACConfig(hidden_sizes=(8,), batch_size=8, learning_starts=10,
+                                   buffer_size=200), seed=0)
+        agent.learn(20)
+        path, old = tmp_path / f"{env}.npz", tmp_path / f"{env}-old.npz"
+        agent.save(path)
+        with np.load(path) as z:                  # the same file as an old minirl wrote it
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(str(arrays.pop("meta")))
+        assert meta["extra_state"].pop("action_units") == "unit box"
+        np.savez(old, meta=np.array(json.dumps(meta)), **arrays)
+        SAC.load(path).learn(10)                  # a current file trains on
+        loaded = SAC.load(old)
+        obs = np.zeros((1, loaded.obs_dim))
+        np.testing.assert_array_equal(loaded.predict(obs, deterministic=True),
+                                      agent.predict(obs, deterministic=True))
+        if refused:
+            with pytest.raises(ValueError, match="before SAC worked in the unit action box"):
+                loaded.learn(10)
+        else:
+            loaded.learn(10)
