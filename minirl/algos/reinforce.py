@@ -22,9 +22,10 @@ The weights of step 2 are the estimators of ``minirl.objectives.policy_gradient`
 ``step_discount=True`` they carry the gamma^k factor that makes the discounted estimator
 unbiased, off by default (the common, biased choice; see that module); k counts from the
 episode's start, also for an episode that began in an earlier iteration's rollout (the
-collector's ``Rollout.start_steps``). With the full return (``reward_to_go=False``) a segment
-that continues an episode is weighted by its own return from the rollout's first row, as a
-cut segment counts as an episode.
+collector's ``Rollout.start_steps``). With the full return (``reward_to_go=False``) and
+``step_discount`` a segment that continues an episode from step k_0 has
+R = gamma^{k_0} sum_j gamma^j r_j (discounted from the episode's real start); without
+``step_discount`` every segment's R counts from its own first row.
 
 Lecture: Stanford CS234 "Lecture 6: Policy Gradient II", '"Vanilla" Policy Gradient Algorithm'
 (refit baseline); Stanford CS224R "Policy Gradients", REINFORCE, "Using causality",
@@ -97,14 +98,16 @@ def pg_weights(ro: Rollout, cfg: REINFORCEConfig):
     Monte-Carlo returns G_t that the baseline is refit to (bootstrapped by V where an
     episode was cut, when the baseline is learned). With ``step_discount`` the factor
     gamma^k counts k from each episode's start: ``ro.start_steps`` [N] is the episode step of
-    row 0 (non-zero where an episode began in an earlier rollout)."""
+    row 0 (non-zero where an episode began in an earlier rollout); the full return R of such
+    a segment is discounted from that start too (gamma^{k_0} R)."""
     boot = ro.next_values if cfg.baseline == "value" else None
     args = (ro.rewards, ro.terminated, ro.truncated, cfg.gamma)
     disc = dict(step_discount=cfg.step_discount, start_steps=ro.start_steps)
     full = dict(full_return=not cfg.reward_to_go)
     if cfg.baseline in ("none", "optimal"):  # "optimal": the plain returns, b applied later
         w = (reward_to_go_weights(*args, **disc) if cfg.reward_to_go
-             else full_return_weights(*args))
+             else full_return_weights(*args, start_steps=ro.start_steps if cfg.step_discount
+                                      else None))
     elif cfg.baseline == "mean":
         w = constant_baseline_weights(*args, "mean", **disc, **full)
     else:

@@ -209,6 +209,21 @@ def _discount_factor(gamma, terminated, truncated, start_steps, step_discount, d
     return (gamma ** episode_steps(terminated, truncated, start_steps)).astype(dtype)
 
 
+def _start_discount(gamma, terminated, truncated, start_steps, dtype):
+    """``[T, N]``: gamma^{k_0} on the rows of each column's first segment (the episode that had
+    run ``start_steps[n]`` steps before row 0), 1 elsewhere: the discount from the episode's
+    start of a full return R that the rollout only sees from row 0 on."""
+    ones = np.ones(terminated.shape, dtype=dtype)
+    if start_steps is None:
+        return ones
+    s0 = _start_steps(start_steps, _as2d(terminated).shape[1])
+    if gamma == 1.0 or not s0.any():
+        return ones
+    first = _start_index(terminated, truncated) == 0
+    return np.where(first, gamma ** s0[None, :].astype(np.float64), 1.0).reshape(
+        terminated.shape).astype(dtype)
+
+
 def _no_mid_episode_start(start_steps, name):
     if start_steps is not None and np.any(np.asarray(start_steps) != 0):
         raise ValueError(
@@ -250,11 +265,16 @@ def _episode_returns(G, terminated, truncated):
 
 
 def full_return_weights(rewards, terminated, truncated, gamma: float, *,
-                        bootstrap_values=None) -> np.ndarray:
+                        bootstrap_values=None, start_steps=None) -> np.ndarray:
     """REINFORCE with the full return: every step of an episode is weighted by R(tau).
 
     grad J ~= (1/N) sum_i ( sum_t grad log pi(a_{i,t}|s_{i,t}) ) R(tau_i),
     R(tau) = sum_{t=0}^{T-1} gamma^t r(s_t, a_t)    (gamma^t counted from the episode start)
+
+    ``start_steps [N]``: a column whose row 0 is step k_0 of an episode begun before the
+    rollout sees only the rest of that episode; its R is then gamma^{k_0} sum_j gamma^j r_j
+    (the observed rewards discounted from the episode's real start; the rewards before row 0
+    multiply no score of this rollout). Default None: each segment counts from its first row.
 
     Lecture: Stanford CS224R "Policy Gradients", slides "Can we get the gradient of the RL
     objective?" / "Estimating the gradient" (REINFORCE); IIT Delhi COL778 "Policy Gradients",
@@ -264,9 +284,12 @@ def full_return_weights(rewards, terminated, truncated, gamma: float, *,
 
     Shapes: ``rewards, terminated, truncated [T, N]`` (or ``[T]``); returns ``w [T, N]``.
     """
-    _, terminated, truncated, _, G, _ = _returns_and_flags(
+    _, terminated, truncated, gamma, G, dtype = _returns_and_flags(
         rewards, terminated, truncated, gamma, bootstrap_values)
-    return _episode_returns(G, terminated, truncated)
+    R = _episode_returns(G, terminated, truncated)
+    if start_steps is None:
+        return R
+    return _start_discount(gamma, terminated, truncated, start_steps, dtype) * R
 
 
 def reward_to_go_weights(rewards, terminated, truncated, gamma: float, *,
@@ -311,7 +334,8 @@ def constant_baseline_weights(rewards, terminated, truncated, gamma: float, base
 
     ``full_return=True`` is CS224R's first form, grad log p(tau) (R(tau) - b): every step of
     episode i is weighted by R(tau_i) - b (no gamma^k factor: R(tau) is already discounted
-    from the episode start, as in ``full_return_weights``).
+    from the episode start, as in ``full_return_weights``; with ``step_discount`` and
+    ``start_steps`` a segment that continues an episode has R = gamma^{k_0} sum_j gamma^j r_j).
 
     Lecture: CS224R "Policy Gradients", "Improving the gradient - Introducing baselines" and
     "How to implement policy gradients?"; COL778 "Policy Gradients", "Reducing Variance by
@@ -332,6 +356,8 @@ def constant_baseline_weights(rewards, terminated, truncated, gamma: float, base
     _, terminated, truncated, gamma, G, dtype = _returns_and_flags(
         rewards, terminated, truncated, gamma, None)
     R = _episode_returns(G, terminated, truncated)
+    if full_return and step_discount:  # R from the episode's start (see full_return_weights)
+        R = _start_discount(gamma, terminated, truncated, start_steps, dtype) * R
     if isinstance(baseline, str):
         if baseline not in BATCH_BASELINES:
             raise ValueError(f"baseline must be a number or one of {BATCH_BASELINES}, "
@@ -442,7 +468,9 @@ def state_baseline_weights(rewards, terminated, truncated, values, gamma: float,
     grad J ~= (1/N) sum_i sum_t grad log pi(a_{i,t}|s_{i,t}) gamma^k (G_{i,t} - b(s_{i,t}))
 
     ``full_return=True`` weights step t by R(tau_i) - b(s_{i,t}) instead (no gamma^k factor;
-    CS224R's grad log p(tau) (R(tau) - b) with b allowed to depend on s_t). Whether it has
+    CS224R's grad log p(tau) (R(tau) - b) with b allowed to depend on s_t; with
+    ``step_discount`` and ``start_steps`` a segment that continues an episode has
+    R = gamma^{k_0} (sum_j gamma^j r_j + bootstrap), as in ``full_return_weights``). Whether it has
     more or less variance than the reward-to-go form depends on the MDP: neither ordering is
     a theorem (``tests/minirl/objectives/test_policy_gradient.py`` shows an MDP where the full
     return has less).
@@ -459,7 +487,10 @@ def state_baseline_weights(rewards, terminated, truncated, values, gamma: float,
         rewards, terminated, truncated, gamma, bootstrap_values, ("values", values))
     values = _optional_values(values, "values", G.shape, dtype)
     if full_return:
-        return _episode_returns(G, terminated, truncated) - values
+        R = _episode_returns(G, terminated, truncated)
+        if step_discount:  # R from the episode's start (see full_return_weights)
+            R = _start_discount(gamma, terminated, truncated, start_steps, dtype) * R
+        return R - values
     return _discount_factor(gamma, terminated, truncated, start_steps, step_discount, dtype) * (G - values)
 
 

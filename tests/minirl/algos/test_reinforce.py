@@ -148,11 +148,14 @@ def test_step_discount_counts_k_from_the_episode_start_across_rollouts():
     np.testing.assert_allclose((w / G)[4:6, 1], [0.9 ** 24, 1.0], rtol=1e-6)
 
 
-def test_step_discount_stays_unbiased_for_an_episode_split_between_two_rollouts():
+@pytest.mark.parametrize("reward_to_go", [True, False])
+def test_step_discount_stays_unbiased_for_an_episode_split_between_two_rollouts(reward_to_go):
     """Exact expectation on a finite MDP: every episode is collected as two rollouts (rows 0-1,
     cut and bootstrapped with the exact V_2; rows 2-3 with start_steps = 2), weighted by
     ``pg_weights`` (learned-baseline form with the exact V as baseline). The sum of both
-    parts' terms is unbiased for grad J; counting k from the second rollout's row 0 is not."""
+    parts' terms is unbiased for grad J; counting k from the second rollout's row 0 is not.
+    Full return: the second part's R is gamma^2 times its own return (from the episode's
+    start), the first part's R bootstraps gamma^2 V_2(s_2)."""
     rng = np.random.default_rng(3)
     mdp = random_mdp(rng, 2, 2, 4, gamma=0.8)
     policy = tabular_softmax_policy(2, 2)
@@ -162,7 +165,8 @@ def test_step_discount_stays_unbiased_for_an_episode_split_between_two_rollouts(
     values = b.at(V)                                              # V_t(s_t) [T, K]
     next_values = np.zeros_like(values)
     next_values[:-1] = values[1:]                                 # V_{t+1}(s_{t+1}), 0 at T
-    cfg = REINFORCEConfig(gamma=mdp.gamma, baseline="value", step_discount=True)
+    cfg = REINFORCEConfig(gamma=mdp.gamma, baseline="value", step_discount=True,
+                          reward_to_go=reward_to_go)
     K, c = b.rewards.shape[1], 2
 
     def weights(start_steps_of_second):
