@@ -339,8 +339,12 @@ REASONS: dict[tuple[str, str], str] = {
         "steps (every seed's ten evaluation episodes spread by 118-158), and the zoo's number "
         "is one agent on LunarLander-v2; minirl is above the peer on every seed but one",
     ("a2c", "MountainCar-v0"):
-        "SB3 peer not run (1M steps; no CPU time left in this session); within RL-Zoo's "
-        "published spread",
+        "return: level with the peer (-124.8 vs -119.2 +- 6.1: 0.6 below its mean - std; "
+        "seeds -127/-125/-123 against -117/-128/-113) and within RL-Zoo's spread. CPU: the env "
+        "dominates: gymnasium's MountainCar step (np.clip on scalars) and its SyncVectorEnv "
+        "took half of minirl's training time in a cProfile of 50k steps with this preset "
+        "(16 envs x 5 steps, normalized obs), the same env cost SB3 pays, so 1/3 would leave "
+        "minirl's own work a few CPU seconds per 1M steps",
     ("a2c", "MountainCarContinuous-v0"):
         "return level with the peer and RL-Zoo. CPU: the bit-identical per-call cuts of the "
         "collection path (normalizers, gSDE) made minirl 26% cheaper (8.1 -> 6.0 s per 100k "
