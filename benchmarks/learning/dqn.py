@@ -72,19 +72,25 @@ MOUNTAINCAR = dict(lr=4e-3, batch_size=128, buffer_size=10_000, learning_starts=
 
 # Facts about the runs that the CSVs do not hold (kept next to the code that wrote them).
 NOTES = [
-    "Machine: 2 cores. The dqn-cartpole and sb3-dqn-cartpole rows (all 5 seeds, the speed "
+    "Machine: 2 cores. The dqn-cartpole and sb3-dqn-cartpole rows of seeds 0-4 (the speed "
     "ratio below) were re-run by one command, `python -m benchmarks.learning.dqn --only "
-    "dqn-cartpole sb3-dqn-cartpole --seeds 0 1 2 3 4 --append`, on a quiet machine (1-minute "
-    "load average 0.8-2.0, not niced; only a SAC benchmark ran on the other core). Every "
-    "other row ran while the load average was 5-32 (nice -n 5, up to 11 runs at once: seeds "
-    "ran in parallel processes with --append), so their wall times are several times an "
-    "idle machine's. Under that load the same CartPole comparison gave CPU 28.7 s / 76.4 s "
-    "= 0.38: SB3 slowed more under load than minirl did, so the quiet ratio is the one to "
-    "quote. Both sides of the minirl/SB3 ratio ran back to back in one process.",
+    "dqn-cartpole sb3-dqn-cartpole --seeds 0 1 2 3 4`, on a quiet machine (a suite benchmark "
+    "paused with SIGSTOP, nothing else running, not niced; load average below 1.1), with "
+    "the fused gradient step (kernels/qstep.py): CPU 0.37 of SB3's, from 0.47 with the "
+    "layer path. minirl's returns are bit for bit those of the earlier layer-path "
+    "rows (the fused step computes the same numbers) and SB3's are its earlier rows' too. "
+    "Earlier the same command under a load average of ~4 (a suite benchmark and tests on "
+    "the 2 cores), with the first version of the fused step, gave CPU 19.8 s / 69.2 s = 0.29 "
+    "(per seed 0.27-0.33): SB3 slows more under load than minirl does, so the quiet ratio is "
+    "the one to quote. Every other row ran while the load average was 5-32 (nice -n 5, up to "
+    "11 runs at once: seeds ran in parallel processes with --append), so their wall times are "
+    "several times an idle machine's. Both sides of the minirl/SB3 ratio ran back to back in "
+    "one process.",
     "",
     "Every row comes from the default config (init='uniform', PyTorch's Linear default, "
-    "SB3's starting point) and the code of this commit's DQN (fused Adam kernel, block "
-    "buffer adds). The earlier rows made with orthogonal init (CartPole 0/5, double 3/5, "
+    "SB3's starting point) and the code of this commit's DQN (fused gradient step and "
+    "acting forward, bit for bit the layer path, so rows made before them are unchanged; "
+    "block buffer adds). The earlier rows made with orthogonal init (CartPole 0/5, double 3/5, "
     "n-step 2/5; commit fe23b0c) are superseded and were removed.",
     "",
     "'best-model eval': RL-Zoo/SB3 practice (EvalCallback), reported beside the final "
@@ -94,12 +100,10 @@ NOTES = [
     "subtracted from the minirl wall/CPU times (SB3 ran without it).",
     "",
     "Profile below (python -m benchmarks.learning.dqn --profile --steps 20000, wall-clock "
-    "cProfile under a load average of ~25): the Linear layers' matrix products dominate "
-    "(layers.py forward 99.3 s and backward 101.1 s of the 500 s in the listing, 40%). "
-    "Of the Adam row's 55.6 s the fused kernel itself is 28.1 s; the rest is the wrapper and "
-    "its callees, which include Numba loading cached kernels at their first call (the "
-    "listing's dispatcher lines: 13.8 s for 3 first calls in this loaded run). buffer.add "
-    "fell from 3% of the time to 0% (one block per iteration).",
+    "cProfile under a load average of ~5): the fused step (kernels.qstep.q_step) is 62% of "
+    "learn(), sampling the batch 5%, acting and storing 25% (gymnasium's env.step 10%, "
+    "action selection 11%, of which the Q-values kernel 5%); the layer path's rows are 0 "
+    "because learn() no longer runs it (fused=true, the default).",
     "",
     "Acrobot seeds 0-1 come from the command listed with --seeds 0 1 2 3 4, stopped after "
     "seed 0 (seed 1 then ran alone with --seeds 1 --append) to make room; seeds 2-4 ran at the "
