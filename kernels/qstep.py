@@ -17,9 +17,11 @@ PER), with ``Q`` the online network (parameters theta) and ``Q'`` the target net
 The network is ``sizes[0] -> sizes[1] -> ... -> sizes[-1]`` with ReLU between the Linear
 layers and a linear output, parameters in one flat vector laid out as ``minirl.nn.MLP`` lays
 them out (per layer ``W [in, out]`` then ``b [out]``). Every operation is the one the NumPy
-layer code does, in the same order and dtype, and the matrix products call the same BLAS, so
-the result is bit for bit ``q_step_reference``'s (and minirl's DQN step through its network
-layer, which the tests check).
+layer code does, in the same order and dtype, and the matrix products run the same OpenBLAS
+kernels, so with one BLAS thread (how minirl's tests and benchmarks run) the result is bit for
+bit ``q_step_reference``'s and minirl's DQN step through its network layer (the tests check
+it). With several BLAS threads, NumPy's and SciPy's OpenBLAS builds (Numba calls the latter) may
+split a product differently: the two paths then agree to the last bits, not bit for bit.
 
 Three implementations:
 
@@ -228,10 +230,13 @@ def _q_step_kernel(params, target_params, m, v, sizes, obs, actions, returns, di
         if actions[i] < 0 or actions[i] >= A:
             return 2, 0.0
     for o in (out_p, out_m, out_v):   # destinations share no memory with the inputs
-        lo, hi = o.ctypes.data, o.ctypes.data + o.nbytes
-        for x in (params, target_params, m, v):
+        lo, hi = o.ctypes.data, o.ctypes.data + o.nbytes   # or with each other
+        for x in (params, target_params, m, v, grad):
             if lo < x.ctypes.data + x.nbytes and x.ctypes.data < hi:
                 return 2, 0.0
+    for o, x in ((out_p, out_m), (out_p, out_v), (out_m, out_v)):
+        if o.ctypes.data < x.ctypes.data + x.nbytes and x.ctypes.data < o.ctypes.data + o.nbytes:
+            return 2, 0.0
     nb = B * total      # work: [target fwd | online fwd on s' | train fwd | 2 dx | dq | ones]
     gb = 3 * nb
     qb = gb + 2 * B * width
@@ -399,7 +404,16 @@ def q_step(params, target_params, m, v, sizes, obs, actions, returns, discounts,
     dt = params.dtype
     if dt not in _EXPONENT:
         raise TypeError(f"params must be float32 or float64, got {dt}")
+    if not delta > 0.0 or not max_norm > 0.0 or not np.isfinite(delta):
+        raise ValueError(f"delta and max_norm must be > 0 (and delta finite), got {delta!r} "
+                         f"and {max_norm!r}")
     sizes = np.asarray(sizes, dtype=np.int64)
+    if obs.ndim == 2 and obs.shape[0] == 0:
+        raise ValueError("obs must hold at least one transition")
+    if not all(a.flags.writeable for a in (params, target_params, m, v, obs, next_obs,
+                                          actions, returns, discounts)) \
+            or (weights is not None and not weights.flags.writeable):
+        return None      # read-only inputs (a memory map, a shared store): the layer path
     # Only what the kernel's types need is checked here; shapes, action range and overlap
     # are checked inside it (status 2), and _validate then names the argument.
     for name, a, nd in (("params", params, 1), ("target_params", target_params, 1),
@@ -479,15 +493,17 @@ def _validate(params, target_params, m, v, sizes, obs, actions, returns, discoun
             raise ValueError(f"{name} must be float [B={B}], got {a.dtype}{a.shape}")
     if weights is not None and (weights.shape != (B,) or weights.dtype != dt):
         raise ValueError(f"weights must be {dt} [B={B}], got {weights.dtype}{weights.shape}")
-    for name, a in (("out[0]", None if out is None else out[0]),
-                    ("out[1]", None if out is None else out[1]),
-                    ("out[2]", None if out is None else out[2]), ("grad_out", grad_out)):
+    outs = () if out is None else tuple(out)
+    for i, (name, a) in enumerate([(f"out[{i}]", o) for i, o in enumerate(outs)]
+                                  + [("grad_out", grad_out)]):
         if a is not None and (a.shape != (n,) or a.dtype != dt or not a.flags.c_contiguous
                               or (name != "grad_out" and any(np.may_share_memory(a, x) for x
-                                  in (params, target_params, m, v)))):
+                                  in (params, target_params, m, v, grad_out, *outs[:i])
+                                  if x is not None))):
             raise ValueError(f"{name} must be a C-contiguous {dt} vector of length {n}"
                              + ("" if name == "grad_out" else
-                                " sharing no memory with the inputs"))
+                                " sharing no memory with the inputs, grad_out or the other "
+                                "destinations"))
 
 
 # ----------------------------------------------------------------------------- acting
@@ -520,6 +536,12 @@ def q_values(params, sizes, x):
         raise ValueError(f"params must be a C-contiguous float vector of length {n}, got "
                          f"{params.dtype}{params.shape}")
     x = np.ascontiguousarray(x, dtype=dt)
-    if x.ndim != 2 or x.shape[1] != sizes[0] or x.shape[0] < 1:
-        raise ValueError(f"x must have shape [B >= 1, {sizes[0]}], got {x.shape}")
+    if x.ndim != 2 or x.shape[1] != sizes[0]:
+        raise ValueError(f"x must have shape [B, {sizes[0]}], got {x.shape}")
+    if x.shape[0] == 0:
+        return np.empty((0, int(sizes[-1])), dt)
+    if not params.flags.writeable:          # Numba types read-only arrays apart: a copy
+        params = params.copy()
+    if not x.flags.writeable:
+        x = x.copy()
     return _q_values_kernel(params, sizes, x)

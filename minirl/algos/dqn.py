@@ -99,6 +99,7 @@ class DQNConfig:
     dtype: str = "float32"             # float type of the networks and the buffer
     fused: bool = True                 # steps 2b-2c as one Numba call (kernels.qstep) when the
     #                                    Q-net is one ReLU MLP: bit for bit the layer path
+    #                                    with one BLAS thread (last bits with several)
 
     def __post_init__(self):
         check_config(self, lr=(0.0, None), adam_eps=(1e-12, None), batch_size=(1, None),

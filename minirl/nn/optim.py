@@ -284,11 +284,16 @@ def reusable(arrays: tuple) -> tuple | None:
     For loops that replace their parameter and moment vectors each update (``params, state =
     opt.step(...)``): the vectors an update made obsolete may be overwritten as the next
     update's destinations (``kernels.qstep.q_step(out=...)``) only if nobody else holds them,
-    e.g. a callback's snapshot of ``agent.params``; this says so by reference count (measured
+    e.g. a callback's snapshot of ``agent.params``, and only if each owns its memory (never a
+    view of a user's buffer or a memory-mapped file); this says so by reference count (measured
     the same way on a fresh probe array, so the interpreter's own counting cancels). Reusing
     them saves allocating and first touching ~1 MB per update (page faults that cost about
     as much as the update's Adam pass). Overwriting an array this returns is unobservable.
     """
+    # Only arrays that own their memory: a view (of a user's buffer, a memory-mapped file, a
+    # shared store) is never overwritten, whatever its own reference count says.
+    if not all(a.flags.owndata and a.flags.writeable and a.base is None for a in arrays):
+        return None
     base = _refcounts((np.empty(0),))[0]
     return arrays if all(r == base for r in _refcounts(arrays)) else None
 

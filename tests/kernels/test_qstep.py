@@ -192,3 +192,35 @@ def test_destinations_that_overlap_an_input_are_refused():
         q_step(*args, out=(*fresh, args[3]))          # new v written over the old v
     got = q_step(*args, out=(*fresh, np.empty_like(p)))
     _same(got, q_step_reference(*args))
+
+
+def test_argument_corners_of_the_wrapper():
+    args = list(_problem(5, np.float32, [3, 5, 4], 6))
+    p = args[0]
+    o = np.empty_like(p)
+    with pytest.raises(ValueError, match=r"out\[1\].*other destinations"):
+        q_step(*args, out=(o, o, np.empty_like(p)))           # one array for two outputs
+    for delta, max_norm in ((0.0, 1.0), (-1.0, 1.0), (np.nan, 1.0), (1.0, 0.0),
+                            (1.0, np.nan)):
+        bad = list(args)
+        bad[13], bad[14] = delta, max_norm
+        with pytest.raises(ValueError, match="delta and max_norm"):
+            q_step(*bad)
+    empty = list(args)
+    empty[5], empty[9] = args[5][:0], args[9][:0]
+    empty[6], empty[7], empty[8] = args[6][:0], args[7][:0], args[8][:0]
+    with pytest.raises(ValueError, match="at least one transition"):
+        q_step(*empty)
+    assert q_values(p, [3, 5, 4], np.ones((0, 3))).shape == (0, 4)
+
+
+def test_read_only_inputs_take_the_careful_path():
+    args = list(_problem(6, np.float32, [3, 5, 4], 6))
+    ro = args[0].copy()
+    ro.flags.writeable = False
+    args[0] = ro
+    assert q_step(*args) is None                            # no Numba typing error
+    x = np.ones((2, 3), np.float32)
+    x.flags.writeable = False
+    np.testing.assert_array_equal(q_values(ro, [3, 5, 4], x),
+                                  q_values_reference(ro, [3, 5, 4], x))

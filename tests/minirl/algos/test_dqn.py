@@ -297,3 +297,22 @@ def test_recycled_update_buffers_never_overwrite_a_snapshot_someone_holds():
     agent.learn(1200, callback=keep)
     for held, copy in kept:
         np.testing.assert_array_equal(held, copy)
+
+
+def test_parameters_living_in_a_users_buffer_or_a_read_only_array_are_never_overwritten():
+    """Tester 5: params that are a view of a user's store were recycled as a later update's
+    destination (the store changed); read-only params crashed the fused step."""
+    cfg = DQNConfig(**{**SMALL, "hidden_sizes": (8, 8)})
+    for fused in (True, False):
+        agent = DQN("CartPole-v1", DQNConfig(**{**cfg.__dict__, "fused": fused}), seed=0)
+        store = np.zeros(2 * agent.params.size, agent.params.dtype)
+        store[:agent.params.size] = agent.params
+        snap = store.copy()
+        agent.params = store[:agent.params.size]
+        agent.learn(400)
+        np.testing.assert_array_equal(store, snap)
+        ro = agent.params.copy()
+        ro.flags.writeable = False
+        agent.params = ro
+        agent.learn(200)                                   # trains (through the layer path)
+        assert not np.array_equal(agent.params, ro)

@@ -320,3 +320,13 @@ def test_reusable_only_when_nothing_else_holds_the_arrays():
     assert reusable((a, np.ones(2))) is None                   # `a` is also held here
     held = [b]
     assert reusable((np.zeros(2), held[0])) is None
+
+
+def test_reusable_never_returns_views_or_memory_maps(tmp_path):
+    from minirl.nn.optim import reusable
+    store = np.zeros(10)
+    assert reusable((store[:5],)) is None                    # a view of a user's buffer
+    np.save(tmp_path / "p.npy", np.zeros(4))
+    mm = np.load(tmp_path / "p.npy", mmap_mode="r+")
+    assert reusable((mm,)) is None
+    assert reusable((np.zeros(3),)) is not None
