@@ -691,7 +691,9 @@ def _is_divergence(error: Exception, finite_state: bool) -> bool:
     optimizer state, or a ValueError about a NaN/inf network output. Anything else (e.g. a
     ValueError from a setting that only fails once training runs) is reported as a failure
     with its type, not as "diverged"."""
-    if isinstance(error, TypeError):
+    from minirl.nn.mlp import ValueRangeError   # (loaded by then: training ran)
+
+    if isinstance(error, (TypeError, ValueRangeError)):   # bad input, not a divergence
         return False
     if not finite_state:
         return True

@@ -200,6 +200,7 @@ class ReplayBuffer:
         truncated = self._check(truncated, "truncated", lead, "b")
         if not np.isfinite(rewards).all():
             raise ValueError("rewards contain NaN or inf")
+        check_cast(rewards.astype(self.rewards.dtype, copy=False), rewards, "rewards")
         # one finiteness pass, over the observations as stored (the buffer's dtype): NaN/inf,
         # or a finite value beyond that dtype (1e39 -> inf in float32), named by check_cast
         stored = obs.astype(self.dtype, copy=False), next_obs.astype(self.dtype, copy=False)

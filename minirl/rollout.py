@@ -223,6 +223,7 @@ class RolloutCollector:
             if self.reward_scaler is not None:
                 rewards = self.reward_scaler.scale(rewards, ended)
             b.rewards[t] = rewards
+            check_cast(b.rewards[t], np.asarray(rewards), "rewards")   # 1e39 -> inf: named
             b.terminated[t] = terminated
             b.truncated[t] = truncated
         last_obs = self._normalize(self.obs, update=False)

@@ -44,6 +44,11 @@ from minirl.nn.layers import Linear, Tanh
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+class ValueRangeError(ValueError):
+    """A finite input (an observation or a reward) beyond the agent's float dtype: bad input,
+    not a diverged run (the CLI reports it as a failure naming the value)."""
+
+
 def check_cast(cast: np.ndarray, source, name: str = "x") -> None:
     """ValueError naming the first entry of ``source`` that is finite but became +-inf in
     ``cast`` (``source`` cast to a narrower float dtype: a float64 observation of 1e39 is
@@ -63,12 +68,13 @@ def check_cast(cast: np.ndarray, source, name: str = "x") -> None:
     if not bad.any():
         return
     i = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)
-    raise ValueError(
+    what = "rewards" if name.startswith("reward") else "observations"
+    raise ValueRangeError(
         f"{name}[{', '.join(str(int(k)) for k in i)}] = {float(source[i]):.6g} is beyond the "
         f"range of {cast.dtype} (largest finite {np.finfo(cast.dtype).max:.4g}), the dtype of "
         f"the agent's networks and buffers, where it would become {cast[i]}: train with "
-        f"--set dtype=float64 (config dtype='float64') or rescale the observations "
-        f"(--set normalize_obs=true, or an env wrapper)")
+        f"--set dtype=float64 (config dtype='float64') or rescale the {what} (an env "
+        f"wrapper{'' if what == 'rewards' else ', or --set normalize_obs=true for the agents that have it'})")
 
 
 def cast_checked(x, dtype, name: str = "x") -> np.ndarray:

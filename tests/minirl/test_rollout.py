@@ -222,3 +222,47 @@ def test_a_finite_obs_beyond_float32_is_named_before_acting(at, element, value, 
     # float64 networks take it (and train to finite parameters)
     agent = _big_obs_ppo("float64", at=at, element=element, value=value).learn(32)
     assert np.isfinite(agent.params).all() and agent.collector.buffer.obs.dtype == np.float64
+
+
+class BigRewardEnv(BigObsEnv):
+    """BigObsEnv's ordinary observations and reward 1, except a finite reward of 1e39 (beyond
+    float32) at step ``at``."""
+
+    def __init__(self, at=4, **kw):
+        super().__init__(at=10**9, **kw)
+        self.reward_at, self.steps = at, 0
+
+    def step(self, action):
+        obs, _, term, trunc, info = super().step(action)
+        self.steps += 1
+        return obs, (1e39 if self.steps == self.reward_at else 1.0), term, trunc, info
+
+
+def test_a_finite_reward_beyond_float32_is_named_not_called_divergence(tmp_path, capsys):
+    """Tester 5: a reward of 1e39 in a float32 agent became inf in storage and surfaced as
+    'returns or discounts contain NaN or inf' (DQN) or a diverged run; now a ValueRangeError
+    naming rewards, and the CLI says 'training failed', not 'diverged'."""
+    import gymnasium as gym
+    from minirl.algos.dqn import DQN, DQNConfig
+    from minirl.algos.ppo import PPO, PPOConfig
+    from minirl.cli import main
+    from minirl.nn.mlp import ValueRangeError
+
+    with pytest.raises(ValueRangeError, match=r"rewards\[0\] = 1e\+39 is beyond the range of "
+                                              r"float32.*rescale the rewards"):
+        PPO(BigRewardEnv(), PPOConfig(num_envs=1, num_steps=16, minibatch_size=16,
+                                      hidden_sizes=(8,)), seed=0).learn(32)
+    with pytest.raises(ValueRangeError, match=r"rewards\[.*\] = 1e\+39 is beyond the range"):
+        DQN(BigRewardEnv(), DQNConfig(hidden_sizes=(8,), batch_size=4, learning_starts=4,
+                                      train_freq=4), seed=0).learn(40)
+    gym.register("minirl-test/BigReward-v0", entry_point=BigRewardEnv)
+    try:
+        code = main(["train", "ppo", "--env", "minirl-test/BigReward-v0", "--steps", "64",
+                     "--quiet", "--out", str(tmp_path / "r"), "--set", "num_envs=1",
+                     "--set", "num_steps=16", "--set", "minibatch_size=16",
+                     "--set", "hidden_sizes=8"])
+    finally:
+        gym.registry.pop("minirl-test/BigReward-v0")
+    err = capsys.readouterr().err
+    assert code != 0 and "training failed" in err and "diverged" not in err, err
+    assert "rewards[0] = 1e+39 is beyond the range of float32" in err
