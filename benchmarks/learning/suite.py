@@ -351,9 +351,9 @@ REASONS: dict[tuple[str, str], str] = {
         "collapsed late in seeds 0 and 2 (final 28.1 and 19.2, last-100 training means 37.6 "
         "and 18.2) and held 1000 in seed 1 (training 984.7); SB3's final policies held 1000, "
         "though its seed 0 shows the same late instability in training (last-100 mean 210.8). "
-        "minirl reached 1000 early in every seed; what destabilizes it later (a near-zero "
-        "policy std with no entropy bonus, normalization statistics, the 0.3 gradient clip) is "
-        "the next thing to examine",
+        "What destabilizes minirl's runs late (suspects: a near-zero policy std with no entropy "
+        "bonus, the normalization statistics, the 0.3 gradient clip) is the next thing to "
+        "examine",
     ("a2c", "MountainCarContinuous-v0"):
         "return level with the peer and RL-Zoo. CPU: the bit-identical per-call cuts of the "
         "collection path (normalizers, gSDE) made minirl 26% cheaper (8.1 -> 6.0 s per 100k "
