@@ -341,10 +341,12 @@ REASONS: dict[tuple[str, str], str] = {
     ("a2c", "MountainCar-v0"):
         "return: level with the peer (-124.8 vs -119.2 +- 6.1: 0.6 below its mean - std; "
         "seeds -127/-125/-123 against -117/-128/-113) and within RL-Zoo's spread. CPU: the env "
-        "dominates: gymnasium's MountainCar step (np.clip on scalars) and its SyncVectorEnv "
-        "took half of minirl's training time in a cProfile of 50k steps with this preset "
-        "(16 envs x 5 steps, normalized obs), the same env cost SB3 pays, so 1/3 would leave "
-        "minirl's own work a few CPU seconds per 1M steps",
+        "dominates: gymnasium's MountainCar step through its SyncVectorEnv took 44% of "
+        "minirl's instrumented training time with this preset (16 envs x 5 steps; "
+        "learning_suite_profile_a2c_mountaincar.md, python -m benchmarks.learning.suite "
+        "--profile --algos a2c --envs MountainCar-v0 --steps 100000 --repeats 1 --profile-out "
+        "learning_suite_profile_a2c_mountaincar.md), an env cost SB3 pays too, so 1/3 would "
+        "leave minirl's own work a few CPU seconds per 1M steps",
     ("ppo", "InvertedPendulum-v5"):
         "NOT explained yet: with this preset (RL-Zoo's InvertedPendulum-v2 row: ent_coef "
         "1.4e-7, one 32-sample minibatch per update, clip 0.4, 1M steps) minirl's policy "
