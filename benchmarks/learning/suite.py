@@ -347,15 +347,19 @@ REASONS: dict[tuple[str, str], str] = {
         "--profile --algos a2c --envs MountainCar-v0 --steps 100000 --repeats 1 --profile-out "
         "learning_suite_profile_a2c_mountaincar.md), an env cost SB3 pays too, so 1/3 would "
         "leave minirl's own work a few CPU seconds per 1M steps",
+    ("a2c", "Pendulum-v1"):
+        "started at the end of a session: minirl's seeds 0-1 (-134.1, -132.9) and SB3's seed 0 "
+        "(-819.1, last-100 training mean -732.8) finished, the rest was stopped; partial",
     ("ppo", "InvertedPendulum-v5"):
-        "NOT explained yet: with this preset (RL-Zoo's InvertedPendulum-v2 row: ent_coef "
-        "1.4e-7, one 32-sample minibatch per update, clip 0.4, 1M steps) minirl's policy "
-        "collapsed late in seeds 0 and 2 (final 28.1 and 19.2, last-100 training means 37.6 "
-        "and 18.2) and held 1000 in seed 1 (training 984.7); SB3's final policies held 1000, "
-        "though its seed 0 shows the same late instability in training (last-100 mean 210.8). "
-        "What destabilizes minirl's runs late (suspects: a near-zero policy std with no entropy "
-        "bonus, the normalization statistics, the 0.3 gradient clip) is the next thing to "
-        "examine",
+        "return: this preset (RL-Zoo's InvertedPendulum-v2 row: ent_coef 1.4e-7, one 32-sample "
+        "minibatch per update, clip 0.4, 1M steps) is unstable late in training in both "
+        "libraries: minirl's final policy collapsed in seeds 0 and 2 (28.1, 19.2) and held 1000 "
+        "in seed 1, SB3's collapsed in seed 2 (14.6; seed 0's last-100 training mean 210.8 "
+        "shows the same instability) and held 1000 in seeds 0-1; with 3 seeds a side the two "
+        "collapse rates cannot be told apart, and why the runs destabilize (suspects: a "
+        "near-zero policy std with no entropy bonus, the normalization statistics, the 0.3 "
+        "gradient clip) is not examined yet. CPU: 0.40 of SB3's, one env stepped 1M times in "
+        "the same process as 31k small updates",
     ("a2c", "MountainCarContinuous-v0"):
         "return level with the peer and RL-Zoo. CPU: the bit-identical per-call cuts of the "
         "collection path (normalizers, gSDE) made minirl 26% cheaper (8.1 -> 6.0 s per 100k "
