@@ -39,7 +39,8 @@ import numpy as np
 
 from kernels._validate import FLOAT_DTYPES, finite_real
 
-__all__ = ["adam_update", "adam_update_reference"]
+__all__ = ["adam_update", "adam_update_reference", "adam_reference_step",
+           "checked_coefficients"]
 
 
 def _coefficients(dtype, lr, beta1, beta2, eps, step, weight_decay, decoupled):
@@ -58,8 +59,14 @@ def adam_update_reference(params, grad, m, v, lr: float, beta1: float, beta2: fl
                           decoupled: bool = True):
     """Plain NumPy: ``(new_params, new_m, new_v)`` as new arrays; no validation, no finiteness
     check (for tests and benchmarks)."""
-    b1, c1, b2, c2, bc2, e, step_size, l2, shrink = _coefficients(
-        params.dtype, lr, beta1, beta2, eps, step, weight_decay, decoupled)
+    return adam_reference_step(params, grad, m, v, _coefficients(
+        params.dtype, lr, beta1, beta2, eps, step, weight_decay, decoupled))
+
+
+def adam_reference_step(params, grad, m, v, coef):
+    """``adam_update_reference`` given the nine coefficients of :func:`checked_coefficients`
+    (also the Adam part of fused kernels' reference twins, e.g. ``kernels.qstep``)."""
+    b1, c1, b2, c2, bc2, e, step_size, l2, shrink = coef
     g = grad + l2 * params if l2 else grad
     new_m = m * b1 + g * c1
     new_v = v * b2 + (g * g) * c2
@@ -124,6 +131,16 @@ def _check_coefficients(coef, dt, lr, eps, weight_decay, step) -> None:
                          f"be 0/0 = NaN); use eps >= {np.finfo(dt).smallest_subnormal!r}")
 
 
+def checked_coefficients(dtype, lr, beta1, beta2, eps, step, weight_decay, decoupled):
+    """The nine coefficients of update ``step`` rounded to ``dtype`` (``_coefficients``), with
+    the ValueError of ``_check_coefficients`` for any that overflows or vanishes there; what
+    :func:`adam_update` runs with, and what fused kernels pass to ``_adam_kernel``."""
+    with np.errstate(over="ignore", under="ignore"):
+        coef = _coefficients(dtype, lr, beta1, beta2, eps, step, weight_decay, decoupled)
+    _check_coefficients(coef, dtype, lr, eps, weight_decay, step)
+    return coef
+
+
 def adam_update(params, grad, m, v, lr: float, beta1: float, beta2: float, eps: float,
                 step: int, weight_decay: float = 0.0, decoupled: bool = True):
     """One Adam update (update number ``step``, 1-based): ``(new_params, new_m, new_v)``.
@@ -178,10 +195,8 @@ def adam_update(params, grad, m, v, lr: float, beta1: float, beta2: float, eps: 
         raise ValueError(f"eps must be > 0, got {eps}")
     if isinstance(step, (bool, np.bool_)) or not isinstance(step, numbers.Integral) or step < 1:
         raise ValueError(f"step must be an integer >= 1, got {step!r}")
-    with np.errstate(over="ignore", under="ignore"):
-        coef = _coefficients(dt, lr, beta1, beta2, eps, int(step), weight_decay,
-                             bool(decoupled))
-    _check_coefficients(coef, dt, lr, eps, weight_decay, int(step))
+    coef = checked_coefficients(dt, lr, beta1, beta2, eps, int(step), weight_decay,
+                                bool(decoupled))
     out = (np.empty_like(params), np.empty_like(params), np.empty_like(params))
     flat = [a.reshape(-1) for a in (params, grad, m, v, *out)]
     _adam_kernel(*flat[:4], *coef, *flat[4:])

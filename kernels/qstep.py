@@ -42,7 +42,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from kernels.optim import _EXPONENT, _adam_kernel, _count_non_finite
+from kernels.optim import _EXPONENT, _adam_kernel, _count_non_finite, adam_reference_step
 
 __all__ = ["q_step", "q_step_reference", "q_values", "q_values_reference", "fusable_sizes"]
 
@@ -76,7 +76,7 @@ def q_step_reference(params, target_params, m, v, sizes, obs, actions, returns, 
     """Plain NumPy. Returns ``(new_params, new_m, new_v, grad_norm, y [B], td [B],
     per [B] float64)`` (``per``: the per-sample loss terms w_i h(r_i) in float64, whose mean
     is the loss value), or ``None`` where ``q_step`` returns ``None``. ``coef``: the nine
-    Adam coefficients of ``kernels.optim._coefficients``."""
+    Adam coefficients of ``kernels.optim.checked_coefficients``."""
     dt = params.dtype
     B = obs.shape[0]
     with np.errstate(all="ignore"):
@@ -135,15 +135,9 @@ def q_step_reference(params, target_params, m, v, sizes, obs, actions, returns, 
         norm = float(np.sqrt(sq))
         if norm > max_norm:
             grad = grad * dt.type(max_norm / norm)
-        b1, c1, b2, c2, bc2, e, step_size, l2, shrink = coef
-        gg = grad + l2 * params if l2 else grad
-        new_m = m * b1 + gg * c1
-        new_v = v * b2 + (gg * gg) * c2
+        new_p, new_m, new_v = adam_reference_step(params, grad, m, v, coef)
         if not np.isfinite(new_v).all():
             return None
-        new_p = params - (new_m / (np.sqrt(new_v / bc2) + e)) * step_size
-        if shrink:
-            new_p = new_p - shrink * params
     return new_p, new_m, new_v, norm, y, r, per
 
 
@@ -387,7 +381,7 @@ def q_step(params, target_params, m, v, sizes, obs, actions, returns, discounts,
             as NumPy does).  weights: ``[B]`` of the params' dtype, or None.
         double, huber: double DQN's argmax by the online net; Huber (else squared error).
         delta > 0, max_norm > 0: the Huber delta and the clipping norm.
-        coef: the nine Adam coefficients (``kernels.optim._coefficients``, checked).
+        coef: the nine Adam coefficients (``kernels.optim.checked_coefficients``).
         grad_out: optional ``[n_params]`` array of the params' dtype that receives the
             clipped gradient (for finite-difference tests).
         out: optional ``(new_params, new_m, new_v)`` destinations (C-contiguous, the params'

@@ -45,12 +45,12 @@ from gymnasium import spaces
 from kernels.qstep import q_step, q_values
 from kernels.unique import argmax_first
 from minirl.algos.base import Agent, check_config
+from minirl.envs import true_next_obs
 from minirl.nn import Adam, AdamState, clip_grad_norm, hard_update, polyak_update
+from minirl.nn.losses import mean_f64
 from minirl.nn.mlp import cast_checked
 from minirl.nn.optim import reusable
 from minirl.nn.qnet import QNet
-from minirl.nn.losses import mean_f64
-from minirl.envs import true_next_obs
 from minirl.objectives.q_learning import (ENSEMBLE_REDUCTIONS, boltzmann, ensemble_mean,
                                           epsilon_greedy, linear_schedule, q_targets, td_loss)
 from minirl.replay import PrioritizedReplayBuffer, ReplayBuffer
@@ -152,24 +152,24 @@ def dqn_gradient_step(qnet: QNet, params, target_params, opt_state, adam: Adam, 
     else:  # 1-step: terminated stops the bootstrap, truncated keeps it
         returns, discounts = batch.rewards, cfg.gamma * (~batch.terminated)
     weights = None if not cfg.prioritized else batch.weights
+    fused = None
     if cfg.fused and qnet.fusable:   # the same arithmetic in one call (None: corner cases)
-        out = q_step(params, target_params, opt_state.m, opt_state.v, qnet.sizes,
-                     batch.obs, batch.actions, returns, discounts, batch.next_obs,
-                     None if weights is None else weights.astype(qnet.dtype, copy=False),
-                     cfg.double, cfg.loss == "huber", cfg.huber_delta, cfg.max_grad_norm,
-                     adam.coefficients(opt_state, qnet.dtype), out=out)
-        if out is not None:
-            params, m, v, grad_norm, y, td, per = out
-            q_mean = mean_f64(td.astype(np.float64) + y)
-            return (params, AdamState(opt_state.step + 1, m, v),
-                    (mean_f64(per), q_mean, grad_norm), td)
-    y = dqn_targets(qnet, params, target_params, batch.next_obs, returns, discounts, cfg)
-    q, caches = qnet.forward(params, batch.obs, "train")
-    q = q[0] if qnet.K == 1 else q                      # [B, A] or [K, B, A]
-    loss, dq, td = td_loss(q, batch.actions, y, cfg.loss, cfg.huber_delta, weights)
-    grad = qnet.backward(params, caches, dq[None] if qnet.K == 1 else dq, grad_buf)
-    grad, grad_norm = clip_grad_norm(grad, cfg.max_grad_norm)
-    params, opt_state = adam.step(params, grad, opt_state)
+        fused = q_step(params, target_params, opt_state.m, opt_state.v, qnet.sizes,
+                       batch.obs, batch.actions, returns, discounts, batch.next_obs,
+                       None if weights is None else weights.astype(qnet.dtype, copy=False),
+                       cfg.double, cfg.loss == "huber", cfg.huber_delta, cfg.max_grad_norm,
+                       adam.coefficients(opt_state, qnet.dtype), out=out)
+    if fused is not None:
+        params, m, v, grad_norm, y, td, per = fused
+        opt_state, loss = AdamState(opt_state.step + 1, m, v), mean_f64(per)
+    else:
+        y = dqn_targets(qnet, params, target_params, batch.next_obs, returns, discounts, cfg)
+        q, caches = qnet.forward(params, batch.obs, "train")
+        q = q[0] if qnet.K == 1 else q                  # [B, A] or [K, B, A]
+        loss, dq, td = td_loss(q, batch.actions, y, cfg.loss, cfg.huber_delta, weights)
+        grad = qnet.backward(params, caches, dq[None] if qnet.K == 1 else dq, grad_buf)
+        grad, grad_norm = clip_grad_norm(grad, cfg.max_grad_norm)
+        params, opt_state = adam.step(params, grad, opt_state)
     q_mean = mean_f64(td.astype(np.float64) + y)       # mean Q(s_i, a_i) over heads (float64)
     return params, opt_state, (loss, q_mean, grad_norm), td
 
@@ -310,8 +310,8 @@ class DQN(Agent):
             self.params, self.opt_states["adam"], stats, td = dqn_gradient_step(
                 self.qnet, self.params, self.target_params, self.opt_states["adam"],
                 self.adam, batch, cfg, self._grad, out=spare)
-            spare = None
-            spare, old = reusable(old), None
+            spare = None                 # (our own reference would make them look held)
+            spare = reusable(old)
             # d. new priorities |delta| for the sampled transitions
             if cfg.prioritized:
                 buf.update_priorities(batch.indices, td)

@@ -57,12 +57,12 @@ import numpy as np
 from gymnasium import spaces
 
 from minirl.algos.base import ACTIVATIONS, Agent, check_config
+from minirl.envs import true_next_obs
 from minirl.nn import MLP, Adam, AdamState, polyak_update
 from minirl.nn.losses import mean_f64
 from minirl.objectives.sac import (ACTOR_Q_REDUCTIONS, EnsembleWorkspace, actor_gradient,
                                    colored_noise, critic_gradient, critic_subset, policy_head,
                                    target_values, temperature_loss)
-from minirl.envs import true_next_obs
 from minirl.replay import ReplayBuffer
 from minirl.rollout import EpisodeStats
 
@@ -153,11 +153,9 @@ class SAC(Agent):
         cfg, dt = self.config, np.dtype(self.config.dtype)
         D = self.act_dim = int(self.action_space.shape[0])
         # The actor's box is [-1, 1]^D (log pi and H_target unit-free, as SB3); the env gets
-        # offset + scale a. high/2 -+ low/2: (high -+ low)/2 bit for bit, never overflowing.
+        # offset + scale a, the box's affine map as the base's action adapter holds it.
         self.low, self.high = -np.ones(D), np.ones(D)
-        env_low = self.action_space.low.astype(np.float64)
-        env_high = self.action_space.high.astype(np.float64)
-        self.scale, self.offset = env_high / 2.0 - env_low / 2.0, env_high / 2.0 + env_low / 2.0
+        self.scale, self.offset = self.action_adapter.scale, self.action_adapter.offset
         # Saved with the agent: files written before SAC moved to the unit box lack it.
         self.extra_state["action_units"] = "unit box"
         act = ACTIVATIONS[cfg.activation]

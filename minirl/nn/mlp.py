@@ -68,13 +68,14 @@ def check_cast(cast: np.ndarray, source, name: str = "x") -> None:
     if not bad.any():
         return
     i = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)
-    what = "rewards" if name.startswith("reward") else "observations"
+    rescale = ("the rewards (an env wrapper)" if name.startswith("reward") else
+               "the observations (an env wrapper, or --set normalize_obs=true for the agents "
+               "that have it)")
     raise ValueRangeError(
         f"{name}[{', '.join(str(int(k)) for k in i)}] = {float(source[i]):.6g} is beyond the "
         f"range of {cast.dtype} (largest finite {np.finfo(cast.dtype).max:.4g}), the dtype of "
         f"the agent's networks and buffers, where it would become {cast[i]}: train with "
-        f"--set dtype=float64 (config dtype='float64') or rescale the {what} (an env "
-        f"wrapper{'' if what == 'rewards' else ', or --set normalize_obs=true for the agents that have it'})")
+        f"--set dtype=float64 (config dtype='float64') or rescale {rescale}")
 
 
 def cast_checked(x, dtype, name: str = "x") -> np.ndarray:

@@ -32,7 +32,7 @@ from typing import Callable, Union
 
 import numpy as np
 
-from kernels.optim import _check_coefficients, _coefficients, adam_update
+from kernels.optim import adam_update, checked_coefficients
 
 Schedule = Callable[[int], float]
 LearningRate = Union[float, Schedule]
@@ -269,13 +269,9 @@ class Adam:
         rounded to ``dtype`` and checked as :meth:`step` checks them (a ValueError naming
         ``lr``/``eps``/``weight_decay`` that overflow or vanish in ``dtype``): for fused kernels
         that run Adam inside a larger step (``kernels.qstep``), bit for bit :meth:`step`."""
-        lr = _lr_at(self.lr, state.step)
-        t = state.step + 1
-        with np.errstate(over="ignore", under="ignore"):
-            coef = _coefficients(dtype, lr, self.beta1, self.beta2, self.eps, t,
-                                 self.weight_decay, self.decoupled)
-        _check_coefficients(coef, dtype, lr, self.eps, self.weight_decay, t)
-        return coef
+        return checked_coefficients(dtype, _lr_at(self.lr, state.step), self.beta1,
+                                    self.beta2, self.eps, state.step + 1, self.weight_decay,
+                                    self.decoupled)
 
 
 def reusable(arrays: tuple) -> tuple | None:
