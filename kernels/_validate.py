@@ -66,6 +66,8 @@ def same_shape(ref_name: str, ref: np.ndarray, **others: np.ndarray) -> None:
 def finite_real(x, name: str) -> float:
     """A finite real scalar as a float: TypeError naming ``name`` for bools and non-numbers,
     ValueError for NaN or +-inf."""
+    if type(x) is float and x - x == 0.0:   # fast path (per-step callers): finite float
+        return x
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(x).__name__} {x!r}")
     value = float(x)
@@ -76,6 +78,8 @@ def finite_real(x, name: str) -> float:
 
 def unit_interval(x, name: str) -> float:
     """A real scalar in [0, 1] (discounts gamma and lam)."""
+    if type(x) is float and 0.0 <= x <= 1.0:   # fast path: a float in range
+        return x
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
     x = float(x)

@@ -32,6 +32,7 @@ Lecture: Stanford CS234, "Lecture 6: Policy Gradient II" ("plug g into SGD or Ad
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numba
@@ -120,15 +121,16 @@ def _check_coefficients(coef, dt, lr, eps, weight_decay, step) -> None:
     dtype's range would turn every parameter into +-inf, and an eps that rounds to 0 makes a
     zero gradient's update 0/0 = NaN. Either is a ValueError naming the hyperparameter."""
     eps_c, step_size, l2, shrink = coef[5], coef[6], coef[7], coef[8]
-    name = np.dtype(dt).name
-    if not np.isfinite(step_size):
+    if not math.isfinite(step_size):     # (math: per-step callers; np.dtype.name is slow)
         raise ValueError(f"lr={lr!r}: the step size lr / (1 - beta1^t) at t={step} overflows "
-                         f"{name}; use a smaller lr (or float64 parameters)")
-    if not (np.isfinite(l2) and np.isfinite(shrink)):
-        raise ValueError(f"weight_decay={weight_decay!r} (with lr={lr!r}) overflows {name}")
+                         f"{np.dtype(dt).name}; use a smaller lr (or float64 parameters)")
+    if not (math.isfinite(l2) and math.isfinite(shrink)):
+        raise ValueError(f"weight_decay={weight_decay!r} (with lr={lr!r}) overflows "
+                         f"{np.dtype(dt).name}")
     if not eps_c > 0:
-        raise ValueError(f"eps={eps!r} rounds to 0 in {name} (a zero gradient's update would "
-                         f"be 0/0 = NaN); use eps >= {np.finfo(dt).smallest_subnormal!r}")
+        raise ValueError(f"eps={eps!r} rounds to 0 in {np.dtype(dt).name} (a zero gradient's "
+                         f"update would be 0/0 = NaN); use eps >= "
+                         f"{np.finfo(dt).smallest_subnormal!r}")
 
 
 def checked_coefficients(dtype, lr, beta1, beta2, eps, step, weight_decay, decoupled):

@@ -122,12 +122,19 @@ def epsilon_greedy(q, epsilon: float, rng: np.random.Generator) -> np.ndarray:
     if not 0.0 <= epsilon <= 1.0:
         raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
     B, A = q.shape
-    explore = rng.random(B) < epsilon
-    random_actions = rng.integers(0, A, B)
+    if B == 1:   # one env: scalar draws, the same stream and values as the calls below
+        explore, random_actions = rng.random() < epsilon, rng.integers(A)   # (~4x cheaper)
+    else:
+        explore = rng.random(B) < epsilon
+        random_actions = rng.integers(0, A, B)
     # ties (all-equal Q at initialization, constant observations): uniform among the maxima;
     # the kernel (and its draws) only when a row has one, which a trained net rarely has.
     if tied:
         greedy = argmax_random_tiebreak(q, axis=1, rng=rng)
+    if B == 1:
+        if explore:
+            greedy[0] = random_actions
+        return greedy
     return np.where(explore, random_actions, greedy)
 
 

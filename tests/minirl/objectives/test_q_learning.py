@@ -3,6 +3,7 @@ targets, exploration, schedules and the overestimation bias."""
 import numpy as np
 import pytest
 
+from kernels.unique import argmax_random_tiebreak
 from minirl.nn import MLP, ReLU
 from minirl.objectives.q_learning import (boltzmann, boltzmann_probs, ensemble_reduce,
                                           ensemble_reduce_backward, epsilon_greedy,
@@ -125,6 +126,24 @@ def test_epsilon_greedy_frequencies_and_random_tie_break():
                                [0.075, 0.075 + 0.35, 0.075 + 0.35, 0.075])
     with pytest.raises(ValueError, match="epsilon"):
         epsilon_greedy(q, 1.5, np.random.default_rng(0))
+
+
+def test_epsilon_greedy_one_row_draws_as_the_batched_form():
+    # One env (B = 1) takes scalar draws; actions and the generator's stream must be those of
+    # the batched form rng.random(B) < eps, rng.integers(0, A, B), then the tie-break draws.
+    for A, eps in ((2, 0.3), (5, 0.9), (3, 0.0), (7, 1.0)):
+        rng, ref = np.random.default_rng(A), np.random.default_rng(A)
+        values = np.random.default_rng(10 + A).normal(size=(500, 1, A))
+        values[::7] = 0.0                                   # rows of tied maxima too
+        for q in values:
+            explore = ref.random(1) < eps
+            random_actions = ref.integers(0, A, 1)
+            greedy = (argmax_random_tiebreak(q, axis=1, rng=ref) if (q == q.max()).sum() > 1
+                      else q.argmax(axis=1))
+            got = epsilon_greedy(q, eps, rng)
+            assert got.dtype == np.int64 and got.shape == (1,)
+            assert got[0] == np.where(explore, random_actions, greedy)[0]
+        assert rng.bit_generator.state == ref.bit_generator.state
 
 
 def test_boltzmann_probabilities_and_sampling():
