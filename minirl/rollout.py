@@ -243,6 +243,7 @@ class RolloutCollector:
         if rows.size:
             # self.obs[rows] is already the *reset* observation; bootstrap from the true s_{t+1}.
             final_obs = self._normalize(np.stack(infos["final_obs"][rows]), update=False)
-            cast_checked(final_obs, self.buffer.obs.dtype, f"final_obs of envs {rows.tolist()}")
+            for k, env in enumerate(rows.tolist()):   # (truncations are rare: one per row)
+                cast_checked(final_obs[k], self.buffer.obs.dtype, f"infos['final_obs'][{env}]")
             patch[rows] = value(final_obs)
         return ended, patch

@@ -210,7 +210,7 @@ def _big_obs_ppo(dtype="float32", **env_kwargs):
 
 @pytest.mark.parametrize("at,element,value,name", [
     (3, 1, 1e39, r"obs\[0, 1\] = 1e\+39"),              # mid-episode: the obs PPO acts on
-    (6, 0, -4e38, r"final_obs of envs \[0\]\[0, 0\] = -4e\+38"),   # a truncated episode's
+    (6, 0, -4e38, r"infos\['final_obs'\]\[0\]\[0\] = -4e\+38"),   # a truncated episode's
     (17, 0, 1e39, r"obs\[0, 0\] = 1e\+39"),             # V(last obs) at the rollout's end
 ])
 def test_a_finite_obs_beyond_float32_is_named_before_acting(at, element, value, name):
