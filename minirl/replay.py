@@ -20,8 +20,10 @@ Sampling (indices from ``kernels.replay``; slot ``pos`` is never sampled uniform
 * n-step (``sample_nstep``): from a start ``(t, j)`` the window ``t, t+1, ..`` of stream j
   stops at the first of: n steps, the first step with ``terminated | truncated`` (included),
   or the newest stored transition (the window never crosses the write cursor; stopping there
-  is the rollout-end case of ``kernels.nstep``: bootstrap from its true next obs). With m the
-  steps taken::
+  is the rollout-end case of ``kernels.nstep``: bootstrap from its true next obs). An agent
+  that resets its envs with episodes unfinished (each ``learn`` call) first calls
+  ``end_episodes``, which flags each stream's newest transition truncated, so no window runs
+  from a cut episode into the next one. With m the steps taken::
 
       returns   = sum_{k<m} gamma^k r_{t+k}              (kernels.nstep.nstep_targets, V = 0)
       discounts = gamma^m * (1 - terminated_{t+m-1})     (0: the window ended in a terminal)
@@ -236,6 +238,24 @@ class ReplayBuffer:
         self._written(start, T, flat)
         self.pos = (self.pos + T) % self.slots
         self.steps = min(self.steps + T, self.slots)
+
+    def end_episodes(self) -> None:
+        """End every env's running episode at its newest stored transition: flag it
+        ``truncated`` (unless it is terminated).
+
+        For callers that reset the envs with episodes unfinished (an agent's next ``learn``
+        call, a resumed run): the next ``add`` starts a new episode in each stream, and without
+        the flag an n-step window starting in the last n - 1 steps of the cut episode would
+        run on into it (adding its rewards, bootstrapping from its states). The flag is the
+        truth: the episode was cut there, and that transition's stored ``next_obs`` is the
+        true s_{t+1}, so a window stopping at it bootstraps from the right state. 1-step
+        targets do not read ``truncated`` (they bootstrap either way): unchanged. No-op on an
+        empty buffer.
+        """
+        if self.steps == 0:
+            return
+        newest = ((self.pos - 1) % self.slots) * self.num_envs + np.arange(self.num_envs)
+        self.truncated[newest] |= ~self.terminated[newest]
 
     def _written(self, start: int, T: int, flat) -> None:
         """Hook for subclasses: slots just written (``flat`` or ``start .. start + N``)."""

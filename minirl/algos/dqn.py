@@ -329,7 +329,8 @@ class DQN(Agent):
         total_steps = self._check_total_steps(total_steps)
         n_vec = cfg.train_freq                    # vector steps per iteration (SB3's unit)
         n_iters = math.ceil(total_steps / (n_vec * cfg.num_envs))
-        self._obs, _ = self.envs.reset(seed=int(self.rng.integers(2**31 - 1)))
+        self.buffer.end_episodes()    # the running episodes are cut here: n-step windows
+        self._obs, _ = self.envs.reset(seed=int(self.rng.integers(2**31 - 1)))   # stop there
         self.episodes.reset()
         done = 0                                                  # env steps in this call
         off, horizon = self._schedule_span(total_steps)   # resumed runs: the run's budget

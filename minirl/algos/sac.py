@@ -278,6 +278,8 @@ class SAC(Agent):
                 "two action scales; its actor is unchanged (predict/evaluate are right), "
                 "train a new agent to continue")
         # Fresh episodes every call (seed from self.rng): a loaded agent continues exactly.
+        # The buffer records that the running episodes were cut (ReplayBuffer.end_episodes).
+        self.buffer.end_episodes()
         obs, _ = self.envs.reset(seed=int(self.rng.integers(2**31 - 1)))
         self.episodes.reset()
         self._noise_pos[:] = cfg.noise_seq_len

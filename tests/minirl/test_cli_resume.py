@@ -217,3 +217,28 @@ def test_resume_refuses_a_progress_csv_past_the_model_and_bad_evaluation_steps(t
     err = capsys.readouterr().err.strip()
     assert f"{run / 'evaluations.csv'} is not a minirl evaluations.csv: line 3: 'x' is not a " \
            f"number" in err and "\n" not in err, err
+
+
+def test_resumed_dqn_run_cuts_the_interrupted_episode_in_its_replay_buffer(tmp_path, capsys):
+    # --resume resets the envs: the episode running when the first command stopped is cut in
+    # the saved buffer, so no n-step window runs on into the resumed run's first episode.
+    from minirl.algos.dqn import DQN
+
+    out = tmp_path / "run"
+    sets = ["n_step=3", "learning_starts=50", "train_freq=50", "gradient_steps=1",
+            "batch_size=16", "hidden_sizes=8"]
+    argv = ["train", "dqn", "--env", "CartPole-v1", "--steps", "300", "--quiet", "--out",
+            str(out)]
+    assert main(argv + [a for s in sets for a in ("--set", s)]) == 0
+    assert main(["train", "--resume", str(out), "--steps", "600", "--quiet"]) == 0
+    buf = DQN.load(out / "model.npz").buffer
+    n = buf.steps
+    ended = buf.terminated[:n] | buf.truncated[:n]
+    assert n == 600                                          # the cut: slot 299
+    breaks = [t for t in range(n - 1) if not np.array_equal(buf.next_obs[t], buf.obs[t + 1])]
+    assert 299 in breaks and all(ended[t] for t in breaks)   # every episode break is flagged
+    assert buf.truncated[299] and not buf.terminated[299]
+    for start in range(n):                                   # windows stay in one episode
+        b = buf._nstep(np.array([start]), 3, 0.99, np.ones(1, np.float32))
+        last = start + int(b.steps[0]) - 1
+        assert not any(ended[start:last])

@@ -436,3 +436,25 @@ def test_dqns_fused_acting_names_a_finite_obs_beyond_float32():
                 seed=0)
     with pytest.raises(ValueError, match=r"obs\[0, 1\] = 1e\+39 is beyond the range"):
         agent.learn(40)
+
+
+@pytest.mark.parametrize("T", [5, 9])        # 9 > 6 slots: after the ring wrapped
+def test_end_episodes_flags_each_streams_newest_transition(T):
+    buf = ReplayBuffer(12, (2,), (), np.int64, num_envs=2)          # 6 slots per env
+    buf.end_episodes()                                              # empty: a no-op
+    assert not buf.truncated.any()
+    term = np.zeros((T, 2), bool)
+    term[-1, 1] = True                                              # env 1 just terminated
+    _fill(buf, T, flags=(term, np.zeros((T, 2), bool)))
+    before_term, before_trunc = buf.terminated.copy(), buf.truncated.copy()
+    buf.end_episodes()
+    newest = ((buf.pos - 1) % buf.slots) * 2 + np.arange(2)
+    assert buf.truncated[newest].tolist() == [True, False]         # terminated stays terminated
+    assert buf.terminated.tolist() == before_term.tolist()
+    other = np.setdiff1d(np.arange(buf.capacity), newest)
+    assert buf.truncated[other].tolist() == before_trunc[other].tolist()
+    # an n-step window from env 0's step T-2 now stops at T-1 and bootstraps from its true s'
+    start = np.array([((buf.pos - 2) % buf.slots) * 2])
+    b = buf._nstep(start, 3, 0.5, np.ones(1, np.float32))
+    assert b.steps[0] == 2 and b.returns[0] == pytest.approx((T - 2) + 0.5 * (T - 1))
+    assert b.discounts[0] == pytest.approx(0.25) and b.next_obs[0, 0] == T - 1 + 0.5

@@ -3,6 +3,7 @@ save/load, true final observations, CLI."""
 import subprocess
 import sys
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -316,3 +317,49 @@ def test_parameters_living_in_a_users_buffer_or_a_read_only_array_are_never_over
         agent.params = ro
         agent.learn(200)                                   # trains (through the layer path)
         assert not np.array_equal(agent.params, ro)
+
+
+class _CounterEnv(gym.Env):
+    """obs = [episode, step]; reward = 100 * episode + step; never ends by itself."""
+
+    observation_space = gym.spaces.Box(-1e6, 1e6, (2,), np.float64)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self):
+        self.episode, self.k = -1, 0
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode, self.k = self.episode + 1, 0
+        return np.array([self.episode, 0.0]), {}
+
+    def step(self, action):
+        reward = 100.0 * self.episode + self.k
+        self.k += 1
+        return np.array([self.episode, self.k], float), reward, False, False, {}
+
+
+@pytest.mark.parametrize("prioritized", [False, True])
+def test_nstep_windows_never_run_across_the_reset_of_a_new_learn_call(prioritized):
+    # Each learn() call resets the envs: the episode in progress is cut there (found by a
+    # tester; the same kind as tianshou #135 / FastTD3 #6, windows across episodes).
+    cfg = DQNConfig(num_envs=1, train_freq=5, gradient_steps=0, learning_starts=10_000,
+                    buffer_size=1000, batch_size=2, n_step=3, gamma=0.5, hidden_sizes=(8,),
+                    prioritized=prioritized)
+    agent = DQN(_CounterEnv(), cfg, seed=0)
+    agent.learn(5)                 # episode 0: rewards 0..4, cut
+    agent.learn(5)                 # episode 1: rewards 100..104
+    rng = np.random.default_rng(0)
+    kw = {"beta": 1.0} if prioritized else {}
+    starts = set()
+    for _ in range(300):
+        b = agent.buffer.sample_nstep(2, rng, 3, 0.5, **kw)
+        for i in range(2):
+            ep, k = b.obs[i]
+            starts.add((ep, k))
+            m = min(3, 5 - int(k))                       # stops at the episode's end
+            G = sum(0.5 ** j * (100 * ep + k + j) for j in range(m))
+            assert b.next_obs[i].tolist() == [ep, k + m]  # the true s_{t+m}, same episode
+            assert b.steps[i] == m and b.returns[i] == pytest.approx(G)
+            assert b.discounts[i] == pytest.approx(0.5 ** m)
+    assert (0, 3) in starts and (0, 4) in starts
