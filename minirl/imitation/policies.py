@@ -25,7 +25,10 @@ log_std heads are squashed to [LOG_STD_MIN, LOG_STD_MAX] = [-5, 0] (in the scale
 log_std = lo + (hi - lo) sigmoid(h): the NLL of near-deterministic expert data would otherwise
 drive sigma to 0 and the loss to -inf, and sigma = 1 is already the half-width of the scaled
 action box (a larger cap let the Gaussian "explain" hard states by a wide sigma instead of
-moving its mean).
+moving its mean). In the env's units the bounds scale with the box: per dimension sigma lies in
+[e^-5, 1] * (high - low) / 2, so on a [-50, 50] box an expert whose own noise is below
+e^-5 * 50 = 0.34 is fitted with sigma = 0.34 (its mean, and the deterministic action, are
+unaffected); rescale such an action space (gymnasium's ``RescaleAction``) to learn a smaller one.
 
 Lecture: Stanford CS224R "Imitation Learning" ("Learning distributions with neural networks",
 "Generative models for policies", "Imitation learning - version 0 / version 1").
