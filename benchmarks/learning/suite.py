@@ -348,8 +348,12 @@ REASONS: dict[tuple[str, str], str] = {
         "learning_suite_profile_a2c_mountaincar.md), an env cost SB3 pays too, so 1/3 would "
         "leave minirl's own work a few CPU seconds per 1M steps",
     ("a2c", "Pendulum-v1"):
-        "started at the end of a session: minirl's seeds 0-1 (-134.1, -132.9) and SB3's seed 0 "
-        "(-819.1, last-100 training mean -732.8) finished, the rest was stopped; partial",
+        "return: level with RL-Zoo and above the peer (minirl -134/-133/-139; SB3's seed 0 "
+        "stayed at -819, its seeds 1-2 reached -143/-131). CPU: per-vector-step overhead, as "
+        "on the other A2C rows: in learning_suite_profile_a2c_pendulum.md (100k steps, both "
+        "instrumented) minirl's vector env takes 1.35 s and its policy forward + gSDE sample "
+        "132 us per 8-env step; a third of SB3's 11.17 s leaves minirl 3.72 - 1.35 = 2.37 s "
+        "for all of its own work against 4.13 s now",
     ("ppo", "InvertedPendulum-v5"):
         "return: this preset (RL-Zoo's InvertedPendulum-v2 row: ent_coef 1.4e-7, one 32-sample "
         "minibatch per update, clip 0.4, 1M steps) is unstable late in training in both "
