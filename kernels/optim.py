@@ -41,7 +41,7 @@ import numpy as np
 from kernels._validate import FLOAT_DTYPES, finite_real
 
 __all__ = ["adam_update", "adam_update_reference", "adam_reference_step",
-           "checked_coefficients"]
+           "checked_coefficients", "checked_coefficient_rows"]
 
 
 def _coefficients(dtype, lr, beta1, beta2, eps, step, weight_decay, decoupled):
@@ -141,6 +141,21 @@ def checked_coefficients(dtype, lr, beta1, beta2, eps, step, weight_decay, decou
         coef = _coefficients(dtype, lr, beta1, beta2, eps, step, weight_decay, decoupled)
     _check_coefficients(coef, dtype, lr, eps, weight_decay, step)
     return coef
+
+
+def checked_coefficient_rows(dtype, lrs, beta1, beta2, eps, first_step, weight_decay,
+                             decoupled) -> np.ndarray:
+    """``[K, 9]`` array of ``dtype``: row k the coefficients of :func:`checked_coefficients`
+    for update ``first_step + k`` with learning rate ``lrs[k]`` (the same rounded values and
+    the same ValueError, naming the first update whose coefficients do not survive), for
+    fused kernels that run K updates in one call (``kernels.qstep.q_steps``)."""
+    steps = range(first_step, first_step + len(lrs))
+    with np.errstate(over="ignore", under="ignore"):
+        rows = [_coefficients(dtype, lr, beta1, beta2, eps, t, weight_decay, decoupled)
+                for lr, t in zip(lrs, steps)]
+    for row, lr, t in zip(rows, lrs, steps):
+        _check_coefficients(row, dtype, lr, eps, weight_decay, t)
+    return np.array(rows, dtype=dtype).reshape(len(rows), 9)
 
 
 def adam_update(params, grad, m, v, lr: float, beta1: float, beta2: float, eps: float,

@@ -285,15 +285,28 @@ class ReplayBuffer:
             w.flags.writeable = False
         return w
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> Transitions:
+    def sample(self, batch_size: int, rng: np.random.Generator,
+               batches: int | None = None) -> Transitions:
         """``batch_size`` transitions drawn uniformly with replacement; weights all 1.
+
+        ``batches=K``: K batches at once, every field ``[K, batch_size, ...]``: the same
+        draws and rows as K calls in a row (for a learner that changes neither the buffer nor
+        draws from ``rng`` between its K updates).
 
         Raises ValueError if the buffer is empty or holds fewer sampleable transitions than
         ``batch_size``.
         """
         batch_size = self._check_batch(batch_size)
+        if batches is not None:
+            idx = self._uniform_batches(batch_size, rng, batches)
+            return self._gather(idx, np.ones(idx.shape, self.dtype))
         idx = self._uniform(batch_size, rng)
         return self._gather(idx, self._ones_like(batch_size))
+
+    def _uniform_batches(self, batch_size: int, rng, batches) -> np.ndarray:
+        """``[K, batch_size]`` flat indices: K ``_uniform`` draws in a row."""
+        return np.stack([self._uniform(batch_size, rng)
+                         for _ in range(_count(batches, "batches"))])
 
     def _gather(self, idx: np.ndarray, weights: np.ndarray) -> Transitions:
         return Transitions(self.obs.take(idx, axis=0), self.actions.take(idx, axis=0),
@@ -301,14 +314,19 @@ class ReplayBuffer:
                            self.terminated.take(idx), self.truncated.take(idx), idx, weights)
 
     def sample_nstep(self, batch_size: int, rng: np.random.Generator, n: int,
-                     gamma: float) -> NStepTransitions:
+                     gamma: float, batches: int | None = None) -> NStepTransitions:
         """n-step transitions (see the module docstring); ``n = 1`` equals :meth:`sample`'s
-        transitions with ``discounts = gamma * (1 - terminated)``.
+        transitions with ``discounts = gamma * (1 - terminated)``. ``batches=K``: K batches
+        at once, fields ``[K, batch_size, ...]``, as :meth:`sample`.
 
         Returns ``NStepTransitions``; raises ValueError as :meth:`sample`, and for ``n < 1``
         or ``gamma`` outside [0, 1].
         """
         batch_size = self._check_batch(batch_size)
+        if batches is not None:      # the K batches' windows computed together, then split
+            idx = self._uniform_batches(batch_size, rng, batches)
+            flat = self._nstep(idx.reshape(-1), n, gamma, np.ones(idx.size, self.dtype))
+            return NStepTransitions(*(f.reshape(*idx.shape, *f.shape[1:]) for f in flat))
         return self._nstep(self._uniform(batch_size, rng), n, gamma,
                            self._ones_like(batch_size))
 

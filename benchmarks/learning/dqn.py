@@ -421,9 +421,12 @@ def profile(steps: int, command: str) -> list[str]:
     atomic_write_text(RESULTS / "learning_dqn_profile.txt", listing.getvalue())
     total = stats.total_tt
     parts = [("dqn.py", "learn", "whole learn() call"),
-             ("dqn.py", "dqn_gradient_step", "gradient steps (2a-2c without sampling)"),
-             ("qstep.py", "q_step", "  the fused step (kernels.qstep: 2b-2c in one call)"),
-             ("dqn.py", "dqn_targets", "  layer path only: targets (target-net forward, max)"),
+             ("dqn_update.py", "dqn_gradient_steps",
+              "gradient steps (2b-2c, an iteration's updates per call)"),
+             ("qstep.py", "q_steps", "  the fused steps (kernels.qstep: K updates in one call)"),
+             ("dqn_update.py", "dqn_gradient_step", "per-update path (PER; the layer path)"),
+             ("dqn_update.py", "dqn_targets",
+              "  layer path only: targets (target-net forward, max)"),
              ("mlp.py", "backward", "  layer path only: network backward"),
              ("optim.py", "step", "  layer path only: Adam"),
              ("q_learning.py", "td_loss", "  layer path only: TD loss (Huber) and dL/dq"),
@@ -486,19 +489,16 @@ def breakdown(n: int = 2000) -> list[str]:
         t.append(clock())
         samples[i] = np.diff(t) / 1e3
     med = np.median(samples, axis=0)
-    # what learn() runs (fused=True): the batch, then one kernels.qstep call with its
-    # statistics, the new vectors written into the last step's obsolete ones
-    from minirl.algos.dqn import dqn_gradient_step
-    from minirl.nn.optim import reusable
-    P2, st2, spare, fused = agent.params.copy(), agent.opt_states["adam"], None, []
-    for i in range(n):
+    # what learn() runs (fused=True, no PER): an iteration's gradient_steps batches drawn
+    # at once, then one kernels.qstep.q_steps call for all of them, with their statistics
+    from minirl.algos.dqn_update import dqn_gradient_steps
+    K = cfg.gradient_steps
+    P2, st2, fused = agent.params.copy(), agent.opt_states["adam"], []
+    for i in range(max(n // K, 5)):
         a = clock()
-        batch = buf.sample(cfg.batch_size, rng)
-        old = (P2, st2.m, st2.v)
-        P2, st2, _, _ = dqn_gradient_step(q, P2, TP, st2, agent.adam, batch, cfg, g, out=spare)
-        spare = None
-        spare, old = reusable(old), None
-        fused.append((clock() - a) / 1e3)
+        batches = buf.sample(cfg.batch_size, rng, batches=K)
+        P2, st2, _ = dqn_gradient_steps(q, P2, TP, st2, agent.adam, batches, cfg, g)
+        fused.append((clock() - a) / 1e3 / K)
     fused_med = float(np.median(fused))
     dt = np.float32
     r = np.random.default_rng(1)
@@ -521,7 +521,8 @@ def breakdown(n: int = 2000) -> list[str]:
     lines = ["## DQN gradient step (thread CPU time, median of "
              f"{n} steps in sequence; CartPole-v1 default config)", "",
              "| part | us per gradient step |", "|---|---|",
-             f"| **fused step, what learn runs (sample + kernels.qstep + statistics)** | "
+             "| **fused steps, what learn runs (an iteration's batches + one "
+             "kernels.qstep.q_steps call + statistics), per update** | "
              f"**{fused_med:.1f}** |",
              "| *the layer path (fused=false), part by part:* | |"]
     lines += [f"| {k} | {v:.1f} |" for k, v in zip(names, med)]
@@ -547,7 +548,8 @@ def _floor_arithmetic(lines: list[str]) -> str:
     val = {ln.split("|")[1].strip(" *"): float(ln.split("|")[2].strip(" *"))
            for ln in lines if ln.count("|") == 3 and ln.split("|")[2].strip(" *")
            .replace(".", "", 1).isdigit()}
-    per_step = val["fused step, what learn runs (sample + kernels.qstep + statistics)"]
+    per_step = val["fused steps, what learn runs (an iteration's batches + one "
+                   "kernels.qstep.q_steps call + statistics), per update"]
     floor = val["products + Adam kernel"]
     acting = cpu - steps * per_step / 1e6
     allowed = (peer_cpu / 3 - acting) / steps * 1e6

@@ -42,17 +42,17 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from kernels.qstep import q_step, q_values
+from kernels.qstep import q_values
 from kernels.unique import argmax_first
 from minirl.algos.base import Agent, check_config
 from minirl.envs import true_next_obs
-from minirl.nn import Adam, AdamState, clip_grad_norm, hard_update, polyak_update
-from minirl.nn.losses import mean_f64
+from minirl.algos.dqn_update import dqn_gradient_step, dqn_gradient_steps, dqn_targets
+from minirl.nn import Adam, hard_update, polyak_update
 from minirl.nn.mlp import cast_checked
 from minirl.nn.optim import reusable
 from minirl.nn.qnet import QNet
 from minirl.objectives.q_learning import (ENSEMBLE_REDUCTIONS, boltzmann, ensemble_mean,
-                                          epsilon_greedy, linear_schedule, q_targets, td_loss)
+                                          epsilon_greedy, linear_schedule)
 from minirl.replay import PrioritizedReplayBuffer, ReplayBuffer
 from minirl.rollout import EpisodeStats
 
@@ -97,9 +97,10 @@ class DQNConfig:
     save_buffer: bool = True           # save the replay buffer with the agent
     vectorization: str = "sync"        # "sync" or "async" vector env
     dtype: str = "float32"             # float type of the networks and the buffer
-    fused: bool = True                 # steps 2b-2c as one Numba call (kernels.qstep) when the
-    #                                    Q-net is one ReLU MLP: bit for bit the layer path
-    #                                    with one BLAS thread (last bits with several)
+    fused: bool = True                 # steps 2b-2c in Numba (kernels.qstep) when the Q-net
+    #                                    is one ReLU MLP, an iteration's gradient_steps in one
+    #                                    call (per update with PER): bit for bit the layer
+    #                                    path with one BLAS thread (last bits with several)
 
     def __post_init__(self):
         check_config(self, lr=(0.0, None), adam_eps=(1e-12, None), batch_size=(1, None),
@@ -127,51 +128,6 @@ class DQNConfig:
                               ("init", ("orthogonal", "uniform"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-
-
-def dqn_targets(qnet: QNet, params, target_params, obs_next, returns, discounts,
-                cfg: DQNConfig) -> np.ndarray:
-    """Step 2b: ``y [B]`` from the target net (double DQN: argmax by the online net)."""
-    q_next = qnet.forward(target_params, obs_next, "next")[0]
-    online = qnet.forward(params, obs_next, "act")[0] if cfg.double else None
-    return q_targets(returns, discounts, q_next if qnet.K > 1 else q_next[0],
-                     None if online is None else (online if qnet.K > 1 else online[0]),
-                     cfg.ensemble_reduction)
-
-
-def dqn_gradient_step(qnet: QNet, params, target_params, opt_state, adam: Adam, batch,
-                      cfg: DQNConfig, grad_buf: np.ndarray, out=None):
-    """Steps 2b-2c on one batch (``Transitions`` or ``NStepTransitions``).
-
-    Returns ``(params, opt_state, stats, td_errors [B])``; stats: loss, mean Q(s, a), the
-    pre-clip gradient norm. ``out``: optional (params, m, v) arrays nobody else holds, which
-    the fused step writes the new vectors into (``minirl.nn.optim.reusable``).
-    """
-    if hasattr(batch, "discounts"):
-        returns, discounts = batch.returns, batch.discounts
-    else:  # 1-step: terminated stops the bootstrap, truncated keeps it
-        returns, discounts = batch.rewards, cfg.gamma * (~batch.terminated)
-    weights = None if not cfg.prioritized else batch.weights
-    fused = None
-    if cfg.fused and qnet.fusable:   # the same arithmetic in one call (None: corner cases)
-        fused = q_step(params, target_params, opt_state.m, opt_state.v, qnet.sizes,
-                       batch.obs, batch.actions, returns, discounts, batch.next_obs,
-                       None if weights is None else weights.astype(qnet.dtype, copy=False),
-                       cfg.double, cfg.loss == "huber", cfg.huber_delta, cfg.max_grad_norm,
-                       adam.coefficients(opt_state, qnet.dtype), out=out)
-    if fused is not None:
-        params, m, v, grad_norm, y, td, per = fused
-        opt_state, loss = AdamState(opt_state.step + 1, m, v), mean_f64(per)
-    else:
-        y = dqn_targets(qnet, params, target_params, batch.next_obs, returns, discounts, cfg)
-        q, caches = qnet.forward(params, batch.obs, "train")
-        q = q[0] if qnet.K == 1 else q                  # [B, A] or [K, B, A]
-        loss, dq, td = td_loss(q, batch.actions, y, cfg.loss, cfg.huber_delta, weights)
-        grad = qnet.backward(params, caches, dq[None] if qnet.K == 1 else dq, grad_buf)
-        grad, grad_norm = clip_grad_norm(grad, cfg.max_grad_norm)
-        params, opt_state = adam.step(params, grad, opt_state)
-    q_mean = mean_f64(td.astype(np.float64) + y)       # mean Q(s_i, a_i) over heads (float64)
-    return params, opt_state, (loss, q_mean, grad_norm), td
 
 
 class DQN(Agent):
@@ -293,18 +249,36 @@ class DQN(Agent):
             buf.add(*(x[:j] for x in block))
         self._obs = obs
 
+    def _sample(self, **kw):
+        """Step 2a: a batch of 1-step or n-step transitions (``batches=K``: K at once)."""
+        cfg = self.config
+        if cfg.n_step == 1:
+            return self.buffer.sample(cfg.batch_size, self.rng, **kw)
+        return self.buffer.sample_nstep(cfg.batch_size, self.rng, cfg.n_step, cfg.gamma, **kw)
+
     def _train(self, start_steps: int, total: int) -> dict:
         """Step 2: ``gradient_steps`` updates; returns the mean loss, Q and gradient norm."""
         cfg, sums, buf = self.config, np.zeros(3), self.buffer
         beta = linear_schedule(start_steps, cfg.per_beta0, 1.0, 1.0, total)
-        kw = {"beta": beta} if cfg.prioritized else {}
+        batches = None
+        if not cfg.prioritized:
+            # a. all K batches first: the same draws as one per update (the updates neither
+            # change the buffer nor draw from self.rng), so b-c may run K updates in one call
+            batches = self._sample(batches=cfg.gradient_steps)
+            run = dqn_gradient_steps(self.qnet, self.params, self.target_params,
+                                     self.opt_states["adam"], self.adam, batches, cfg,
+                                     self._grad)
+            if run is not None:
+                self.params, self.opt_states["adam"], stats = run
+                for row in stats.tolist():      # summed in update order, as below
+                    sums += row
+                return dict(zip(("q_loss", "q_mean", "grad_norm"),
+                                (sums / max(cfg.gradient_steps, 1)).tolist()))
         spare = None     # last update's obsolete vectors, when nobody else holds them
-        for _ in range(cfg.gradient_steps):
-            # a. a batch of 1-step or n-step transitions
-            if cfg.n_step == 1:
-                batch = buf.sample(cfg.batch_size, self.rng, **kw)
-            else:
-                batch = buf.sample_nstep(cfg.batch_size, self.rng, cfg.n_step, cfg.gamma, **kw)
+        for k in range(cfg.gradient_steps):
+            # a. a batch of 1-step or n-step transitions (prioritized: drawn per update)
+            batch = (self._sample(beta=beta) if batches is None
+                     else type(batches)(*(field[k] for field in batches)))
             # b-c. targets from the target net, loss, clipped gradient, Adam step
             old = (self.params, self.opt_states["adam"].m, self.opt_states["adam"].v)
             self.params, self.opt_states["adam"], stats, td = dqn_gradient_step(

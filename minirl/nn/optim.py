@@ -32,7 +32,7 @@ from typing import Callable, Union
 
 import numpy as np
 
-from kernels.optim import adam_update, checked_coefficients
+from kernels.optim import adam_update, checked_coefficient_rows, checked_coefficients
 
 Schedule = Callable[[int], float]
 LearningRate = Union[float, Schedule]
@@ -272,6 +272,14 @@ class Adam:
         return checked_coefficients(dtype, _lr_at(self.lr, state.step), self.beta1,
                                     self.beta2, self.eps, state.step + 1, self.weight_decay,
                                     self.decoupled)
+
+    def coefficient_rows(self, state: AdamState, dtype, n: int) -> np.ndarray:
+        """``[n, 9]``: row k is :meth:`coefficients` of the update k after ``state`` (update
+        number ``state.step + 1 + k``, the lr schedule's value at ``state.step + k``), for
+        kernels that run n updates in one call (``kernels.qstep.q_steps``)."""
+        lrs = [_lr_at(self.lr, state.step + k) for k in range(n)]
+        return checked_coefficient_rows(dtype, lrs, self.beta1, self.beta2, self.eps,
+                                        state.step + 1, self.weight_decay, self.decoupled)
 
 
 def reusable(arrays: tuple) -> tuple | None:

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kernels.optim import _coefficients, adam_update_reference
-from kernels.qstep import (fusable_sizes, q_step, q_step_reference, q_values,
-                           q_values_reference)
+from kernels.qstep import (fusable_sizes, q_step, q_step_reference, q_steps,
+                           q_steps_reference, q_values, q_values_reference)
 
 
 def _n(sizes):
@@ -224,3 +224,103 @@ def test_read_only_inputs_take_the_careful_path():
     x.flags.writeable = False
     np.testing.assert_array_equal(q_values(ro, [3, 5, 4], x),
                                   q_values_reference(ro, [3, 5, 4], x))
+
+
+# ----------------------------------------------------------------------------- K steps
+def _batches(seed, dtype, sizes, K, B, double=False, huber=True, max_norm=0.5):
+    """K batches (fields [K, B, ...]) for q_steps, the start vectors, and the coefficient rows
+    of updates 5 .. 5 + K - 1."""
+    rng = np.random.default_rng(seed)
+    probs = [_problem(seed + k, dtype, sizes, B, double, huber, False, max_norm)
+             for k in range(K)]
+    p, t, m, v = probs[0][:4]
+    stack = [np.stack([pr[i] for pr in probs]) for i in (5, 6, 7, 8, 9)]
+    coefs = np.array([_coefficients(np.dtype(dtype), 1e-3 * (1 + rng.random()), 0.9, 0.999,
+                                    1e-8, 5 + k, 0.0, True) for k in range(K)], dtype)
+    return (p, t, m, v, np.array(sizes), *stack, double, huber, 1.0, max_norm, coefs)
+
+
+def _one_by_one(args, careful):
+    """K q_step calls in a row; ``careful`` where q_step hands the step back."""
+    p, t, m, v, sizes, obs, act, ret, disc, nxt, double, huber, delta, max_norm, coefs = args
+    K, B = act.shape
+    y, td, per, norms, done = (np.empty((K, B), p.dtype), np.empty((K, B), p.dtype),
+                               np.empty((K, B)), np.empty(K), [])
+    for k in range(K):
+        got = q_step(p, t, m, v, sizes, obs[k], act[k], ret[k], disc[k], nxt[k], None,
+                     double, huber, delta, max_norm, tuple(coefs[k]))
+        if got is None:
+            p, m, v = careful(k, p, m, v)
+            done.append(k)
+            continue
+        p, m, v, norms[k], y[k], td[k], per[k] = got
+    return p, m, v, norms, y, td, per, done
+
+
+def _rows(got, careful_steps):
+    """The per-step rows of a q_steps result that hold values (kernel steps)."""
+    keep = [k for k in range(len(got[3])) if k not in careful_steps]
+    return [got[0], got[1], got[2]] + [np.asarray(x)[keep] for x in got[3:7]] + [got[7]]
+
+
+def _never(*_):
+    raise AssertionError("careful path not expected")
+
+
+@given(seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from([np.float32, np.float64]),
+       sizes=st.sampled_from([[3, 5, 4], [4, 16, 16, 2], [2, 2]]),
+       K=st.sampled_from([1, 2, 5]), B=st.sampled_from([1, 7, 64]), double=st.booleans(),
+       huber=st.booleans(), max_norm=st.sampled_from([1e-3, 0.5, 1e6]))
+def test_k_steps_equal_k_single_steps_and_the_reference(seed, dtype, sizes, K, B, double,
+                                                        huber, max_norm):
+    args = _batches(seed, dtype, sizes, K, B, double, huber, max_norm)
+    inputs = [a.copy() for a in args[:4]]
+    got = q_steps(*args, _never)
+    _same(got, _one_by_one(args, _never))
+    _same(got, q_steps_reference(*args, _never))
+    _same(args[:4], inputs)                                  # inputs untouched
+    assert not any(np.shares_memory(a, b) for a in got[:3] for b in args[:4])
+
+
+@pytest.mark.parametrize("bad", [[0], [2], [4], [1, 3], [0, 1, 2, 3, 4]])
+def test_k_steps_hand_a_step_to_the_careful_path_and_go_on_from_its_result(bad):
+    args = list(_batches(7, np.float32, [4, 16, 16, 2], 5, 8))
+    args[7] = args[7].copy()
+    args[7][bad, 0] = np.inf                                 # those targets are not finite
+    calls = []
+
+    def careful(k, p, m, v):                                 # a stand-in update: p + k
+        calls.append((k, p.copy(), m.copy(), v.copy()))
+        return p + np.float32(k), m * 0.5, v + np.float32(1e-6)
+    got = q_steps(*args, careful)
+    ref_calls = []
+    ref = _one_by_one(args, lambda k, p, m, v: (ref_calls.append(k), careful(k, p, m, v))[1])
+    assert got[7] == bad and ref[7] == bad and ref_calls == bad
+    _same(_rows(got, bad), _rows(ref, bad))
+    for (k, p, m, v), (k2, p2, m2, v2) in zip(calls[:len(bad)], calls[len(bad):]):
+        assert k == k2
+        _same((p, m, v), (p2, m2, v2))                       # called with the same vectors
+
+
+def test_k_steps_refuse_mismatched_batches_naming_the_argument():
+    args = _batches(3, np.float32, [3, 5, 4], 3, 4)
+    with pytest.raises(ValueError, match="coefs"):
+        q_steps(*args[:14], args[14][:2], _never)
+    with pytest.raises(ValueError, match="coefs"):
+        q_steps(*args[:14], args[14].astype(np.float64), _never)
+    bad = list(args)
+    bad[6] = args[6].copy()
+    bad[6][2, 1] = 4                                         # an action out of range, batch 2
+    with pytest.raises(ValueError, match=r"actions must be in \[0, 4\)"):
+        q_steps(*bad, _never)
+    bad = list(args)
+    bad[7] = args[7][:, :3]                                  # returns of another batch size
+    with pytest.raises(ValueError, match="returns"):
+        q_steps(*bad, _never)
+    bad = list(args)
+    bad[5] = args[5][:2]                                     # 2 obs batches for 3
+    with pytest.raises(ValueError, match="K=2"):
+        q_steps(*bad, _never)
+    ro = [a.copy() for a in args[:4]]
+    ro[0].flags.writeable = False
+    assert q_steps(*ro, *args[4:], _never) is None           # read-only: one step at a time

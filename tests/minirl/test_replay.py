@@ -458,3 +458,23 @@ def test_end_episodes_flags_each_streams_newest_transition(T):
     b = buf._nstep(start, 3, 0.5, np.ones(1, np.float32))
     assert b.steps[0] == 2 and b.returns[0] == pytest.approx((T - 2) + 0.5 * (T - 1))
     assert b.discounts[0] == pytest.approx(0.25) and b.next_obs[0, 0] == T - 1 + 0.5
+
+
+@pytest.mark.parametrize("N", [1, 3])
+@pytest.mark.parametrize("n_step", [1, 3])
+def test_k_batches_at_once_are_k_samples_in_a_row(N, n_step):
+    buf = ReplayBuffer(60, (2,), (), np.int64, num_envs=N)
+    _fill(buf, 30, np.random.default_rng(1), term_p=0.1, trunc_p=0.1)
+    r1, r2 = np.random.default_rng(5), np.random.default_rng(5)
+    if n_step == 1:
+        many, one = buf.sample(4, r1, batches=6), [buf.sample(4, r2) for _ in range(6)]
+    else:
+        many = buf.sample_nstep(4, r1, 3, 0.9, batches=6)
+        one = [buf.sample_nstep(4, r2, 3, 0.9) for _ in range(6)]
+    for name, field in zip(type(many)._fields, many):
+        ref = np.stack([getattr(o, name) for o in one])
+        assert field.shape == ref.shape and field.dtype == ref.dtype, name
+        np.testing.assert_array_equal(field, ref)
+    assert r1.bit_generator.state == r2.bit_generator.state
+    with pytest.raises(ValueError, match="batches"):
+        buf.sample(4, r1, batches=0)

@@ -363,3 +363,35 @@ def test_nstep_windows_never_run_across_the_reset_of_a_new_learn_call(prioritize
             assert b.steps[i] == m and b.returns[i] == pytest.approx(G)
             assert b.discounts[i] == pytest.approx(0.5 ** m)
     assert (0, 3) in starts and (0, 4) in starts
+
+
+def test_k_updates_in_one_call_that_hand_steps_back_equal_the_layer_path(monkeypatch):
+    """DQN runs an iteration's gradient_steps updates in one fused call (kernels.q_steps);
+    a step the kernel hands back (here forced: every third one) runs through the layer path
+    with the right Adam step count, and its logged statistics are the layer path's."""
+    import kernels.qstep as qstep
+
+    real = qstep._q_steps_kernel
+
+    def every_third_back(*args):
+        first, K = args[18], args[5].shape[0]            # the kernel's `first`, len(obs)
+        stop = next((k for k in range(first, K) if k % 3 == 2), K)
+        short = list(args)                               # run only the steps before `stop`
+        for i in (5, 6, 7, 8, 9, 17):                    # (obs .. next_obs, coefs)
+            short[i] = args[i][:stop]
+        return real(*short)       # == stop: step `stop` is handed to the careful path
+    runs = []
+    for fused in (True, False):
+        if fused:
+            monkeypatch.setattr(qstep, "_q_steps_kernel", every_third_back)
+        else:
+            monkeypatch.setattr(qstep, "_q_steps_kernel", real)
+        agent = DQN("CartPole-v1", DQNConfig(**{**SMALL, "hidden_sizes": (16, 16)},
+                                             fused=fused), seed=3)
+        log = TrainingLog(None, fields=DQN.log_fields)
+        agent.learn(1500, callback=log)
+        runs.append((agent.params, agent.opt_states["adam"].m, agent.opt_states["adam"].v,
+                     agent.opt_states["adam"].step,
+                     [(r["q_loss"], r["q_mean"], r["grad_norm"]) for r in log.rows]))
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(np.asarray(a, float), np.asarray(b, float))

@@ -313,6 +313,22 @@ def test_adam_coefficients_are_the_ones_step_uses(dtype):
         Adam(lr=1e300).coefficients(state, np.dtype(np.float32))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_coefficient_rows_are_the_next_updates_coefficients(dtype):
+    from minirl.nn.optim import AdamState
+    adam = Adam(lr=LinearSchedule(1e-2, 1e-3, 100), weight_decay=0.01, decoupled=False)
+    state = AdamState(7, np.zeros(3, dtype), np.zeros(3, dtype))
+    rows = adam.coefficient_rows(state, np.dtype(dtype), 5)
+    assert rows.shape == (5, 9) and rows.dtype == dtype
+    for k in range(5):
+        one = adam.coefficients(AdamState(7 + k, state.m, state.v), np.dtype(dtype))
+        assert [np.asarray(c, dtype).tobytes() for c in one] == [c.tobytes() for c in rows[k]]
+    # the same error as coefficients(), naming the first update whose step size overflows
+    sched = Adam(lr=lambda t: 1e-3 if t < 9 else 1e300)
+    with pytest.raises(ValueError, match=r"lr=1e\+300: .* at t=10 overflows float32"):
+        sched.coefficient_rows(state, np.dtype(np.float32), 5)
+
+
 def test_reusable_only_when_nothing_else_holds_the_arrays():
     from minirl.nn.optim import reusable
     a, b = np.zeros(3), np.ones(3)
