@@ -9,11 +9,12 @@
     minirl plot DIR... [--out PNG_OR_DIR]
 
 ``train`` validates everything (algorithm, env id, every ``--set`` key and value) before it
-creates DIR (default ``runs/<algo>-<env>-<seed>``), then writes ``config.json``,
+creates DIR (default ``runs/<algo>-<env>-<seed>``; when that one is not empty, the first
+free ``runs/<algo>-<env>-<seed>-<k>``, k = 1, 2, ..., with one line saying so), then writes ``config.json``,
 ``progress.csv`` (one row per iteration), ``model.npz`` and ``curve.png`` (with
 ``--eval-every`` also ``evaluations.csv`` and ``best_model.npz``), each atomically
-(``minirl.io``). A non-empty DIR is refused unless ``--force`` (which first removes the old
-run's files) or ``--resume DIR``.
+(``minirl.io``). A non-empty ``--out DIR`` is refused unless ``--force`` (which first removes
+the old run's files) or ``--resume DIR``.
 
 Interrupts and checkpoints: Ctrl-C (SIGINT) or SIGTERM stops training at the end of the
 current iteration, saves model, CSV and curve, prints one line and exits 130 / 143 (a second
@@ -185,12 +186,15 @@ def _parser() -> argparse.ArgumentParser:
                         "as their horizon)")
     t.add_argument("--seed", type=int, default=None, help="seed (default 0)")
     t.add_argument("--force", action="store_true",
-                   help="overwrite a non-empty --out directory (its old run files are removed)")
+                   help="overwrite a non-empty --out directory (its old run files are "
+                        "removed; without --out: the default runs/<algo>-<env>-<seed>)")
     t.add_argument("--resume", metavar="DIR", default=None,
                    help="continue the run in DIR from its last checkpoint (same config)")
     t.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
                    help="also save model.npz and progress.csv every STEPS env steps")
-    t.add_argument("--out", default=None, help="output directory (default runs/<algo>-<env>-<seed>)")
+    t.add_argument("--out", default=None,
+                   help="output directory (default runs/<algo>-<env>-<seed>, or when that is "
+                        "not empty the first free runs/<algo>-<env>-<seed>-<k>)")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field (repeatable); booleans: true/false, "
                         "yes/no, on/off or 1/0; tuples: 64,64")
@@ -257,6 +261,41 @@ def _check_run_dir(out: Path, force: bool) -> None:
                              f"or --resume {out} to continue it")
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
+
+
+def _is_free(path: Path) -> bool:
+    """True if a run can start in ``path`` without touching anything: absent, or an empty
+    directory."""
+    if not path.exists():
+        return True
+    return path.is_dir() and not any(path.iterdir())
+
+
+def _run_dir(args, algo_name: str, env_id: str, seed: int) -> tuple[Path, Path | None]:
+    """(the run's directory, the taken default directory or None). An explicit ``--out`` is
+    used as given (``_check_run_dir`` refuses it when not empty, unless ``--force``); so is
+    the default ``runs/<algo>-<env>-<seed>`` with ``--force``. Without either, a default
+    directory that holds something is left alone and the run goes to the first free
+    ``runs/<algo>-<env>-<seed>-<k>``, k = 1, 2, ...: running the same command twice keeps
+    both runs, and nothing is ever overwritten silently."""
+    if args.out:
+        return Path(args.out), None
+    default = Path(f"runs/{algo_name}-{env_id.replace('/', '_')}-{seed}")
+    if args.force or _is_free(default):
+        return default, None
+    k = 1
+    while not _is_free(Path(f"{default}-{k}")):
+        k += 1
+    return Path(f"{default}-{k}"), default
+
+
+def _say_new_run_dir(taken: Path, out: Path) -> str:
+    """The one line saying where a run goes when its default directory was taken."""
+    if (taken / "model.npz").is_file():
+        old = f"minirl train --resume {taken} continues the old one"
+    else:
+        old = "it holds no model.npz to resume; --force would start over there"
+    return f"{taken}/ is not empty: this run goes to {out}/ ({old})"
 
 
 def _discard_unsaved(out: Path, created: bool) -> str:
@@ -417,7 +456,7 @@ def _train(args) -> int:
                                  f"{algo_name} learns from its env's rewards")
             args.overrides = [*args.overrides, f"demos={args.demos}"]
         config = parse_overrides(algo.Config, args.overrides, PRESETS.get((algo_name, env_id)))
-        out = Path(args.out or f"runs/{algo_name}-{env_id.replace('/', '_')}-{seed}")
+        out, taken = _run_dir(args, algo_name, env_id, seed)
         _check_run_dir(out, args.force)
         try:  # may still reject the env's spaces (or an option gymnasium.make refuses)
             with hold_sigint():
@@ -426,6 +465,8 @@ def _train(args) -> int:
             raise UsageError(f"{algo_name} on {env_id}: {e}") from None
         from minirl.presets import describe
         print(describe(algo_name, env_id))   # whether a preset applies, and its source
+        if taken is not None:
+            print(_say_new_run_dir(taken, out))
     if target > budget:
         _refuse_past_annealed_lr(agent, target, budget)
     args.said_rounding = _say_rounding(agent, target)

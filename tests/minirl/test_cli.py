@@ -442,3 +442,46 @@ def test_missing_render_dependency_in_train_is_one_line_exit_2(algo, tmp_path, c
     assert err.startswith("minirl: error: --env-kwargs render_mode=human: pygame is not "
                           "installed") and "\n" not in err
     assert not out.exists()   # the run's files are removed: the same command can run again
+
+
+def test_the_same_command_twice_keeps_both_runs_in_numbered_dirs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "ppo", "--env", "minirl/Bandit-v0", "--steps", "64", "--quiet",
+            "--set", "num_envs=1", "--set", "num_steps=64", "--set", "hidden_sizes=8"]
+    first = tmp_path / "runs" / "ppo-minirl_Bandit-v0-0"
+    assert main(argv) == 0
+    model = (first / "model.npz").read_bytes()
+    capsys.readouterr()
+    for k in (1, 2):   # no --out: the default dir is kept, the run goes to the first free -k
+        assert main(argv) == 0
+        said = [line for line in capsys.readouterr().out.splitlines() if "is not empty" in line]
+        assert said == [f"runs/ppo-minirl_Bandit-v0-0/ is not empty: this run goes to "
+                        f"runs/ppo-minirl_Bandit-v0-0-{k}/ (minirl train --resume "
+                        f"runs/ppo-minirl_Bandit-v0-0 continues the old one)"]
+        assert (tmp_path / "runs" / f"ppo-minirl_Bandit-v0-0-{k}" / "model.npz").is_file()
+    assert (first / "model.npz").read_bytes() == model
+    (tmp_path / "runs" / "ppo-minirl_Bandit-v0-0-3").mkdir()   # an empty dir is free
+    (tmp_path / "runs" / "ppo-minirl_Bandit-v0-0-1" / "model.npz").unlink()
+    assert main(argv) == 0
+    assert "goes to runs/ppo-minirl_Bandit-v0-0-3/" in capsys.readouterr().out
+    # the numbered runs are ordinary run dirs: eval, plot and --resume find them as given
+    assert main(["eval", "runs/ppo-minirl_Bandit-v0-0-2", "--episodes", "1"]) == 0
+    assert main(["plot", "runs/ppo-minirl_Bandit-v0-0", "runs/ppo-minirl_Bandit-v0-0-2",
+                 "--out", "both.png"]) == 0
+    assert main(["train", "--resume", "runs/ppo-minirl_Bandit-v0-0", "--steps", "128",
+                 "--quiet"]) == 0
+    assert json.loads((first / "config.json").read_text())["steps"] == 128
+    # --force still overwrites the default dir itself; an explicit --out stays refused
+    assert main([*argv, "--seed", "0", "--force"]) == 0
+    assert not (tmp_path / "runs" / "ppo-minirl_Bandit-v0-0-4").exists()
+    capsys.readouterr()
+    assert main([*argv, "--out", "runs/ppo-minirl_Bandit-v0-0"]) == 2
+    assert "is not empty" in capsys.readouterr().err
+    # a default dir holding a run killed before its first model.npz: nothing to resume
+    killed = tmp_path / "runs" / "ppo-minirl_Bandit-v0-1"
+    killed.mkdir()
+    (killed / "config.json").write_text("{}")
+    assert main([*argv, "--seed", "1"]) == 0
+    assert ("runs/ppo-minirl_Bandit-v0-1/ is not empty: this run goes to "
+            "runs/ppo-minirl_Bandit-v0-1-1/ (it holds no model.npz to resume"
+            in capsys.readouterr().out)
