@@ -11,7 +11,8 @@ results.
 Rows are the (algorithm, environment) pairs of ``minirl.presets.TABLE`` on the suite's
 environments (``ENVS``), for the algorithms registered in ``minirl.algos``. Each run trains
 ``Algo(env, Config(**preset), seed)`` for the row's budget (the source's ``n_timesteps``;
-``--steps`` overrides it for smoke runs and is recorded), then reports
+``--steps`` overrides it for smoke runs, whose CSV and table go to a temporary directory,
+never ``benchmarks/results``), then reports
 
 * ``final_return``: mean over ``--eval-episodes`` deterministic episodes on a fresh env
   (seeds 10000, 10001, ...), the score RL-Zoo's benchmark reports;
@@ -28,7 +29,8 @@ trained agent, often on an older environment version, named in the table).
 
 Results: one CSV row per (implementation, algo, env, seed) in ``--csv`` (default
 ``benchmarks/results/learning_suite.csv``; appended, de-duplicated by key), and
-``benchmarks/results/learning_suite.md`` built from every ``learning_suite*.csv``. Separate jobs
+``benchmarks/results/learning_suite.md`` built from every ``learning_suite*.csv`` with
+``--notes`` (default ``benchmarks/results/learning_suite_notes.md``) appended. Separate jobs
 write separate CSVs; for each (implementation, algo, env) the newest CSV that has rows for it
 supersedes the older ones (``supersede``: newest by last commit, a file with uncommitted
 changes counts as newest), e.g. ``learning_suite_sde.csv``'s MountainCarContinuous rows replace
@@ -58,6 +60,7 @@ from minirl.presets import RL_ZOO_RESULTS, TABLE, find  # noqa: E402
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 CSV_PATH = RESULTS / "learning_suite.csv"
 MD_PATH = RESULTS / "learning_suite.md"
+NOTES_PATH = RESULTS / "learning_suite_notes.md"   # appended to the table (--notes)
 ENVS = ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0",
         "Pendulum-v1", "LunarLander-v3", "LunarLanderContinuous-v3", "BipedalWalker-v3",
         "InvertedPendulum-v5", "Hopper-v5", "HalfCheetah-v5"]
@@ -473,8 +476,9 @@ def write_table(notes: str = "") -> Path:
     if notes:
         lines += ["", notes]
     from benchmarks._harness import atomic_write_text
-    atomic_write_text(MD_PATH, "\n".join(lines) + "\n")
-    return MD_PATH
+    out = RESULTS / MD_PATH.name   # (a smoke run's temporary directory, see main)
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    return out
 
 
 def _random_actions(space, rng, shape: tuple) -> np.ndarray:
@@ -751,10 +755,14 @@ def main(argv=None) -> int:
     p.add_argument("--profile-out", default=None,
                    help="markdown file in benchmarks/results, appended (default: "
                         "learning_suite_profile.md; --cpu-only: learning_suite_speedup.md)")
-    p.add_argument("--notes", default=None, help="markdown file appended to the table")
+    p.add_argument("--notes", default=str(NOTES_PATH),
+                   help="markdown file appended to the table (default "
+                        "benchmarks/results/learning_suite_notes.md: the table is never "
+                        "rebuilt without its notes)")
     p.add_argument("--csv", default=CSV_PATH.name,
                    help="results file in benchmarks/results (one per concurrent job; the table "
                         "reads every learning_suite*.csv)")
+    global RESULTS
     args = p.parse_args(argv)
     notes = Path(args.notes).read_text() if args.notes else ""
     RESULTS.mkdir(exist_ok=True)
@@ -782,6 +790,10 @@ def main(argv=None) -> int:
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     impls = ([] if args.peer_only else ["minirl"]) + (["sb3"] if args.peer or args.peer_only
                                                      else [])
+    if args.steps is not None:   # smoke runs never touch the committed results: their CSV
+        # and table go to a temporary directory (benchmarks/_harness.py: smoke_results)
+        from benchmarks._harness import smoke_results
+        RESULTS = smoke_results("--steps given")
     for preset in suite_rows(args.algos, args.envs):
         budget = args.steps or preset.steps
         # Seed by seed, both implementations back to back (with --peer): their CPU times

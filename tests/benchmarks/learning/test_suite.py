@@ -89,3 +89,33 @@ def test_write_keeps_other_rows_announces_a_replaced_one_and_leaves_no_temp(tmp_
     got = {(r["seed"], r["final_return"]) for r in suite._read(path)}
     assert got == {("0", "3.0"), ("1", "2.0")}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["learning_suite_x.csv"]
+
+
+def test_steps_smoke_run_goes_to_a_temp_dir_and_every_table_has_its_notes(sandbox, monkeypatch,
+                                                                         tmp_path, capsys):
+    from tests.benchmarks.conftest import no_temp_files, smoke_dirs
+
+    monkeypatch.setattr(suite, "RESULTS", sandbox)
+    committed = {"learning_suite.csv": ",".join(suite.COLUMNS) + "\n",
+                 "learning_suite.md": "# the committed table\n"}
+    for name, text in committed.items():
+        (sandbox / name).write_text(text)
+    notes = suite.NOTES_PATH.read_text()        # the default --notes: the committed notes
+    assert suite.main(["--algos", "ppo", "--envs", "CartPole-v1", "--steps", "256",
+                       "--seeds", "0", "--eval-episodes", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "--steps given: results go to" in out
+    assert {p.name: p.read_text() for p in sandbox.iterdir()} == committed   # untouched
+    (smoke,) = smoke_dirs(tmp_path)
+    assert {p.name for p in smoke.iterdir()} == {"learning_suite.csv", "learning_suite.md"}
+    (row,) = suite._read(smoke / "learning_suite.csv")
+    assert (row["impl"], row["algo"], row["env"], row["budget"]) == ("minirl", "ppo",
+                                                                     "CartPole-v1", "256")
+    table = (smoke / "learning_suite.md").read_text()
+    assert "| ppo | CartPole-v1 | 256 | 0 |" in table and table.endswith(notes + "\n")
+    # --table-only (no --steps) rebuilds the results' own table, with the notes by default
+    monkeypatch.setattr(suite, "RESULTS", sandbox)
+    assert suite.main(["--table-only"]) == 0
+    assert (sandbox / "learning_suite.md").read_text().endswith(notes + "\n")
+    assert (sandbox / "learning_suite.csv").read_text() == committed["learning_suite.csv"]
+    assert no_temp_files(tmp_path)
