@@ -22,11 +22,14 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".minirl-install-stamp"
 
-# Benchmark peers: optional, never dependencies of minirl. torch is pinned to the CPU build
-# that this workplace keeps on disk (a looser spec would pull a multi-GB CUDA build); the
-# others to the versions the adapters in benchmarks/peers.py were checked against (they call
-# private Tianshou kernels whose names changed between releases).
-PEERS = ["torch==2.13.0", "stable-baselines3==2.9.2", "tianshou==2.0.1", "cpprb==11.0.0"]
+# Benchmark peers: optional, never dependencies of minirl. torch is installed first, pinned,
+# from PyTorch's CPU-only index (PyPI's Linux wheel is the multi-GB CUDA build; an installed
+# 2.13.0, e.g. 2.13.0+cpu, already satisfies the pin and nothing is downloaded); the others
+# are pinned to the versions the adapters in benchmarks/peers.py were checked against (they
+# call private Tianshou kernels whose names changed between releases).
+TORCH = "torch==2.13.0"
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+PEERS = ["stable-baselines3==2.9.2", "tianshou==2.0.1", "cpprb==11.0.0"]
 
 
 def _run(cmd: list[str], **kw) -> int:
@@ -82,7 +85,9 @@ def main(argv: list[str]) -> int:
     if job == "bench":
         if "--peers" in rest:
             rest = [a for a in rest if a != "--peers"]
-            if _run([PY, "-m", "pip", "install", "--quiet", *PEERS]) != 0:
+            pip = [PY, "-m", "pip", "install", "--quiet"]
+            if (_run([*pip, TORCH, "--index-url", TORCH_CPU_INDEX]) != 0
+                    or _run([*pip, *PEERS]) != 0):
                 return 1
         return _run([PY, "-m", "benchmarks", *rest], env=env)
     # train: the README's main job.
