@@ -57,7 +57,12 @@ except ImportError:  # pragma: no cover - Windows: CPU columns stay NaN
     resource = None
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("returns", "gae", "nstep", "importance", "replay", "unique", "activations")
+# Every kernels/<topic>.py: these first (the order of the table), then any other topic module
+# in kernels/, so that a new kernel file is never left out of "all kernels".
+_FIRST = ("returns", "gae", "nstep", "importance", "replay", "unique", "activations", "optim",
+          "qstep")
+MODULES = _FIRST + tuple(sorted(p.stem for p in (ROOT / "kernels").glob("*.py")
+                                if not p.stem.startswith("_") and p.stem not in _FIRST))
 TARGET_WARM_S = 1.0
 
 # Explicit first calls for kernels whose arguments the name-based builder cannot make, e.g.
@@ -65,8 +70,33 @@ TARGET_WARM_S = 1.0
 # "setup" (statements, untimed) and "call" (an expression, timed) run in the child's sample
 # namespace (``np``, ``rng``, ``rewards``, ... see ``samples()`` in ``_CHILD``), plus ``mod``
 # (the topic module) and ``instances`` (the objects of public classes, by class name).
+# The DQN step kernels run on a 4-8-2 ReLU network (58 parameters) with a batch of B = 8,
+# K = 2 batches for q_steps; their Adam coefficients come from kernels.optim (untimed set-up).
+_QSTEP_SETUP = """
+from kernels.optim import checked_coefficients, checked_coefficient_rows
+sizes = np.array([4, 8, 2], np.int64)
+params, target_params = rng.standard_normal(58) * 0.1, rng.standard_normal(58) * 0.1
+m, v = np.zeros(58), np.zeros(58)
+obs, next_obs = rng.standard_normal((2, 8, 4)), rng.standard_normal((2, 8, 4))
+acts, rets, discs = rng.integers(0, 2, (2, 8)), rng.standard_normal((2, 8)), np.full((2, 8), 0.99)
+coef = checked_coefficients(np.float64, 1e-3, 0.9, 0.999, 1e-8, 1, 0.0, True)
+coefs = checked_coefficient_rows(np.float64, [1e-3, 1e-3], 0.9, 0.999, 1e-8, 1, 0.0, True)
+"""
 CALLS: dict[str, dict[str, str]] = {
     "activations.tanh_f32": {"call": "mod.tanh_f32(x.astype(np.float32))"},
+    "unique.greedy_with_ties": {"call": "mod.greedy_with_ties(q_values)"},
+    "optim.adam_update": {"setup": "p, g = x.ravel().copy(), x.ravel() * 0.5",
+                          "call": "mod.adam_update(p, g, np.zeros_like(p), np.zeros_like(p), "
+                                  "1e-3, 0.9, 0.999, 1e-8, 1)"},
+    "qstep.q_step": {"setup": _QSTEP_SETUP,
+                     "call": "mod.q_step(params, target_params, m, v, sizes, obs[0], acts[0], "
+                             "rets[0], discs[0], next_obs[0], None, False, True, 1.0, 10.0, "
+                             "coef)"},
+    "qstep.q_steps": {"setup": _QSTEP_SETUP,
+                      "call": "mod.q_steps(params, target_params, m, v, sizes, obs, acts, rets, "
+                              "discs, next_obs, False, True, 1.0, 10.0, coefs, "
+                              "lambda k, p, m_, v_: (p, m_, v_))"},
+    "qstep.q_values": {"setup": _QSTEP_SETUP, "call": "mod.q_values(params, sizes, obs[0])"},
 }
 # importance_weights(..., mode): one kernel serves every mode, so one first call compiles it.
 IMPORTANCE_MODE = "per_decision"

@@ -137,6 +137,12 @@ def test_peers_missing_library_gives_none(monkeypatch):
 def test_startup_discovers_public_kernels():
     found = bench_startup.discover()
     assert set(found) == set(bench_startup.MODULES)
+    # "all kernels" means every kernels/<topic>.py (qstep and optim were once left out)
+    topics = {p.stem for p in (bench_startup.ROOT / "kernels").glob("*.py")
+              if not p.stem.startswith("_")}
+    assert set(bench_startup.MODULES) == topics and {"qstep", "optim"} <= topics
+    assert found["qstep"] == ["q_step", "q_steps", "q_values"]
+    assert all(f"qstep.{name}" in bench_startup.CALLS for name in found["qstep"])
     for module, names in found.items():
         for name in names or []:
             assert not name.startswith("_") and not name.endswith(("_reference", "_numpy"))
