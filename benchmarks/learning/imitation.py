@@ -760,8 +760,9 @@ def write_report() -> None:
              *summary, "", FINDINGS, "",
              "![return against expert labels](imitation_compounding.png)", "",
              "The plot (mean +- std over seeds, log label axis) is made from "
-             "`imitation_compounding.csv` by the same command, or by "
-             "`python -m benchmarks.learning.imitation --table` from the CSV.", "", *body,
+             "the `imitation_compounding_<setting>.csv` files (cartpole, cartpole-lowdamp, "
+             "pendulum, pendulum-small) by the same command, or by "
+             "`python -m benchmarks.learning.imitation --table` from them.", "", *body,
              *diagnostics_lines()]
     if peer:
         lines += ["## Peer: the `imitation` library (BC, SimpleDAggerTrainer)", "",
