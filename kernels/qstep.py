@@ -443,7 +443,7 @@ def q_step(params, target_params, m, v, sizes, obs, actions, returns, discounts,
             layout of ``minirl.nn.MLP(sizes, ReLU)``; not modified.
         sizes: the layer widths ``[obs_dim, hidden..., A]`` (``fusable_sizes`` must hold).
         obs, next_obs: ``[B, obs_dim]`` C-contiguous, the params' dtype.
-        actions: int64 ``[B]`` in [0, A).  returns, discounts: float ``[B]`` (any float dtype;
+        actions: int64 ``[B]`` in [0, A).  returns, discounts: float32 or float64 ``[B]`` (
             the target is computed in their promoted dtype and rounded to the params' dtype,
             as NumPy does).  weights: ``[B]`` of the params' dtype, or None.
         double, huber: double DQN's argmax by the online net; Huber (else squared error).
@@ -462,6 +462,8 @@ def q_step(params, target_params, m, v, sizes, obs, actions, returns, discounts,
     Raises:
         ValueError/TypeError naming the argument for mismatched shapes, dtypes or layouts.
     """
+    _arrays(params=params, target_params=target_params, m=m, v=v, obs=obs, actions=actions,
+            returns=returns, discounts=discounts, next_obs=next_obs)
     dt = params.dtype
     if dt not in _EXPONENT:
         raise TypeError(f"params must be float32 or float64, got {dt}")
@@ -483,7 +485,8 @@ def q_step(params, target_params, m, v, sizes, obs, actions, returns, discounts,
             _validate(params, target_params, m, v, sizes, obs, actions, returns, discounts,
                       next_obs, weights, grad_out, out)
     if actions.dtype != np.int64 or actions.ndim != 1 or returns.ndim != 1 \
-            or discounts.ndim != 1 or returns.dtype.kind != "f" or discounts.dtype.kind != "f" \
+            or discounts.ndim != 1 or returns.dtype not in _EXPONENT \
+            or discounts.dtype not in _EXPONENT \
             or (weights is not None and (weights.dtype != dt or weights.ndim != 1)):
         _validate(params, target_params, m, v, sizes, obs, actions, returns, discounts,
                   next_obs, weights, grad_out, out)
@@ -554,6 +557,8 @@ def q_steps(params, target_params, m, v, sizes, obs, actions, returns, discounts
     Raises:
         ValueError/TypeError naming the argument for mismatched shapes, dtypes or layouts.
     """
+    _arrays(params=params, target_params=target_params, m=m, v=v, obs=obs, actions=actions,
+            returns=returns, discounts=discounts, next_obs=next_obs, coefs=coefs)
     dt = params.dtype
     if dt not in _EXPONENT:
         raise TypeError(f"params must be float32 or float64, got {dt}")
@@ -635,6 +640,13 @@ def q_steps_reference(params, target_params, m, v, sizes, obs, actions, returns,
     return params, m, v, norms, y, td, per, careful_steps
 
 
+def _arrays(**arrays) -> None:
+    """TypeError naming the first argument that is not a NumPy array."""
+    for name, a in arrays.items():
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+
+
 def _validate(params, target_params, m, v, sizes, obs, actions, returns, discounts,
               next_obs, weights, grad_out, out) -> None:
     """The wrapper's full argument check, run when the fast checks or the kernel found a
@@ -661,8 +673,9 @@ def _validate(params, target_params, m, v, sizes, obs, actions, returns, discoun
     if actions.min() < 0 or actions.max() >= sizes[-1]:
         raise ValueError(f"actions must be in [0, {sizes[-1]})")
     for name, a in (("returns", returns), ("discounts", discounts)):
-        if a.shape != (B,) or a.dtype.kind != "f":
-            raise ValueError(f"{name} must be float [B={B}], got {a.dtype}{a.shape}")
+        if a.shape != (B,) or a.dtype not in _EXPONENT:
+            raise ValueError(f"{name} must be float32 or float64 [B={B}], got "
+                             f"{a.dtype}{a.shape}")
     if weights is not None and (weights.shape != (B,) or weights.dtype != dt):
         raise ValueError(f"weights must be {dt} [B={B}], got {weights.dtype}{weights.shape}")
     outs = () if out is None else tuple(out)

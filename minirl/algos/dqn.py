@@ -56,7 +56,8 @@ from minirl.objectives.q_learning import (ENSEMBLE_REDUCTIONS, boltzmann, ensemb
 from minirl.replay import PrioritizedReplayBuffer, ReplayBuffer
 from minirl.rollout import EpisodeStats
 
-__all__ = ["DQNConfig", "DQN", "QNet", "dqn_targets", "dqn_gradient_step"]
+__all__ = ["DQNConfig", "DQN", "QNet", "dqn_targets", "dqn_gradient_step",
+           "dqn_gradient_steps"]
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,9 @@ class DQN(Agent):
         self.episodes = EpisodeStats(cfg.num_envs)
         self.extra_state["vector_steps"] = 0           # for the every-C-steps target update
         self._grad = np.zeros(self.qnet.n_params, dt)
+        # updates per fused call: their batches' observations (obs and next obs) in ~8 MB
+        self._chunk = max(1, min(cfg.gradient_steps, (8 << 20) // (
+            2 * cfg.batch_size * max(self.obs_dim, 1) * dt.itemsize)))
 
     # ----- acting -----------------------------------------------------------------------
     def _q(self, obs: np.ndarray) -> np.ndarray:
@@ -260,38 +264,48 @@ class DQN(Agent):
         """Step 2: ``gradient_steps`` updates; returns the mean loss, Q and gradient norm."""
         cfg, sums, buf = self.config, np.zeros(3), self.buffer
         beta = linear_schedule(start_steps, cfg.per_beta0, 1.0, 1.0, total)
-        batches = None
-        if not cfg.prioritized:
-            # a. all K batches first: the same draws as one per update (the updates neither
-            # change the buffer nor draw from self.rng), so b-c may run K updates in one call
-            batches = self._sample(batches=cfg.gradient_steps)
-            run = dqn_gradient_steps(self.qnet, self.params, self.target_params,
-                                     self.opt_states["adam"], self.adam, batches, cfg,
-                                     self._grad)
-            if run is not None:
-                self.params, self.opt_states["adam"], stats = run
-                for row in stats.tolist():      # summed in update order, as below
-                    sums += row
-                return dict(zip(("q_loss", "q_mean", "grad_norm"),
-                                (sums / max(cfg.gradient_steps, 1)).tolist()))
+        # a fusable Q-net without PER runs a chunk of updates in one call (kernels.q_steps)
+        chunked = cfg.fused and self.qnet.fusable and not cfg.prioritized
         spare = None     # last update's obsolete vectors, when nobody else holds them
-        for k in range(cfg.gradient_steps):
-            # a. a batch of 1-step or n-step transitions (prioritized: drawn per update)
-            batch = (self._sample(beta=beta) if batches is None
-                     else type(batches)(*(field[k] for field in batches)))
-            # b-c. targets from the target net, loss, clipped gradient, Adam step
-            old = (self.params, self.opt_states["adam"].m, self.opt_states["adam"].v)
-            self.params, self.opt_states["adam"], stats, td = dqn_gradient_step(
-                self.qnet, self.params, self.target_params, self.opt_states["adam"],
-                self.adam, batch, cfg, self._grad, out=spare)
-            spare = None                 # (our own reference would make them look held)
-            spare = reusable(old)
-            # d. new priorities |delta| for the sampled transitions
-            if cfg.prioritized:
-                buf.update_priorities(batch.indices, td)
-            sums += stats
+        done = 0
+        while done < cfg.gradient_steps:
+            # a. batches of 1-step or n-step transitions: a chunk's at once (the same draws
+            # as one per update: the updates neither change the buffer nor draw from
+            # self.rng), one per update otherwise (prioritized: drawn per update)
+            n = min(self._chunk, cfg.gradient_steps - done) if chunked else 1
+            batches = self._sample(batches=n) if chunked else (
+                self._sample(beta=beta) if cfg.prioritized else self._sample())
+            if chunked:   # b-c for the chunk; an error at update j leaves updates < j done
+                run = dqn_gradient_steps(self.qnet, self.params, self.target_params,
+                                         self.opt_states["adam"], self.adam, batches, cfg,
+                                         self._grad, progress=self._keep)
+                if run is not None:
+                    self.params, self.opt_states["adam"], stats = run
+                    for row in stats.tolist():      # summed in update order, as below
+                        sums += row
+                    done += n
+                    continue
+            for batch in ([type(batches)(*(f[i] for f in batches)) for i in range(n)]
+                          if chunked else [batches]):
+                # b-c. targets from the target net, loss, clipped gradient, Adam step
+                old = (self.params, self.opt_states["adam"].m, self.opt_states["adam"].v)
+                self.params, self.opt_states["adam"], stats, td = dqn_gradient_step(
+                    self.qnet, self.params, self.target_params, self.opt_states["adam"],
+                    self.adam, batch, cfg, self._grad, out=spare)
+                spare = None                 # (our own reference would make them look held)
+                spare = reusable(old)
+                # d. new priorities |delta| for the sampled transitions
+                if cfg.prioritized:
+                    buf.update_priorities(batch.indices, td)
+                sums += stats
+                done += 1
         return dict(zip(("q_loss", "q_mean", "grad_norm"),
                         (sums / max(cfg.gradient_steps, 1)).tolist()))
+
+    def _keep(self, params, opt_state) -> None:
+        """The state after the updates a fused chunk has done so far (what an error in the
+        next update leaves, as after that many single updates)."""
+        self.params, self.opt_states["adam"] = params, opt_state
 
     def learn(self, total_steps: int, callback=None) -> "DQN":
         """Train for ``total_steps`` env steps (rounded up to whole iterations of

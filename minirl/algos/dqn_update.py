@@ -79,44 +79,57 @@ def dqn_gradient_step(qnet: QNet, params, target_params, opt_state, adam: Adam, 
 
 def _row_means(terms: np.ndarray) -> np.ndarray:
     """``mean_f64`` of each row of ``terms [K, B]`` float64 (NumPy sums a row along the
-    contiguous axis exactly as it sums the row alone; a non-finite sum: ``mean_f64`` itself)."""
-    means = terms.sum(axis=1) / terms.shape[1]
+    contiguous axis exactly as it sums the row alone; a non-finite sum: ``mean_f64`` itself,
+    which rescales; silent like it)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        means = terms.sum(axis=1) / terms.shape[1]
     for k in np.flatnonzero(~np.isfinite(means)):
         means[k] = mean_f64(terms[k])
     return means
 
 
 def dqn_gradient_steps(qnet: QNet, params, target_params, opt_state, adam: Adam, batches,
-                       cfg, grad_buf: np.ndarray):
+                       cfg, grad_buf: np.ndarray, progress=None):
     """Steps 2b-2c on K batches in a row (``batches``: fields ``[K, B, ...]``, e.g.
     ``ReplayBuffer.sample(B, rng, batches=K)``; no prioritized replay: its priorities change
     between updates): bit for bit K :func:`dqn_gradient_step` calls, the fused kernel running
     all K updates in one call (``kernels.qstep.q_steps``; the layer path for a step it hands
     back).
 
+    ``progress(params, opt_state)`` (optional) is called with the state after the updates
+    done so far right before an update that may raise (one the kernel hands back to the layer
+    path, which raises the named error): a caller that keeps it holds, after the error, what
+    K :func:`dqn_gradient_step` calls in a row would have left.
+
     Returns ``(params, opt_state, stats [K, 3] float64)`` (each row a step's loss, mean
-    Q(s, a) and pre-clip gradient norm), or None when the fused kernel cannot run these
-    arguments (not a fusable Q-network, read-only arrays): then call
-    :func:`dqn_gradient_step` per batch.
+    Q(s, a) and pre-clip gradient norm), or None, nothing done, when the fused kernel cannot
+    run these arguments (not a fusable Q-network, read-only arrays, an lr whose step size
+    overflows the dtype at one of the K updates): then call :func:`dqn_gradient_step` per
+    batch (which raises that error at that update).
     """
     if not (cfg.fused and qnet.fusable) or cfg.prioritized:
         return None
     returns, discounts = _returns_discounts(batches, cfg)
     K = returns.shape[0]
+    try:
+        coefs = adam.coefficient_rows(opt_state, qnet.dtype, K)
+    except ValueError:    # raised again by the per-batch path, after the updates before it
+        return None
     careful_stats = {}
     layer_cfg = dataclasses.replace(cfg, fused=False)
 
     def careful(k, p, m, v):          # the layer path for batch k (named errors, corners)
+        state = AdamState(opt_state.step + k, m, v)
+        if progress is not None:
+            progress(p, state)
         one = type(batches)(*(field[k] for field in batches))
-        p, st, careful_stats[k], _ = dqn_gradient_step(
-            qnet, p, target_params, AdamState(opt_state.step + k, m, v), adam, one,
-            layer_cfg, grad_buf)
+        p, st, careful_stats[k], _ = dqn_gradient_step(qnet, p, target_params, state, adam,
+                                                       one, layer_cfg, grad_buf)
         return p, st.m, st.v
 
     run = q_steps(params, target_params, opt_state.m, opt_state.v, qnet.sizes, batches.obs,
                   batches.actions, returns, discounts, batches.next_obs, cfg.double,
-                  cfg.loss == "huber", cfg.huber_delta, cfg.max_grad_norm,
-                  adam.coefficient_rows(opt_state, qnet.dtype, K), careful)
+                  cfg.loss == "huber", cfg.huber_delta, cfg.max_grad_norm, coefs, careful)
     if run is None:
         return None
     params, m, v, norms, y, td, per, careful_steps = run

@@ -324,3 +324,24 @@ def test_k_steps_refuse_mismatched_batches_naming_the_argument():
     ro = [a.copy() for a in args[:4]]
     ro[0].flags.writeable = False
     assert q_steps(*ro, *args[4:], _never) is None           # read-only: one step at a time
+
+
+def test_non_arrays_and_float16_targets_are_named_errors():
+    args = list(_problem(0, np.float32, [3, 5, 4], 4))
+    bad = list(args)
+    bad[7] = args[7].astype(np.float16)
+    with pytest.raises(ValueError, match="returns must be float32 or float64"):
+        q_step(*bad)
+    bad = list(args)
+    bad[5] = args[5].tolist()
+    with pytest.raises(TypeError, match="obs must be a numpy array, got list"):
+        q_step(*bad)
+    kargs = list(_batches(0, np.float32, [3, 5, 4], 2, 4))
+    bad = list(kargs)
+    bad[8] = kargs[8].astype(np.float16)
+    with pytest.raises(ValueError, match="discounts must be float32 or float64"):
+        q_steps(*bad, _never)
+    bad = list(kargs)
+    bad[9] = kargs[9].tolist()
+    with pytest.raises(TypeError, match="next_obs must be a numpy array, got list"):
+        q_steps(*bad, _never)

@@ -395,3 +395,78 @@ def test_k_updates_in_one_call_that_hand_steps_back_equal_the_layer_path(monkeyp
                      [(r["q_loss"], r["q_mean"], r["grad_norm"]) for r in log.rows]))
     for a, b in zip(*runs):
         np.testing.assert_array_equal(np.asarray(a, float), np.asarray(b, float))
+
+
+class _RareHugeRewardEnv(gym.Env):
+    """Gaussian observations and rewards, 1 in 20 rewards 10^10..10^25 (float32 gradients then
+    overflow in Adam's second moment: a named error mid-iteration)."""
+
+    observation_space = gym.spaces.Box(-10, 10, (4,), np.float32)
+    action_space = gym.spaces.Discrete(3)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.np_random.normal(size=4).astype(np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        r = float(self.np_random.normal()) + float(action)
+        if self.np_random.random() < 0.05:
+            r = 10.0 ** float(self.np_random.integers(10, 26))
+        return (self.np_random.normal(size=4).astype(np.float32), r,
+                bool(self.np_random.random() < 0.05), self.t >= 17, {})
+
+
+@pytest.mark.parametrize("case", ["overflowing gradient", "lr schedule overflows"])
+def test_an_error_mid_iteration_leaves_the_same_agent_fused_or_not(case):
+    """An update that raises leaves the iteration's earlier updates applied, whether the
+    updates run in one fused call or one by one (found by a tester: the fused call dropped
+    them)."""
+    from minirl.nn import Adam
+    state = {}
+    for fused in (True, False):
+        if case == "overflowing gradient":
+            cfg = DQNConfig(hidden_sizes=(16, 16), train_freq=16, gradient_steps=8,
+                            learning_starts=50, batch_size=4, buffer_size=1000, loss="mse",
+                            max_grad_norm=1e30, fused=fused)
+            agent, steps, error = DQN(_RareHugeRewardEnv(), cfg, seed=7), 400, "overflowed"
+        else:
+            cfg = DQNConfig(hidden_sizes=(8,), train_freq=16, gradient_steps=8,
+                            learning_starts=15, batch_size=8, buffer_size=500, fused=fused)
+            agent, steps, error = DQN("CartPole-v1", cfg, seed=0), 64, "lr=1e\\+39"
+            agent.adam = Adam(lr=lambda t: 1e-3 if t < 5 else 1e39)
+        with pytest.raises((ValueError, FloatingPointError), match=error):
+            agent.learn(steps)
+        st = agent.opt_states["adam"]
+        state[fused] = (st.step, agent.params, st.m, st.v)
+    assert state[True][0] == state[False][0] and state[True][0] % 8 != 0   # mid-iteration
+    for a, b in zip(state[True][1:], state[False][1:]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_k_update_statistics_are_silent_where_one_by_one_is():
+    """float64 loss terms of ~1.4e308 each: their sum overflows; the logged mean is rescaled
+    (minirl.nn.losses.mean_f64) without a floating-point warning or error, in both paths."""
+    from minirl.algos.dqn import dqn_gradient_step, dqn_gradient_steps
+    from minirl.replay import Transitions
+    cfg = DQNConfig(hidden_sizes=(8,), loss="mse", dtype="float64", batch_size=4)
+    qnet = QNet(3, 2, (8,), "relu", 1, np.float64)
+    rng = np.random.default_rng(0)
+    params = qnet.init(rng, "uniform")
+    adam = Adam(lr=1e-3)
+    K, B = 3, 4
+    obs = rng.normal(size=(K, B, 3))
+    batches = Transitions(obs, rng.integers(0, 2, (K, B)), np.full((K, B), 1.2e154), obs + 1,
+                          np.zeros((K, B), bool), np.zeros((K, B), bool),
+                          np.zeros((K, B), np.int64), np.ones((K, B)))
+    with np.errstate(all="raise"):
+        _, _, stats = dqn_gradient_steps(qnet, params, params.copy(), adam.init(params), adam,
+                                         batches, cfg, np.zeros(qnet.n_params))
+        p, st = params, adam.init(params)
+        for k in range(K):
+            one = Transitions(*(f[k] for f in batches))
+            p, st, row, _ = dqn_gradient_step(qnet, p, params.copy(), st, adam, one, cfg,
+                                              np.zeros(qnet.n_params))
+            assert stats[k].tolist() == list(row)
+    assert np.isfinite(stats).all() and stats[0, 0] == pytest.approx(1.44e308, rel=1e-6)
