@@ -502,7 +502,8 @@ def advantage_weights(adv, terminated, truncated, gamma: float, *,
 
     Lecture: CS234 "Policy Gradient II", "The Problems with Policy Gradients" (g = E[sum_t
     gamma^t grad log pi(a_t|s_t) A^{pi_theta}(s_t, a_t)]) and the actor-critic slides;
-    CS224R "Batch actor-critic".
+    CS224R "Improving policy gradients" (the advantage form) and "A Full Algorithm
+    Walkthrough" (step 4).
     Paper: Sutton, McAllester, Singh & Mansour (2000), policy gradient theorem.
     Unbiased: yes when ``adv`` is the true A^pi_t(s_t, a_t) (or Q^pi_t, or Q^pi_t - b(s_t)),
     with ``step_discount=True`` or gamma = 1; estimated advantages (GAE, n-step) carry their

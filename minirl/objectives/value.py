@@ -82,8 +82,8 @@ def value_loss(values, targets, values_old=None, clip: float = 0.0):
 
     Value clipping (Schulman et al.'s PPO2 code, not the PPO paper) is off by default in
     minirl: Andrychowicz et al. 2021 ("What matters in on-policy RL?") and Engstrom et al.
-    2020 found it does not help and can hurt. Lecture: CS224R "Batch actor-critic" (fit V by
-    regression onto targets y_t).
+    2020 found it does not help and can hurt. Lecture: CS224R "Estimating V^pi" (Step 2:
+    supervised learning, L(phi) = 1/2 sum_i ||V_phi(s_i) - y_i||^2 onto targets y_t).
     Shapes: ``values, targets, values_old`` [B]; returns ``(loss: float, dvalues [B])``.
     Extremes: the loss is finite whenever the true value fits float64 (float32 V and y of
     +-2e38, whose difference overflows float32, included); an element of dvalues whose true
