@@ -25,9 +25,17 @@ Usage (from the repository root):
   python -m benchmarks.learning.invpend_diagnosis run --impl minirl --seed 0 \
       --set target_kl=0.02 --out ...      (a variant: any PPOConfig field / SB3 kwarg)
   python -m benchmarks.learning.invpend_diagnosis summary FILE [--window 50000]
+  python -m benchmarks.learning.invpend_diagnosis compare FILE...
+  python -m benchmarks.learning.invpend_diagnosis crosscheck [--iters 20] [--ddof1]
+  python -m benchmarks.learning.invpend_diagnosis crosscheck-norm
+  python -m benchmarks.learning.invpend_diagnosis noise [--steps 100000] [--set key=value]
 
 ``run`` ends with the suite's final evaluation (10 deterministic episodes, seeds 10000+) and
-prints it; ``summary`` prints a markdown table of windowed statistics.
+prints it; ``summary`` prints a markdown table of windowed statistics, ``compare`` one row per
+run; ``crosscheck`` compares minirl's PPO update with SB3's ``PPO.train`` on the same batches,
+``crosscheck-norm`` the observation/reward normalizers with SB3's ``VecNormalize``; ``noise``
+runs the preset's update on advantages that carry no information. Findings:
+benchmarks/results/learning_suite_invpend_diagnosis.md.
 """
 from __future__ import annotations
 
@@ -124,9 +132,8 @@ def run_minirl(seed: int, steps: int, eval_every: int, overrides: dict, rows: li
 def run_sb3(seed: int, steps: int, eval_every: int, overrides: dict, rows: list):
     import torch as th
     from stable_baselines3.common.callbacks import BaseCallback
-    from benchmarks.learning.suite import _build_sb3, sb3_kwargs
-    kw, _ = sb3_kwargs("ppo", ENV)
-    if overrides:   # a variant: rebuild with the extra SB3 kwargs (same construction path)
+    from benchmarks.learning.suite import _build_sb3
+    if overrides:   # a variant: the suite's kwargs plus these (same construction path)
         import benchmarks.learning.suite as suite
         orig = suite.sb3_kwargs
         suite.sb3_kwargs = lambda a, e: ({**orig(a, e)[0], **overrides}, orig(a, e)[1])
@@ -136,7 +143,6 @@ def run_sb3(seed: int, steps: int, eval_every: int, overrides: dict, rows: list)
             suite.sb3_kwargs = orig
     else:
         model, venv, _ = _build_sb3("ppo", ENV, seed)
-    gamma, lam = model.gamma, model.gae_lambda
     norms = []
     orig_clip = th.nn.utils.clip_grad_norm_
 
@@ -250,9 +256,10 @@ def crosscheck(iters: int = 20, seed: int = 0, ddof1: bool = False) -> list[tupl
     parameters: minirl collects a rollout (preset, seed), both libraries update from identical
     weights and optimizer state on it (SB3's rollout buffer filled with minirl's batch); after
     the first copy each library keeps its own parameters and Adam state, so differences
-    accumulate over the iterations. Returns per iteration (k, |dtheta_minirl|, |theta_sb3 - theta_minirl|,
-    log_std minirl, log_std sb3). ``ddof1``: minirl's advantages normalized with the sample
-    std as SB3 does (the one documented difference, ``normalize_advantages``)."""
+    accumulate over the iterations. Returns per iteration (k, |dtheta_minirl|,
+    |theta_sb3 - theta_minirl|, log_std minirl, log_std sb3). ``ddof1``: minirl's advantages
+    normalized with the sample std as SB3 does (the one documented difference,
+    ``normalize_advantages``)."""
     import minirl.algos.ppo as ppo_mod
     original = ppo_mod.normalize_advantages
     if ddof1:

@@ -358,15 +358,15 @@ REASONS: dict[tuple[str, str], str] = {
         "132 us per 8-env step; a third of SB3's 11.17 s leaves minirl 3.72 - 1.35 = 2.37 s "
         "for all of its own work against 4.13 s now",
     ("ppo", "InvertedPendulum-v5"):
-        "return: this preset (RL-Zoo's InvertedPendulum-v2 row: ent_coef 1.4e-7, one 32-sample "
-        "minibatch per update, clip 0.4, 1M steps) is unstable late in training in both "
-        "libraries: minirl's final policy collapsed in seeds 0 and 2 (28.1, 19.2) and held 1000 "
-        "in seed 1, SB3's collapsed in seed 2 (14.6; seed 0's last-100 training mean 210.8 "
-        "shows the same instability) and held 1000 in seeds 0-1; with 3 seeds a side the two "
-        "collapse rates cannot be told apart, and why the runs destabilize (suspects: a "
-        "near-zero policy std with no entropy bonus, the normalization statistics, the 0.3 "
-        "gradient clip) is not examined yet. CPU: 0.40 of SB3's, one env stepped 1M times in "
-        "the same process as 31k small updates",
+        "return: minirl's final policy collapsed in seeds 0 and 2 (28.1, 19.2), SB3's in seed 2 "
+        "(14.6), and it is this preset's dynamics, not an implementation difference "
+        "(learning_suite_invpend_diagnosis.md: minirl's update reproduces SB3's to float32 "
+        "rounding on the same batches): once the pendulum is balanced, normalized advantages "
+        "keep shrinking the policy std with no entropy bonus to stop it (log_std 0 -> -6.5 in "
+        "both libraries), so the same Adam steps become policy changes of KL 0.1 to >10 per "
+        "update that break the controller every few 100k steps, and with a std of ~0.0015 it "
+        "relearns slowly; the collapsed runs broke down shortly before 1M (955k, 961k). "
+        "CPU: 0.40 of SB3's, one env stepped 1M times in the same process as 31k small updates",
     ("a2c", "MountainCarContinuous-v0"):
         "return level with the peer and RL-Zoo. CPU: the bit-identical per-call cuts of the "
         "collection path (normalizers, gSDE) made minirl 26% cheaper (8.1 -> 6.0 s per 100k "
