@@ -72,20 +72,21 @@ MOUNTAINCAR = dict(lr=4e-3, batch_size=128, buffer_size=10_000, learning_starts=
 
 # Facts about the runs that the CSVs do not hold (kept next to the code that wrote them).
 NOTES = [
-    "Machine: 2 cores. The dqn-cartpole and sb3-dqn-cartpole rows of seeds 0-4 (the speed "
-    "ratio below) were re-run by one command, `python -m benchmarks.learning.dqn --only "
-    "dqn-cartpole sb3-dqn-cartpole --seeds 0 1 2 3 4`, on a quiet machine (a suite benchmark "
-    "paused with SIGSTOP, nothing else running, not niced; load average below 1.1), with "
-    "the fused gradient step (kernels/qstep.py): CPU 0.37 of SB3's, from 0.47 with the "
-    "layer path. minirl's returns are bit for bit those of the earlier layer-path "
-    "rows (the fused step computes the same numbers) and SB3's are its earlier rows' too. "
-    "Earlier the same command under a load average of ~4 (a suite benchmark and tests on "
-    "the 2 cores), with the first version of the fused step, gave CPU 19.8 s / 69.2 s = 0.29 "
-    "(per seed 0.27-0.33): SB3 slows more under load than minirl does, so the quiet ratio is "
-    "the one to quote. Every other row ran while the load average was 5-32 (nice -n 5, up to "
-    "11 runs at once: seeds ran in parallel processes with --append), so their wall times are "
-    "several times an idle machine's. Both sides of the minirl/SB3 ratio ran back to back in "
-    "one process.",
+    "Machine: 2 cores. The dqn-cartpole and sb3-dqn-cartpole rows of seeds 0-9 were re-run "
+    "by two commands, `python -m benchmarks.learning.dqn --only dqn-cartpole sb3-dqn-cartpole "
+    "--seeds 0 1 2 3 4` and the same with `--seeds 5 6 7 8 9`, on a quiet machine (every "
+    "other benchmark process paused with SIGSTOP for the duration, not niced; load average "
+    "1.0-1.8), with the fused gradient steps of kernels/qstep.py (an iteration's 128 updates "
+    "in one call, q_steps): minirl 14.5-15.1 s against SB3's 44.7-48.6 s of wall (= CPU) "
+    "time, a ratio of 14.8 / 45.9 = 0.323 of the medians over seeds 0-4 (the issue's "
+    "protocol; 0.310-0.327 per seed) and 0.318 over seeds 0-9 (every seed <= 0.327). The "
+    "same command on a quiet machine gave 0.47 with the layer path and 0.37 with one fused "
+    "call per update. minirl's and SB3's returns are bit for bit their earlier rows'. Under "
+    "a load average of ~4 an earlier version gave 0.29: SB3 slows more under load than "
+    "minirl does, so the quiet ratio is the one to quote. Every other row ran while the load "
+    "average was 5-32 (nice -n 5, up to 11 runs at once: seeds ran in parallel processes "
+    "with --append), so their wall times are several times an idle machine's. Both sides of "
+    "the minirl/SB3 ratio ran back to back in one process.",
     "",
     "Every row comes from the default config (init='uniform', PyTorch's Linear default, "
     "SB3's starting point) and the code of this commit's DQN (fused gradient step and "
@@ -100,10 +101,11 @@ NOTES = [
     "subtracted from the minirl wall/CPU times (SB3 ran without it).",
     "",
     "Profile below (python -m benchmarks.learning.dqn --profile --steps 20000, wall-clock "
-    "cProfile under a load average of ~5): the fused step (kernels.qstep.q_step) is 62% of "
-    "learn(), sampling the batch 5%, acting and storing 25% (gymnasium's env.step 10%, "
-    "action selection 11%, of which the Q-values kernel 5%); the layer path's rows are 0 "
-    "because learn() no longer runs it (fused=true, the default).",
+    "cProfile under a load average of ~2-3): the fused steps (kernels.qstep.q_steps, an "
+    "iteration's updates per call) are 68% of learn(), sampling the batches 1%, acting and "
+    "storing 29% (gymnasium's env.step 13%, action selection 11%, of which the Q-values "
+    "kernel 8%); the layer path's rows are 0 because learn() no longer runs it (fused=true, "
+    "the default).",
     "",
     "Acrobot seeds 0-1 come from the command listed with --seeds 0 1 2 3 4, stopped after "
     "seed 0 (seed 1 then ran alone with --seeds 1 --append) to make room; seeds 2-4 ran at the "
