@@ -212,6 +212,17 @@ def _parser() -> argparse.ArgumentParser:
                         "progress.csv and curve.png")
     t.add_argument("--eval-episodes", type=int, default=None,
                    help="episodes per evaluation (default 5; needs --eval-every)")
+    d = sub.add_parser("demos", help="record expert demonstrations for bc/dagger (.npz)")
+    d.add_argument("--env", required=True, help="gymnasium environment id")
+    d.add_argument("--expert", default="auto",
+                   help="'auto' (the built-in controller of CartPole-v1 or Pendulum-v1), "
+                        "'cartpole', 'pendulum', or a trained agent: a run directory or its "
+                        "model.npz (default auto)")
+    d.add_argument("--episodes", type=int, default=10, help="episodes to record (default 10)")
+    d.add_argument("--seed", type=int, default=0,
+                   help="episode k is reset with seed SEED + k (default 0)")
+    d.add_argument("--out", required=True, metavar="NPZ", help="file to write (.npz)")
+    d.add_argument("--force", action="store_true", help="replace an existing --out file")
     pr = sub.add_parser("presets", help="list the tuned settings per (algorithm, env)")
     pr.add_argument("--algo", default=None, help="only this algorithm's rows")
     pr.add_argument("--env", default=None, help="only this environment's rows")
@@ -832,6 +843,48 @@ def _eval(args) -> int:
     return 0
 
 
+def _demos(args) -> int:
+    """Record ``--episodes`` episodes of an expert (``minirl.imitation.collect_demonstrations``)
+    into an .npz that ``minirl train bc/dagger --demos`` reads; one summary line."""
+    import numpy as np
+
+    from minirl.envs import check_env_id
+    from minirl.imitation import collect_demonstrations
+
+    try:
+        check_env_id(args.env)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.episodes < 1:
+        raise UsageError(f"--episodes must be a positive integer, got {args.episodes}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise UsageError(f"--out {args.out!r}: expected a .npz file name, e.g. demos.npz")
+    if out.exists() and not args.force:
+        raise UsageError(f"--out {args.out} exists; pass --force to replace it")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {args.out}: directory {out.parent} does not exist")
+    expert = args.expert
+    if Path(expert).is_dir():                       # a run directory: its saved agent
+        expert = str(Path(expert) / "model.npz")
+    try:
+        demos = collect_demonstrations(expert, args.env, args.episodes, args.seed)
+    except (ValueError, TypeError) as e:
+        raise UsageError(str(e)) from None
+    try:
+        demos.save_npz(out)
+    except OSError as e:
+        raise RunError(f"cannot write {out}: {e}") from None
+    returns = [float(r.sum()) for r in np.split(demos.rewards,
+                                                np.cumsum(demos.episode_lengths)[:-1])]
+    print(f"recorded {demos.n_episodes} episodes, {int(demos.episode_lengths.sum())} steps, "
+          f"mean return {np.mean(returns):.1f} (expert {args.expert}, {args.env}, seeds "
+          f"{args.seed}..{args.seed + args.episodes - 1}) -> {out}")
+    return 0
+
+
 def _presets(args) -> int:
     """Print the tuned rows (algorithm, env, overrides, source), optionally filtered."""
     from minirl.presets import TABLE
@@ -883,7 +936,7 @@ def main(argv: list[str] | None = None) -> int:
             _EARLY_SIGINT.clear()
             raise KeyboardInterrupt
         args = _parser().parse_args(argv)
-        return {"train": _train, "eval": _eval, "plot": _plot,
+        return {"train": _train, "eval": _eval, "plot": _plot, "demos": _demos,
                 "presets": _presets}[args.command](args)
     except UsageError as e:
         print(f"minirl: error: {e}", file=sys.stderr)
@@ -903,7 +956,8 @@ def main(argv: list[str] | None = None) -> int:
 def _command_word(argv) -> str:
     """The subcommand's name for the interrupt line before argparse has run."""
     words = sys.argv[1:] if argv is None else list(argv)
-    return next((w for w in words if w in ("train", "eval", "plot", "presets")), "minirl")
+    return next((w for w in words if w in ("train", "eval", "plot", "demos", "presets")),
+                "minirl")
 
 
 def _end_deferral() -> None:

@@ -485,3 +485,34 @@ def test_the_same_command_twice_keeps_both_runs_in_numbered_dirs(tmp_path, monke
     assert ("runs/ppo-minirl_Bandit-v0-1/ is not empty: this run goes to "
             "runs/ppo-minirl_Bandit-v0-1-1/ (it holds no model.npz to resume"
             in capsys.readouterr().out)
+
+
+def test_demos_records_an_expert_for_bc_and_refuses_to_overwrite(tmp_path, capsys):
+    from minirl.imitation import Demonstrations, collect_demonstrations
+    out = tmp_path / "demos.npz"
+    argv = ["demos", "--env", "CartPole-v1", "--episodes", "3", "--seed", "4", "--out", str(out)]
+    assert main(argv) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("recorded 3 episodes, 1500 steps, mean return 500.0") and str(out) in line
+    got, ref = Demonstrations.load_npz(out), collect_demonstrations("auto", "CartPole-v1", 3, 4)
+    for name in ("obs", "actions", "rewards", "terminated", "truncated", "episode_lengths"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(ref, name))
+    before = out.read_bytes()
+    assert main(argv[:-2] + ["--episodes", "1", "--out", str(out)]) == 2    # exists: refused
+    assert "pass --force" in capsys.readouterr().err and out.read_bytes() == before
+    assert main(argv + ["--force"]) == 0
+    # bc trains from it, and a trained run directory is an expert too
+    assert main(["train", "bc", "--env", "CartPole-v1", "--demos", str(out), "--steps", "500",
+                 "--quiet", "--out", str(tmp_path / "bc")]) == 0
+    assert main(["demos", "--env", "CartPole-v1", "--expert", str(tmp_path / "bc"),
+                 "--episodes", "1", "--out", str(tmp_path / "from_bc.npz")]) == 0
+    assert Demonstrations.load_npz(tmp_path / "from_bc.npz").n_episodes == 1
+    for bad, needle in ((["--env", "NoSuchEnv-v9"], "NoSuchEnv"),
+                        (["--env", "Acrobot-v1"], "expert 'auto'"),
+                        (["--env", "CartPole-v1", "--episodes", "0"], "--episodes"),
+                        (["--env", "CartPole-v1", "--expert", "nope"], "expert 'nope'")):
+        capsys.readouterr()
+        assert main(["demos", *bad, "--out", str(tmp_path / "x.npz")]) == 2
+        err = capsys.readouterr().err
+        assert needle in err and err.count("\n") == 1
+    assert not (tmp_path / "x.npz").exists()
