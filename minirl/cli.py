@@ -1,4 +1,4 @@
-"""The ``minirl`` command line: train, evaluate and plot.
+"""The ``minirl`` command line: train, evaluate and plot; record demonstrations.
 
     minirl train ALGO --env ENV_ID [--steps N] [--seed S] [--out DIR] [--set key=value ...]
                  [--force] [--checkpoint-every STEPS] [--env-kwargs key=value ...]
@@ -7,6 +7,8 @@
     minirl presets [--algo ALGO] [--env ENV_ID]
     minirl eval DIR [--episodes K] [--render-mode MODE] [--stochastic] [--seed S]
     minirl plot DIR... [--out PNG_OR_DIR]
+    minirl demos --env ENV_ID --out NPZ [--expert auto|RUN_DIR|MODEL.npz] [--episodes N]
+                 [--seed S] [--force]
 
 ``train`` validates everything (algorithm, env id, every ``--set`` key and value) before it
 creates DIR (default ``runs/<algo>-<env>-<seed>``; when that one is not empty, the first
