@@ -365,7 +365,8 @@ REASONS: dict[tuple[str, str], str] = {
         "keep shrinking the policy std with no entropy bonus to stop it (log_std 0 -> -6.5 in "
         "both libraries), so the same Adam steps become policy changes of KL 0.1 to >10 per "
         "update that break the controller every few 100k steps, and with a std of ~0.0015 it "
-        "relearns slowly; the collapsed runs broke down shortly before 1M (955k, 961k). "
+        "relearns slowly; the collapsed runs broke down shortly before 1M (955k, 961k; "
+        "target_kl 0.01, not the zoo's setting, held 1000 in seed 2 of both libraries). "
         "CPU: 0.40 of SB3's, one env stepped 1M times in the same process as 31k small updates",
     ("a2c", "MountainCarContinuous-v0"):
         "return level with the peer and RL-Zoo. CPU: the bit-identical per-call cuts of the "
