@@ -947,6 +947,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"minirl: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:   # (training handles its own: this is eval, plot, start-up)
+        # A Ctrl-C inside a library's constructor (Numba/llvmlite loading kernels at start-up)
+        # can leave a half-built object whose __del__ then fails as it is collected, printing
+        # "Exception ignored in ..." after our line: noise about an object we are abandoning.
+        sys.unraisablehook = lambda unraisable: None
         command = args.command if args is not None else _command_word(argv)
         print(f"minirl: {command} interrupted; nothing written", file=sys.stderr)
         return 130
