@@ -120,8 +120,8 @@ def dqn_gradient_steps(qnet: QNet, params, target_params, opt_state, adam: Adam,
 
     def careful(k, p, m, v):          # the layer path for batch k (named errors, corners)
         state = AdamState(opt_state.step + k, m, v)
-        if progress is not None:
-            progress(p, state)
+        if progress is not None:   # copies: the kernel may write p, m, v again after this step
+            progress(p.copy(), AdamState(state.step, m.copy(), v.copy()))
         one = type(batches)(*(field[k] for field in batches))
         p, st, careful_stats[k], _ = dqn_gradient_step(qnet, p, target_params, state, adam,
                                                        one, layer_cfg, grad_buf)
