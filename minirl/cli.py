@@ -243,9 +243,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+LOCK = ".run.lock"   # held by the run training in a directory (see _claim)
 RUN_FILES = ("config.json", "progress.csv", "model.npz", "curve.png", "evaluations.csv",
              "best_model.npz",
-             ".progress.csv.live", ".progress.csv.state.json")
+             ".progress.csv.live", ".progress.csv.state.json", LOCK)
 
 
 class RunError(Exception):
@@ -266,6 +267,9 @@ def _check_run_dir(out: Path, force: bool) -> None:
         if not force:
             present = sorted(p.name for p in out.iterdir())
             names = ", ".join(present[:4])
+            if LOCK in present:
+                raise UsageError(f"--out {out} is in use by another minirl run ({out / LOCK} "
+                                 f"exists; if no run is training there, pass --force)")
             if "model.npz" not in present and set(present) <= set(RUN_FILES):
                 raise UsageError(f"--out {out} holds a run that stopped before saving any model "
                                  f"({names}: nothing to resume); pass --force to start it "
@@ -284,28 +288,63 @@ def _is_free(path: Path) -> bool:
     return path.is_dir() and not any(path.iterdir())
 
 
-def _run_dir(args, algo_name: str, env_id: str, seed: int) -> tuple[Path, Path | None]:
-    """(the run's directory, the taken default directory or None). An explicit ``--out`` is
-    used as given (``_check_run_dir`` refuses it when not empty, unless ``--force``); so is
-    the default ``runs/<algo>-<env>-<seed>`` with ``--force``. Without either, a default
-    directory that holds something is left alone and the run goes to the first free
-    ``runs/<algo>-<env>-<seed>-<k>``, k = 1, 2, ...: running the same command twice keeps
-    both runs, and nothing is ever overwritten silently."""
-    if args.out:
-        return Path(args.out), None
-    default = Path(f"runs/{algo_name}-{env_id.replace('/', '_')}-{seed}")
-    if args.force or _is_free(default):
-        return default, None
-    k = 1
-    while not _is_free(Path(f"{default}-{k}")):
+def _default_run_dir(algo_name: str, env_id: str, seed: int) -> Path:
+    return Path(f"runs/{algo_name}-{env_id.replace('/', '_')}-{seed}")
+
+
+def _claim(out: Path, empty: bool) -> bool | None:
+    """Claim ``out`` for this run: create it (and its parents) if absent, then create its
+    lock file exclusively (``os.O_EXCL``: atomic, so two runs started at the same moment can
+    never both own one directory). With ``empty``, also give the claim back if anything
+    else is in ``out`` (another run's files). Returns whether this call created ``out``, or
+    None if it is not ours."""
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(out / LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except (FileExistsError, NotADirectoryError):
+        return None
+    except OSError as e:
+        raise UsageError(f"cannot write to {out}: {e.strerror or e}") from None
+    if empty and set(os.listdir(out)) != {LOCK}:
+        (out / LOCK).unlink(missing_ok=True)
+        return None
+    return created
+
+
+def _claim_run_dir(out: Path, explicit: bool) -> tuple[Path, Path | None, bool]:
+    """(the run's directory, the taken default directory or None, whether this run created
+    the directory), the directory claimed (``_claim``). An explicit ``--out`` (or the
+    default with ``--force``, both already checked by ``_check_run_dir``) is used as given,
+    unless another run holds it. Otherwise a default ``runs/<algo>-<env>-<seed>`` that
+    holds something (or is being claimed by a run started at the same moment) is left
+    alone and the run goes to the first free ``runs/<algo>-<env>-<seed>-<k>``, k = 1, 2,
+    ...: running the same command twice keeps both runs, nothing is overwritten silently,
+    and two runs never share a directory."""
+    if explicit:
+        created = _claim(out, empty=False)
+        if created is None:
+            raise UsageError(f"--out {out} is in use by another minirl run ({out / LOCK} "
+                             f"exists; if no run is training there, pass --force)")
+        return out, None, created
+    k = 0
+    while True:
+        candidate = out if k == 0 else Path(f"{out}-{k}")
+        if _is_free(candidate):
+            created = _claim(candidate, empty=True)
+            if created is not None:
+                return candidate, (None if k == 0 else out), created
         k += 1
-    return Path(f"{default}-{k}"), default
 
 
 def _say_new_run_dir(taken: Path, out: Path) -> str:
     """The one line saying where a run goes when its default directory was taken."""
+    if not taken.is_dir():
+        return f"{taken} is not a directory: this run goes to {out}/"
     if (taken / "model.npz").is_file():
-        old = f"minirl train --resume {taken} continues the old one"
+        old = f"the run there is kept; see minirl train --resume {taken}"
+    elif not any(taken.iterdir()) or set(os.listdir(taken)) == {LOCK}:
+        old = "a run started at the same moment took it"
     else:
         old = "it holds no model.npz to resume; --force would start over there"
     return f"{taken}/ is not empty: this run goes to {out}/ ({old})"
@@ -460,6 +499,7 @@ def _train(args) -> int:
             raise UsageError(f"--resume {out}: already trained {agent.total_steps} of "
                              f"{target} steps; pass a larger --steps to train on")
         config = agent.config
+        args.created_dir = False
     else:
         if args.demos is not None:
             if "demos" not in {f.name for f in dataclasses.fields(algo.Config)}:
@@ -469,8 +509,10 @@ def _train(args) -> int:
                                  f"{algo_name} learns from its env's rewards")
             args.overrides = [*args.overrides, f"demos={args.demos}"]
         config = parse_overrides(algo.Config, args.overrides, PRESETS.get((algo_name, env_id)))
-        out, taken = _run_dir(args, algo_name, env_id, seed)
-        _check_run_dir(out, args.force)
+        explicit = bool(args.out or args.force)
+        out = Path(args.out) if args.out else _default_run_dir(algo_name, env_id, seed)
+        if explicit:
+            _check_run_dir(out, args.force)
         try:  # may still reject the env's spaces (or an option gymnasium.make refuses)
             with hold_sigint():
                 agent = algo(env_id, config, seed=seed, env_kwargs=env_kwargs)
@@ -478,6 +520,7 @@ def _train(args) -> int:
             raise UsageError(f"{algo_name} on {env_id}: {e}") from None
         from minirl.presets import describe
         print(describe(algo_name, env_id))   # whether a preset applies, and its source
+        out, taken, args.created_dir = _claim_run_dir(out, explicit)   # ours from here on
         if taken is not None:
             print(_say_new_run_dir(taken, out))
     if target > budget:
@@ -487,7 +530,6 @@ def _train(args) -> int:
     if target > budget:
         _say_past_budget(agent, budget)
 
-    args.created_dir = not out.exists()
     try:
         log = _start_files(agent, out, algo, algo_name, env_id, seed, target, budget, config,
                            args)
@@ -497,6 +539,9 @@ def _train(args) -> int:
         print(f"minirl: interrupted; {_discard_unsaved(out, args.created_dir)}",
               file=sys.stderr)
         return 130
+    finally:
+        if not args.resume:       # the directory is free for --resume, eval and plot
+            (out / LOCK).unlink(missing_ok=True)
 
 
 def _start_files(agent, out, algo, algo_name, env_id, seed, target, budget, config, args):
@@ -848,6 +893,8 @@ def _eval(args) -> int:
 def _demos(args) -> int:
     """Record ``--episodes`` episodes of an expert (``minirl.imitation.collect_demonstrations``)
     into an .npz that ``minirl train bc/dagger --demos`` reads; one summary line."""
+    import tempfile
+
     import numpy as np
 
     from minirl.envs import check_env_id
@@ -868,9 +915,17 @@ def _demos(args) -> int:
         raise UsageError(f"--out {args.out} exists; pass --force to replace it")
     if not out.parent.is_dir():
         raise UsageError(f"--out {args.out}: directory {out.parent} does not exist")
+    if out.is_dir():
+        raise UsageError(f"--out {args.out} is a directory")
+    try:   # writable? (before recording anything: a long recording must not be lost)
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"):
+            pass
+    except OSError as e:
+        raise UsageError(f"--out {args.out}: cannot write in {out.parent}: "
+                         f"{e.strerror or e}") from None
     expert = args.expert
-    if Path(expert).is_dir():                       # a run directory: its saved agent
-        expert = str(Path(expert) / "model.npz")
+    if expert not in ("auto", "cartpole", "pendulum") and Path(expert).is_dir():
+        expert = str(Path(expert) / "model.npz")    # a run directory: its saved agent
     try:
         demos = collect_demonstrations(expert, args.env, args.episodes, args.seed)
     except (ValueError, TypeError) as e:
@@ -932,7 +987,7 @@ def _plot(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = None
+    args, hook = None, sys.unraisablehook
     try:
         if _EARLY_SIGINT:   # a Ctrl-C while minirl.cli loaded (see the top of this file)
             _EARLY_SIGINT.clear()
@@ -957,6 +1012,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `minirl presets | head`: the reader left, nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (no error at exit)
         return 1
+    finally:   # (the abandoned objects are collected once the except clause is left)
+        sys.unraisablehook = hook
 
 
 def _command_word(argv) -> str:

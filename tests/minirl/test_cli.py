@@ -456,8 +456,8 @@ def test_the_same_command_twice_keeps_both_runs_in_numbered_dirs(tmp_path, monke
         assert main(argv) == 0
         said = [line for line in capsys.readouterr().out.splitlines() if "is not empty" in line]
         assert said == [f"runs/ppo-minirl_Bandit-v0-0/ is not empty: this run goes to "
-                        f"runs/ppo-minirl_Bandit-v0-0-{k}/ (minirl train --resume "
-                        f"runs/ppo-minirl_Bandit-v0-0 continues the old one)"]
+                        f"runs/ppo-minirl_Bandit-v0-0-{k}/ (the run there is kept; see "
+                        f"minirl train --resume runs/ppo-minirl_Bandit-v0-0)"]
         assert (tmp_path / "runs" / f"ppo-minirl_Bandit-v0-0-{k}" / "model.npz").is_file()
     assert (first / "model.npz").read_bytes() == model
     (tmp_path / "runs" / "ppo-minirl_Bandit-v0-0-3").mkdir()   # an empty dir is free
@@ -485,6 +485,35 @@ def test_the_same_command_twice_keeps_both_runs_in_numbered_dirs(tmp_path, monke
     assert ("runs/ppo-minirl_Bandit-v0-1/ is not empty: this run goes to "
             "runs/ppo-minirl_Bandit-v0-1-1/ (it holds no model.npz to resume"
             in capsys.readouterr().out)
+
+
+def test_runs_started_together_never_share_a_directory(tmp_path, monkeypatch, capsys):
+    """A run claims its directory with an exclusive lock file before writing anything (a
+    tester's two runs started at the same moment both picked runs/...-k and mixed their
+    config.json, progress.csv and model.npz). Simulated deterministically: another run has
+    just claimed the default directory (its lock, nothing else yet)."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "ppo", "--env", "minirl/Bandit-v0", "--steps", "64", "--quiet",
+            "--set", "num_envs=1", "--set", "num_steps=64", "--set", "hidden_sizes=8"]
+    default = tmp_path / "runs" / "ppo-minirl_Bandit-v0-0"
+    default.mkdir(parents=True)
+    (default / ".run.lock").touch()
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert ("runs/ppo-minirl_Bandit-v0-0/ is not empty: this run goes to "
+            "runs/ppo-minirl_Bandit-v0-0-1/ (a run started at the same moment took it)" in out)
+    assert sorted(p.name for p in default.iterdir()) == [".run.lock"]   # untouched
+    done = tmp_path / "runs" / "ppo-minirl_Bandit-v0-0-1"
+    assert (done / "model.npz").is_file() and not (done / ".run.lock").exists()  # released
+    # an explicit --out that another run holds is refused before anything is written
+    assert main([*argv, "--out", str(default)]) == 2
+    assert "is in use by another minirl run" in capsys.readouterr().err
+    assert sorted(p.name for p in default.iterdir()) == [".run.lock"]
+    # a default path that is a file is skipped, and said so
+    (tmp_path / "runs" / "ppo-minirl_Bandit-v0-5").write_text("x")
+    assert main([*argv, "--seed", "5"]) == 0
+    assert ("runs/ppo-minirl_Bandit-v0-5 is not a directory: this run goes to "
+            "runs/ppo-minirl_Bandit-v0-5-1/" in capsys.readouterr().out)
 
 
 def test_demos_records_an_expert_for_bc_and_refuses_to_overwrite(tmp_path, capsys):
@@ -516,3 +545,13 @@ def test_demos_records_an_expert_for_bc_and_refuses_to_overwrite(tmp_path, capsy
         err = capsys.readouterr().err
         assert needle in err and err.count("\n") == 1
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_demos_checks_its_output_before_recording(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dir.npz").mkdir()
+    assert main(["demos", "--env", "CartPole-v1", "--out", "dir.npz", "--force"]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    (tmp_path / "auto").mkdir()                 # a folder named like a built-in expert
+    assert main(["demos", "--env", "CartPole-v1", "--episodes", "1", "--out", "x.npz"]) == 0
+    assert "expert auto" in capsys.readouterr().out

@@ -219,3 +219,16 @@ def test_ctrl_c_inside_a_library_constructor_still_prints_one_line():
                           text=True, timeout=120)
     assert proc.returncode == 130
     assert proc.stderr == "minirl: presets interrupted; nothing written\n", proc.stderr
+
+
+def test_main_gives_the_unraisable_hook_back_after_an_interrupt(monkeypatch):
+    """In-process callers (tests, notebooks) keep their unraisable-exception reports after
+    main() handled a Ctrl-C."""
+    import minirl.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "_presets", interrupted)
+    before = sys.unraisablehook
+    assert cli.main(["presets"]) == 130
+    assert sys.unraisablehook is before
