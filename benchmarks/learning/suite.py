@@ -769,6 +769,8 @@ def main(argv=None) -> int:
                         "reads every learning_suite*.csv)")
     global RESULTS
     args = p.parse_args(argv)
+    if args.notes and not Path(args.notes).is_file():
+        p.error(f"--notes {args.notes}: no such file")
     notes = Path(args.notes).read_text() if args.notes else ""
     RESULTS.mkdir(exist_ok=True)
     if args.table_only:
