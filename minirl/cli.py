@@ -301,8 +301,13 @@ def _claim(out: Path, empty: bool) -> bool | None:
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if not empty or not out.exists():     # (empty: a default path that is a file: skip)
+            raise UsageError(f"cannot write to {out}: {e.strerror or e}") from None
+        return None
+    try:
         os.close(os.open(out / LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except (FileExistsError, NotADirectoryError):
+    except FileExistsError:
         return None
     except OSError as e:
         raise UsageError(f"cannot write to {out}: {e.strerror or e}") from None
