@@ -358,9 +358,9 @@ REASONS: dict[tuple[str, str], str] = {
         "132 us per 8-env step; a third of SB3's 11.17 s leaves minirl 3.72 - 1.35 = 2.37 s "
         "for all of its own work against 4.13 s now",
     ("ppo", "HalfCheetah-v5"):
-        "partial: minirl's seeds ran last in a session at nice 10 (seed 2 may be missing); "
-        "the SB3 peer was not run (CPU time). RL-Zoo's 5819 +- 664 is one HalfCheetah-v3 "
-        "agent; minirl's seeds so far span 4840-6520",
+        "minirl's 3 seeds (4840, 6520, 6158) are level with RL-Zoo's 5819 +- 664 (one "
+        "HalfCheetah-v3 agent); the SB3 peer was not run (CPU time on the shared machine), "
+        "so the row has no peer or CPU verdict",
     ("ppo", "InvertedPendulum-v5"):
         "return: minirl's final policy collapsed in seeds 0 and 2 (28.1, 19.2), SB3's in seed 2 "
         "(14.6), and it is this preset's dynamics, not an implementation difference "
