@@ -462,15 +462,10 @@ def q_step(params, target_params, m, v, sizes, obs, actions, returns, discounts,
     Raises:
         ValueError/TypeError naming the argument for mismatched shapes, dtypes or layouts.
     """
-    _arrays(params=params, target_params=target_params, m=m, v=v, obs=obs, actions=actions,
-            returns=returns, discounts=discounts, next_obs=next_obs)
-    dt = params.dtype
-    if dt not in _EXPONENT:
-        raise TypeError(f"params must be float32 or float64, got {dt}")
-    if not delta > 0.0 or not max_norm > 0.0 or not np.isfinite(delta):
-        raise ValueError(f"delta and max_norm must be > 0 (and delta finite), got {delta!r} "
-                         f"and {max_norm!r}")
-    sizes = np.asarray(sizes, dtype=np.int64)
+    dt, sizes = _common_checks(sizes, delta, max_norm, params=params,
+                               target_params=target_params, m=m, v=v, obs=obs,
+                               actions=actions, returns=returns, discounts=discounts,
+                               next_obs=next_obs)
     if obs.ndim == 2 and obs.shape[0] == 0:
         raise ValueError("obs must hold at least one transition")
     if not all(a.flags.writeable for a in (params, target_params, m, v, obs, next_obs,
@@ -557,15 +552,10 @@ def q_steps(params, target_params, m, v, sizes, obs, actions, returns, discounts
     Raises:
         ValueError/TypeError naming the argument for mismatched shapes, dtypes or layouts.
     """
-    _arrays(params=params, target_params=target_params, m=m, v=v, obs=obs, actions=actions,
-            returns=returns, discounts=discounts, next_obs=next_obs, coefs=coefs)
-    dt = params.dtype
-    if dt not in _EXPONENT:
-        raise TypeError(f"params must be float32 or float64, got {dt}")
-    if not delta > 0.0 or not max_norm > 0.0 or not np.isfinite(delta):
-        raise ValueError(f"delta and max_norm must be > 0 (and delta finite), got {delta!r} "
-                         f"and {max_norm!r}")
-    sizes = np.asarray(sizes, dtype=np.int64)
+    dt, sizes = _common_checks(sizes, delta, max_norm, params=params,
+                               target_params=target_params, m=m, v=v, obs=obs,
+                               actions=actions, returns=returns, discounts=discounts,
+                               next_obs=next_obs, coefs=coefs)
     for name, a, nd in (("obs", obs, 3), ("next_obs", next_obs, 3), ("actions", actions, 2),
                         ("returns", returns, 2), ("discounts", discounts, 2), ("coefs", coefs, 2)):
         if not isinstance(a, np.ndarray) or a.ndim != nd or a.shape[0] != obs.shape[0]:
@@ -622,16 +612,18 @@ def q_steps(params, target_params, m, v, sizes, obs, actions, returns, discounts
 
 
 def q_steps_reference(params, target_params, m, v, sizes, obs, actions, returns, discounts,
-                      next_obs, double, huber, delta, max_norm, coefs, careful):
+                      next_obs, double, huber, delta, max_norm, coefs, careful,
+                      step=q_step_reference):
     """Plain NumPy: ``q_step_reference`` K times (``careful`` where it returns None); the
-    same return value as :func:`q_steps`."""
+    same return value as :func:`q_steps`. ``step``: the one-update function (``q_step``
+    checks the kernel against K calls of its single-step wrapper)."""
     K, B = actions.shape
     y, td = np.empty((K, B), params.dtype), np.empty((K, B), params.dtype)
     per, norms, careful_steps = np.empty((K, B)), np.empty(K), []
     for k in range(K):
-        got = q_step_reference(params, target_params, m, v, sizes, obs[k], actions[k],
-                               returns[k], discounts[k], next_obs[k], None, double, huber,
-                               delta, max_norm, tuple(coefs[k]))
+        got = step(params, target_params, m, v, sizes, obs[k], actions[k], returns[k],
+                   discounts[k], next_obs[k], None, double, huber, delta, max_norm,
+                   tuple(coefs[k]))
         if got is None:
             params, m, v = careful(k, params, m, v)
             careful_steps.append(k)
@@ -640,11 +632,20 @@ def q_steps_reference(params, target_params, m, v, sizes, obs, actions, returns,
     return params, m, v, norms, y, td, per, careful_steps
 
 
-def _arrays(**arrays) -> None:
-    """TypeError naming the first argument that is not a NumPy array."""
+def _common_checks(sizes, delta, max_norm, **arrays):
+    """What ``q_step`` and ``q_steps`` check first: a TypeError naming the first argument
+    that is not a NumPy array or float params, a ValueError for delta or max_norm; returns
+    ``(params' dtype, sizes as int64)``."""
     for name, a in arrays.items():
         if not isinstance(a, np.ndarray):
             raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    dt = arrays["params"].dtype
+    if dt not in _EXPONENT:
+        raise TypeError(f"params must be float32 or float64, got {dt}")
+    if not delta > 0.0 or not max_norm > 0.0 or not np.isfinite(delta):
+        raise ValueError(f"delta and max_norm must be > 0 (and delta finite), got {delta!r} "
+                         f"and {max_norm!r}")
+    return dt, np.asarray(sizes, dtype=np.int64)
 
 
 def _validate(params, target_params, m, v, sizes, obs, actions, returns, discounts,

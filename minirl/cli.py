@@ -738,10 +738,7 @@ def _run(agent, log, out: Path, algo_name: str, env_id: str, seed: int, target: 
     except (ArithmeticError, ValueError) as e:  # divergence (NaN/inf), or another failure
         failure = e
     except WorkerError as e:  # a population worker's error (gradient-free agents)
-        if _missing_dependency(e) is not None:
-            failure = _missing_dependency(e)
-        else:
-            failure = e
+        failure = _missing_dependency(e) or e
     except _DependencyNotInstalled() as e:  # e.g. pygame for render_mode=human
         failure = e
     except TypeError as e:  # e.g. an --env-kwargs value of a type the env cannot use
@@ -904,6 +901,7 @@ def _demos(args) -> int:
 
     from minirl.envs import check_env_id
     from minirl.imitation import collect_demonstrations
+    from minirl.imitation.experts import EXPERTS
 
     try:
         check_env_id(args.env)
@@ -929,7 +927,7 @@ def _demos(args) -> int:
         raise UsageError(f"--out {args.out}: cannot write in {out.parent}: "
                          f"{e.strerror or e}") from None
     expert = args.expert
-    if expert not in ("auto", "cartpole", "pendulum") and Path(expert).is_dir():
+    if expert != "auto" and expert not in EXPERTS and Path(expert).is_dir():
         expert = str(Path(expert) / "model.npz")    # a run directory: its saved agent
     try:
         demos = collect_demonstrations(expert, args.env, args.episodes, args.seed)

@@ -242,19 +242,7 @@ def _batches(seed, dtype, sizes, K, B, double=False, huber=True, max_norm=0.5):
 
 def _one_by_one(args, careful):
     """K q_step calls in a row; ``careful`` where q_step hands the step back."""
-    p, t, m, v, sizes, obs, act, ret, disc, nxt, double, huber, delta, max_norm, coefs = args
-    K, B = act.shape
-    y, td, per, norms, done = (np.empty((K, B), p.dtype), np.empty((K, B), p.dtype),
-                               np.empty((K, B)), np.empty(K), [])
-    for k in range(K):
-        got = q_step(p, t, m, v, sizes, obs[k], act[k], ret[k], disc[k], nxt[k], None,
-                     double, huber, delta, max_norm, tuple(coefs[k]))
-        if got is None:
-            p, m, v = careful(k, p, m, v)
-            done.append(k)
-            continue
-        p, m, v, norms[k], y[k], td[k], per[k] = got
-    return p, m, v, norms, y, td, per, done
+    return q_steps_reference(*args, careful, step=q_step)
 
 
 def _rows(got, careful_steps):
