@@ -41,6 +41,14 @@ __all__ = ["merge_moments", "RunningMeanStd", "ObsNormalizer", "RewardScaler"]
 _F64 = np.dtype(np.float64)
 _FLOATS = (_F64, np.dtype(np.float32))
 _sum, _mul, _max, _min = np.add.reduce, np.multiply, np.maximum, np.minimum
+_sub, _div = np.subtract, np.true_divide
+# The ufunc np.clip calls (np.clip adds ~3 us of Python around it). For bounds -c, c with c
+# nonzero and not NaN it gives the bits of minimum(maximum(x, -c), c): both pass NaN through
+# and differ only in which of two equal values they return, i.e. for x == +-c == 0.
+_clip = np._core.umath.clip
+# The rollout's fast path merges the statistics element by element in Python floats (the same
+# IEEE double operations as NumPy's, a few us less per call for short vectors) up to this size.
+_PY_MERGE_MAX = 12
 
 
 def _finite(x) -> bool:
@@ -142,6 +150,55 @@ class ObsNormalizer:
         out = (obs - self.rms.mean) / np.sqrt(self.rms.var + self.eps)
         return _min(_max(out, -self.clip, out=out), self.clip, out=out)
 
+    def _update_normalize(self, obs) -> np.ndarray:
+        """``self(obs, update=True)`` bit for bit, for the rollout's every vector step.
+
+        The same operations in the same order on the same dtypes, with fewer temporaries:
+        ``RunningMeanStd.update``'s batch moments, ``merge_moments`` element by element in
+        Python floats (vectors up to ``_PY_MERGE_MAX`` long), then the normalization. Anything
+        else (a non-array, another dtype or shape, longer vectors, a zero or NaN ``clip``)
+        and every error (NaN/inf observations, an overflowing variance) goes through the
+        public path, which raises its named ValueError and leaves the statistics untouched.
+        """
+        rms, clip = self.rms, self.clip
+        mean = rms.mean
+        if not (type(obs) is np.ndarray and obs.dtype in _FLOATS and obs.ndim == 2
+                and mean.ndim == 1 and obs.shape[1] == mean.shape[0] <= _PY_MERGE_MAX
+                and rms.var.shape == mean.shape and obs.shape[0] >= 1 and rms.count != 0.0
+                and clip != 0.0 and clip == clip):
+            return self(obs, update=True)
+        batch = (obs if obs.dtype == _F64 and obs.flags.c_contiguous
+                 else np.asarray(obs, dtype=_F64, order="C"))
+        b = batch.shape[0]
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow, NaN input: below
+            batch_mean = _sum(batch, 0)
+            _div(batch_mean, b, out=batch_mean)          # total / b, np.mean's last step
+            x = _sub(batch, batch_mean)                  # np.var's centring
+            _mul(x, x, out=x)
+            batch_m2 = _sum(x, 0)                        # (/ b per element below)
+        # merge_moments(mean, var, count, batch_mean, batch_var, float(b)) per element
+        count, fb = rms.count, float(b)
+        n = count + fb
+        w_new, w_cross, eps = fb / n, count * fb / n, self.eps
+        new_mean, new_var, std = [], [], []
+        for m, v, bm, bv in zip(mean.tolist(), rms.var.tolist(), batch_mean.tolist(),
+                                batch_m2.tolist()):
+            delta = bm - m
+            var = (v * count + bv / b * fb + delta * delta * w_cross) / n
+            new_mean.append(m + delta * w_new)
+            new_var.append(var)
+            var += eps
+            if var < 0.0:         # a negative loaded var: np.sqrt's NaN and warning, below
+                return self(obs, update=True)
+            std.append(math.sqrt(var))                   # (IEEE sqrt, as np.sqrt)
+        if not (math.isfinite(sum(new_mean) + sum(new_var))
+                or all(map(math.isfinite, new_mean + new_var))):
+            return self(obs, update=True)                # the named error, state untouched
+        rms.mean, rms.var, rms.count = np.array(new_mean), np.array(new_var), n
+        _sub(batch, rms.mean, out=x)                     # (obs - mean) / sqrt(var + eps)
+        _div(x, np.array(std), out=x)
+        return _clip(x, -clip, clip, out=x)
+
     def state_dict(self) -> dict[str, np.ndarray]:
         return self.rms.state_dict()
 
@@ -195,6 +252,50 @@ class RewardScaler:
             return rewards
         out = rewards / math.sqrt(var + self.eps)       # (math.sqrt: IEEE, as np.sqrt)
         return _min(_max(out, -self.clip, out=out), self.clip, out=out)
+
+    def _scale_step(self, rewards, done) -> tuple[np.ndarray, bool]:
+        """``(self.scale(rewards, done), clipped)`` bit for bit, for the rollout's every
+        vector step; ``clipped`` says the output went through the clip to [-clip, clip]
+        (False: the rewards came back unscaled).
+
+        The same operations in the same order on the same dtypes as ``scale`` with its
+        scalar ``RunningMeanStd.update``, without re-validating what the rollout passes
+        (float64 rewards [N], ``done`` None or a bool [N] array). Other input and every error
+        (NaN/inf rewards, an overflowing variance) go through ``scale``, which raises its
+        named ValueError with the statistics and the return accumulators untouched.
+        """
+        ret, rms = self.ret, self.rms
+        if not (type(rewards) is np.ndarray and rewards.dtype == _F64
+                and rewards.shape == ret.shape and rms.mean.ndim == 0
+                and (done is None or (type(done) is np.ndarray and done.dtype == np.bool_
+                                      and done.shape == ret.shape))):
+            return self.scale(rewards, done), float(self.rms.var) != 0.0
+        ret = ret * self.gamma + rewards
+        b = ret.shape[0]
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow, NaN input: below
+            batch_mean = float(_sum(ret, 0)) / b
+            x = _sub(ret, batch_mean)                    # np.var's centring
+            _mul(x, x, out=x)
+            batch_var = float(_sum(x, 0)) / b
+        if rms.count != 0.0:
+            m, v, n = merge_moments(float(rms.mean), float(rms.var), rms.count,
+                                    batch_mean, batch_var, float(b))
+        else:
+            m, v, n = batch_mean, batch_var, float(b)
+        if not (math.isfinite(m) and math.isfinite(v)):
+            out = self.scale(rewards, done)              # the named error, state untouched
+            return out, float(self.rms.var) != 0.0
+        rms.mean, rms.var, rms.count = _F64.type(m), _F64.type(v), n
+        self.ret = ret
+        if done is not None:
+            ret[done] = 0.0
+        if v == 0.0:
+            return rewards, False
+        out = rewards / math.sqrt(v + self.eps)
+        clip = self.clip
+        if clip != 0.0 and clip == clip:   # (always, unless changed after __init__ checked it)
+            return _clip(out, -clip, clip, out=out), True
+        return _min(_max(out, -clip, out=out), clip, out=out), True
 
     def reset(self) -> None:
         """Forget the per-env return accumulators (envs were reset); keep the statistics."""

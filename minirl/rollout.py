@@ -28,6 +28,7 @@ Reference: Pardo et al., "Time Limits in Reinforcement Learning", ICML 2018.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -39,6 +40,20 @@ from minirl.normalize import ObsNormalizer, RewardScaler
 from minirl.spaces import ActionAdapter
 
 __all__ = ["Rollout", "allocate_rollout", "flatten", "EpisodeStats", "RolloutCollector"]
+
+_count_nonzero = np.count_nonzero
+
+
+def _within(clip, dtype: np.dtype) -> bool:
+    """Whether every value of [-|clip|, |clip|] stays finite when cast to float ``dtype``
+    (a float64 value up to the largest finite float32 rounds to at most that value)."""
+    return dtype.kind == "f" and abs(clip) <= np.finfo(dtype).max
+
+
+def _scale_public(scaler, rewards, ended):
+    """A RewardScaler subclass: its own ``scale``, and no claim that the output is clipped."""
+    return scaler.scale(rewards, ended), False
+
 
 # act(obs [N, *obs_shape], rng) -> (actions [N, *act_shape], logp [N], values [N])
 ActFn = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -198,34 +213,55 @@ class RolloutCollector:
             raise RuntimeError("call reset(seed) before collect()")
         if isinstance(reset_every, bool) or not isinstance(reset_every, (int, np.integer)):
             raise TypeError(f"reset_every must be an integer, got {reset_every!r}")
-        b, envs = self.buffer, self.envs
+        b = self.buffer
         # Episode step k of row 0 (discount gamma^k of the unbiased estimators): an episode
         # that began in an earlier rollout goes on counting from where it was.
         b.start_steps[:] = self.episodes.running_lengths()
+        # Per-step work outside the policy and the env costs per call on these small batches:
+        # bound methods and buffers looked up once, and the normalizer's and scaler's private
+        # fast paths (bit for bit their public calls, which subclasses keep using).
+        step, to_env, track, end_of_episodes = (self.envs.step, self.adapter.to_env,
+                                                self.episodes.track, self._end_of_episodes)
+        b_obs, b_actions, b_logp, b_values, b_next, b_rewards, b_term, b_trunc = (
+            b.obs, b.actions, b.logp, b.values, b.next_values, b.rewards, b.terminated,
+            b.truncated)
+        norm = self.obs_normalizer
+        normalize = (norm._update_normalize if type(norm) is ObsNormalizer else
+                     None if norm is None else partial(norm, update=True))
+        scaler = self.reward_scaler
+        scale = (scaler._scale_step if type(scaler) is RewardScaler else
+                 None if scaler is None else partial(_scale_public, scaler))
+        # Normalized observations (and scaled rewards) are clipped to [-clip, clip]: a clip
+        # within the buffer dtype's range makes check_cast's error impossible for them.
+        obs_bounded = type(norm) is ObsNormalizer and _within(norm.clip, b_obs.dtype)
+        rew_bounded = type(scaler) is RewardScaler and _within(scaler.clip, b_rewards.dtype)
         ended = patch = None
         for t in range(self.num_steps):
             if reset_noise is not None and (t == 0 or (reset_every > 0 and t % reset_every == 0)):
                 reset_noise(rng)
-            obs = self._normalize(self.obs, update=True)
-            b.obs[t] = obs   # cast to the rollout dtype, checked before acting on it (1e39 in
-            check_cast(b.obs[t], obs, "obs")   # float32 would be inf, "diverged" later)
+            obs = self.obs if normalize is None else normalize(self.obs)
+            b_obs[t] = obs   # cast to the rollout dtype, checked before acting on it (1e39 in
+            if not obs_bounded:                          # float32 would be inf, "diverged" later)
+                check_cast(b_obs[t], obs, "obs")
             actions, logp, values = act(obs, rng)
-            b.actions[t] = actions
-            b.logp[t] = logp
-            b.values[t] = values
+            b_actions[t] = actions
+            b_logp[t] = logp
+            b_values[t] = values
             if t > 0:  # V(s_{t}) of the rows that went on is the previous row's V(s_{t+1})
-                b.next_values[t - 1] = values if patch is None else np.where(ended, patch, values)
+                b_next[t - 1] = values if patch is None else np.where(ended, patch, values)
             # Box actions are clipped (or squashed) only on their way to the env; logp is of
             # the stored sample. Discrete indices 0..n-1 become start..start+n-1 there.
-            self.obs, rewards, terminated, truncated, infos = envs.step(self.adapter.to_env(actions))
-            ended, patch = self._end_of_episodes(terminated, truncated, infos, value)
-            self.episodes.track(rewards, ended)
-            if self.reward_scaler is not None:
-                rewards = self.reward_scaler.scale(rewards, ended)
-            b.rewards[t] = rewards
-            check_cast(b.rewards[t], np.asarray(rewards), "rewards")   # 1e39 -> inf: named
-            b.terminated[t] = terminated
-            b.truncated[t] = truncated
+            self.obs, rewards, terminated, truncated, infos = step(to_env(actions))
+            ended, patch = end_of_episodes(terminated, truncated, infos, value)
+            track(rewards, ended)
+            clipped = False
+            if scale is not None:
+                rewards, clipped = scale(rewards, ended)
+            b_rewards[t] = rewards
+            if not (clipped and rew_bounded):
+                check_cast(b_rewards[t], np.asarray(rewards), "rewards")   # 1e39 -> inf: named
+            b_term[t] = terminated
+            b_trunc[t] = truncated
         last_obs = self._normalize(self.obs, update=False)
         cast_checked(last_obs, b.obs.dtype, "obs")   # (a check only: value() casts as before)
         last = value(last_obs)
@@ -235,9 +271,9 @@ class RolloutCollector:
     def _end_of_episodes(self, terminated, truncated, infos, value):
         """(ended [N], patch [N]) with patch = V(true final obs) on truncated rows, 0 on
         terminated ones; (None, None) when no episode ended this step (the common case)."""
+        if not (_count_nonzero(terminated) or _count_nonzero(truncated)):
+            return None, None                       # (two counts: cheaper than | and .any())
         ended = terminated | truncated
-        if not ended.any():
-            return None, None
         patch = np.zeros(self.num_envs)
         rows = np.flatnonzero(truncated & ~terminated)
         if rows.size:

@@ -1,5 +1,8 @@
 """Tests for minirl/normalize.py: running moments match the stream; reward scaler resets."""
+import re
+
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -148,3 +151,120 @@ def test_fast_path_still_rejects_non_finite_batches_by_name_and_keeps_the_state(
             raise AssertionError(f"{bad} accepted")
     np.testing.assert_array_equal(rms.mean, [1.0, 1.0])
     assert rms.count == 3.0
+
+
+# ------------------------------------------------------------------------------------------
+# The rollout's private fast paths: bit for bit the public calls, errors still named.
+# ------------------------------------------------------------------------------------------
+
+
+def _stats_bytes(norm):
+    rms = norm.rms
+    return (np.asarray(rms.mean).tobytes(), np.asarray(rms.var).tobytes(), rms.count,
+            type(rms.mean), type(rms.var))
+
+
+@given(st.integers(1, 14), st.integers(1, 9), st.sampled_from(["f4", "f8"]), st.booleans(),
+       st.integers(1, 5), st.floats(-3, 150), st.integers(0, 2**31 - 1))
+def test_update_normalize_is_the_public_update_call_bit_for_bit(d, b, dtype, fortran, n, mag,
+                                                                 seed):
+    # d > 12 and the first batch (count 0) take the public path inside; the rest the fast one
+    rng = np.random.default_rng(seed)
+    public, fast = ObsNormalizer((d,)), ObsNormalizer((d,))
+    for _ in range(n):
+        x = (rng.normal(rng.normal(0, 5, d), 10.0 ** rng.uniform(-3, 3, d), (b, d))
+             * 10.0 ** min(mag, 30 if dtype == "f4" else 150)).astype(dtype)
+        if fortran:
+            x = np.asfortranarray(x)
+        try:
+            want = public(x, update=True)
+        except ValueError as e:        # a variance beyond float64: the same error, no update
+            with pytest.raises(ValueError, match=re.escape(str(e))):
+                fast._update_normalize(x)
+            assert _stats_bytes(fast) == _stats_bytes(public)
+            continue
+        got = fast._update_normalize(x)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert got.tobytes() == want.tobytes()
+        assert _stats_bytes(fast) == _stats_bytes(public)
+
+
+@pytest.mark.parametrize("shape,obs", [((), np.ones(3)), ((2, 2), np.ones((3, 2, 2))),
+                                       ((2,), [[1.0, 2.0], [3.0, 5.0]]),
+                                       ((2,), np.ones((3, 2), np.int64))])
+def test_update_normalize_other_inputs_take_the_public_path(shape, obs):
+    public, fast = ObsNormalizer(shape), ObsNormalizer(shape)
+    for k in range(2):
+        want = public(np.asarray(obs) * (k + 1), update=True)
+        got = fast._update_normalize(np.asarray(obs) * (k + 1) if k else obs)
+        assert got.tobytes() == want.tobytes() and _stats_bytes(fast) == _stats_bytes(public)
+
+
+def test_update_normalize_rejects_bad_obs_by_name_and_keeps_the_state():
+    norm = ObsNormalizer((2,))
+    norm._update_normalize(np.array([[1.0, 2.0], [3.0, 5.0]]))
+    norm._update_normalize(np.array([[0.0, 1.0]], np.float32))
+    before = _stats_bytes(norm)
+    for bad, msg in ((np.array([[1.0, np.nan]]), "obs contains NaN or inf"),
+                     (np.array([[np.inf, 1.0]], np.float32), "obs contains NaN or inf"),
+                     (np.array([[1e200, 0.0], [-1e200, 0.0]]), "obs: the running variance"),
+                     (np.zeros((2, 3)), "obs must have shape")):
+        with pytest.raises(ValueError, match=msg):
+            norm._update_normalize(bad)
+        assert _stats_bytes(norm) == before
+
+
+def test_update_normalize_with_a_negative_loaded_variance_matches_the_public_nan():
+    state = {"mean": np.zeros(2), "var": np.array([-5.0, 1.0]), "count": np.float64(1.0)}
+    public, fast = ObsNormalizer((2,)), ObsNormalizer((2,))
+    public.load_state_dict(state)
+    fast.load_state_dict(state)
+    x = np.array([[1.0, 2.0]])
+    with np.errstate(invalid="ignore"):
+        want, got = public(x, update=True), fast._update_normalize(x)
+    assert np.isnan(want[0, 0]) and got.tobytes() == want.tobytes()
+    assert _stats_bytes(fast) == _stats_bytes(public)
+
+
+@given(st.integers(1, 17), st.sampled_from([0.0, 0.5, 0.99, 1.0]), st.integers(1, 40),
+       st.floats(-3, 150), st.integers(0, 2**31 - 1))
+def test_scale_step_is_scale_bit_for_bit(n, gamma, steps, mag, seed):
+    rng = np.random.default_rng(seed)
+    public, fast = RewardScaler(n, gamma), RewardScaler(n, gamma)
+    for t in range(steps):
+        kind = rng.integers(4)
+        r = (np.full(n, 1.5) if kind == 0 else      # equal returns: variance 0 at the start
+             rng.normal(rng.normal(), 1.0, n) * 10.0 ** rng.uniform(-3, min(mag, 150)))
+        done = None if rng.random() < 0.6 else rng.random(n) < 0.3
+        try:
+            want = public.scale(r.copy(), None if done is None else done.copy())
+        except ValueError as e:
+            with pytest.raises(ValueError, match=re.escape(str(e))):
+                fast._scale_step(r.copy(), done)
+            assert _stats_bytes(fast) == _stats_bytes(public)
+            continue
+        got, clipped = fast._scale_step(r.copy(), done)
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+        assert clipped == (float(public.rms.var) != 0.0)
+        if clipped:
+            assert np.abs(got).max() <= public.clip
+        assert _stats_bytes(fast) == _stats_bytes(public)
+        assert fast.ret.tobytes() == public.ret.tobytes()
+
+
+def test_scale_step_rejects_bad_input_by_name_and_keeps_the_state():
+    scaler = RewardScaler(2, 0.9)
+    scaler._scale_step(np.array([1.0, 2.0]), None)
+    before, ret = _stats_bytes(scaler), scaler.ret.copy()
+    for rewards, done, msg in ((np.array([np.nan, 1.0]), None, "rewards contains NaN or inf"),
+                               (np.array([1.0, np.inf]), None, "rewards contains NaN or inf"),
+                               (np.array([1e200, -1e200]), None, "rewards: the running var"),
+                               (np.ones(3), None, "rewards must have shape"),
+                               (np.ones(2), np.ones(2, np.int64), "done must be None or a bool")):
+        with pytest.raises(ValueError, match=msg):
+            scaler._scale_step(rewards, done)
+        if "done" not in msg:
+            assert _stats_bytes(scaler) == before and scaler.ret.tobytes() == ret.tobytes()
+    # list input takes the public path (as_float), unscaled while the variance is 0
+    out, clipped = RewardScaler(1, 0.9)._scale_step([2.0], None)
+    assert out.tolist() == [2.0] and not clipped

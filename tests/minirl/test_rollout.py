@@ -266,3 +266,59 @@ def test_a_finite_reward_beyond_float32_is_named_not_called_divergence(tmp_path,
     err = capsys.readouterr().err
     assert code != 0 and "training failed" in err and "diverged" not in err, err
     assert "rewards[0] = 1e+39 is beyond the range of float32" in err
+
+
+class _PublicNorm(ObsNormalizer):
+    """Not exactly ObsNormalizer: the collector calls it through __call__(update=True)."""
+
+
+class _PublicScaler(RewardScaler):
+    """Not exactly RewardScaler: the collector calls its public scale."""
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_collect_with_the_fast_paths_is_the_public_path_bit_for_bit(dtype):
+    """Pendulum-v1 (200-step time limit: truncations bootstrap from final_obs) with a
+    normalizer and a reward scaler: the collector's private fast paths fill the same bits as
+    the public calls a subclass gets."""
+    from minirl.envs import make_vector_env
+    from minirl.spaces import ActionAdapter
+
+    def run(norm_cls, scaler_cls):
+        envs = make_vector_env("Pendulum-v1", 4)
+        collector = RolloutCollector(envs, 70, norm_cls((3,)), scaler_cls(4, 0.9),
+                                     dtype=dtype, action_adapter=ActionAdapter(
+                                         envs.single_action_space, dtype=dtype))
+        collector.reset(seed=3)
+        rng = np.random.default_rng(1)
+
+        def act(obs, rng):
+            a = rng.normal(0.0, 1.5, (len(obs), 1)).astype(dtype)
+            return a, -0.5 * a[:, 0].astype(np.float64) ** 2, obs.sum(1)
+
+        value = lambda obs: obs.sum(1) * 2.0
+        out, truncations = [], 0
+        for _ in range(4):     # 280 steps: every env truncated once, at step 200
+            b = collector.collect(act, value, rng)
+            out.append([np.array(getattr(b, f)).tobytes() for f in b.__dataclass_fields__])
+            truncations += b.truncated.sum()
+        assert truncations == 4
+        return (out, collector.obs.tobytes(), collector.obs_normalizer.rms.mean.tobytes(),
+                collector.obs_normalizer.rms.var.tobytes(), collector.reward_scaler.ret.tobytes(),
+                collector.pop_episodes())
+
+    assert run(ObsNormalizer, RewardScaler) == run(_PublicNorm, _PublicScaler)
+
+
+def test_collect_names_a_big_reward_while_the_scaler_passes_rewards_through():
+    """A reward scaler returns rewards unscaled while the returns have no spread (one env,
+    first step): a finite reward beyond float32 is still named, not stored as inf."""
+    from minirl.nn.mlp import ValueRangeError
+
+    envs = gym.vector.SyncVectorEnv([lambda: BigRewardEnv(at=1)],
+                                    autoreset_mode=AutoresetMode.SAME_STEP)
+    collector = RolloutCollector(envs, 4, ObsNormalizer((2,)), RewardScaler(1, 0.9),
+                                 dtype=np.float32)
+    collector.reset(seed=0)
+    with pytest.raises(ValueRangeError, match=r"rewards\[0\] = 1e\+39 is beyond the range"):
+        collector.collect(ClockPolicy().act, ClockPolicy().value, np.random.default_rng(0))

@@ -226,6 +226,27 @@ def test_box_clip_and_squash():
         ActionAdapter(space, "tanh")
 
 
+@pytest.mark.parametrize("shape", [(1,), (3,), (2, 2)])
+@pytest.mark.parametrize("space_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bounds", ["clip", "squash"])
+def test_box_to_env_is_np_clip_astype_reshape_bit_for_bit(shape, space_dtype, bounds):
+    """to_env calls np.clip's ufunc directly: the same bits as np.clip, also for NaN and the
+    signed zeros at a bound of 0 (where np.maximum/np.minimum would differ)."""
+    rng = np.random.default_rng(0)
+    low = rng.choice([-2.0, 0.0, -0.0, -1e-3], shape).astype(space_dtype)
+    space = spaces.Box(low, low + rng.choice([0.0, 1.0, 3.0], shape).astype(space_dtype),
+                       dtype=space_dtype)
+    adapter = ActionAdapter(space, bounds)
+    for dtype in (np.float32, np.float64):
+        u = rng.normal(0.0, 2.0, (5, int(np.prod(shape)))).astype(dtype)
+        u[rng.random(u.shape) < 0.3] = rng.choice([0.0, -0.0, np.nan, np.inf, -np.inf])
+        a = adapter.offset + adapter.scale * np.tanh(u) if bounds == "squash" else u
+        want = np.clip(a, adapter.low, adapter.high).astype(space_dtype).reshape((5, *shape))
+        got = adapter.to_env(u)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        assert got.tobytes() == want.tobytes()
+
+
 def test_unbounded_box_is_refused_with_a_named_error():
     with pytest.raises(UnboundedActionSpaceError, match="infinite bound"):
         ActionAdapter(spaces.Box(-np.inf, np.inf, (2,)))
