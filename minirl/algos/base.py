@@ -46,7 +46,10 @@ import numpy as np
 from gymnasium import spaces
 
 from minirl.envs import EPISODE_CAP, check_render_mode, make_env, make_vector_env
+from minirl.distributions.categorical import _sample_log_prob as _categorical_act
+from minirl.distributions.gaussian import _sample_log_prob as _gaussian_act
 from minirl.distributions.sde import StateDependentNoise, sample_noise
+from minirl.distributions.sde import _act_with_noise as _sde_act
 from minirl.io import atomic_open
 from minirl.nn import ACTIVATIONS, MLP, AdamState
 from minirl.nn.init import lecun_uniform
@@ -244,15 +247,19 @@ class ActorCriticNet:
             self._last_split = (params, params[self.actor_slice], critic)
         return self._last_split[1:]
 
-    def forward(self, params: np.ndarray, obs: np.ndarray):
-        """obs [B, obs_dim] -> (dist over [B] actions, values [B], cache for ``backward``)."""
+    def _outputs(self, params: np.ndarray, obs: np.ndarray) -> tuple:
+        """(head [B, head_dim], values [B], actor cache, critic cache): the networks' outputs,
+        borrowed workspace buffers (valid until the next call)."""
         p_actor, p_critic = self._split(params)
         out, cache_a = self.actor.forward(p_actor, obs, self._ws["actor"])
         if self.shared:
-            head, values, cache_v = out[:, :self.act_dim], out[:, self.act_dim], None
-        else:
-            v, cache_v = self.critic.forward(p_critic, obs, self._ws["critic"])
-            head, values = out, v[:, 0]
+            return out[:, :self.act_dim], out[:, self.act_dim], cache_a, None
+        v, cache_v = self.critic.forward(p_critic, obs, self._ws["critic"])
+        return out, v[:, 0], cache_a, cache_v
+
+    def forward(self, params: np.ndarray, obs: np.ndarray):
+        """obs [B, obs_dim] -> (dist over [B] actions, values [B], cache for ``backward``)."""
+        head, values, cache_a, cache_v = self._outputs(params, obs)
         if self.use_sde:  # z(s): the input of the actor's output layer (its last hidden)
             dist = StateDependentNoise(head, params[self.log_std_slice].reshape(
                 self.feature_dim, self.act_dim), cache_a.layer_caches[-1])
@@ -290,10 +297,32 @@ class ActorCriticNet:
         """Sample a ~ pi(.|s): (actions [B, ...], logp [B], values [B]) — the rollout's ``act``.
 
         gSDE with ``noise`` (standard-normal eps [F, D] or [B, F, D], held by the caller):
-        a = mean + z(s)^T (sigma * eps), no draw from ``rng``."""
-        dist, values, _ = self.forward(params, obs)
-        actions = dist.sample(rng) if noise is None else dist.rsample_with_noise(noise)
-        return actions, dist.log_prob(actions), values
+        a = mean + z(s)^T (sigma * eps), no draw from ``rng``.
+
+        Bit for bit ``dist, values, _ = forward(params, obs)``, ``a = dist.sample(rng)`` (or
+        ``dist.rsample_with_noise(noise)``), ``dist.log_prob(a)``; for gSDE with held noise,
+        a Gaussian and a categorical head it skips building the distribution (the private
+        fast paths ``sde._act_with_noise``, ``gaussian._sample_log_prob``,
+        ``categorical._sample_log_prob``: the same operations, the public path wherever one
+        of its checks fails)."""
+        head, values, cache_a, _ = self._outputs(params, obs)
+        log_std = params[self.log_std_slice]
+        if self.use_sde:
+            log_std = log_std.reshape(self.feature_dim, self.act_dim)
+            if noise is not None:
+                actions, logp = _sde_act(head, log_std, cache_a.layer_caches[-1], noise)
+                return actions, logp, values.copy()
+            dist = StateDependentNoise(head, log_std, cache_a.layer_caches[-1])
+        elif self.adapter.kind == "gaussian":
+            actions, logp = _gaussian_act(head, log_std, rng)
+            return actions, logp, values.copy()
+        elif self.adapter.kind == "categorical":
+            actions, logp = _categorical_act(head, rng)
+            return actions, logp, values.copy()
+        else:
+            dist = self.adapter.distribution(head, log_std)
+        actions = dist.sample(rng)
+        return actions, dist.log_prob(actions), values.copy()
 
     def value(self, params: np.ndarray, obs: np.ndarray) -> np.ndarray:
         """V(s) [B] for obs [B, obs_dim]."""

@@ -42,6 +42,8 @@ import numpy as np
 from kernels._validate import as_float as _as_float
 from minirl.nn.losses import log_softmax
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
 # ----------------------------------------------------------------------------------------------
 # Shared private helpers (used by gaussian.py and mixture.py too).
 # ----------------------------------------------------------------------------------------------
@@ -363,6 +365,32 @@ class Categorical(_Frozen):
             _sum_to_shape(d_self, self.logits.shape).astype(self.dtype),
             _sum_to_shape(d_other, other.logits.shape).astype(other.dtype),
         )
+
+
+def _sample_log_prob(logits, rng: np.random.Generator) -> tuple:
+    """Private, for the rollout's ``act``: ``(a [...] int64, log_prob(a) [...])`` equal bit
+    for bit (and in what is drawn from ``rng``) to
+
+        d = Categorical._trusted(logits);   a = d.sample(rng);   logp = d.log_prob(a)
+
+    for logits ``[..., A]`` (float32/64, A >= 1) a policy network has just produced,
+    unchanged during the call: the same ``log_softmax`` (which rejects NaN/inf before
+    anything is drawn, as ``_trusted`` does), Gumbel draw, argmax and gather, without the
+    copy, the probabilities ``exp(log_probs)`` and the validation of actions that are in
+    range by construction (argmax over A entries). Anything else goes the public way."""
+    if not (type(logits) is np.ndarray and logits.dtype in _FLOATS and logits.ndim >= 1
+            and logits.shape[-1] >= 1):
+        d = Categorical._trusted(np.asarray(logits))
+        a = d.sample(rng)
+        return a, d.log_prob(a)
+    if not logits.flags.c_contiguous:        # _trusted's copy is C-contiguous
+        logits = np.ascontiguousarray(logits)
+    log_probs = log_softmax(logits)
+    g = _check_rng(rng).gumbel(size=logits.shape)
+    a = np.argmax(logits + g, axis=-1).astype(np.int64)
+    cols = a.reshape(-1)
+    logp = log_probs.reshape(-1, logits.shape[-1])[np.arange(cols.size), cols]
+    return a, logp.reshape(logits.shape[:-1])
 
 
 # ----------------------------------------------------------------------------------------------

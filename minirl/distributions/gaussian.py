@@ -106,6 +106,7 @@ def log1m_tanh2(u: np.ndarray) -> np.ndarray:
 
 
 _F32 = np.dtype(np.float32)
+_FLOATS = (_F32, np.dtype(np.float64))
 
 
 def _standardize(x, mean, log_std, std) -> tuple[np.ndarray, np.ndarray]:
@@ -351,6 +352,55 @@ class DiagGaussian(_Frozen):
             d_ls_p = g * r1
             d_ls_q = -g * (r1 + delta * delta)
             return _reduce(self, dm, d_ls_p, shape), _reduce(other, -dm, d_ls_q, shape)
+
+
+def _sample_log_prob(mean, log_std, rng: np.random.Generator) -> tuple:
+    """Private, for the rollout's ``act``: ``(a [..., D], log_prob(a) [...])`` equal bit for
+    bit (and in what is drawn from ``rng``) to
+
+        d = DiagGaussian(mean, log_std);   a = d.sample(rng);   logp = d.log_prob(a)
+
+    for the arrays an actor network has just produced (one float dtype; log_std ``[D]`` or
+    mean's shape; unchanged during the call). The same NumPy operations in the same order,
+    without the distribution object (its validated private copies) and with one
+    ``np.errstate``. mean and log_std are checked finite (one sum of squares) before anything
+    is drawn, as the constructor checks them before ``sample``; the action is finite and
+    ``_standardize`` takes its plain branch when the residual over std is finite (a NaN/inf
+    action, std = 0 or inf all make it NaN/inf). Where a check fails, or the arguments are
+    not of that form, the public path decides, on the same draw (its named ValueError, or
+    its overflow-safe branch)."""
+    dtype = getattr(mean, "dtype", None)
+    if not (type(mean) is np.ndarray and type(log_std) is np.ndarray and dtype in _FLOATS
+            and log_std.dtype == dtype and mean.ndim >= 1 and mean.shape[-1] >= 1
+            and (log_std.shape == mean.shape[-1:] or log_std.shape == mean.shape)):
+        d = DiagGaussian(mean, log_std)
+        a = d.sample(rng)
+        return a, d.log_prob(a)
+    # the public path works on C-contiguous copies: the same layout, the same bits
+    if not mean.flags.c_contiguous:
+        mean = np.ascontiguousarray(mean)
+    if not log_std.flags.c_contiguous:
+        log_std = np.ascontiguousarray(log_std)
+    fm, fl = mean.ravel(), log_std.ravel()
+    with np.errstate(all="ignore"):
+        # a NaN/inf entry (or one beyond ~1e154 / ~1e19 in float32: refused needlessly)
+        # makes the sum of squares NaN/inf
+        finite = math.isfinite(float(fm.dot(fm)) + float(fl.dot(fl)))
+        if finite:
+            eps = _check_rng(rng).standard_normal(mean.shape).astype(dtype, copy=False)
+            std = np.exp(log_std)
+            a = mean + std * eps                                             # rsample
+            z = (a - mean) / std                                             # _standardize
+            fz = (z / std).ravel()
+            if math.isfinite(fz.dot(fz)):    # z / std (so a too) finite: the plain branch
+                x = -0.5 * z * z - log_std - 0.5 * _LOG_2PI
+                # a sum over one entry is that entry: the reduction's copy, the same bits
+                logp = x[..., 0] if x.shape[-1] == 1 else np.add.reduce(x, axis=-1)
+                return a, logp.astype(dtype, copy=False)
+    if not finite:              # NaN/inf (a named error before any draw) or a huge entry
+        d = DiagGaussian(mean, log_std)
+        a = d.sample(rng)
+    return a, DiagGaussian(mean, log_std).log_prob(a)
 
 
 def _reduce(dist: DiagGaussian, dmean, dlog_std, shape) -> tuple[np.ndarray, np.ndarray]:

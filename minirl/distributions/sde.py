@@ -87,7 +87,7 @@ from minirl.distributions.categorical import (
     _sum_to_shape,
     _value,
 )
-from minirl.distributions.gaussian import DiagGaussian
+from minirl.distributions.gaussian import _LOG_2PI, DiagGaussian
 
 __all__ = ["SDE_EPSILON", "StateDependentNoise", "sample_noise"]
 
@@ -184,6 +184,78 @@ def _implied_log_std(log_std: np.ndarray, z: np.ndarray, epsilon: float) -> tupl
             dz = np.sum(r * g[..., None, :], axis=-1) * z
         return dL, dz
     return ls, chain
+
+
+def _act_with_noise(mean, log_std, features, eps, epsilon: float = SDE_EPSILON) -> tuple:
+    """Private, for the rollout's ``act``: ``(a [..., D], log_prob(a) [...])`` equal bit for
+    bit to
+
+        d = StateDependentNoise(mean, log_std, features, epsilon)
+        a = d.rsample_with_noise(eps);   logp = d.log_prob(a)
+
+    for arrays an actor network has just produced (one float dtype, shapes as the constructor
+    requires, unchanged during the call). It runs the same NumPy operations in the same order
+    on the same values (the implied log std, std = exp of it, theta = exp(log_std) * eps,
+    the action, its standardized residual) but builds no distribution: no private copies, no
+    backward closure, no implied Gaussian, one ``np.errstate`` instead of five, and its
+    checks as one sum of squares at the end.
+
+    Those checks cover every branch the public path chooses (sigma^2 and the implied
+    variance finite, the action finite, the residual over std finite), and log_std (-inf,
+    the one NaN/inf input the others would not reveal: sigma = 0, all else finite). Where
+    one fails, or the arguments are not arrays of that form, the public path itself runs on
+    the same arguments (its named ValueError, or its overflow-safe branches): the result is
+    the public one in every case. (No random draw is involved: eps is the held noise.)
+    """
+    dtype = getattr(mean, "dtype", None)
+    if (type(mean) is np.ndarray and type(log_std) is np.ndarray
+            and type(features) is np.ndarray and type(eps) is np.ndarray
+            and dtype in _FLOATS and log_std.dtype == dtype and features.dtype == dtype
+            and eps.dtype == dtype and type(epsilon) is float and 0.0 < epsilon < math.inf
+            and mean.ndim >= 1 and mean.size and log_std.ndim == 2 and log_std.size
+            and log_std.shape[1] == mean.shape[-1]
+            and features.shape == (*mean.shape[:-1], log_std.shape[0])
+            and (eps.shape == log_std.shape or eps.shape == (*mean.shape[:-1], *log_std.shape))):
+        # the public path works on C-contiguous copies: the same layout, the same bits
+        if not mean.flags.c_contiguous:
+            mean = np.ascontiguousarray(mean)
+        if not log_std.flags.c_contiguous:
+            log_std = np.ascontiguousarray(log_std)
+        if not features.flags.c_contiguous:
+            features = np.ascontiguousarray(features)
+        with np.errstate(all="ignore"):
+            # _implied_log_std (finite branch), then StateDependentNoise/DiagGaussian._set
+            L, z = np.asarray(log_std, np.float64), np.asarray(features, np.float64)
+            s2 = np.exp(2.0 * L)
+            var = (z * z) @ s2 + epsilon
+            ls = (0.5 * np.log(var)).astype(dtype)
+            std = np.exp(ls)
+            # rsample_with_noise
+            theta = np.exp(log_std) * eps
+            if eps.ndim == 2:
+                noise = features @ theta
+            else:
+                noise = np.einsum("...f,...fd->...d", features, theta)
+            a = (mean + noise).astype(dtype, copy=False)
+            # DiagGaussian.log_prob: _standardize's residual r and r / std
+            r = (a - mean) / std
+            zs = r / std
+            # The checks, as one finite sum of squares (a NaN/inf entry, or one beyond
+            # ~1e154 (float64) / ~1e19 (float32), makes it NaN/inf; the latter is refused
+            # needlessly, the public path then decides): log_std (-inf would give sigma 0,
+            # all else finite), sigma^2 and var (_implied_log_std's finite branch; then ls
+            # is finite, var being in [epsilon, max]), a (rsample_with_noise's check; also
+            # log_prob's check of a) and r / std (_standardize's plain branch).
+            fL, fs2, fv, fa, fz = L.ravel(), s2.ravel(), var.ravel(), a.ravel(), zs.ravel()
+            if math.isfinite(fL.dot(fL) + fs2.dot(fs2) + fv.dot(fv) + float(fa.dot(fa))
+                             + float(fz.dot(fz))):
+                x = -0.5 * r * r - ls - 0.5 * _LOG_2PI
+                # a sum over one entry is that entry: the reduction's copy, the same bits
+                logp = x[..., 0] if x.shape[-1] == 1 else np.add.reduce(x, axis=-1)
+                return a, logp.astype(dtype, copy=False)
+    d = StateDependentNoise(mean, log_std, features, epsilon)
+    a = d.rsample_with_noise(eps)
+    return a, d.log_prob(a)
 
 
 def _log_abs(x) -> tuple[np.ndarray, np.ndarray]:

@@ -333,3 +333,55 @@ def test_predict_and_evaluate_name_a_finite_obs_beyond_float32():
     wide = PPO(BigObsEnv(at=-1), PPOConfig(num_envs=1, hidden_sizes=(8,), dtype="float64"),
                seed=0)
     assert wide.evaluate(1, env=BigObsEnv(at=3)) == [5.0]          # float64: 5 steps of 1
+
+
+def _act_reference(net, params, obs, rng, noise=None):
+    """ActorCriticNet.act's definition: forward, then the distribution's sample + log_prob."""
+    dist, values, _ = net.forward(params, obs)
+    actions = dist.sample(rng) if noise is None else dist.rsample_with_noise(noise)
+    return actions, dist.log_prob(actions), values
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("space,shared,sde,noise", [
+    (DISCRETE, False, False, None), (DISCRETE, True, False, None),
+    (BOX, False, False, None), (BOX, True, False, None),
+    (BOX, False, True, "per_env"), (BOX, False, True, "shared"), (BOX, True, True, "per_env"),
+    (BOX, False, True, None), (spaces.MultiDiscrete([2, 3]), False, False, None)])
+def test_act_is_bit_identical_to_forward_sample_log_prob(dtype, space, shared, sde, noise):
+    # act skips building the distribution (private fast paths); the actions, log-probs,
+    # values and the generator's state must be those of forward + sample + log_prob.
+    rng = np.random.default_rng(0)
+    net = ActorCriticNet(4, space, (8, 8), "tanh", shared=shared, log_std_init=-0.5,
+                         dtype=dtype, use_sde=sde)
+    params = (net.init(rng) + 0.3 * rng.standard_normal(net.n_params)).astype(dtype)
+    for B in (1, 5):
+        obs = rng.standard_normal((B, 4)).astype(dtype)
+        eps = None
+        if noise is not None:
+            eps = rng.standard_normal(((B,) if noise == "per_env" else ())
+                                      + (net.feature_dim, net.act_dim)).astype(dtype)
+        r1, r2 = np.random.default_rng(B), np.random.default_rng(B)
+        got = net.act(params, obs, r1, noise=eps)
+        want = _act_reference(net, params, obs, r2, noise=eps)
+        for x, y in zip(got, want):
+            assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
+        assert r1.bit_generator.state == r2.bit_generator.state
+        # values are the caller's: a later call does not overwrite them
+        v = got[2].copy()
+        net.act(params, obs + 1, r1, noise=eps)
+        assert got[2].tobytes() == v.tobytes()
+
+
+def test_act_names_a_diverged_network_output():
+    net = ActorCriticNet(3, BOX, (8,), "tanh", dtype=np.float32, use_sde=True)
+    params = net.init(np.random.default_rng(0))
+    params[net.log_std_slice][2] = -np.inf
+    eps = np.zeros((1, net.feature_dim, net.act_dim), np.float32)
+    with pytest.raises(ValueError, match="log_std contains NaN or inf"):
+        net.act(params, np.zeros((1, 3), np.float32), np.random.default_rng(0), noise=eps)
+    net = ActorCriticNet(3, DISCRETE, (8,), "tanh", dtype=np.float32)
+    params = net.init(np.random.default_rng(0))
+    params[net.actor_slice][-1] = np.nan          # the last output bias
+    with pytest.raises(ValueError, match="logits contains NaN or inf"):
+        net.act(params, np.zeros((1, 3), np.float32), np.random.default_rng(0))

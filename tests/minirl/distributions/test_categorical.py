@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from minirl.distributions import Categorical, log_softmax
+from minirl.distributions.categorical import _sample_log_prob
 from minirl.testing.gradcheck import check_gradient
 
 batch_shapes = st.lists(st.integers(1, 3), min_size=0, max_size=2).map(tuple)
@@ -345,3 +346,45 @@ def test_kl_gradient_near_determinism_matches_finite_differences():
         dp, dq = Categorical(zp).kl_backward(Categorical(zq), dkl)
         check_gradient(lambda x: Categorical(x).kl(Categorical(zq)), zp, dp, dkl, eps=1e-4)
         check_gradient(lambda x: Categorical(zp).kl(Categorical(x)), zq, dq, dkl, eps=1e-4)
+
+
+# -- the rollout's private fast path: bit for bit the public one ---------------------------------
+
+
+def _act_outcome(f, rng):
+    try:
+        out = [(x.dtype, x.shape, np.ascontiguousarray(x).tobytes()) for x in f()]
+    except (ValueError, TypeError) as e:
+        return ("error", type(e), str(e), rng.bit_generator.state)
+    return ("ok", out, rng.bit_generator.state)
+
+
+def _assert_sample_log_prob_matches(logits, seed=0):
+    def public(rng):
+        d = Categorical._trusted(np.asarray(logits))
+        a = d.sample(rng)
+        return a, d.log_prob(a)
+    r1, r2 = np.random.default_rng(seed), np.random.default_rng(seed)
+    fast = _act_outcome(lambda: _sample_log_prob(logits, r1), r1)
+    assert fast == _act_outcome(lambda: public(r2), r2)
+    return fast
+
+
+@given(batch_shapes, n_actions, seeds, st.sampled_from([np.float32, np.float64]),
+       st.sampled_from([1.0, 30.0, 1e4, 1e30]))
+def test_sample_log_prob_fast_path_is_bit_identical_to_the_public_path(shape, A, seed, dtype,
+                                                                       scale):
+    rng = np.random.default_rng(seed)
+    _assert_sample_log_prob_matches(_logits(rng, shape, A, scale).astype(dtype), seed)
+
+
+def test_sample_log_prob_fast_path_other_inputs_and_errors():
+    z = np.random.default_rng(1).standard_normal((6, 3))
+    for logits in (z.astype(np.float32), np.asfortranarray(z), z[:, ::-1], z[:0], z.tolist(),
+                   z.astype(np.float16), np.array([1e308, -1e308])):
+        _assert_sample_log_prob_matches(logits)
+    for bad in (np.nan, np.inf):
+        y = z.copy()
+        y[2, 1] = bad
+        out = _assert_sample_log_prob_matches(y)
+        assert out[0] == "error" and "logits" in out[2]

@@ -1,5 +1,6 @@
 """Tests for minirl/distributions/gaussian.py: DiagGaussian and TanhGaussian."""
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import strategies as st
 from scipy import integrate
 
 from minirl.distributions import ATANH_CLIP_EPS, DiagGaussian, TanhGaussian
-from minirl.distributions.gaussian import log1m_tanh2
+from minirl.distributions.gaussian import _sample_log_prob, log1m_tanh2
 from minirl.testing.gradcheck import check_gradient
 
 batch_shapes = st.lists(st.integers(1, 3), min_size=0, max_size=2).map(tuple)
@@ -504,3 +505,66 @@ def test_diag_gaussian_kl_keeps_its_digits_near_equality():
         exact = float(mpmath.e ** (2 * x) / 2 - mpmath.mpf(1) / 2 - x + d * d / 2)
         assert got >= 0.0
         assert got == pytest.approx(exact, rel=1e-14)
+
+
+# ----- the rollout's private fast path: bit for bit the public one ----------------------------
+
+
+def _outcome(f, rng):
+    """``("ok", results' (dtype, shape, bytes), rng state)`` or ``("error", type, message,
+    rng state)``."""
+    try:
+        out = [(x.dtype, x.shape, np.ascontiguousarray(x).tobytes()) for x in f()]
+    except (ValueError, TypeError) as e:
+        return ("error", type(e), str(e), rng.bit_generator.state)
+    return ("ok", out, rng.bit_generator.state)
+
+
+def _assert_sample_log_prob_matches(mean, log_std, seed=0):
+    def public(rng):
+        d = DiagGaussian(mean, log_std)
+        a = d.sample(rng)
+        return a, d.log_prob(a)
+    r1, r2 = np.random.default_rng(seed), np.random.default_rng(seed)
+    fast = _outcome(lambda: _sample_log_prob(mean, log_std, r1), r1)
+    assert fast == _outcome(lambda: public(r2), r2)
+    return fast
+
+
+@given(batch_shapes, dims, seeds, st.sampled_from(["vector", "full"]),
+       st.sampled_from([np.float32, np.float64]),
+       st.sampled_from([0.0, -3.0, 2.0, -60.0, 60.0, -120.0, 100.0, -800.0, 800.0]),
+       st.sampled_from([1.0, 1e-30, 1e18, 1e30, 1e300]))
+def test_sample_log_prob_fast_path_is_bit_identical_to_the_public_path(shape, D, seed, kind,
+                                                                       dtype, shift, scale):
+    # mean [..., D] with log_std [D] or [..., D], float32 and float64, ordinary and extreme
+    # (std under/overflowing, a huge mean, x - mean or z / std overflowing): the same action,
+    # log-probability, error and generator state as DiagGaussian(...).sample + log_prob.
+    rng = np.random.default_rng(seed)
+    mean, log_std = _params(rng, shape, D, kind, mean_scale=scale)
+    with np.errstate(over="ignore"):
+        mean, log_std = mean.astype(dtype), (log_std + shift).astype(dtype)
+    _assert_sample_log_prob_matches(mean, log_std, seed)
+
+
+def test_sample_log_prob_fast_path_on_network_outputs_and_other_inputs():
+    rng = np.random.default_rng(2)
+    mean, log_std = rng.standard_normal((8, 2)).astype(np.float32), np.zeros(2, np.float32)
+    with mock.patch("minirl.distributions.gaussian.DiagGaussian",
+                    side_effect=AssertionError("public path used")):
+        a, logp = _sample_log_prob(mean, log_std, np.random.default_rng(0))
+    assert a.shape == (8, 2) and logp.shape == (8,) and logp.dtype == np.float32
+    _assert_sample_log_prob_matches(mean, log_std)
+    for m, s in [(np.asfortranarray(mean), log_std), (mean.T.copy().T, log_std[::-1]),
+                 (mean, log_std.astype(np.float64)), (mean.tolist(), log_std),
+                 (mean, np.zeros(3, np.float32)), (mean, np.float32(0.0)), (mean[:0], log_std),
+                 (mean[:, :1], log_std[:1])]:
+        _assert_sample_log_prob_matches(m, s)
+    for arg in ("mean", "log_std"):
+        for bad in (np.nan, np.inf, -np.inf):
+            m, s = mean.copy(), log_std.copy()
+            (m if arg == "mean" else s).flat[1] = bad
+            out = _assert_sample_log_prob_matches(m, s)
+            assert out[0] == "error" and arg in out[2]
+    with pytest.raises(TypeError, match="rng"):
+        _sample_log_prob(mean, log_std, 0)

@@ -1,5 +1,6 @@
 """Tests for minirl/distributions/sde.py: the gSDE distribution (StateDependentNoise)."""
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ from hypothesis import strategies as st
 from scipy import integrate
 
 from minirl.distributions import SDE_EPSILON, DiagGaussian, StateDependentNoise, sample_noise
+from minirl.distributions.sde import _act_with_noise
 from minirl.testing.gradcheck import check_gradient
 
 batch_shapes = st.lists(st.integers(1, 3), min_size=0, max_size=2).map(tuple)
@@ -429,3 +431,92 @@ def test_network_output_fast_path_is_bit_identical_to_the_validating_path(dtype)
     m2[1, 0] = np.nan
     with pytest.raises(ValueError, match="mean contains NaN or inf"):
         StateDependentNoise(m2, L, z)
+
+
+# ----- the rollout's private fast path: bit for bit the public one ----------------------------
+
+
+def _outcome(f):
+    """``("ok", [(dtype, shape, bytes) of each result])`` or ``("error", type, message)``."""
+    try:
+        out = f()
+    except (ValueError, TypeError) as e:
+        return ("error", type(e), str(e))
+    return ("ok", [(x.dtype, x.shape, np.ascontiguousarray(x).tobytes()) for x in out])
+
+
+def _public_act(mean, log_std, z, eps):
+    d = StateDependentNoise(mean, log_std, z)
+    a = d.rsample_with_noise(eps)
+    return a, d.log_prob(a)
+
+
+def _assert_act_matches(mean, log_std, z, eps):
+    fast = _outcome(lambda: _act_with_noise(mean, log_std, z, eps))
+    assert fast == _outcome(lambda: _public_act(mean, log_std, z, eps))
+    return fast
+
+
+@given(batch_shapes, dims, st.integers(1, 8), seeds, st.booleans(),
+       st.sampled_from([np.float32, np.float64]),
+       st.sampled_from([0.0, -2.0, 3.0, -30.0, 40.0, -400.0, 400.0]),
+       st.sampled_from([1.0, 0.0, 1e-30, 1e15, 1e30]))
+def test_act_fast_path_is_bit_identical_to_the_public_path(shape, D, F, seed, per_row, dtype,
+                                                           ls_shift, scale):
+    # mean, log_std [F, D], features and the held eps (shared [F, D] or per row [..., F, D])
+    # as an actor network emits them, float32 and float64, ordinary and extreme (sigma or a
+    # product overflowing, var or std underflowing, huge features): the same action and
+    # log-probability bits as StateDependentNoise(...).rsample_with_noise + log_prob.
+    rng = np.random.default_rng(seed)
+    mean, log_std, z = _params(rng, shape, F, D, ls_shift)
+    mean, log_std, z = mean.astype(dtype), log_std.astype(dtype), (scale * z).astype(dtype)
+    eps = sample_noise(log_std, rng, shape if per_row else ())
+    _assert_act_matches(mean, log_std, z, eps)
+
+
+def test_act_fast_path_takes_the_plain_path_on_network_outputs():
+    # the rollout case (8 envs, 64 features, float32): answered by the fast path itself
+    rng = np.random.default_rng(3)
+    mean = rng.standard_normal((8, 1)).astype(np.float32)
+    log_std = np.full((64, 1), -2.0, np.float32)
+    z = np.tanh(rng.standard_normal((8, 64))).astype(np.float32)
+    eps = sample_noise(log_std, rng, (8,))
+    with mock.patch("minirl.distributions.sde.StateDependentNoise",
+                    side_effect=AssertionError("public path used")):
+        a, logp = _act_with_noise(mean, log_std, z, eps)
+    assert a.shape == (8, 1) and logp.shape == (8,) and logp.dtype == np.float32
+    _assert_act_matches(mean, log_std, z, eps)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("arg", ["mean", "log_std", "features", "eps"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_act_fast_path_raises_the_public_error_for_nan_and_inf(dtype, arg, bad):
+    rng = np.random.default_rng(0)
+    args = dict(zip(("mean", "log_std", "features"), _params(rng, (4,), 3, 2)))
+    args = {k: v.astype(dtype) for k, v in args.items()}
+    args["eps"] = sample_noise(args["log_std"], rng, (4,))
+    args[arg] = args[arg].copy()
+    args[arg].flat[1] = bad               # log_std = -inf: sigma 0, every other value finite
+    out = _assert_act_matches(args["mean"], args["log_std"], args["features"], args["eps"])
+    assert out[0] == "error" and arg in out[2]
+
+
+def test_act_fast_path_other_inputs_go_the_public_way():
+    rng = np.random.default_rng(1)
+    mean, log_std, z = _params(rng, (3,), 4, 2)
+    eps = sample_noise(log_std, rng, (3,))
+    # non-contiguous views, mixed dtypes, lists, a wrong shape, an empty batch, epsilon types
+    _assert_act_matches(np.asfortranarray(mean), log_std.T.copy().T, z[:, ::1], eps[:, ::-1])
+    _assert_act_matches(np.repeat(mean, 2, axis=0)[::2], log_std, z, eps)
+    _assert_act_matches(mean.astype(np.float32), log_std, z, eps)
+    _assert_act_matches(mean.tolist(), log_std, z, eps)
+    _assert_act_matches(mean, log_std, z, eps.astype(np.float32))
+    out = _assert_act_matches(mean, log_std[:, :1], z, eps)
+    assert out[0] == "error"
+    _assert_act_matches(mean[:0], log_std, z[:0], eps[:0])
+    for epsilon in (1e-3, 1, np.float64(1e-6)):
+        assert (_outcome(lambda: _act_with_noise(mean, log_std, z, eps, epsilon))
+                == _outcome(lambda: (lambda d: (d.rsample_with_noise(eps),
+                                                d.log_prob(d.rsample_with_noise(eps))))(
+                    StateDependentNoise(mean, log_std, z, epsilon))))
