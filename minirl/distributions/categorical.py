@@ -88,6 +88,15 @@ def _sum_to_shape(grad: np.ndarray, shape: tuple) -> np.ndarray:
     return grad
 
 
+def _sum_last(x: np.ndarray):
+    """``np.add.reduce(x, axis=-1)``, the same bits and type, without the reduction's
+    ~1.5 us when the last axis has one entry (D = 1, every preset's Box action but one):
+    there the reduction is 0 + x (so -0.0 becomes +0.0; NaN payloads kept), as here."""
+    if x.shape[-1] != 1:
+        return np.add.reduce(x, axis=-1)
+    return (x[..., 0] if x.ndim > 1 else x[0]) + 0.0
+
+
 def _check_rng(rng) -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")

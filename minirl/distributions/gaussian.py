@@ -73,6 +73,7 @@ from minirl.distributions.categorical import (
     _Frozen,
     _param,
     _phi,
+    _sum_last,
     _sum_to_shape,
     _upstream,
     _value,
@@ -393,9 +394,7 @@ def _sample_log_prob(mean, log_std, rng: np.random.Generator) -> tuple:
             z = (a - mean) / std                                             # _standardize
             fz = (z / std).ravel()
             if math.isfinite(fz.dot(fz)):    # z / std (so a too) finite: the plain branch
-                x = -0.5 * z * z - log_std - 0.5 * _LOG_2PI
-                # a sum over one entry is that entry: the reduction's copy, the same bits
-                logp = x[..., 0] if x.shape[-1] == 1 else np.add.reduce(x, axis=-1)
+                logp = _sum_last(-0.5 * z * z - log_std - 0.5 * _LOG_2PI)
                 return a, logp.astype(dtype, copy=False)
     if not finite:              # NaN/inf (a named error before any draw) or a huge entry
         d = DiagGaussian(mean, log_std)

@@ -84,6 +84,7 @@ from minirl.distributions.categorical import (
     _check_rng,
     _Frozen,
     _param,
+    _sum_last,
     _sum_to_shape,
     _value,
 )
@@ -249,9 +250,7 @@ def _act_with_noise(mean, log_std, features, eps, epsilon: float = SDE_EPSILON) 
             fL, fs2, fv, fa, fz = L.ravel(), s2.ravel(), var.ravel(), a.ravel(), zs.ravel()
             if math.isfinite(fL.dot(fL) + fs2.dot(fs2) + fv.dot(fv) + float(fa.dot(fa))
                              + float(fz.dot(fz))):
-                x = -0.5 * r * r - ls - 0.5 * _LOG_2PI
-                # a sum over one entry is that entry: the reduction's copy, the same bits
-                logp = x[..., 0] if x.shape[-1] == 1 else np.add.reduce(x, axis=-1)
+                logp = _sum_last(-0.5 * r * r - ls - 0.5 * _LOG_2PI)
                 return a, logp.astype(dtype, copy=False)
     d = StateDependentNoise(mean, log_std, features, epsilon)
     a = d.rsample_with_noise(eps)

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from minirl.distributions import Categorical, log_softmax
-from minirl.distributions.categorical import _sample_log_prob
+from minirl.distributions.categorical import _sample_log_prob, _sum_last
 from minirl.testing.gradcheck import check_gradient
 
 batch_shapes = st.lists(st.integers(1, 3), min_size=0, max_size=2).map(tuple)
@@ -353,7 +353,7 @@ def test_kl_gradient_near_determinism_matches_finite_differences():
 
 def _act_outcome(f, rng):
     try:
-        out = [(x.dtype, x.shape, np.ascontiguousarray(x).tobytes()) for x in f()]
+        out = [(type(x), x.dtype, x.shape, np.ascontiguousarray(x).tobytes()) for x in f()]
     except (ValueError, TypeError) as e:
         return ("error", type(e), str(e), rng.bit_generator.state)
     return ("ok", out, rng.bit_generator.state)
@@ -388,3 +388,15 @@ def test_sample_log_prob_fast_path_other_inputs_and_errors():
         y[2, 1] = bad
         out = _assert_sample_log_prob_matches(y)
         assert out[0] == "error" and "logits" in out[2]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1,), (5, 1), (2, 3, 1), (4, 2), (3,)])
+def test_sum_last_is_the_reduction_bit_for_bit(dtype, shape):
+    # including -0.0 (the reduction gives +0.0), NaN payloads, inf and subnormals
+    special = np.array([-0.0, 0.0, np.nan, -np.nan, np.inf, -np.inf, 1.5, -2.25,
+                        np.finfo(dtype).smallest_subnormal, np.finfo(dtype).max], dtype)
+    x = np.resize(special, shape)
+    got, want = _sum_last(x), np.add.reduce(x, axis=-1)
+    assert type(got) is type(want) and got.dtype == want.dtype
+    assert np.asarray(got).tobytes() == np.asarray(want).tobytes()

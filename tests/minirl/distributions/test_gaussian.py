@@ -514,7 +514,7 @@ def _outcome(f, rng):
     """``("ok", results' (dtype, shape, bytes), rng state)`` or ``("error", type, message,
     rng state)``."""
     try:
-        out = [(x.dtype, x.shape, np.ascontiguousarray(x).tobytes()) for x in f()]
+        out = [(type(x), x.dtype, x.shape, np.ascontiguousarray(x).tobytes()) for x in f()]
     except (ValueError, TypeError) as e:
         return ("error", type(e), str(e), rng.bit_generator.state)
     return ("ok", out, rng.bit_generator.state)

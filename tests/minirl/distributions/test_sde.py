@@ -442,7 +442,7 @@ def _outcome(f):
         out = f()
     except (ValueError, TypeError) as e:
         return ("error", type(e), str(e))
-    return ("ok", [(x.dtype, x.shape, np.ascontiguousarray(x).tobytes()) for x in out])
+    return ("ok", [(type(x), x.dtype, x.shape, np.ascontiguousarray(x).tobytes()) for x in out])
 
 
 def _public_act(mean, log_std, z, eps):
