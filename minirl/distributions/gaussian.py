@@ -71,7 +71,6 @@ from minirl.distributions.categorical import (
     _as_float,
     _check_rng,
     _Frozen,
-    _param,
     _phi,
     _sum_last,
     _sum_to_shape,
@@ -122,13 +121,18 @@ def _standardize(x, mean, log_std, std) -> tuple[np.ndarray, np.ndarray]:
     their correct rounding.
     """
     with np.errstate(all="ignore"):
-        diff = x - mean
-        z = diff / std
-        zs = z / std
-        # all of zs finite: its sum is (NaN/inf entries make it NaN/inf), or, when that
-        # overflowed, entry by entry
-        finite = math.isfinite(np.add.reduce(zs, axis=None)) or np.isfinite(zs).all()
-    if finite:
+        return _standardize_quiet(x, mean, log_std, std)
+
+
+def _standardize_quiet(x, mean, log_std, std) -> tuple[np.ndarray, np.ndarray]:
+    """``_standardize`` for a caller that holds ``np.errstate(all="ignore")`` already."""
+    diff = x - mean
+    z = diff / std
+    zs = z / std
+    # all of zs finite: its sum of squares is (NaN/inf entries make it NaN/inf), or, when
+    # that overflowed, entry by entry
+    fz = zs.ravel()
+    if math.isfinite(fz.dot(fz)) or np.isfinite(zs).all():
         return z, zs
     x64, m64 = np.asarray(x, np.float64), np.asarray(mean, np.float64)
     ls = np.asarray(log_std, np.float64)
@@ -161,13 +165,21 @@ class DiagGaussian(_Frozen):
         mean_in = _as_float(mean, "mean")
         log_std_in = _as_float(log_std, "log_std")
         dtype = result_dtype(mean_in, log_std_in)
-        mean, log_std = _param(mean_in, "mean", dtype), _param(log_std_in, "log_std", dtype)
+        # private read-only copies in dtype (as _param makes them; both are checked finite
+        # already and dtype is the wider of the two, so the cast keeps them finite)
+        mean, log_std = (np.array(mean_in, dtype=dtype, copy=True, order="C"),
+                         np.array(log_std_in, dtype=dtype, copy=True, order="C"))
+        mean.flags.writeable = False
+        log_std.flags.writeable = False
         if mean.ndim < 1 or mean.shape[-1] < 1:
             raise ValueError(f"mean must have shape [..., D] with D >= 1, got {mean.shape}")
-        try:
-            ok = np.broadcast_shapes(mean.shape, log_std.shape) == mean.shape
-        except ValueError:
-            ok = False
+        if log_std.shape == mean.shape or log_std.shape == mean.shape[-1:]:
+            ok = True               # the network's outputs: [..., D] or a free [D]
+        else:
+            try:
+                ok = np.broadcast_shapes(mean.shape, log_std.shape) == mean.shape
+            except ValueError:
+                ok = False
         if not ok:
             raise ValueError(
                 f"log_std must broadcast to mean's shape {mean.shape}, got {log_std.shape}"
@@ -207,13 +219,30 @@ class DiagGaussian(_Frozen):
 
     def _grads(self, dmean: np.ndarray, dlog_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Broadcast per-sample gradients ``[..., D]`` -> the parameters' shapes and dtype."""
-        dmean = np.broadcast_to(dmean, self.mean.shape)
-        dlog_std = np.broadcast_to(dlog_std, self.mean.shape)
         with np.errstate(over="ignore"):  # a float64 value beyond float32's range -> +-inf
-            return (
-                np.array(dmean, dtype=self.dtype),
-                np.array(_sum_to_shape(dlog_std, self.log_std.shape), dtype=self.dtype),
-            )
+            return self._grads_quiet(dmean, dlog_std)
+
+    def _grads_quiet(self, dmean, dlog_std) -> tuple[np.ndarray, np.ndarray]:
+        """``_grads`` for a caller that holds ``np.errstate(over="ignore")`` (or "all")."""
+        shape = self.mean.shape
+        if np.shape(dmean) != shape:     # (a view of the same shape would change no bits)
+            dmean = np.broadcast_to(dmean, shape)
+        if np.shape(dlog_std) != shape:
+            dlog_std = np.broadcast_to(dlog_std, shape)
+        return (np.array(dmean, dtype=self.dtype),
+                np.array(_sum_to_shape(dlog_std, self.log_std.shape), dtype=self.dtype))
+
+    def _action(self, a) -> np.ndarray:
+        """``a`` as ``_value`` checks it (an array of exactly mean's shape and this law's
+        dtype, finite), for a caller that holds ``np.errstate(all="ignore")``. Such an array
+        is used as it is once its sum of squares is finite (so is every entry then); anything
+        else (and an entry beyond ~1e154, or ~1e19 in float32) goes through ``_value``,
+        which gives the same values or its ValueError naming a."""
+        if type(a) is np.ndarray and a.dtype == self.dtype and a.shape == self.mean.shape:
+            fa = a.ravel()
+            if math.isfinite(fa.dot(fa)):
+                return a
+        return _value(a, self.mean.shape, "a", self.dtype)
 
     # -- sampling ------------------------------------------------------------------------------
 
@@ -258,37 +287,36 @@ class DiagGaussian(_Frozen):
         a: [..., D] -> [...]. Lecture: IIT Delhi COL778 "Policy Gradients", "Policy
         Gradients for Policies Parameterized as a Gaussian Likelihood".
         """
-        if (type(a) is not np.ndarray or a.dtype != _F32 or self.dtype != _F32
-                or a.shape != self.mean.shape
-                or not math.isfinite(np.add.reduce(a, axis=None, dtype=np.float64))):
-            a = _value(a, self.mean.shape, "a", self.dtype)   # (a float32 action is finite
-            # if its sum in float64 is: that cannot overflow, and a NaN/inf entry shows)
-        z, _ = _standardize(a, self.mean, self.log_std, self.std)
-        with np.errstate(over="ignore"):  # z^2 beyond the largest float: log_prob = -inf
-            out = np.add.reduce(-0.5 * z * z - self.log_std - 0.5 * _LOG_2PI, axis=-1)
+        with np.errstate(all="ignore"):  # z^2 beyond the largest float: log_prob = -inf
+            z, _ = _standardize_quiet(self._action(a), self.mean, self.log_std, self.std)
+            out = _sum_last(-0.5 * z * z - self.log_std - 0.5 * _LOG_2PI)
             return out.astype(self.dtype, copy=False)
 
     def log_prob_backward(self, a, dlogp) -> tuple[np.ndarray, np.ndarray]:
         """``dmean = dlogp * z / std``, ``dlog_std = dlogp * (z^2 - 1)`` (log_std's shape)."""
-        a = _value(a, self.mean.shape, "a", self.dtype)
-        g = np.asarray(_upstream(dlogp, self.batch_shape, "dlogp", "log_prob(a)"))[..., None]
-        z, z_over_std = _standardize(a, self.mean, self.log_std, self.std)
-        with np.errstate(over="ignore"):
-            return self._grads(g * z_over_std, g * (z * z - 1.0))
+        with np.errstate(all="ignore"):
+            a = self._action(a)
+            g = np.asarray(_upstream(dlogp, self.batch_shape, "dlogp", "log_prob(a)"))[..., None]
+            z, z_over_std = _standardize_quiet(a, self.mean, self.log_std, self.std)
+            return self._grads_quiet(g * z_over_std, g * (z * z - 1.0))
 
     # -- entropy -------------------------------------------------------------------------------
 
     def entropy(self) -> np.ndarray:
         """``H = D/2 log(2 pi e) + sum_d log_std_d`` (closed form), shape ``[...]``."""
-        log_std = np.broadcast_to(self.log_std, self.mean.shape)
-        return (0.5 * (_LOG_2PI + 1.0) * self.event_dim + np.sum(log_std, axis=-1)).astype(
+        log_std = self.log_std
+        if log_std.shape != self.mean.shape:
+            log_std = np.broadcast_to(log_std, self.mean.shape)
+        return (0.5 * (_LOG_2PI + 1.0) * self.event_dim + _sum_last(log_std)).astype(
             self.dtype, copy=False
         )
 
     def entropy_backward(self, dent) -> tuple[np.ndarray, np.ndarray]:
         """``dmean = 0``, ``dlog_std = dent`` for every d (summed to log_std's shape)."""
         g = np.asarray(_upstream(dent, self.batch_shape, "dent", "entropy()"))[..., None]
-        return self._grads(np.zeros(self.mean.shape), np.broadcast_to(g, self.mean.shape))
+        with np.errstate(over="ignore"):
+            return self._grads_quiet(np.zeros(self.mean.shape),
+                                     np.broadcast_to(g, self.mean.shape))
 
     # -- KL divergence -------------------------------------------------------------------------
 

@@ -117,16 +117,16 @@ def _params(mean, log_std, features) -> tuple:
     (float32 only if all three are), NaN/inf rejected naming the argument.
 
     Three ndarrays of one float dtype (the actor network's outputs, every rollout step) are
-    copied as they are once one sum of their sums is finite (so is every entry then: a NaN or
-    inf entry makes its array's sum, and the total, NaN or inf); anything else, and a sum
-    that is not finite (NaN/inf, or finite entries whose sum overflows), takes the validation
-    argument by argument."""
+    copied as they are once the sum of their sums of squares is finite (so is every entry
+    then: a NaN or inf entry makes it NaN or inf); anything else, and a sum that is not
+    finite (NaN/inf, or finite entries beyond ~1e154, ~1e19 in float32, whose squares
+    overflow), takes the validation argument by argument."""
     if (type(mean) is np.ndarray and type(log_std) is np.ndarray
             and type(features) is np.ndarray and mean.dtype == log_std.dtype == features.dtype
             and mean.dtype in _FLOATS):
+        fm, fl, fz = mean.ravel(), log_std.ravel(), features.ravel()
         with np.errstate(over="ignore", invalid="ignore"):
-            finite = math.isfinite(_sum(mean, None) + _sum(log_std, None)
-                                   + _sum(features, None))
+            finite = math.isfinite(float(fm.dot(fm)) + float(fl.dot(fl)) + float(fz.dot(fz)))
     else:
         finite = False
     if finite:
@@ -145,28 +145,32 @@ def _params(mean, log_std, features) -> tuple:
 
 
 def _implied_log_std(log_std: np.ndarray, z: np.ndarray, epsilon: float) -> tuple:
-    """``(ls [..., D], ratio)`` in float64: ls = 1/2 log(z^2 @ sigma^2 + epsilon).
+    """``(ls [..., D], ratio, plain)`` in float64: ls = 1/2 log(z^2 @ sigma^2 + epsilon).
 
     ``ratio`` is a callable ``g [..., D] -> (dlog_std [F, D], dz [..., F])`` applying the
-    chain rule d ls / d(log_std, z) to an upstream gradient g of ls.
+    chain rule d ls / d(log_std, z) to an upstream gradient g of ls. ``plain``: sigma^2 and
+    var are finite (the direct form; ls is finite then, var being in [epsilon, max float]).
     """
     L, z = np.asarray(log_std, np.float64), np.asarray(z, np.float64)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         s2 = np.exp(2.0 * L)                     # sigma^2 [F, D]
-        var = (z * z) @ s2 + epsilon              # [..., D]
-        # all finite (one sum each: a NaN/inf entry makes it NaN/inf; if it overflows, exactly)
-        finite = math.isfinite(_sum(s2, None) + _sum(var, None)) or (
+        zz = z * z
+        var = zz @ s2 + epsilon                   # [..., D]
+        # all finite (a NaN/inf entry makes a sum of squares NaN/inf; if that overflows,
+        # entry by entry)
+        fs, fv = s2.ravel(), var.ravel()
+        finite = math.isfinite(fs.dot(fs) + fv.dot(fv)) or (
             np.isfinite(s2).all() and np.isfinite(var).all())
     if finite:
         ls = 0.5 * np.log(var)
 
         def chain(g):
             h = g / var                                          # [..., D]
-            z2 = (z * z).reshape(-1, z.shape[-1])
+            z2 = zz.reshape(-1, z.shape[-1])
             dL = s2 * (z2.T @ h.reshape(-1, h.shape[-1]))        # [F, D]
             dz = z * (h @ s2.T)                                  # [..., F]
             return dL, dz
-        return ls, chain
+        return ls, chain, True
     # Overflow somewhere: everything in log space. t_jk = 2 log|z_j| + 2 L_jk, [..., F, D].
     with np.errstate(divide="ignore"):
         log_z2 = 2.0 * np.log(np.abs(z))                         # -inf where z == 0
@@ -184,7 +188,7 @@ def _implied_log_std(log_std: np.ndarray, z: np.ndarray, epsilon: float) -> tupl
             dL = np.sum(w * g[..., None, :], axis=tuple(range(w.ndim - 2)))
             dz = np.sum(r * g[..., None, :], axis=-1) * z
         return dL, dz
-    return ls, chain
+    return ls, chain, False
 
 
 def _act_with_noise(mean, log_std, features, eps, epsilon: float = SDE_EPSILON) -> tuple:
@@ -400,15 +404,16 @@ class StateDependentNoise(_Frozen):
         if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)) \
                 or not (0.0 < epsilon < math.inf):
             raise ValueError(f"epsilon must be a positive finite number, got {epsilon!r}")
-        ls, chain = _implied_log_std(log_std, z, float(epsilon))
+        ls, chain, plain = _implied_log_std(log_std, z, float(epsilon))
         set_ = object.__setattr__
         set_(self, "mean", mean)            # [..., D]
         set_(self, "log_std", log_std)      # [F, D]
         set_(self, "features", z)           # [..., F]
         set_(self, "epsilon", float(epsilon))
         ls = ls.astype(dtype)
-        if (math.isfinite(_sum(ls, None, np.float64)) if ls.dtype == _FLOATS[1]  # float32:
-                else np.isfinite(ls).all()):  # no overflow; always, but near the float limit
+        if plain or (math.isfinite(_sum(ls, None, np.float64)) if ls.dtype == _FLOATS[1]
+                     else np.isfinite(ls).all()):  # float32: no overflow; always, but near
+            # the float limit (plain: ls in [log(epsilon) / 2, 355], finite in float32 too)
             ls.flags.writeable = False
             set_(self, "gaussian", DiagGaussian._from_checked(mean, ls))   # the marginal law
         else:                                # DiagGaussian's own error naming log_std
@@ -429,9 +434,15 @@ class StateDependentNoise(_Frozen):
     def _grads(self, dmean, dls) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(dmean, d implied log std) of the Gaussian -> (dmean, dlog_std, dfeatures)."""
         dL, dz = self._chain(np.asarray(dls, np.float64))
+        if type(dmean) is not np.ndarray or dmean.shape != self.mean.shape:
+            dmean = np.broadcast_to(dmean, self.mean.shape)
+        # dmean (the Gaussian's fresh gradient when it has this shape), dL and dz are new
+        # arrays of this call: cast without a second copy (astype(copy=False) and np.array
+        # give the same values)
         with np.errstate(over="ignore"):
-            return (np.array(np.broadcast_to(dmean, self.mean.shape), dtype=self.dtype),
-                    np.array(dL, dtype=self.dtype), np.array(dz, dtype=self.dtype))
+            return (np.array(dmean, dtype=self.dtype) if not dmean.flags.writeable
+                    else dmean.astype(self.dtype, copy=False),
+                    dL.astype(self.dtype, copy=False), dz.astype(self.dtype, copy=False))
 
     # -- sampling ------------------------------------------------------------------------------
 
