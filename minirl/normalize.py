@@ -194,9 +194,10 @@ class ObsNormalizer:
         if not (math.isfinite(sum(new_mean) + sum(new_var))
                 or all(map(math.isfinite, new_mean + new_var))):
             return self(obs, update=True)                # the named error, state untouched
-        rms.mean, rms.var, rms.count = np.array(new_mean), np.array(new_var), n
-        _sub(batch, rms.mean, out=x)                     # (obs - mean) / sqrt(var + eps)
-        _div(x, np.array(std), out=x)
+        new = np.array((new_mean, new_var, std))          # (one array: rows mean, var, std)
+        rms.mean, rms.var, rms.count = new[0], new[1], n
+        _sub(batch, new[0], out=x)                       # (obs - mean) / sqrt(var + eps)
+        _div(x, new[2], out=x)
         return _clip(x, -clip, clip, out=x)
 
     def state_dict(self) -> dict[str, np.ndarray]:

@@ -47,7 +47,10 @@ _count_nonzero = np.count_nonzero
 def _within(clip, dtype: np.dtype) -> bool:
     """Whether every value of [-|clip|, |clip|] stays finite when cast to float ``dtype``
     (a float64 value up to the largest finite float32 rounds to at most that value)."""
-    return dtype.kind == "f" and abs(clip) <= np.finfo(dtype).max
+    return abs(clip) <= _FLOAT_MAX.get(dtype, -1.0)
+
+
+_FLOAT_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float16, np.float32, np.float64)}
 
 
 def _scale_public(scaler, rewards, ended):
@@ -252,7 +255,10 @@ class RolloutCollector:
             # Box actions are clipped (or squashed) only on their way to the env; logp is of
             # the stored sample. Discrete indices 0..n-1 become start..start+n-1 there.
             self.obs, rewards, terminated, truncated, infos = step(to_env(actions))
-            ended, patch = end_of_episodes(terminated, truncated, infos, value)
+            if _count_nonzero(terminated) or _count_nonzero(truncated):   # (rare)
+                ended, patch = end_of_episodes(terminated, truncated, infos, value)
+            else:
+                ended = patch = None
             track(rewards, ended)
             clipped = False
             if scale is not None:
@@ -263,7 +269,8 @@ class RolloutCollector:
             b_term[t] = terminated
             b_trunc[t] = truncated
         last_obs = self._normalize(self.obs, update=False)
-        cast_checked(last_obs, b.obs.dtype, "obs")   # (a check only: value() casts as before)
+        if not obs_bounded:   # (a check only: value() casts as before; clipped obs pass it)
+            cast_checked(last_obs, b.obs.dtype, "obs")
         last = value(last_obs)
         b.next_values[-1] = last if patch is None else np.where(ended, patch, last)
         return b

@@ -322,6 +322,15 @@ class ActionAdapter:
             # high/2 -+ low/2 == (high -+ low)/2 bit for bit, but finite for any finite box
             # (Box(-1e308, 1e308): high - low overflows to inf and squashed actions to NaN)
             self.scale, self.offset = high / 2.0 - low / 2.0, high / 2.0 + low / 2.0
+            # The bounds in the env's float dtype when they are exactly its values (always for
+            # a float32 Box): clipping actions of that dtype in it picks the same element (x,
+            # low or high) as clipping in float64 and casting back, without the casts.
+            env_dtype = np.dtype(space.dtype)
+            self._bounds_as_env = None
+            if env_dtype.kind == "f":
+                lo, hi = low.astype(env_dtype), high.astype(env_dtype)
+                if np.array_equal(lo, low) and np.array_equal(hi, high):
+                    self._bounds_as_env = env_dtype, lo, hi
         else:
             raise UnsupportedSpaceError(f"action space {space} is not supported. "
                                         f"Supported: {SUPPORTED_ACTIONS}.")
@@ -349,6 +358,8 @@ class ActionAdapter:
             if self.bounds == "squash":   # TanhGaussian's map u -> offset + scale tanh(u)
                 a = self.offset + self.scale * np.tanh(actions)
                 a = _clip(a, self.low, self.high)    # tanh rounding to +-1 in float32
+            elif self._bounds_as_env is not None and actions.dtype == self._bounds_as_env[0]:
+                a = _clip(actions, self._bounds_as_env[1], self._bounds_as_env[2])
             else:
                 a = _clip(actions, self.low, self.high)
             a = a.astype(space.dtype, copy=False)
