@@ -154,8 +154,9 @@ class ObsNormalizer:
         """``self(obs, update=True)`` bit for bit, for the rollout's every vector step.
 
         The same operations in the same order on the same dtypes, with fewer temporaries:
-        ``RunningMeanStd.update``'s batch moments, ``merge_moments`` element by element in
-        Python floats (vectors up to ``_PY_MERGE_MAX`` long), then the normalization. Anything
+        ``RunningMeanStd.update``'s batch moments (for one env, B = 1, known without a
+        reduction), ``merge_moments`` element by element in Python floats (vectors up to
+        ``_PY_MERGE_MAX`` long), then the normalization. Anything
         else (a non-array, another dtype or shape, longer vectors, a zero or NaN ``clip``)
         and every error (NaN/inf observations, an overflowing variance) goes through the
         public path, which raises its named ValueError and leaves the statistics untouched.
@@ -167,22 +168,28 @@ class ObsNormalizer:
                 and rms.var.shape == mean.shape and obs.shape[0] >= 1 and rms.count != 0.0
                 and clip != 0.0 and clip == clip):
             return self(obs, update=True)
-        batch = (obs if obs.dtype == _F64 and obs.flags.c_contiguous
-                 else np.asarray(obs, dtype=_F64, order="C"))
-        b = batch.shape[0]
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow, NaN input: below
-            batch_mean = _sum(batch, 0)
-            _div(batch_mean, b, out=batch_mean)          # total / b, np.mean's last step
-            x = _sub(batch, batch_mean)                  # np.var's centring
-            _mul(x, x, out=x)
-            batch_m2 = _sum(x, 0)                        # (/ b per element below)
+        b = obs.shape[0]
+        if b == 1:   # one env: the sum over one row is 0.0 + x (np.add.reduce starts at its
+            # identity), divided by 1; the centred squares are 0.0 for a finite x (a NaN/inf
+            # row makes the merged mean NaN/inf: the public path's error below)
+            batch_mean = [0.0 + v for v in obs[0].tolist()]
+            batch_m2 = [0.0] * len(batch_mean)
+            batch = x = None
+        else:
+            batch = (obs if obs.dtype == _F64 and obs.flags.c_contiguous
+                     else np.asarray(obs, dtype=_F64, order="C"))
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow, NaN input: below
+                moments = _sum(batch, 0)
+                _div(moments, b, out=moments)            # total / b, np.mean's last step
+                x = _sub(batch, moments)                 # np.var's centring
+                _mul(x, x, out=x)
+                batch_mean, batch_m2 = moments.tolist(), _sum(x, 0).tolist()   # (m2: / b below)
         # merge_moments(mean, var, count, batch_mean, batch_var, float(b)) per element
         count, fb = rms.count, float(b)
         n = count + fb
         w_new, w_cross, eps = fb / n, count * fb / n, self.eps
         new_mean, new_var, std = [], [], []
-        for m, v, bm, bv in zip(mean.tolist(), rms.var.tolist(), batch_mean.tolist(),
-                                batch_m2.tolist()):
+        for m, v, bm, bv in zip(mean.tolist(), rms.var.tolist(), batch_mean, batch_m2):
             delta = bm - m
             var = (v * count + bv / b * fb + delta * delta * w_cross) / n
             new_mean.append(m + delta * w_new)
@@ -196,8 +203,8 @@ class ObsNormalizer:
             return self(obs, update=True)                # the named error, state untouched
         new = np.array((new_mean, new_var, std))          # (one array: rows mean, var, std)
         rms.mean, rms.var, rms.count = new[0], new[1], n
-        _sub(batch, new[0], out=x)                       # (obs - mean) / sqrt(var + eps)
-        _div(x, new[2], out=x)
+        x = _sub(obs, new[0]) if x is None else _sub(batch, new[0], out=x)   # (obs - mean)
+        _div(x, new[2], out=x)                                              # / sqrt(var + eps)
         return _clip(x, -clip, clip, out=x)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -260,8 +267,9 @@ class RewardScaler:
         (False: the rewards came back unscaled).
 
         The same operations in the same order on the same dtypes as ``scale`` with its
-        scalar ``RunningMeanStd.update``, without re-validating what the rollout passes
-        (float64 rewards [N], ``done`` None or a bool [N] array). Other input and every error
+        scalar ``RunningMeanStd.update`` (for one env, all of them in Python floats), without
+        re-validating what the rollout passes (float64 rewards [N], ``done`` None or a bool
+        [N] array). Other input and every error
         (NaN/inf rewards, an overflowing variance) go through ``scale``, which raises its
         named ValueError with the statistics and the return accumulators untouched.
         """
@@ -271,13 +279,21 @@ class RewardScaler:
                 and (done is None or (type(done) is np.ndarray and done.dtype == np.bool_
                                       and done.shape == ret.shape))):
             return self.scale(rewards, done), float(self.rms.var) != 0.0
-        ret = ret * self.gamma + rewards
         b = ret.shape[0]
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow, NaN input: below
-            batch_mean = float(_sum(ret, 0)) / b
-            x = _sub(ret, batch_mean)                    # np.var's centring
-            _mul(x, x, out=x)
-            batch_var = float(_sum(x, 0)) / b
+        if b == 1:   # one env: the same IEEE operations in Python floats (a sum over one
+            (r,), (last,) = rewards.tolist(), ret.tolist()   # element is 0.0 + x)
+            one = last * self.gamma + r                  # (overflow -> inf: public path)
+            batch_mean = (0.0 + one) / b
+            x = one - batch_mean
+            batch_var = (0.0 + x * x) / b
+            ret = None
+        else:
+            ret = ret * self.gamma + rewards
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow, NaN input: below
+                batch_mean = float(_sum(ret, 0)) / b
+                x = _sub(ret, batch_mean)                # np.var's centring
+                _mul(x, x, out=x)
+                batch_var = float(_sum(x, 0)) / b
         if rms.count != 0.0:
             m, v, n = merge_moments(float(rms.mean), float(rms.var), rms.count,
                                     batch_mean, batch_var, float(b))
@@ -287,13 +303,17 @@ class RewardScaler:
             out = self.scale(rewards, done)              # the named error, state untouched
             return out, float(self.rms.var) != 0.0
         rms.mean, rms.var, rms.count = _F64.type(m), _F64.type(v), n
+        if ret is None:
+            ret = np.array((one,))
         self.ret = ret
         if done is not None:
             ret[done] = 0.0
         if v == 0.0:
             return rewards, False
-        out = rewards / math.sqrt(v + self.eps)
         clip = self.clip
+        if b == 1 and clip != 0.0 and clip == clip:   # (r finite: its min/max are clip's)
+            return np.array((min(max(r / math.sqrt(v + self.eps), -clip), clip),)), True
+        out = rewards / math.sqrt(v + self.eps)
         if clip != 0.0 and clip == clip:   # (always, unless changed after __init__ checked it)
             return _clip(out, -clip, clip, out=out), True
         return _min(_max(out, -clip, out=out), clip, out=out), True

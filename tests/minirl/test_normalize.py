@@ -200,6 +200,19 @@ def test_update_normalize_other_inputs_take_the_public_path(shape, obs):
         assert got.tobytes() == want.tobytes() and _stats_bytes(fast) == _stats_bytes(public)
 
 
+@pytest.mark.parametrize("b", [1, 2, 5])
+def test_update_normalize_signed_zeros_and_huge_values_bit_for_bit(b):
+    # one env (b = 1) skips the batch reductions: sum of one row = 0.0 + x (turns -0.0 into
+    # 0.0, as np.add.reduce does), centred squares 0.0
+    rows = np.array([[-0.0, 0.0, 1e150, -3e-310, 7.0], [-0.0, -0.0, -1e150, 5e-324, -7.0],
+                     [1.0, -0.0, 1e-300, -0.0, 1e10]])
+    public, fast = ObsNormalizer((5,)), ObsNormalizer((5,))
+    for k in range(6):
+        x = np.resize(np.roll(rows, k, axis=0), (b, 5))
+        want, got = public(x, update=True), fast._update_normalize(x)
+        assert got.tobytes() == want.tobytes() and _stats_bytes(fast) == _stats_bytes(public)
+
+
 def test_update_normalize_rejects_bad_obs_by_name_and_keeps_the_state():
     norm = ObsNormalizer((2,))
     norm._update_normalize(np.array([[1.0, 2.0], [3.0, 5.0]]))
@@ -252,15 +265,21 @@ def test_scale_step_is_scale_bit_for_bit(n, gamma, steps, mag, seed):
         assert fast.ret.tobytes() == public.ret.tobytes()
 
 
-def test_scale_step_rejects_bad_input_by_name_and_keeps_the_state():
-    scaler = RewardScaler(2, 0.9)
-    scaler._scale_step(np.array([1.0, 2.0]), None)
+@pytest.mark.parametrize("n", [1, 2])
+def test_scale_step_rejects_bad_input_by_name_and_keeps_the_state(n):
+    scaler = RewardScaler(n, 0.9)
+    scaler._scale_step(np.array([1.0, 2.0][:n]), None)
+    scaler._scale_step(np.array([3.0, 2.0][:n]), None)
     before, ret = _stats_bytes(scaler), scaler.ret.copy()
     for rewards, done, msg in ((np.array([np.nan, 1.0]), None, "rewards contains NaN or inf"),
-                               (np.array([1.0, np.inf]), None, "rewards contains NaN or inf"),
+                               (np.array([np.inf, 1.0]), None, "rewards contains NaN or inf"),
                                (np.array([1e200, -1e200]), None, "rewards: the running var"),
                                (np.ones(3), None, "rewards must have shape"),
                                (np.ones(2), np.ones(2, np.int64), "done must be None or a bool")):
+        if rewards.shape == (2,):
+            rewards = rewards[:n]
+        if done is not None:
+            done = done[:n]
         with pytest.raises(ValueError, match=msg):
             scaler._scale_step(rewards, done)
         if "done" not in msg:

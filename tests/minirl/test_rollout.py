@@ -276,8 +276,8 @@ class _PublicScaler(RewardScaler):
     """Not exactly RewardScaler: the collector calls its public scale."""
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_collect_with_the_fast_paths_is_the_public_path_bit_for_bit(dtype):
+@pytest.mark.parametrize("dtype,n_envs", [(np.float32, 4), (np.float64, 4), (np.float32, 1)])
+def test_collect_with_the_fast_paths_is_the_public_path_bit_for_bit(dtype, n_envs):
     """Pendulum-v1 (200-step time limit: truncations bootstrap from final_obs) with a
     normalizer and a reward scaler: the collector's private fast paths fill the same bits as
     the public calls a subclass gets."""
@@ -285,8 +285,8 @@ def test_collect_with_the_fast_paths_is_the_public_path_bit_for_bit(dtype):
     from minirl.spaces import ActionAdapter
 
     def run(norm_cls, scaler_cls):
-        envs = make_vector_env("Pendulum-v1", 4)
-        collector = RolloutCollector(envs, 70, norm_cls((3,)), scaler_cls(4, 0.9),
+        envs = make_vector_env("Pendulum-v1", n_envs)
+        collector = RolloutCollector(envs, 70, norm_cls((3,)), scaler_cls(n_envs, 0.9),
                                      dtype=dtype, action_adapter=ActionAdapter(
                                          envs.single_action_space, dtype=dtype))
         collector.reset(seed=3)
@@ -302,7 +302,7 @@ def test_collect_with_the_fast_paths_is_the_public_path_bit_for_bit(dtype):
             b = collector.collect(act, value, rng)
             out.append([np.array(getattr(b, f)).tobytes() for f in b.__dataclass_fields__])
             truncations += b.truncated.sum()
-        assert truncations == 4
+        assert truncations == n_envs
         return (out, collector.obs.tobytes(), collector.obs_normalizer.rms.mean.tobytes(),
                 collector.obs_normalizer.rms.var.tobytes(), collector.reward_scaler.ret.tobytes(),
                 collector.pop_episodes())
