@@ -239,6 +239,7 @@ class RolloutCollector:
         obs_bounded = type(norm) is ObsNormalizer and _within(norm.clip, b_obs.dtype)
         rew_bounded = type(scaler) is RewardScaler and _within(scaler.clip, b_rewards.dtype)
         ended = patch = None
+        cut = []     # (t, ended, patch) of the steps t < T-1 at which an episode ended
         for t in range(self.num_steps):
             if reset_noise is not None and (t == 0 or (reset_every > 0 and t % reset_every == 0)):
                 reset_noise(rng)
@@ -250,13 +251,13 @@ class RolloutCollector:
             b_actions[t] = actions
             b_logp[t] = logp
             b_values[t] = values
-            if t > 0:  # V(s_{t}) of the rows that went on is the previous row's V(s_{t+1})
-                b_next[t - 1] = values if patch is None else np.where(ended, patch, values)
             # Box actions are clipped (or squashed) only on their way to the env; logp is of
             # the stored sample. Discrete indices 0..n-1 become start..start+n-1 there.
             self.obs, rewards, terminated, truncated, infos = step(to_env(actions))
             if _count_nonzero(terminated) or _count_nonzero(truncated):   # (rare)
                 ended, patch = end_of_episodes(terminated, truncated, infos, value)
+                if t + 1 < self.num_steps:
+                    cut.append((t, ended, patch))
             else:
                 ended = patch = None
             track(rewards, ended)
@@ -272,7 +273,12 @@ class RolloutCollector:
         if not obs_bounded:   # (a check only: value() casts as before; clipped obs pass it)
             cast_checked(last_obs, b.obs.dtype, "obs")
         last = value(last_obs)
-        b.next_values[-1] = last if patch is None else np.where(ended, patch, last)
+        # V(s_{t+1}) of the rows that went on is the next row's V(s_t), copied in one go (the
+        # same cast values); where an episode ended, the patch (V(true final obs) or 0)
+        b_next[:-1] = b_values[1:]
+        for t, ended_t, patch_t in cut:
+            b_next[t] = np.where(ended_t, patch_t, b_values[t + 1])
+        b_next[-1] = last if patch is None else np.where(ended, patch, last)
         return b
 
     def _end_of_episodes(self, terminated, truncated, infos, value):
