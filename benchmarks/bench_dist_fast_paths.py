@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import types
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ from minirl.distributions import sde as new_sde
 
 REV = "ef020c4921d6bb62218ea874f3b0016eb88df46d"
 ROUNDS, REPS = 21, 300
+SWEEP = 1000          # random cases of the bit-identity sweep (~35 calls each)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -64,6 +66,147 @@ def _bits(x):
     if isinstance(x, np.ndarray):
         return (x.dtype.str, x.shape, x.tobytes())
     return ("obj", type(x).__name__)
+
+
+def _outcome(f):
+    try:
+        return ("ok", _bits(f()))
+    except Exception as e:          # the same error (type and message) counts as the same
+        return ("err", type(e).__name__, str(e))
+
+
+def sweep(old: dict, iterations: int, seed: int = 0) -> tuple[int, list]:
+    """Every public method of DiagGaussian, TanhGaussian, StateDependentNoise and
+    Categorical, old module vs new, on random float32/float64 inputs of random batch shapes,
+    a third of them extreme (scaled by up to 1e200, log stds shifted by up to +-800, NaN
+    actions, float64 actions for float32 laws, out-of-range categorical actions):
+    ``(calls compared, differences)``; the same bits (type, dtype, shape, bytes) or the
+    same error."""
+    oc, og, os_ = old["categorical"], old["gaussian"], old["sde"]
+    nc, ng, ns = new_cat, new_gauss, new_sde
+    diffs = []
+    count = [0]
+
+    def check(name, fo, fn):
+        count[0] += 1
+        a, b = _outcome(fo), _outcome(fn)
+        if a != b:
+            diffs.append((name, str(a)[:200], str(b)[:200]))
+
+    rng = np.random.default_rng(seed)
+    f32, f64 = np.float32, np.float64
+    for it in range(iterations):
+        dt = (f32, f64)[it % 2]
+        shape = [(), (1,), (3,), (2, 3), (64,)][rng.integers(5)]
+        D, F, A = int(rng.integers(1, 4)), int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        sc = [1.0, 1e-30, 1e20, 1e38, 1e200][rng.integers(5)] if rng.random() < 0.3 else 1.0
+        sh = ([0, -2, 5, -50, 50, -120, 100, -400, 400, -800, 800][rng.integers(11)]
+              if rng.random() < 0.4 else 0)
+        with np.errstate(all="ignore"):
+            mean = (sc * rng.standard_normal(shape + (D,))).astype(dt)
+            ls_shape = [(D,), (), shape + (D,)][rng.integers(3)]
+            ls = (rng.uniform(-1, 0.5, ls_shape) + sh).astype(dt)
+            a = (mean + sc * rng.standard_normal(shape + (D,))).astype(dt)
+            if rng.random() < 0.05:
+                a = a.astype(f64)
+            if rng.random() < 0.05:
+                a = a.copy()
+                a.flat[0] = np.nan
+            dlogp = rng.standard_normal(shape).astype((f32, f64)[rng.integers(2)])
+            if rng.random() < 0.1:
+                dlogp = float(rng.standard_normal())
+            L = (rng.uniform(-1, 0.5, (F, D)) + sh).astype(dt)
+            z = ((sc * rng.standard_normal(shape + (F,))).astype(dt) if rng.random() < 0.5
+                 else np.tanh(rng.standard_normal(shape + (F,))).astype(dt))
+            logits = (sc * rng.standard_normal(shape + (A,))).astype(dt)
+            eps = rng.standard_normal(mean.shape).astype(dt)
+            held = rng.standard_normal(shape + (F, D) if rng.random() < 0.5
+                                       else (F, D)).astype(dt)
+        actions = rng.integers(0, A, size=shape) - (rng.random() < 0.05)
+
+        # DiagGaussian and TanhGaussian
+        check("DiagGaussian()", lambda: og.DiagGaussian(mean, ls).std,
+              lambda: ng.DiagGaussian(mean, ls).std)
+        if _outcome(lambda: og.DiagGaussian(mean, ls))[0] == "ok":
+            do, dn = og.DiagGaussian(mean, ls), ng.DiagGaussian(mean, ls)
+            do2, dn2 = og.DiagGaussian(mean + 0.5, ls - 0.3), ng.DiagGaussian(mean + 0.5, ls - 0.3)
+            r1, r2 = np.random.default_rng(it), np.random.default_rng(it)
+            check("DG.sample", lambda: do.sample(r1), lambda: dn.sample(r2))
+            r1, r2 = np.random.default_rng(it), np.random.default_rng(it)
+            check("gaussian._sample_log_prob", lambda: (lambda x: (
+                x, do.log_prob(x), r1.bit_generator.state["state"]["state"]))(do.sample(r1)),
+                  lambda: (*ng._sample_log_prob(mean, ls, r2),
+                           r2.bit_generator.state["state"]["state"]))
+            check("DG.log_prob", lambda: do.log_prob(a), lambda: dn.log_prob(a))
+            check("DG.log_prob_backward", lambda: do.log_prob_backward(a, dlogp),
+                  lambda: dn.log_prob_backward(a, dlogp))
+            check("DG.entropy", do.entropy, dn.entropy)
+            check("DG.entropy_backward", lambda: do.entropy_backward(dlogp),
+                  lambda: dn.entropy_backward(dlogp))
+            check("DG.kl", lambda: do.kl(do2), lambda: dn.kl(dn2))
+            check("DG.kl_backward", lambda: do.kl_backward(do2, dlogp),
+                  lambda: dn.kl_backward(dn2, dlogp))
+            check("DG.rsample_backward", lambda: do.rsample_backward(eps, a, dlogp),
+                  lambda: dn.rsample_backward(eps, a, dlogp))
+            to, tn = og.TanhGaussian(mean, ls), ng.TanhGaussian(mean, ls)
+            y = np.tanh(a).astype(dt)
+            check("TG.log_prob_from_pre_tanh", lambda: to.log_prob_from_pre_tanh(a),
+                  lambda: tn.log_prob_from_pre_tanh(a))
+            check("TG.log_prob_from_pre_tanh_backward",
+                  lambda: to.log_prob_from_pre_tanh_backward(a, dlogp),
+                  lambda: tn.log_prob_from_pre_tanh_backward(a, dlogp))
+            check("TG.rsample_backward", lambda: to.rsample_backward(eps, a, dlogp),
+                  lambda: tn.rsample_backward(eps, a, dlogp))
+            check("TG.log_prob", lambda: to.log_prob(y), lambda: tn.log_prob(y))
+            check("TG.log_prob_backward", lambda: to.log_prob_backward(y, dlogp),
+                  lambda: tn.log_prob_backward(y, dlogp))
+
+        # StateDependentNoise (and the act fast path against the old public path)
+        fields = lambda d: (d.gaussian.log_std, d.gaussian.std, d.mean, d.features)
+        check("StateDependentNoise()", lambda: fields(os_.StateDependentNoise(mean, L, z)),
+              lambda: fields(ns.StateDependentNoise(mean, L, z)))
+        check("sde._act_with_noise", lambda: (lambda d: (lambda x: (x, d.log_prob(x)))(
+            d.rsample_with_noise(held)))(os_.StateDependentNoise(mean, L, z)),
+              lambda: ns._act_with_noise(mean, L, z, held))
+        if _outcome(lambda: os_.StateDependentNoise(mean, L, z))[0] == "ok":
+            do, dn = os_.StateDependentNoise(mean, L, z), ns.StateDependentNoise(mean, L, z)
+            do2 = os_.StateDependentNoise(mean + 1, L, z)
+            dn2 = ns.StateDependentNoise(mean + 1, L, z)
+            check("SDE.log_prob", lambda: do.log_prob(a), lambda: dn.log_prob(a))
+            check("SDE.log_prob_backward", lambda: do.log_prob_backward(a, dlogp),
+                  lambda: dn.log_prob_backward(a, dlogp))
+            check("SDE.entropy", do.entropy, dn.entropy)
+            check("SDE.entropy_backward", lambda: do.entropy_backward(dlogp),
+                  lambda: dn.entropy_backward(dlogp))
+            check("SDE.kl_backward", lambda: do.kl_backward(do2, dlogp),
+                  lambda: dn.kl_backward(dn2, dlogp))
+            check("SDE.rsample_with_noise", lambda: do.rsample_with_noise(held),
+                  lambda: dn.rsample_with_noise(held))
+            check("SDE.rsample_with_noise_backward",
+                  lambda: do.rsample_with_noise_backward(held, a),
+                  lambda: dn.rsample_with_noise_backward(held, a))
+
+        # Categorical (and the act fast path against the old public path)
+        r1, r2 = np.random.default_rng(it), np.random.default_rng(it)
+        check("categorical._sample_log_prob", lambda: (lambda d: (lambda x: (
+            x, d.log_prob(x), r1.bit_generator.state["state"]["state"]))(d.sample(r1)))(
+            oc.Categorical._trusted(logits)),
+              lambda: (*nc._sample_log_prob(logits, r2), r2.bit_generator.state["state"]["state"]))
+        check("Categorical()", lambda: oc.Categorical(logits).log_probs,
+              lambda: nc.Categorical(logits).log_probs)
+        if _outcome(lambda: oc.Categorical(logits))[0] == "ok":
+            do, dn = oc.Categorical._trusted(logits), nc.Categorical._trusted(logits)
+            do2 = oc.Categorical(logits[..., ::-1].copy())
+            dn2 = nc.Categorical(logits[..., ::-1].copy())
+            check("Cat.log_prob", lambda: do.log_prob(actions), lambda: dn.log_prob(actions))
+            check("Cat.log_prob_backward", lambda: do.log_prob_backward(actions, dlogp),
+                  lambda: dn.log_prob_backward(actions, dlogp))
+            check("Cat.entropy", do.entropy, dn.entropy)
+            check("Cat.entropy_backward", lambda: do.entropy_backward(dlogp),
+                  lambda: dn.entropy_backward(dlogp))
+            check("Cat.kl_backward", lambda: do.kl_backward(do2, dlogp),
+                  lambda: dn.kl_backward(dn2, dlogp))
+    return count[0], diffs
 
 
 def _time(f, reps):
@@ -156,6 +299,13 @@ def main(quick: bool = False) -> None:
     temporary directory (a smoke run)."""
     rounds, reps = (3, 20) if quick else (ROUNDS, REPS)
     old = _old_modules(REV)
+    iterations = 30 if quick else SWEEP
+    with warnings.catch_warnings():      # extreme inputs: both versions' overflow warnings
+        warnings.simplefilter("ignore", RuntimeWarning)
+        n_calls, diffs = sweep(old, iterations)
+    print(f"bit-identity sweep: {n_calls} calls, {len(diffs)} differences", flush=True)
+    for d in diffs[:10]:
+        print("  DIFF", *d)
     rows = []
     for case, call, f_old, f_new in _cases(old):
         if call != "constructor":   # (a constructor returns an object; its calls are checked)
@@ -171,6 +321,8 @@ def main(quick: bool = False) -> None:
              f"Command: `nice -n 5 .venv/bin/python -m benchmarks.bench_dist_fast_paths` (old = "
              f"{REV[:7]}; CPU time per call, medians of {rounds} alternating rounds of {reps} "
              "calls; shared 2-core machine, one core busy with another benchmark).", "",
+             f"Bit-identity sweep first (``sweep``, {iterations} random cases): {n_calls} calls of "
+             f"every public method, old vs new, {len(diffs)} differences.", "",
              "| case | call | old_us | new_us | ratio |", "|---|---|---|---|---|"]
     lines += [f"| {c} | {k} | {o * 1e6:.2f} | {n * 1e6:.2f} | {r:.3f} |"
               for c, k, o, n, r in rows]
