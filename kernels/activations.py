@@ -101,6 +101,9 @@ def _tanh_f32_inplace_kernel(a):
 def tanh_f32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``tanh(x)`` for a float32 array of any shape; ``out`` (float32, same shape, C-contiguous)
     may be ``x`` itself. Non-contiguous ``x`` is copied first."""
+    if out is x and type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous:
+        _tanh_f32_inplace_kernel(x.reshape(-1))     # the hidden layers' case, checks inline
+        return x
     if not isinstance(x, np.ndarray) or x.dtype != np.float32:
         raise TypeError(f"x must be a float32 ndarray, got "
                         f"{getattr(x, 'dtype', type(x).__name__)}")

@@ -214,13 +214,27 @@ def adam_update(params, grad, m, v, lr: float, beta1: float, beta2: float, eps: 
         raise ValueError(f"step must be an integer >= 1, got {step!r}")
     coef = checked_coefficients(dt, lr, beta1, beta2, eps, int(step), weight_decay,
                                 bool(decoupled))
+    return _adam_apply(params, grad, m, v, coef)
+
+
+def _adam_apply(params, grad, m, v, coef):
+    """:func:`adam_update` after its checks: ``params, grad, m, v`` C-contiguous arrays of one
+    shape and float dtype, ``coef`` from :func:`checked_coefficients` for that dtype. Also
+    called directly by ``minirl.nn.optim.Adam.step``, which has validated the same things
+    (its hyperparameters when built, the arrays' types per step) and skips the second pass
+    of checks (~6 us of a ~17 us step on a 9k-parameter network); bit for bit the same."""
     out = (np.empty_like(params), np.empty_like(params), np.empty_like(params))
-    flat = [a.reshape(-1) for a in (params, grad, m, v, *out)]
-    _adam_kernel(*flat[:4], *coef, *flat[4:])
-    int_type, exponent = _EXPONENT[dt]
-    if _count_non_finite(flat[6].view(int_type), exponent):
-        bad = int(np.flatnonzero(~np.isfinite(flat[6]))[0])
+    if params.ndim == 1:    # flat vectors (every optimizer's case): no reshapes
+        _adam_kernel(params, grad, m, v, *coef, *out)
+        new_v = out[2]
+    else:
+        flat = [a.reshape(-1) for a in (params, grad, m, v, *out)]
+        _adam_kernel(*flat[:4], *coef, *flat[4:])
+        new_v = flat[6]
+    int_type, exponent = _EXPONENT[params.dtype]
+    if _count_non_finite(new_v.view(int_type), exponent):
+        bad = int(np.flatnonzero(~np.isfinite(new_v))[0])
         raise FloatingPointError(
             f"grad: the second moment v' = beta2 v + (1 - beta2) g^2 is not finite at index "
-            f"{bad} (grad there = {grad.reshape(-1)[bad]!r}, dtype {dt})")
+            f"{bad} (grad there = {grad.reshape(-1)[bad]!r}, dtype {params.dtype})")
     return out

@@ -137,6 +137,11 @@ def squared_error(pred, target, n: int, weights=None) -> tuple[float, np.ndarray
         r = pred - target
         wr = r if weights is None else weights * r
         grad = (2.0 / n) * wr
+        if weights is None and np.isfinite(r).all():     # the usual case, inline: the
+            r64 = r.astype(np.float64, copy=False)        # value and gradient of the lines
+            value = float(np.add.reduce(r64 * r64, axis=None)) / n  # below, same operations
+            if math.isfinite(value) and np.isfinite(grad).all():
+                return value, grad
     ws = () if weights is None else (weights,)
     if np.isfinite(r).all():
         r64, c = r.astype(np.float64, copy=False), 1.0
@@ -195,7 +200,11 @@ def mse(pred, target, weights=None) -> tuple[float, np.ndarray]:
     Lecture: Stanford CS224R, "Q-Learning: DQN pseudocode (Algorithm 1)" and the SAC
     pseudocode: critic update ``1/N sum_i [Q(s_i, a_i) - y_i]^2``.
     """
-    pred, _, n, _, target = _residual(pred, target)
+    pred = _as_float(pred, "pred")   # (_residual's checks; squared_error forms pred - target)
+    target = _as_float(target, "target").astype(pred.dtype, copy=False)
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {pred.shape} and target {target.shape} must have the same shape")
+    n = max(pred.size, 1)
     w = _weights(weights, pred.shape, pred.dtype)
     # The value is a Python float summed in float64 (a float32 residual of 1e20 gives 1e40,
     # one of 4e38 -- pred - target overflowing float32 -- is exact there); the gradient stays

@@ -168,6 +168,11 @@ class Sequential:
         self.out_dim = dim
         self.n_params = offset
         self._view_memo: list[tuple[np.ndarray, int, list[dict]]] = []
+        # For forward/backward's per-call bookkeeping (a batch-1 forward is ~10 us of NumPy,
+        # so a microsecond of Python per call matters): the first layer that has parameters
+        # (no gradient flows past it without need_dx), and one None per layer (no workspace).
+        self._first_param_layer = next(i for i, l in enumerate(self.layers) if l.has_params)
+        self._no_outs = (None,) * len(self.layers)
 
     # ----- the flat vector -----------------------------------------------------------------
 
@@ -186,11 +191,14 @@ class Sequential:
         the same address means the same views; holding a reference to ``flat`` keeps its memory
         (and so its address) from being reused by another array.
         """
-        for arr, _, dicts in self._view_memo:
+        memo = self._view_memo
+        for i, (arr, _, dicts) in enumerate(memo):
             if arr is flat:
-                return dicts
+                if i > 1:    # least recently used goes first: a training loop's fresh params
+                    memo.insert(0, memo.pop(i))  # each step must not evict the gradient
+                return dicts                     # buffer's views (rebuilt every 6th step)
         address = flat.__array_interface__["data"][0]
-        for _, addr, dicts in self._view_memo:
+        for _, addr, dicts in memo:
             if addr == address:
                 return dicts
         dicts = [{name: flat[a:b].reshape(shape) for name, a, b, shape in slots}
@@ -253,26 +261,28 @@ class Sequential:
         x: ``[..., in_dim]`` (cast to the network's dtype) -> y: ``[..., out_dim]``.
         With a ``workspace``, ``y`` is a borrowed buffer (see the module docstring).
         """
-        params = self._check_params(params)
-        x = cast_checked(x, self.dtype, "network input x")   # (1e39 -> float32: named)
-        if x.ndim == 0 or x.shape[-1] != self.in_dim:
-            raise ValueError(f"x must have shape [..., {self.in_dim}], got {x.shape}")
-        lead = x.shape[:-1]
+        if not (type(params) is np.ndarray and params.dtype == self.dtype   # the usual case,
+                and params.shape == (self.n_params,) and params.flags.c_contiguous):  # inline
+            params = self._check_params(params)
+        if type(x) is not np.ndarray or x.dtype != self.dtype:   # (same dtype: nothing to cast)
+            x = cast_checked(x, self.dtype, "network input x")   # (1e39 -> float32: named)
+        shape = x.shape
+        if not shape or shape[-1] != self.in_dim:
+            raise ValueError(f"x must have shape [..., {self.in_dim}], got {shape}")
+        lead = shape[:-1]
         h = x.reshape(-1, self.in_dim)                      # [M, in_dim], one reshape
         batch = h.shape[0]
         if workspace is not None:
             if workspace.net is not self:
                 raise ValueError("workspace belongs to a different network")
-            outs = workspace.buffers(batch)[0]
+            outs = workspace.buffers(batch)[0]              # None for activations
             generation = workspace._advance(batch)
         else:
-            outs, generation = None, 0
+            outs, generation = self._no_outs, 0
         caches, owned = [], False                           # owned: h is ours to overwrite
-        for layer, p, i in zip(self.layers, self._layer_params(params), range(len(self.layers))):
-            if layer.has_params:
-                out = outs[i] if outs is not None else None
-            else:
-                out = h if owned else None                  # activations work in place
+        for layer, p, out in zip(self.layers, self._layer_params(params), outs):
+            if not layer.has_params and owned:
+                out = h                                     # activations work in place
             h_new, cache = layer.forward(p, h, out=out)
             caches.append(cache)
             owned = owned or h_new is not h                 # Identity passes x through
@@ -289,40 +299,40 @@ class Sequential:
         ``dx`` = dL/dx with the shape of forward's ``x`` (``None`` if ``need_dx=False``,
         which also skips that matrix product). ``dy`` is not modified.
         """
-        params = self._check_params(params)
+        n = self.n_params
+        if not (type(params) is np.ndarray and params.dtype == self.dtype
+                and params.shape == (n,) and params.flags.c_contiguous):
+            params = self._check_params(params)
         ws = cache.workspace
         if ws is not None and not ws._is_current(cache.batch, cache.generation):
             raise RuntimeError(
                 "this cache's workspace buffers were overwritten by a later forward with the "
                 "same workspace and batch size; call backward before the next forward, or "
                 "use a second workspace (or none)")
-        dy = np.asarray(dy, dtype=self.dtype)
+        if type(dy) is not np.ndarray or dy.dtype != self.dtype:
+            dy = np.asarray(dy, dtype=self.dtype)
         if dy.shape != (*cache.lead_shape, self.out_dim):
             raise ValueError(f"dy must have shape {(*cache.lead_shape, self.out_dim)}, "
                              f"got {dy.shape}")
         g = dy.reshape(-1, self.out_dim)                     # [M, out_dim]
         if out is None:
-            out = np.empty(self.n_params, self.dtype)
-        else:
+            out = np.empty(n, self.dtype)
+        elif not (type(out) is np.ndarray and out.dtype == self.dtype and out.shape == (n,)
+                  and out.flags.c_contiguous):
             self._check_params(out, "out")
-        dxs = ws.buffers(cache.batch)[1] if ws is not None else None
+        dxs = ws.buffers(cache.batch)[1] if ws is not None else self._no_outs
         grads = self._layer_params(out)
         layer_params = self._layer_params(params)
+        layers, layer_caches = self.layers, cache.layer_caches
         owned = False                                        # g is ours to overwrite
-        first = 0
-        if not need_dx:                                      # no gradient flows past layer 0
-            first = next(i for i, l in enumerate(self.layers) if l.has_params)
-        for i in range(len(self.layers) - 1, first - 1, -1):
-            layer = self.layers[i]
-            if dxs is not None:
-                dx_out = dxs[i]
-            elif owned and layer.backward_in_place:
+        first = 0 if need_dx else self._first_param_layer   # no gradient flows past it
+        for i in range(len(layers) - 1, first - 1, -1):
+            layer = layers[i]
+            dx_out = dxs[i]
+            if dx_out is None and owned and layer.backward_in_place:
                 dx_out = g                                   # ReLU/Identity: in place
-            else:
-                dx_out = None
-            _, g_new = layer.backward(layer_params[i], cache.layer_caches[i], g,
-                                      dparams=grads[i], need_dx=need_dx or i > first,
-                                      dx_out=dx_out)
+            _, g_new = layer.backward(layer_params[i], layer_caches[i], g, dparams=grads[i],
+                                      need_dx=need_dx or i > first, dx_out=dx_out)
             owned = owned or g_new is not g                  # Identity passes dy through
             g = g_new
         dx = g.reshape(*cache.lead_shape, self.in_dim) if need_dx else None

@@ -25,6 +25,7 @@ raises ``NonFiniteGradientError`` instead of silently writing NaN or taking a ze
 """
 from __future__ import annotations
 
+import math
 import numbers
 import sys
 from dataclasses import dataclass
@@ -32,7 +33,10 @@ from typing import Callable, Union
 
 import numpy as np
 
-from kernels.optim import adam_update, checked_coefficient_rows, checked_coefficients
+from kernels.optim import (_adam_apply, adam_update, checked_coefficient_rows,
+                           checked_coefficients)
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 Schedule = Callable[[int], float]
 LearningRate = Union[float, Schedule]
@@ -51,9 +55,12 @@ def _real(x, name: str, lo: float = 0.0, hi: float = np.inf, *, lo_open: bool = 
           hi_open: bool = True) -> float:
     """A real number (not a bool) in the interval from ``lo`` to ``hi``; NaN is never inside.
     By default ``[lo, inf)``, so +inf is rejected too."""
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(x).__name__} {x!r}")
-    v = float(x)
+    if type(x) is float:        # fast path (an optimizer is built per update): no ABC check
+        v = x
+    else:
+        if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
+            raise TypeError(f"{name} must be a real number, got {type(x).__name__} {x!r}")
+        v = float(x)
     ok_lo = v > lo if lo_open else v >= lo
     ok_hi = v < hi if hi_open else v <= hi
     if not (ok_lo and ok_hi):
@@ -251,10 +258,25 @@ class Adam:
         # One fused Numba pass (kernels/optim.py), bit for bit the docstring's arithmetic in
         # the params' dtype (the NumPy version made ~ten passes and four temporaries).
         try:
-            # C-contiguous copies only of strided inputs (the usual flat vectors pass as is)
-            p, g, m, v = (np.asarray(x, order="C") for x in (params, grad, state.m, state.v))
-            new, m, v = adam_update(p, g, m, v, lr, self.beta1, self.beta2, self.eps, t,
-                                    self.weight_decay, self.decoupled)
+            m, v = state.m, state.v
+            dt = params.dtype
+            if (type(t) is int and t >= 1                                    # the usual case:
+                    and type(params) is np.ndarray and type(grad) is np.ndarray
+                    and type(m) is np.ndarray and type(v) is np.ndarray      # what adam_update
+                    and dt in _FLOATS and grad.dtype == dt and m.dtype == dt  # would check,
+                    and v.dtype == dt and m.shape == params.shape            # inline (the
+                    and v.shape == params.shape and params.flags.c_contiguous  # hyperparameters
+                    and grad.flags.c_contiguous and m.flags.c_contiguous     # were checked by
+                    and v.flags.c_contiguous):                               # __post_init__)
+                coef = checked_coefficients(dt, lr, float(self.beta1), float(self.beta2),
+                                            float(self.eps), t, float(self.weight_decay),
+                                            bool(self.decoupled))
+                new, m, v = _adam_apply(params, grad, m, v, coef)
+            else:
+                # C-contiguous copies only of strided inputs (the usual flat vectors pass as is)
+                p, g, m, v = (np.asarray(x, order="C") for x in (params, grad, m, v))
+                new, m, v = adam_update(p, g, m, v, lr, self.beta1, self.beta2, self.eps, t,
+                                        self.weight_decay, self.decoupled)
         except FloatingPointError:  # v = E[g^2] not finite: NaN/inf in g, or g^2 > float max
             if not np.isfinite(grad).all():
                 raise _non_finite(grad, "Adam.step") from None
@@ -318,16 +340,18 @@ def clip_grad_norm(grad: np.ndarray, max_norm: float) -> tuple[np.ndarray, float
     Shapes: grad ``[n_params]`` (any shape; the norm is over all elements).
     Lecture: Stanford CS224R, Q-learning, "Dealing with TD Gradients": gradient clipping.
     """
-    if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
-        raise TypeError(f"max_norm must be a real number, got {max_norm!r}")
+    if type(max_norm) is not float:     # (a float: the agents' configs; no ABC check)
+        if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
+            raise TypeError(f"max_norm must be a real number, got {max_norm!r}")
     if not max_norm > 0:
         raise ValueError(f"max_norm must be > 0, got {max_norm}")
-    grad = np.asarray(grad)
-    flat = grad.ravel()
+    if type(grad) is not np.ndarray:
+        grad = np.asarray(grad)
+    flat = grad if grad.ndim == 1 and grad.flags.c_contiguous else grad.ravel()
     with np.errstate(over="ignore", invalid="ignore"):  # overflow goes to _clip_scaled
         sq = float(np.dot(flat, flat))
-    if 0.0 < sq < np.inf:  # the common case: no overflow, underflow or non-finite entry
-        norm = float(np.sqrt(sq))
+    if 0.0 < sq < math.inf:  # the common case: no overflow, underflow or non-finite entry
+        norm = math.sqrt(sq)    # (correctly rounded, as np.sqrt)
         if norm > max_norm:
             return grad * (max_norm / norm), norm
         return grad, norm

@@ -514,6 +514,8 @@ def advantage_weights(adv, terminated, truncated, gamma: float, *,
     adv = as_float(adv, "adv")
     terminated, truncated = _flags(terminated, truncated, adv.shape)
     gamma = unit_interval(gamma, "gamma")
+    if start_steps is None and (not step_discount or gamma == 1.0):
+        return adv.copy()    # = ones * adv, bit for bit (1 * a = a, finite a), one pass fewer
     return _discount_factor(gamma, terminated, truncated, start_steps, step_discount, adv.dtype) * adv
 
 
@@ -805,6 +807,8 @@ def _coordinate_baseline(coordinate_baseline, P):
 
 
 def _positive_count(x, name):
+    if type(x) is int and x > 0:   # the agents' counts (a batch size): fast path
+        return float(x)
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
         raise TypeError(f"{name} must be a positive number, got {type(x).__name__}")
     x = float(x)
@@ -885,13 +889,15 @@ def policy_gradient_loss(logp, weights, *, num_episodes: float | None = None):
     """
     logp = as_float(logp, "logp")
     weights = as_float(weights, "weights")
-    same_shape("logp", logp, weights=weights)
+    if logp.shape != weights.shape:
+        same_shape("logp", logp, weights=weights)
     if num_episodes is None:
         num_episodes = logp.shape[1] if logp.ndim >= 2 else 1
     n = _positive_count(num_episodes, "num_episodes")
     with np.errstate(over="ignore"):  # |w logp| beyond float64: +-inf, the truth
         loss = -mean_f64(weights.astype(np.float64) * logp, n)  # float64 sum: finite for f32
-    return loss, (-weights / n).astype(result_dtype(logp, weights), copy=False)
+    dtype = logp.dtype if logp.dtype == weights.dtype else result_dtype(logp, weights)
+    return loss, (-weights / n).astype(dtype, copy=False)
 
 
 def policy_gradient_from_dlogp(scores, dlogp, *, loss_divisor: float,

@@ -70,15 +70,19 @@ __all__ = [
 def _ratio_inputs(logp, logp_old, adv=None):
     logp = as_float(logp, "logp")
     logp_old = as_float(logp_old, "logp_old")
-    same_shape("logp", logp, logp_old=logp_old)
+    if logp_old.shape != logp.shape:
+        same_shape("logp", logp, logp_old=logp_old)
     arrays = [logp, logp_old]
     if adv is not None:
         adv = as_float(adv, "adv")
-        same_shape("logp", logp, adv=adv)
+        if adv.shape != logp.shape:
+            same_shape("logp", logp, adv=adv)
         arrays.append(adv)
     if logp.size == 0:
         raise ValueError("logp must not be empty")
-    dtype = result_dtype(*arrays)
+    dtype = logp.dtype     # result_dtype's answer when every array has it (the usual case)
+    if any(a.dtype != dtype for a in arrays):
+        dtype = result_dtype(*arrays)
     with np.errstate(over="ignore"):  # r beyond float64: the losses work in log space there
         ratio = np.exp(logp.astype(np.float64) - logp_old)
     return logp, logp_old, adv, ratio, dtype
@@ -131,11 +135,11 @@ def ppo_clip_loss(logp, logp_old, adv, clip_eps: float = 0.2):
     logp, logp_old, adv, r, dtype = _ratio_inputs(logp, logp_old, adv)
     eps = _check_eps(clip_eps)
     M = logp.size
-    clipped = np.clip(r, 1.0 - eps, 1.0 + eps) * adv
+    clipped = r.clip(1.0 - eps, 1.0 + eps) * adv       # (np.clip's own method, ~1 us sooner)
     if _ordinary(r):  # the direct form (fast path; these are its bits)
         unclipped = r * adv
         use_unclipped = unclipped <= clipped
-        loss = -float(np.minimum(unclipped, clipped).sum()) / M
+        loss = -float(np.add.reduce(np.minimum(unclipped, clipped), axis=None)) / M
         if np.isfinite(unclipped).all() and np.isfinite(loss):
             return loss, np.where(use_unclipped, -unclipped / M, 0.0).astype(dtype, copy=False)
     log_r = _log_ratio(logp, logp_old)

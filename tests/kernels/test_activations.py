@@ -88,6 +88,11 @@ def test_out_in_place_and_non_contiguous_input():
     tanh_f32(flat[:24], out=flat[6:])                                      # overlapping ranges
     np.testing.assert_array_equal(flat[6:], shifted)
     assert tanh_f32(np.empty((0, 3), np.float32)).shape == (0, 3)
+    empty = np.empty((0, 3), np.float32)
+    assert tanh_f32(empty, out=empty) is empty                             # in place, empty
+    strided = x.copy()[:, ::2]
+    with pytest.raises(ValueError, match="C-contiguous"):                  # in place, strided
+        tanh_f32(strided, out=strided)
 
 
 def test_wrapper_rejects_bad_input():

@@ -270,3 +270,19 @@ def test_normalize_advantages_uses_the_population_std_as_documented():
     b = np.random.default_rng(0).standard_normal(64)
     ratio = normalize_advantages(b) / ((b - b.mean()) / (b.std(ddof=1) + 1e-8))
     np.testing.assert_allclose(ratio, np.sqrt(64 / 63), rtol=1e-7)   # 1.0079
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.sampled_from([np.float32, np.float64]),
+       st.lists(st.floats(-1e6, 1e6, allow_nan=False, width=32), min_size=1, max_size=80))
+def test_private_mean_is_np_mean_bit_for_bit(dtype, values):
+    """normalize_advantages' ``_mean`` (np.mean's steps without its overhead): same scalar."""
+    from minirl.algos.ppo import _mean
+    x = np.asarray(values, dtype)
+    for a in (x, x.reshape(-1, 1)):
+        want, got = np.mean(a), _mean(a)
+        assert type(got) is type(want) and got.tobytes() == want.tobytes()
+    assert _mean([1, 2]) == 1.5                          # anything else: np.mean itself

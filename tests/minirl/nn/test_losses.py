@@ -275,3 +275,25 @@ def test_huber_weighted_gradient_when_w_times_delta_overflows_float32():
     assert value == pytest.approx(float(_exact(w[0]) * (2 * 10 - 2) / 4), rel=1e-15)
     assert grad.dtype == f      # 3e38 * 2 / 4 = 1.5e38 fits float32 (w * 2 does not)
     np.testing.assert_array_equal(grad, np.array([float(_exact(w[0]) * 2 / 4), 0, 0, 0], f))
+
+
+@given(st.sampled_from([np.float32, np.float64]),
+       st.lists(st.tuples(st.floats(width=32, allow_nan=False, allow_infinity=False),
+                          st.floats(width=32, allow_nan=False, allow_infinity=False)),
+                min_size=1, max_size=64))
+def test_mse_inline_path_is_the_general_formula_bit_for_bit(dtype, pairs):
+    """mse's inline branch (finite residuals, finite value and gradient) gives the bits of
+    squared_error's general formula: mean_product_f64 for the value, product_as for dL/dpred."""
+    from minirl.nn.losses import mean_product_f64, product_as
+    pred = np.asarray([p for p, _ in pairs], dtype)
+    target = np.asarray([t for _, t in pairs], dtype)
+    n = pred.size
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = pred - target
+        grad = (2.0 / n) * r
+    assume(np.isfinite(r).all())
+    r64 = r.astype(np.float64)
+    value, dpred = mse(pred, target)
+    assert value == mean_product_f64(n, r64, r64)
+    want = product_as(pred.dtype, grad, 2.0 / n, r64)
+    assert dpred.dtype == dtype and dpred.tobytes() == want.tobytes()

@@ -215,6 +215,29 @@ def test_view_memo_follows_the_array_not_the_values():
     np.testing.assert_allclose(net.forward(params, x)[0], y1 + 1.0)
 
 
+def test_view_memo_keeps_a_reused_gradient_buffer_across_fresh_params():
+    """A training loop makes new params each step and reuses one gradient buffer: the buffer's
+    views stay memoized (least recently used first out), and every step's numbers are those
+    of a fresh network (a new MLP object, nothing memoized)."""
+    rng = np.random.default_rng(11)
+    net = MLP([3, 8, 2], dtype=np.float32)
+    params = net.init(rng).astype(np.float32)
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    dy = rng.standard_normal((5, 2)).astype(np.float32)
+    out = np.empty(net.n_params, np.float32)
+    views = None
+    for step in range(20):
+        params = params - 1e-2 * out if step else params.copy()
+        y, cache = net.forward(params, x)
+        got, _ = net.backward(params, cache, dy, need_dx=False, out=out)
+        views = views if views is not None else net._layer_params(out)
+        assert net._layer_params(out) is views
+        fresh = MLP([3, 8, 2], dtype=np.float32)
+        y2, cache2 = fresh.forward(params.copy(), x)
+        assert y.tobytes() == y2.tobytes()
+        assert got.tobytes() == fresh.backward(params.copy(), cache2, dy, need_dx=False)[0].tobytes()
+
+
 def test_params_and_grads_as_slices_of_a_larger_vector():
     """Agents keep actor and critic in one vector: slices work for params and for ``out``."""
     rng = np.random.default_rng(10)

@@ -346,3 +346,60 @@ def test_reusable_never_returns_views_or_memory_maps(tmp_path):
     mm = np.load(tmp_path / "p.npy", mmap_mode="r+")
     assert reusable((mm,)) is None
     assert reusable((np.zeros(3),)) is not None
+
+
+# ----- the per-update fast paths (Adam.step's inline checks, clip_grad_norm) -----------------
+
+_finite = st.floats(-1e3, 1e3, allow_nan=False, width=32)
+
+
+@given(st.sampled_from([np.float32, np.float64]), st.lists(_finite, min_size=1, max_size=64),
+       st.integers(0, 50), st.sampled_from([0.0, 1e-2]), st.booleans())
+def test_adam_step_fast_path_is_bit_for_bit_adam_update(dtype, values, step, wd, decoupled):
+    """Adam.step on flat contiguous vectors skips adam_update's second round of checks
+    (kernels.optim._adam_apply); the same bits as the public, validating adam_update."""
+    from kernels.optim import adam_update
+    from minirl.nn.optim import AdamState
+    g = np.asarray(values, dtype)
+    p, m, v = g[::-1].copy() * 0.5, g * 0.1, g * g * 0.01
+    adam = Adam(lr=3e-4, eps=1e-5, weight_decay=wd, decoupled=decoupled)
+    new, state = adam.step(p, g, AdamState(step, m, v))
+    ref = adam_update(p, g, m, v, 3e-4, 0.9, 0.999, 1e-5, step + 1, wd, decoupled)
+    for got, want in zip((new, state.m, state.v), ref):
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    # strided inputs take the old path (copies), with the same numbers
+    p2 = np.repeat(p, 2)[::2]
+    assert not p2.flags.c_contiguous or p2.size == 1
+    new2, _ = adam.step(p2, g, AdamState(step, m, v))
+    assert new2.tobytes() == new.tobytes()
+
+
+def test_adam_step_fast_path_keeps_the_errors():
+    from minirl.nn import NonFiniteGradientError
+    from minirl.nn.optim import AdamState
+    p = np.zeros(3, np.float32)
+    with pytest.raises(NonFiniteGradientError):
+        Adam(lr=1e-3).step(p, np.array([0.0, np.nan, 1.0], np.float32), Adam(lr=1e-3).init(p))
+    with pytest.raises(NonFiniteGradientError, match="overflowed float32"):
+        Adam(lr=1e-3).step(p, np.full(3, 3e38, np.float32), Adam(lr=1e-3).init(p))
+    with pytest.raises(ValueError, match="step size"):
+        Adam(lr=1e300).step(p, np.ones(3, np.float32), Adam(lr=1e-3).init(p))
+    with pytest.raises(ValueError, match="step must be an integer"):      # adam_update's check
+        Adam(lr=1e-3).step(p, np.ones(3, np.float32), AdamState(-5, p, p))
+
+
+@given(st.sampled_from([np.float32, np.float64]), st.lists(_finite, min_size=1, max_size=64),
+       st.floats(1e-3, 1e3))
+def test_clip_grad_norm_is_the_formula_bit_for_bit(dtype, values, max_norm):
+    g = np.asarray(values, dtype)
+    sq = float(np.dot(g, g))
+    clipped, norm = clip_grad_norm(g, max_norm)
+    if 0.0 < sq:
+        assert norm == float(np.sqrt(sq))
+        want = g * (max_norm / norm) if norm > max_norm else g
+        assert clipped.dtype == dtype and clipped.tobytes() == want.tobytes()
+    # an int bound (the isinstance path) and a 2-D or strided grad give the same bits
+    assert clip_grad_norm(g.reshape(-1, 1), max_norm)[0].tobytes() == clipped.tobytes()
+    assert clip_grad_norm(np.repeat(g, 2)[::2], max_norm)[0].tobytes() == clipped.tobytes()
+    if float(max_norm).is_integer():
+        assert clip_grad_norm(g, int(max_norm))[0].tobytes() == clipped.tobytes()

@@ -779,3 +779,20 @@ def test_importance_weights_beyond_float64_are_exact_per_element():
         w = marginal_is_weights(np.zeros((3, 1)), te, tr, np.array([[0.0], [1000.0], [0.0]]),
                                 lo, np.zeros((3, 1)), None, 1.0, future="per_decision")
         assert w.tolist() == [[0.0], [0.0], [0.0]]
+
+
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.integers(1, 6), st.integers(1, 5), st.floats(0.0, 1.0), st.integers(0, 2**32 - 1))
+def test_advantage_weights_without_discount_is_ones_times_adv(T, N, gamma, seed):
+    """The undiscounted weights (step_discount=False, or gamma = 1) are returned as a copy of
+    ``adv``: the bits of ``ones * adv``, a new array."""
+    rng = np.random.default_rng(seed)
+    adv = rng.standard_normal((T, N)).astype(np.float32)
+    adv[0, 0] = -0.0
+    term, trunc = rng.random((T, N)) < 0.2, rng.random((T, N)) < 0.2
+    for w in (advantage_weights(adv, term, trunc, gamma, step_discount=False),
+              advantage_weights(adv, term, trunc, 1.0)):
+        assert w is not adv and w.dtype == adv.dtype
+        assert w.tobytes() == (np.ones(adv.shape, adv.dtype) * adv).tobytes()

@@ -132,3 +132,37 @@ def test_advantages_and_targets_that_overflow_float32_are_a_named_error(method):
                                     np.zeros((T, 1)), yes, no, 0.99, 0.95, 2)
     np.testing.assert_array_equal(y, np.full((T, 1), float(r[0, 0])))   # terminated: y = r
     np.testing.assert_array_equal(adv, np.full((T, 1), float(r[0, 0]) - float(v[0, 0])))
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False, width=32), min_size=0, max_size=80),
+       st.sampled_from([(-1,), (-1, 1), (1, -1)]))
+def test_var_fast_path_is_numpys_var_bit_for_bit(values, shape):
+    """explained_variance's private ``_var`` repeats np.var's operations: the same float."""
+    from minirl.objectives.value import _var
+    a = np.asarray(values, np.float64).reshape(shape) if values else np.zeros(0)
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning) if not values else _nullctx():
+        want = float(np.var(a))
+        got = _var(a)
+    assert np.float64(got).tobytes() == np.float64(want).tobytes()
+
+
+class _nullctx:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@given(st.lists(st.floats(-1e4, 1e4, allow_nan=False, width=32), min_size=2, max_size=80))
+def test_explained_variance_is_the_np_var_formula(values):
+    y = np.asarray(values, np.float64)
+    v = (y[::-1] * 0.5).astype(np.float32)
+    var_y = float(np.var(y))
+    want = float("nan") if var_y == 0.0 else 1.0 - float(np.var(y - v)) / var_y
+    got = explained_variance(v, y)
+    assert np.float64(got).tobytes() == np.float64(want).tobytes()
