@@ -108,9 +108,9 @@ def a2c_loss_and_grad(net: ActorCriticNet, params: np.ndarray, ro: Rollout, adv:
         dent = dist.entropy_backward(np.full(entropy.shape, -cfg.ent_coef / entropy.size))
         ddist = ddist + dent if net.discrete else tuple(x + y for x, y in zip(ddist, dent))
     grad = net.backward(params, cache, ddist, cfg.vf_coef * dvalues)
-    loss = pi_loss + cfg.vf_coef * v_loss - cfg.ent_coef * float(entropy.mean())
-    return loss, grad, {"policy_loss": pi_loss, "value_loss": v_loss,
-                        "entropy": float(entropy.mean())}
+    mean_entropy = float(entropy.mean())
+    loss = pi_loss + cfg.vf_coef * v_loss - cfg.ent_coef * mean_entropy
+    return loss, grad, {"policy_loss": pi_loss, "value_loss": v_loss, "entropy": mean_entropy}
 
 
 class A2C(OnPolicyAgent):

@@ -39,6 +39,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from minirl.nn.init import orthogonal
+from kernels.activations import tanh_f32
 from minirl.nn.layers import Linear, Tanh
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -173,6 +174,10 @@ class Sequential:
         # (no gradient flows past it without need_dx), and one None per layer (no workspace).
         self._first_param_layer = next(i for i, l in enumerate(self.layers) if l.has_params)
         self._no_outs = (None,) * len(self.layers)
+        # Layers forward runs inline (their own forward's operations, without the call):
+        # 1 = Linear, 2 = Tanh (exact types; a subclass may override forward), else 0.
+        self._kinds = tuple(1 if type(l) is Linear else 2 if type(l) is Tanh else 0
+                            for l in self.layers)
 
     # ----- the flat vector -----------------------------------------------------------------
 
@@ -280,9 +285,19 @@ class Sequential:
         else:
             outs, generation = self._no_outs, 0
         caches, owned = [], False                           # owned: h is ours to overwrite
-        for layer, p, out in zip(self.layers, self._layer_params(params), outs):
+        for layer, p, out, kind in zip(self.layers, self._layer_params(params), outs,
+                                       self._kinds):
+            if kind == 1:                                   # Linear, inline: y = x W + b
+                h_new = np.matmul(h, p["weight"], out=out)
+                h_new += p["bias"]
+                caches.append(h)                            # (its cache: the input)
+                owned, h = True, h_new
+                continue
             if not layer.has_params and owned:
                 out = h                                     # activations work in place
+                if kind == 2 and h.dtype == np.float32:     # Tanh in place, inline
+                    caches.append(tanh_f32(h, h))
+                    continue
             h_new, cache = layer.forward(p, h, out=out)
             caches.append(cache)
             owned = owned or h_new is not h                 # Identity passes x through

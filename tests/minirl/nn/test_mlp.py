@@ -399,3 +399,31 @@ def test_float32_forward_names_a_finite_input_beyond_float32():
     assert cast_checked(x64, np.float64) is x64                   # no cast, no copy
     x[1, 2] = 2.0
     np.testing.assert_array_equal(net.forward(params, x)[0], y)   # ordinary input: as before
+
+
+@given(st.sampled_from([np.float32, np.float64]), st.integers(1, 40), st.booleans(),
+       st.integers(0, 2**32 - 1))
+def test_forward_inline_layers_equal_the_layer_calls(dtype, batch, use_ws, seed):
+    """Sequential.forward runs Linear and float32 Tanh inline; output and caches are bit for
+    bit the chain of the layers' own forward calls (which a subclass still gets)."""
+    rng = np.random.default_rng(seed)
+    net = MLP([3, 7, 5, 2], Tanh, dtype=dtype)
+    params = net.init(rng).astype(dtype)
+    x = rng.standard_normal((batch, 3)).astype(dtype)
+    y, cache = net.forward(params, x, net.workspace() if use_ws else None)
+    h, want = x, []
+    for layer, p in zip(net.layers, net._layer_params(params)):
+        h, c = layer.forward(p, h)
+        want.append(c)
+    assert y.tobytes() == h.tobytes()
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(cache.layer_caches, want))
+
+    class Shifted(Linear):          # a subclass overriding forward is called, not inlined
+        def forward(self, params, x, out=None):
+            y, c = super().forward(params, x, out=out)
+            return y + 1.0, c
+
+    shifted = Sequential([Shifted(3, 2)], dtype=dtype)
+    p = shifted.init(rng).astype(dtype)
+    assert shifted.forward(p, x)[0].tobytes() == (Linear(3, 2).forward(
+        shifted._layer_params(p)[0], x)[0] + 1.0).tobytes()
