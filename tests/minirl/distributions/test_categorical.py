@@ -400,3 +400,24 @@ def test_sum_last_is_the_reduction_bit_for_bit(dtype, shape):
     got, want = _sum_last(x), np.add.reduce(x, axis=-1)
     assert type(got) is type(want) and got.dtype == want.dtype
     assert np.asarray(got).tobytes() == np.asarray(want).tobytes()
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", ">i8", "int64", "uint64"])
+@pytest.mark.parametrize("A", [3, 200])
+def test_actions_out_of_range_are_named_for_every_integer_dtype(dtype, A):
+    # narrow, unsigned and big-endian index arrays; an int8 -100 with A = 200 (156 < 200 if
+    # read as uint8: a one-pass unsigned range check would miss it)
+    d = Categorical(np.zeros((4, A)))
+    info = np.iinfo(np.dtype(dtype))
+    good = np.array([0, 1, A - 1 if A - 1 <= info.max else info.max, 2]).astype(dtype)
+    np.testing.assert_array_equal(d.log_prob(good), d.log_probs[np.arange(4), good.astype(int)])
+    bad_values = [A] if A <= info.max else []
+    if info.min < 0:
+        bad_values += [-1, -100, info.min]
+    for v in bad_values:
+        bad = good.copy()
+        bad[1] = v
+        with pytest.raises(ValueError, match=r"a must lie in \[0, " + str(A) + r"\)"):
+            d.log_prob(bad)
+        with pytest.raises(ValueError, match=r"a must lie in"):
+            d.log_prob_backward(bad, 1.0)
