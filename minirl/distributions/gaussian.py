@@ -410,6 +410,8 @@ def _sample_log_prob(mean, log_std, rng: np.random.Generator) -> tuple:
         mean = np.ascontiguousarray(mean)
     if not log_std.flags.c_contiguous:
         log_std = np.ascontiguousarray(log_std)
+    if mean.shape == (1, 1):            # one env, one action (PPO InvertedPendulum-v5)
+        return _sample_log_prob_one(mean, log_std, rng, dtype)
     fm, fl = mean.ravel(), log_std.ravel()
     with np.errstate(all="ignore"):
         # a NaN/inf entry (or one beyond ~1e154 / ~1e19 in float32: refused needlessly)
@@ -425,6 +427,29 @@ def _sample_log_prob(mean, log_std, rng: np.random.Generator) -> tuple:
                 logp = _sum_last(-0.5 * z * z - log_std - 0.5 * _LOG_2PI)
                 return a, logp.astype(dtype, copy=False)
     if not finite:              # NaN/inf (a named error before any draw) or a huge entry
+        d = DiagGaussian(mean, log_std)
+        a = d.sample(rng)
+    return a, DiagGaussian(mean, log_std).log_prob(a)
+
+
+def _sample_log_prob_one(mean, log_std, rng, dtype) -> tuple:
+    """``_sample_log_prob`` for mean ``[1, 1]`` (log_std ``[1]`` or ``[1, 1]``): the draw,
+    exp and the action on the arrays as there, the rest of log_prob on NumPy scalars of the
+    same dtype (IEEE float32/float64 arithmetic: the same roundings as the array loops, at
+    a fifth of their per-call cost); finiteness checked entry by entry."""
+    with np.errstate(all="ignore"):
+        m, ls = mean[0, 0], log_std.flat[0]
+        finite = math.isfinite(m) and math.isfinite(ls)
+        if finite:                       # (a NaN/inf: the constructor's error, before a draw)
+            eps = _check_rng(rng).standard_normal(mean.shape).astype(dtype, copy=False)
+            std = np.exp(log_std)
+            a = mean + std * eps                                             # rsample
+            s, z = std.flat[0], a[0, 0] - m
+            z = z / s                                                        # _standardize
+            if math.isfinite(z / s):
+                x = -0.5 * z * z - ls - 0.5 * _LOG_2PI
+                return a, np.array([x + 0.0], dtype=dtype)   # _sum_last of one entry
+    if not finite:
         d = DiagGaussian(mean, log_std)
         a = d.sample(rng)
     return a, DiagGaussian(mean, log_std).log_prob(a)

@@ -553,7 +553,10 @@ def test_sample_log_prob_fast_path_on_network_outputs_and_other_inputs():
     with mock.patch("minirl.distributions.gaussian.DiagGaussian",
                     side_effect=AssertionError("public path used")):
         a, logp = _sample_log_prob(mean, log_std, np.random.default_rng(0))
+        a1, logp1 = _sample_log_prob(mean[:1, :1], log_std[:1], np.random.default_rng(0))
     assert a.shape == (8, 2) and logp.shape == (8,) and logp.dtype == np.float32
+    assert a1.shape == (1, 1) and logp1.shape == (1,) and logp1.dtype == np.float32
+    _assert_sample_log_prob_matches(mean[:1, :1], log_std[:1])
     _assert_sample_log_prob_matches(mean, log_std)
     for m, s in [(np.asfortranarray(mean), log_std), (mean.T.copy().T, log_std[::-1]),
                  (mean, log_std.astype(np.float64)), (mean.tolist(), log_std),
@@ -568,3 +571,18 @@ def test_sample_log_prob_fast_path_on_network_outputs_and_other_inputs():
             assert out[0] == "error" and arg in out[2]
     with pytest.raises(TypeError, match="rng"):
         _sample_log_prob(mean, log_std, 0)
+
+
+@given(seeds, st.sampled_from([np.float32, np.float64]), st.booleans(),
+       st.sampled_from([0.0, -3.0, 2.0, -60.0, 60.0, -120.0, 100.0, -800.0, 800.0]),
+       st.sampled_from([1.0, 1e-30, 1e18, 1e30, 1e300]))
+def test_sample_log_prob_one_entry_scalar_path_is_bit_identical(seed, dtype, full, shift, scale):
+    # mean [1, 1] (one env, one action): log_prob on NumPy scalars, the same bits
+    rng = np.random.default_rng(seed)
+    with np.errstate(over="ignore"):
+        mean = (scale * rng.standard_normal((1, 1))).astype(dtype)
+        log_std = (rng.uniform(-1.0, 0.5, (1, 1) if full else (1,)) + shift).astype(dtype)
+    _assert_sample_log_prob_matches(mean, log_std, seed)
+    for special in (0.0, -0.0, np.nan, np.inf):
+        _assert_sample_log_prob_matches(np.full((1, 1), special, dtype), log_std, seed)
+        _assert_sample_log_prob_matches(mean, np.full(log_std.shape, special, dtype), seed)
