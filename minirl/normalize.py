@@ -46,6 +46,28 @@ _sub, _div = np.subtract, np.true_divide
 # nonzero and not NaN it gives the bits of minimum(maximum(x, -c), c): both pass NaN through
 # and differ only in which of two equal values they return, i.e. for x == +-c == 0.
 _clip = np._core.umath.clip
+
+
+def _small_sums_in_order() -> bool:
+    """Whether this NumPy's ``np.add.reduce`` of a 1-D float64 array of 1 to 7 elements is
+    ``0.0 + (((0.0 + x0) + x1) + ...)`` (its pairwise summation adds fewer than 8 elements one
+    by one; the reduction starts from the identity 0.0, so a lone -0.0 sums to 0.0), checked
+    on a few arrays at import. The reward scaler's fast path for up to 7 envs sums in Python
+    floats in that order only if so (else it uses NumPy's reductions)."""
+    rng = np.random.default_rng(0)
+    cases = [np.array([-0.0]), np.array([-0.0, -0.0, 0.0])]
+    cases += [rng.normal(0.0, 1.0, n) * 10.0 ** rng.uniform(-20, 20, n)
+              for n in range(1, 8) for _ in range(30)]
+    for x in cases:
+        total = 0.0
+        for v in x.tolist():
+            total += v
+        if np.float64(0.0 + total).tobytes() != _sum(x, 0).tobytes():
+            return False
+    return True
+
+
+_SMALL_SUMS_IN_ORDER = _small_sums_in_order()
 # The rollout's fast path merges the statistics element by element in Python floats (the same
 # IEEE double operations as NumPy's, a few us less per call for short vectors) up to this size.
 _PY_MERGE_MAX = 12
@@ -267,7 +289,8 @@ class RewardScaler:
         (False: the rewards came back unscaled).
 
         The same operations in the same order on the same dtypes as ``scale`` with its
-        scalar ``RunningMeanStd.update`` (for one env, all of them in Python floats), without
+        scalar ``RunningMeanStd.update`` (for up to 7 envs all in Python floats, see
+        ``_small_sums_in_order``), without
         re-validating what the rollout passes (float64 rewards [N], ``done`` None or a bool
         [N] array). Other input and every error
         (NaN/inf rewards, an overflowing variance) go through ``scale``, which raises its
@@ -280,15 +303,21 @@ class RewardScaler:
                                       and done.shape == ret.shape))):
             return self.scale(rewards, done), float(self.rms.var) != 0.0
         b = ret.shape[0]
-        if b == 1:   # one env: the same IEEE operations in Python floats (a sum over one
-            (r,), (last,) = rewards.tolist(), ret.tolist()   # element is 0.0 + x)
-            one = last * self.gamma + r                  # (overflow -> inf: public path)
-            batch_mean = (0.0 + one) / b
-            x = one - batch_mean
-            batch_var = (0.0 + x * x) / b
+        if b < 8 and _SMALL_SUMS_IN_ORDER:   # (1-7 envs) the same IEEE operations, in
+            rs, gamma = rewards.tolist(), self.gamma   # Python floats: ret * gamma + rewards
+            ret_l = [a * gamma + r for a, r in zip(ret.tolist(), rs)]
+            total = 0.0                                  # np.add.reduce, one by one from 0.0
+            for v in ret_l:
+                total += v
+            batch_mean = (0.0 + total) / b
+            total = 0.0                                  # np.var: sum of centred squares
+            for v in ret_l:
+                v -= batch_mean
+                total += v * v
+            batch_var = (0.0 + total) / b                # (overflow -> inf: public path)
             ret = None
         else:
-            ret = ret * self.gamma + rewards
+            ret, ret_l = ret * self.gamma + rewards, None
             with np.errstate(over="ignore", invalid="ignore"):  # overflow, NaN input: below
                 batch_mean = float(_sum(ret, 0)) / b
                 x = _sub(ret, batch_mean)                # np.var's centring
@@ -304,16 +333,16 @@ class RewardScaler:
             return out, float(self.rms.var) != 0.0
         rms.mean, rms.var, rms.count = _F64.type(m), _F64.type(v), n
         if ret is None:
-            ret = np.array((one,))
+            ret = np.array(ret_l)
         self.ret = ret
         if done is not None:
             ret[done] = 0.0
         if v == 0.0:
             return rewards, False
-        clip = self.clip
-        if b == 1 and clip != 0.0 and clip == clip:   # (r finite: its min/max are clip's)
-            return np.array((min(max(r / math.sqrt(v + self.eps), -clip), clip),)), True
-        out = rewards / math.sqrt(v + self.eps)
+        clip, std = self.clip, math.sqrt(v + self.eps)
+        if ret_l is not None and clip != 0.0 and clip == clip:   # (finite rewards: min and
+            return np.array([min(max(r / std, -clip), clip) for r in rs]), True   # max = clip)
+        out = rewards / std
         if clip != 0.0 and clip == clip:   # (always, unless changed after __init__ checked it)
             return _clip(out, -clip, clip, out=out), True
         return _min(_max(out, -clip, out=out), clip, out=out), True

@@ -240,8 +240,19 @@ def test_update_normalize_with_a_negative_loaded_variance_matches_the_public_nan
 
 
 @given(st.integers(1, 17), st.sampled_from([0.0, 0.5, 0.99, 1.0]), st.integers(1, 40),
-       st.floats(-3, 150), st.integers(0, 2**31 - 1))
-def test_scale_step_is_scale_bit_for_bit(n, gamma, steps, mag, seed):
+       st.floats(-3, 150), st.integers(0, 2**31 - 1), st.booleans())
+def test_scale_step_is_scale_bit_for_bit(n, gamma, steps, mag, seed, python_sums):
+    # python_sums: up to 7 envs in Python floats (where this NumPy's sums allow it: the
+    # check at import), else NumPy's reductions
+    import minirl.normalize as normalize
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(normalize, "_SMALL_SUMS_IN_ORDER",
+                   python_sums and normalize._small_sums_in_order())
+        _compare_scale_step(n, gamma, steps, mag, seed)
+
+
+def _compare_scale_step(n, gamma, steps, mag, seed):
     rng = np.random.default_rng(seed)
     public, fast = RewardScaler(n, gamma), RewardScaler(n, gamma)
     for t in range(steps):
