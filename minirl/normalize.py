@@ -48,23 +48,36 @@ _sub, _div = np.subtract, np.true_divide
 _clip = np._core.umath.clip
 
 
-def _small_sums_in_order() -> bool:
-    """Whether this NumPy's ``np.add.reduce`` of a 1-D float64 array of 1 to 7 elements is
-    ``0.0 + (((0.0 + x0) + x1) + ...)`` (its pairwise summation adds fewer than 8 elements one
-    by one; the reduction starts from the identity 0.0, so a lone -0.0 sums to 0.0), checked
-    on a few arrays at import. The reward scaler's fast path for up to 7 envs sums in Python
-    floats in that order only if so (else it uses NumPy's reductions)."""
-    rng = np.random.default_rng(0)
-    cases = [np.array([-0.0]), np.array([-0.0, -0.0, 0.0])]
-    cases += [rng.normal(0.0, 1.0, n) * 10.0 ** rng.uniform(-20, 20, n)
-              for n in range(1, 8) for _ in range(30)]
-    for x in cases:
+# ObsNormalizer's fast path computes the batch moments of up to this many numbers ([B, D]
+# with B * D <= 16) in Python floats, where _small_sums_in_order allows it.
+_PY_MOMENTS_MAX = 16
+
+
+def _in_order(x: np.ndarray) -> np.ndarray:
+    """Column sums of ``x`` ([B] or [B, D]) added one by one from 0.0, in Python floats."""
+    rows = x.reshape(len(x), -1).tolist()
+    sums = []
+    for col in zip(*rows):
         total = 0.0
-        for v in x.tolist():
+        for v in col:
             total += v
-        if np.float64(0.0 + total).tobytes() != _sum(x, 0).tobytes():
-            return False
-    return True
+        sums.append(0.0 + total)
+    return np.array(sums).reshape(x.shape[1:])
+
+
+def _small_sums_in_order() -> bool:
+    """Whether this NumPy's ``np.add.reduce(x, 0)`` of a small float64 array is ``_in_order``:
+    for [B] with B < 8 (its pairwise summation adds fewer than 8 elements one by one) and for
+    a C-ordered [B, D] with D >= 2 or B < 8 (an axis-0 reduction adds row after row), each
+    starting from the identity 0.0 (a lone -0.0 sums to 0.0). Checked on a few arrays at
+    import: the fast paths below sum in Python floats only if so (else NumPy's reductions)."""
+    rng = np.random.default_rng(0)
+    shapes = [(b,) for b in range(1, 8)] + [(b, d) for b in range(1, 17) for d in range(1, 17)
+                                            if b * d <= _PY_MOMENTS_MAX and (d >= 2 or b < 8)]
+    cases = [np.array([-0.0]), np.array([-0.0, -0.0, 0.0]), np.full((3, 2), -0.0)]
+    cases += [rng.normal(0.0, 1.0, shape) * 10.0 ** rng.uniform(-20, 20, shape)
+              for shape in shapes for _ in range(5)]
+    return all(_in_order(x).tobytes() == _sum(x, 0).tobytes() for x in cases)
 
 
 _SMALL_SUMS_IN_ORDER = _small_sums_in_order()
@@ -177,7 +190,8 @@ class ObsNormalizer:
 
         The same operations in the same order on the same dtypes, with fewer temporaries:
         ``RunningMeanStd.update``'s batch moments (for one env, B = 1, known without a
-        reduction), ``merge_moments`` element by element in Python floats (vectors up to
+        reduction; for B * D <= 16 numbers in Python floats, see ``_small_sums_in_order``),
+        ``merge_moments`` element by element in Python floats (vectors up to
         ``_PY_MERGE_MAX`` long), then the normalization. Anything
         else (a non-array, another dtype or shape, longer vectors, a zero or NaN ``clip``)
         and every error (NaN/inf observations, an overflowing variance) goes through the
@@ -196,6 +210,21 @@ class ObsNormalizer:
             # row makes the merged mean NaN/inf: the public path's error below)
             batch_mean = [0.0 + v for v in obs[0].tolist()]
             batch_m2 = [0.0] * len(batch_mean)
+            batch = x = None
+        elif (b * obs.shape[1] <= _PY_MOMENTS_MAX and (obs.shape[1] >= 2 or b < 8)
+              and _SMALL_SUMS_IN_ORDER):   # a few envs: the same sums in Python floats, row
+            batch_mean, batch_m2 = [], []   # after row from 0.0 (see _small_sums_in_order)
+            for col in zip(*obs.tolist()):
+                total = 0.0
+                for v in col:
+                    total += v
+                m = (0.0 + total) / b
+                total = 0.0
+                for v in col:
+                    v -= m
+                    total += v * v                       # (overflow -> inf: public path)
+                batch_mean.append(m)
+                batch_m2.append(0.0 + total)
             batch = x = None
         else:
             batch = (obs if obs.dtype == _F64 and obs.flags.c_contiguous
@@ -290,11 +319,10 @@ class RewardScaler:
 
         The same operations in the same order on the same dtypes as ``scale`` with its
         scalar ``RunningMeanStd.update`` (for up to 7 envs all in Python floats, see
-        ``_small_sums_in_order``), without
-        re-validating what the rollout passes (float64 rewards [N], ``done`` None or a bool
-        [N] array). Other input and every error
-        (NaN/inf rewards, an overflowing variance) go through ``scale``, which raises its
-        named ValueError with the statistics and the return accumulators untouched.
+        ``_small_sums_in_order``), without re-validating what the rollout passes (float64
+        rewards [N], ``done`` None or a bool [N] array). Other input and every error (NaN/inf
+        rewards, an overflowing variance) go through ``scale``, which raises its named
+        ValueError with the statistics and the return accumulators untouched.
         """
         ret, rms = self.ret, self.rms
         if not (type(rewards) is np.ndarray and rewards.dtype == _F64

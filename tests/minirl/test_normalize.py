@@ -165,10 +165,20 @@ def _stats_bytes(norm):
 
 
 @given(st.integers(1, 14), st.integers(1, 9), st.sampled_from(["f4", "f8"]), st.booleans(),
-       st.integers(1, 5), st.floats(-3, 150), st.integers(0, 2**31 - 1))
+       st.integers(1, 5), st.floats(-3, 150), st.integers(0, 2**31 - 1), st.booleans())
 def test_update_normalize_is_the_public_update_call_bit_for_bit(d, b, dtype, fortran, n, mag,
-                                                                 seed):
+                                                                 seed, python_sums):
     # d > 12 and the first batch (count 0) take the public path inside; the rest the fast one
+    # (python_sums: batch moments of B * D <= 16 numbers in Python floats, where allowed)
+    import minirl.normalize as normalize
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(normalize, "_SMALL_SUMS_IN_ORDER",
+                   python_sums and normalize._small_sums_in_order())
+        _compare_update_normalize(d, b, dtype, fortran, n, mag, seed)
+
+
+def _compare_update_normalize(d, b, dtype, fortran, n, mag, seed):
     rng = np.random.default_rng(seed)
     public, fast = ObsNormalizer((d,)), ObsNormalizer((d,))
     for _ in range(n):
@@ -200,7 +210,7 @@ def test_update_normalize_other_inputs_take_the_public_path(shape, obs):
         assert got.tobytes() == want.tobytes() and _stats_bytes(fast) == _stats_bytes(public)
 
 
-@pytest.mark.parametrize("b", [1, 2, 5])
+@pytest.mark.parametrize("b", [1, 2, 3, 5])
 def test_update_normalize_signed_zeros_and_huge_values_bit_for_bit(b):
     # one env (b = 1) skips the batch reductions: sum of one row = 0.0 + x (turns -0.0 into
     # 0.0, as np.add.reduce does), centred squares 0.0
