@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_F32, _F64 = FLOAT_DTYPES     # NumPy's native float dtypes are singletons (``is`` compares)
 
 
 def as_float(x, name: str, dtype=None, finite: bool = True) -> np.ndarray:
@@ -20,13 +21,17 @@ def as_float(x, name: str, dtype=None, finite: bool = True) -> np.ndarray:
     ``dtype`` forces the result type. Raises ``TypeError`` for non-numeric input and
     ``ValueError`` naming ``name`` if ``finite`` and the array holds NaN or inf.
     """
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    if dtype is None:
-        dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else np.dtype(np.float64)
-    # np.asarray(order="C"), not np.ascontiguousarray: the latter turns a scalar into [1].
-    arr = np.asarray(arr, dtype=dtype, order="C")
+    if (type(x) is np.ndarray and (x.dtype is _F32 or x.dtype is _F64)   # already clean
+            and (dtype is None or x.dtype == dtype) and x.flags.c_contiguous):  # (per-step
+        arr = x                  # callers): what the two asarray calls below would return
+    else:
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+        if dtype is None:
+            dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else np.dtype(np.float64)
+        # np.asarray(order="C"), not np.ascontiguousarray: the latter turns a scalar into [1].
+        arr = np.asarray(arr, dtype=dtype, order="C")
     if finite and arr.size and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf")
     return arr
@@ -42,6 +47,9 @@ def as_bool(x, name: str) -> np.ndarray:
 
 def result_dtype(*arrays: np.ndarray) -> np.dtype:
     """float64 if any float input is float64, else float32 (the speed option)."""
+    if len(arrays) == 2 and arrays[0].dtype is arrays[1].dtype and (
+            arrays[0].dtype is _F32 or arrays[0].dtype is _F64):
+        return arrays[0].dtype   # np.result_type of one native float dtype is that dtype
     return np.result_type(*[a.dtype for a in arrays if a.dtype.kind == "f"] or [np.float64])
 
 
