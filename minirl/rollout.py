@@ -44,13 +44,13 @@ __all__ = ["Rollout", "allocate_rollout", "flatten", "EpisodeStats", "RolloutCol
 _count_nonzero = np.count_nonzero
 
 
+_FLOAT_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float16, np.float32, np.float64)}
+
+
 def _within(clip, dtype: np.dtype) -> bool:
     """Whether every value of [-|clip|, |clip|] stays finite when cast to float ``dtype``
     (a float64 value up to the largest finite float32 rounds to at most that value)."""
     return abs(clip) <= _FLOAT_MAX.get(dtype, -1.0)
-
-
-_FLOAT_MAX = {np.dtype(t): float(np.finfo(t).max) for t in (np.float16, np.float32, np.float64)}
 
 
 def _scale_public(scaler, rewards, ended):

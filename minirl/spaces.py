@@ -353,7 +353,7 @@ class ActionAdapter:
     def to_env(self, actions: np.ndarray) -> np.ndarray:
         """Stored actions ``[B, *shape]`` -> what ``env.step`` takes, ``[B, *space.shape]``."""
         actions = np.asarray(actions)
-        kind, space = self.kind, self.space
+        kind, space, B = self.kind, self.space, actions.shape[0]
         if kind == "gaussian":
             if self.bounds == "squash":   # TanhGaussian's map u -> offset + scale tanh(u)
                 a = self.offset + self.scale * np.tanh(actions)
@@ -364,8 +364,7 @@ class ActionAdapter:
                 a = _clip(actions, self.low, self.high)
             a = a.astype(space.dtype, copy=False)
             # (a reshape to the shape a has already is a no-op: skipped)
-            return a if a.shape[1:] == space.shape else a.reshape((a.shape[0], *space.shape))
-        B = actions.shape[0]
+            return a if a.shape[1:] == space.shape else a.reshape((B, *space.shape))
         if kind == "categorical":
             return actions + self.start if self.start else actions
         if kind == "multi_categorical":
