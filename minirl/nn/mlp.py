@@ -38,8 +38,8 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from minirl.nn.init import orthogonal
 from kernels.activations import tanh_f32
+from minirl.nn.init import orthogonal
 from minirl.nn.layers import Linear, Tanh
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -174,8 +174,8 @@ class Sequential:
         # (no gradient flows past it without need_dx), and one None per layer (no workspace).
         self._first_param_layer = next(i for i, l in enumerate(self.layers) if l.has_params)
         self._no_outs = (None,) * len(self.layers)
-        # Layers forward runs inline (their own forward's operations, without the call):
-        # 1 = Linear, 2 = Tanh (exact types; a subclass may override forward), else 0.
+        # Layers whose forward runs inline in ``forward`` (their own operations, without the
+        # call): 1 = Linear, 2 = Tanh (exact types: a subclass may override forward), else 0.
         self._kinds = tuple(1 if type(l) is Linear else 2 if type(l) is Tanh else 0
                             for l in self.layers)
 
