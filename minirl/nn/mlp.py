@@ -275,7 +275,7 @@ class Sequential:
         if not shape or shape[-1] != self.in_dim:
             raise ValueError(f"x must have shape [..., {self.in_dim}], got {shape}")
         lead = shape[:-1]
-        h = x.reshape(-1, self.in_dim)                      # [M, in_dim], one reshape
+        h = x if len(shape) == 2 else x.reshape(-1, self.in_dim)   # [M, in_dim], one reshape
         batch = h.shape[0]
         if workspace is not None:
             if workspace.net is not self:
@@ -302,7 +302,7 @@ class Sequential:
             caches.append(cache)
             owned = owned or h_new is not h                 # Identity passes x through
             h = h_new
-        y = h.reshape(*lead, self.out_dim)
+        y = h if len(shape) == 2 else h.reshape(*lead, self.out_dim)
         return y, ForwardCache(caches, lead, workspace, batch, generation)
 
     def backward(self, params: np.ndarray, cache: ForwardCache, dy, *, need_dx: bool = True,
@@ -329,7 +329,7 @@ class Sequential:
         if dy.shape != (*cache.lead_shape, self.out_dim):
             raise ValueError(f"dy must have shape {(*cache.lead_shape, self.out_dim)}, "
                              f"got {dy.shape}")
-        g = dy.reshape(-1, self.out_dim)                     # [M, out_dim]
+        g = dy if dy.ndim == 2 else dy.reshape(-1, self.out_dim)   # [M, out_dim]
         if out is None:
             out = np.empty(n, self.dtype)
         elif not (type(out) is np.ndarray and out.dtype == self.dtype and out.shape == (n,)
