@@ -54,31 +54,56 @@ _clip = np._core.umath.clip
 _PY_MOMENTS_MAX = 32
 
 
+# RewardScaler's fast path sums the returns of up to this many envs in Python floats.
+_PY_SUM_MAX = 16
+
+
+def _np_sum(v: list) -> float:
+    """``np.add.reduce`` of a 1-D float64 array of at most 16 numbers (the list ``v``) in
+    Python floats, in NumPy's order: its pairwise summation adds fewer than 8 numbers one by
+    one; 8 to 16 in 8 running sums, combined pairwise, then the rest one by one; the reduction
+    starts from the identity 0.0 (a lone -0.0 sums to 0.0)."""
+    n = len(v)
+    if n < 8:
+        total = 0.0
+        for x in v:
+            total += x
+        return 0.0 + total
+    r, m = v[:8], n - n % 8
+    for i in range(8, m):
+        r[i - 8] += v[i]
+    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for x in v[m:]:
+        total += x
+    return 0.0 + total
+
+
 def _in_order(x: np.ndarray) -> np.ndarray:
-    """Column sums of ``x`` ([B] or [B, D]) added one by one from 0.0, in Python floats."""
-    rows = x.reshape(len(x), -1).tolist()
+    """Column sums of a [B, D] ``x`` added row after row from 0.0, in Python floats."""
     sums = []
-    for col in zip(*rows):
+    for col in zip(*x.tolist()):
         total = 0.0
         for v in col:
             total += v
         sums.append(0.0 + total)
-    return np.array(sums).reshape(x.shape[1:])
+    return np.array(sums)
 
 
 def _small_sums_in_order() -> bool:
-    """Whether this NumPy's ``np.add.reduce(x, 0)`` of a small float64 array is ``_in_order``:
-    for [B] with B < 8 (its pairwise summation adds fewer than 8 elements one by one) and for
-    a C-ordered [B, D] with D >= 2 or B < 8 (an axis-0 reduction adds row after row), each
-    starting from the identity 0.0 (a lone -0.0 sums to 0.0). Checked on a few arrays at
-    import: the fast paths below sum in Python floats only if so (else NumPy's reductions)."""
+    """Whether this NumPy's ``np.add.reduce(x, 0)`` of a small float64 array is what the fast
+    paths below compute in Python floats: ``_np_sum`` for [N] with N <= 16, and ``_in_order``
+    for a C-ordered [B, D] with D >= 2 or B < 8 (an axis-0 reduction adds row after row; [B, 1]
+    is a 1-D pairwise sum). Checked on a few arrays at import: the fast paths sum in Python
+    floats only if so (else they use NumPy's reductions)."""
     rng = np.random.default_rng(0)
-    shapes = [(b,) for b in range(1, 8)] + [(b, 1) for b in range(1, 8)] + [
+    shapes = [(b,) for b in range(1, _PY_SUM_MAX + 1)] + [(b, 1) for b in range(1, 8)] + [
         (b, d) for d in (2, 3, 4, 5, 8, 16) for b in range(1, _PY_MOMENTS_MAX // d + 1)]
-    cases = [np.array([-0.0]), np.array([-0.0, -0.0, 0.0]), np.full((3, 2), -0.0)]
+    cases = [np.array([-0.0]), np.array([-0.0, -0.0, 0.0]), np.full(9, -0.0),
+             np.full((3, 2), -0.0)]
     cases += [rng.normal(0.0, 1.0, shape) * 10.0 ** rng.uniform(-20, 20, shape)
               for shape in shapes for _ in range(2)]
-    return all(_in_order(x).tobytes() == _sum(x, 0).tobytes() for x in cases)
+    ours = (np.float64(_np_sum(x.tolist())) if x.ndim == 1 else _in_order(x) for x in cases)
+    return all(a.tobytes() == _sum(x, 0).tobytes() for a, x in zip(ours, cases))
 
 
 _SMALL_SUMS_IN_ORDER = _small_sums_in_order()
@@ -319,7 +344,7 @@ class RewardScaler:
         (False: the rewards came back unscaled).
 
         The same operations in the same order on the same dtypes as ``scale`` with its
-        scalar ``RunningMeanStd.update`` (for up to 7 envs all in Python floats, see
+        scalar ``RunningMeanStd.update`` (for up to 16 envs all in Python floats, see
         ``_small_sums_in_order``), without re-validating what the rollout passes (float64
         rewards [N], ``done`` None or a bool [N] array). Other input and every error (NaN/inf
         rewards, an overflowing variance) go through ``scale``, which raises its named
@@ -332,18 +357,15 @@ class RewardScaler:
                                       and done.shape == ret.shape))):
             return self.scale(rewards, done), float(self.rms.var) != 0.0
         b = ret.shape[0]
-        if b < 8 and _SMALL_SUMS_IN_ORDER:   # (1-7 envs) the same IEEE operations, in
+        if b <= _PY_SUM_MAX and _SMALL_SUMS_IN_ORDER:   # the same IEEE operations, in
             rs, gamma = rewards.tolist(), self.gamma   # Python floats: ret * gamma + rewards
             ret_l = [a * gamma + r for a, r in zip(ret.tolist(), rs)]
-            total = 0.0                                  # np.add.reduce, one by one from 0.0
-            for v in ret_l:
-                total += v
-            batch_mean = (0.0 + total) / b
-            total = 0.0                                  # np.var: sum of centred squares
+            batch_mean = _np_sum(ret_l) / b
+            squares = []                                 # np.var: centred squares
             for v in ret_l:
                 v -= batch_mean
-                total += v * v
-            batch_var = (0.0 + total) / b                # (overflow -> inf: public path)
+                squares.append(v * v)
+            batch_var = _np_sum(squares) / b             # (overflow -> inf: public path)
             ret = None
         else:
             ret, ret_l = ret * self.gamma + rewards, None

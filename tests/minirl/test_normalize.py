@@ -308,3 +308,18 @@ def test_scale_step_rejects_bad_input_by_name_and_keeps_the_state(n):
     # list input takes the public path (as_float), unscaled while the variance is 0
     out, clipped = RewardScaler(1, 0.9)._scale_step([2.0], None)
     assert out.tolist() == [2.0] and not clipped
+
+
+@given(st.lists(st.one_of(st.floats(allow_nan=False, allow_infinity=False, width=64),
+                          st.sampled_from([0.0, -0.0])), min_size=1, max_size=16))
+def test_np_sum_is_numpys_sum_bit_for_bit(values):
+    """The fast paths' Python sums reproduce np.add.reduce on this NumPy (the import check
+    _small_sums_in_order also says so), signed zeros and overflow to inf included."""
+    from minirl.normalize import _np_sum, _small_sums_in_order
+
+    if not _small_sums_in_order():
+        pytest.skip("this NumPy sums in another order: the fast paths use its reductions")
+    x = np.array(values)
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = np.add.reduce(x, 0)
+    assert np.float64(_np_sum(values)).tobytes() == want.tobytes()
