@@ -55,8 +55,9 @@ _clip = np._core.umath.clip
 _PY_MOMENTS_MAX = 32
 
 
-# RewardScaler's fast path sums the returns of up to this many envs in Python floats.
-_PY_SUM_MAX = 16
+# RewardScaler's fast path sums the returns of up to this many envs in Python floats (for 16
+# envs its Python loops cost more than NumPy's calls: python -m benchmarks --only rollout_step).
+_PY_SUM_MAX = 8
 
 
 def _np_sum(v: list) -> float:
@@ -345,7 +346,7 @@ class RewardScaler:
         (False: the rewards came back unscaled).
 
         The same operations in the same order on the same dtypes as ``scale`` with its
-        scalar ``RunningMeanStd.update`` (for up to 16 envs all in Python floats, see
+        scalar ``RunningMeanStd.update`` (for up to 8 envs all in Python floats, see
         ``_small_sums_in_order``), without re-validating what the rollout passes (float64
         rewards [N], ``done`` None or a bool [N] array). Other input and every error (NaN/inf
         rewards, an overflowing variance) go through ``scale``, which raises its named
