@@ -304,7 +304,11 @@ class ActorCriticNet:
         a Gaussian and a categorical head it skips building the distribution (the private
         fast paths ``sde._act_with_noise``, ``gaussian._sample_log_prob``,
         ``categorical._sample_log_prob``: the same operations, the public path wherever one
-        of its checks fails)."""
+        of its checks fails). ValueError naming ``noise`` if it is given to a policy without
+        gSDE (only gSDE holds exploration noise)."""
+        if noise is not None and not self.use_sde:
+            raise ValueError("noise is only for a gSDE policy (use_sde=True); this policy "
+                             "samples its actions from rng")
         head, values, cache_a, _ = self._outputs(params, obs)
         log_std = params[self.log_std_slice]
         if self.use_sde:

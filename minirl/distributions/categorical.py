@@ -89,9 +89,11 @@ def _sum_to_shape(grad: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 def _sum_last(x: np.ndarray):
-    """``np.add.reduce(x, axis=-1)``, the same bits and type, without the reduction's
-    ~1.5 us when the last axis has one entry (D = 1, every preset's Box action but one):
-    there the reduction is 0 + x (so -0.0 becomes +0.0; NaN payloads kept), as here."""
+    """``np.add.reduce(x, axis=-1)`` of a float array ``x`` with at least one dimension, the
+    same bits and type, without the reduction's ~1.5 us when the last axis has one entry
+    (D = 1, every preset's Box action but one): there the reduction is 0 + x (so -0.0 becomes
+    +0.0; NaN payloads kept), as here. (Integer or bool input would come back as float64,
+    where the reduction keeps int64: the callers pass float log-densities only.)"""
     if x.shape[-1] != 1:
         return np.add.reduce(x, axis=-1)
     return (x[..., 0] if x.ndim > 1 else x[0]) + 0.0

@@ -125,8 +125,9 @@ def _params(mean, log_std, features) -> tuple:
             and type(features) is np.ndarray and mean.dtype == log_std.dtype == features.dtype
             and mean.dtype in _FLOATS):
         fm, fl, fz = mean.ravel(), log_std.ravel(), features.ravel()
-        with np.errstate(over="ignore", invalid="ignore"):
-            finite = math.isfinite(float(fm.dot(fm)) + float(fl.dot(fl)) + float(fz.dot(fz)))
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # (tiny entries'
+            finite = math.isfinite(float(fm.dot(fm)) + float(fl.dot(fl))   # squares underflow
+                                   + float(fz.dot(fz)))                  # harmlessly to 0)
     else:
         finite = False
     if finite:

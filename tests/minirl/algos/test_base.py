@@ -385,3 +385,15 @@ def test_act_names_a_diverged_network_output():
     params[net.actor_slice][-1] = np.nan          # the last output bias
     with pytest.raises(ValueError, match="logits contains NaN or inf"):
         net.act(params, np.zeros((1, 3), np.float32), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("space", [spaces.Box(-1, 1, (2,), np.float32), spaces.Discrete(3),
+                                   spaces.MultiDiscrete([2, 3]), spaces.MultiBinary(2)])
+def test_act_refuses_noise_without_gsde(space):
+    # (tester 10) the act fast paths dropped a held noise given to a policy without gSDE and
+    # sampled from rng instead; it is a named error
+    net = ActorCriticNet(3, space, hidden_sizes=(4,), dtype=np.float32)
+    params = net.init(np.random.default_rng(0))
+    with pytest.raises(ValueError, match="noise"):
+        net.act(params, np.ones((2, 3), np.float32), np.random.default_rng(0),
+                noise=np.ones((4, 2), np.float32))

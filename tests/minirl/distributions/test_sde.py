@@ -520,3 +520,14 @@ def test_act_fast_path_other_inputs_go_the_public_way():
                 == _outcome(lambda: (lambda d: (d.rsample_with_noise(eps),
                                                 d.log_prob(d.rsample_with_noise(eps))))(
                     StateDependentNoise(mean, log_std, z, epsilon))))
+
+
+@pytest.mark.parametrize("dtype,tiny", [(np.float32, 1e-30), (np.float64, 1e-200)])
+def test_constructor_under_errstate_all_raise(dtype, tiny):
+    # (tester 10) the finiteness check's sum of squares underflows for tiny features: that is
+    # harmless and must not raise FloatingPointError under np.errstate(all="raise")
+    with np.errstate(all="raise"):
+        d = StateDependentNoise(np.zeros((1, 1), dtype), np.zeros((2, 1), dtype),
+                                np.array([[tiny, 0.5]], dtype))
+    assert d.dtype == dtype
+    assert np.array_equal(d.features, np.array([[tiny, 0.5]], dtype))
