@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from kernels._validate import as_float, positive_int, unit_interval
+from kernels._validate import as_float, clip_ufunc, positive_int, unit_interval
 
 __all__ = ["merge_moments", "RunningMeanStd", "ObsNormalizer", "RewardScaler"]
 
@@ -45,7 +45,7 @@ _sub, _div = np.subtract, np.true_divide
 # The ufunc np.clip calls (np.clip adds ~3 us of Python around it). For bounds -c, c with c
 # nonzero and not NaN it gives the bits of minimum(maximum(x, -c), c): both pass NaN through
 # and differ only in which of two equal values they return, i.e. for x == +-c == 0.
-_clip = np._core.umath.clip
+_clip = clip_ufunc   # (kernels._validate: NumPy 1.x and 2.x)
 
 
 # ObsNormalizer's fast path computes the batch moments of up to this many numbers ([B, D]

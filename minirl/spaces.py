@@ -56,6 +56,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from kernels._validate import clip_ufunc
 from minirl.distributions import Bernoulli, Categorical, DiagGaussian, MultiCategorical
 
 __all__ = [
@@ -75,7 +76,7 @@ ACTION_BOUNDS = ("clip", "squash")
 
 # The ufunc np.clip(a, lo, hi) ends in for an array ``a`` (the same call, without the ~3 us of
 # Python dispatch around it: ``to_env`` runs on every vector step).
-_clip = np._core.umath.clip
+_clip = clip_ufunc   # (kernels._validate: NumPy 1.x and 2.x)
 
 SUPPORTED_OBS = ("Box of any shape except images (uint8 in [0, 255] of rank 2-4; the rest is "
                  "flattened), Discrete (one-hot), MultiDiscrete (one-hot per entry), "
