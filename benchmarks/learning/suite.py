@@ -338,8 +338,8 @@ REASONS: dict[tuple[str, str], str] = {
         "episodes or settles short of it, so three seeds cannot tell the two libraries apart. "
         "Over seeds 0-9 (seeds 3-9: learning_sde_ppo_mcc_seeds3-9.csv and "
         "learning_sde_sb3_ppo_mcc_seeds3-9.csv, same commands with --seeds 3 4 5 6 7 8 9) the "
-        "means are equal: minirl 33.4 +- 71.9 (final return > 80 in 6 of 10 seeds), SB3 33.3 "
-        "+- 57.2 (4 of 10), which meets the peer criterion; RL-Zoo's 88.3 is one trained agent, "
+        "means are equal: minirl 33.4 +- 71.9 (the flag reached in 6 of 10 seeds), SB3 33.3 "
+        "+- 57.2 (5 of 10; its seed 0 reached it at 74), which meets the peer criterion; RL-Zoo's 88.3 is one trained agent, "
         "a success, and both libraries' 10-seed means miss it",
     ("a2c", "LunarLander-v3"):
         "RL-Zoo's 155.8 is missed by both libraries at its 200k-step budget (SB3 with the "
