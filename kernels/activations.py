@@ -101,7 +101,8 @@ def _tanh_f32_inplace_kernel(a):
 def tanh_f32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``tanh(x)`` for a float32 array of any shape; ``out`` (float32, same shape, C-contiguous)
     may be ``x`` itself. Non-contiguous ``x`` is copied first."""
-    if out is x and type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous:
+    if (out is x and type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous
+            and x.flags.writeable and x.size):
         _tanh_f32_inplace_kernel(x.reshape(-1))     # the hidden layers' case, checks inline
         return x
     if not isinstance(x, np.ndarray) or x.dtype != np.float32:
@@ -110,8 +111,8 @@ def tanh_f32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     if out is None:
         out = np.empty(x.shape, np.float32)
     elif (not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != x.shape
-          or not out.flags.c_contiguous):
-        raise ValueError(f"out must be a C-contiguous float32 array of shape {x.shape}")
+          or not out.flags.c_contiguous or not (out.flags.writeable or x.size == 0)):
+        raise ValueError(f"out must be a writable C-contiguous float32 array of shape {x.shape}")
     if x.size == 0:
         return out
     if out is x:                                    # in place

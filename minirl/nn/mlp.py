@@ -140,10 +140,13 @@ class Sequential:
 
     Parameter names are ``"<layer index>.<param name>"`` (``"0.weight"``, ``"0.bias"``,
     ``"2.weight"``, ...), laid out in layer order, each parameter C-contiguous in the vector.
+    ``layers`` is a tuple: layers are replaced only all at once, by assigning ``layers`` (with
+    the same parameter shapes), which also renews the per-call bookkeeping below (which layer
+    types ``forward`` runs inline).
     """
 
     def __init__(self, layers: Sequence, dtype=np.float64):
-        self.layers = list(layers)
+        self.layers = layers      # (the setter: a tuple, and forward/backward's bookkeeping)
         if not self.layers:
             raise ValueError("Sequential needs at least one layer")
         self.dtype = np.dtype(dtype)
@@ -169,15 +172,25 @@ class Sequential:
         self.out_dim = dim
         self.n_params = offset
         self._view_memo: list[tuple[np.ndarray, int, list[dict]]] = []
+
+    @property
+    def layers(self) -> tuple:
+        """The layers, in order (a tuple; assign a new sequence to replace them all)."""
+        return self._layers
+
+    @layers.setter
+    def layers(self, layers) -> None:
+        self._layers = tuple(layers)
         # For forward/backward's per-call bookkeeping (a batch-1 forward is ~10 us of NumPy,
         # so a microsecond of Python per call matters): the first layer that has parameters
         # (no gradient flows past it without need_dx), and one None per layer (no workspace).
-        self._first_param_layer = next(i for i, l in enumerate(self.layers) if l.has_params)
-        self._no_outs = (None,) * len(self.layers)
+        self._first_param_layer = next((i for i, l in enumerate(self._layers) if l.has_params),
+                                       0)
+        self._no_outs = (None,) * len(self._layers)
         # Layers whose forward runs inline in ``forward`` (their own operations, without the
         # call): 1 = Linear, 2 = Tanh (exact types: a subclass may override forward), else 0.
         self._kinds = tuple(1 if type(l) is Linear else 2 if type(l) is Tanh else 0
-                            for l in self.layers)
+                            for l in self._layers)
 
     # ----- the flat vector -----------------------------------------------------------------
 
@@ -285,7 +298,7 @@ class Sequential:
         else:
             outs, generation = self._no_outs, 0
         caches, owned = [], False                           # owned: h is ours to overwrite
-        for layer, p, out, kind in zip(self.layers, self._layer_params(params), outs,
+        for layer, p, out, kind in zip(self._layers, self._layer_params(params), outs,
                                        self._kinds):
             if kind == 1:                                   # Linear, inline: y = x W + b
                 h_new = np.matmul(h, p["weight"], out=out)
@@ -338,7 +351,7 @@ class Sequential:
         dxs = ws.buffers(cache.batch)[1] if ws is not None else self._no_outs
         grads = self._layer_params(out)
         layer_params = self._layer_params(params)
-        layers, layer_caches = self.layers, cache.layer_caches
+        layers, layer_caches = self._layers, cache.layer_caches
         owned = False                                        # g is ours to overwrite
         first = 0 if need_dx else self._first_param_layer   # no gradient flows past it
         for i in range(len(layers) - 1, first - 1, -1):

@@ -514,7 +514,7 @@ def advantage_weights(adv, terminated, truncated, gamma: float, *,
     adv = as_float(adv, "adv")
     terminated, truncated = _flags(terminated, truncated, adv.shape)
     gamma = unit_interval(gamma, "gamma")
-    if start_steps is None and (not step_discount or gamma == 1.0):
+    if start_steps is None and (not step_discount or gamma == 1.0) and adv.ndim:
         return adv.copy()    # = ones * adv, bit for bit (1 * a = a, finite a), one pass fewer
     return _discount_factor(gamma, terminated, truncated, start_steps, step_discount, adv.dtype) * adv
 

@@ -141,8 +141,8 @@ def _var(a: np.ndarray) -> float:
     (sum with keepdims, divide by the count, subtract, square, sum, divide) without its
     generality (~5 us a call, the per-update metric's cost on 64-sample A2C batches)."""
     n = a.size
-    if n == 0 or type(a) is not np.ndarray or a.dtype != np.float64:
-        return float(np.var(a))         # (the empty-slice warning, subclasses, other dtypes)
+    if n == 0 or type(a) is not np.ndarray or a.dtype != np.float64 or a.ndim == 0:
+        return float(np.var(a))   # (the empty-slice warning, subclasses, other dtypes, 0-d)
     mean = np.add.reduce(a, axis=None, keepdims=True)
     np.true_divide(mean, n, out=mean)
     x = np.subtract(a, mean)

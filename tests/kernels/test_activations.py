@@ -112,3 +112,15 @@ def test_refit_reproduces_the_stored_accuracy():
     p, q, err = fit_tanh_rational(num_points=20_001, iterations=30, lawson=40)
     assert q[0] == 1.0 and p.shape == (7,) and q.shape == (4,)
     assert err < 1e-8
+
+
+def test_tanh_f32_in_place_on_read_only_arrays():
+    # (tester 12) an empty read-only array in place is returned as it is; a non-empty one is
+    # a named ValueError (was Numba's TypingError)
+    empty = np.zeros(0, np.float32)
+    empty.flags.writeable = False
+    assert tanh_f32(empty, empty) is empty
+    x = np.ones(3, np.float32)
+    x.flags.writeable = False
+    with pytest.raises(ValueError, match="out must be a writable"):
+        tanh_f32(x, x)

@@ -427,3 +427,17 @@ def test_forward_inline_layers_equal_the_layer_calls(dtype, batch, use_ws, seed)
     p = shifted.init(rng).astype(dtype)
     assert shifted.forward(p, x)[0].tobytes() == (Linear(3, 2).forward(
         shifted._layer_params(p)[0], x)[0] + 1.0).tobytes()
+
+
+def test_layers_are_replaced_all_at_once():
+    # (tester 12) forward runs Linear and float32 Tanh inline by their types, known from the
+    # layers: replacing one layer in place is refused (a tuple); assigning new layers renews
+    # the types, so the new layers' own forward runs
+    net = Sequential([Linear(2, 3), Tanh(), Linear(3, 2)], dtype=np.float32)
+    params = net.init(np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((4, 2)).astype(np.float32)
+    with pytest.raises(TypeError):
+        net.layers[1] = ReLU()
+    net.layers = [Linear(2, 3), ReLU(), Linear(3, 2)]
+    relu_net = Sequential([Linear(2, 3), ReLU(), Linear(3, 2)], dtype=np.float32)
+    np.testing.assert_array_equal(net.forward(params, x)[0], relu_net.forward(params, x)[0])

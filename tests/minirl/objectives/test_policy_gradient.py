@@ -796,3 +796,11 @@ def test_advantage_weights_without_discount_is_ones_times_adv(T, N, gamma, seed)
               advantage_weights(adv, term, trunc, 1.0)):
         assert w is not adv and w.dtype == adv.dtype
         assert w.tobytes() == (np.ones(adv.shape, adv.dtype) * adv).tobytes()
+
+
+def test_advantage_weights_of_a_scalar_keep_numpys_type():
+    # (tester 12) the undiscounted shortcut returned a 0-d array where ones * adv gives a
+    # NumPy scalar; the same value and type as before
+    w = advantage_weights(np.array(2.0), np.array(False), np.array(False), 0.99,
+                          step_discount=False)
+    assert type(w) is np.float64 and w == 2.0

@@ -166,3 +166,11 @@ def test_explained_variance_is_the_np_var_formula(values):
     want = float("nan") if var_y == 0.0 else 1.0 - float(np.var(y - v)) / var_y
     got = explained_variance(v, y)
     assert np.float64(got).tobytes() == np.float64(want).tobytes()
+
+
+def test_explained_variance_of_scalars_is_nan_like_np_var():
+    # (tester 12) the fast variance's out= broke on 0-d input (TypeError); a 0-d pair has
+    # Var[y] = 0, so the explained variance is undefined: NaN, as np.var gives
+    with np.errstate(invalid="ignore", divide="ignore"):
+        assert np.isnan(explained_variance(np.array(1.0), np.array(2.0)))
+        assert np.isnan(explained_variance(np.array([1.0, 2.0, 4.0]), 3.0))
