@@ -328,7 +328,8 @@ class ActionAdapter:
             # low or high) as clipping in float64 and casting back, without the casts.
             env_dtype = np.dtype(space.dtype)
             self._bounds_as_env = None
-            if env_dtype.kind == "f":
+            if env_dtype == np.float32:   # (float16's clip loop keeps the action's zero at a
+                # +-0 bound where the float64 clip gives the bound's: only float32 is exact)
                 lo, hi = low.astype(env_dtype), high.astype(env_dtype)
                 if np.array_equal(lo, low) and np.array_equal(hi, high):
                     self._bounds_as_env = env_dtype, lo, hi
@@ -359,7 +360,8 @@ class ActionAdapter:
             if self.bounds == "squash":   # TanhGaussian's map u -> offset + scale tanh(u)
                 a = self.offset + self.scale * np.tanh(actions)
                 a = _clip(a, self.low, self.high)    # tanh rounding to +-1 in float32
-            elif self._bounds_as_env is not None and actions.dtype == self._bounds_as_env[0]:
+            elif (self._bounds_as_env is not None and actions.dtype == self._bounds_as_env[0]
+                  and actions.flags.c_contiguous):   # (a strided float32 clip may keep -0.0)
                 a = _clip(actions, self._bounds_as_env[1], self._bounds_as_env[2])
             else:
                 a = _clip(actions, self.low, self.high)

@@ -96,7 +96,8 @@ def _sum_last(x: np.ndarray):
     where the reduction keeps int64: the callers pass float log-densities only.)"""
     if x.shape[-1] != 1:
         return np.add.reduce(x, axis=-1)
-    return (x[..., 0] if x.ndim > 1 else x[0]) + 0.0
+    return (x[..., 0] if x.ndim > 1 else x[0]) + x.dtype.type(0.0)   # (NumPy 1.x: a Python
+    # 0.0 would make a float32 scalar float64)
 
 
 def _check_rng(rng) -> np.random.Generator:

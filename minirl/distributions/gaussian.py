@@ -447,8 +447,11 @@ def _sample_log_prob_one(mean, log_std, rng, dtype) -> tuple:
             s, z = std.flat[0], a[0, 0] - m
             z = z / s                                                        # _standardize
             if math.isfinite(z / s):
-                x = -0.5 * z * z - ls - 0.5 * _LOG_2PI
-                return a, np.array([x + 0.0], dtype=dtype)   # _sum_last of one entry
+                # (the constants as scalars of the dtype: NumPy 1.x computes np.float32 with a
+                # Python float in float64, NumPy 2 in float32 as the array loops do)
+                t = dtype.type
+                x = t(-0.5) * z * z - ls - t(0.5 * _LOG_2PI)
+                return a, np.array([x + t(0.0)], dtype=dtype)   # _sum_last of one entry
     if not finite:
         d = DiagGaussian(mean, log_std)
         a = d.sample(rng)

@@ -375,3 +375,14 @@ def test_squashed_actions_of_a_huge_finite_box_are_finite_and_inside_it():
     seen = np.concatenate(_RecordingBoxEnv.seen)
     assert seen.size == 32 and np.all(np.isfinite(seen)) and np.all(np.abs(seen) <= 1e308)
     assert np.all(np.isfinite(huge.evaluate(2, env=_RecordingBoxEnv(-1e308, 1e308))))
+
+
+@pytest.mark.parametrize("dtype,order", [(np.float16, "C"), (np.float32, "F")])
+def test_to_env_gives_the_bounds_zero_at_a_zero_bound(dtype, order):
+    # (tester 11) the clip in the space's own dtype kept the action's -0.0 at a +0 bound for
+    # float16 and for strided float32 actions; the float64 clip gives the bound's +0.0
+    adapter = ActionAdapter(spaces.Box(0, 2, (2,), dtype))
+    actions = np.array([[-0.0, 1.0], [-0.0, 1.0]], dtype=dtype, order=order)
+    out = adapter.to_env(actions)
+    assert not np.signbit(out[:, 0]).any()
+    np.testing.assert_array_equal(out, np.clip(actions.astype(np.float64), 0, 2).astype(dtype))
