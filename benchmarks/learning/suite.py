@@ -332,7 +332,10 @@ REASONS: dict[tuple[str, str], str] = {
         "by itself, so 1/3 would leave minirl's own work ~1.2 CPU s per 100k steps; the "
         "bit-identical per-call cuts of the collection path made minirl 5.8% cheaper here "
         "(interleaved A/B) but SB3 on a quiet machine is faster too (50 s, 0.55; 75 s and "
-        "0.47 at load 9-31): not reachable, see the notes",
+        "0.47 at load 9-31); the later cuts of the whole on-policy path left Acrobot where it "
+        "was (1.006 of the earlier code's CPU by A/B; re-run seed by seed at load 4-6: 31.8 s "
+        "against 64.5 s, 0.49, learning_suite_a2c_acrobot_fast2.csv): not reachable, see the "
+        "notes",
     ("ppo", "MountainCarContinuous-v0"):
         "bimodal at RL-Zoo's 20k-step budget: a seed either reaches the flag in its first "
         "episodes or settles short of it, so three seeds cannot tell the two libraries apart. "
@@ -353,8 +356,10 @@ REASONS: dict[tuple[str, str], str] = {
         "minirl's instrumented training time with this preset (16 envs x 5 steps; "
         "learning_suite_profile_a2c_mountaincar.md, python -m benchmarks.learning.suite "
         "--profile --algos a2c --envs MountainCar-v0 --steps 100000 --repeats 1 --profile-out "
-        "learning_suite_profile_a2c_mountaincar.md), an env cost SB3 pays too, so 1/3 would "
-        "leave minirl's own work a few CPU seconds per 1M steps",
+        "learning_suite_profile_a2c_mountaincar.md), an env cost SB3 pays too. The "
+        "bit-identical per-call cuts of the on-policy path (notes) brought the ratio from 0.48 "
+        "to 0.36 (learning_suite_a2c_mountaincar_fast.csv: minirl 32.1 s against SB3 89.1 s "
+        "per 1M steps, seed by seed at load 4-6; 0.878 of the earlier code's CPU by A/B)",
     ("a2c", "Pendulum-v1"):
         "return: level with RL-Zoo and above the peer (minirl -134/-133/-139; SB3's seed 0 "
         "stayed at -819, its seeds 1-2 reached -143/-131). CPU: per-vector-step overhead, as "
@@ -363,9 +368,13 @@ REASONS: dict[tuple[str, str], str] = {
         "132 us per 8-env step; a third of SB3's 11.17 s leaves minirl 3.72 - 1.35 = 2.37 s "
         "for all of its own work against 4.13 s now",
     ("ppo", "HalfCheetah-v5"):
-        "minirl's 3 seeds (4840, 6520, 6158) are level with RL-Zoo's 5819 +- 664 (one "
-        "HalfCheetah-v3 agent); the SB3 peer was not run (CPU time on the shared machine), "
-        "so the row has no peer or CPU verdict",
+        "returns met: minirl's 3 seeds (4840, 6520, 6158) are above the SB3 peer's (5927, "
+        "5039, 4978; run in a later session with --peer-only, learning_suite_ppo_halfcheetah.csv) "
+        "and level with RL-Zoo's 5819 +- 664 (one HalfCheetah-v3 agent). CPU: 0.42 (692 s "
+        "against 1641 s per seed, medians; the two sides ran in different sessions at load "
+        "4-10, not seed by seed, and minirl's before the later bit-identical cuts of the "
+        "on-policy path): the heaviest row per step -- 312k minibatch updates of two 256x256 "
+        "ReLU MLPs (20 epochs of 64-sample minibatches) -- not profiled yet",
     ("ppo", "InvertedPendulum-v5"):
         "return: minirl's final policy collapsed in seeds 0 and 2 (28.1, 19.2), SB3's in seed 2 "
         "(14.6), and it is this preset's dynamics, not an implementation difference "
@@ -376,13 +385,15 @@ REASONS: dict[tuple[str, str], str] = {
         "update that break the controller every few 100k steps, and with a std of ~0.0015 it "
         "relearns slowly; the collapsed runs broke down shortly before 1M (955k, 961k; "
         "target_kl 0.01, not the zoo's setting, held 1000 in seed 2 of both libraries). "
-        "CPU: 0.40 of SB3's, one env stepped 1M times in the same process as 31k small updates",
+        "CPU: 0.40 of SB3's in these runs; with the later bit-identical cuts of the on-policy "
+        "path (0.70 of the earlier code's CPU by A/B) seeds 0 and 1 re-ran to the same "
+        "returns at 223 and 239 CPU s against SB3's 849 s for seed 0 (0.27; "
+        "learning_cpu_ppo_invpend.csv, the same command with --csv "
+        "learning_suite_ppo_invpend_fast.csv, stopped for time before its third seed, so it "
+        "stays out of the table), which would meet the CPU criterion",
     ("a2c", "MountainCarContinuous-v0"):
-        "return level with the peer and RL-Zoo. CPU: the bit-identical per-call cuts of the "
-        "collection path (normalizers, gSDE) made minirl 26% cheaper (8.1 -> 6.0 s per 100k "
-        "steps, interleaved A/B), but the ratio moves with the load SB3 sees: 0.33 to 0.41 "
-        "over three runs, 0.39 with the seeds interleaved on a quiet machine; what is left is "
-        "the network forward, the vector env and Numba's first dispatch (notes)",
+        "return level with the peer and RL-Zoo. CPU: met at 0.27 since the second round of "
+        "bit-identical cuts (learning_suite_a2c_mcc_fast2.csv; 0.39 before, notes)",
 }
 
 # The families that have their own learning benchmarks: the suite points to their tables instead
