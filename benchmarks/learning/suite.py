@@ -387,7 +387,7 @@ REASONS: dict[tuple[str, str], str] = {
         "target_kl 0.01, not the zoo's setting, held 1000 in seed 2 of both libraries). "
         "CPU: 0.40 of SB3's in these runs; with the later bit-identical cuts of the on-policy "
         "path (0.70 of the earlier code's CPU by A/B) seeds 0 and 1 re-ran to the same "
-        "returns at 223 and 239 CPU s against SB3's 849 s for seed 0 (0.27; "
+        "returns at 223 and 239 CPU s against SB3's 849 and 830 s (0.28 of the medians; "
         "learning_cpu_ppo_invpend.csv, the same command with --csv "
         "learning_suite_ppo_invpend_fast.csv, stopped for time before its third seed, so it "
         "stays out of the table), which would meet the CPU criterion",
