@@ -992,6 +992,7 @@ def _plot(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args, hook = None, sys.unraisablehook
     try:
+        _restore_sigint()   # (the program's own import left SIGINT recording, see below)
         if _EARLY_SIGINT:   # a Ctrl-C while minirl.cli loaded (see the top of this file)
             _EARLY_SIGINT.clear()
             raise KeyboardInterrupt
@@ -1026,16 +1027,30 @@ def _command_word(argv) -> str:
                 "minirl")
 
 
+def _restore_sigint() -> None:
+    """Python's own SIGINT handler back in place of ``_record_early_sigint`` (if it is still
+    there). ``main`` does this inside its ``try``: a Ctrl-C landing just as the handler
+    changes is then a KeyboardInterrupt that ``main`` turns into exit 130, never one raised
+    at the end of the console script's import, where nothing catches it (exit -2)."""
+    try:
+        if _signal.getsignal(_signal.SIGINT) is _record_early_sigint:
+            _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+    except ValueError:   # main called outside the main thread: not ours to change
+        pass
+
+
 def _end_deferral() -> None:
-    """Give SIGINT back to Python's own handler now that the imports are done; a Ctrl-C
-    recorded meanwhile stays for ``main`` when this is the program (the ``minirl`` console
-    script or ``python -m minirl.cli``), else it interrupts the importer here."""
+    """The end of the import. When this is the program (the ``minirl`` console script or
+    ``python -m minirl.cli``), SIGINT keeps recording until ``main`` starts, which gives it
+    back to Python's handler and turns a recorded Ctrl-C into the usual interrupt. Any other
+    importer gets Python's handler back here, and a Ctrl-C recorded meanwhile interrupts it."""
     if not _DEFERRING:
         return
-    if _signal.getsignal(_signal.SIGINT) is _record_early_sigint:
-        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
     program = os.path.basename(sys.argv[0] if sys.argv else "").removesuffix(".exe")
-    if _EARLY_SIGINT and __name__ != "__main__" and program not in ("minirl", "minirl-script.py"):
+    if __name__ == "__main__" or program in ("minirl", "minirl-script.py"):
+        return
+    _restore_sigint()
+    if _EARLY_SIGINT:
         _EARLY_SIGINT.clear()
         raise KeyboardInterrupt
 

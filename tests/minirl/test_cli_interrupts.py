@@ -232,3 +232,15 @@ def test_main_gives_the_unraisable_hook_back_after_an_interrupt(monkeypatch):
     before = sys.unraisablehook
     assert cli.main(["presets"]) == 130
     assert sys.unraisablehook is before
+
+
+def test_ctrl_c_between_the_console_scripts_import_and_main_is_exit_130():
+    # (CI dry run) a Ctrl-C landing just as minirl.cli's import gave SIGINT back to Python's
+    # handler raised KeyboardInterrupt at the end of the import, outside main: exit -2 and a
+    # traceback. For the program, SIGINT now keeps recording until main starts.
+    script = ("import os, signal, sys; sys.argv[0] = 'minirl'; from minirl.cli import main; "
+              "os.kill(os.getpid(), signal.SIGINT); sys.exit(main(['presets']))")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 130, (proc.returncode, proc.stderr)
+    assert proc.stderr.strip() == "minirl: presets interrupted; nothing written"
