@@ -997,8 +997,13 @@ def main(argv: list[str] | None = None) -> int:
             _EARLY_SIGINT.clear()
             raise KeyboardInterrupt
         args = _parser().parse_args(argv)
-        return {"train": _train, "eval": _eval, "plot": _plot, "demos": _demos,
-                "presets": _presets}[args.command](args)
+        try:
+            return {"train": _train, "eval": _eval, "plot": _plot, "demos": _demos,
+                    "presets": _presets}[args.command](args)
+        except RuntimeError as e:   # a Ctrl-C inside a class body's __set_name__ (e.g. while
+            if _interrupted(e):     # matplotlib loads) comes wrapped in a RuntimeError
+                raise KeyboardInterrupt from None
+            raise
     except UsageError as e:
         print(f"minirl: error: {e}", file=sys.stderr)
         return 2
@@ -1018,6 +1023,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:   # (the abandoned objects are collected once the except clause is left)
         sys.unraisablehook = hook
+
+
+def _interrupted(e: BaseException) -> bool:
+    """Whether ``e`` was caused by a KeyboardInterrupt (its cause/context chain holds one)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def _command_word(argv) -> str:

@@ -244,3 +244,19 @@ def test_ctrl_c_between_the_console_scripts_import_and_main_is_exit_130():
                           text=True, timeout=120)
     assert proc.returncode == 130, (proc.returncode, proc.stderr)
     assert proc.stderr.strip() == "minirl: presets interrupted; nothing written"
+
+
+def test_a_ctrl_c_wrapped_in_a_runtime_error_is_an_interrupt(monkeypatch, capsys):
+    # (CI dry run) a Ctrl-C landing in a class body's __set_name__ while matplotlib loaded
+    # reached main as RuntimeError("Error calling __set_name__ ...") caused by the
+    # KeyboardInterrupt: exit 1 and a traceback instead of the interrupt line
+    from minirl import cli
+
+    def presets(args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            raise RuntimeError("Error calling __set_name__") from e
+    monkeypatch.setattr(cli, "_presets", presets)
+    assert cli.main(["presets"]) == 130
+    assert capsys.readouterr().err.strip() == "minirl: presets interrupted; nothing written"
